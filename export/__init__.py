@@ -1,0 +1,1 @@
+"""SavedModel exports of meta-learned initializations and of the adaptation step."""

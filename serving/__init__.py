@@ -1,0 +1,1 @@
+"""TF Serving configuration and clients; nothing here imports tfmeta."""

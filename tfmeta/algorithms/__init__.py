@@ -1,0 +1,18 @@
+"""Meta-learning algorithms over players: the inner loop, MAML, Meta-SGD, Reptile.
+
+Public API:
+  adapt(objective, params, batches, inner, *, steps, seed, first_order) -> trajectory
+  maml_losses(objective, params, task, inner, *, steps, first_order, step_weights)
+  meta_gradients(objective, variables, task, inner, *, steps, first_order, step_weights)
+  reptile_direction(objective, params, task, inner, *, steps)
+  step_weights(kind, steps, iteration, anneal_steps)
+  MetaLearner: owns the variables and outer optimizers; ``train_step(tasks)``.
+"""
+
+from tfmeta.algorithms.adapt import adapt, step_seed, step_weights
+from tfmeta.algorithms.learner import ALGORITHMS, MetaLearner
+from tfmeta.algorithms.maml import maml_losses, meta_gradients, meta_variables
+from tfmeta.algorithms.reptile import reptile_direction
+
+__all__ = ["adapt", "step_seed", "step_weights", "MetaLearner", "ALGORITHMS",
+           "maml_losses", "meta_gradients", "meta_variables", "reptile_direction"]

@@ -1,0 +1,161 @@
+"""``MetaLearner``: the glue that owns meta-variables and outer optimizers.
+
+The math lives in pure functions (:mod:`.adapt`, :mod:`.maml`, :mod:`.reptile`);
+this class only owns state and compiles two functions:
+
+* ``compute_gradients(tasks)`` (optionally XLA-compiled): the meta-gradient of
+  a meta-batch, averaged over its N tasks. The tasks run in a ``tf.while_loop``
+  (one traced copy of the per-task graph instead of N, and each task's inner
+  graph is freed as soon as its gradient is taken);
+* ``apply_gradients(grads)``: checks that losses and gradients are finite --
+  a non-finite value raises ``InvalidArgumentError`` *before* any variable
+  changes -- then lets each player's outer optimizer step.
+
+Example:
+    >>> learner = MetaLearner({"generator": g.trainable_variables,
+    ...                        "discriminator": d.trainable_variables},
+    ...                       objective, inner.rmsprop(1e-4),
+    ...                       outer=lambda: keras.optimizers.RMSprop(1e-4),
+    ...                       algorithm="maml", steps=10)
+    >>> metrics = learner.train_step(tasks)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import keras
+import tensorflow as tf
+
+from tfmeta import inner as inner_lib
+from tfmeta.algorithms.adapt import check_steps, step_weights as make_step_weights
+from tfmeta.algorithms.maml import meta_gradients, meta_variables
+from tfmeta.algorithms.reptile import reptile_direction
+from tfmeta.types import Objective, Task, task_at
+
+ALGORITHMS = ("maml", "fomaml", "reptile")
+
+
+class MetaLearner(tf.Module):
+    """Meta-trains the initialization of every player of an objective.
+
+    Args:
+      variables: ``{player: [variables]}``, the meta-learned initialization.
+      objective: ``(params, batch, seed) -> {player: loss}``.
+      inner: inner optimizer for all players or one per player (Meta-SGD: a
+        :func:`tfmeta.inner.meta_sgd` per player; its learning rates are trained).
+      outer: a zero-argument factory of Keras optimizers (one is made per
+        player) or a ``{player: optimizer}`` dict.
+      algorithm: ``"maml"`` (second order), ``"fomaml"`` or ``"reptile"``.
+      steps: inner steps k.
+      step_weights: ``"uniform"``, ``"final"`` or ``"annealed"`` (MAML only).
+      anneal_steps: meta-iterations of the ``annealed`` schedule.
+      jit_compile: XLA-compile the meta-gradient computation.
+    """
+
+    def __init__(self, variables: Mapping[str, list], objective: Objective, inner: Any,
+                 outer: Callable[[], keras.optimizers.Optimizer] | Mapping[str, Any], *,
+                 algorithm: str = "maml", steps: int = 10, step_weights: str = "uniform",
+                 anneal_steps: int = 1000, jit_compile: bool = False, name: str | None = None):
+        super().__init__(name=name)
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"unknown algorithm {algorithm!r}; expected one of {ALGORITHMS}")
+        self.algorithm = algorithm
+        self.steps = check_steps(steps)
+        if algorithm == "reptile" and self.steps < 1:
+            raise ValueError(f"reptile needs steps >= 1, got {steps!r}")
+        make_step_weights(step_weights, self.steps, 0, anneal_steps)  # validates the name
+        self.step_weights_kind = step_weights
+        self.anneal_steps = anneal_steps
+        self.players = sorted(variables)
+        if not self.players:
+            raise ValueError("variables is empty; pass {player: [variables]}")
+        self.objective = objective
+        self.inner = inner_lib.per_player(inner, self.players)
+        if algorithm == "reptile" and any(o.variables for o in self.inner.values()):
+            raise ValueError("reptile cannot train inner-optimizer meta-variables "
+                             "(Meta-SGD learning rates); use algorithm='maml'")
+        self.model_variables = {p: list(variables[p]) for p in self.players}
+        self.targets = meta_variables(self.model_variables, self.inner)
+        if isinstance(outer, Mapping):
+            inner_lib.per_player(dict(outer), self.players)  # same keys check
+            self.outer = {p: outer[p] for p in self.players}
+        elif callable(outer) and not isinstance(outer, keras.optimizers.Optimizer):
+            self.outer = {p: outer() for p in self.players}
+        else:
+            raise ValueError(
+                f"outer must be a factory (e.g. lambda: keras.optimizers.RMSprop(1e-4)) or a "
+                f"{{player: optimizer}} dict, got {outer!r}; one optimizer cannot serve "
+                "several players")
+        for p in self.players:
+            self.outer[p].build(self.targets[p])
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="meta_step")
+        self._compute = tf.function(self.compute_gradients, jit_compile=jit_compile,
+                                    reduce_retracing=True)
+        self._apply = tf.function(self.apply_gradients)
+
+    # -- per task -------------------------------------------------------------
+    def task_gradients(self, task: Task):
+        """``(grads, meta_losses, metrics)`` of one task, grads aligned with ``targets``."""
+        if self.algorithm == "reptile":
+            params = {p: [tf.convert_to_tensor(v) for v in self.model_variables[p]]
+                      for p in self.players}
+            direction, losses = reptile_direction(self.objective, params, task, self.inner,
+                                                  steps=self.steps, return_losses=True)
+            meta = dict(losses[-1])
+            metrics = {f"inner_loss/{p}": tf.add_n([l[p] for l in losses]) / len(losses)
+                       for p in self.players}
+            return direction, meta, metrics
+        weights = make_step_weights(self.step_weights_kind, self.steps, self.step,
+                                    self.anneal_steps)
+        return meta_gradients(self.objective, self.model_variables, task, self.inner,
+                              steps=self.steps, first_order=self.algorithm == "fomaml",
+                              step_weights=weights)
+
+    # -- per meta-batch ---------------------------------------------------------
+    def compute_gradients(self, tasks: Task):
+        """Mean meta-gradient over a stacked meta-batch, and metrics.
+
+        Returns:
+          ``(grads, metrics)``: ``grads[p]`` aligned with ``self.targets[p]``;
+          metrics ``meta_loss/<p>`` and ``inner_loss/<p>`` (means over tasks).
+        """
+        n = tf.shape(tasks.seed)[0]
+        zeros_g = {p: [tf.zeros_like(v) for v in self.targets[p]] for p in self.players}
+        metric_names = [f"{k}/{p}" for k in ("meta_loss", "inner_loss") for p in self.players]
+        zeros_m = {k: tf.zeros([], self.targets[k.split("/")[1]][0].dtype) for k in metric_names}
+
+        def body(i, acc_g, acc_m):
+            grads, meta, metrics = self.task_gradients(task_at(tasks, i))
+            metrics = dict(metrics, **{f"meta_loss/{p}": meta[p] for p in self.players})
+            acc_g = {p: [a + tf.cast(g, a.dtype) for a, g in zip(acc_g[p], grads[p])]
+                     for p in self.players}
+            acc_m = {k: acc_m[k] + tf.cast(metrics[k], acc_m[k].dtype) for k in acc_m}
+            return i + 1, acc_g, acc_m
+
+        _, acc_g, acc_m = tf.while_loop(lambda i, *_: i < n, body, (0, zeros_g, zeros_m),
+                                        parallel_iterations=1)
+        scale = {p: tf.cast(n, self.targets[p][0].dtype) for p in self.players}
+        grads = {p: [g / scale[p] for g in acc_g[p]] for p in self.players}
+        metrics = {k: v / tf.cast(n, v.dtype) for k, v in acc_m.items()}
+        for p in self.players:
+            metrics[f"grad_norm/{p}"] = tf.linalg.global_norm(grads[p])
+        return grads, metrics
+
+    def apply_gradients(self, grads: Mapping[str, list], metrics: Mapping[str, tf.Tensor]):
+        """Raises InvalidArgumentError on a non-finite loss or gradient, else steps."""
+        for key in sorted(metrics):
+            tf.debugging.assert_all_finite(
+                metrics[key], f"non-finite {key} at meta-step; nothing was updated")
+        with tf.control_dependencies([tf.debugging.assert_all_finite(
+                g, f"non-finite meta-gradient of player {p}; nothing was updated")
+                for p in self.players for g in grads[p]]):
+            for p in self.players:
+                self.outer[p].apply_gradients(zip(grads[p], self.targets[p]))
+            self.step.assign_add(1)
+
+    def train_step(self, tasks: Task) -> dict[str, tf.Tensor]:
+        """One meta-update on a stacked meta-batch; returns the metrics."""
+        grads, metrics = self._compute(tasks)
+        self._apply(grads, metrics)
+        return metrics

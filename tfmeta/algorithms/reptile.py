@@ -1,0 +1,43 @@
+"""Reptile (Nichol et al. 2018) with a FIGR-style outer step.
+
+The inner loop runs without an outer tape; the meta-gradient of each player is
+``init - adapted``, which the outer optimizer takes as an ordinary gradient
+(FIGR, Clouatre & Demers 2019: Reptile + WGAN-GP). With outer SGD at learning
+rate ``epsilon`` this is Reptile's ``init += epsilon * (adapted - init)``.
+
+Example:
+    >>> direction = reptile_direction(objective, params, task, adam(1e-4, beta_1=0.5),
+    ...                               steps=10)
+    >>> outer.apply(direction["generator"], generator.trainable_variables)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from tfmeta.algorithms.adapt import adapt, check_steps
+from tfmeta.types import Objective, Task
+
+
+def reptile_direction(objective: Objective, params: Mapping[str, list], task: Task,
+                      inner: Any, *, steps: int, return_losses: bool = False):
+    """``{player: [init - adapted]}`` after ``steps`` inner steps on ``task``.
+
+    Args:
+      objective: ``(params, batch, seed) -> {player: loss}``.
+      params: ``{player: [tensors]}``.
+      task: a :class:`tfmeta.types.Task`; only ``task.inner`` and ``task.seed`` are used.
+      inner: inner optimizer (or one per player).
+      steps: k >= 1.
+      return_losses: also return the inner loss dicts of each step.
+    """
+    steps = check_steps(steps)
+    if steps < 1:
+        raise ValueError(f"reptile needs at least one inner step, got steps={steps!r}")
+    trajectory, losses = adapt(objective, params, task.inner, inner, steps=steps,
+                               seed=task.seed, first_order=True, return_losses=True)
+    adapted = trajectory[-1]
+    direction = {p: [a - b for a, b in zip(params[p], adapted[p])] for p in sorted(params)}
+    if return_losses:
+        return direction, losses
+    return direction

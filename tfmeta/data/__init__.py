@@ -1,0 +1,49 @@
+"""Task distributions for meta-learning: one class of images is one task.
+
+Load a class-per-task distribution, then sample from it:
+
+* :func:`load_class_dataset` -- a TFDS image classification dataset as
+  disjoint meta-train / meta-test classes (:class:`ClassDatasetSplits`);
+  built-in splits for ``mnist`` (0-6 / 7-9, train+test merged),
+  ``fashion_mnist`` (0-6 / 7-9) and ``omniglot`` (background / evaluation
+  characters, inverted to bright ink on dark); any other name with
+  ``train_classes`` / ``test_classes``.
+* :func:`load_folder_dataset` -- a folder with one sub-folder of images per
+  class (nested class folders allowed, e.g. Omniglot's Alphabet/character).
+* :class:`ClassDataset` -- the classes' images in memory, float32 ``[-1, 1]``
+  NHWC, padded ``images [classes, max_count, H, W, C]`` plus ``counts``;
+  ``class_images(c)`` and ``class_batches(c, step, num_batches, batch_size)``
+  for adapting to and scoring one class; ``select`` / ``split`` by class id.
+* :class:`MetaBatchSampler` -- ``sampler(step) -> tfmeta.types.Task`` with
+  ``inner [N, k, B, H, W, C]``, ``val [N, max(k, 1), B, H, W, C]``,
+  ``seed [N, 2]`` (MAML-GAN meta-batches).
+* :class:`EpisodeSampler` -- ``sampler(step) -> Episode``, N-way K-shot
+  support/query sets relabelled ``0..N-1``.
+
+Sampling is deterministic in ``(seed, step)`` and runs inside ``tf.function``.
+
+Example:
+    >>> from tfmeta.data import load_class_dataset, MetaBatchSampler, EpisodeSampler
+    >>> splits = load_class_dataset("mnist", data_dir="shared/tensorflow_datasets",
+    ...                             download=False)
+    >>> sampler = MetaBatchSampler(splits.train, tasks=4, inner_steps=10, batch_size=32)
+    >>> task = sampler(0)
+    >>> episode = EpisodeSampler(splits.test, ways=3, shots=5, queries=10)(0)
+"""
+
+from tfmeta.data.class_dataset import ClassDataset, ClassDatasetSplits
+from tfmeta.data.folders import load_folder_dataset
+from tfmeta.data.samplers import Episode, EpisodeSampler, MetaBatchSampler
+from tfmeta.data.tfds_datasets import clear_cache, load_class_dataset, preprocess_images
+
+__all__ = [
+    "ClassDataset",
+    "ClassDatasetSplits",
+    "Episode",
+    "EpisodeSampler",
+    "MetaBatchSampler",
+    "clear_cache",
+    "load_class_dataset",
+    "load_folder_dataset",
+    "preprocess_images",
+]

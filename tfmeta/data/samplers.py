@@ -1,0 +1,221 @@
+"""Task samplers over a ClassDataset: meta-batches of class tasks and N-way K-shot episodes.
+
+Both samplers are pure functions of ``(seed, step)``: the same seed and step
+give the same tasks (a resumed run replays them), different steps give
+different tasks. Sampling is TensorFlow ops on the in-memory padded image
+tensor (``tf.random.stateless_*`` draws, ``top_k`` for sampling without
+replacement, one ``gather``), so a sampler can be called eagerly or inside a
+compiled ``tf.function`` with ``step`` as a tensor (e.g.
+``optimizer.iterations``).
+
+* :class:`MetaBatchSampler` (MAML-GAN): ``N`` distinct classes per step, for
+  each ``k`` inner batches and ``max(k, 1)`` fresh validation batches of ``B``
+  distinct images, returned as a :class:`tfmeta.types.Task`.
+* :class:`EpisodeSampler` (classification): ``N`` distinct classes relabelled
+  ``0..N-1``, ``K`` support and ``Q`` query images per class, disjoint.
+
+Example:
+    >>> splits = load_class_dataset("mnist", download=False)
+    >>> sampler = MetaBatchSampler(splits.train, tasks=4, inner_steps=10, batch_size=32)
+    >>> task = sampler(step=0)
+    >>> task.inner.shape, task.val.shape, task.seed.shape
+    (TensorShape([4, 10, 32, 28, 28, 1]), TensorShape([4, 10, 32, 28, 28, 1]), TensorShape([4, 2]))
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import tensorflow as tf
+
+from tfmeta.data.class_dataset import (SALT_EPISODE, SALT_META_BATCH, ClassDataset,
+                                       check_count, check_seed, sample_without_replacement,
+                                       step_key)
+from tfmeta.types import Task
+
+
+class Episode(NamedTuple):
+    """An N-way K-shot classification episode.
+
+    Images are grouped by class: label ``i`` belongs to dataset class index
+    ``classes[i]``; rows ``i*K .. i*K+K-1`` of the support set (``i*Q ..`` of
+    the query set) have label ``i``. Support and query images are distinct.
+
+    Attributes:
+      support_images: float32 ``[N*K, H, W, C]``.
+      support_labels: int32 ``[N*K]`` in ``0..N-1``.
+      query_images: float32 ``[N*Q, H, W, C]``.
+      query_labels: int32 ``[N*Q]``.
+      classes: int32 ``[N]``, the dataset class index of each label.
+    """
+    support_images: tf.Tensor
+    support_labels: tf.Tensor
+    query_images: tf.Tensor
+    query_labels: tf.Tensor
+    classes: tf.Tensor
+
+
+class _ClassSampler:
+    """Shared checks and draws: ``num_classes`` distinct classes, distinct images in each."""
+
+    _salt: int
+
+    def __init__(self, dataset: ClassDataset, num_classes: int, images_per_draw: int,
+                 seed: int, what_classes: str, what_images: str):
+        if not isinstance(dataset, ClassDataset):
+            raise ValueError(
+                f"dataset must be a ClassDataset (from load_class_dataset(...).train or "
+                f"load_folder_dataset(...)), got {type(dataset).__name__}")
+        if num_classes > dataset.num_classes:
+            raise ValueError(
+                f"{what_classes} asks for {num_classes} distinct classes but "
+                f"{dataset.name or 'the dataset'} has only {dataset.num_classes}; use "
+                f"{what_classes} <= {dataset.num_classes}")
+        counts = dataset.counts.numpy()
+        smallest = int(np.argmin(counts))
+        if counts[smallest] < images_per_draw:
+            too_few = int(np.sum(counts < images_per_draw))
+            raise ValueError(
+                f"class {dataset.class_names[smallest]!r} (index {smallest}) of "
+                f"{dataset.name or 'the dataset'} has only {int(counts[smallest])} images, "
+                f"fewer than {what_images} = {images_per_draw} ({too_few} classes are that "
+                f"small); make {what_images} at most {int(counts[smallest])}, "
+                f"or drop those classes with dataset.select(...)")
+        self.dataset = dataset
+        self.seed = check_seed(seed)
+        self._num_classes = num_classes
+        height, width, chans = dataset.image_shape
+        self._flat_images = tf.reshape(
+            dataset.images, [dataset.num_classes * dataset.max_count, height, width, chans])
+
+    def _draw(self, step, draws: int, per_draw: int):
+        """Classes ``[N]``, flat image indices ``[N, draws, per_draw]``, seed key."""
+        key = step_key(self.seed, step, self._salt)
+        class_key, image_key, seed_key = tf.unstack(
+            tf.random.experimental.stateless_split(key, 3))
+        noise = tf.random.stateless_uniform([self.dataset.num_classes], class_key)
+        classes = tf.math.top_k(noise, k=self._num_classes).indices  # distinct, random order
+        counts = tf.gather(self.dataset.counts, classes)
+        index = sample_without_replacement(
+            image_key, tf.broadcast_to(counts[:, None], [self._num_classes, draws]),
+            self.dataset.max_count, per_draw)
+        flat = classes[:, None, None] * self.dataset.max_count + index
+        return classes, flat, seed_key
+
+
+class MetaBatchSampler(_ClassSampler):
+    """Meta-batches of class tasks for MAML-style training (MAML-GAN).
+
+    At every step, ``tasks`` distinct classes are drawn; for each class,
+    ``inner_steps`` inner batches and ``max(inner_steps, 1)`` validation
+    batches (one fresh batch per inner step; one batch scoring the initial
+    parameters when ``inner_steps == 0``) of ``batch_size`` images. The
+    images within one batch are distinct; the batches of a task are drawn
+    independently of each other.
+
+    Args:
+      dataset: the task distribution (e.g. ``splits.train``).
+      tasks: ``N``, classes (tasks) per meta-batch.
+      inner_steps: ``k >= 0``.
+      batch_size: ``B``, images per batch; every class needs at least ``B``.
+      seed: the sampler's seed.
+
+    Raises:
+      ValueError: a class has fewer than ``batch_size`` images, ``tasks`` exceeds
+        the classes, or a bad count.
+
+    Example:
+        >>> sampler = MetaBatchSampler(splits.train, tasks=4, inner_steps=10,
+        ...                            batch_size=32, seed=0)
+        >>> task = sampler(step)                  # tfmeta.types.Task
+        >>> task.inner.shape                      # [N, k, B, H, W, C]
+        TensorShape([4, 10, 32, 28, 28, 1])
+        >>> step_fn = tf.function(lambda s: sampler(s))   # compiled, step a tensor
+    """
+
+    _salt = SALT_META_BATCH
+
+    def __init__(self, dataset: ClassDataset, *, tasks: int, inner_steps: int,
+                 batch_size: int, seed: int = 0):
+        check_count("tasks", tasks, 1)
+        check_count("inner_steps", inner_steps, 0)
+        check_count("batch_size", batch_size, 1)
+        super().__init__(dataset, tasks, batch_size, seed, "tasks", "batch_size")
+        self.tasks = tasks
+        self.inner_steps = inner_steps
+        self.batch_size = batch_size
+
+    def __call__(self, step) -> Task:
+        """The meta-batch of ``step`` (int or integer scalar tensor).
+
+        Returns:
+          ``Task(inner, val, seed)``: ``inner`` float32 ``[N, k, B, H, W, C]``,
+          ``val`` float32 ``[N, max(k, 1), B, H, W, C]``, ``seed`` int32
+          ``[N, 2]``, distinct per task (for the objective's latents).
+        """
+        k = self.inner_steps
+        _, flat, seed_key = self._draw(step, k + max(k, 1), self.batch_size)
+        images = tf.gather(self._flat_images, flat)  # [N, k + max(k,1), B, H, W, C]
+        noise = tf.random.stateless_uniform([], seed_key, minval=None, maxval=None,
+                                            dtype=tf.int32)
+        seeds = tf.stack([tf.fill([self.tasks], noise), tf.range(self.tasks, dtype=tf.int32)],
+                         axis=1)
+        return Task(inner=images[:, :k], val=images[:, k:], seed=seeds)
+
+    meta_batch = __call__
+
+    def classes(self, step) -> tf.Tensor:
+        """int32 ``[N]``: the dataset class index of each task of ``step``."""
+        return self._draw(step, 1, 1)[0]
+
+
+class EpisodeSampler(_ClassSampler):
+    """N-way K-shot episodes for few-shot classification.
+
+    Args:
+      dataset: the task distribution (e.g. ``splits.test``).
+      ways: ``N``, classes per episode.
+      shots: ``K >= 1``, support images per class.
+      queries: ``Q >= 1``, query images per class (distinct from the support).
+      seed: the sampler's seed.
+
+    Raises:
+      ValueError: a class has fewer than ``shots + queries`` images, ``ways``
+        exceeds the classes, or a bad count.
+
+    Example:
+        >>> sampler = EpisodeSampler(splits.test, ways=5, shots=1, queries=15)
+        >>> episode = sampler(step=0)
+        >>> episode.support_images.shape, episode.query_labels.shape
+        (TensorShape([5, 28, 28, 1]), TensorShape([75]))
+    """
+
+    _salt = SALT_EPISODE
+
+    def __init__(self, dataset: ClassDataset, *, ways: int, shots: int, queries: int,
+                 seed: int = 0):
+        check_count("ways", ways, 1)
+        check_count("shots", shots, 1)
+        check_count("queries", queries, 1)
+        super().__init__(dataset, ways, shots + queries, seed, "ways", "shots + queries")
+        self.ways, self.shots, self.queries = ways, shots, queries
+
+    def __call__(self, step) -> Episode:
+        """The episode of ``step`` (int or integer scalar tensor)."""
+        n, k, q = self.ways, self.shots, self.queries
+        classes, flat, _ = self._draw(step, 1, k + q)
+        flat = flat[:, 0]                                          # [N, K + Q]
+        shape = self.dataset.image_shape
+        support = tf.gather(self._flat_images, tf.reshape(flat[:, :k], [n * k]))
+        query = tf.gather(self._flat_images, tf.reshape(flat[:, k:], [n * q]))
+        labels = tf.range(n, dtype=tf.int32)
+        return Episode(
+            support_images=tf.ensure_shape(support, (n * k,) + shape),
+            support_labels=tf.repeat(labels, k),
+            query_images=tf.ensure_shape(query, (n * q,) + shape),
+            query_labels=tf.repeat(labels, q),
+            classes=classes)
+
+    episode = __call__
+

@@ -1,0 +1,1 @@
+"""End-to-end experiments built on the engine; the trainers are their CLIs."""

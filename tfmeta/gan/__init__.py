@@ -1,0 +1,35 @@
+"""GANs for meta-learning: DCGAN builders, GAN losses and the two-player objective.
+
+Example:
+    >>> from tfmeta import gan
+    >>> g, d = gan.build_generator(), gan.build_discriminator()
+    >>> objective = gan.gan_objective(g, d, loss="wgan-gp")
+"""
+
+from tfmeta.gan.dcgan import build_discriminator, build_generator
+from tfmeta.gan.losses import (
+    gradient_penalty,
+    minimax_discriminator_loss,
+    minimax_generator_loss,
+    nonsaturating_discriminator_loss,
+    nonsaturating_generator_loss,
+    wasserstein_discriminator_loss,
+    wasserstein_generator_loss,
+)
+from tfmeta.gan.objective import LOSSES, gan_objective, generate, sample_latents
+
+__all__ = [
+    "LOSSES",
+    "build_discriminator",
+    "build_generator",
+    "gan_objective",
+    "generate",
+    "gradient_penalty",
+    "minimax_discriminator_loss",
+    "minimax_generator_loss",
+    "nonsaturating_discriminator_loss",
+    "nonsaturating_generator_loss",
+    "sample_latents",
+    "wasserstein_discriminator_loss",
+    "wasserstein_generator_loss",
+]

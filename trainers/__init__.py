@@ -1,0 +1,1 @@
+"""Command-line trainers: absl flags -> frozen config -> a tfmeta library call."""

@@ -11,6 +11,22 @@ from typing import Any
 import numpy as np
 
 
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def default_data_dir() -> str | None:
+    """The TFDS data directory the trainers use when ``--data_dir`` is not given.
+
+    ``TFDS_DATA_DIR`` if set; else the offline copy ``../shared/tensorflow_datasets``
+    next to the project root when it exists (this workplace, CI); else None, which
+    lets TFDS use its own default (``~/tensorflow_datasets``) and download there.
+    """
+    if os.environ.get("TFDS_DATA_DIR"):
+        return os.environ["TFDS_DATA_DIR"]
+    shared = os.path.join(PROJECT_ROOT, "..", "shared", "tensorflow_datasets")
+    return os.path.normpath(shared) if os.path.isdir(shared) else None
+
+
 def write_json_atomic(path: str, data: Any) -> None:
     """Writes ``data`` as JSON to ``path`` through a temporary file and a rename."""
     directory = os.path.dirname(os.path.abspath(path))

@@ -3,7 +3,7 @@
 The data lives next to the project in ``../shared`` (override with the
 environment variable ``TFMETA_SHARED_DIR``): ``tensorflow_datasets/`` holds the
 prepared TFDS data (mnist, fashion_mnist, omniglot), ``data/omniglot/`` the
-Omniglot image folders. Tests that need it are skipped when it is absent.
+Omniglot image folders. Tests that need it fail with a clear message when it is absent.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def shared_dir() -> Path:
 def tfds_dir() -> Path:
     path = shared_dir() / "tensorflow_datasets"
     if not (path / "mnist").is_dir():
-        pytest.skip(f"no prepared TFDS data in {path} (set TFMETA_SHARED_DIR)")
+        pytest.fail(f"no prepared TFDS data in {path} (set TFMETA_SHARED_DIR)")
     return path
 
 
@@ -34,7 +34,7 @@ def tfds_dir() -> Path:
 def small1_dir() -> Path:
     path = shared_dir() / "data" / "omniglot" / "background_small1"
     if not path.is_dir():
-        pytest.skip(f"no Omniglot image folder at {path} (set TFMETA_SHARED_DIR)")
+        pytest.fail(f"no Omniglot image folder at {path} (set TFMETA_SHARED_DIR)")
     return path
 
 

@@ -1,0 +1,28 @@
+"""Where the tests find the offline data: ``../shared`` next to the project root.
+
+Override with the environment variable ``TFMETA_SHARED_DIR``. The data is required:
+tests that need it fail with a clear message when it is absent (they never skip).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path:
+    """``$TFMETA_SHARED_DIR``, default ``<project root>/../shared``."""
+    env = os.environ.get("TFMETA_SHARED_DIR")
+    return Path(env) if env else (ROOT / ".." / "shared").resolve()
+
+
+def tfds_dir() -> Path:
+    """The prepared TFDS data directory (mnist, fashion_mnist, omniglot)."""
+    path = shared_dir() / "tensorflow_datasets"
+    if not (path / "mnist").is_dir():
+        raise FileNotFoundError(
+            f"no prepared TFDS data in {path}; the tests need ../shared next to the project "
+            "root (or TFMETA_SHARED_DIR pointing at it)")
+    return path

@@ -25,6 +25,8 @@ from typing import Callable
 
 import tensorflow as tf
 
+from tfmeta.inner import safe_sqrt
+
 TensorLike = tf.types.experimental.TensorLike
 
 
@@ -94,18 +96,6 @@ def wasserstein_generator_loss(fake_out: TensorLike) -> tf.Tensor:
     return -tf.reduce_mean(fake_out)
 
 
-def _safe_norm(squared_norm: tf.Tensor) -> tf.Tensor:
-    """``sqrt`` with a finite gradient (zero, a valid subgradient) at 0, to any order.
-
-    The double ``tf.where`` keeps the value exact (no added epsilon) while the
-    ``sqrt`` branch that is not selected is evaluated at 1, so its derivative
-    ``1 / (2 sqrt(.))`` never becomes ``inf * 0 = nan``.
-    """
-    positive = squared_norm > 0
-    safe = tf.where(positive, squared_norm, tf.ones_like(squared_norm))
-    return tf.where(positive, tf.sqrt(safe), tf.zeros_like(squared_norm))
-
-
 def gradient_penalty(critic_fn: Callable[[tf.Tensor], tf.Tensor],
                      real: TensorLike,
                      fake: TensorLike,
@@ -159,4 +149,4 @@ def gradient_penalty(critic_fn: Callable[[tf.Tensor], tf.Tensor],
         out = critic_fn(mixed)
     grad = tape.gradient(out, mixed, unconnected_gradients=tf.UnconnectedGradients.ZERO)
     squared_norm = tf.reduce_sum(tf.square(grad), axis=list(range(1, rank)))
-    return tf.reduce_mean(tf.square(_safe_norm(squared_norm) - 1))
+    return tf.reduce_mean(tf.square(safe_sqrt(squared_norm) - 1))

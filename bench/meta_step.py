@@ -1,0 +1,163 @@
+"""Seconds, memory and FLOP rate of one MAML-GAN meta-update (the reference workload).
+
+The workload is the one ``../shared/peers/torch_mamlgan.py`` implements in PyTorch:
+28x28x1 images, latent 100, the DCGAN of paper 000 (width 64), WGAN-GP (lambda 10),
+N tasks per meta-batch, k inner steps, B real images and B latents per inner step
+and per validation loss (fresh synthetic draws x ~ U[-1, 1] for each, as the peer
+does), differentiable RMSprop inner steps (lr 1e-4, rho 0.9, eps 1e-7) on D and G
+from the same pre-update parameters, uniform multi-step loss, outer RMSprop 1e-4.
+``fomaml`` stops the inner gradients; ``reptile`` takes k Adam steps (lr 1e-4,
+beta_1 0.5) per task and an outer SGD step of 0.1 on ``init - adapted``.
+
+One configuration::
+
+    python -m bench.meta_step --algorithm=maml --inner_steps=10 --tasks=4 \\
+        --batch_size=32 --jit_compile=false --repeats=5
+
+prints one JSON line with ``algorithm, inner_steps, tasks, batch_size, jit_compile,
+sec_per_meta_update`` (median of ``repeats`` timed updates after one warm-up),
+``sec_min, sec_max, compile_sec`` (first call minus the median: tracing, graph
+optimization and XLA compilation), ``peak_rss_mb`` (``ru_maxrss`` of the process),
+``flops_per_meta_update`` and ``gflops_per_sec``. ``--suite`` runs every configuration
+of bench/README.md, each in a fresh process (so peak memory is its own).
+
+FLOPs are counted, not estimated by hand: the per-task meta-gradient graph is
+built once in a plain ``tf.Graph`` (no ``tf.function`` bodies to hide ops) and
+``tf.compat.v1.profiler`` sums the registered ``flops`` statistics of its ops
+(convolutions and their input/filter gradients, matmuls, elementwise ops), times N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+SUITE = ([dict(algorithm=a, inner_steps=10) for a in ("maml", "fomaml", "reptile")]
+         + [dict(algorithm="maml", inner_steps=k) for k in (1, 5, 20)]
+         + [dict(algorithm="maml", inner_steps=10, jit_compile=True)])
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes"):
+        return True
+    if text.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def build(algorithm: str, inner_steps: int, jit_compile: bool):
+    """The reference learner and objective (see the module docstring)."""
+    import keras
+
+    from tfmeta import inner
+    from tfmeta.algorithms import MetaLearner
+    from tfmeta.gan import build_discriminator, build_generator, gan_objective
+
+    g, d = build_generator(seed=0), build_discriminator(seed=1)
+    objective = gan_objective(g, d, loss="wgan-gp")
+    variables = {"generator": g.trainable_variables, "discriminator": d.trainable_variables}
+    if algorithm == "reptile":
+        learner = MetaLearner(variables, objective, inner.adam(1e-4, beta_1=0.5),
+                              outer=lambda: keras.optimizers.SGD(0.1), algorithm="reptile",
+                              steps=inner_steps, jit_compile=jit_compile)
+    else:
+        learner = MetaLearner(variables, objective, inner.rmsprop(1e-4, rho=0.9, epsilon=1e-7),
+                              outer=lambda: keras.optimizers.RMSprop(1e-4, rho=0.9, epsilon=1e-7),
+                              algorithm=algorithm, steps=inner_steps, jit_compile=jit_compile)
+    return learner, objective
+
+
+def synthetic_tasks(step, tasks: int, inner_steps: int, batch_size: int):
+    """Fresh x ~ U[-1, 1] for every inner and validation batch, as the peer draws."""
+    import tensorflow as tf
+
+    from tfmeta.types import Task
+    shape = [tasks, max(inner_steps, 1), batch_size, 28, 28, 1]
+    seed = tf.stack([tf.cast(step, tf.int32), 0])
+    fold = tf.random.experimental.stateless_fold_in
+    return Task(inner=tf.random.stateless_uniform(shape, fold(seed, 1), -1.0, 1.0),
+                val=tf.random.stateless_uniform(shape, fold(seed, 2), -1.0, 1.0),
+                seed=tf.random.stateless_uniform([tasks, 2], fold(seed, 3), None, None, tf.int32))
+
+
+def count_flops(algorithm: str, inner_steps: int, batch_size: int) -> int:
+    """FLOPs of one task's meta-gradient, counted by TF's profiler on a plain graph."""
+    import tensorflow as tf
+    graph = tf.Graph()
+    with graph.as_default():
+        learner, _ = build(algorithm, inner_steps, False)
+        task = synthetic_tasks(0, 1, inner_steps, batch_size)
+        one = tf.nest.map_structure(lambda t: t[0], task)
+        learner.task_gradients(one)
+        opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+        opts["output"] = "none"
+        stats = tf.compat.v1.profiler.profile(graph, options=opts)
+    return int(stats.total_float_ops)
+
+
+def run_one(algorithm: str, inner_steps: int, tasks: int, batch_size: int, jit_compile: bool,
+            repeats: int) -> dict:
+    import tensorflow as tf
+
+    learner, _ = build(algorithm, inner_steps, jit_compile)
+    sample = tf.function(lambda s: synthetic_tasks(s, tasks, inner_steps, batch_size))
+
+    def update(step):
+        metrics = learner.train_step(sample(tf.constant(step)))
+        return float(metrics["meta_loss/generator"])  # waits for the result
+
+    start = time.perf_counter()
+    update(0)
+    first = time.perf_counter() - start
+    times = []
+    for step in range(1, repeats + 1):
+        start = time.perf_counter()
+        update(step)
+        times.append(time.perf_counter() - start)
+    median = statistics.median(times)
+    flops = count_flops(algorithm, inner_steps, batch_size) * tasks
+    return {"algorithm": algorithm, "inner_steps": inner_steps, "tasks": tasks,
+            "batch_size": batch_size, "jit_compile": jit_compile,
+            "sec_per_meta_update": median, "sec_min": min(times), "sec_max": max(times),
+            "sec_all": times, "compile_sec": max(first - median, 0.0),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            "flops_per_meta_update": flops, "gflops_per_sec": flops / median / 1e9,
+            "repeats": repeats, "threads": os.cpu_count(), "tensorflow": tf.__version__,
+            "loadavg_1min": os.getloadavg()[0]}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--algorithm", default="maml", choices=["maml", "fomaml", "reptile"])
+    parser.add_argument("--inner_steps", type=int, default=10, help="k")
+    parser.add_argument("--tasks", type=int, default=4, help="N")
+    parser.add_argument("--batch_size", type=int, default=32, help="B")
+    parser.add_argument("--jit_compile", type=_bool, default=False, help="true/false: XLA")
+    parser.add_argument("--repeats", type=int, default=5, help="timed updates after warm-up")
+    parser.add_argument("--suite", action="store_true",
+                        help="run every configuration of bench/README.md, one process each")
+    args = parser.parse_args(argv)
+    for name in ("inner_steps", "tasks", "batch_size", "repeats"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.suite:
+        for config in SUITE:
+            flags = dict(dict(tasks=args.tasks, batch_size=args.batch_size, jit_compile=False,
+                              repeats=args.repeats), **config)
+            cmd = [sys.executable, "-m", "bench.meta_step"] + [
+                f"--{k}={str(v).lower()}" for k, v in flags.items()]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            print(out.strip().splitlines()[-1], flush=True)
+        return
+    print(json.dumps(run_one(args.algorithm, args.inner_steps, args.tasks, args.batch_size,
+                             args.jit_compile, args.repeats)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

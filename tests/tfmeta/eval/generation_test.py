@@ -1,0 +1,140 @@
+"""The few-shot generation protocol: Real and model rows through one code path."""
+
+import functools
+import os
+import subprocess
+import sys
+import tempfile
+
+import json
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+
+from tests.shared import ROOT, tfds_dir
+from tfmeta.eval import CriticConfig, labels_for_class_ids, save_critic, train_critic
+from tfmeta.eval.generation import (GenerationEvalConfig, adapted_generator_source,
+                                    evaluate_source, frechet_distance, real_source,
+                                    task_classes)
+from tfmeta.eval.table import EvaluationRequest, evaluate_runs, markdown_table
+from tfmeta.experiments import maml_gan as lib
+
+TINY_RUN = dict(dataset="mnist", download=False, inner_steps=2, meta_batch_size=2, batch_size=8,
+                generator_width=8, discriminator_width=8, latent_dim=16, checkpoint_every=2,
+                sample_every=1000, grid_samples=2, inner_lr=1e-3, outer_lr=1e-3)
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_critic_dir() -> str:
+    """A small MNIST critic, trained once per test session (weak, but far above chance)."""
+    model, report = train_critic(CriticConfig(dataset="mnist", data_dir=str(tfds_dir()),
+                                              download=False, epochs=2, batch_size=32,
+                                              width=16, max_train_images=3000))
+    path = tempfile.mkdtemp(prefix="tfmeta-critic-")
+    save_critic(model, report, path)
+    return path
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_runs() -> dict:
+    """A scratch run and a 2-step MAML run on real MNIST."""
+    out = {}
+    for algorithm, steps in (("scratch", 0), ("maml", 2)):
+        path = tempfile.mkdtemp(prefix=f"tfmeta-{algorithm}-")
+        lib.run(lib.MamlGanConfig(data_dir=str(tfds_dir()), algorithm=algorithm, steps=steps,
+                                  **TINY_RUN), path)
+        out[algorithm] = path
+    return out
+
+
+class FrechetTest(parameterized.TestCase):
+
+    def test_frechet_distance_properties(self):
+        rng = np.random.default_rng(0)
+        a = rng.standard_normal((500, 6)) @ rng.standard_normal((6, 6))
+        self.assertAlmostEqual(frechet_distance(a, a), 0.0, places=6)
+        shift = np.arange(6.0)
+        self.assertAlmostEqual(frechet_distance(a, a + shift), float(shift @ shift), places=6)
+        b = rng.standard_normal((400, 6)) * 2.0
+        self.assertAlmostEqual(frechet_distance(a, b), frechet_distance(b, a), places=6)
+        self.assertGreater(frechet_distance(a, b), 0.0)
+
+    def test_tasks_are_drawn_with_replacement_and_deterministically(self):
+        first = task_classes(3, 256, seed=0)
+        np.testing.assert_array_equal(first, task_classes(3, 256, seed=0))
+        self.assertEqual(set(first.tolist()), {0, 1, 2})
+        self.assertFalse(np.array_equal(first, task_classes(3, 256, seed=1)))
+
+
+class ProtocolTest(parameterized.TestCase):
+
+    def test_real_row_beats_not_pretrained_through_the_same_code(self):
+        from tfmeta.eval import load_critic
+        critic, info = load_critic(tiny_critic_dir())
+        setup, splits = lib.load_run(tiny_runs()["scratch"])
+        test = splits.test
+        labels = labels_for_class_ids(info["class_ids"], test.class_ids)
+        config = GenerationEvalConfig(tasks=6, samples=128, adapt_steps=2, support=16)
+        real = evaluate_source(real_source(test), test, critic, labels, config)
+        model = evaluate_source(adapted_generator_source(setup, test, support=16, adapt_steps=2),
+                                test, critic, labels, config)
+        self.assertGreater(real["accuracy"], 0.8)
+        self.assertLess(real["nll"], model["nll"])
+        self.assertLess(real["frechet"], model["frechet"])
+        for row in (real, model):
+            self.assertEqual(row["tasks"], 6)
+            for key in ("nll_ci95", "accuracy_ci95", "frechet_ci95"):
+                self.assertTrue(np.isfinite(row[key]))
+
+    def test_same_seed_gives_same_numbers(self):
+        request = EvaluationRequest(runs=(tiny_runs()["maml"],), critic=tiny_critic_dir(),
+                                    tasks=3, samples=64, adapt_steps=2, support=16,
+                                    data_dir=str(tfds_dir()), download=False, real=False)
+        first, second = evaluate_runs(request), evaluate_runs(request)
+        self.assertEqual(first, second)
+        other = evaluate_runs(EvaluationRequest(**dict(request.__dict__, seed=1)))
+        self.assertNotEqual(first[0]["nll"], other[0]["nll"])
+
+    def test_critic_of_another_dataset_is_rejected(self):
+        with tempfile.TemporaryDirectory() as critic_dir:
+            with open(os.path.join(tiny_critic_dir(), "critic.json")) as f:
+                info = json.load(f)
+            info["dataset"] = "omniglot"
+            import shutil
+            shutil.copy(os.path.join(tiny_critic_dir(), "critic.keras"), critic_dir)
+            with open(os.path.join(critic_dir, "critic.json"), "w") as f:
+                json.dump(info, f)
+            request = EvaluationRequest(runs=(tiny_runs()["maml"],), critic=critic_dir, tasks=1,
+                                        samples=8, data_dir=str(tfds_dir()), download=False)
+            with self.assertRaisesRegex(ValueError, "trained on 'omniglot' but the runs are on "
+                                                    "'mnist'"):
+                evaluate_runs(request)
+
+    def test_run_without_checkpoint_is_rejected(self):
+        with tempfile.TemporaryDirectory() as run_dir:
+            lib.write_config(lib.MamlGanConfig(data_dir=str(tfds_dir()), **TINY_RUN), run_dir)
+            request = EvaluationRequest(runs=(run_dir,), critic=tiny_critic_dir(), tasks=1,
+                                        samples=8, data_dir=str(tfds_dir()), download=False)
+            with self.assertRaisesRegex(FileNotFoundError, "holds no checkpoint"):
+                evaluate_runs(request)
+
+    def test_cli_writes_json_rows_and_markdown_table(self):
+        runs = tiny_runs()
+        with tempfile.TemporaryDirectory() as out_dir:
+            out = os.path.join(out_dir, "table1.json")
+            proc = subprocess.run(
+                [sys.executable, "-m", "trainers.evaluate",
+                 f"--runs={runs['maml']},{runs['scratch']}", f"--critic={tiny_critic_dir()}",
+                 f"--out={out}", "--tasks=2", "--samples=32", "--adapt_steps=2", "--support=16",
+                 f"--data_dir={tfds_dir()}", "--nodownload"],
+                cwd=ROOT, capture_output=True, text=True, timeout=600)
+            self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+            with open(out) as f:
+                rows = json.load(f)
+            self.assertEqual([r["name"] for r in rows], ["Real", "Not pre-trained", "MAML-GAN"])
+            for row in rows:
+                for key in ("name", "nll", "accuracy", "frechet"):
+                    self.assertIn(key, row)
+            with open(os.path.join(out_dir, "table1.md")) as f:
+                self.assertIn("| MAML-GAN | mnist |", f.read())
+            self.assertIn("Not pre-trained", markdown_table(rows))

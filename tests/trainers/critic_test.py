@@ -1,0 +1,53 @@
+"""The critic CLI trains on real MNIST, writes critic.keras + critic.json, documents its flags."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from tests.shared import ROOT, tfds_dir
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "trainers.critic", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+class CriticCliTest(unittest.TestCase):
+
+    def test_cli_writes_critic_json_with_required_keys_and_model(self):
+        with tempfile.TemporaryDirectory() as workdir:
+            proc = _run(f"--workdir={workdir}", f"--data_dir={tfds_dir()}", "--nodownload",
+                        "--epochs=1", "--max_train_images=256", "--batch_size=64", "--width=4",
+                        "--holdout_fraction=0.01")
+            self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+            with open(os.path.join(workdir, "critic.json")) as f:
+                info = json.load(f)
+            for key in ("dataset", "num_classes", "heldout_accuracy", "class_ids",
+                        "image_shape", "config", "history"):
+                self.assertIn(key, info)
+            self.assertEqual(info["dataset"], "mnist")
+            self.assertEqual(info["num_classes"], 10)
+            self.assertEqual(info["class_ids"], list(range(10)))
+            self.assertEqual(info["image_shape"], [28, 28, 1])
+            self.assertEqual(info["config"]["max_train_images"], 256)
+            self.assertTrue(0.0 <= info["heldout_accuracy"] <= 1.0)
+            self.assertGreater(os.path.getsize(os.path.join(workdir, "critic.keras")), 0)
+            self.assertIn("held-out accuracy", proc.stdout)
+            self.assertEqual(sorted(os.listdir(workdir)), ["critic.json", "critic.keras"])
+
+    def test_help_documents_flags_and_bad_flag_fails(self):
+        proc = _run("--helpfull")
+        for flag in ("--dataset", "--data_dir", "--[no]download", "--epochs", "--batch_size",
+                     "--learning_rate", "--width", "--holdout_fraction", "--seed",
+                     "--workdir", "--max_train_images"):
+            self.assertIn(flag, proc.stdout)
+        proc = _run("--workdir=/tmp/x", "--holdout_fraction=1.5")
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("holdout_fraction", proc.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,56 @@
+r"""``python -m export.adapted``: adapt a run on your images, export the adapted generator.
+
+Reads a folder of images of one new class (``--support``), adapts the run's
+meta-learned GAN on them exactly as the ``adapt`` signature of
+``export.saved_model`` would (same steps, seed rule and step batches), and
+writes a plain generator SavedModel (``serving_default(z) -> images``) as the
+next version of ``BASE/NAME``. Several such models can share one TF Serving
+instance: ``python -m serving.models_config --base=BASE`` lists them.
+
+Example:
+    python -m export.adapted --workdir=runs/mnist_maml --export_dir=exports \
+        --name=my_digit --support=my_digit_images/
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags
+
+flags.DEFINE_string("workdir", None, "Run directory of trainers.maml_gan.", required=True)
+flags.DEFINE_string("export_dir", None, "BASE: the folder of all served models.",
+                    required=True)
+flags.DEFINE_string("name", None, "Model name; the export becomes the next version of "
+                    "BASE/NAME.", required=True)
+flags.DEFINE_string("support", None, "Folder of images (png, jpg, bmp, gif) of the new "
+                    "class; they are resized to the run's image size.", required=True)
+flags.DEFINE_bool("invert", False, "Negate the images after scaling to [-1, 1] (dark ink on "
+                  "white paper, like Omniglot's PNGs).")
+flags.DEFINE_integer("seed", 0, "Seed of the adaptation (step batches and inner-step draws).")
+flags.DEFINE_integer("adapt_steps", None, "Inner steps of the adaptation (default: the run's "
+                     "--inner_steps).")
+flags.DEFINE_integer("max_samples", 1024, "Largest z batch a request to the exported "
+                     "generator may send.")
+flags.DEFINE_string("data_dir", None, "TFDS data directory of the run's dataset (read for the "
+                    "image shape; default: the run's own --data_dir).")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    import tensorflow as tf
+    from export.api import export_adapted
+    try:
+        path = export_adapted(FLAGS.workdir, os.path.join(FLAGS.export_dir, FLAGS.name),
+                              FLAGS.support, seed=FLAGS.seed, adapt_steps=FLAGS.adapt_steps,
+                              max_samples=FLAGS.max_samples, invert=FLAGS.invert,
+                              data_dir=FLAGS.data_dir)
+    except (ValueError, FileNotFoundError, tf.errors.InvalidArgumentError) as e:
+        sys.exit(f"error: {getattr(e, 'message', e)}")
+    print(path)
+
+
+if __name__ == "__main__":
+    app.run(main)

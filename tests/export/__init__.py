@@ -1,0 +1,1 @@
+"""Tests of export/: SavedModels with in-graph adaptation."""

@@ -1,0 +1,131 @@
+"""Tiny real MAML-GAN runs on MNIST and their exports, made once per test process.
+
+Each run meta-trains one step of a tiny DCGAN (widths 8, latent 16, batch 8,
+2 inner steps; Meta-SGD 1) on the offline MNIST copy. The Meta-SGD run's learned
+rates are then set to distinctly non-uniform values (and checkpointed), so a
+served adaptation that ignored them, or used one rate for all, would differ.
+The maml run is exported by the real CLI (``python -m export.saved_model``);
+the others by :func:`export.api.export_run`, the function the CLI calls.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from export import api
+from tests.shared import ROOT, tfds_dir
+from tfmeta.experiments import maml_gan as lib
+from tfmeta.training import checkpoint_manager
+
+TINY = dict(dataset="mnist", download=False, inner_steps=2, meta_batch_size=2, batch_size=8,
+            generator_width=8, discriminator_width=8, latent_dim=16, checkpoint_every=1,
+            sample_every=1000, summary_every=1, grid_samples=2, inner_lr=1e-3, outer_lr=1e-3,
+            steps=1)
+MAX_SAMPLES, MAX_SUPPORT = 64, 32
+IMAGE_SHAPE = (28, 28, 1)
+
+_TMP = tempfile.TemporaryDirectory(prefix="tfmeta-export-tests-")   # removed at exit
+TMP = _TMP.name
+
+
+def quiet_env() -> dict:
+    """The environment of subprocesses: the project importable, TF's C++ logs quiet."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def run_checked(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
+    """Runs a command from the project root; fails with its output if it fails."""
+    proc = subprocess.run(args, cwd=ROOT, env=quiet_env(), capture_output=True, text=True,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f"{args} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_run(algorithm: str) -> str:
+    """The workdir of a one-step run of ``algorithm``."""
+    workdir = os.path.join(TMP, "runs", algorithm)
+    overrides = dict(algorithm=algorithm)
+    if algorithm == "metasgd":
+        overrides["inner_steps"] = 1
+    config = lib.MamlGanConfig(data_dir=str(tfds_dir()), **dict(TINY, **overrides))
+    lib.run(config, workdir)
+    if algorithm == "metasgd":
+        setup, _ = lib.load_run(workdir)
+        rng = np.random.default_rng(7)
+        for player in ("generator", "discriminator"):
+            for rate in setup.inner[player].variables:
+                rate.assign(config.inner_lr * rng.uniform(0.2, 5.0, rate.shape).astype("float32"))
+        step = int(setup.checkpoint.step.numpy())
+        checkpoint_manager(setup.checkpoint, workdir).save(checkpoint_number=step + 1)
+    return workdir
+
+
+@functools.lru_cache(maxsize=None)
+def exported(algorithm: str) -> str:
+    """The version directory of the run's export (adapt_steps: the run's inner_steps)."""
+    model_dir = os.path.join(TMP, "exports", f"{algorithm}_gan")
+    if algorithm == "maml":
+        proc = run_checked([sys.executable, "-m", "export.saved_model",
+                            f"--workdir={tiny_run(algorithm)}", f"--export_dir={model_dir}",
+                            f"--max_samples={MAX_SAMPLES}", f"--max_support={MAX_SUPPORT}"])
+        path = proc.stdout.strip().splitlines()[-1]
+    else:
+        path = api.export_run(tiny_run(algorithm), model_dir, max_samples=MAX_SAMPLES,
+                              max_support=MAX_SUPPORT)
+    assert os.path.isdir(path), path
+    return path
+
+
+@functools.lru_cache(maxsize=None)
+def loaded(algorithm: str):
+    """``tf.saved_model.load`` of :func:`exported` (shared: loading is the slow part)."""
+    return tf.saved_model.load(exported(algorithm))
+
+
+@functools.lru_cache(maxsize=None)
+def _test_images() -> np.ndarray:
+    splits = lib.load_data(lib.MamlGanConfig(data_dir=str(tfds_dir()), **TINY))
+    # 40 images of the first held-out digit (7): classes nobody meta-trained on.
+    return splits.test.class_batches(0, 0, 1, 40, seed=123)[0].numpy()
+
+
+def support_images(n: int, offset: int = 0) -> np.ndarray:
+    """``n`` real held-out MNIST images, float32 ``[n, 28, 28, 1]`` in [-1, 1]."""
+    images = _test_images()
+    return images[offset:offset + n].copy()
+
+
+def write_png_folder(images: np.ndarray, folder: str) -> str:
+    """Writes ``[n, H, W, 1]`` images in [-1, 1] as 8-bit PNGs (a user's support folder)."""
+    from PIL import Image
+    os.makedirs(folder, exist_ok=True)
+    for i, image in enumerate(images):
+        pixels = np.clip(np.rint((image[..., 0] + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(os.path.join(folder, f"{i:03d}.png"))
+    return folder
+
+
+ADAPTED_SEED = 3
+
+
+@functools.lru_cache(maxsize=None)
+def adapted_export() -> tuple[str, str]:
+    """``(version_dir, support_folder)``: ``python -m export.adapted`` on 6 PNGs of a 7."""
+    folder = write_png_folder(support_images(6, offset=20), os.path.join(TMP, "my_seven"))
+    base = os.path.join(TMP, "adapted_exports")
+    proc = run_checked([sys.executable, "-m", "export.adapted",
+                        f"--workdir={tiny_run('maml')}", f"--export_dir={base}",
+                        "--name=my_seven", f"--support={folder}", f"--seed={ADAPTED_SEED}",
+                        f"--max_samples={MAX_SAMPLES}"])
+    return proc.stdout.strip().splitlines()[-1], folder

@@ -1,0 +1,105 @@
+"""The export runs with TensorFlow alone: a TF-only program, and TF's own saved_model_cli."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+from absl.testing import absltest
+
+from tests.export import fixtures
+from tfmeta.experiments import maml_gan as lib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SAVED_MODEL_CLI = [sys.executable, "-c",
+                   "import sys; from tensorflow.python.tools import saved_model_cli; "
+                   "sys.argv[0] = 'saved_model_cli'; saved_model_cli.main()"]
+
+
+def reference(model, support, z, num_samples, seed):
+    sig = model.signatures
+    out = {"serving_default": sig["serving_default"](z=z)["images"],
+           "adapt_and_generate": sig["adapt_and_generate"](
+               support_images=support, num_samples=num_samples, seed=seed)["images"],
+           "adapt_and_generate_from_z": sig["adapt_and_generate_from_z"](
+               support_images=support, z=z, seed=seed)["images"]}
+    out.update({f"adapt/{k}": v for k, v in sig["adapt"](support_images=support,
+                                                          seed=seed).items()})
+    return {k: v.numpy() for k, v in out.items()}
+
+
+class TensorFlowOnlyTest(absltest.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.export = fixtures.exported("maml")
+        self.model = fixtures.loaded("maml")
+        self.dir = tempfile.mkdtemp(dir=fixtures.TMP)
+        self.support = fixtures.support_images(7)
+        self.z = np.random.default_rng(0).standard_normal([3, 16]).astype(np.float32)
+
+    def test_every_signature_runs_in_a_program_without_keras_or_tfmeta(self):
+        inputs = os.path.join(self.dir, "inputs.npz")
+        outputs = os.path.join(self.dir, "outputs.npz")
+        np.savez(inputs, support_images=self.support, z=self.z, seed=np.int32(5),
+                 num_samples=np.int32(4))
+        proc = fixtures.run_checked([sys.executable, os.path.join(HERE, "tf_only_program.py"),
+                                     self.export, inputs, outputs])
+        summary = json.loads(proc.stdout.strip().splitlines()[-1])
+        self.assertEqual(summary["importable"], [])
+        self.assertEqual(summary["signatures"], ["adapt", "adapt_and_generate",
+                                                 "adapt_and_generate_from_z",
+                                                 "serving_default"])
+        self.assertIn("num_samples must be in [1, 64]", summary["rejected"])
+        self.assertTrue(summary["same_after_error"])
+        got = dict(np.load(outputs))
+        want = reference(self.model, tf.constant(self.support), tf.constant(self.z),
+                         tf.constant(4), tf.constant(5))
+        for key, value in want.items():
+            np.testing.assert_allclose(got[key], value, atol=1e-5, rtol=0, err_msg=key)
+        setup, _ = lib.load_run(fixtures.tiny_run("maml"))
+        for variable in setup.generator.trainable_variables:   # "deconv1/kernel" etc.
+            np.testing.assert_array_equal(got["weights/" + variable.path.replace("/", "_")],
+                                          variable.numpy())
+
+    def test_saved_model_cli_shows_and_runs_the_signatures_by_tensor_name(self):
+        show = fixtures.run_checked(SAVED_MODEL_CLI + ["show", "--dir", self.export, "--all"])
+        text = show.stdout
+        for name in ("serving_default", "adapt_and_generate", "adapt_and_generate_from_z",
+                     "adapt"):
+            self.assertIn(f"signature_def['{name}']:", text)
+        for needle in ("inputs['support_images'] tensor_info:", "inputs['num_samples']",
+                       "inputs['seed']", "inputs['z']", "outputs['images'] tensor_info:",
+                       "outputs['deconv1_kernel']", "dtype: DT_INT32", "shape: (-1, 28, 28, 1)",
+                       "Method name is: tensorflow/serving/predict"):
+            self.assertIn(needle, text)
+        paths = {}
+        for name, value in (("support_images", self.support), ("num_samples", np.int32(4)),
+                            ("seed", np.int32(5))):
+            paths[name] = os.path.join(self.dir, f"{name}.npy")
+            np.save(paths[name], value)
+        out = os.path.join(self.dir, "out")
+        fixtures.run_checked(SAVED_MODEL_CLI + [
+            "run", "--dir", self.export, "--tag_set", "serve",
+            "--signature_def", "adapt_and_generate", "--outdir", out,
+            "--inputs", ";".join(f"{k}={v}" for k, v in paths.items())])
+        want = reference(self.model, tf.constant(self.support), tf.constant(self.z),
+                         tf.constant(4), tf.constant(5))["adapt_and_generate"]
+        np.testing.assert_allclose(np.load(os.path.join(out, "images.npy")), want,
+                                   atol=1e-5, rtol=0)
+        np.save(paths["num_samples"], np.int32(1000))
+        bad = subprocess.run(SAVED_MODEL_CLI + [
+            "run", "--dir", self.export, "--tag_set", "serve",
+            "--signature_def", "adapt_and_generate", "--outdir", out, "--overwrite",
+            "--inputs", ";".join(f"{k}={v}" for k, v in paths.items())],
+            capture_output=True, text=True, env=fixtures.quiet_env(), timeout=300)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("InvalidArgumentError", bad.stderr)
+        self.assertIn("num_samples must be in [1, 64]", bad.stderr)
+
+
+if __name__ == "__main__":
+    absltest.main()

@@ -1,0 +1,1 @@
+"""Tests of serving/: TF Serving clients against loopback stand-ins."""

@@ -2,6 +2,8 @@
 
 Public API:
   adapt(objective, params, batches, inner, *, steps, seed, first_order) -> trajectory
+  adapt_loop(...): the same steps as one tf.while_loop, folding over them
+  rematerialize(fn, *args): fn(*args) with its activations recomputed for the gradient
   maml_losses(objective, params, task, inner, *, steps, first_order, step_weights)
   meta_gradients(objective, variables, task, inner, *, steps, first_order, step_weights)
   reptile_direction(objective, params, task, inner, *, steps)
@@ -9,10 +11,10 @@ Public API:
   MetaLearner: owns the variables and outer optimizers; ``train_step(tasks)``.
 """
 
-from tfmeta.algorithms.adapt import adapt, step_seed, step_weights
+from tfmeta.algorithms.adapt import adapt, adapt_loop, rematerialize, step_seed, step_weights
 from tfmeta.algorithms.learner import ALGORITHMS, MetaLearner
 from tfmeta.algorithms.maml import maml_losses, meta_gradients, meta_variables
 from tfmeta.algorithms.reptile import reptile_direction
 
-__all__ = ["adapt", "step_seed", "step_weights", "MetaLearner", "ALGORITHMS",
-           "maml_losses", "meta_gradients", "meta_variables", "reptile_direction"]
+__all__ = ["adapt", "adapt_loop", "rematerialize", "step_seed", "step_weights", "MetaLearner",
+           "ALGORITHMS", "maml_losses", "meta_gradients", "meta_variables", "reptile_direction"]

@@ -51,17 +51,30 @@ class MetaLearner(tf.Module):
       step_weights: ``"uniform"``, ``"final"`` or ``"annealed"`` (MAML only).
       anneal_steps: meta-iterations of the ``annealed`` schedule.
       jit_compile: XLA-compile the meta-gradient computation.
+      remat: MAML/FOMAML: recompute each inner step and validation loss during
+        the meta-gradient instead of keeping their activations, in a symbolic
+        loop over the steps: about 1.7x the time of the default, and memory
+        that holds only each step's parameters and optimizer state (see
+        bench/README.md and :func:`tfmeta.algorithms.maml.maml_losses`).
+      unroll: MAML/FOMAML: ``True`` unrolls the k inner steps into the graph,
+        ``False`` makes one symbolic loop; default: unrolled unless ``remat``.
     """
 
     def __init__(self, variables: Mapping[str, list], objective: Objective, inner: Any,
                  outer: Callable[[], keras.optimizers.Optimizer] | Mapping[str, Any], *,
                  algorithm: str = "maml", steps: int = 10, step_weights: str = "uniform",
-                 anneal_steps: int = 1000, jit_compile: bool = False, name: str | None = None):
+                 anneal_steps: int = 1000, jit_compile: bool = False, remat: bool = False,
+                 unroll: bool | None = None, name: str | None = None):
         super().__init__(name=name)
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algorithm!r}; expected one of {ALGORITHMS}")
         self.algorithm = algorithm
+        self.remat = bool(remat)
+        self.unroll = unroll
         self.steps = check_steps(steps)
+        if algorithm == "reptile" and remat:
+            raise ValueError("remat=True applies to maml and fomaml (it recomputes inner steps "
+                             "for the meta-gradient); reptile takes no gradient through them")
         if algorithm == "reptile" and self.steps < 1:
             raise ValueError(f"reptile needs steps >= 1, got {steps!r}")
         make_step_weights(step_weights, self.steps, 0, anneal_steps)  # validates the name
@@ -110,7 +123,8 @@ class MetaLearner(tf.Module):
                                     self.anneal_steps)
         return meta_gradients(self.objective, self.model_variables, task, self.inner,
                               steps=self.steps, first_order=self.algorithm == "fomaml",
-                              step_weights=weights)
+                              step_weights=weights, remat=self.remat,
+                              unroll=self.unroll)
 
     # -- per meta-batch ---------------------------------------------------------
     def compute_gradients(self, tasks: Task):

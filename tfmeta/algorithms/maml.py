@@ -22,15 +22,16 @@ from typing import Any, Mapping
 import tensorflow as tf
 
 from tfmeta import inner as inner_lib
-from tfmeta.algorithms.adapt import (_VAL_STREAM, adapt, check_losses, check_steps,
-                                     step_seed)
+from tfmeta.algorithms.adapt import (_VAL_STREAM, adapt, adapt_loop, check_losses,
+                                     check_steps, rematerialize, step_seed)
 from tfmeta.algorithms.adapt import step_weights as make_step_weights
 from tfmeta.types import Objective, Task, batch_at
 
 
 def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
                 inner: Any, *, steps: int, first_order: bool = False,
-                step_weights: Any = "uniform", return_metrics: bool = False):
+                step_weights: Any = "uniform", return_metrics: bool = False,
+                remat: bool = False, unroll: bool | None = None):
     """Each player's multi-step meta-loss on one task.
 
     Args:
@@ -42,32 +43,79 @@ def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
       first_order: stop gradients through the inner gradients.
       step_weights: a name for :func:`tfmeta.algorithms.adapt.step_weights` or a ``[max(k,1)]`` tensor.
       return_metrics: also return ``{"inner_loss/<p>": mean inner loss}``.
+      remat: trade compute for memory: recompute each inner step and each
+        validation loss when the meta-gradient reaches it instead of keeping
+        their activations (:func:`tfmeta.algorithms.adapt.rematerialize`).
+        Takes effect inside ``tf.function``.
+      unroll: ``True`` builds the k steps into the graph one after another
+        (:func:`tfmeta.algorithms.adapt.adapt`); ``False`` runs them as one
+        symbolic loop (:func:`tfmeta.algorithms.adapt.adapt_loop`), whose
+        graph, trace and compile time do not grow with k. Default: unrolled,
+        the fastest per meta-update, unless ``remat`` (then the loop, whose
+        memory holds only each step's parameters and optimizer state).
+        Meta-SGD (inner optimizers with meta-variables) with ``remat`` is
+        always unrolled. Same numbers either way.
 
     Returns:
       ``{player: scalar meta-loss}`` (and the metrics dict if asked).
     """
     steps = check_steps(steps)
-    trajectory, inner_losses = adapt(objective, params, task.inner, inner, steps=steps,
-                                     seed=task.seed, first_order=first_order,
-                                     return_losses=True)
-    n = max(steps, 1)
     if isinstance(step_weights, str):
         step_weights = make_step_weights(step_weights, steps)
     players = sorted(params)
-    meta = {p: 0.0 for p in players}
-    for j in range(n):
-        at = trajectory[j + 1] if steps else trajectory[0]
-        losses = objective(at, batch_at(task.val, j), step_seed(task.seed, _VAL_STREAM, j))
-        check_losses(losses, players, f"validation step {j}")
-        for p in players:
-            meta[p] = meta[p] + tf.cast(step_weights[j], losses[p].dtype) * losses[p]
+    if unroll is None:
+        unroll = not remat
+
+    def validation(j, at):
+        # The batch and seed are taken outside a rematerialized function: its
+        # recomputation may only read tensors of the loop body it sits in.
+        batch, seed = batch_at(task.val, j), step_seed(task.seed, _VAL_STREAM, j)
+
+        def losses_at(at):
+            losses = objective(at, batch, seed)
+            check_losses(losses, players, f"validation step {j}")
+            return losses
+        if remat and not tf.executing_eagerly():
+            return rematerialize(losses_at, at)
+        return losses_at(at)
+
+    if steps == 0:
+        meta = validation(0, {p: list(params[p]) for p in players})
+        meta = {p: tf.cast(step_weights[0], v.dtype) * v for p, v in meta.items()}
+        inner_mean = dict(meta)
+    elif unroll or (remat and any(o.variables for o in
+                                  inner_lib.per_player(inner, players).values())):
+        # A rematerialized step that reads variables (Meta-SGD's learning rates) cannot
+        # sit in a symbolic loop: TensorFlow's while-loop gradient does not accept the
+        # variable read its recomputation adds. Such steps are unrolled.
+        trajectory, inner_losses = adapt(objective, params, task.inner, inner, steps=steps,
+                                         seed=task.seed, first_order=first_order,
+                                         return_losses=True, remat=remat)
+        meta = {p: 0.0 for p in players}
+        for j in range(steps):
+            losses = validation(j, trajectory[j + 1])
+            for p in players:
+                meta[p] = meta[p] + tf.cast(step_weights[j], losses[p].dtype) * losses[p]
+        inner_mean = {p: tf.add_n([l[p] for l in inner_losses]) / steps for p in players}
+    else:
+        def after_step(j, new, inner_losses, carry):
+            meta, inner_sum = carry
+            losses = validation(j, new)
+            meta = {p: meta[p] + tf.cast(tf.gather(step_weights, j), meta[p].dtype) * losses[p]
+                    for p in players}
+            inner_sum = {p: inner_sum[p] + tf.cast(inner_losses[p], inner_sum[p].dtype)
+                         for p in players}
+            return meta, inner_sum
+
+        zeros = {p: tf.zeros([], params[p][0].dtype) for p in players}
+        _, (meta, inner_sum) = adapt_loop(
+            objective, params, task.inner, inner, steps=steps, seed=task.seed,
+            first_order=first_order, remat=remat, after_step=after_step,
+            carry=(zeros, dict(zeros)))
+        inner_mean = {p: inner_sum[p] / steps for p in players}
     if not return_metrics:
         return meta
-    metrics = {}
-    for p in players:
-        values = [l[p] for l in inner_losses] or [meta[p]]
-        metrics[f"inner_loss/{p}"] = tf.add_n(values) / len(values)
-    return meta, metrics
+    return meta, {f"inner_loss/{p}": inner_mean[p] for p in players}
 
 
 def meta_variables(variables: Mapping[str, list], inner: Any) -> dict[str, list]:
@@ -78,7 +126,8 @@ def meta_variables(variables: Mapping[str, list], inner: Any) -> dict[str, list]
 
 def meta_gradients(objective: Objective, variables: Mapping[str, list], task: Task,
                    inner: Any, *, steps: int, first_order: bool = False,
-                   step_weights: Any = "uniform"):
+                   step_weights: Any = "uniform", remat: bool = False,
+                   unroll: bool | None = None):
     """Gradients of each player's meta-loss on one task w.r.t. its meta-variables.
 
     The inner tape of every step is opened inside this persistent outer tape,
@@ -101,7 +150,7 @@ def meta_gradients(objective: Objective, variables: Mapping[str, list], task: Ta
         params = {p: [tf.convert_to_tensor(v) for v in variables[p]] for p in sorted(variables)}
         meta, metrics = maml_losses(objective, params, task, inner, steps=steps,
                                     first_order=first_order, step_weights=step_weights,
-                                    return_metrics=True)
+                                    return_metrics=True, remat=remat, unroll=unroll)
     grads = {}
     for p in sorted(targets):
         g = tape.gradient(meta[p], targets[p])

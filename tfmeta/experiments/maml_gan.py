@@ -46,7 +46,7 @@ GRID_STEPS = (0, 1, 5, 10)
 
 # Fields that may change between a run and its resumption; all others must match.
 RESUMABLE_FIELDS = ("steps", "data_dir", "download", "checkpoint_every", "sample_every",
-                    "summary_every", "grid_samples")
+                    "summary_every", "grid_samples", "remat")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +69,7 @@ class MamlGanConfig:
     steps: int = 20000
     seed: int = 0
     jit_compile: bool = False
+    remat: bool = False
     latent_dim: int = 100
     generator_width: int = 64
     discriminator_width: int = 64
@@ -161,7 +162,8 @@ def build(config: MamlGanConfig, image_shape, seed: int | None = None) -> Setup:
             steps = config.inner_steps
         learner = MetaLearner(variables, objective, inner, outer, algorithm=algorithm,
                               steps=steps, step_weights=config.step_weights,
-                              anneal_steps=config.anneal_steps, jit_compile=config.jit_compile)
+                              anneal_steps=config.anneal_steps, jit_compile=config.jit_compile,
+                              remat=config.remat and algorithm != "reptile")
         items["step"] = learner.step
         items.update({f"{p}_optimizer": opt for p, opt in learner.outer.items()})
     else:

@@ -7,6 +7,7 @@ from absl.testing import parameterized
 from tests import toys
 from tfmeta import inner as inner_lib
 from tfmeta.algorithms import adapt, maml_losses, meta_gradients
+from tfmeta.types import Task
 
 H = 1e-8  # see the issue: RMSprop's early steps make the meta-loss steep near small gradients
 
@@ -160,3 +161,95 @@ class MetaSGDTest(parameterized.TestCase):
         np.testing.assert_allclose(grads[p][n].numpy()[idx], numeric, rtol=1e-5)
 
 
+
+
+def _flat_grads(grads):
+    return [g.numpy() for p in sorted(grads) for g in grads[p]]
+
+
+class LoopAndRematTest(parameterized.TestCase):
+    """The symbolic inner loop (default), the unrolled one and ``remat`` give the same numbers."""
+
+    MODES = [dict(unroll=True, remat=False), dict(unroll=False, remat=False),
+             dict(unroll=False, remat=True), dict(unroll=True, remat=True)]
+
+    def _compute(self, objective, variables, task, inner, steps, **mode):
+        fn = tf.function(lambda: meta_gradients(objective, variables, task, inner,
+                                                steps=steps, **mode))
+        grads, meta, _ = fn()
+        return _flat_grads(grads), {p: float(v) for p, v in meta.items()}
+
+    def _assert_all_equal(self, objective, variables, task, inner, steps, rtol, atol,
+                          first_order=False):
+        reference, _, _ = meta_gradients(objective, variables, task, inner, steps=steps,
+                                         first_order=first_order, unroll=True)  # eager
+        reference = _flat_grads(reference)
+        self.assertGreater(max(float(np.abs(a).max()) for a in reference), 0.0)
+        for mode in self.MODES:
+            grads, _ = self._compute(objective, variables, task, inner, steps,
+                                     first_order=first_order, **mode)
+            self.assertLen(grads, len(reference))
+            for a, b in zip(reference, grads):
+                np.testing.assert_allclose(b, a, rtol=rtol, atol=atol, err_msg=str(mode))
+
+    @parameterized.product(optimizer=["rmsprop", "adam", "sgd"], first_order=[False, True])
+    def test_gradient_same_in_every_mode(self, optimizer, first_order):
+        models, objective = toys.toy_gan()
+        inner = {"rmsprop": inner_lib.rmsprop(0.01, rho=0.9, epsilon=1e-7),
+                 "adam": inner_lib.adam(0.01, beta_1=0.5),
+                 "sgd": inner_lib.sgd(0.1)}[optimizer]
+        self._assert_all_equal(objective, toys.variables(models), toys.gan_task(3), inner, 3,
+                               rtol=1e-10, atol=1e-14, first_order=first_order)
+
+    def test_meta_sgd_learning_rate_gradients_same_in_every_mode(self):
+        # The rates are variables read inside every (recomputed) step.
+        models, objective = toys.toy_gan()
+        inner = {p: inner_lib.meta_sgd(inner_lib.meta_sgd_learning_rates(
+            m.trainable_variables, 0.05)) for p, m in models.items()}
+        self._assert_all_equal(objective, toys.variables(models), toys.gan_task(2), inner, 2,
+                               rtol=1e-10, atol=1e-14)
+
+    def test_annealed_step_weights_same_in_every_mode(self):
+        models, objective = toys.toy_gan()
+        from tfmeta.algorithms import step_weights
+        weights = step_weights("annealed", 3, 300, anneal_steps=1000, dtype=tf.float64)
+        variables, task = toys.variables(models), toys.gan_task(3)
+        inner = inner_lib.rmsprop(0.01)
+        reference = _flat_grads(meta_gradients(objective, variables, task, inner, steps=3,
+                                               step_weights=weights, unroll=True)[0])
+        loop = _flat_grads(tf.function(lambda: meta_gradients(
+            objective, variables, task, inner, steps=3, step_weights=weights)[0])())
+        for a, b in zip(reference, loop):
+            np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-14)
+
+    def test_dcgan_wgan_gp_gradient_same_in_every_mode(self):
+        # The real workload: the gradient penalty's own tape nests inside each step.
+        import keras
+        from tfmeta.gan import build_discriminator, build_generator, gan_objective
+        keras.utils.set_random_seed(0)
+        g = build_generator(image_shape=(8, 8, 1), latent_dim=4, width=4, seed=0)
+        d = build_discriminator(image_shape=(8, 8, 1), width=4, seed=1)
+        objective = gan_objective(g, d, loss="wgan-gp")
+        variables = {"generator": g.trainable_variables, "discriminator": d.trainable_variables}
+        task = Task(inner=tf.random.stateless_uniform([2, 6, 8, 8, 1], [1, 1], -1.0, 1.0),
+                    val=tf.random.stateless_uniform([2, 6, 8, 8, 1], [1, 2], -1.0, 1.0),
+                    seed=tf.constant([3, 4], tf.int32))
+        self._assert_all_equal(objective, variables, task, inner_lib.rmsprop(1e-3), 2,
+                               rtol=1e-4, atol=1e-6)
+
+    def test_metrics_same_in_loop_and_unrolled(self):
+        models, objective = toys.toy_gan()
+        args = (objective, toys.variables(models), toys.gan_task(3), inner_lib.sgd(0.1))
+        out = [tf.function(lambda u=u: meta_gradients(*args, steps=3, unroll=u)[1:])()
+               for u in (True, False)]
+        for (meta_a, metrics_a), (meta_b, metrics_b) in [out]:
+            for p in meta_a:
+                self.assertAlmostEqual(float(meta_a[p]), float(meta_b[p]), places=12)
+            self.assertEqual(sorted(metrics_a), sorted(metrics_b))
+            for k in metrics_a:
+                self.assertAlmostEqual(float(metrics_a[k]), float(metrics_b[k]), places=12)
+
+    def test_rematerialize_refuses_eager_mode(self):
+        from tfmeta.algorithms.adapt import rematerialize
+        with self.assertRaisesRegex(ValueError, "inside tf.function"):
+            rematerialize(lambda x: x * 2.0, tf.constant(1.0))

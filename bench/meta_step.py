@@ -17,9 +17,12 @@ One configuration::
 prints one JSON line with ``algorithm, inner_steps, tasks, batch_size, jit_compile,
 sec_per_meta_update`` (median of ``repeats`` timed updates after one warm-up),
 ``sec_min, sec_max, compile_sec`` (first call minus the median: tracing, graph
-optimization and XLA compilation), ``peak_rss_mb`` (``ru_maxrss`` of the process),
+optimization and XLA compilation), ``remat`` (``--remat``: inner steps recomputed in the
+meta-backward pass), ``peak_rss_mb`` (``ru_maxrss`` of the process, TensorFlow's own
+~600 MB included), ``rss_before_first_update_mb`` (after import, models, one data draw),
 ``flops_per_meta_update`` and ``gflops_per_sec``. ``--suite`` runs every configuration
-of bench/README.md, each in a fresh process (so peak memory is its own).
+of bench/README.md, each in a fresh process (so peak memory is its own; a configuration
+that fails or runs past 10 minutes prints a line with ``error``).
 
 FLOPs are counted, not estimated by hand: the per-task meta-gradient graph is
 built once in a plain ``tf.Graph`` (no ``tf.function`` bodies to hide ops) and
@@ -40,7 +43,11 @@ import time
 
 SUITE = ([dict(algorithm=a, inner_steps=10) for a in ("maml", "fomaml", "reptile")]
          + [dict(algorithm="maml", inner_steps=k) for k in (1, 5, 20)]
-         + [dict(algorithm="maml", inner_steps=10, jit_compile=True)])
+         + [dict(algorithm="maml", inner_steps=k, remat=True) for k in (1, 5, 10, 20)]
+         + [dict(algorithm="fomaml", inner_steps=10, remat=True)]
+         + [dict(algorithm=a, inner_steps=k, jit_compile=True)
+            for a, k in (("maml", 1), ("maml", 10), ("fomaml", 10), ("reptile", 10))])
+SUITE_TIMEOUT_SEC = 600
 
 
 def _bool(text: str) -> bool:
@@ -51,7 +58,8 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def build(algorithm: str, inner_steps: int, jit_compile: bool):
+def build(algorithm: str, inner_steps: int, jit_compile: bool, remat: bool = False,
+          unroll: bool | None = None):
     """The reference learner and objective (see the module docstring)."""
     import keras
 
@@ -69,7 +77,8 @@ def build(algorithm: str, inner_steps: int, jit_compile: bool):
     else:
         learner = MetaLearner(variables, objective, inner.rmsprop(1e-4, rho=0.9, epsilon=1e-7),
                               outer=lambda: keras.optimizers.RMSprop(1e-4, rho=0.9, epsilon=1e-7),
-                              algorithm=algorithm, steps=inner_steps, jit_compile=jit_compile)
+                              algorithm=algorithm, steps=inner_steps, jit_compile=jit_compile,
+                              remat=remat, unroll=unroll)
     return learner, objective
 
 
@@ -91,7 +100,8 @@ def count_flops(algorithm: str, inner_steps: int, batch_size: int) -> int:
     import tensorflow as tf
     graph = tf.Graph()
     with graph.as_default():
-        learner, _ = build(algorithm, inner_steps, False)
+        # unrolled: the profiler does not look inside a symbolic loop's body
+        learner, _ = build(algorithm, inner_steps, False, unroll=True)
         task = synthetic_tasks(0, 1, inner_steps, batch_size)
         one = tf.nest.map_structure(lambda t: t[0], task)
         learner.task_gradients(one)
@@ -101,17 +111,68 @@ def count_flops(algorithm: str, inner_steps: int, batch_size: int) -> int:
     return int(stats.total_float_ops)
 
 
+def profile_ops(update, step: int, top: int) -> dict:
+    """Where one meta-update's time goes: self time per op type, from TF's profiler.
+
+    Traces one call of ``update(step)`` with ``tf.profiler.experimental`` and reads
+    the trace with the profiler's own ``framework_op_stats`` tool (what TensorBoard's
+    profile plugin shows), summed per op type.
+    """
+    import glob
+    import tempfile
+
+    import tensorflow as tf
+    from tensorflow.python.profiler.internal import _pywrap_profiler_plugin as plugin
+
+    logdir = tempfile.mkdtemp(prefix="tfmeta_profile_")
+    tf.profiler.experimental.start(logdir)
+    update(step)
+    tf.profiler.experimental.stop()
+    paths = glob.glob(os.path.join(logdir, "plugins", "profile", "*", "*.xplane.pb"))
+    if not paths:
+        return {"error": f"the profiler wrote no trace under {logdir}"}
+    data, ok = plugin.xspace_to_tools_data(paths, "framework_op_stats", {})
+    if not ok:
+        return {"error": "the profiler could not convert its trace"}
+    table = json.loads(data)
+    table = table[0] if isinstance(table, list) else table
+    cols = [c.get("id") or c.get("label") for c in table["cols"]]
+    by_type: dict = {}
+    for row in table["rows"]:
+        values = dict(zip(cols, [cell.get("v") if cell else None for cell in row["c"]]))
+        if values.get("host_or_device") not in (None, "Host", "Device") or \
+                values.get("type") in (None, "IDLE"):
+            continue
+        t = values["type"]
+        entry = by_type.setdefault(t, {"self_time_us": 0.0, "occurrences": 0})
+        entry["self_time_us"] += float(values.get("total_self_time") or 0.0)
+        entry["occurrences"] += int(values.get("occurrences") or 0)
+    total = sum(e["self_time_us"] for e in by_type.values()) or 1.0
+    ranked = sorted(by_type.items(), key=lambda kv: -kv[1]["self_time_us"])
+    return {"op_self_time_sec": total / 1e6,
+            "top_op_types": [{"type": t, "share": e["self_time_us"] / total,
+                              "sec": e["self_time_us"] / 1e6, "occurrences": e["occurrences"]}
+                             for t, e in ranked[:top]]}
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def run_one(algorithm: str, inner_steps: int, tasks: int, batch_size: int, jit_compile: bool,
-            repeats: int) -> dict:
+            repeats: int, remat: bool = False, unroll: bool | None = None,
+            profile: int = 0) -> dict:
     import tensorflow as tf
 
-    learner, _ = build(algorithm, inner_steps, jit_compile)
+    learner, _ = build(algorithm, inner_steps, jit_compile, remat, unroll)
     sample = tf.function(lambda s: synthetic_tasks(s, tasks, inner_steps, batch_size))
 
     def update(step):
         metrics = learner.train_step(sample(tf.constant(step)))
         return float(metrics["meta_loss/generator"])  # waits for the result
 
+    sample(tf.constant(0))
+    rss_before = _rss_mb()
     start = time.perf_counter()
     update(0)
     first = time.perf_counter() - start
@@ -121,12 +182,15 @@ def run_one(algorithm: str, inner_steps: int, tasks: int, batch_size: int, jit_c
         update(step)
         times.append(time.perf_counter() - start)
     median = statistics.median(times)
+    peak = _rss_mb()  # before counting FLOPs, which builds another graph
     flops = count_flops(algorithm, inner_steps, batch_size) * tasks
-    return {"algorithm": algorithm, "inner_steps": inner_steps, "tasks": tasks,
-            "batch_size": batch_size, "jit_compile": jit_compile,
+    extra = {"profile": profile_ops(update, repeats + 1, profile)} if profile else {}
+    return extra | {"algorithm": algorithm, "inner_steps": inner_steps, "tasks": tasks,
+            "batch_size": batch_size, "jit_compile": jit_compile, "remat": remat,
+            "unroll": (not remat) if unroll is None else unroll,
             "sec_per_meta_update": median, "sec_min": min(times), "sec_max": max(times),
             "sec_all": times, "compile_sec": max(first - median, 0.0),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            "peak_rss_mb": peak, "rss_before_first_update_mb": rss_before,
             "flops_per_meta_update": flops, "gflops_per_sec": flops / median / 1e9,
             "repeats": repeats, "threads": os.cpu_count(), "tensorflow": tf.__version__,
             "loadavg_1min": os.getloadavg()[0]}
@@ -139,7 +203,16 @@ def main(argv=None) -> None:
     parser.add_argument("--tasks", type=int, default=4, help="N")
     parser.add_argument("--batch_size", type=int, default=32, help="B")
     parser.add_argument("--jit_compile", type=_bool, default=False, help="true/false: XLA")
+    parser.add_argument("--remat", type=_bool, default=False,
+                        help="true/false: recompute inner steps in the meta-backward pass "
+                             "(MetaLearner(remat=True)): less memory, more compute")
+    parser.add_argument("--unroll", type=_bool, default=None,
+                        help="true/false: unroll the k inner steps into the graph or run one "
+                             "symbolic loop (default: unrolled unless --remat)")
     parser.add_argument("--repeats", type=int, default=5, help="timed updates after warm-up")
+    parser.add_argument("--profile", type=int, default=0, metavar="ROWS",
+                        help="also profile one more meta-update and report the ROWS op types "
+                             "with the most self time")
     parser.add_argument("--suite", action="store_true",
                         help="run every configuration of bench/README.md, one process each")
     args = parser.parse_args(argv)
@@ -149,14 +222,26 @@ def main(argv=None) -> None:
     if args.suite:
         for config in SUITE:
             flags = dict(dict(tasks=args.tasks, batch_size=args.batch_size, jit_compile=False,
-                              repeats=args.repeats), **config)
+                              remat=False, repeats=args.repeats), **config)
             cmd = [sys.executable, "-m", "bench.meta_step"] + [
                 f"--{k}={str(v).lower()}" for k, v in flags.items()]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            print(out.strip().splitlines()[-1], flush=True)
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True,
+                                      timeout=SUITE_TIMEOUT_SEC)
+            except subprocess.TimeoutExpired:
+                print(json.dumps(dict(flags, error=f"timed out after {SUITE_TIMEOUT_SEC} s")),
+                      flush=True)
+                continue
+            if proc.returncode != 0:
+                print(json.dumps(dict(flags, error=proc.stderr.strip()[-500:])), flush=True)
+                continue
+            print(proc.stdout.strip().splitlines()[-1], flush=True)
         return
+    if args.remat and args.algorithm == "reptile":
+        parser.error("--remat applies to maml and fomaml, not reptile")
     print(json.dumps(run_one(args.algorithm, args.inner_steps, args.tasks, args.batch_size,
-                             args.jit_compile, args.repeats)), flush=True)
+                             args.jit_compile, args.repeats, args.remat, args.unroll,
+                             args.profile)), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """DCGAN generator and discriminator of the MAML-GAN paper, as Keras 3 models.
 
 The architectures follow the paper and the PyTorch peer
-(``/work/shared/peers/torch_mamlgan.py``), in NHWC layout and without any
+(``../shared/peers/torch_mamlgan.py``), in NHWC layout and without any
 normalization layer, so that a model is fully described by its trainable
 tensors and runs unchanged under ``tfmeta.functional.apply``::
 

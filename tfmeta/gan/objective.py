@@ -4,7 +4,7 @@
 
     losses = objective(params, batch, seed)   # {"generator": g, "discriminator": d}
 
-computed exactly as the reference (``/work/shared/peers/torch_mamlgan.py``):
+computed exactly as the reference (``../shared/peers/torch_mamlgan.py``):
 
 1. ``z = sample_latents(seed, B, latent_dim)``, ``z ~ N(0, 1)``;
 2. ``fake = G(z)`` at ``params["generator"]``;

@@ -68,6 +68,8 @@ flags.DEFINE_integer("image_size", _D.image_size, "Images are resized to this sq
                      "(a multiple of 4).")
 flags.DEFINE_float("gp_weight", _D.gp_weight, "WGAN-GP gradient-penalty weight lambda.")
 flags.DEFINE_integer("checkpoint_every", _D.checkpoint_every, "Meta-updates between checkpoints.")
+flags.DEFINE_integer("keep_checkpoints", _D.keep_checkpoints, "Newest checkpoints kept in "
+                     "WORKDIR/checkpoints; older ones are deleted.")
 flags.DEFINE_integer("sample_every", _D.sample_every, "Meta-updates between sample grids "
                      "(samples/step_XXXXXX.png and TensorBoard images).")
 flags.DEFINE_integer("summary_every", _D.summary_every, "Meta-updates between TensorBoard "

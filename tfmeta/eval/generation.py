@@ -175,7 +175,9 @@ def evaluate_source(source: Source, dataset: ClassDataset, critic: keras.Model,
 
     Returns:
       ``{"nll", "nll_ci95", "accuracy", "accuracy_ci95", "frechet", "frechet_ci95",
-      "tasks", "samples"}``.
+      "tasks", "samples", "per_class"}``; ``per_class`` maps each drawn class's
+      name to ``{"tasks", "nll", "accuracy", "frechet"}``, means over its tasks
+      (which classes a method gets right, beyond the overall means).
     """
     critic_labels = np.asarray(critic_labels)
     if len(critic_labels) != dataset.num_classes:
@@ -219,4 +221,11 @@ def evaluate_source(source: Source, dataset: ClassDataset, critic: keras.Model,
     out = {"tasks": config.tasks, "samples": config.samples}
     for name, values in (("nll", nlls), ("accuracy", accs), ("frechet", fds)):
         out[name], out[f"{name}_ci95"] = _interval(values)
+    out["per_class"] = {}
+    for c in sorted(set(int(c) for c in classes)):
+        mine = classes == c
+        out["per_class"][str(dataset.class_names[c])] = {
+            "tasks": int(mine.sum()),
+            **{name: float(np.mean(np.asarray(values)[mine]))
+               for name, values in (("nll", nlls), ("accuracy", accs), ("frechet", fds))}}
     return out

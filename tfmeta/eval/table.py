@@ -110,4 +110,13 @@ def markdown_table(rows: list[dict]) -> str:
     lines.append("")
     lines.append(f"{tasks} test tasks drawn with replacement, {samples} samples each; "
                  "mean ± 95% interval over tasks.")
+    classes = sorted({c for r in rows for c in r.get("per_class", {})})
+    if classes:
+        lines += ["", "Accuracy per class (tasks of that class):", "",
+                  "| Algorithm | " + " | ".join(classes) + " |",
+                  "| --- |" + " ---: |" * len(classes)]
+        for r in rows:
+            cells = [f"{r['per_class'][c]['accuracy']:.3f} ({r['per_class'][c]['tasks']})"
+                     if c in r.get("per_class", {}) else "-" for c in classes]
+            lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

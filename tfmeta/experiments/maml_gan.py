@@ -45,8 +45,8 @@ STEP_WEIGHTS = ("uniform", "final", "annealed")
 GRID_STEPS = (0, 1, 5, 10)
 
 # Fields that may change between a run and its resumption; all others must match.
-RESUMABLE_FIELDS = ("steps", "data_dir", "download", "checkpoint_every", "sample_every",
-                    "summary_every", "grid_samples", "remat")
+RESUMABLE_FIELDS = ("steps", "data_dir", "download", "checkpoint_every", "keep_checkpoints",
+                    "sample_every", "summary_every", "grid_samples", "remat")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +76,7 @@ class MamlGanConfig:
     image_size: int = 28
     gp_weight: float = 10.0
     checkpoint_every: int = 100
+    keep_checkpoints: int = 3
     sample_every: int = 500
     summary_every: int = 10
     grid_samples: int = 8
@@ -87,7 +88,8 @@ class MamlGanConfig:
         _one_of("step_weights", self.step_weights, STEP_WEIGHTS)
         for name in ("inner_steps", "meta_batch_size", "batch_size", "anneal_steps",
                      "latent_dim", "generator_width", "discriminator_width", "image_size",
-                     "checkpoint_every", "sample_every", "summary_every", "grid_samples"):
+                     "checkpoint_every", "keep_checkpoints", "sample_every", "summary_every",
+                     "grid_samples"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"--{name} must be an integer >= 1, got {value!r}")
@@ -360,5 +362,5 @@ def run(config: MamlGanConfig, workdir: str,
         return {}
     return meta_train(setup.learner, sampler, workdir=workdir, steps=config.steps,
                       checkpoint=setup.checkpoint, checkpoint_every=config.checkpoint_every,
-                      summary_every=config.summary_every, on_step=progress,
+                      max_to_keep=config.keep_checkpoints, summary_every=config.summary_every, on_step=progress,
                       on_checkpoint=write_grid, every=config.sample_every)

@@ -85,6 +85,13 @@ class ProtocolTest(parameterized.TestCase):
             self.assertEqual(row["tasks"], 6)
             for key in ("nll_ci95", "accuracy_ci95", "frechet_ci95"):
                 self.assertTrue(np.isfinite(row[key]))
+            per_class = row["per_class"]
+            drawn = {str(test.class_names[c]) for c in task_classes(test.num_classes, 6, 0)}
+            self.assertEqual(set(per_class), drawn)
+            self.assertEqual(sum(v["tasks"] for v in per_class.values()), 6)
+            for key in ("nll", "accuracy", "frechet"):  # task-weighted class means = overall
+                self.assertAlmostEqual(sum(v["tasks"] * v[key] for v in per_class.values()) / 6,
+                                       row[key], places=4)
 
     def test_same_seed_gives_same_numbers(self):
         request = EvaluationRequest(runs=(tiny_runs()["maml"],), critic=tiny_critic_dir(),
@@ -136,5 +143,7 @@ class ProtocolTest(parameterized.TestCase):
                 for key in ("name", "nll", "accuracy", "frechet"):
                     self.assertIn(key, row)
             with open(os.path.join(out_dir, "table1.md")) as f:
-                self.assertIn("| MAML-GAN | mnist |", f.read())
+                table = f.read()
+            self.assertIn("| MAML-GAN | mnist |", table)
+            self.assertIn("Accuracy per class", table)
             self.assertIn("Not pre-trained", markdown_table(rows))

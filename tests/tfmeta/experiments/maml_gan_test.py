@@ -117,6 +117,15 @@ class MamlGanTrainingTest(parameterized.TestCase):
                         "grad_norm/discriminator", "meta_updates_per_sec", "samples/figure5"):
                 self.assertIn(tag, tags)
 
+    def test_keep_checkpoints_bounds_the_checkpoints_kept(self):
+        with tempfile.TemporaryDirectory() as workdir:
+            lib.run(tiny_config(algorithm="fomaml", steps=6, keep_checkpoints=2), workdir)
+            kept = sorted(tf.io.gfile.glob(os.path.join(workdir, "checkpoints", "*.index")))
+            self.assertEqual([os.path.basename(k) for k in kept],
+                             ["ckpt-4.index", "ckpt-6.index"])
+        with self.assertRaisesRegex(ValueError, "--keep_checkpoints must be an integer >= 1"):
+            tiny_config(keep_checkpoints=0)
+
     def test_scratch_run_holds_the_random_initialization(self):
         config = tiny_config(algorithm="scratch", steps=10)
         with tempfile.TemporaryDirectory() as workdir:

@@ -114,6 +114,9 @@ def meta_train(learner: MetaLearner, sampler: Callable[[tf.Tensor], Task], *,
                 for key, value in metrics.items():
                     tf.summary.scalar(key, value, step=done)
                 tf.summary.scalar("meta_updates_per_sec", rate, step=done)
+                for player, optimizer in learner.outer.items():
+                    tf.summary.scalar(f"outer_lr/{player}", float(optimizer.learning_rate),
+                                      step=done)
             if on_step is not None:
                 on_step(done, metrics)
             if done % checkpoint_every == 0 or done == steps:

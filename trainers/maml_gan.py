@@ -45,6 +45,10 @@ flags.DEFINE_enum("inner_optimizer", _D.inner_optimizer, list(lib.INNER_OPTIMIZE
 flags.DEFINE_float("inner_lr", _D.inner_lr, "Inner learning rate beta (Meta-SGD: initial rates).")
 flags.DEFINE_float("outer_lr", _D.outer_lr, "Outer RMSprop learning rate gamma (maml, fomaml, "
                    "metasgd).")
+flags.DEFINE_enum("outer_lr_schedule", _D.outer_lr_schedule, list(lib.OUTER_LR_SCHEDULES),
+                  "constant (paper 000), or cosine: the outer learning rate (reptile: the step "
+                  "size) decays from its value to 0 at --steps. With cosine, --steps cannot "
+                  "change when resuming.")
 flags.DEFINE_float("reptile_step_size", _D.reptile_step_size, "Reptile/FIGR outer step: "
                    "init += size * mean(adapted - init).")
 flags.DEFINE_enum("step_weights", _D.step_weights, list(lib.STEP_WEIGHTS),

@@ -42,6 +42,7 @@ from tfmeta.training import meta_train, restore_latest
 ALGORITHMS = ("maml", "fomaml", "metasgd", "reptile", "scratch")
 INNER_OPTIMIZERS = ("rmsprop", "sgd", "adam")
 STEP_WEIGHTS = ("uniform", "final", "annealed")
+OUTER_LR_SCHEDULES = ("constant", "cosine")
 GRID_STEPS = (0, 1, 5, 10)
 
 # Fields that may change between a run and its resumption; all others must match.
@@ -63,6 +64,7 @@ class MamlGanConfig:
     inner_optimizer: str = "rmsprop"
     inner_lr: float = 1e-4
     outer_lr: float = 1e-4
+    outer_lr_schedule: str = "constant"
     reptile_step_size: float = 0.1
     step_weights: str = "uniform"
     anneal_steps: int = 1000
@@ -86,6 +88,7 @@ class MamlGanConfig:
         _one_of("loss", self.loss, tuple(LOSSES))
         _one_of("inner_optimizer", self.inner_optimizer, INNER_OPTIMIZERS)
         _one_of("step_weights", self.step_weights, STEP_WEIGHTS)
+        _one_of("outer_lr_schedule", self.outer_lr_schedule, OUTER_LR_SCHEDULES)
         for name in ("inner_steps", "meta_batch_size", "batch_size", "anneal_steps",
                      "latent_dim", "generator_width", "discriminator_width", "image_size",
                      "checkpoint_every", "keep_checkpoints", "sample_every", "summary_every",
@@ -155,11 +158,12 @@ def build(config: MamlGanConfig, image_shape, seed: int | None = None) -> Setup:
     learner = None
     if config.algorithm != "scratch":
         if config.algorithm == "reptile":
-            outer = lambda: keras.optimizers.SGD(config.reptile_step_size)  # noqa: E731
+            rate = outer_learning_rate(config, config.reptile_step_size)
+            outer = lambda: keras.optimizers.SGD(rate)  # noqa: E731
             algorithm, steps = "reptile", config.inner_steps
         else:
-            outer = lambda: keras.optimizers.RMSprop(config.outer_lr, rho=0.9,  # noqa: E731
-                                                     epsilon=1e-7)
+            rate = outer_learning_rate(config, config.outer_lr)
+            outer = lambda: keras.optimizers.RMSprop(rate, rho=0.9, epsilon=1e-7)  # noqa: E731
             algorithm = "fomaml" if config.algorithm == "fomaml" else "maml"
             steps = config.inner_steps
         learner = MetaLearner(variables, objective, inner, outer, algorithm=algorithm,
@@ -174,6 +178,20 @@ def build(config: MamlGanConfig, image_shape, seed: int | None = None) -> Setup:
                  tf.train.Checkpoint(**items))
 
 
+def outer_learning_rate(config: MamlGanConfig, base: float):
+    """The outer learning rate (or Reptile step size) ``base`` under the run's schedule.
+
+    ``constant`` returns ``base``; ``cosine`` decays it from ``base`` at the
+    first meta-update to 0 at ``config.steps`` (Loshchilov & Hutter 2017). The
+    schedule reads the outer optimizer's own iteration counter, which is in the
+    checkpoint, so a resumed run continues the same curve.
+    """
+    if config.outer_lr_schedule == "constant":
+        return base
+    return keras.optimizers.schedules.CosineDecay(base, decay_steps=max(config.steps, 1),
+                                                  alpha=0.0)
+
+
 def check_workdir(config: MamlGanConfig, workdir: str) -> None:
     """Raises ValueError if ``workdir`` holds a run whose config is incompatible."""
     path = os.path.join(workdir, "config.json")
@@ -182,11 +200,16 @@ def check_workdir(config: MamlGanConfig, workdir: str) -> None:
     with open(path) as f:
         stored = json.load(f)
     current = config.to_json()
+    default = MamlGanConfig().to_json()  # a field older runs did not store has its default
     unknown = sorted(set(stored) - set(current))
     if unknown:
         raise ValueError(f"{path} has settings this version does not know: {unknown}")
+    resumable = set(RESUMABLE_FIELDS)
+    if current["outer_lr_schedule"] != "constant":
+        resumable.discard("steps")  # the schedule's length is the run's length
+    stored = {k: stored.get(k, default[k]) for k in current}
     diff = {k: (stored[k], current[k]) for k in current
-            if k not in RESUMABLE_FIELDS and k in stored and stored[k] != current[k]}
+            if k not in resumable and stored[k] != current[k]}
     if diff:
         detail = ", ".join(f"--{k}={new!r} (the run has {old!r})" for k, (old, new) in diff.items())
         raise ValueError(

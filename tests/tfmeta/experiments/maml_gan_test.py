@@ -117,6 +117,28 @@ class MamlGanTrainingTest(parameterized.TestCase):
                         "grad_norm/discriminator", "meta_updates_per_sec", "samples/figure5"):
                 self.assertIn(tag, tags)
 
+    def test_cosine_outer_lr_decays_to_zero_over_the_run_and_fixes_its_length(self):
+        config = tiny_config(algorithm="fomaml", steps=4, outer_lr_schedule="cosine")
+        with tempfile.TemporaryDirectory() as workdir:
+            lib.run(config, workdir)
+            events = tf.io.gfile.glob(os.path.join(workdir, "tensorboard", "events.*"))
+            logged = {}
+            for record in tf.compat.v1.train.summary_iterator(events[0]):
+                for v in record.summary.value:
+                    if v.tag == "outer_lr/generator":
+                        logged[record.step] = float(tf.make_ndarray(v.tensor))
+            # lr(t) = outer_lr * (1 + cos(pi * t / steps)) / 2 after t meta-updates.
+            expected = {t: 1e-3 * (1 + np.cos(np.pi * t / 4)) / 2 for t in (1, 2, 3, 4)}
+            self.assertEqual(sorted(logged), [1, 2, 3, 4])
+            for t in expected:
+                self.assertAlmostEqual(logged[t], expected[t], places=9)
+            setup, _ = lib.load_run(workdir)
+            self.assertEqual(int(setup.learner.outer["generator"].iterations.numpy()), 4)
+            with self.assertRaisesRegex(ValueError, r"--steps=8 \(the run has 4\)"):
+                lib.check_workdir(dataclasses.replace(config, steps=8), workdir)
+        with self.assertRaisesRegex(ValueError, "--outer_lr_schedule='linear' is not one of"):
+            tiny_config(outer_lr_schedule="linear")
+
     def test_keep_checkpoints_bounds_the_checkpoints_kept(self):
         with tempfile.TemporaryDirectory() as workdir:
             lib.run(tiny_config(algorithm="fomaml", steps=6, keep_checkpoints=2), workdir)
@@ -165,6 +187,15 @@ class MamlGanErrorsTest(parameterized.TestCase):
         with tempfile.TemporaryDirectory() as workdir:
             lib.write_config(tiny_config(), workdir)
             lib.check_workdir(dataclasses.replace(tiny_config(), steps=99), workdir)  # fine
+            with open(os.path.join(workdir, "config.json")) as f:
+                older = json.load(f)
+            del older["outer_lr_schedule"]  # a run written before the flag existed
+            with open(os.path.join(workdir, "config.json"), "w") as f:
+                json.dump(older, f)
+            lib.check_workdir(tiny_config(), workdir)  # its default is assumed
+            with self.assertRaisesRegex(ValueError, r"--outer_lr_schedule='cosine' \(the run "
+                                        r"has 'constant'\)"):
+                lib.check_workdir(tiny_config(outer_lr_schedule="cosine"), workdir)
             with self.assertRaisesRegex(ValueError, r"--inner_lr=0.5 \(the run has 0.001\)"):
                 lib.check_workdir(tiny_config(inner_lr=0.5), workdir)
 

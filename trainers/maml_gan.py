@@ -43,6 +43,8 @@ flags.DEFINE_enum("inner_optimizer", _D.inner_optimizer, list(lib.INNER_OPTIMIZE
                   "Differentiable inner optimizer (maml, fomaml; reptile always uses Adam, "
                   "metasgd its learned rates).")
 flags.DEFINE_float("inner_lr", _D.inner_lr, "Inner learning rate beta (Meta-SGD: initial rates).")
+flags.DEFINE_float("discriminator_inner_lr", _D.discriminator_inner_lr, "The discriminator's "
+                   "own inner learning rate (default: --inner_lr for both players).")
 flags.DEFINE_float("outer_lr", _D.outer_lr, "Outer RMSprop learning rate gamma (maml, fomaml, "
                    "metasgd).")
 flags.DEFINE_enum("outer_lr_schedule", _D.outer_lr_schedule, list(lib.OUTER_LR_SCHEDULES),

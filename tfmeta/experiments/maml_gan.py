@@ -63,6 +63,7 @@ class MamlGanConfig:
     batch_size: int = 32
     inner_optimizer: str = "rmsprop"
     inner_lr: float = 1e-4
+    discriminator_inner_lr: float | None = None   # None: inner_lr
     outer_lr: float = 1e-4
     outer_lr_schedule: str = "constant"
     reptile_step_size: float = 0.1
@@ -102,9 +103,19 @@ class MamlGanConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
                 raise ValueError(f"--{name} must be a positive number, got {value!r}")
+        value = self.discriminator_inner_lr
+        if value is not None and not (isinstance(value, (int, float)) and np.isfinite(value)
+                                      and value > 0):
+            raise ValueError(f"--discriminator_inner_lr must be a positive number (or unset: "
+                             f"--inner_lr), got {value!r}")
         if self.image_size % 4:
             raise ValueError(f"--image_size must be a multiple of 4 (two stride-2 layers), "
                              f"got {self.image_size}")
+
+    def inner_lrs(self) -> dict[str, float]:
+        """The inner learning rate of each player."""
+        d = self.inner_lr if self.discriminator_inner_lr is None else self.discriminator_inner_lr
+        return {"generator": self.inner_lr, "discriminator": d}
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -145,16 +156,16 @@ def build(config: MamlGanConfig, image_shape, seed: int | None = None) -> Setup:
     models = {"generator": generator, "discriminator": discriminator}
     variables = {p: m.trainable_variables for p, m in models.items()}
     items: dict[str, Any] = dict(models)
+    lrs = config.inner_lrs()
     if config.algorithm == "metasgd":
-        rates = {p: inner_lib.meta_sgd_learning_rates(v, config.inner_lr, name=f"{p}_lr")
+        rates = {p: inner_lib.meta_sgd_learning_rates(v, lrs[p], name=f"{p}_lr")
                  for p, v in variables.items()}
         inner = {p: inner_lib.meta_sgd(rates[p]) for p in models}
         items.update({f"{p}_learning_rates": rates[p] for p in models})
     elif config.algorithm == "reptile":
-        inner = inner_lib.per_player(inner_lib.adam(config.inner_lr, beta_1=0.5), list(models))
+        inner = {p: inner_lib.adam(lrs[p], beta_1=0.5) for p in models}
     else:
-        inner = inner_lib.per_player(
-            inner_lib.get(config.inner_optimizer, learning_rate=config.inner_lr), list(models))
+        inner = {p: inner_lib.get(config.inner_optimizer, learning_rate=lrs[p]) for p in models}
     learner = None
     if config.algorithm != "scratch":
         if config.algorithm == "reptile":

@@ -159,6 +159,44 @@ class MamlGanTrainingTest(parameterized.TestCase):
             self.assertTrue(os.path.exists(os.path.join(workdir, "samples", "latest.png")))
 
 
+class InnerLearningRateTest(parameterized.TestCase):
+
+    def test_discriminator_inner_lr_scales_only_the_discriminator_step(self):
+        # One SGD step from the same parameters on the same images: the generator moves
+        # alike, the discriminator 3x as far with --discriminator_inner_lr = 3 * --inner_lr.
+        images = tf.random.stateless_uniform([1, 8, 28, 28, 1], [5, 6], -1.0, 1.0)
+        moves = []
+        for d_lr in (None, 3e-3):
+            config = tiny_config(algorithm="fomaml", inner_optimizer="sgd", inner_lr=1e-3,
+                                 discriminator_inner_lr=d_lr)
+            self.assertEqual(config.inner_lrs(), {"generator": 1e-3,
+                                                  "discriminator": d_lr or 1e-3})
+            setup = lib.build(config, (28, 28, 1))
+            start = lib.params_of(setup)
+            traj = lib.adaptation_trajectory(setup, start, images, [1, 2], 1)
+            moves.append({p: np.concatenate([(b - a).numpy().ravel() for a, b in
+                                             zip(start[p], traj[1][p])]) for p in start})
+        self.assertGreater(np.abs(moves[0]["discriminator"]).max(), 1e-4)   # >> atol below
+        np.testing.assert_allclose(moves[1]["generator"], moves[0]["generator"], rtol=1e-6)
+        np.testing.assert_allclose(moves[1]["discriminator"], 3.0 * moves[0]["discriminator"],
+                                   rtol=1e-4, atol=1e-7)   # float32 rounding of b - a
+
+    def test_older_run_without_the_field_has_one_inner_lr(self):
+        config = tiny_config()
+        with tempfile.TemporaryDirectory() as workdir:
+            lib.write_config(config, workdir)
+            path = os.path.join(workdir, "config.json")
+            with open(path) as f:
+                stored = json.load(f)
+            del stored["discriminator_inner_lr"]
+            with open(path, "w") as f:
+                json.dump(stored, f)
+            lib.check_workdir(config, workdir)   # accepted: the default is "same as inner_lr"
+            with self.assertRaisesRegex(ValueError, r"--discriminator_inner_lr=0\.002 \(the run "
+                                        r"has None\)"):
+                lib.check_workdir(tiny_config(discriminator_inner_lr=2e-3), workdir)
+
+
 class MamlGanErrorsTest(parameterized.TestCase):
 
     @parameterized.parameters(
@@ -166,6 +204,7 @@ class MamlGanErrorsTest(parameterized.TestCase):
         (dict(inner_steps=0), "--inner_steps must be an integer >= 1, got 0"),
         (dict(loss="hinge"), "--loss='hinge' is not one of"),
         (dict(outer_lr=-1.0), "--outer_lr must be a positive number"),
+        (dict(discriminator_inner_lr=0.0), "--discriminator_inner_lr must be a positive number"),
         (dict(image_size=30), "--image_size must be a multiple of 4"),
     )
     def test_bad_settings_name_the_flag(self, overrides, message):

@@ -119,8 +119,9 @@ class MetaLearner(tf.Module):
             metrics = {f"inner_loss/{p}": tf.add_n([l[p] for l in losses]) / len(losses)
                        for p in self.players}
             return direction, meta, metrics
-        weights = make_step_weights(self.step_weights_kind, self.steps, self.step,
-                                    self.anneal_steps)
+        weights = self.step_weights_kind  # fixed weights by name ("final": last loss only)
+        if weights == "annealed":
+            weights = make_step_weights(weights, self.steps, self.step, self.anneal_steps)
         return meta_gradients(self.objective, self.model_variables, task, self.inner,
                               steps=self.steps, first_order=self.algorithm == "fomaml",
                               step_weights=weights, remat=self.remat,

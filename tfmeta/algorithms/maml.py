@@ -42,6 +42,8 @@ def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
       steps: inner steps k >= 0; k = 0 gives the plain loss at ``params``.
       first_order: stop gradients through the inner gradients.
       step_weights: a name for :func:`tfmeta.algorithms.adapt.step_weights` or a ``[max(k,1)]`` tensor.
+        ``"final"`` by name computes only the last validation loss (a one-hot
+        tensor gives the same numbers, computing every step's).
       return_metrics: also return ``{"inner_loss/<p>": mean inner loss}``.
       remat: trade compute for memory: recompute each inner step and each
         validation loss when the meta-gradient reaches it instead of keeping
@@ -60,6 +62,9 @@ def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
       ``{player: scalar meta-loss}`` (and the metrics dict if asked).
     """
     steps = check_steps(steps)
+    # "final" by name: the other steps' validation losses have weight 0, so they are
+    # not computed at all (about half the work of a first-order meta-gradient).
+    final_only = isinstance(step_weights, str) and step_weights == "final" and steps > 0
     if isinstance(step_weights, str):
         step_weights = make_step_weights(step_weights, steps)
     players = sorted(params)
@@ -92,26 +97,36 @@ def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
                                          seed=task.seed, first_order=first_order,
                                          return_losses=True, remat=remat)
         meta = {p: 0.0 for p in players}
-        for j in range(steps):
+        for j in range(steps - 1 if final_only else 0, steps):
             losses = validation(j, trajectory[j + 1])
             for p in players:
                 meta[p] = meta[p] + tf.cast(step_weights[j], losses[p].dtype) * losses[p]
         inner_mean = {p: tf.add_n([l[p] for l in inner_losses]) / steps for p in players}
     else:
+        def after_inner_step(j, new, inner_losses, inner_sum):
+            return {p: inner_sum[p] + tf.cast(inner_losses[p], inner_sum[p].dtype)
+                    for p in players}
+
         def after_step(j, new, inner_losses, carry):
             meta, inner_sum = carry
             losses = validation(j, new)
             meta = {p: meta[p] + tf.cast(tf.gather(step_weights, j), meta[p].dtype) * losses[p]
                     for p in players}
-            inner_sum = {p: inner_sum[p] + tf.cast(inner_losses[p], inner_sum[p].dtype)
-                         for p in players}
-            return meta, inner_sum
+            return meta, after_inner_step(j, new, inner_losses, inner_sum)
 
         zeros = {p: tf.zeros([], params[p][0].dtype) for p in players}
-        _, (meta, inner_sum) = adapt_loop(
-            objective, params, task.inner, inner, steps=steps, seed=task.seed,
-            first_order=first_order, remat=remat, after_step=after_step,
-            carry=(zeros, dict(zeros)))
+        if final_only:
+            adapted, inner_sum = adapt_loop(
+                objective, params, task.inner, inner, steps=steps, seed=task.seed,
+                first_order=first_order, remat=remat, after_step=after_inner_step,
+                carry=dict(zeros))
+            losses = validation(steps - 1, adapted)
+            meta = {p: tf.cast(step_weights[-1], losses[p].dtype) * losses[p] for p in players}
+        else:
+            _, (meta, inner_sum) = adapt_loop(
+                objective, params, task.inner, inner, steps=steps, seed=task.seed,
+                first_order=first_order, remat=remat, after_step=after_step,
+                carry=(zeros, dict(zeros)))
         inner_mean = {p: inner_sum[p] / steps for p in players}
     if not return_metrics:
         return meta

@@ -222,6 +222,31 @@ class LoopAndRematTest(parameterized.TestCase):
         for a, b in zip(reference, loop):
             np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-14)
 
+    def test_final_by_name_skips_other_steps_with_the_same_numbers(self):
+        # "final" by name computes only the last validation loss; the one-hot tensor
+        # computes all k and weights k-1 of them by zero: same gradients and meta-losses.
+        # Second order (first order differs only in the stop_gradient of the inner steps).
+        first_order = False
+        models, objective = toys.toy_gan()
+        variables, task = toys.variables(models), toys.gan_task(3)
+        inner = inner_lib.rmsprop(0.01, rho=0.9, epsilon=1e-7)
+        one_hot = tf.constant([0.0, 0.0, 1.0], tf.float64)
+        for mode in self.MODES:
+            results = [self._compute(objective, variables, task, inner, 3,
+                                     first_order=first_order, step_weights=w, **mode)
+                       for w in ("final", one_hot)]
+            (grads_a, meta_a), (grads_b, meta_b) = results
+            for p in meta_a:
+                self.assertAlmostEqual(meta_a[p], meta_b[p], places=12, msg=str(mode))
+            for a, b in zip(grads_a, grads_b):
+                np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15, err_msg=str(mode))
+        # and fewer validation losses are built: the unrolled graph is smaller
+        sizes = [len(tf.function(lambda w=w: meta_gradients(
+            objective, variables, task, inner, steps=3, step_weights=w,
+            first_order=first_order, unroll=True)[1]).get_concrete_function().graph.get_operations())
+            for w in ("final", one_hot)]
+        self.assertLess(sizes[0], sizes[1])
+
     def test_dcgan_wgan_gp_gradient_same_in_every_mode(self):
         # The real workload: the gradient penalty's own tape nests inside each step.
         import keras

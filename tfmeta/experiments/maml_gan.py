@@ -99,15 +99,12 @@ class MamlGanConfig:
                 raise ValueError(f"--{name} must be an integer >= 1, got {value!r}")
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
             raise ValueError(f"--steps must be an integer >= 0, got {self.steps!r}")
-        for name in ("inner_lr", "outer_lr", "reptile_step_size"):
+        for name in ("inner_lr", "discriminator_inner_lr", "outer_lr", "reptile_step_size"):
             value = getattr(self, name)
+            if value is None and name == "discriminator_inner_lr":
+                continue   # unset: --inner_lr
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
                 raise ValueError(f"--{name} must be a positive number, got {value!r}")
-        value = self.discriminator_inner_lr
-        if value is not None and not (isinstance(value, (int, float)) and np.isfinite(value)
-                                      and value > 0):
-            raise ValueError(f"--discriminator_inner_lr must be a positive number (or unset: "
-                             f"--inner_lr), got {value!r}")
         if self.image_size % 4:
             raise ValueError(f"--image_size must be a multiple of 4 (two stride-2 layers), "
                              f"got {self.image_size}")

@@ -52,6 +52,8 @@ def main(argv):
     def progress(name, done, total):
         bar = bars.get(name) or bars.setdefault(name, progress_bar(total, name))
         bar.update(done - bar.n)
+        if done == total:
+            bar.close()   # now, so that its time is this row's alone
 
     try:
         rows = evaluate_runs(request, progress)

@@ -15,6 +15,12 @@ Every source is scored by the same :func:`evaluate_source`:
 * Frechet distance between the samples and all real images of the class in
   the critic's penultimate features (beyond the paper: NLL alone rewards a
   generator that draws one perfect sample every time);
+* support distance ratio: the mean pixel distance from each sample to its
+  nearest image of the task's support set, over the same for the class's real
+  images outside the support (also beyond the paper): about 1 when the samples
+  are as far from the few shots as new real images of the class are, near 0
+  when they are copies of the support -- the check that more adaptation steps
+  do not just memorize the shots (NaN when the support is the whole class);
 
 each as a mean over tasks with a 95% interval (1.96 standard errors).
 
@@ -154,8 +160,31 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_sqrt)
 
 
+def nearest_distances(images, reference) -> np.ndarray:
+    """Euclidean pixel distance from each of ``images`` to its nearest image in ``reference``."""
+    a = np.asarray(images, np.float64).reshape(len(images), -1)
+    b = np.asarray(reference, np.float64).reshape(len(reference), -1)
+    squared = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+    return np.sqrt(np.clip(squared.min(axis=1), 0.0, None))
+
+
+def support_distance_ratio(samples, support, class_images, reference_size: int = 1024) -> float:
+    """Mean nearest-support distance of ``samples`` over that of real images outside the support.
+
+    The reference is the first ``reference_size`` images of the class that are
+    not in ``support``; NaN if every image of the class is in it.
+    """
+    outside = np.asarray(class_images)[nearest_distances(class_images, support) > 1e-6]
+    if not len(outside):
+        return float("nan")
+    reference = nearest_distances(outside[:reference_size], support).mean()
+    return float(nearest_distances(samples, support).mean() / reference)
+
+
 def _interval(values: Sequence[float]) -> tuple[float, float]:
     values = np.asarray(values, np.float64)
+    if np.isnan(values).all():
+        return float("nan"), float("nan")
     half = 1.96 * values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
     return float(values.mean()), float(half)
 
@@ -175,9 +204,12 @@ def evaluate_source(source: Source, dataset: ClassDataset, critic: keras.Model,
 
     Returns:
       ``{"nll", "nll_ci95", "accuracy", "accuracy_ci95", "frechet", "frechet_ci95",
-      "tasks", "samples", "per_class"}``; ``per_class`` maps each drawn class's
-      name to ``{"tasks", "nll", "accuracy", "frechet"}``, means over its tasks
-      (which classes a method gets right, beyond the overall means).
+      "support_ratio", "support_ratio_ci95", "tasks", "samples", "per_class"}``
+      (each task's support set is the one :func:`adapted_generator_source`
+      adapts on, ``config.support`` images); ``per_class`` maps each drawn
+      class's name to ``{"tasks", "nll", "accuracy", "frechet",
+      "support_ratio"}``, means over its tasks (which classes a method gets
+      right, beyond the overall means).
     """
     critic_labels = np.asarray(critic_labels)
     if len(critic_labels) != dataset.num_classes:
@@ -198,9 +230,9 @@ def evaluate_source(source: Source, dataset: ClassDataset, critic: keras.Model,
     def chunked(fn, images):
         return [fn(images[i:i + config.chunk]) for i in range(0, int(images.shape[0]), config.chunk)]
 
-    real_features = {}
+    real_features, real_images = {}, {}
     classes = task_classes(dataset.num_classes, config.tasks, config.seed)
-    nlls, accs, fds = [], [], []
+    nlls, accs, fds, ratios = [], [], [], []
     for t, c in enumerate(classes):
         c = int(c)
         images = source(t, c, config.samples)
@@ -216,16 +248,20 @@ def evaluate_source(source: Source, dataset: ClassDataset, critic: keras.Model,
             real_features[c] = np.concatenate([f.numpy() for f in chunked(
                 features, dataset.class_images(c))])
         fds.append(frechet_distance(feats, real_features[c]))
+        if c not in real_images:
+            real_images[c] = dataset.class_images(c).numpy()
+        shots = support_set(dataset, c, t, config.support, config.seed).numpy()
+        ratios.append(support_distance_ratio(images.numpy(), shots, real_images[c]))
         if progress is not None:
             progress(t + 1)
     out = {"tasks": config.tasks, "samples": config.samples}
-    for name, values in (("nll", nlls), ("accuracy", accs), ("frechet", fds)):
+    metrics = (("nll", nlls), ("accuracy", accs), ("frechet", fds), ("support_ratio", ratios))
+    for name, values in metrics:
         out[name], out[f"{name}_ci95"] = _interval(values)
     out["per_class"] = {}
     for c in sorted(set(int(c) for c in classes)):
         mine = classes == c
         out["per_class"][str(dataset.class_names[c])] = {
             "tasks": int(mine.sum()),
-            **{name: float(np.mean(np.asarray(values)[mine]))
-               for name, values in (("nll", nlls), ("accuracy", accs), ("frechet", fds))}}
+            **{name: float(np.mean(np.asarray(values)[mine])) for name, values in metrics}}
     return out

@@ -11,6 +11,8 @@ import dataclasses
 import os
 from typing import Callable
 
+import numpy as np
+
 from tfmeta.eval.critic import labels_for_class_ids, load_critic
 from tfmeta.eval.generation import (GenerationEvalConfig, adapted_generator_source,
                                     evaluate_source, real_source)
@@ -81,8 +83,9 @@ def evaluate_runs(request: EvaluationRequest,
     if request.real:
         test = splits.test
         labels = labels_for_class_ids(info["class_ids"], test.class_ids)
+        support = min(request.support, int(test.counts.numpy().min()))
         eval_config = GenerationEvalConfig(tasks=request.tasks, samples=request.samples,
-                                           seed=request.seed)
+                                           support=support, seed=request.seed)
         row = evaluate_source(real_source(test, request.seed), test, critic, labels,
                               eval_config, _progress(progress, "Real", request.tasks))
         rows.append(dict(name="Real", run=None, algorithm="real", dataset=dataset_name, **row))
@@ -98,18 +101,28 @@ def _progress(progress, name, total):
 
 
 def markdown_table(rows: list[dict]) -> str:
-    """Rows as Table 1: NLL, accuracy and Frechet distance with 95% intervals."""
-    lines = ["| Algorithm | Task | NLL | Accuracy | Frechet (critic features) |",
-             "| --- | --- | ---: | ---: | ---: |"]
+    """Rows as Table 1: NLL, accuracy, Frechet distance, support distance ratio (95% intervals)."""
+    lines = ["| Algorithm | Task | NLL | Accuracy | Frechet (critic features) | "
+             "Support distance ratio |",
+             "| --- | --- | ---: | ---: | ---: | ---: |"]
     for r in rows:
+        ratio = "-" if np.isnan(r.get("support_ratio", np.nan)) else (
+            f"{r['support_ratio']:.2f} ± {r['support_ratio_ci95']:.2f}")
         lines.append(f"| {r['name']} | {r['dataset']} | {r['nll']:.3f} ± {r['nll_ci95']:.3f} | "
                      f"{r['accuracy']:.3f} ± {r['accuracy_ci95']:.3f} | "
-                     f"{r['frechet']:.2f} ± {r['frechet_ci95']:.2f} |")
+                     f"{r['frechet']:.2f} ± {r['frechet_ci95']:.2f} | {ratio} |")
     tasks = rows[0]["tasks"] if rows else 0
     samples = rows[0]["samples"] if rows else 0
+    steps = sorted({r["adapt_steps"] for r in rows if "adapt_steps" in r})
+    support = sorted({r["support"] for r in rows if "support" in r})
     lines.append("")
-    lines.append(f"{tasks} test tasks drawn with replacement, {samples} samples each; "
-                 "mean ± 95% interval over tasks.")
+    lines.append(f"{tasks} test tasks drawn with replacement, {samples} samples each"
+                 + (f", generators adapted for {'/'.join(map(str, steps))} steps on "
+                    f"{'/'.join(map(str, support))} support images" if steps else "")
+                 + "; mean ± 95% interval over tasks. Support distance ratio: mean distance "
+                 "from a sample to its nearest support image over that of the class's other "
+                 "real images (1: as far from the shots as new real images, 0: copies of the "
+                 "shots).")
     classes = sorted({c for r in rows for c in r.get("per_class", {})})
     if classes:
         lines += ["", "Accuracy per class (tasks of that class):", "",

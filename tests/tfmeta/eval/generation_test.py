@@ -14,7 +14,8 @@ from absl.testing import parameterized
 from tests.shared import ROOT, tfds_dir
 from tfmeta.eval import CriticConfig, labels_for_class_ids, save_critic, train_critic
 from tfmeta.eval.generation import (GenerationEvalConfig, adapted_generator_source,
-                                    evaluate_source, frechet_distance, real_source,
+                                    evaluate_source, frechet_distance, nearest_distances,
+                                    real_source, support_distance_ratio, support_set,
                                     task_classes)
 from tfmeta.eval.table import EvaluationRequest, evaluate_runs, markdown_table
 from tfmeta.experiments import maml_gan as lib
@@ -59,6 +60,23 @@ class FrechetTest(parameterized.TestCase):
         self.assertAlmostEqual(frechet_distance(a, b), frechet_distance(b, a), places=6)
         self.assertGreater(frechet_distance(a, b), 0.0)
 
+    def test_nearest_distances_and_support_ratio(self):
+        rng = np.random.default_rng(0)
+        support = rng.uniform(-1, 1, (5, 4, 4, 1))
+        others = rng.uniform(-1, 1, (40, 4, 4, 1))
+        images = np.concatenate([support, others])
+        brute = [min(np.linalg.norm((x - s).ravel()) for s in support) for x in others]
+        np.testing.assert_allclose(nearest_distances(others, support), brute, rtol=1e-9)
+        np.testing.assert_allclose(nearest_distances(support, support), 0.0, atol=1e-6)
+        # Copies of the shots score 0; fresh images of the class score 1 (the reference itself).
+        self.assertAlmostEqual(support_distance_ratio(support[[0, 1, 1, 4]], support, images), 0.0,
+                               places=6)
+        self.assertAlmostEqual(support_distance_ratio(others, support, images), 1.0, places=9)
+        self.assertAlmostEqual(support_distance_ratio(others * 0 + 5.0, support, images),
+                               nearest_distances(others * 0 + 5.0, support).mean()
+                               / np.mean(brute), places=9)
+        self.assertTrue(np.isnan(support_distance_ratio(others, support, support)))
+
     def test_tasks_are_drawn_with_replacement_and_deterministically(self):
         first = task_classes(3, 256, seed=0)
         np.testing.assert_array_equal(first, task_classes(3, 256, seed=0))
@@ -81,15 +99,23 @@ class ProtocolTest(parameterized.TestCase):
         self.assertGreater(real["accuracy"], 0.8)
         self.assertLess(real["nll"], model["nll"])
         self.assertLess(real["frechet"], model["frechet"])
+        # Real images are as far from a task's shots as the class's other images (a few may be
+        # shots); a source that returns the shots themselves scores 0.
+        self.assertGreater(real["support_ratio"], 0.9)
+        self.assertLess(real["support_ratio"], 1.1)
+        copier = evaluate_source(
+            lambda t, c, n: tf.gather(support_set(test, c, t, 16, 0), tf.range(n) % 16),
+            test, critic, labels, config)
+        self.assertAlmostEqual(copier["support_ratio"], 0.0, places=5)
         for row in (real, model):
             self.assertEqual(row["tasks"], 6)
-            for key in ("nll_ci95", "accuracy_ci95", "frechet_ci95"):
+            for key in ("nll_ci95", "accuracy_ci95", "frechet_ci95", "support_ratio_ci95"):
                 self.assertTrue(np.isfinite(row[key]))
             per_class = row["per_class"]
             drawn = {str(test.class_names[c]) for c in task_classes(test.num_classes, 6, 0)}
             self.assertEqual(set(per_class), drawn)
             self.assertEqual(sum(v["tasks"] for v in per_class.values()), 6)
-            for key in ("nll", "accuracy", "frechet"):  # task-weighted class means = overall
+            for key in ("nll", "accuracy", "frechet", "support_ratio"):  # class means -> overall
                 self.assertAlmostEqual(sum(v["tasks"] * v[key] for v in per_class.values()) / 6,
                                        row[key], places=4)
 
@@ -140,10 +166,12 @@ class ProtocolTest(parameterized.TestCase):
                 rows = json.load(f)
             self.assertEqual([r["name"] for r in rows], ["Real", "Not pre-trained", "MAML-GAN"])
             for row in rows:
-                for key in ("name", "nll", "accuracy", "frechet"):
+                for key in ("name", "nll", "accuracy", "frechet", "support_ratio"):
                     self.assertIn(key, row)
             with open(os.path.join(out_dir, "table1.md")) as f:
                 table = f.read()
             self.assertIn("| MAML-GAN | mnist |", table)
+            self.assertIn("Support distance ratio", table)
+            self.assertIn("adapted for 2 steps on 16 support images", table)
             self.assertIn("Accuracy per class", table)
             self.assertIn("Not pre-trained", markdown_table(rows))

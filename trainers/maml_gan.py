@@ -81,6 +81,10 @@ flags.DEFINE_integer("sample_every", _D.sample_every, "Meta-updates between samp
 flags.DEFINE_integer("summary_every", _D.summary_every, "Meta-updates between TensorBoard "
                      "scalars.")
 flags.DEFINE_integer("grid_samples", _D.grid_samples, "Samples per cell of the sample grids.")
+flags.DEFINE_list("grid_steps", [str(k) for k in _D.grid_steps], "Adaptation steps shown in "
+                  "the sample grids, after the prior (paper 000's Figure 5: 1,5,10). Each "
+                  "held-out class adapts on 32 of its images however many steps are shown. "
+                  "Can be changed when resuming.")
 FLAGS = flags.FLAGS
 
 
@@ -91,6 +95,9 @@ def config_from_flags() -> lib.MamlGanConfig:
     if values["inner_steps"] is None:
         values["inner_steps"] = 1 if FLAGS.algorithm == "metasgd" else 10
     values["data_dir"] = values["data_dir"] or default_data_dir()
+    # Numbers become ints; anything else is left for the config to refuse, naming the flag.
+    values["grid_steps"] = tuple(int(k) if k.strip().lstrip("-").isdigit() else k
+                                 for k in values["grid_steps"])
     return lib.MamlGanConfig(**values)
 
 

@@ -43,11 +43,12 @@ ALGORITHMS = ("maml", "fomaml", "metasgd", "reptile", "scratch")
 INNER_OPTIMIZERS = ("rmsprop", "sgd", "adam")
 STEP_WEIGHTS = ("uniform", "final", "annealed")
 OUTER_LR_SCHEDULES = ("constant", "cosine")
-GRID_STEPS = (0, 1, 5, 10)
+GRID_STEPS = (1, 5, 10)   # paper 000, Figure 5: after 1, 5 and 10 adaptation steps
+GRID_SUPPORT = 32          # images a grid's class adapts on (trainers.evaluate's --support)
 
 # Fields that may change between a run and its resumption; all others must match.
 RESUMABLE_FIELDS = ("steps", "data_dir", "download", "checkpoint_every", "keep_checkpoints",
-                    "sample_every", "summary_every", "grid_samples", "remat")
+                    "sample_every", "summary_every", "grid_samples", "grid_steps", "remat")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +84,7 @@ class MamlGanConfig:
     sample_every: int = 500
     summary_every: int = 10
     grid_samples: int = 8
+    grid_steps: tuple = GRID_STEPS
 
     def __post_init__(self):
         _one_of("algorithm", self.algorithm, ALGORITHMS)
@@ -105,6 +107,13 @@ class MamlGanConfig:
                 continue   # unset: --inner_lr
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
                 raise ValueError(f"--{name} must be a positive number, got {value!r}")
+        steps = self.grid_steps
+        if (isinstance(steps, (str, bytes)) or not isinstance(steps, (list, tuple)) or not steps
+                or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in steps)
+                or any(a >= b for a, b in zip(steps, steps[1:]))):
+            raise ValueError(f"--grid_steps must be increasing integers >= 1 (e.g. 1,5,10), "
+                             f"got {steps!r}")
+        object.__setattr__(self, "grid_steps", tuple(steps))   # a JSON list reads back as a tuple
         if self.image_size % 4:
             raise ValueError(f"--image_size must be a multiple of 4 (two stride-2 layers), "
                              f"got {self.image_size}")
@@ -115,7 +124,9 @@ class MamlGanConfig:
         return {"generator": self.inner_lr, "discriminator": d}
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        out["grid_steps"] = list(self.grid_steps)
+        return out
 
 
 def _one_of(name: str, value: Any, allowed: tuple) -> None:
@@ -272,28 +283,39 @@ def adaptation_trajectory(setup: Setup, params, images: tf.Tensor, seed, steps: 
 
 
 def sample_grid(setup: Setup, random_setup: Setup, dataset: ClassDataset, classes,
-                *, samples: int, seed: int = 0) -> tuple[np.ndarray, list, list]:
-    """Figure 5 of paper 000: per class, meta-init vs random-init after 0/1/5/10 steps.
+                *, samples: int, seed: int = 0, steps=GRID_STEPS,
+                support: int = GRID_SUPPORT) -> tuple[np.ndarray, list, list]:
+    """Figure 5 of paper 000: per class, meta-init vs random-init adaptation.
+
+    Each class adapts on a support set of ``support`` of its images (capped at
+    the class size; at least the run's batch size), every inner step on
+    ``batch_size`` of them, as ``trainers.evaluate`` does: a few shots, however
+    many steps. The columns are the support images, the prior and the generator
+    after each of ``steps`` adaptation steps.
 
     Returns:
       ``(blocks, row_labels, column_labels)``: ``blocks[row][col]`` is a
-      ``[samples, H, W, C]`` array in [-1, 1]; column 0 holds real images.
+      ``[samples, H, W, C]`` array in [-1, 1]; column 0 holds support images.
     """
+    from tfmeta.eval.generation import step_batches, support_set
+
     config = setup.config
     z = tf.random.stateless_normal([samples, config.latent_dim], [seed, 99])
-    steps = max(GRID_STEPS)
+    columns = (0,) + tuple(steps)
     rows, labels = [], []
     for c in classes:
-        images = dataset.class_batches(int(c), 0, steps, config.batch_size, seed=seed)
-        real = dataset.class_batches(int(c), 1, 1, samples, seed=seed)[0].numpy()
+        size = min(max(support, config.batch_size), int(dataset.counts[int(c)]))
+        shots = support_set(dataset, int(c), 0, size, seed)
+        images = step_batches(shots, max(steps), config.batch_size,
+                              tf.constant([seed, int(c)], tf.int32))
         for name, s in (("meta-init", setup), ("random init", random_setup)):
-            traj = adaptation_trajectory(s, params_of(s), images, [seed, int(c)], steps)
-            row = [real] + [generate(s.generator, traj[k]["generator"], z).numpy()
-                            for k in GRID_STEPS]
+            traj = adaptation_trajectory(s, params_of(s), images, [seed, int(c)], max(steps))
+            row = [tf.gather(shots, tf.range(samples) % size).numpy()]
+            row += [generate(s.generator, traj[k]["generator"], z).numpy() for k in columns]
             rows.append(row)
             labels.append(f"{dataset.class_names[int(c)]}: {name}")
-    columns = ["real"] + ["prior" if k == 0 else f"{k} step{'s' * (k > 1)}" for k in GRID_STEPS]
-    return rows, labels, columns
+    names = ["support"] + ["prior" if k == 0 else f"{k} step{'s' * (k > 1)}" for k in columns]
+    return rows, labels, names
 
 
 def grid_image(blocks, row_labels, column_labels, scale: int = 2) -> np.ndarray:
@@ -377,7 +399,8 @@ def run(config: MamlGanConfig, workdir: str,
 
     def write_grid(step: int) -> None:
         blocks, rows, cols = sample_grid(setup, random_setup, splits.test, classes,
-                                         samples=config.grid_samples, seed=config.seed)
+                                         samples=config.grid_samples, seed=config.seed,
+                                         steps=config.grid_steps)
         image = grid_image(blocks, rows, cols)
         write_png_atomic(image, os.path.join(samples_dir, f"step_{step:06d}.png"))
         write_png_atomic(image, os.path.join(samples_dir, "latest.png"))

@@ -12,7 +12,9 @@ from absl.testing import parameterized
 from tests.shared import tfds_dir
 from tfmeta.algorithms import maml_losses
 from tfmeta.data import MetaBatchSampler
+from tfmeta.eval.generation import step_batches, support_set
 from tfmeta.experiments import maml_gan as lib
+from tfmeta.gan import generate
 
 TINY = dict(dataset="mnist", download=False, inner_steps=2, meta_batch_size=2, batch_size=8,
             generator_width=8, discriminator_width=8, latent_dim=16, checkpoint_every=2,
@@ -159,6 +161,46 @@ class MamlGanTrainingTest(parameterized.TestCase):
             self.assertTrue(os.path.exists(os.path.join(workdir, "samples", "latest.png")))
 
 
+class SampleGridTest(parameterized.TestCase):
+
+    def test_grid_steps_choose_the_columns_and_can_change_on_resume(self):
+        config = tiny_config(algorithm="scratch", grid_steps=(1, 3))
+        with tempfile.TemporaryDirectory() as workdir:
+            lib.run(config, workdir)
+            with open(os.path.join(workdir, "config.json")) as f:
+                self.assertEqual(json.load(f)["grid_steps"], [1, 3])
+            self.assertEqual(lib.read_config(workdir), config)   # the JSON list reads back
+            lib.check_workdir(dataclasses.replace(config, grid_steps=(2, 40)), workdir)
+            image = tf.io.decode_png(tf.io.read_file(
+                os.path.join(workdir, "samples", "latest.png"))).numpy()
+        # Columns support, prior, 1 step, 3 steps; each 2 samples of 28 px at scale 2, gap 6,
+        # after a 150 px label margin.
+        self.assertEqual(image.shape[1], 150 + 4 * (2 * 28 * 2 + 6))
+
+    def test_each_class_adapts_on_its_support_set_as_evaluate_does(self):
+        config = tiny_config(algorithm="fomaml")
+        splits = lib.load_data(config)
+        test = splits.test
+        setup = lib.build(config, test.image_shape)
+        random_setup = lib.build(dataclasses.replace(config, algorithm="scratch"),
+                                 test.image_shape, seed=1)
+        blocks, rows, columns = lib.sample_grid(setup, random_setup, test, [2], samples=3,
+                                                seed=5, steps=(1, 3))
+        self.assertEqual(columns, ["support", "prior", "1 step", "3 steps"])
+        self.assertEqual(rows, ["9: meta-init", "9: random init"])
+        # 32 shots (evaluate's --support), every step on batch_size = 8 of them.
+        shots = support_set(test, 2, 0, 32, 5)
+        np.testing.assert_array_equal(blocks[0][0], shots[:3].numpy())
+        batches = step_batches(shots, 3, 8, tf.constant([5, 2], tf.int32))
+        z = tf.random.stateless_normal([3, config.latent_dim], [5, 99])
+        for row, s in ((0, setup), (1, random_setup)):
+            traj = lib.adaptation_trajectory(s, lib.params_of(s), batches, [5, 2], 3)
+            for column, k in ((1, 0), (2, 1), (3, 3)):
+                want = generate(s.generator, traj[k]["generator"], z).numpy()
+                np.testing.assert_allclose(blocks[row][column], want, atol=1e-6)
+        self.assertGreater(np.abs(blocks[0][3] - blocks[0][1]).max(), 1e-3)   # it adapted
+
+
 class InnerLearningRateTest(parameterized.TestCase):
 
     def test_discriminator_inner_lr_scales_only_the_discriminator_step(self):
@@ -206,6 +248,10 @@ class MamlGanErrorsTest(parameterized.TestCase):
         (dict(outer_lr=-1.0), "--outer_lr must be a positive number"),
         (dict(discriminator_inner_lr=0.0), "--discriminator_inner_lr must be a positive number"),
         (dict(image_size=30), "--image_size must be a multiple of 4"),
+        (dict(grid_steps=(5, 1)), r"--grid_steps must be increasing integers >= 1 .*\(5, 1\)"),
+        (dict(grid_steps=(0, 5)), "--grid_steps must be increasing integers >= 1"),
+        (dict(grid_steps=()), "--grid_steps must be increasing integers >= 1"),
+        (dict(grid_steps=("1", "x")), r"--grid_steps must be .*'x'"),
     )
     def test_bad_settings_name_the_flag(self, overrides, message):
         with self.assertRaisesRegex(ValueError, message):

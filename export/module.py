@@ -66,7 +66,8 @@ from tfmeta.eval.generation import step_batches
 from tfmeta.experiments import maml_gan
 from tfmeta.gan import generate
 
-# Limits on the export-time bounds themselves (the graph is unrolled per step).
+# Limits on the export-time bounds themselves (the step batches are drawn step by step in the
+# graph; the inner steps run as one loop).
 MAX_ADAPT_STEPS = 100
 MAX_BOUND = 1 << 20
 
@@ -281,9 +282,8 @@ class AdaptationModule(tf.Module):
         batch_seed, adapt_seed, _ = request_seeds(seed)
         batches = support_batches(support, self.adapt_steps, self.batch_size, batch_seed)
         params = maml_gan.params_of(self._run.setup)        # reads the variables, assigns nothing
-        trajectory = maml_gan.adaptation_trajectory(self._run.setup, params, batches, adapt_seed,
-                                                    self.adapt_steps)
-        return trajectory[-1]["generator"]
+        return maml_gan.adapted_params(self._run.setup, params, batches, adapt_seed,
+                                       self.adapt_steps)["generator"]
 
     def _generate(self, g_params: list, z: tf.Tensor) -> dict:
         return {"images": generate(self._run.setup.generator, g_params, z)}

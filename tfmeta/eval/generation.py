@@ -104,7 +104,7 @@ def adapted_generator_source(setup, dataset: ClassDataset, *, support: int, adap
       seed: of supports, batches, latents.
       chunk: samples generated per call.
     """
-    from tfmeta.experiments.maml_gan import adaptation_trajectory, params_of
+    from tfmeta.experiments.maml_gan import adapted_params, params_of
     from tfmeta.gan import generate
 
     batch = setup.config.batch_size
@@ -116,7 +116,7 @@ def adapted_generator_source(setup, dataset: ClassDataset, *, support: int, adap
     @tf.function(reduce_retracing=True)
     def adapt_fn(images, task_seed):
         batches = step_batches(images, adapt_steps, batch, task_seed)
-        return adaptation_trajectory(setup, init, batches, task_seed, adapt_steps)[-1]["generator"]
+        return adapted_params(setup, init, batches, task_seed, adapt_steps)["generator"]
 
     @tf.function(reduce_retracing=True)
     def sample_fn(g_params, z):

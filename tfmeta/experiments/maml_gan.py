@@ -34,7 +34,7 @@ from absl import logging
 
 from tfmeta import functional
 from tfmeta import inner as inner_lib
-from tfmeta.algorithms import MetaLearner, adapt
+from tfmeta.algorithms import MetaLearner, adapt, adapt_loop
 from tfmeta.data import ClassDataset, MetaBatchSampler, load_class_dataset
 from tfmeta.gan import LOSSES, build_discriminator, build_generator, gan_objective, generate
 from tfmeta.training import meta_train, restore_latest
@@ -280,6 +280,19 @@ def adaptation_trajectory(setup: Setup, params, images: tf.Tensor, seed, steps: 
     """Adapts both players on ``images [k, B, H, W, C]``; returns the trajectory."""
     return adapt(setup.objective, params, images, inner or setup.inner, steps=steps,
                  seed=tf.convert_to_tensor(seed, tf.int32))
+
+
+def adapted_params(setup: Setup, params, images: tf.Tensor, seed, steps: int):
+    """Both players after ``steps`` inner steps on ``images [k, B, H, W, C]``.
+
+    The last entry of :func:`adaptation_trajectory`, computed as one symbolic
+    loop (:func:`tfmeta.algorithms.adapt_loop`): inside a ``tf.function`` the
+    step is traced once, so the graph (an export's, evaluate's) and its trace
+    time do not grow with ``steps``.
+    """
+    adapted, _ = adapt_loop(setup.objective, params, images, setup.inner, steps=steps,
+                            seed=tf.convert_to_tensor(seed, tf.int32))
+    return adapted
 
 
 def sample_grid(setup: Setup, random_setup: Setup, dataset: ClassDataset, classes,

@@ -201,6 +201,33 @@ class SampleGridTest(parameterized.TestCase):
         self.assertGreater(np.abs(blocks[0][3] - blocks[0][1]).max(), 1e-3)   # it adapted
 
 
+class AdaptedParamsTest(parameterized.TestCase):
+
+    @parameterized.parameters("fomaml", "metasgd", "reptile")
+    def test_loop_equals_the_trajectorys_end_with_a_graph_flat_in_steps(self, algorithm):
+        config = tiny_config(algorithm=algorithm)
+        splits = lib.load_data(config)
+        setup = lib.build(config, splits.train.image_shape)
+        images = splits.test.class_batches(1, 0, 12, 8)
+        start = lib.params_of(setup)
+
+        @tf.function
+        def adapted(images, steps):
+            return lib.adapted_params(setup, start, images, [3, 4], steps)
+
+        got = adapted(images[:5], 5)
+        want = lib.adaptation_trajectory(setup, start, images[:5], [3, 4], 5)[-1]
+        for player in ("generator", "discriminator"):
+            for a, b, s in zip(got[player], want[player], start[player]):
+                np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6, rtol=1e-5)
+            moved = max(float(tf.reduce_max(tf.abs(a - s))) for a, s in zip(got[player],
+                                                                             start[player]))
+            self.assertGreater(moved, 1e-4)
+        nodes = [len(adapted.get_concrete_function(images[:k], k).graph.as_graph_def().node)
+                 for k in (2, 12)]
+        self.assertEqual(nodes[0], nodes[1])
+
+
 class InnerLearningRateTest(parameterized.TestCase):
 
     def test_discriminator_inner_lr_scales_only_the_discriminator_step(self):

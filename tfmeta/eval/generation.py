@@ -174,7 +174,9 @@ def support_distance_ratio(samples, support, class_images, reference_size: int =
     The reference is the first ``reference_size`` images of the class that are
     not in ``support``; NaN if every image of the class is in it.
     """
-    outside = np.asarray(class_images)[nearest_distances(class_images, support) > 1e-6]
+    # The first reference_size + len(support) images hold the first reference_size outside it.
+    candidates = np.asarray(class_images)[:reference_size + len(support)]
+    outside = candidates[nearest_distances(candidates, support) > 1e-6]
     if not len(outside):
         return float("nan")
     reference = nearest_distances(outside[:reference_size], support).mean()

@@ -1,8 +1,10 @@
-"""Tiny real objectives for engine tests: a smooth two-player GAN and a regressor.
+"""Tiny real objectives and learners for engine tests.
 
-They are small enough for float64 finite differences, yet exercise everything the
-engine does with a real GAN: two Keras models, coupled losses, latents drawn from
-the objective's seed.
+A smooth two-player GAN, a regressor and a classifier (optionally with
+BatchNorm) are small enough for float64 finite differences, yet exercise
+everything the engine does with a real GAN: two Keras models, coupled losses,
+latents drawn from the objective's seed. :class:`SupervisedLearner` is the
+smallest learner without an inner loop (a ``tfmeta.types.Learner``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import keras
 import tensorflow as tf
 
 from tfmeta import functional
-from tfmeta.types import Task
+from tfmeta.types import Reused, Task
 
 LATENT, FEATURES = 2, 3
 
@@ -77,3 +79,79 @@ def regression_task(steps: int, batch: int = 6, seed: int = 1, dtype=tf.float64,
 
 def variables(models):
     return {p: list(m.trainable_variables) for p, m in models.items()}
+
+
+def toy_classifier(ways: int = 3, features: int = FEATURES, dtype: str = "float64",
+                   seed: int = 0, batch_norm: bool = False):
+    """Returns ``(models, objective)``: one player ``model``, cross-entropy on (x, labels).
+
+    With ``batch_norm`` a BatchNormalization layer normalizes with the statistics
+    of each batch (``training=True``, transductive, as in the original MAML).
+    """
+    keras.utils.set_random_seed(seed)
+    layers = [keras.Input((features,), dtype=dtype),
+              keras.layers.Dense(6, activation="tanh", dtype=dtype)]
+    if batch_norm:
+        layers.append(keras.layers.BatchNormalization(dtype=dtype))
+    m = keras.Sequential(layers + [keras.layers.Dense(ways, dtype=dtype)], name="model")
+
+    def objective(params, batch, seed):
+        del seed
+        x, labels = batch
+        logits = functional.apply(m, params["model"], x, training=True)
+        return {"model": tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=labels, logits=logits))}
+
+    return {"model": m}, objective
+
+
+def classification_batch(ways: int = 3, per_class: int = 2, seed: int = 1,
+                         features: int = FEATURES, dtype=tf.float64):
+    """``(x [ways * per_class, features], labels)``: class i is centred at a random point."""
+    centers = tf.random.stateless_normal([ways, features], [seed, 0], dtype=dtype)
+    labels = tf.repeat(tf.range(ways, dtype=tf.int32), per_class)
+    x = tf.gather(centers, labels) + 0.5 * tf.random.stateless_normal(
+        [ways * per_class, features], [seed, 1], dtype=dtype)
+    return x, labels
+
+
+def reused_and_copied(inner, val, seed, steps: int):
+    """The same task twice: ``Reused`` batches, and each batch copied ``steps`` times."""
+    copy = lambda batch: tf.nest.map_structure(  # noqa: E731
+        lambda t: tf.stack([t] * max(steps, 1)), batch)
+    seed = tf.constant(seed, tf.int32)
+    return (Task(inner=Reused(inner), val=Reused(val), seed=seed),
+            Task(inner=copy(inner), val=copy(val), seed=seed))
+
+
+class SupervisedLearner(tf.Module):
+    """A learner without an inner loop: one optimizer step on a batch ``(x, y)``.
+
+    A ``tfmeta.types.Learner``: ``step``, ``train_step(batch) -> {"loss": ...}``,
+    ``learning_rates()``. Checkpoint it with ``tf.train.Checkpoint(learner=...)``
+    (it tracks its model, optimizer and step).
+    """
+
+    def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer,
+                 loss=None, name: str | None = None):
+        super().__init__(name=name)
+        self.model, self.optimizer = model, optimizer
+        self.loss = loss or (lambda y, pred: tf.reduce_mean(tf.square(pred - y)))
+        self.optimizer.build(model.trainable_variables)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self._update = tf.function(self.update)
+
+    def update(self, batch):
+        x, y = batch
+        with tf.GradientTape() as tape:
+            loss = self.loss(y, self.model(x, training=True))
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        self.step.assign_add(1)
+        return {"loss": loss}
+
+    def train_step(self, batch) -> dict[str, tf.Tensor]:
+        return self._update(batch)
+
+    def learning_rates(self) -> dict[str, float]:
+        return {"model": float(self.optimizer.learning_rate)}

@@ -8,12 +8,17 @@ Public API:
   meta_gradients(objective, variables, task, inner, *, steps, first_order, step_weights)
   reptile_direction(objective, params, task, inner, *, steps)
   step_weights(kind, steps, iteration, anneal_steps)
-  MetaLearner: owns the variables and outer optimizers; ``train_step(tasks)``.
+  MetaLearner: owns the variables and outer optimizers; ``train_step(tasks)``,
+    ``learning_rates()``; a ``tfmeta.types.Learner``.
+
+Tasks give their inner and validation batches per step or as one
+``tfmeta.types.Reused`` batch (an episode's support and query sets).
 """
 
-from tfmeta.algorithms.adapt import adapt, adapt_loop, rematerialize, step_seed, step_weights
+from tfmeta.algorithms.adapt import adapt, adapt_loop, step_seed, step_weights
 from tfmeta.algorithms.learner import ALGORITHMS, MetaLearner
 from tfmeta.algorithms.maml import maml_losses, meta_gradients, meta_variables
+from tfmeta.algorithms.remat import rematerialize
 from tfmeta.algorithms.reptile import reptile_direction
 
 __all__ = ["adapt", "adapt_loop", "rematerialize", "step_seed", "step_weights", "MetaLearner",

@@ -14,14 +14,19 @@ behind ``tf.stop_gradient`` (first-order MAML).
 Two forms of the loop: :func:`adapt` unrolls it in Python (inside ``tf.function``
 one graph node set per step; it returns the whole trajectory) and
 :func:`adapt_loop` runs it as one ``tf.while_loop`` (one traced step, whatever
-k; it folds over the steps). :func:`rematerialize` trades compute for memory
-in either: a step's activations are recomputed when the outer gradient needs
-them instead of being kept.
+k; it folds over the steps). :func:`tfmeta.algorithms.remat.rematerialize` trades
+compute for memory in either: a step's activations are recomputed when the
+outer gradient needs them instead of being kept.
+
+The batches of the steps are either stacked per step (``batches[j]``) or one
+batch reused at every step (:class:`tfmeta.types.Reused`, e.g. an episode's
+support set); every form of the loop accepts both.
 
 Example:
     >>> trajectory = adapt(objective, params, task.inner, rmsprop(1e-4),
     ...                    steps=10, seed=task.seed)
     >>> adapted = trajectory[-1]
+    >>> adapt(objective, params, Reused(support), sgd(0.4), steps=5, seed=seed)[-1]
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from typing import Any, Mapping
 import tensorflow as tf
 
 from tfmeta import inner as inner_lib
-from tfmeta.types import Objective, batch_at
+from tfmeta.algorithms.remat import rematerialize
+from tfmeta.types import Objective, Reused, batch_at
 
 _INNER_STREAM = 0
 _VAL_STREAM = 1
@@ -91,7 +97,9 @@ def adapt(objective: Objective, params: Mapping[str, list], batches: Any,
       objective: ``(params, batch, seed) -> {player: scalar loss}``.
       params: ``{player: [tensors]}``, the starting point.
       batches: a nest of tensors with a leading step axis (``batches[j]`` is
-        the batch of step ``j``); at least ``steps`` long.
+        the batch of step ``j``), at least ``steps`` long; or
+        ``tfmeta.types.Reused(batch)``, one batch used at every step (an
+        episode's support set, not copied k times).
       inner: one inner optimizer for all players, or one per player.
       steps: number of inner steps k >= 0.
       seed: int32 ``[2]``; step ``j`` uses ``step_seed(seed, 0, j)``.
@@ -188,79 +196,24 @@ def adapt_loop(objective: Objective, params: Mapping[str, list], batches: Any,
     if steps == 0:
         return current, carry
 
-    def body(j, current, states, carry):
+    # A reused batch rides along as a loop variable, so that the step reads a tensor of
+    # the loop body (a rematerialized step's recomputation may read no outside tensor).
+    reused = isinstance(batches, Reused)
+
+    def body(j, current, states, carry, *invariant):
+        step_batches = Reused(invariant[0]) if reused else batches
         new, new_states, losses = take_step(
-            objective, optimizers, current, states, batch_at(batches, j),
+            objective, optimizers, current, states, batch_at(step_batches, j),
             step_seed(seed, _INNER_STREAM, j), first_order=first_order, remat=remat,
             where="(in the loop)")
         if after_step is not None:
             carry = after_step(j, new, losses, carry)
-        return j + 1, new, new_states, carry
+        return (j + 1, new, new_states, carry) + tuple(invariant)
 
-    _, current, _, carry = tf.while_loop(
-        lambda j, *_: j < steps, body, (tf.constant(0), current, states, carry),
-        maximum_iterations=steps, parallel_iterations=1)
+    start = (tf.constant(0), current, states, carry) + ((batches.batch,) if reused else ())
+    _, current, _, carry, *_ = tf.while_loop(
+        lambda j, *_: j < steps, body, start, maximum_iterations=steps, parallel_iterations=1)
     return current, carry
-
-
-def rematerialize(fn, *args):
-    """``fn(*args)``, with its intermediate tensors recomputed for the gradient.
-
-    ``args`` and the result are nests of float tensors. A tape around the call
-    records only the result's dependence on ``args`` (and on variables ``fn``
-    reads, such as Meta-SGD's learning rates): when the gradient reaches the
-    result, ``fn`` runs again under its own tape, and the vector-Jacobian
-    product is taken there. ``fn`` may itself take gradients (an inner step
-    does), and these are differentiated exactly: the recomputation tape records
-    the inner tape's gradient ops.
-
-    The recomputation is made to wait for the incoming gradient (a control
-    dependency), otherwise the graph executor would run it during the forward
-    pass and hold its tensors anyway -- the reason ``tf.recompute_grad`` saves
-    no memory in ``tf.function`` (tensorflow/tensorflow#36981). Graph mode only:
-    eagerly, ``tf.custom_gradient`` stops all tapes inside ``fn``.
-
-    Inside a ``tf.while_loop`` body (:func:`adapt_loop`), ``fn`` must read only
-    tensors of that body: pass outside tensors in through ``args`` or compute
-    them in the body first, and read no variables (TensorFlow's while-loop
-    gradient rejects what the recomputation would capture).
-
-    Example:
-        >>> new_params, new_state, losses = rematerialize(step, params, state)
-    """
-    if tf.executing_eagerly():
-        raise ValueError("rematerialize works inside tf.function only; call it from a "
-                         "traced function (eagerly, tapes inside fn would be stopped)")
-    structure = args
-    flat_args = [tf.convert_to_tensor(a) for a in tf.nest.flatten(args)]
-    out_structure = []
-
-    def flat_fn(xs):
-        result = fn(*tf.nest.pack_sequence_as(structure, list(xs)))
-        out_structure[:] = [result]
-        return [tf.convert_to_tensor(r) for r in tf.nest.flatten(result)]
-
-    @tf.custom_gradient
-    def forward(*xs):
-        outputs = flat_fn(xs)
-
-        def grad(*dys, variables=None):
-            dys = [tf.zeros_like(o) if d is None else d for o, d in zip(outputs, dys)]
-            with tf.control_dependencies(dys):
-                again = [tf.identity(x) for x in xs]
-            watched = list(variables or [])
-            with tf.GradientTape() as tape:
-                tape.watch(again)
-                tape.watch(watched)
-                recomputed = flat_fn(again)
-            grads = tape.gradient(recomputed, again + watched, output_gradients=dys,
-                                  unconnected_gradients=tf.UnconnectedGradients.ZERO)
-            return grads[:len(again)], grads[len(again):]
-
-        return outputs, grad
-
-    flat_out = forward(*flat_args)
-    return tf.nest.pack_sequence_as(out_structure[0], list(flat_out))
 
 
 def step_weights(kind: str, steps: int, iteration: Any = 0,

@@ -1,5 +1,8 @@
 """``MetaLearner``: the glue that owns meta-variables and outer optimizers.
 
+It is a :class:`tfmeta.types.Learner` (``step``, ``train_step``,
+``learning_rates``), the protocol :func:`tfmeta.training.meta_train` drives.
+
 The math lives in pure functions (:mod:`.adapt`, :mod:`.maml`, :mod:`.reptile`);
 this class only owns state and compiles two functions:
 
@@ -17,7 +20,9 @@ Example:
     ...                       objective, inner.rmsprop(1e-4),
     ...                       outer=lambda: keras.optimizers.RMSprop(1e-4),
     ...                       algorithm="maml", steps=10)
-    >>> metrics = learner.train_step(tasks)
+    >>> metrics = learner.train_step(tasks)   # tasks: a stacked tfmeta.types.Task
+    >>> learner.learning_rates()
+    {'discriminator': 0.0001, 'generator': 0.0001}
 """
 
 from __future__ import annotations
@@ -174,3 +179,7 @@ class MetaLearner(tf.Module):
         grads, metrics = self._compute(tasks)
         self._apply(grads, metrics)
         return metrics
+
+    def learning_rates(self) -> dict[str, float]:
+        """``{player: outer learning rate}`` now (a schedule read at its current iteration)."""
+        return {p: float(self.outer[p].learning_rate) for p in self.players}

@@ -23,9 +23,10 @@ import tensorflow as tf
 
 from tfmeta import inner as inner_lib
 from tfmeta.algorithms.adapt import (_VAL_STREAM, adapt, adapt_loop, check_losses,
-                                     check_steps, rematerialize, step_seed)
+                                     check_steps, step_seed)
 from tfmeta.algorithms.adapt import step_weights as make_step_weights
-from tfmeta.types import Objective, Task, batch_at
+from tfmeta.algorithms.remat import rematerialize
+from tfmeta.types import Objective, Reused, Task, batch_at
 
 
 def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
@@ -37,17 +38,19 @@ def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
     Args:
       objective: ``(params, batch, seed) -> {player: loss}``.
       params: ``{player: [tensors]}``; differentiate the result w.r.t. these.
-      task: a :class:`tfmeta.types.Task` (not stacked).
+      task: a :class:`tfmeta.types.Task` (not stacked); its ``inner`` and
+        ``val`` may each be per-step batches or a ``Reused`` batch.
       inner: inner optimizer (or one per player).
       steps: inner steps k >= 0; k = 0 gives the plain loss at ``params``.
       first_order: stop gradients through the inner gradients.
-      step_weights: a name for :func:`tfmeta.algorithms.adapt.step_weights` or a ``[max(k,1)]`` tensor.
-        ``"final"`` by name computes only the last validation loss (a one-hot
-        tensor gives the same numbers, computing every step's).
+      step_weights: a name for :func:`tfmeta.algorithms.adapt.step_weights` or a
+        ``[max(k,1)]`` tensor. ``"final"`` by name computes only the last
+        validation loss (a one-hot tensor gives the same numbers, computing
+        every step's).
       return_metrics: also return ``{"inner_loss/<p>": mean inner loss}``.
       remat: trade compute for memory: recompute each inner step and each
         validation loss when the meta-gradient reaches it instead of keeping
-        their activations (:func:`tfmeta.algorithms.adapt.rematerialize`).
+        their activations (:func:`tfmeta.algorithms.remat.rematerialize`).
         Takes effect inside ``tf.function``.
       unroll: ``True`` builds the k steps into the graph one after another
         (:func:`tfmeta.algorithms.adapt.adapt`); ``False`` runs them as one
@@ -71,10 +74,10 @@ def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
     if unroll is None:
         unroll = not remat
 
-    def validation(j, at):
+    def validation(j, at, val=task.val):
         # The batch and seed are taken outside a rematerialized function: its
         # recomputation may only read tensors of the loop body it sits in.
-        batch, seed = batch_at(task.val, j), step_seed(task.seed, _VAL_STREAM, j)
+        batch, seed = batch_at(val, j), step_seed(task.seed, _VAL_STREAM, j)
 
         def losses_at(at):
             losses = objective(at, batch, seed)
@@ -107,12 +110,16 @@ def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
             return {p: inner_sum[p] + tf.cast(inner_losses[p], inner_sum[p].dtype)
                     for p in players}
 
+        # A reused validation batch rides in the carry: inside the loop, a rematerialized
+        # validation loss may read only tensors of the loop body.
+        reused_val = isinstance(task.val, Reused)
+
         def after_step(j, new, inner_losses, carry):
-            meta, inner_sum = carry
-            losses = validation(j, new)
+            meta, inner_sum, *val = carry
+            losses = validation(j, new, Reused(val[0]) if reused_val else task.val)
             meta = {p: meta[p] + tf.cast(tf.gather(step_weights, j), meta[p].dtype) * losses[p]
                     for p in players}
-            return meta, after_inner_step(j, new, inner_losses, inner_sum)
+            return (meta, after_inner_step(j, new, inner_losses, inner_sum)) + tuple(val)
 
         zeros = {p: tf.zeros([], params[p][0].dtype) for p in players}
         if final_only:
@@ -123,10 +130,10 @@ def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
             losses = validation(steps - 1, adapted)
             meta = {p: tf.cast(step_weights[-1], losses[p].dtype) * losses[p] for p in players}
         else:
-            _, (meta, inner_sum) = adapt_loop(
+            _, (meta, inner_sum, *_) = adapt_loop(
                 objective, params, task.inner, inner, steps=steps, seed=task.seed,
                 first_order=first_order, remat=remat, after_step=after_step,
-                carry=(zeros, dict(zeros)))
+                carry=(zeros, dict(zeros)) + ((task.val.batch,) if reused_val else ()))
         inner_mean = {p: inner_sum[p] / steps for p in players}
     if not return_metrics:
         return meta

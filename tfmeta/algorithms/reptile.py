@@ -26,7 +26,8 @@ def reptile_direction(objective: Objective, params: Mapping[str, list], task: Ta
     Args:
       objective: ``(params, batch, seed) -> {player: loss}``.
       params: ``{player: [tensors]}``.
-      task: a :class:`tfmeta.types.Task`; only ``task.inner`` and ``task.seed`` are used.
+      task: a :class:`tfmeta.types.Task`; only ``task.inner`` (per-step batches
+        or a ``Reused`` batch) and ``task.seed`` are used.
       inner: inner optimizer (or one per player).
       steps: k >= 1.
       return_losses: also return the inner loss dicts of each step.

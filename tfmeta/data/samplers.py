@@ -12,7 +12,11 @@ compiled ``tf.function`` with ``step`` as a tensor (e.g.
   each ``k`` inner batches and ``max(k, 1)`` fresh validation batches of ``B``
   distinct images, returned as a :class:`tfmeta.types.Task`.
 * :class:`EpisodeSampler` (classification): ``N`` distinct classes relabelled
-  ``0..N-1``, ``K`` support and ``Q`` query images per class, disjoint.
+  ``0..N-1``, ``K`` support and ``Q`` query images per class, disjoint; one
+  :class:`Episode`, or with ``meta_batch(step)`` a stacked ``Task`` of
+  ``episodes`` of them whose support set is reused at every inner step
+  (:class:`tfmeta.types.Reused`): what a :class:`tfmeta.algorithms.MetaLearner`
+  trains on.
 
 Example:
     >>> splits = load_class_dataset("mnist", download=False)
@@ -29,10 +33,10 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from tfmeta.data.class_dataset import (SALT_EPISODE, SALT_META_BATCH, ClassDataset,
-                                       check_count, check_seed, sample_without_replacement,
-                                       step_key)
-from tfmeta.types import Task
+from tfmeta.data.class_dataset import ClassDataset
+from tfmeta.data.sampling import (SALT_EPISODE, SALT_META_BATCH, check_count, check_seed,
+                                  sample_without_replacement, step_key)
+from tfmeta.types import Reused, Task
 
 
 class Episode(NamedTuple):
@@ -48,12 +52,24 @@ class Episode(NamedTuple):
       query_images: float32 ``[N*Q, H, W, C]``.
       query_labels: int32 ``[N*Q]``.
       classes: int32 ``[N]``, the dataset class index of each label.
+      seed: int32 ``[2]``, the episode's seed for the objective's random draws.
     """
     support_images: tf.Tensor
     support_labels: tf.Tensor
     query_images: tf.Tensor
     query_labels: tf.Tensor
     classes: tf.Tensor
+    seed: tf.Tensor
+
+    def task(self) -> Task:
+        """This episode as a :class:`tfmeta.types.Task` for MAML-style learners.
+
+        Every inner step adapts on the support set and every step is scored on
+        the query set, each given once (``Reused``, not copied k times); the
+        batches are ``(images, labels)`` pairs with labels in ``0..N-1``.
+        """
+        return Task(inner=Reused((self.support_images, self.support_labels)),
+                    val=Reused((self.query_images, self.query_labels)), seed=self.seed)
 
 
 class _ClassSampler:
@@ -89,9 +105,12 @@ class _ClassSampler:
         self._flat_images = tf.reshape(
             dataset.images, [dataset.num_classes * dataset.max_count, height, width, chans])
 
-    def _draw(self, step, draws: int, per_draw: int):
+    def _key(self, step) -> tf.Tensor:
+        """The stateless key of ``step`` (int or integer scalar tensor)."""
+        return step_key(self.seed, step, self._salt)
+
+    def _draw(self, key, draws: int, per_draw: int):
         """Classes ``[N]``, flat image indices ``[N, draws, per_draw]``, seed key."""
-        key = step_key(self.seed, step, self._salt)
         class_key, image_key, seed_key = tf.unstack(
             tf.random.experimental.stateless_split(key, 3))
         noise = tf.random.stateless_uniform([self.dataset.num_classes], class_key)
@@ -155,7 +174,7 @@ class MetaBatchSampler(_ClassSampler):
           ``[N, 2]``, distinct per task (for the objective's latents).
         """
         k = self.inner_steps
-        _, flat, seed_key = self._draw(step, k + max(k, 1), self.batch_size)
+        _, flat, seed_key = self._draw(self._key(step), k + max(k, 1), self.batch_size)
         images = tf.gather(self._flat_images, flat)  # [N, k + max(k,1), B, H, W, C]
         noise = tf.random.stateless_uniform([], seed_key, minval=None, maxval=None,
                                             dtype=tf.int32)
@@ -167,7 +186,7 @@ class MetaBatchSampler(_ClassSampler):
 
     def classes(self, step) -> tf.Tensor:
         """int32 ``[N]``: the dataset class index of each task of ``step``."""
-        return self._draw(step, 1, 1)[0]
+        return self._draw(self._key(step), 1, 1)[0]
 
 
 class EpisodeSampler(_ClassSampler):
@@ -179,6 +198,7 @@ class EpisodeSampler(_ClassSampler):
       shots: ``K >= 1``, support images per class.
       queries: ``Q >= 1``, query images per class (distinct from the support).
       seed: the sampler's seed.
+      episodes: episodes per :meth:`meta_batch` (a meta-batch of tasks).
 
     Raises:
       ValueError: a class has fewer than ``shots + queries`` images, ``ways``
@@ -189,22 +209,50 @@ class EpisodeSampler(_ClassSampler):
         >>> episode = sampler(step=0)
         >>> episode.support_images.shape, episode.query_labels.shape
         (TensorShape([5, 28, 28, 1]), TensorShape([75]))
+        >>> tasks = EpisodeSampler(splits.train, ways=5, shots=1, queries=15,
+        ...                        episodes=4).meta_batch(step)
+        >>> tasks.inner.batch[0].shape          # Reused((images, labels)), [E, N*K, ...]
+        TensorShape([4, 5, 28, 28, 1])
+        >>> learner.train_step(tasks)           # a MetaLearner with a classifier objective
     """
 
     _salt = SALT_EPISODE
 
     def __init__(self, dataset: ClassDataset, *, ways: int, shots: int, queries: int,
-                 seed: int = 0):
+                 seed: int = 0, episodes: int = 1):
         check_count("ways", ways, 1)
         check_count("shots", shots, 1)
         check_count("queries", queries, 1)
+        check_count("episodes", episodes, 1)
         super().__init__(dataset, ways, shots + queries, seed, "ways", "shots + queries")
         self.ways, self.shots, self.queries = ways, shots, queries
+        self.episodes = episodes
 
     def __call__(self, step) -> Episode:
         """The episode of ``step`` (int or integer scalar tensor)."""
+        return self._episode(self._key(step))
+
+    episode = __call__
+
+    def meta_batch(self, step) -> Task:
+        """``episodes`` episodes of ``step`` as one stacked :class:`tfmeta.types.Task`.
+
+        Episode ``i`` is drawn from its own key (``fold_in`` of the step's key
+        and ``i``), so the episodes are independent and a pure function of
+        ``(seed, step)``; ``step`` may be a tensor.
+
+        Returns:
+          ``Task(inner=Reused((images [E, N*K, H, W, C], labels [E, N*K])),
+          val=Reused((images [E, N*Q, H, W, C], labels [E, N*Q])), seed [E, 2])``.
+        """
+        key = self._key(step)
+        tasks = [self._episode(tf.random.experimental.stateless_fold_in(key, i)).task()
+                 for i in range(self.episodes)]
+        return tf.nest.map_structure(lambda *t: tf.stack(t), *tasks)
+
+    def _episode(self, key) -> Episode:
         n, k, q = self.ways, self.shots, self.queries
-        classes, flat, _ = self._draw(step, 1, k + q)
+        classes, flat, seed_key = self._draw(key, 1, k + q)
         flat = flat[:, 0]                                          # [N, K + Q]
         shape = self.dataset.image_shape
         support = tf.gather(self._flat_images, tf.reshape(flat[:, :k], [n * k]))
@@ -215,7 +263,7 @@ class EpisodeSampler(_ClassSampler):
             support_labels=tf.repeat(labels, k),
             query_images=tf.ensure_shape(query, (n * q,) + shape),
             query_labels=tf.repeat(labels, q),
-            classes=classes)
-
-    episode = __call__
+            classes=classes,
+            seed=tf.random.stateless_uniform([2], seed_key, minval=None, maxval=None,
+                                             dtype=tf.int32))
 

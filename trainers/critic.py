@@ -7,7 +7,8 @@ MNIST, 1623 characters for Omniglot), scores generated images by its
 class, reports the held-out accuracy (the paper: 99.4% MNIST, 81.7% Omniglot)
 and writes ``WORKDIR/critic.keras`` (Keras 3 format) and ``WORKDIR/critic.json``
 (dataset, num_classes, class_ids, image_shape, heldout_accuracy, history,
-config). Load it with ``tfmeta.eval.load_critic(WORKDIR)``.
+config). Load it with ``tfmeta.eval.load_critic(WORKDIR)``; the training itself
+is ``tfmeta.experiments.critic``.
 
 Example:
     python -m trainers.critic --dataset=mnist --workdir=/tmp/critic_mnist
@@ -16,16 +17,23 @@ Example:
 
 from __future__ import annotations
 
-from absl import app, flags, logging
+import os
+import sys
 
-from trainers.common import default_data_dir
+from trainers import common
 
-flags.DEFINE_string("workdir", None, "Output directory for critic.keras and critic.json.",
+if __name__ == "__main__":
+    common.quiet_start()   # before TensorFlow is imported
+
+from absl import app, flags  # noqa: E402
+
+flags.DEFINE_string("workdir", None, "(required) Output directory for critic.keras and "
+                    "critic.json.",
                     required=True)
 flags.DEFINE_string("dataset", "mnist", "TFDS dataset whose classes (all of them, meta-train "
                     "and meta-test) the critic learns, e.g. mnist, fashion_mnist, omniglot.")
-flags.DEFINE_string("data_dir", default_data_dir(), "TFDS data directory (default: "
-                    "$TFDS_DATA_DIR, else ../shared/tensorflow_datasets if present, else "
+flags.DEFINE_string("data_dir", None, "TFDS data directory (default: $TFDS_DATA_DIR, else "
+                    "../shared/tensorflow_datasets next to the project if present, else "
                     "TFDS's own default).")
 flags.DEFINE_boolean("download", True, "Let TFDS download and prepare the dataset if it is "
                      "not in --data_dir (--nodownload to fail instead).")
@@ -44,19 +52,28 @@ flags.DEFINE_integer("image_size", None, "Resize images to this size (default: t
                      "28 for mnist and omniglot).", lower_bound=1)
 flags.DEFINE_integer("max_train_images", None, "For quick runs and tests only: train on a "
                      "random subset of this many images (default: all).", lower_bound=1)
+common.define_verbose_flag()
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     del argv
-    from tfmeta.eval.critic import CriticConfig, save_critic, train_critic
-    from trainers.common import progress_bar
+    common.apply_verbosity(FLAGS.verbose)
+    common.import_tensorflow_quietly()
+    from tfmeta.experiments.critic import CriticConfig, save_critic, train_critic
+    from trainers.common import default_data_dir, progress_bar
 
-    config = CriticConfig(
-        dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, download=FLAGS.download,
-        epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
-        width=FLAGS.width, holdout_fraction=FLAGS.holdout_fraction, seed=FLAGS.seed,
-        image_size=FLAGS.image_size, max_train_images=FLAGS.max_train_images)
+    try:
+        config = CriticConfig(
+            dataset=FLAGS.dataset, data_dir=FLAGS.data_dir or default_data_dir(),
+            download=FLAGS.download, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
+            learning_rate=FLAGS.learning_rate, width=FLAGS.width,
+            holdout_fraction=FLAGS.holdout_fraction, seed=FLAGS.seed,
+            image_size=FLAGS.image_size, max_train_images=FLAGS.max_train_images)
+    except ValueError as e:
+        sys.exit(f"error: {e}")
+    if os.path.exists(FLAGS.workdir) and not os.path.isdir(FLAGS.workdir):
+        sys.exit(f"error: --workdir={FLAGS.workdir} is a file, not a directory")
     bars = {}
 
     def progress(epoch, step, steps_per_epoch, metrics):
@@ -69,14 +86,17 @@ def main(argv):
         elif step % 20 == 0:
             bars[epoch].set_postfix(loss=f"{metrics['loss']:.3f}", refresh=False)
 
-    model, report = train_critic(config, progress)
-    save_critic(model, report, FLAGS.workdir)
+    try:
+        model, report = train_critic(config, progress)
+        save_critic(model, report, FLAGS.workdir)
+    except (ValueError, OSError, FloatingPointError) as e:
+        sys.exit(f"error: {e}")
     accuracy = report["heldout_accuracy"]
     accuracy = "n/a" if accuracy is None else f"{accuracy:.4f}"
     print(f"{config.dataset} critic: held-out accuracy {accuracy} on "
           f"{report['num_heldout_images']} images of {report['num_classes']} classes "
           f"({report['train_seconds']:.0f} s); wrote {FLAGS.workdir}")
-    logging.info("wrote %s", FLAGS.workdir)
+    print(f"wrote {FLAGS.workdir}")
 
 
 if __name__ == "__main__":

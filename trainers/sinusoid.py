@@ -13,10 +13,17 @@ Example:
 from __future__ import annotations
 
 import os
+import sys
 
-from absl import app, flags, logging
+from trainers import common
 
-flags.DEFINE_string("workdir", None, "Output directory for results.json and sinusoid.png.",
+if __name__ == "__main__":
+    common.quiet_start()   # before TensorFlow is imported
+
+from absl import app, flags  # noqa: E402
+
+flags.DEFINE_string("workdir", None, "(required) Output directory for results.json and "
+                    "sinusoid.png.",
                     required=True)
 flags.DEFINE_integer("steps", 70000, "Meta-updates of MAML (and updates of the pre-training "
                      "baseline, which gets the same number).", lower_bound=1)
@@ -29,6 +36,7 @@ flags.DEFINE_integer("eval_tasks", 600, "Held-out tasks scored (>= 100 for tight
                      lower_bound=2)
 flags.DEFINE_integer("eval_steps", 10, "Fine-tuning steps scored at evaluation.", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Seed of initialization and of the task stream.")
+common.define_verbose_flag()
 FLAGS = flags.FLAGS
 
 
@@ -37,6 +45,8 @@ def plot(results: dict, path: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from tfmeta import io
 
     fig_data = results["figure"]
     k = max(fig_data["maml"])
@@ -56,22 +66,29 @@ def plot(results: dict, path: str) -> None:
         ax.legend(fontsize=8, loc="lower right")
     axes[0].set_ylabel("y")
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        io.write_with(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"), suffix=".png")
+    finally:
+        plt.close(fig)
 
 
 def main(argv):
     del argv
+    common.apply_verbosity(FLAGS.verbose)
+    common.import_tensorflow_quietly()
+    from tfmeta import io
     from tfmeta.experiments.sinusoid import SinusoidConfig, run
-    from trainers.common import progress_bar, write_json_atomic
+    from trainers.common import progress_bar
 
-    config = SinusoidConfig(steps=FLAGS.steps, shots=FLAGS.shots,
-                            meta_batch_size=FLAGS.meta_batch_size, inner_lr=FLAGS.inner_lr,
-                            outer_lr=FLAGS.outer_lr, eval_tasks=FLAGS.eval_tasks,
-                            eval_steps=FLAGS.eval_steps, seed=FLAGS.seed)
-    os.makedirs(FLAGS.workdir, exist_ok=True)
+    try:
+        config = SinusoidConfig(steps=FLAGS.steps, shots=FLAGS.shots,
+                                meta_batch_size=FLAGS.meta_batch_size, inner_lr=FLAGS.inner_lr,
+                                outer_lr=FLAGS.outer_lr, eval_tasks=FLAGS.eval_tasks,
+                                eval_steps=FLAGS.eval_steps, seed=FLAGS.seed)
+    except ValueError as e:
+        sys.exit(f"error: {e}")
+    if os.path.exists(FLAGS.workdir) and not os.path.isdir(FLAGS.workdir):
+        sys.exit(f"error: --workdir={FLAGS.workdir} is a file, not a directory")
     bars = {}
 
     def progress(phase, step, metrics):
@@ -88,12 +105,12 @@ def main(argv):
         bar.close()
     plot(results, os.path.join(FLAGS.workdir, "sinusoid.png"))
     results.pop("figure")
-    write_json_atomic(os.path.join(FLAGS.workdir, "results.json"), results)
+    io.write_json(os.path.join(FLAGS.workdir, "results.json"), results)
     for name in ("maml", "pretrain"):
         mse, ci = results[name]["mse"], results[name]["mse_ci95"]
         print(f"{name:9s} held-out MSE  " + "  ".join(
             f"{k} steps: {mse[k]:.3f} ± {ci[k]:.3f}" for k in mse))
-    logging.info("wrote %s", FLAGS.workdir)
+    print(f"wrote {FLAGS.workdir}")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,25 @@ class CriticCliTest(unittest.TestCase):
         self.assertNotEqual(proc.returncode, 0)
         self.assertIn("holdout_fraction", proc.stderr)
 
+    def test_help_shows_no_machine_specific_default_path(self):
+        proc = _run("--helpfull")
+        data_dir_help = proc.stdout[proc.stdout.index("--data_dir"):]
+        data_dir_help = data_dir_help[:data_dir_help.index("--[no]download")]
+        self.assertIn("../shared/tensorflow_datasets next to the project", data_dir_help)
+        self.assertNotIn(str(ROOT.parent), data_dir_help)   # (absl heads the list with the file)
+        self.assertNotIn("(default: '/", proc.stdout)
+
+    def test_bad_settings_and_a_file_as_workdir_fail_in_one_line(self):
+        proc = _run("--workdir=/tmp/x", "--learning_rate=0")
+        self.assertEqual(proc.returncode, 1)
+        self.assertNotIn("Traceback", proc.stderr)
+        self.assertIn("error: --learning_rate must be a positive number, got 0.0", proc.stderr)
+        with tempfile.NamedTemporaryFile() as f:
+            proc = _run(f"--workdir={f.name}", f"--data_dir={tfds_dir()}", "--nodownload")
+            self.assertEqual(proc.returncode, 1)
+            self.assertNotIn("Traceback", proc.stderr)
+            self.assertIn(f"error: --workdir={f.name} is a file", proc.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -39,3 +39,14 @@ class SinusoidCliTest(unittest.TestCase):
         proc = _run("--workdir=/tmp/x", "--steps=0")
         self.assertNotEqual(proc.returncode, 0)
         self.assertIn("steps", proc.stderr)
+
+    def test_bad_settings_and_a_file_as_workdir_fail_in_one_line(self):
+        proc = _run("--workdir=/tmp/x", "--inner_lr=-1")
+        self.assertEqual(proc.returncode, 1)
+        self.assertNotIn("Traceback", proc.stderr)
+        self.assertIn("error: --inner_lr must be a positive number, got -1.0", proc.stderr)
+        with tempfile.NamedTemporaryFile() as f:
+            proc = _run(f"--workdir={f.name}", "--steps=1")
+            self.assertEqual(proc.returncode, 1)
+            self.assertNotIn("Traceback", proc.stderr)
+            self.assertIn(f"error: --workdir={f.name} is a file", proc.stderr)

@@ -19,6 +19,11 @@ Load a class-per-task distribution, then sample from it:
   ``seed [N, 2]`` (MAML-GAN meta-batches).
 * :class:`EpisodeSampler` -- ``sampler(step) -> Episode``, N-way K-shot
   support/query sets relabelled ``0..N-1``.
+* :mod:`tfmeta.data.support` -- ``task_classes``, ``support_set``,
+  ``step_batches``: the test tasks, their shots and per-step batches, shared
+  by evaluation, figures and exports.
+* :mod:`tfmeta.data.sampling` -- the stateless keys and draws the samplers
+  are made of.
 
 Sampling is deterministic in ``(seed, step)`` and runs inside ``tf.function``.
 
@@ -34,6 +39,7 @@ Example:
 from tfmeta.data.class_dataset import ClassDataset, ClassDatasetSplits
 from tfmeta.data.folders import load_folder_dataset
 from tfmeta.data.samplers import Episode, EpisodeSampler, MetaBatchSampler
+from tfmeta.data.support import step_batches, support_set, task_classes
 from tfmeta.data.tfds_datasets import clear_cache, load_class_dataset, preprocess_images
 
 __all__ = [
@@ -46,4 +52,7 @@ __all__ = [
     "load_class_dataset",
     "load_folder_dataset",
     "preprocess_images",
+    "step_batches",
+    "support_set",
+    "task_classes",
 ]

@@ -2,17 +2,13 @@
 
 A :class:`ClassDataset` is the task distribution of class-conditional
 meta-learning: task ``c`` is "the images of class ``c``". The images of every
-class live in one padded float32 tensor ``images[c, i]`` of shape
-``[num_classes, max_count, H, W, C]`` (channels last, values in ``[-1, 1]``)
-with the true number of images of each class in ``counts``. Slots
-``i >= counts[c]`` are zero padding and are never sampled.
+class live in one padded float32 tensor ``images [num_classes, max_count, H,
+W, C]`` (values in ``[-1, 1]``) with the number of images of each class in
+``counts``; slots ``i >= counts[c]`` are zero padding, never sampled.
 
-Keeping the data as tensors lets the samplers (:mod:`tfmeta.data.samplers`)
-draw batches with ``tf.random.stateless_*`` ops inside a compiled
-``tf.function``: a batch is a pure function of ``(seed, step)``, so a resumed
-run sees the same tasks.
-
-Two kinds of class identity are kept apart:
+The samplers (:mod:`tfmeta.data.samplers`) draw batches with stateless ops in
+``tf.function``: a batch is a pure function of ``(seed, step)``. Two kinds of
+class identity are kept apart:
 
 * the *class index* ``0 .. num_classes - 1``: the position in ``images``, what
   samplers and :meth:`ClassDataset.class_batches` take;
@@ -23,24 +19,20 @@ Two kinds of class identity are kept apart:
 
 Example:
     >>> ds = ClassDataset.from_labelled_images(images_uint8, labels)
-    >>> ds.num_classes, ds.image_shape
-    (10, (28, 28, 1))
     >>> batches = ds.class_batches(3, step=0, num_batches=2, batch_size=16)
 """
 
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-# Salts that keep the random streams of the different samplers apart.
-SALT_META_BATCH = 0x6D657461  # "meta"
-SALT_EPISODE = 0x65706973     # "epis"
-SALT_CLASS = 0x636C6173       # "clas"
+from tfmeta.data.class_ids import check_disjoint, class_id_list, describe_ids
+from tfmeta.data.sampling import (SALT_CLASS, check_class_index, check_count,
+                                  sample_without_replacement, step_key)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -197,7 +189,7 @@ class ClassDataset:
         if missing:
             raise ValueError(
                 f"{what} {missing} not in {self.name or 'the dataset'}, whose class ids are "
-                f"{_describe_ids(self.class_ids)}; pick ids from that set")
+                f"{describe_ids(self.class_ids)}; pick ids from that set")
         index = [position[cid] for cid in ids]
         counts = tf.gather(self.counts, index)
         images = tf.gather(self.images, index)[:, :int(np.max(counts.numpy()))]
@@ -247,7 +239,7 @@ class ClassDataset:
         Example:
             >>> real = ds.class_images(2)   # e.g. the reference set for a score
         """
-        class_index = self._check_index(class_index)
+        class_index = check_class_index(class_index, self.num_classes, self.name)
         return self.images[class_index][:self.counts[class_index]]
 
     def class_batches(self, class_index, step, num_batches: int, batch_size: int,
@@ -277,7 +269,7 @@ class ClassDataset:
         """
         check_count("num_batches", num_batches, minimum=0)
         check_count("batch_size", batch_size, minimum=1)
-        class_index = self._check_index(class_index)
+        class_index = check_class_index(class_index, self.num_classes, self.name)
         count = self.counts[class_index]
         if isinstance(class_index, int):
             if batch_size > int(count):
@@ -295,27 +287,6 @@ class ClassDataset:
         index = sample_without_replacement(key, counts, self.max_count, batch_size)
         return tf.gather(self.images[class_index], index)
 
-    def _check_index(self, class_index):
-        if isinstance(class_index, numbers.Integral) and not isinstance(class_index, bool):
-            class_index = int(class_index)
-            if not 0 <= class_index < self.num_classes:
-                raise ValueError(
-                    f"class index {class_index} out of range for {self.name or 'the dataset'} "
-                    f"with {self.num_classes} classes; use 0 .. {self.num_classes - 1}")
-            return class_index
-        class_index = tf.convert_to_tensor(class_index)
-        if not class_index.dtype.is_integer or class_index.shape.rank not in (None, 0):
-            raise ValueError(
-                f"class_index must be an integer scalar, got {class_index.dtype.name} of "
-                f"shape {class_index.shape}")
-        class_index = tf.cast(class_index, tf.int32)
-        if tf.executing_eagerly():
-            return self._check_index(int(class_index))
-        tf.debugging.assert_less(class_index, self.num_classes,
-                                 message="class index out of range")
-        tf.debugging.assert_non_negative(class_index, message="class index out of range")
-        return class_index
-
 
 class ClassDatasetSplits(NamedTuple):
     """Disjoint meta-train and meta-test class sets of one source.
@@ -327,102 +298,3 @@ class ClassDatasetSplits(NamedTuple):
     """
     train: ClassDataset
     test: ClassDataset
-
-
-# ---------------------------------------------------------------- helpers
-def check_disjoint(train_ids: Sequence[int], test_ids: Sequence[int]) -> None:
-    """Raises ValueError when meta-train and meta-test class ids overlap."""
-    overlap = sorted(set(train_ids) & set(test_ids))
-    if overlap:
-        raise ValueError(
-            f"train_classes and test_classes overlap in {overlap}; meta-test classes must be "
-            f"unseen in meta-training, so remove these ids from one of the two lists")
-
-
-def class_id_list(class_ids: Sequence[int], what: str) -> list[int]:
-    """Checks a non-empty list of distinct integer class ids; ``what`` names it in errors."""
-    if isinstance(class_ids, (str, bytes)) or not hasattr(class_ids, "__iter__"):
-        raise ValueError(f"{what} must be a sequence of integer class ids, got {class_ids!r}")
-    ids = list(class_ids)
-    bad = [c for c in ids if not isinstance(c, numbers.Integral) or isinstance(c, bool)]
-    if bad:
-        raise ValueError(f"{what} must hold integer class ids, got {bad!r}")
-    ids = [int(c) for c in ids]
-    if not ids:
-        raise ValueError(f"{what} is empty; give at least one class id")
-    repeated = sorted({c for c in ids if ids.count(c) > 1})
-    if repeated:
-        raise ValueError(f"{what} lists class ids {repeated} more than once; list each once")
-    return ids
-
-
-def image_size_pair(size) -> tuple[int, int] | None:
-    """``28 -> (28, 28)``; checks an ``(H, W)`` pair; ``None`` stays ``None``."""
-    if size is None:
-        return None
-    if isinstance(size, numbers.Integral) and not isinstance(size, bool):
-        size = (size, size)
-    if (not isinstance(size, (tuple, list)) or len(size) != 2
-            or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0
-                       for s in size)):
-        raise ValueError(f"image_size must be a positive int or (H, W), got {size!r}")
-    return (int(size[0]), int(size[1]))
-
-
-def _describe_ids(ids: Sequence[int]) -> str:
-    ids = sorted(ids)
-    if ids == list(range(ids[0], ids[-1] + 1)):
-        return f"{ids[0]}..{ids[-1]}"
-    if len(ids) <= 12:
-        return str(ids)
-    return f"{len(ids)} ids in {ids[0]}..{ids[-1]}"
-
-
-def check_count(what: str, value, minimum: int) -> None:
-    """Raises ValueError unless ``value`` is a Python int ``>= minimum``."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{what} must be a Python int >= {minimum}, got {value!r}")
-
-
-def check_seed(seed) -> int:
-    """Returns ``seed`` as an int after checking it fits int64."""
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not (
-            -2**63 <= seed < 2**63):
-        raise ValueError(f"seed must be a Python int (int64 range), got {seed!r}")
-    return int(seed)
-
-
-def step_key(seed: int, step, salt: int) -> tf.Tensor:
-    """The int64 ``[2]`` stateless key of ``(seed, salt, step)``; step may be a tensor."""
-    step = tf.convert_to_tensor(step)
-    if not step.dtype.is_integer or step.shape.rank not in (None, 0):
-        raise ValueError(
-            f"step must be an integer scalar (int or int tensor), got {step.dtype.name} "
-            f"of shape {step.shape}")
-    base = tf.constant([check_seed(seed), salt], tf.int64)
-    return tf.random.experimental.stateless_fold_in(base, tf.cast(step, tf.int64))
-
-
-def sample_without_replacement(key: tf.Tensor, counts: tf.Tensor, max_count: int,
-                               num: int) -> tf.Tensor:
-    """Draws ``num`` distinct indices below ``counts`` for every entry of ``counts``.
-
-    Uniform without replacement: random keys for the ``max_count`` slots, the
-    padded slots ``>= count`` masked out, the ``num`` largest kept (in random
-    order). Needs ``num <= count`` (checked by the callers).
-
-    Args:
-      key: int ``[2]`` stateless seed.
-      counts: int32 tensor of any shape ``S``.
-      max_count: the padded length (Python int).
-      num: indices per entry.
-
-    Returns:
-      int32 ``S + [num]``.
-    """
-    counts = tf.convert_to_tensor(counts, tf.int32)
-    shape = tf.concat([tf.shape(counts), [max_count]], axis=0)
-    noise = tf.random.stateless_uniform(shape, key)
-    valid = tf.range(max_count, dtype=tf.int32) < counts[..., None]
-    noise = tf.where(valid, noise, -1.0)
-    return tf.math.top_k(noise, k=num).indices

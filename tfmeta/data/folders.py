@@ -35,7 +35,8 @@ from absl import logging
 import keras
 import numpy as np
 
-from tfmeta.data.class_dataset import ClassDataset, image_size_pair
+from tfmeta.data.class_dataset import ClassDataset
+from tfmeta.data.class_ids import image_size_pair
 
 # The file types keras.utils.image_dataset_from_directory reads.
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
+from tfmeta import checks
 from tfmeta.types import Task
 
 AMPLITUDE = (0.1, 5.0)
@@ -44,9 +45,8 @@ class SinusoidTasks:
 
     def __init__(self, shots: int, query: int | None = None, seed: int = 0,
                  dtype: tf.DType = tf.float32):
-        for name, value in (("shots", shots), ("query", shots if query is None else query)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        checks.count("shots", shots)
+        checks.count("query", shots if query is None else query)
         self.shots = shots
         self.query = shots if query is None else query
         self.seed = int(seed)

@@ -37,8 +37,7 @@ Data location: ``data_dir=None`` uses TFDS's default (``TFDS_DATA_DIR`` or
 ``~/tensorflow_datasets``). With ``download=False`` a missing dataset stops
 with a short :class:`FileNotFoundError` naming the directory.
 
-Loaded pools are kept in a small in-process cache (keyed on the arguments), so
-loading the same dataset twice in one process costs nothing the second time.
+Loaded pools are kept in an in-process cache keyed on the arguments.
 
 Example:
     >>> splits = load_class_dataset("mnist", data_dir="shared/tensorflow_datasets",
@@ -61,8 +60,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tfmeta.data.class_dataset import (ClassDataset, ClassDatasetSplits, check_disjoint,
-                                       class_id_list, image_size_pair)
+from tfmeta.data.class_dataset import ClassDataset, ClassDatasetSplits
+from tfmeta.data.class_ids import check_disjoint, class_id_list, image_size_pair
 
 
 @dataclasses.dataclass(frozen=True)

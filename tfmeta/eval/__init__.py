@@ -1,34 +1,40 @@
-"""Evaluation of few-shot generation: the critic classifier of paper 000 (section 4.2).
+"""Evaluation over plain callables: the critic protocol for few-shot generation.
 
-* :func:`build_critic` / :func:`critic_features` -- the ResNet critic (four
-  residual blocks) and its penultimate features.
-* :func:`critic_data` -- every class of a dataset (meta-train and meta-test
-  merged) with a per-class held-out part; :func:`labels_for_class_ids` maps
-  source class ids to critic labels.
-* :class:`CriticConfig`, :func:`train_critic`, :func:`evaluate_critic`,
-  :func:`save_critic`, :func:`load_critic`.
+* :mod:`tfmeta.eval.critic` -- use a trained critic: :func:`load_critic`,
+  :func:`save_critic`, :func:`labels_for_class_ids`, :func:`evaluate_critic`
+  (training it is :mod:`tfmeta.experiments.critic`).
+* :mod:`tfmeta.eval.generation` -- a *source* is any callable
+  ``source(task_number, class_index, samples) -> images``;
+  :func:`evaluate_source` scores one (NLL, accuracy, Frechet distance, support
+  distance ratio); :func:`adapted_source` builds one from an experiment's
+  ``adapt_fn`` and ``sample_fn``, :func:`real_source` from real images.
+* :mod:`tfmeta.eval.table` -- :func:`markdown_table` of scored rows.
+
+Nothing here imports an experiment.
 
 Example:
-    >>> from tfmeta.eval import CriticConfig, train_critic, save_critic, load_critic
-    >>> model, report = train_critic(CriticConfig(dataset="mnist", download=False))
-    >>> save_critic(model, report, "/tmp/critic_mnist")
-    >>> critic, info = load_critic("/tmp/critic_mnist")
+    >>> from tfmeta.eval import GenerationEvalConfig, evaluate_source, load_critic, real_source
+    >>> critic, info = load_critic("runs/critic_mnist")
+    >>> labels = labels_for_class_ids(info["class_ids"], splits.test.class_ids)
+    >>> row = evaluate_source(real_source(splits.test), splits.test, critic, labels,
+    ...                       GenerationEvalConfig(tasks=16, samples=256))
 """
 
-from tfmeta.eval.critic import (CriticConfig, CriticData, build_critic, critic_data,
-                                critic_features, evaluate_critic, heldout_count,
-                                labels_for_class_ids, load_critic, save_critic, train_critic)
+from tfmeta.eval.critic import evaluate_critic, labels_for_class_ids, load_critic, save_critic
+from tfmeta.eval.generation import (GenerationEvalConfig, Source, adapted_source,
+                                    evaluate_source, frechet_distance, real_source)
+from tfmeta.eval.table import markdown_table
 
 __all__ = [
-    "CriticConfig",
-    "CriticData",
-    "build_critic",
-    "critic_data",
-    "critic_features",
+    "GenerationEvalConfig",
+    "Source",
+    "adapted_source",
     "evaluate_critic",
-    "heldout_count",
+    "evaluate_source",
+    "frechet_distance",
     "labels_for_class_ids",
     "load_critic",
+    "markdown_table",
+    "real_source",
     "save_critic",
-    "train_critic",
 ]

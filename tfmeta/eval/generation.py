@@ -1,11 +1,12 @@
 """Few-shot generation quality: paper 000's critic protocol, plus a Frechet distance.
 
 For each of T test tasks drawn with replacement (default 256), a *source* of
-images produces ``samples`` images for the task's class (default 4096):
+images -- any callable ``source(task_number, class_index, samples) -> images``
+-- produces ``samples`` images for the task's class (default 4096):
 
-* :func:`adapted_generator_source`: adapt a run's generator (and critic-side
-  discriminator) from its initialization for ``adapt_steps`` inner steps (10)
-  on a support set of the task's images, then draw samples;
+* :func:`adapted_source`: adapt a model on the task's support set with an
+  experiment's ``adapt_fn(support_images, task_seed) -> params``, then draw
+  samples with its ``sample_fn(params, z) -> images``;
 * :func:`real_source`: real images of the class (the "Real" row).
 
 Every source is scored by the same :func:`evaluate_source`:
@@ -19,119 +20,107 @@ Every source is scored by the same :func:`evaluate_source`:
   nearest image of the task's support set, over the same for the class's real
   images outside the support (also beyond the paper): about 1 when the samples
   are as far from the few shots as new real images of the class are, near 0
-  when they are copies of the support -- the check that more adaptation steps
-  do not just memorize the shots (NaN when the support is the whole class);
+  when they are copies of the support (NaN when the support is the whole
+  class);
 
 each as a mean over tasks with a 95% interval (1.96 standard errors).
-
 Everything is drawn from stateless seeds: the same inputs and seed give the
-same numbers.
+same numbers. Nothing here knows an experiment.
 
 Example:
-    >>> source = adapted_generator_source(setup, splits.test, support=32, adapt_steps=10)
-    >>> row = evaluate_source(source, splits.test, critic, critic_labels, tasks=256)
+    >>> source = adapted_source(adapt_fn, sample_fn, splits.test, support_size=32,
+    ...                         latent_dim=100)
+    >>> row = evaluate_source(source, splits.test, critic, critic_labels,
+    ...                       GenerationEvalConfig(tasks=256))
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfmeta import checks
 from tfmeta.data import ClassDataset
-from tfmeta.eval.critic import critic_features
+from tfmeta.data.support import support_set, task_classes
+from tfmeta.nets.resnet import critic_features
 
 Source = Callable[[int, int, int], tf.Tensor]   # (task_number, class_index, samples) -> images
+AdaptFn = Callable[[tf.Tensor, tf.Tensor], Any]  # (support_images, task_seed) -> params
+SampleFn = Callable[[Any, tf.Tensor], tf.Tensor]  # (params, z) -> images
 
 
 @dataclasses.dataclass(frozen=True)
 class GenerationEvalConfig:
-    """The protocol's settings (defaults: paper 000, section 5.1)."""
+    """The protocol's settings (defaults: paper 000, section 5.1).
+
+    Attributes:
+      tasks: test tasks, drawn with replacement.
+      samples: images scored per task.
+      adapt_steps: inner steps of adaptation (for the record; the source adapts).
+      support_size: images of a task's support set (its shots).
+      seed: of tasks, supports and latents.
+      chunk: images per forward pass.
+    """
     tasks: int = 256
     samples: int = 4096
     adapt_steps: int = 10
-    support: int = 32
+    support_size: int = 32
     seed: int = 0
     chunk: int = 512
 
     def __post_init__(self):
-        for name in ("tasks", "samples", "adapt_steps", "support", "chunk"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"--{name} must be an integer >= 1, got {value!r}")
+        for name in ("tasks", "samples", "adapt_steps", "support_size", "chunk"):
+            checks.count(name, getattr(self, name), flag=True)
 
 
-def task_classes(num_classes: int, tasks: int, seed: int) -> np.ndarray:
-    """The class of each of ``tasks`` test tasks, drawn uniformly with replacement."""
-    draw = tf.random.stateless_uniform([tasks], [seed, 31337], 0, num_classes, tf.int32)
-    return draw.numpy()
+def adapted_source(adapt_fn: AdaptFn, sample_fn: SampleFn, dataset: ClassDataset, *,
+                   support_size: int, latent_dim: int, seed: int = 0,
+                   chunk: int = 512) -> Source:
+    """A source that adapts a model on each task's support set, then samples from it.
 
-
-def support_set(dataset: ClassDataset, class_index: int, task_number: int, size: int,
-                seed: int) -> tf.Tensor:
-    """``size`` distinct images of a class: the few shots a task adapts on."""
-    count = int(dataset.counts[class_index])
-    if size > count:
-        raise ValueError(f"--support={size} is larger than class {dataset.class_names[class_index]!r}"
-                         f" ({count} images); lower --support")
-    return dataset.class_batches(class_index, task_number, 1, size, seed=seed + 17)[0]
-
-
-def step_batches(support: tf.Tensor, steps: int, batch_size: int, seed) -> tf.Tensor:
-    """``[steps, batch_size, ...]``: each step a random subset of the support set."""
-    n = tf.shape(support)[0]
-    batches = []
-    for j in range(steps):
-        keys = tf.random.stateless_uniform([n], tf.random.experimental.stateless_fold_in(seed, j))
-        batches.append(tf.gather(support, tf.math.top_k(keys, batch_size).indices))
-    return tf.stack(batches)
-
-
-def adapted_generator_source(setup, dataset: ClassDataset, *, support: int, adapt_steps: int,
-                             seed: int = 0, chunk: int = 512) -> Source:
-    """Adapts the run's players on each task's support set, then samples.
+    For task ``t`` of class ``c``: the support set is
+    ``tfmeta.data.support_set(dataset, c, t, support_size, seed)``, the task's
+    seed ``[seed, t]`` (int32), and latents are drawn chunk by chunk from
+    ``stateless_normal([n, latent_dim], [seed + 1, t * 100003 + start])``.
 
     Args:
-      setup: a :class:`tfmeta.experiments.maml_gan.Setup` (restored run).
+      adapt_fn: ``adapt_fn(support_images, task_seed) -> params``, e.g. a
+        ``tf.function`` running an experiment's inner loop on per-step batches
+        of the support set (:func:`tfmeta.data.step_batches`).
+      sample_fn: ``sample_fn(params, z) -> images`` in ``[-1, 1]``.
       dataset: the meta-test classes.
-      support: images of the task available for adaptation; every inner step
-        uses ``setup.config.batch_size`` of them.
-      adapt_steps: inner steps (10 in paper 000).
-      seed: of supports, batches, latents.
-      chunk: samples generated per call.
+      support_size: images of the task available for adaptation.
+      latent_dim: size of a latent vector ``z``.
+      seed: of supports, adaptation and latents.
+      chunk: samples generated per ``sample_fn`` call.
+
+    Returns:
+      ``source(task_number, class_index, samples) -> images``.
+
+    Example:
+        >>> source = adapted_source(adapt_fn, sample_fn, splits.test, support_size=32,
+        ...                         latent_dim=100)
+        >>> images = source(0, 2, 64)       # 64 samples after adapting to class index 2
     """
-    from tfmeta.experiments.maml_gan import adapted_params, params_of
-    from tfmeta.gan import generate
-
-    batch = setup.config.batch_size
-    if batch > support:
-        raise ValueError(f"--support={support} is smaller than the run's batch_size={batch}; "
-                         "every adaptation step uses batch_size images of the support set")
-    init = params_of(setup)
-
-    @tf.function(reduce_retracing=True)
-    def adapt_fn(images, task_seed):
-        batches = step_batches(images, adapt_steps, batch, task_seed)
-        return adapted_params(setup, init, batches, task_seed, adapt_steps)["generator"]
-
-    @tf.function(reduce_retracing=True)
-    def sample_fn(g_params, z):
-        return generate(setup.generator, g_params, z)
+    checks.count("support_size", support_size)
+    checks.count("latent_dim", latent_dim)
+    checks.count("chunk", chunk)
 
     def source(task_number: int, class_index: int, samples: int) -> tf.Tensor:
-        images = support_set(dataset, class_index, task_number, support, seed)
+        images = support_set(dataset, class_index, task_number, support_size, seed)
         task_seed = tf.constant([seed, task_number], tf.int32)
-        g_params = adapt_fn(images, task_seed)
+        params = adapt_fn(images, task_seed)
         out = []
         for start in range(0, samples, chunk):
             n = min(chunk, samples - start)
-            z = tf.random.stateless_normal([n, setup.config.latent_dim],
+            z = tf.random.stateless_normal([n, latent_dim],
                                            [seed + 1, task_number * 100003 + start])
-            out.append(sample_fn(g_params, z))
+            out.append(sample_fn(params, z))
         return tf.concat(out, axis=0)
 
     return source
@@ -207,8 +196,8 @@ def evaluate_source(source: Source, dataset: ClassDataset, critic: keras.Model,
     Returns:
       ``{"nll", "nll_ci95", "accuracy", "accuracy_ci95", "frechet", "frechet_ci95",
       "support_ratio", "support_ratio_ci95", "tasks", "samples", "per_class"}``
-      (each task's support set is the one :func:`adapted_generator_source`
-      adapts on, ``config.support`` images); ``per_class`` maps each drawn
+      (each task's support set is the one :func:`adapted_source` adapts on,
+      ``config.support_size`` images); ``per_class`` maps each drawn
       class's name to ``{"tasks", "nll", "accuracy", "frechet",
       "support_ratio"}``, means over its tasks (which classes a method gets
       right, beyond the overall means).
@@ -230,7 +219,8 @@ def evaluate_source(source: Source, dataset: ClassDataset, critic: keras.Model,
         return features_model(images, training=False)
 
     def chunked(fn, images):
-        return [fn(images[i:i + config.chunk]) for i in range(0, int(images.shape[0]), config.chunk)]
+        step = config.chunk
+        return [fn(images[i:i + step]) for i in range(0, int(images.shape[0]), step)]
 
     real_features, real_images = {}, {}
     classes = task_classes(dataset.num_classes, config.tasks, config.seed)
@@ -252,7 +242,7 @@ def evaluate_source(source: Source, dataset: ClassDataset, critic: keras.Model,
         fds.append(frechet_distance(feats, real_features[c]))
         if c not in real_images:
             real_images[c] = dataset.class_images(c).numpy()
-        shots = support_set(dataset, c, t, config.support, config.seed).numpy()
+        shots = support_set(dataset, c, t, config.support_size, config.seed).numpy()
         ratios.append(support_distance_ratio(images.numpy(), shots, real_images[c]))
         if progress is not None:
             progress(t + 1)

@@ -1,4 +1,7 @@
-"""GANs for meta-learning: DCGAN builders, GAN losses and the two-player objective.
+"""GANs for meta-learning: GAN losses and the two-player objective (players from tfmeta.nets).
+
+The DCGAN builders live in :mod:`tfmeta.nets.dcgan`; they are re-exported
+here because every GAN experiment needs them next to its objective.
 
 Example:
     >>> from tfmeta import gan
@@ -6,7 +9,6 @@ Example:
     >>> objective = gan.gan_objective(g, d, loss="wgan-gp")
 """
 
-from tfmeta.gan.dcgan import build_discriminator, build_generator
 from tfmeta.gan.losses import (
     gradient_penalty,
     minimax_discriminator_loss,
@@ -17,6 +19,7 @@ from tfmeta.gan.losses import (
     wasserstein_generator_loss,
 )
 from tfmeta.gan.objective import LOSSES, gan_objective, generate, sample_latents
+from tfmeta.nets.dcgan import build_discriminator, build_generator
 
 __all__ = [
     "LOSSES",

@@ -66,7 +66,7 @@ def test_more_tasks_than_classes_is_refused(mnist):
 
 
 def test_bad_sampler_counts_and_steps_are_refused(mnist):
-    with pytest.raises(ValueError, match="inner_steps must be a Python int >= 0, got -1"):
+    with pytest.raises(ValueError, match="inner_steps must be an integer >= 0, got -1"):
         MetaBatchSampler(mnist.test, tasks=2, inner_steps=-1, batch_size=8)
     sampler = MetaBatchSampler(mnist.test, tasks=2, inner_steps=1, batch_size=8)
     with pytest.raises(ValueError, match="step must be an integer"):

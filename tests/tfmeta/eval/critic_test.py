@@ -1,4 +1,4 @@
-"""Tests of the ResNet critic: architecture, data split, training on MNIST, save/load."""
+"""The ResNet critic: architecture (nets), data split and training (experiments), save/load (eval)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import tensorflow as tf
 
 from tfmeta.data import ClassDataset, ClassDatasetSplits
 from tfmeta.eval import critic as critic_lib
-from tfmeta.eval.critic import (CriticConfig, build_critic, critic_data, critic_features,
-                                evaluate_critic, heldout_count, labels_for_class_ids,
-                                load_critic, save_critic, train_critic)
+from tfmeta.eval.critic import evaluate_critic, labels_for_class_ids, load_critic, save_critic
+from tfmeta.experiments.critic import CriticConfig, critic_data, heldout_count, train_critic
+from tfmeta.nets.resnet import build_critic, critic_features
 
 # Image i of the coded dataset has every pixel equal to -(i + 1) / SCALE, so an
 # image's number can be read back from any of its pixels.

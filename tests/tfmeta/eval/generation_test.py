@@ -12,13 +12,17 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from tests.shared import ROOT, tfds_dir
-from tfmeta.eval import CriticConfig, labels_for_class_ids, save_critic, train_critic
-from tfmeta.eval.generation import (GenerationEvalConfig, adapted_generator_source,
-                                    evaluate_source, frechet_distance, nearest_distances,
-                                    real_source, support_distance_ratio, support_set,
-                                    task_classes)
-from tfmeta.eval.table import EvaluationRequest, evaluate_runs, markdown_table
+from tfmeta.data import ClassDataset
+from tfmeta.data.support import support_set, task_classes
+from tfmeta.eval import labels_for_class_ids, save_critic
+from tfmeta.eval.generation import (GenerationEvalConfig, adapted_source, evaluate_source,
+                                    frechet_distance, nearest_distances, real_source,
+                                    support_distance_ratio)
+from tfmeta.eval.table import markdown_table
 from tfmeta.experiments import maml_gan as lib
+from tfmeta.experiments.critic import CriticConfig, train_critic
+from tfmeta.experiments.maml_gan.evaluate import (EvaluationRequest, evaluate_runs,
+                                                  generator_source)
 
 TINY_RUN = dict(dataset="mnist", download=False, inner_steps=2, meta_batch_size=2, batch_size=8,
                 generator_width=8, discriminator_width=8, latent_dim=16, checkpoint_every=2,
@@ -84,6 +88,38 @@ class FrechetTest(parameterized.TestCase):
         self.assertFalse(np.array_equal(first, task_classes(3, 256, seed=1)))
 
 
+class AdaptedSourceTest(parameterized.TestCase):
+
+    def test_adapted_source_adapts_on_the_support_set_and_draws_the_documented_latents(self):
+        rng = np.random.default_rng(0)
+        images = rng.uniform(-1, 1, (60, 4, 4, 1)).astype(np.float32)
+        ds = ClassDataset.from_labelled_images(images, np.repeat([3, 5, 8], 20))
+        seen = []
+
+        def adapt_fn(support, task_seed):
+            seen.append((support.numpy(), task_seed.numpy()))
+            return tf.reduce_mean(support, axis=0)
+
+        def sample_fn(mean, z):        # the mean shot, shifted by each latent's first entry
+            return mean[None] + tf.reshape(z[:, 0], [-1, 1, 1, 1])
+
+        source = adapted_source(adapt_fn, sample_fn, ds, support_size=6, latent_dim=3, seed=4,
+                                chunk=4)
+        out = source(7, 1, 10).numpy()
+        shots = support_set(ds, 1, 7, 6, 4).numpy()
+        np.testing.assert_array_equal(seen[0][0], shots)
+        np.testing.assert_array_equal(seen[0][1], [4, 7])
+        z = np.concatenate([tf.random.stateless_normal([n, 3], [5, 7 * 100003 + start]).numpy()
+                            for start, n in ((0, 4), (4, 4), (8, 2))])
+        np.testing.assert_allclose(out, shots.mean(0)[None] + z[:, 0, None, None, None],
+                                   rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(out, source(7, 1, 10).numpy())
+
+    def test_bad_protocol_settings_name_the_flag(self):
+        with self.assertRaisesRegex(ValueError, "--support_size must be an integer >= 1, got 0"):
+            GenerationEvalConfig(support_size=0)
+
+
 class ProtocolTest(parameterized.TestCase):
 
     def test_real_row_beats_not_pretrained_through_the_same_code(self):
@@ -92,9 +128,9 @@ class ProtocolTest(parameterized.TestCase):
         setup, splits = lib.load_run(tiny_runs()["scratch"])
         test = splits.test
         labels = labels_for_class_ids(info["class_ids"], test.class_ids)
-        config = GenerationEvalConfig(tasks=6, samples=128, adapt_steps=2, support=16)
+        config = GenerationEvalConfig(tasks=6, samples=128, adapt_steps=2, support_size=16)
         real = evaluate_source(real_source(test), test, critic, labels, config)
-        model = evaluate_source(adapted_generator_source(setup, test, support=16, adapt_steps=2),
+        model = evaluate_source(generator_source(setup, test, support_size=16, adapt_steps=2),
                                 test, critic, labels, config)
         self.assertGreater(real["accuracy"], 0.8)
         self.assertLess(real["nll"], model["nll"])
@@ -121,7 +157,7 @@ class ProtocolTest(parameterized.TestCase):
 
     def test_same_seed_gives_same_numbers(self):
         request = EvaluationRequest(runs=(tiny_runs()["maml"],), critic=tiny_critic_dir(),
-                                    tasks=3, samples=64, adapt_steps=2, support=16,
+                                    tasks=3, samples=64, adapt_steps=2, support_size=16,
                                     data_dir=str(tfds_dir()), download=False, real=False)
         first, second = evaluate_runs(request), evaluate_runs(request)
         self.assertEqual(first, second)
@@ -151,6 +187,23 @@ class ProtocolTest(parameterized.TestCase):
             with self.assertRaisesRegex(FileNotFoundError, "holds no checkpoint"):
                 evaluate_runs(request)
 
+    def test_cli_reports_a_missing_run_in_one_line_and_names_support_size_in_help(self):
+        with tempfile.TemporaryDirectory() as out_dir:
+            missing = os.path.join(out_dir, "no_run")
+            proc = subprocess.run(
+                [sys.executable, "-m", "trainers.evaluate", f"--runs={missing}",
+                 f"--critic={out_dir}", f"--out={out_dir}/t.json"],
+                cwd=ROOT, capture_output=True, text=True, timeout=300)
+            self.assertEqual(proc.returncode, 1)
+            self.assertNotIn("Traceback", proc.stderr)
+            self.assertIn(f"error: {missing} holds no MAML-GAN run", proc.stderr)
+        proc = subprocess.run([sys.executable, "-m", "trainers.evaluate", "--helpfull"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=300)
+        self.assertIn("--support_size", proc.stdout)
+        self.assertIn("--support_size: Number of images", proc.stdout)
+        self.assertIn("--runs: (required)", proc.stdout)
+        self.assertNotIn("--support:", proc.stdout)
+
     def test_cli_writes_json_rows_and_markdown_table(self):
         runs = tiny_runs()
         with tempfile.TemporaryDirectory() as out_dir:
@@ -158,7 +211,7 @@ class ProtocolTest(parameterized.TestCase):
             proc = subprocess.run(
                 [sys.executable, "-m", "trainers.evaluate",
                  f"--runs={runs['maml']},{runs['scratch']}", f"--critic={tiny_critic_dir()}",
-                 f"--out={out}", "--tasks=2", "--samples=32", "--adapt_steps=2", "--support=16",
+                 f"--out={out}", "--tasks=2", "--samples=32", "--adapt_steps=2", "--support_size=16",
                  f"--data_dir={tfds_dir()}", "--nodownload"],
                 cwd=ROOT, capture_output=True, text=True, timeout=600)
             self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])

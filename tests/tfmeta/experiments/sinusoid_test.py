@@ -1,7 +1,6 @@
 """Sinusoid: MAML beats pre-training after one step on held-out tasks (short budget)."""
 
 import numpy as np
-import tensorflow as tf
 from absl.testing import parameterized
 
 from tfmeta.data.sinusoid import SinusoidTasks
@@ -30,7 +29,7 @@ class SinusoidTasksTest(parameterized.TestCase):
         np.testing.assert_allclose(a.inner[1], expected, rtol=1e-5, atol=1e-5)
 
     def test_bad_shots_raise(self):
-        with self.assertRaisesRegex(ValueError, "shots must be a positive int, got 0"):
+        with self.assertRaisesRegex(ValueError, "shots must be an integer >= 1, got 0"):
             SinusoidTasks(shots=0)
 
 
@@ -49,7 +48,9 @@ class SinusoidExperimentTest(parameterized.TestCase):
         self.assertEqual(set(results["figure"]["maml"]), {0, 1, 10})
 
     def test_config_rejects_bad_values(self):
-        with self.assertRaisesRegex(ValueError, "steps must be a positive int, got 0"):
+        with self.assertRaisesRegex(ValueError, "--steps must be an integer >= 1, got 0"):
             SinusoidConfig(steps=0)
-        with self.assertRaisesRegex(ValueError, "inner_lr must be positive, got -0.1"):
+        with self.assertRaisesRegex(ValueError, "--inner_lr must be a positive number, got -0.1"):
             SinusoidConfig(inner_lr=-0.1)
+        with self.assertRaisesRegex(ValueError, "--eval_tasks must be an integer >= 2, got 1"):
+            SinusoidConfig(eval_tasks=1)

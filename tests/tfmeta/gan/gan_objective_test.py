@@ -5,7 +5,8 @@ import tensorflow as tf
 from absl.testing import absltest, parameterized
 
 from tfmeta import functional
-from tfmeta.gan import dcgan, losses, objective as gan
+from tfmeta.gan import losses, objective as gan
+from tfmeta.nets import dcgan
 
 LATENT, SHAPE, WIDTH, BATCH = 6, (8, 8, 1), 2, 3
 ALL_LOSSES = [(name.replace("-", "_"), name) for name in gan.LOSSES]

@@ -35,15 +35,11 @@ from typing import Any, Optional, Sequence
 
 import keras
 
+from tfmeta import checks
+
 LEAKY_SLOPE = 0.2
 KERNEL_SIZE = 4
 STRIDE = 2
-
-
-def _check_positive_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{what} must be a positive int, got {value!r}")
-    return value
 
 
 def _check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
@@ -107,8 +103,8 @@ def build_generator(latent_dim: int = 100,
         >>> g.output_shape
         (None, 32, 32, 3)
     """
-    _check_positive_int(latent_dim, "latent_dim")
-    _check_positive_int(width, "width")
+    checks.count("latent_dim", latent_dim)
+    checks.count("width", width)
     height, img_width, channels = _check_image_shape(image_shape)
     h4, w4 = height // 4, img_width // 4
     layers = keras.layers
@@ -160,7 +156,7 @@ def build_discriminator(image_shape: Sequence[int] = (28, 28, 1),
         >>> d.output_shape
         (None, 1)
     """
-    _check_positive_int(width, "width")
+    checks.count("width", width)
     shape = _check_image_shape(image_shape)
     layers = keras.layers
 

@@ -1,4 +1,4 @@
-"""MAML vs. pre-training on sinusoid regression (Finn et al. 2017, section 5.1).
+"""Running the sinusoid experiment: MAML vs. pre-training (Finn et al. 2017, section 5.1).
 
 MAML meta-trains a 1-40-40-1 ReLU network so that a few SGD steps on K points of
 an unseen sinusoid fit it; the baseline pre-trains the same network on points
@@ -26,33 +26,10 @@ from tfmeta import functional
 from tfmeta import inner as inner_lib
 from tfmeta.algorithms import MetaLearner, adapt
 from tfmeta.data.sinusoid import X_RANGE, SinusoidTasks
+from tfmeta.experiments.sinusoid.config import SinusoidConfig
 from tfmeta.types import Task
 
-
-@dataclasses.dataclass(frozen=True)
-class SinusoidConfig:
-    """Settings of the sinusoid experiment (defaults: the MAML paper's)."""
-    steps: int = 70000            # meta-updates (and pre-training updates)
-    shots: int = 10               # K
-    meta_batch_size: int = 25
-    inner_lr: float = 0.01
-    outer_lr: float = 1e-3
-    train_inner_steps: int = 1
-    eval_steps: int = 10
-    eval_tasks: int = 600
-    eval_query: int = 100
-    hidden: tuple = (40, 40)
-    seed: int = 0
-
-    def __post_init__(self):
-        for name in ("steps", "shots", "meta_batch_size", "train_inner_steps", "eval_steps",
-                     "eval_tasks", "eval_query"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        for name in ("inner_lr", "outer_lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+__all__ = ["build_regressor", "mse_objective", "run"]
 
 
 def build_regressor(hidden=(40, 40), seed: int = 0) -> keras.Model:

@@ -1,0 +1,263 @@
+"""The package layout: imports flow one way, without cycles, and every library file is small.
+
+Layers, lowest first (a module may import its own layer and the ones below):
+
+    0  core         tfmeta (package), types, functional, inner, io, checks, algorithms
+    1  data, nets   task distributions, samplers; model builders
+    2  objectives   gan (and later classify, ...): losses and objectives of a problem family
+    3  eval         metrics over plain callables
+    4  training     the meta-training loop
+    5  experiments  one package per experiment
+    6  top          trainers, export, bench
+
+``serving`` stands apart: it never imports tfmeta (nor trainers, export, bench),
+so a client machine needs no TensorFlow-heavy library. Every import counts, the
+module-level ones and those inside functions (a function-local import hides an
+upward edge from Python, not from this test), and the graph of all of them must
+have no cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import unittest
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("tfmeta", "trainers", "export", "bench", "serving")
+MAX_LINES = 300
+
+# Longest matching prefix wins. A tfmeta module under no prefix fails the test: give it a layer.
+LAYERS = {
+    "tfmeta": 0, "tfmeta.types": 0, "tfmeta.functional": 0, "tfmeta.inner": 0,
+    "tfmeta.io": 0, "tfmeta.checks": 0, "tfmeta.algorithms": 0,
+    "tfmeta.data": 1, "tfmeta.nets": 1,
+    "tfmeta.gan": 2, "tfmeta.classify": 2,
+    "tfmeta.eval": 3,
+    "tfmeta.training": 4,
+    "tfmeta.experiments": 5,
+    "trainers": 6, "export": 6, "bench": 6,
+}
+LAYER_NAMES = {0: "core", 1: "data/nets", 2: "objectives", 3: "eval", 4: "training",
+               5: "experiments", 6: "trainers/export/bench"}
+# Edges that are wrong whatever the layers say.
+FORBIDDEN = [
+    ("tfmeta", ("trainers", "export", "serving", "bench", "tests")),
+    ("serving", ("tfmeta", "trainers", "export", "bench")),
+    ("tfmeta.eval", ("tfmeta.experiments",)),
+]
+
+
+def _under(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def layer_of(module: str) -> int | None:
+    """The layer of ``module`` (None for serving, which has its own rule)."""
+    best = max((p for p in LAYERS if _under(module, p)), key=len, default=None)
+    return None if best is None else LAYERS[best]
+
+
+def find_modules(root: Path = ROOT) -> dict[str, Path]:
+    """Every Python module of the checked packages: dotted name -> file."""
+    modules = {}
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            parts = list(path.relative_to(root).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            modules[".".join(parts)] = path
+    return modules
+
+
+def imports_of(module: str, path: Path, known: set[str]) -> set[str]:
+    """Modules of ``known`` that ``module`` imports anywhere in its file (functions included).
+
+    ``from pkg import name`` counts as importing ``pkg.name`` when that is a
+    module, else ``pkg``; relative imports are resolved against ``module``.
+    """
+    tree = ast.parse(path.read_text(), filename=str(path))
+    is_package = path.name == "__init__.py"
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = module.split(".")
+                keep = len(parts) - node.level + (1 if is_package else 0)
+                base = ".".join(parts[:keep] + ([base] if base else []))
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base
+                       for a in node.names]
+        else:
+            continue
+        for target in targets:
+            # The longest known module the dotted name starts with (``import a.b.c`` -> a.b.c).
+            while target and target not in known:
+                target = target.rpartition(".")[0]
+            if target and target != module:
+                found.add(target)
+    return found
+
+
+def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    """module -> the project modules it imports."""
+    modules = find_modules(root)
+    known = set(modules)
+    return {m: imports_of(m, p, known) for m, p in modules.items()}
+
+
+def layering_errors(graph: dict[str, set[str]]) -> list[str]:
+    """One line per import that goes up a layer or crosses a forbidden boundary."""
+    errors = []
+    for module in sorted(graph):
+        for target in sorted(graph[module]):
+            for source, banned in FORBIDDEN:
+                for b in banned:
+                    if _under(module, source) and _under(target, b):
+                        errors.append(f"{module} imports {target} ({source} must never "
+                                      f"import {b})")
+            low, high = layer_of(module), layer_of(target)
+            if low is not None and high is not None and high > low:
+                errors.append(f"{module} ({LAYER_NAMES[low]}) imports {target} "
+                              f"({LAYER_NAMES[high]}), a higher layer")
+    return errors
+
+
+def unlayered(graph: dict[str, set[str]]) -> list[str]:
+    """tfmeta modules without a layer."""
+    return sorted(m for m in graph if _under(m, "tfmeta") and layer_of(m) is None)
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), each sorted."""
+    index, low, on_stack, stack, out = {}, {}, set(), [], []
+    counter = [0]
+
+    def visit(node):
+        index[node] = low[node] = counter[0]
+        counter[0] += 1
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(out)
+
+
+class ImportDirectionTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.graph = import_graph()
+
+    def test_the_graph_sees_the_packages_and_function_local_imports(self):
+        self.assertIn("tfmeta.eval.generation", self.graph)
+        self.assertIn("tfmeta.data.support", self.graph["tfmeta.eval.generation"])
+        # trainers import the library inside main(), after absl parsed the flags.
+        self.assertTrue(any(_under(t, "tfmeta") for t in self.graph["trainers.critic"]))
+
+    def test_every_tfmeta_module_has_a_layer(self):
+        self.assertEqual(unlayered(self.graph), [])
+
+    def test_no_module_imports_a_higher_layer_or_a_forbidden_package(self):
+        errors = layering_errors(self.graph)
+        self.assertEqual(errors, [], "\n" + "\n".join(errors))
+
+    def test_there_is_no_import_cycle(self):
+        found = cycles(self.graph)
+        self.assertEqual(found, [], "\n" + "\n".join(" <-> ".join(c) for c in found))
+
+
+class CheckerSelfTest(unittest.TestCase):
+    """The checks would have caught issue 16's cycle, which function-local imports hid."""
+
+    OLD_EDGES = {
+        "tfmeta.eval.generation": {"tfmeta.experiments.maml_gan", "tfmeta.data"},
+        "tfmeta.eval.table": {"tfmeta.experiments.maml_gan", "tfmeta.eval.generation"},
+        "tfmeta.experiments.maml_gan": {"tfmeta.eval.generation", "tfmeta.gan"},
+        "tfmeta.gan": set(),
+        "tfmeta.data": set(),
+    }
+
+    def test_the_old_eval_experiment_cycle_is_reported(self):
+        self.assertEqual(cycles(self.OLD_EDGES),
+                         [["tfmeta.eval.generation", "tfmeta.experiments.maml_gan"]])
+
+    def test_the_old_upward_imports_are_reported(self):
+        errors = layering_errors(self.OLD_EDGES)
+        self.assertIn("tfmeta.eval.generation imports tfmeta.experiments.maml_gan "
+                      "(tfmeta.eval must never import tfmeta.experiments)", errors)
+        self.assertIn("tfmeta.eval.table (eval) imports tfmeta.experiments.maml_gan "
+                      "(experiments), a higher layer", errors)
+        self.assertEqual(len(errors), 4)
+
+    def test_serving_importing_tfmeta_and_library_importing_trainers_are_reported(self):
+        errors = layering_errors({"serving.client": {"tfmeta.io"},
+                                  "tfmeta.training": {"trainers.common"}})
+        self.assertEqual(len(errors), 3, errors)   # serving rule; tfmeta rule + layer
+        self.assertTrue(any("serving.client imports tfmeta.io" in e for e in errors))
+
+    def test_a_long_cycle_through_three_modules_is_one_component(self):
+        graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set()}
+        self.assertEqual(cycles(graph), [["a", "b", "c"]])
+        self.assertEqual(cycles({"a": {"b"}, "b": set()}), [])
+
+    def test_function_local_and_relative_imports_are_parsed(self):
+        source = ("import os\n"
+                  "from . import sibling\n"
+                  "def f():\n"
+                  "    from tfmeta.experiments.maml_gan import load_run\n"
+                  "    import tfmeta.gan.losses\n")
+        known = {"pkg.mod", "pkg.sibling", "tfmeta.experiments.maml_gan", "tfmeta.gan",
+                 "tfmeta.gan.losses"}
+        path = Path(self.create_tempfile(source))
+        self.assertEqual(imports_of("pkg.mod", path, known),
+                         {"pkg.sibling", "tfmeta.experiments.maml_gan", "tfmeta.gan.losses"})
+
+    def create_tempfile(self, text: str) -> str:
+        import tempfile
+        fd, name = tempfile.mkstemp(suffix=".py")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        self.addCleanup(os.remove, name)
+        return name
+
+
+class LibraryFilesTest(unittest.TestCase):
+
+    def test_every_library_file_opens_with_a_docstring_saying_its_job(self):
+        missing = []
+        for path in sorted((ROOT / "tfmeta").rglob("*.py")):
+            doc = ast.get_docstring(ast.parse(path.read_text()))
+            if not doc or len(doc.split()) < 4:
+                missing.append(str(path.relative_to(ROOT)))
+        self.assertEqual(missing, [], "files without a module docstring")
+
+    def test_every_library_file_is_at_most_300_lines(self):
+        long = {str(p.relative_to(ROOT)): n for p in sorted((ROOT / "tfmeta").rglob("*.py"))
+                if (n := len(p.read_text().splitlines())) > MAX_LINES}
+        self.assertEqual(long, {}, f"split these modules (limit {MAX_LINES} lines)")
+
+
+if __name__ == "__main__":
+    unittest.main()

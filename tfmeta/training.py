@@ -1,10 +1,17 @@
-"""The meta-training loop: checkpoints with exact resume, summaries, divergence stop.
+"""The meta-training loop: checkpoints with exact resume, summaries, interrupt, divergence stop.
 
-:func:`meta_train` drives a :class:`tfmeta.algorithms.MetaLearner` over a
-deterministic task stream ``sampler(step)``. Because the tasks of step ``s`` are
+:func:`meta_train` drives a learner -- any object with an int64 ``step``
+variable and ``train_step(batch) -> metrics``, e.g. a
+:class:`tfmeta.algorithms.MetaLearner` or a learner without an inner loop --
+over a deterministic task stream ``sampler(step)``. Because the tasks of step ``s`` are
 a pure function of ``s`` and the learner's step counter, weights, outer
 optimizer state and meta-variables are all in the checkpoint, a run killed and
 restarted continues exactly where its last checkpoint left it.
+
+A ``stop`` predicate (or ``threading.Event``), checked before every update,
+ends the loop early: a checkpoint is saved at the current step and the result
+says ``interrupted``; rerunning continues from there exactly (a signal handler
+sets the event, so the running update always finishes first).
 
 Checkpoints are written by ``tf.train.CheckpointManager``: the data files are
 written first and the ``checkpoint`` index is replaced atomically afterwards,
@@ -14,21 +21,38 @@ A non-finite meta-loss or meta-gradient stops training with :class:`Diverged`
 before any variable is changed; the last good checkpoint stays the latest.
 
 Example:
-    >>> meta_train(learner, sampler, workdir="runs/x", steps=1000,
-    ...            checkpoint=tf.train.Checkpoint(g=g, d=d, **learner.checkpoint_items()))
+    >>> stop = threading.Event()   # set by a SIGINT handler
+    >>> result = meta_train(learner, sampler, workdir="runs/x", steps=1000, stop=stop,
+    ...                     checkpoint=tf.train.Checkpoint(g=g, d=d, step=learner.step))
+    >>> result.step, result.interrupted
+    (1000, False)
 """
 
 from __future__ import annotations
 
 import os
 import time
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import tensorflow as tf
 from absl import logging
 
-from tfmeta.algorithms import MetaLearner
-from tfmeta.types import Task
+from tfmeta.types import Learner, learning_rates
+
+
+class TrainResult(dict):
+    """The metrics of the last update, plus where the loop stopped.
+
+    Attributes:
+      step: the learner's step when the loop returned.
+      interrupted: True when ``stop`` ended the loop before ``steps``.
+      checkpoint: the latest checkpoint's path (None if none was written).
+    """
+
+    def __init__(self, metrics: Mapping[str, float], step: int, interrupted: bool,
+                 checkpoint: str | None):
+        super().__init__(metrics)
+        self.step, self.interrupted, self.checkpoint = step, interrupted, checkpoint
 
 
 class Diverged(RuntimeError):
@@ -52,38 +76,54 @@ def restore_latest(checkpoint: tf.train.Checkpoint, workdir: str) -> str | None:
     return latest
 
 
-def meta_train(learner: MetaLearner, sampler: Callable[[tf.Tensor], Task], *,
+def meta_train(learner: Learner, sampler: Callable[[tf.Tensor], Any], *,
                workdir: str, steps: int, checkpoint: tf.train.Checkpoint,
                checkpoint_every: int = 100, summary_every: int = 10,
                on_step: Callable[[int, Mapping[str, float]], None] | None = None,
                on_checkpoint: Callable[[int], None] | None = None,
-               every: int = 0, max_to_keep: int = 3) -> dict[str, float]:
+               every: int = 0, max_to_keep: int = 3,
+               on_event: Callable[[str, int], None] | None = None,
+               stop: Callable[[], bool] | Any | None = None) -> TrainResult:
     """Meta-trains until ``learner.step == steps``, resuming from ``workdir``.
 
     Args:
-      learner: owns the variables and the step counter.
-      sampler: ``step (int64 tensor) -> Task`` meta-batch, deterministic in step.
+      learner: owns the variables and the step counter: ``step`` (int64
+        variable) and ``train_step(batch) -> metrics``; if it has
+        ``learning_rates() -> {name: float}``, those are summarized as
+        ``outer_lr/<name>``.
+      sampler: ``step (int64 tensor) -> batch`` (a ``Task`` meta-batch, an
+        episode...), deterministic in step.
       workdir: run directory; ``checkpoints/`` and ``tensorboard/`` go there.
-      steps: total meta-updates of the run (not additional ones).
+      steps: total updates of the run (not additional ones).
       checkpoint: holds everything that must survive a restart (must contain
         ``learner.step``).
-      checkpoint_every: meta-updates between checkpoints (and a final one).
-      summary_every: meta-updates between TensorBoard scalar summaries.
+      checkpoint_every: updates between checkpoints (and a final one).
+      summary_every: updates between TensorBoard scalar summaries.
       on_step: called after every update with ``(step, metrics)``.
       on_checkpoint: called as ``on_checkpoint(step)`` every ``every`` steps and
         at the end (sample grids, image summaries); the summary writer is the
-        default writer while it runs.
+        default writer while it runs. Not called when ``stop`` ends the loop.
       every: period of ``on_checkpoint`` (0: only at the end).
       max_to_keep: checkpoints kept.
+      on_event: called as ``on_event(name, step)`` with ``"start"`` before the
+        first update of this call (it traces and compiles the update, which
+        can take long), ``"saved"`` after each checkpoint and ``"interrupted"``
+        when ``stop`` ended the loop (after its checkpoint).
+      stop: a zero-argument predicate or anything with ``is_set()`` (a
+        ``threading.Event``), checked before every update; when true, a
+        checkpoint is saved at the current step and the loop returns.
 
     Returns:
-      The metrics of the last meta-update (empty if nothing was left to do).
+      A :class:`TrainResult`: the metrics of the last update (empty if
+      nothing was done), with ``step``, ``interrupted`` and ``checkpoint``.
 
     Raises:
       Diverged: on a non-finite meta-loss or meta-gradient.
     """
-    if not isinstance(steps, int) or steps < 0:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be a non-negative int, got {steps!r}")
+    stopped = _stop_predicate(stop)
+    event = on_event or (lambda name, step: None)
     os.makedirs(workdir, exist_ok=True)
     manager = checkpoint_manager(checkpoint, workdir, learner.step, max_to_keep)
     restore_latest(checkpoint, workdir)
@@ -91,11 +131,20 @@ def meta_train(learner: MetaLearner, sampler: Callable[[tf.Tensor], Task], *,
     sample = tf.function(sampler)
     metrics: dict[str, float] = {}
     start_step = int(learner.step.numpy())
-    if start_step == 0 and manager.latest_checkpoint is None:
+    saved = start_step if manager.latest_checkpoint is not None else None
+    if start_step == 0 and saved is None:
         manager.save(checkpoint_number=0)
+        saved = 0
     last_time, last_step = time.perf_counter(), start_step
+    done = start_step
+    interrupted = False
     with writer.as_default():
+        if start_step < steps:
+            event("start", start_step)
         for step in range(start_step, steps):
+            if stopped():
+                interrupted = True
+                break
             tasks = sample(tf.constant(step, tf.int64))
             try:
                 out = learner.train_step(tasks)
@@ -114,17 +163,33 @@ def meta_train(learner: MetaLearner, sampler: Callable[[tf.Tensor], Task], *,
                 for key, value in metrics.items():
                     tf.summary.scalar(key, value, step=done)
                 tf.summary.scalar("meta_updates_per_sec", rate, step=done)
-                for player, optimizer in learner.outer.items():
-                    tf.summary.scalar(f"outer_lr/{player}", float(optimizer.learning_rate),
-                                      step=done)
+                for name, value in learning_rates(learner).items():
+                    tf.summary.scalar(f"outer_lr/{name}", float(value), step=done)
             if on_step is not None:
                 on_step(done, metrics)
             if done % checkpoint_every == 0 or done == steps:
                 manager.save(checkpoint_number=done)
+                saved = done
+                event("saved", done)
             if on_checkpoint is not None and ((every and done % every == 0) or done == steps):
                 on_checkpoint(done)
+        if interrupted and saved != done:
+            manager.save(checkpoint_number=done)
+            saved = done
         writer.flush()
-    return metrics
+    if interrupted:
+        event("interrupted", done)
+    return TrainResult(metrics, done, interrupted, manager.latest_checkpoint)
+
+
+def _stop_predicate(stop) -> Callable[[], bool]:
+    if stop is None:
+        return lambda: False
+    if hasattr(stop, "is_set"):
+        return stop.is_set
+    if callable(stop):
+        return lambda: bool(stop())
+    raise TypeError(f"stop must be a predicate or have is_set(), got {type(stop).__name__}")
 
 
 def _first_line(message: str) -> str:

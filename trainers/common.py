@@ -1,14 +1,13 @@
-"""Helpers shared by the command-line trainers (progress bars, JSON, atomic files)."""
+"""Helpers shared by the command-line tools: quiet logs, Ctrl-C, progress bars, data dir."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
+import re
+import signal
 import sys
 import tempfile
-from typing import Any
-
-import numpy as np
 
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,32 +26,187 @@ def default_data_dir() -> str | None:
     return os.path.normpath(shared) if os.path.isdir(shared) else None
 
 
-def write_json_atomic(path: str, data: Any) -> None:
-    """Writes ``data`` as JSON to ``path`` through a temporary file and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True, default=_jsonable)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _jsonable(value):
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
 def progress_bar(total: int, desc: str, initial: int = 0):
-    """A tqdm bar on stderr (elapsed, rate and time left); quiet when not a TTY in CI."""
+    """A tqdm bar on stderr (elapsed, rate and time left); quiet when not a TTY in CI.
+
+    It follows the terminal's size; a terminal that reports none (0 x 0: a bare
+    pseudo-terminal) counts as 100 x 20, where tqdm would print nothing.
+    """
     from tqdm import tqdm
-    return tqdm(total=total, initial=initial, desc=desc, file=sys.stderr, dynamic_ncols=True,
+    try:
+        sized = os.get_terminal_size(sys.stderr.fileno()).columns > 0
+    except (OSError, ValueError, AttributeError):
+        sized = False
+    return tqdm(total=total, initial=initial, desc=desc, file=sys.stderr, dynamic_ncols=sized,
+                ncols=None if sized else 100, nrows=None if sized else 20,
                 mininterval=1.0 if sys.stderr.isatty() else 30.0)
+
+
+# --- The first hour: quiet logs, a stop on Ctrl-C/SIGTERM, the device, progress ------------
+
+VERBOSE_FLAG = "verbose"
+INTERRUPTED_EXIT = 130   # what a shell reports for Ctrl-C
+
+
+def wants_verbose(argv: list[str]) -> bool:
+    """Whether ``argv`` turns on ``--verbose`` (read before absl parses the flags)."""
+    verbose = False
+    for arg in argv[1:]:
+        if arg == "--":
+            break
+        if arg in ("--verbose", "-verbose"):
+            verbose = True
+        elif arg in ("--noverbose", "-noverbose"):
+            verbose = False
+        elif arg.startswith(("--verbose=", "-verbose=")):
+            verbose = arg.split("=", 1)[1].lower() in ("1", "true", "t", "yes", "y")
+    return verbose
+
+
+def quiet_start(argv: list[str] | None = None) -> None:
+    """Call at the top of a CLI, before TensorFlow is imported.
+
+    Without ``--verbose``: TensorFlow's C++ logs are off (``TF_CPP_MIN_LOG_LEVEL=3``
+    unless the environment sets a level) and Ctrl-C during start-up exits
+    quietly (130) instead of printing an import traceback. :func:`apply_verbosity`
+    quiets absl and TensorFlow's Python logs once flags are parsed.
+    """
+    global _QUIET
+    argv = sys.argv if argv is None else argv
+    if not wants_verbose(argv):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        _QUIET = True
+    signal.signal(signal.SIGINT, _exit_quietly)
+
+
+_QUIET = False
+# Lines TensorFlow's native code writes before its log level applies (CUDA builds on a
+# machine without a GPU driver): "WARNING: All log messages before absl::InitializeLog()
+# ..." and "I0000 ... cudart_stub.cc:31] Could not find cuda drivers ...".
+_NATIVE_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IW]\d{4} )")
+
+
+@contextlib.contextmanager
+def native_logs_filtered():
+    """After :func:`quiet_start` without --verbose: drops TensorFlow's early INFO/WARNING lines.
+
+    Native code writes them to file descriptor 2 during ``import tensorflow``
+    and the first device query, before ``TF_CPP_MIN_LOG_LEVEL`` applies; the
+    block's stderr goes to a temporary file and everything but those lines is
+    written back afterwards. A no-op when not quiet.
+    """
+    if not _QUIET:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [line for line in capture.read().decode("utf-8", "replace").splitlines(True)
+                    if not _NATIVE_NOISE.match(line)]
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()
+
+
+def _exit_quietly(signum, frame):
+    del frame
+    sys.stderr.write("\n")
+    os._exit(INTERRUPTED_EXIT if signum == signal.SIGINT else 128 + signum)
+
+
+def define_verbose_flag() -> None:
+    """``--verbose``: TensorFlow and absl logs as they are (default: warnings off)."""
+    from absl import flags
+    if VERBOSE_FLAG in flags.FLAGS:   # several tools imported into one process (tests)
+        return
+    flags.DEFINE_bool(VERBOSE_FLAG, False, "Show TensorFlow's native log lines (INFO, "
+                      "WARNING, ERROR) and absl INFO lines; by default only this program's "
+                      "own lines and Python-side warnings appear.")
+
+
+def apply_verbosity(verbose: bool) -> None:
+    """absl INFO and TensorFlow's Python logs when ``verbose``; warnings and up otherwise."""
+    import logging as py_logging
+    import warnings
+    from absl import logging
+    logging.set_verbosity(logging.INFO if verbose else logging.WARNING)
+    py_logging.getLogger("tensorflow").setLevel(py_logging.INFO if verbose else py_logging.ERROR)
+    if not verbose:
+        warnings.filterwarnings("ignore", module="keras")
+        warnings.filterwarnings("ignore", module="tensorflow")
+
+
+def import_tensorflow_quietly() -> None:
+    """Imports TensorFlow inside :func:`native_logs_filtered` (its start-up lines dropped)."""
+    with native_logs_filtered():
+        import tensorflow as tf
+        tf.config.list_physical_devices()   # the device query logs too
+
+
+def gpu_visible() -> bool:
+    """Whether TensorFlow sees a GPU."""
+    import tensorflow as tf
+    with native_logs_filtered():
+        return bool(tf.config.list_physical_devices("GPU"))
+
+
+class StopOnSignal:
+    """A ``threading.Event`` set by the first Ctrl-C (SIGINT) or SIGTERM.
+
+    The first signal only asks the loop to stop (it checkpoints after the
+    running update) and restores the default handlers, so a second signal
+    ends the process at once; the last checkpoint written stays valid.
+
+    Example:
+        >>> with StopOnSignal(on_signal=lambda: print("stopping")) as stop:
+        ...     result = run(config, workdir, stop=stop.event)
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, on_signal=None):
+        import threading
+        self.event = threading.Event()
+        self.signum: int | None = None
+        self._on_signal = on_signal
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame):
+        del frame
+        self.signum = signum
+        self.event.set()
+        for s in self.SIGNALS:
+            signal.signal(s, signal.SIG_DFL)
+        if self._on_signal is not None:
+            self._on_signal()
+
+    def __enter__(self):
+        self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        return False
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` for a person: "40 seconds", "12 minutes", "28.5 hours"."""
+    if seconds < 120:
+        return f"{seconds:.0f} seconds"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} minutes"
+    return f"{seconds / 3600:.1f} hours"
+
+
+def say(line: str) -> None:
+    """One line on stderr for the person at the terminal (outside any progress bar)."""
+    from tqdm import tqdm
+    tqdm.write(line, file=sys.stderr)

@@ -2,9 +2,13 @@
 
 Paper 000 (MAML-GAN): a DCGAN is meta-trained on the meta-train classes of a
 dataset so that a few steps on images of an unseen class yield a generator for
-it. Defaults are the paper's settings. Rerunning the same command resumes the
-run in ``--workdir`` from its last checkpoint (same step counter, optimizer
-state, weights and task stream).
+it. ``--preset`` picks the settings: ``paper`` (paper 000's; for a GPU) or
+``cpu`` (the CPU recipe, about 30 minutes on 2 cores); ``auto`` (default) is
+``paper`` when TensorFlow sees a GPU and ``cpu`` otherwise. A flag given on the
+command line always wins. Rerunning the same command resumes the run in
+``--workdir`` from its last checkpoint with the settings it started with (same
+step counter, optimizer state, weights and task stream). Ctrl-C (or SIGTERM)
+checkpoints after the running meta-update and exits with status 130.
 
 Example:
     python -m trainers.maml_gan --dataset=mnist --workdir=runs/mnist_maml
@@ -12,13 +16,28 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
+import time
 
-from absl import app, flags
+from trainers import common
 
-from tfmeta.experiments import maml_gan as lib
+if __name__ == "__main__":
+    common.quiet_start()   # before TensorFlow is imported
+
+from absl import app, flags  # noqa: E402
+
+with common.native_logs_filtered():
+    from tfmeta.experiments import maml_gan as lib  # noqa: E402
 
 _D = lib.MamlGanConfig()
+
+
+def _show(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
 flags.DEFINE_string("dataset", _D.dataset, "TFDS dataset of the tasks (one task per class): "
                     "mnist (meta-train digits 0-6, test 7-9), fashion_mnist, omniglot.")
 flags.DEFINE_string("data_dir", None, "TFDS data directory. Default: $TFDS_DATA_DIR, else "
@@ -85,45 +104,112 @@ flags.DEFINE_list("grid_steps", [str(k) for k in _D.grid_steps], "Adaptation ste
                   "the sample grids, after the prior (paper 000's Figure 5: 1,5,10). Each "
                   "held-out class adapts on 32 of its images however many steps are shown. "
                   "Can be changed when resuming.")
+flags.DEFINE_enum("preset", "auto", ["auto", *lib.PRESETS], "Settings every flag not given "
+                  "on the command line takes: paper (paper 000's defaults, shown here; 20000 "
+                  "second-order updates, hours on a GPU, days on a CPU), cpu (the CPU recipe: "
+                  + ", ".join(f"--{k}={_show(v)}" for k, v in lib.PRESETS["cpu"].items())
+                  + "; about 30 minutes on a 2-core CPU), auto: paper if TensorFlow sees a GPU, "
+                  "else cpu. A resumed run keeps the settings it started with.")
+common.define_verbose_flag()
 FLAGS = flags.FLAGS
+FIELDS = [f.name for f in dataclasses.fields(lib.MamlGanConfig)]
 
 
-def config_from_flags() -> lib.MamlGanConfig:
-    from trainers.common import default_data_dir
-    names = [f.name for f in lib.dataclasses.fields(lib.MamlGanConfig)]
-    values = {n: getattr(FLAGS, n) for n in names}
-    if values["inner_steps"] is None:
-        values["inner_steps"] = 1 if FLAGS.algorithm == "metasgd" else 10
-    values["data_dir"] = values["data_dir"] or default_data_dir()
-    # Numbers become ints; anything else is left for the config to refuse, naming the flag.
-    values["grid_steps"] = tuple(int(k) if k.strip().lstrip("-").isdigit() else k
-                                 for k in values["grid_steps"])
-    return lib.MamlGanConfig(**values)
+def resolve_settings(gpu: bool) -> tuple[lib.MamlGanConfig, str | None, str]:
+    """The run's config: flags given on the command line, else the stored run's or the preset's."""
+    given = {n: getattr(FLAGS, n) for n in FIELDS if FLAGS[n].present}
+    given.setdefault("data_dir", common.default_data_dir())
+    if "grid_steps" in given:   # numbers become ints; the rest is left for the config to refuse
+        given["grid_steps"] = tuple(int(k) if k.strip().lstrip("-").isdigit() else k
+                                    for k in given["grid_steps"])
+    return lib.resolve(FLAGS.preset, given, lib.stored_settings(FLAGS.workdir), gpu)
+
+
+def banner(config: lib.MamlGanConfig, preset: str | None, how: str, workdir: str) -> str:
+    """What is about to run, where, and whether it is new or resumed."""
+    latest = lib.latest_checkpoint(workdir)
+    state = "new run" if latest is None else (
+        f"resuming at step {latest[1]} of {config.steps} from {os.path.basename(latest[0])}")
+    return (f"maml_gan: algorithm={config.algorithm} loss={config.loss} steps={config.steps} "
+            f"k={config.inner_steps} N={config.meta_batch_size} B={config.batch_size} "
+            f"widths={config.generator_width}/{config.discriminator_width} "
+            f"(generator/discriminator) dataset={config.dataset}\n"
+            f"preset: {preset or 'none'} ({how})\n"
+            f"workdir: {os.path.abspath(workdir)} ({state})")
+
+
+class Progress:
+    """The bar ("compiling the meta-update" until the first update returns) and the estimate."""
+
+    def __init__(self, config: lib.MamlGanConfig, warn_cpu: bool):
+        self.config, self.warn_cpu = config, warn_cpu
+        self.bar, self.times, self.first = None, [], None
+
+    def event(self, name: str, step: int) -> None:
+        if name == "start":
+            self.bar = common.progress_bar(self.config.steps, "compiling the meta-update",
+                                           initial=step)
+            self.bar.refresh()
+            self.times.append(time.perf_counter())
+
+    def step(self, step: int, metrics: dict) -> None:
+        self.times.append(time.perf_counter())
+        if len(self.times) == 2:
+            self.bar.set_description(self.config.algorithm, refresh=False)
+        self.bar.update(1)
+        self.bar.set_postfix({"D": f"{metrics['meta_loss/discriminator']:.3f}",
+                              "G": f"{metrics['meta_loss/generator']:.3f}"}, refresh=False)
+        if len(self.times) <= 4:   # the first updates show at once, however fast
+            self.bar.refresh()
+        if len(self.times) == 3 and self.warn_cpu:
+            per_update = self.times[2] - self.times[1]
+            left = self.config.steps - step
+            common.say(f"no GPU visible and GPU-sized settings (preset paper): at "
+                       f"{per_update:.1f} s per meta-update the {left} left take about "
+                       f"{common.duration(per_update * left)}. The CPU recipe ends in about "
+                       f"30 minutes: python -m trainers.maml_gan --preset=cpu "
+                       f"--dataset={self.config.dataset} --workdir={FLAGS.workdir}_cpu")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def finish(result, workdir: str, steps: int) -> None:
+    """The last line: where the run is and which of its files to open."""
+    if result.interrupted:
+        common.say(f"interrupted at step {result.step}; saved; rerun the same command to resume")
+        sys.exit(common.INTERRUPTED_EXIT)
+    latest = os.path.join(workdir, "samples", "latest.png")
+    grid = os.path.join(workdir, "samples", f"step_{result.step:06d}.png")
+    shown = [p for p in (latest, grid) if os.path.exists(p)]
+    print(f"done: step {result.step} of {steps} in {os.path.abspath(workdir)}; samples: "
+          f"{' and '.join(shown) if shown else 'none'}; tensorboard --logdir "
+          f"{os.path.join(workdir, 'tensorboard')}")
 
 
 def main(argv):
     del argv
     from tfmeta.training import Diverged
-    from trainers.common import progress_bar
+    common.apply_verbosity(FLAGS.verbose)
+    progress = None
     try:
-        config = config_from_flags()
+        gpu = common.gpu_visible()
+        config, preset, how = resolve_settings(gpu)
         lib.check_workdir(config, FLAGS.workdir)
-        bar = None
-
-        def progress(step, metrics):
-            nonlocal bar
-            if bar is None:
-                bar = progress_bar(config.steps, config.algorithm, initial=step - 1)
-            bar.update(1)
-            bar.set_postfix({"D": f"{metrics['meta_loss/discriminator']:.3f}",
-                             "G": f"{metrics['meta_loss/generator']:.3f}"}, refresh=False)
-
-        lib.run(config, FLAGS.workdir, progress)
-        if bar is not None:
-            bar.close()
+        common.say(banner(config, preset, how, FLAGS.workdir))
+        progress = Progress(config, warn_cpu=not gpu and preset == "paper")
+        with common.StopOnSignal(on_signal=lambda: common.say(
+                "stopping after the running meta-update; Ctrl-C again quits at once "
+                "(the last checkpoint is kept)")) as stop:
+            result = lib.run(config, FLAGS.workdir, progress.step, on_event=progress.event,
+                             stop=stop.event, preset=preset)
+        progress.close()
     except (ValueError, FileNotFoundError, Diverged) as e:
+        if progress is not None:
+            progress.close()
         sys.exit(f"error: {e}")
-    print(f"run in {FLAGS.workdir}: samples in {FLAGS.workdir}/samples/latest.png")
+    finish(result, FLAGS.workdir, config.steps)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""The meta-training loop: checkpoints, resume, and the divergence stop."""
+"""The meta-training loop: checkpoints, resume, stop on request, any learner, divergence stop."""
 
 import os
 import tempfile
+import threading
 
 import keras
 import numpy as np
@@ -72,3 +73,107 @@ class MetaTrainTest(parameterized.TestCase):
         with self.assertRaisesRegex(ValueError, "steps must be a non-negative int, got -1"):
             meta_train(learner, _sampler(), workdir=tempfile.mkdtemp(), steps=-1,
                        checkpoint=checkpoint)
+
+
+class _Supervised(tf.Module):
+    """A learner without an inner loop: one Adam step on the batch's MSE per update."""
+
+    def __init__(self):
+        super().__init__()
+        models, self.objective = toys.toy_regressor(dtype="float32")
+        self.model = models["model"]
+        self.optimizer = keras.optimizers.Adam(1e-2)
+        self.optimizer.build(self.model.trainable_variables)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    @tf.function
+    def train_step(self, batch):
+        x, y = batch
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(self.model(x) - y))
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        self.step.assign_add(1)
+        return {"loss": loss}
+
+    def checkpoint(self):
+        return tf.train.Checkpoint(model=self.model, opt=self.optimizer, step=self.step)
+
+
+def _supervised_batches(step):
+    x = tf.random.stateless_normal([8, toys.FEATURES], tf.stack([tf.cast(step, tf.int32), 1]))
+    return x, tf.reduce_sum(x, axis=1, keepdims=True)
+
+
+def _weights_of(model):
+    return [v.numpy().copy() for v in model.trainable_variables]
+
+
+class LearnerProtocolAndStopTest(parameterized.TestCase):
+
+    def test_learner_without_inner_loop_checkpoints_and_resumes_to_the_same_weights(self):
+        with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+            straight = _Supervised()
+            meta_train(straight, _supervised_batches, workdir=a, steps=6,
+                       checkpoint=straight.checkpoint(), checkpoint_every=3)
+            first = _Supervised()
+            meta_train(first, _supervised_batches, workdir=b, steps=3,
+                       checkpoint=first.checkpoint(), checkpoint_every=3)
+            second = _Supervised()
+            result = meta_train(second, _supervised_batches, workdir=b, steps=6,
+                                checkpoint=second.checkpoint(), checkpoint_every=3)
+            self.assertEqual((result.step, result.interrupted), (6, False))
+            self.assertIn("loss", result)
+            for x, y in zip(_weights_of(straight.model), _weights_of(second.model)):
+                np.testing.assert_array_equal(x, y)
+
+    def test_stop_saves_at_the_current_step_and_the_rerun_ends_with_the_same_weights(self):
+        model_a, learner_a, ckpt_a = _setup()
+        with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+            meta_train(learner_a, _sampler(), workdir=a, steps=6, checkpoint=ckpt_a,
+                       checkpoint_every=100)
+            model_b, learner_b, ckpt_b = _setup()
+            stop, events = threading.Event(), []
+
+            def on_step(step, metrics):
+                if step == 4:
+                    stop.set()   # as a signal handler would, during update 4
+
+            result = meta_train(learner_b, _sampler(), workdir=b, steps=6, checkpoint=ckpt_b,
+                                checkpoint_every=100, on_step=on_step, stop=stop,
+                                on_event=lambda name, step: events.append((name, step)))
+            self.assertEqual((result.step, result.interrupted), (4, True))
+            self.assertTrue(result.checkpoint.endswith("ckpt-4"), result.checkpoint)
+            self.assertEqual(events, [("start", 0), ("interrupted", 4)])
+            model_c, learner_c, ckpt_c = _setup()
+            seen = []
+            result = meta_train(learner_c, _sampler(), workdir=b, steps=6, checkpoint=ckpt_c,
+                                checkpoint_every=100, on_step=lambda s, m: seen.append(s),
+                                on_event=lambda name, step: events.append((name, step)))
+            self.assertEqual(seen, [5, 6])
+            self.assertEqual(events[2:], [("start", 4), ("saved", 6)])
+            self.assertFalse(result.interrupted)
+            for x, y in zip(model_a.trainable_variables, model_c.trainable_variables):
+                np.testing.assert_array_equal(x.numpy(), y.numpy())
+
+    def test_stop_set_before_the_first_update_changes_nothing(self):
+        model, learner, checkpoint = _setup()
+        before = _weights_of(model)
+        with tempfile.TemporaryDirectory() as workdir:
+            result = meta_train(learner, _sampler(), workdir=workdir, steps=3,
+                                checkpoint=checkpoint, stop=lambda: True)
+            self.assertEqual((result.step, result.interrupted), (0, True))
+            self.assertTrue(result.checkpoint.endswith("ckpt-0"), result.checkpoint)
+        for x, y in zip(before, _weights_of(model)):
+            np.testing.assert_array_equal(x, y)
+
+    def test_learning_rates_are_summarized_when_the_learner_has_them(self):
+        _, learner, checkpoint = _setup()
+        with tempfile.TemporaryDirectory() as workdir:
+            meta_train(learner, _sampler(), workdir=workdir, steps=2, checkpoint=checkpoint,
+                       summary_every=1)
+            tags = set()
+            for event in tf.io.gfile.glob(os.path.join(workdir, "tensorboard", "events.*")):
+                for record in tf.compat.v1.train.summary_iterator(event):
+                    tags.update(v.tag for v in record.summary.value)
+        self.assertIn("outer_lr/model", tags)

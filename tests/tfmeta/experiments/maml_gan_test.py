@@ -12,7 +12,7 @@ from absl.testing import parameterized
 from tests.shared import tfds_dir
 from tfmeta.algorithms import maml_losses
 from tfmeta.data import MetaBatchSampler
-from tfmeta.eval.generation import step_batches, support_set
+from tfmeta.data.support import step_batches, support_set
 from tfmeta.experiments import maml_gan as lib
 from tfmeta.gan import generate
 
@@ -159,6 +159,15 @@ class MamlGanTrainingTest(parameterized.TestCase):
             for a, b in zip(_weights(setup), _weights(fresh)):
                 np.testing.assert_array_equal(a, b)
             self.assertTrue(os.path.exists(os.path.join(workdir, "samples", "latest.png")))
+
+    def test_a_run_of_zero_steps_draws_the_initializations_grid(self):
+        config = tiny_config(algorithm="fomaml", steps=0, grid_steps=(1,))
+        with tempfile.TemporaryDirectory() as workdir:
+            result = lib.run(config, workdir)
+            self.assertEqual((result.step, result.interrupted), (0, False))
+            self.assertTrue(result.checkpoint.endswith("ckpt-0"), result.checkpoint)
+            for name in ("latest.png", "step_000000.png"):
+                self.assertTrue(os.path.exists(os.path.join(workdir, "samples", name)), name)
 
 
 class SampleGridTest(parameterized.TestCase):
@@ -318,3 +327,49 @@ class MamlGanErrorsTest(parameterized.TestCase):
             lib.write_config(tiny_config(), workdir)
             with self.assertRaisesRegex(FileNotFoundError, "holds no checkpoint"):
                 lib.load_run(workdir)
+
+
+class PresetTest(parameterized.TestCase):
+
+    def test_auto_is_cpu_without_a_gpu_and_paper_with_one(self):
+        config, preset, how = lib.resolve("auto", {}, None, gpu=False)
+        self.assertEqual((preset, how), ("cpu", "auto: no GPU visible"))
+        self.assertEqual(config, lib.MamlGanConfig(**lib.PRESETS["cpu"]))
+        self.assertEqual((config.algorithm, config.steps, config.grid_steps),
+                         ("fomaml", 960, (1, 5, 10, 40, 80)))
+        config, preset, _ = lib.resolve("auto", {}, None, gpu=True)
+        self.assertEqual((preset, config), ("paper", lib.MamlGanConfig()))
+
+    def test_an_explicit_setting_wins_over_the_preset(self):
+        config, preset, how = lib.resolve("cpu", {"inner_lr": 0.01, "steps": 5}, None, gpu=True)
+        self.assertEqual((preset, how), ("cpu", "given"))
+        self.assertEqual(config, lib.MamlGanConfig(**dict(lib.PRESETS["cpu"], inner_lr=0.01,
+                                                          steps=5)))
+        config, _, _ = lib.resolve("paper", {"algorithm": "metasgd"}, None, gpu=False)
+        self.assertEqual((config.algorithm, config.inner_steps), ("metasgd", 1))
+        with self.assertRaisesRegex(ValueError, r"--preset='gpu' is not one of"):
+            lib.resolve("gpu", {}, None, gpu=False)
+
+    def test_a_resumed_run_keeps_its_stored_settings_and_checks_explicit_ones(self):
+        started = tiny_config(algorithm="fomaml", steps=7)
+        with tempfile.TemporaryDirectory() as workdir:
+            lib.write_config(started, workdir, preset="cpu")
+            stored = lib.stored_settings(workdir)
+            self.assertEqual(stored["preset"], "cpu")
+            self.assertEqual(lib.read_config(workdir), started)
+            config, preset, how = lib.resolve("auto", {"steps": 9}, stored, gpu=True)
+            self.assertEqual((preset, how), ("cpu", "as stored with the run"))
+            self.assertEqual(config, dataclasses.replace(started, steps=9))
+            lib.check_workdir(config, workdir)
+            config, _, _ = lib.resolve("auto", {"inner_lr": 0.5}, stored, gpu=True)
+            with self.assertRaisesRegex(ValueError, r"--inner_lr=0.5 \(the run has 0.001\)"):
+                lib.check_workdir(config, workdir)
+            # A run written before presets existed has no "preset" key: it resumes as stored.
+            lib.write_config(started, workdir)
+            config, preset, how = lib.resolve("auto", {}, lib.stored_settings(workdir), gpu=True)
+            self.assertEqual((config, preset, how), (started, None, "the run's stored settings"))
+
+    def test_a_workdir_that_is_a_file_is_refused_in_one_line(self):
+        with tempfile.NamedTemporaryFile() as f:
+            with self.assertRaisesRegex(ValueError, r"^--workdir=.* is a file; give a directory"):
+                lib.check_workdir(tiny_config(), f.name)

@@ -1,0 +1,185 @@
+"""``python -m trainers.maml_gan`` as a user runs it: banner, progress, Ctrl-C, resume, errors.
+
+Each test starts the real CLI on the offline MNIST with tiny networks; stderr
+is a pseudo-terminal, as at a shell, so the progress bar refreshes every second.
+"""
+
+import os
+import pty
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import numpy as np
+import tensorflow as tf
+
+from tests.shared import ROOT, tfds_dir
+from tfmeta.experiments import maml_gan as lib
+
+INTERRUPTED = re.compile(r"interrupted at step (\d+); saved; rerun the same command to resume")
+TINY = ["--preset=cpu", "--nodownload", "--generator_width=4", "--discriminator_width=4",
+        "--latent_dim=8", "--inner_steps=2", "--meta_batch_size=1", "--batch_size=4",
+        "--steps=300", "--checkpoint_every=1000", "--sample_every=1000", "--summary_every=1000",
+        "--grid_samples=1", "--grid_steps=1"]
+
+
+def user_env(**changes) -> dict:
+    """The environment of a user's shell: no log level set (the tests' conftest sets one)."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env.update(changes)
+    return env
+
+
+class Trainer:
+    """The CLI in a subprocess; stderr (a pty) is read line by line with arrival times."""
+
+    def __init__(self, args, env=None):
+        self.start = time.monotonic()
+        master, slave = pty.openpty()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "trainers.maml_gan", f"--data_dir={tfds_dir()}", *args],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=slave, text=True,
+            env=user_env(**(env or {})))
+        os.close(slave)
+        self.lines: list[tuple[float, str]] = []
+        self._master = master
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        pending = ""
+        while True:
+            try:
+                data = os.read(self._master, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            pending += data.decode("utf-8", "replace")
+            *done, pending = re.split(r"[\r\n]", pending)
+            now = time.monotonic() - self.start
+            self.lines.extend((now, line) for line in done if line.strip())
+        if pending.strip():
+            self.lines.append((time.monotonic() - self.start, pending))
+
+    def wait_for(self, pattern: str, timeout: float) -> tuple[float, str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for when, line in list(self.lines):
+                if re.search(pattern, line):
+                    return when, line
+            if self.process.poll() is not None and not self._reader.is_alive():
+                break
+            time.sleep(0.2)
+        raise AssertionError(f"no line matching {pattern!r} in {timeout} s; stderr:\n"
+                             + self.stderr())
+
+    def finish(self, timeout: float) -> tuple[int, str, str]:
+        out, _ = self.process.communicate(timeout=timeout)
+        self._reader.join(timeout=10)
+        return self.process.returncode, out, self.stderr()
+
+    def stderr(self) -> str:
+        return "\n".join(line for _, line in self.lines)
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        try:
+            os.close(self._master)
+        except OSError:
+            pass
+
+
+def checkpoint_values(workdir: str) -> dict:
+    """Every saved variable's value (not the save counter, nor the object graph, whose
+    optimizer names depend on how many Keras optimizers the process made before)."""
+    reader = tf.train.load_checkpoint(os.path.join(workdir, "checkpoints"))
+    return {name: reader.get_tensor(name) for name, _ in tf.train.list_variables(
+        os.path.join(workdir, "checkpoints"))
+        if not name.startswith(("save_counter", "_CHECKPOINTABLE_OBJECT_GRAPH"))}
+
+
+class MamlGanCliTest(unittest.TestCase):
+
+    def test_sigint_saves_the_current_step_and_the_rerun_ends_bit_identical(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = os.path.join(tmp, "run")
+            trainer = Trainer([f"--workdir={workdir}", *TINY])
+            try:
+                trainer.wait_for(r"fomaml: .* 3/300\b", timeout=400)
+                trainer.process.send_signal(signal.SIGINT)
+                code, _, err = trainer.finish(timeout=200)
+            finally:
+                trainer.kill()
+            self.assertEqual(code, 130, err)
+            self.assertNotIn("Traceback", err)
+            stopped = INTERRUPTED.findall(err)
+            self.assertEqual(len(stopped), 1, err)
+            step = int(stopped[0])
+            self.assertTrue(3 <= step < 300, err)
+            self.assertEqual(lib.latest_checkpoint(workdir)[1], step)
+
+            rerun = subprocess.run(
+                [sys.executable, "-m", "trainers.maml_gan", f"--data_dir={tfds_dir()}",
+                 f"--workdir={workdir}", *TINY], cwd=ROOT, capture_output=True, text=True,
+                timeout=400, env=user_env())
+            self.assertEqual(rerun.returncode, 0, rerun.stderr)
+            self.assertIn(f"resuming at step {step} of 300 from ckpt-{step}", rerun.stderr)
+            self.assertIn("done: step 300 of 300", rerun.stdout)
+            self.assertIn(os.path.join(workdir, "samples", "latest.png"), rerun.stdout)
+
+            straight = os.path.join(tmp, "straight")
+            lib.run(lib.read_config(workdir), straight)
+            want, got = checkpoint_values(straight), checkpoint_values(workdir)
+            self.assertEqual(sorted(want), sorted(got))
+            self.assertTrue(any("generator" in name for name in want), sorted(want))
+            for name in want:
+                np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+    def test_cpu_recipe_shows_banner_and_progress_early_and_no_error_lines(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = os.path.join(tmp, "run")
+            # Level 2 lets TensorFlow's E-level lines through (the default hides all but FATAL).
+            trainer = Trainer([f"--workdir={workdir}", "--preset=cpu", "--nodownload"],
+                              env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+            try:
+                banner_at, _ = trainer.wait_for(r"^workdir: .* \(new run\)", timeout=120)
+                compiling_at, _ = trainer.wait_for(r"compiling the meta-update: .* 0/960",
+                                                   timeout=300)
+                first_at, _ = trainer.wait_for(r"fomaml: .* 1/960", timeout=600)
+                trainer.wait_for(r"fomaml: .* [3-9]/960", timeout=300)
+                trainer.process.send_signal(signal.SIGINT)
+                code, _, err = trainer.finish(timeout=200)
+            finally:
+                trainer.kill()
+        self.assertLess(banner_at, 15.0, err)
+        self.assertLess(compiling_at, first_at)
+        self.assertIn("preset: cpu (given)", err)
+        self.assertIn("algorithm=fomaml loss=non-saturating steps=960 k=10 N=4 B=32 "
+                      "widths=32/32", err)
+        self.assertEqual(code, 130, err)
+        errors = [line for line in err.splitlines() if re.match(r"^E\d{4}", line)
+                  and "cuInit" not in line]   # a CUDA build on a machine without a driver
+        self.assertEqual(errors, [])
+        self.assertNotRegex(err, r"(?m)^[IW]\d{4} ")
+
+    def test_a_workdir_that_is_a_file_is_one_error_line(self):
+        with tempfile.NamedTemporaryFile() as f:
+            run = subprocess.run([sys.executable, "-m", "trainers.maml_gan",
+                                  f"--workdir={f.name}", "--nodownload"], cwd=ROOT,
+                                 capture_output=True, text=True, timeout=300, env=user_env())
+        self.assertNotEqual(run.returncode, 0)
+        self.assertEqual(run.stderr.strip().splitlines(),
+                         [f"error: --workdir={f.name} is a file; give a directory (a new one, "
+                          "or one holding a run to resume)"])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,44 @@
+"""Adapting a MAML-GAN run's players to new images: parameters, trajectories, results.
+
+Used by the sample grids, the evaluation and the exports: all of them adapt
+both players from a run's (or a random) initialization with the run's own
+inner optimizers.
+
+Example:
+    >>> adapted = adapted_params(setup, params_of(setup), images, [0, 7], steps=10)
+    >>> samples = generate(setup.generator, adapted["generator"], z)
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from tfmeta import functional
+from tfmeta.algorithms import adapt, adapt_loop
+from tfmeta.experiments.maml_gan.build import Setup
+
+
+def params_of(setup: Setup) -> dict[str, list]:
+    """Both players' current parameters (tensors read from the variables)."""
+    return {"generator": functional.params_of(setup.generator),
+            "discriminator": functional.params_of(setup.discriminator)}
+
+
+def adaptation_trajectory(setup: Setup, params, images: tf.Tensor, seed, steps: int,
+                          inner=None):
+    """Adapts both players on ``images [k, B, H, W, C]``; returns the trajectory."""
+    return adapt(setup.objective, params, images, inner or setup.inner, steps=steps,
+                 seed=tf.convert_to_tensor(seed, tf.int32))
+
+
+def adapted_params(setup: Setup, params, images: tf.Tensor, seed, steps: int):
+    """Both players after ``steps`` inner steps on ``images [k, B, H, W, C]``.
+
+    The last entry of :func:`adaptation_trajectory`, computed as one symbolic
+    loop (:func:`tfmeta.algorithms.adapt_loop`): inside a ``tf.function`` the
+    step is traced once, so the graph (an export's, evaluate's) and its trace
+    time do not grow with ``steps``.
+    """
+    adapted, _ = adapt_loop(setup.objective, params, images, setup.inner, steps=steps,
+                            seed=tf.convert_to_tensor(seed, tf.int32))
+    return adapted

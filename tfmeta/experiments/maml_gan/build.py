@@ -1,0 +1,131 @@
+"""Builds a MAML-GAN run from its config: models, objective, inner optimizers, learner.
+
+Each algorithm is one row of ``_ALGORITHMS``: how the players adapt (the
+inner optimizers) and how the initialization moves (the outer optimizer and
+the :class:`tfmeta.algorithms.MetaLearner` algorithm). ``scratch`` has no
+learner: its checkpoint holds the random initialization only.
+
+Example:
+    >>> setup = build(MamlGanConfig(algorithm="fomaml"), (28, 28, 1))
+    >>> metrics = setup.learner.train_step(tasks)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import keras
+import tensorflow as tf
+
+from tfmeta import inner as inner_lib
+from tfmeta.algorithms import MetaLearner
+from tfmeta.data import load_class_dataset
+from tfmeta.experiments.maml_gan.config import MamlGanConfig
+from tfmeta.gan import build_discriminator, build_generator, gan_objective
+
+PLAYERS = ("generator", "discriminator")
+
+
+class Setup(NamedTuple):
+    """Everything a run is made of."""
+    config: MamlGanConfig
+    generator: keras.Model
+    discriminator: keras.Model
+    objective: Callable
+    inner: dict            # player -> InnerOptimizer (the run's adaptation)
+    learner: MetaLearner | None
+    checkpoint: tf.train.Checkpoint
+
+
+def load_data(config: MamlGanConfig):
+    """The dataset's meta-train / meta-test classes (``ClassDatasetSplits``)."""
+    return load_class_dataset(config.dataset, data_dir=config.data_dir,
+                              download=config.download, image_size=config.image_size)
+
+
+def outer_learning_rate(config: MamlGanConfig, base: float):
+    """The outer learning rate (or Reptile step size) ``base`` under the run's schedule.
+
+    ``constant`` returns ``base``; ``cosine`` decays it from ``base`` at the
+    first meta-update to 0 at ``config.steps`` (Loshchilov & Hutter 2017). The
+    schedule reads the outer optimizer's own iteration counter, which is in the
+    checkpoint, so a resumed run continues the same curve.
+    """
+    if config.outer_lr_schedule == "constant":
+        return base
+    return keras.optimizers.schedules.CosineDecay(base, decay_steps=max(config.steps, 1),
+                                                  alpha=0.0)
+
+
+def _inner_of_config(config, variables, items):
+    lrs = config.inner_lrs()
+    return {p: inner_lib.get(config.inner_optimizer, learning_rate=lrs[p]) for p in PLAYERS}
+
+
+def _inner_metasgd(config, variables, items):
+    lrs = config.inner_lrs()
+    rates = {p: inner_lib.meta_sgd_learning_rates(variables[p], lrs[p], name=f"{p}_lr")
+             for p in PLAYERS}
+    items.update({f"{p}_learning_rates": rates[p] for p in PLAYERS})
+    return {p: inner_lib.meta_sgd(rates[p]) for p in PLAYERS}
+
+
+def _inner_reptile(config, variables, items):
+    lrs = config.inner_lrs()
+    return {p: inner_lib.adam(lrs[p], beta_1=0.5) for p in PLAYERS}
+
+
+def _rmsprop_outer(config):
+    rate = outer_learning_rate(config, config.outer_lr)
+    return lambda: keras.optimizers.RMSprop(rate, rho=0.9, epsilon=1e-7)
+
+
+def _sgd_outer(config):
+    rate = outer_learning_rate(config, config.reptile_step_size)
+    return lambda: keras.optimizers.SGD(rate)
+
+
+class _Recipe(NamedTuple):
+    inner: Callable            # (config, variables, checkpoint items) -> {player: inner}
+    outer: Callable | None     # config -> optimizer factory; None: no meta-training
+    learner_algorithm: str | None
+
+
+_ALGORITHMS = {
+    "maml": _Recipe(_inner_of_config, _rmsprop_outer, "maml"),
+    "fomaml": _Recipe(_inner_of_config, _rmsprop_outer, "fomaml"),
+    "metasgd": _Recipe(_inner_metasgd, _rmsprop_outer, "maml"),
+    "reptile": _Recipe(_inner_reptile, _sgd_outer, "reptile"),
+    "scratch": _Recipe(_inner_of_config, None, None),
+}
+
+
+def build(config: MamlGanConfig, image_shape, seed: int | None = None) -> Setup:
+    """Models, objective, inner optimizers, learner and checkpoint of a run."""
+    seed = config.seed if seed is None else seed
+    keras.utils.set_random_seed(seed)
+    generator = build_generator(config.latent_dim, image_shape, config.generator_width,
+                                seed=seed)
+    discriminator = build_discriminator(image_shape, config.discriminator_width,
+                                        seed=seed + 1000)
+    objective = gan_objective(generator, discriminator, loss=config.loss,
+                              gp_weight=config.gp_weight)
+    models = {"generator": generator, "discriminator": discriminator}
+    variables = {p: m.trainable_variables for p, m in models.items()}
+    items: dict[str, Any] = dict(models)
+    recipe = _ALGORITHMS[config.algorithm]
+    inner = recipe.inner(config, variables, items)
+    learner = None
+    if recipe.outer is None:
+        items["step"] = tf.Variable(0, dtype=tf.int64, trainable=False, name="meta_step")
+    else:
+        algorithm = recipe.learner_algorithm
+        learner = MetaLearner(variables, objective, inner, recipe.outer(config),
+                              algorithm=algorithm, steps=config.inner_steps,
+                              step_weights=config.step_weights,
+                              anneal_steps=config.anneal_steps, jit_compile=config.jit_compile,
+                              remat=config.remat and algorithm != "reptile")
+        items["step"] = learner.step
+        items.update({f"{p}_optimizer": opt for p, opt in learner.outer.items()})
+    return Setup(config, generator, discriminator, objective, inner, learner,
+                 tf.train.Checkpoint(**items))

@@ -1,0 +1,107 @@
+"""Meta-trains (or resumes) a MAML-GAN run in its run directory.
+
+:func:`run` checks the directory, loads the data, builds the run, writes
+``config.json`` and hands the learner to :func:`tfmeta.training.meta_train`,
+which checkpoints, summarizes and calls back with progress; a sample grid is
+written every ``sample_every`` updates and at the end.
+
+Example:
+    >>> result = run(MamlGanConfig(steps=100, data_dir="../shared/tensorflow_datasets"),
+    ...              "runs/mnist")
+    >>> result.step, result.interrupted
+    (100, False)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Callable
+
+import tensorflow as tf
+
+from tfmeta.data import MetaBatchSampler
+from tfmeta.experiments.maml_gan.build import build, load_data
+from tfmeta.experiments.maml_gan.config import MamlGanConfig
+from tfmeta.experiments.maml_gan.figures import grid_classes, grid_image, sample_grid, write_grid
+from tfmeta.experiments.maml_gan.rundir import check_workdir, write_config
+from tfmeta.training import TrainResult, checkpoint_manager, meta_train
+
+
+def run(config: MamlGanConfig, workdir: str,
+        progress: Callable[[int, dict], None] | None = None, splits=None, *,
+        on_event: Callable[[str, int], None] | None = None, stop=None,
+        preset: str | None = None) -> TrainResult:
+    """Meta-trains (or resumes) a run in ``workdir``; returns the last metrics.
+
+    Writes ``config.json``, ``checkpoints/``, ``tensorboard/`` (scalars and
+    sample images) and ``samples/step_XXXXXX.png`` grids (paper 000, Figure 5);
+    ``samples/latest.png`` always exists when the run returns (a run that had
+    nothing to do, e.g. ``steps=0``, draws its current step's grid).
+
+    Args:
+      config: the run's settings.
+      workdir: the run directory (created; an existing run there is resumed).
+      progress: called after every meta-update with ``(step, metrics)``.
+      splits: the loaded data (default: loaded from ``config``).
+      on_event: ``(name, step)`` callbacks of :func:`tfmeta.training.meta_train`
+        plus ``"data"`` (data loaded) and ``"grid"`` (a sample grid was written).
+      stop: predicate or ``threading.Event``: when set, the run checkpoints at
+        the current step and returns with ``interrupted=True``.
+      preset: the name of the preset the settings came from, stored in
+        ``config.json`` for the record.
+
+    Raises:
+      ValueError: on an incompatible existing run or bad settings.
+      tfmeta.training.Diverged: when a meta-update is non-finite.
+    """
+    event = on_event or (lambda name, step: None)
+    check_workdir(config, workdir)
+    splits = splits if splits is not None else load_data(config)
+    sampler = None
+    if config.algorithm != "scratch":
+        try:
+            sampler = MetaBatchSampler(splits.train, tasks=config.meta_batch_size,
+                                       inner_steps=config.inner_steps,
+                                       batch_size=config.batch_size, seed=config.seed)
+        except ValueError as e:
+            raise ValueError(f"--batch_size/--meta_batch_size: {e}") from None
+    if splits.test.counts.numpy().min() < config.batch_size:
+        raise ValueError(
+            f"--batch_size={config.batch_size} is larger than the smallest held-out class "
+            f"({int(splits.test.counts.numpy().min())} images); lower --batch_size")
+    tf.config.experimental.enable_op_determinism()
+    setup = build(config, splits.train.image_shape)
+    random_setup = build(dataclasses.replace(config, algorithm="scratch"),
+                         splits.train.image_shape, seed=config.seed + 1)
+    write_config(config, workdir, preset=preset)
+    samples_dir = os.path.join(workdir, "samples")
+    os.makedirs(samples_dir, exist_ok=True)
+    classes = grid_classes(splits.test)
+    event("data", int(setup.checkpoint.step.numpy()))
+
+    def grid(step: int) -> None:
+        blocks, rows, cols = sample_grid(setup, random_setup, splits.test, classes,
+                                         samples=config.grid_samples, seed=config.seed,
+                                         steps=config.grid_steps)
+        image = grid_image(blocks, rows, cols)
+        write_grid(samples_dir, step, image)
+        tf.summary.image("samples/figure5", image[None], step=step)
+        event("grid", step)
+
+    if config.algorithm == "scratch":
+        manager = checkpoint_manager(setup.checkpoint, workdir, setup.checkpoint.step)
+        if manager.latest_checkpoint is None:
+            manager.save(checkpoint_number=0)
+        with tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")).as_default():
+            grid(0)
+        return TrainResult({}, 0, False, manager.latest_checkpoint)
+    result = meta_train(setup.learner, sampler, workdir=workdir, steps=config.steps,
+                        checkpoint=setup.checkpoint, checkpoint_every=config.checkpoint_every,
+                        max_to_keep=config.keep_checkpoints, summary_every=config.summary_every,
+                        on_step=progress, on_checkpoint=grid, every=config.sample_every,
+                        on_event=on_event, stop=stop)
+    if not result.interrupted and not os.path.exists(os.path.join(samples_dir, "latest.png")):
+        with tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")).as_default():
+            grid(result.step)
+    return result

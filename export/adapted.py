@@ -4,8 +4,9 @@ Reads a folder of images of one new class (``--support``), adapts the run's
 meta-learned GAN on them exactly as the ``adapt`` signature of
 ``export.saved_model`` would (same steps, seed rule and step batches), and
 writes a plain generator SavedModel (``serving_default(z) -> images``) as the
-next version of ``BASE/NAME``. Several such models can share one TF Serving
-instance: ``python -m serving.models_config --base=BASE`` lists them.
+next version of ``BASE/NAME``. A run at step 0 is refused unless
+``--allow_untrained``. Several such models can share one TF Serving instance:
+``python -m serving.models_config --base=BASE`` lists them.
 
 Example:
     python -m export.adapted --workdir=runs/mnist_maml --export_dir=exports \
@@ -14,18 +15,23 @@ Example:
 
 from __future__ import annotations
 
-import os
 import sys
 
-from absl import app, flags
+from trainers import common
 
-flags.DEFINE_string("workdir", None, "Run directory of trainers.maml_gan.", required=True)
-flags.DEFINE_string("export_dir", None, "BASE: the folder of all served models.",
+if __name__ == "__main__":
+    common.quiet_start()   # before TensorFlow is imported
+
+from absl import app, flags  # noqa: E402
+
+flags.DEFINE_string("workdir", None, "(required) Run directory of trainers.maml_gan.",
                     required=True)
-flags.DEFINE_string("name", None, "Model name; the export becomes the next version of "
-                    "BASE/NAME.", required=True)
-flags.DEFINE_string("support", None, "Folder of images (png, jpg, bmp, gif) of the new "
-                    "class; they are resized to the run's image size.", required=True)
+flags.DEFINE_string("export_dir", None, "(required) BASE: the folder of all served models "
+                    "(what TF Serving mounts).", required=True)
+flags.DEFINE_string("name", None, "(required) Model name; the export becomes the next "
+                    "numbered version of BASE/NAME.", required=True)
+flags.DEFINE_string("support", None, "(required) Folder of images (png, jpg, bmp, gif) of the "
+                    "new class; they are resized to the run's image size.", required=True)
 flags.DEFINE_bool("invert", False, "Negate the images after scaling to [-1, 1] (dark ink on "
                   "white paper, like Omniglot's PNGs).")
 flags.DEFINE_integer("seed", 0, "Seed of the adaptation (step batches and inner-step draws).")
@@ -35,20 +41,24 @@ flags.DEFINE_integer("max_samples", 1024, "Largest z batch a request to the expo
                      "generator may send.")
 flags.DEFINE_string("data_dir", None, "TFDS data directory of the run's dataset (read for the "
                     "image shape; default: the run's own --data_dir).")
+flags.DEFINE_bool("allow_untrained", False, "Export a run at step 0 (random weights) too.")
+common.define_verbose_flag()
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     del argv
+    common.apply_verbosity(FLAGS.verbose)
+    common.import_tensorflow_quietly()
     import tensorflow as tf
-    from export.api import export_adapted
+    from export.api import error_line, export_adapted
     try:
-        path = export_adapted(FLAGS.workdir, os.path.join(FLAGS.export_dir, FLAGS.name),
-                              FLAGS.support, seed=FLAGS.seed, adapt_steps=FLAGS.adapt_steps,
+        path = export_adapted(FLAGS.workdir, FLAGS.export_dir, FLAGS.name, FLAGS.support,
+                              seed=FLAGS.seed, adapt_steps=FLAGS.adapt_steps,
                               max_samples=FLAGS.max_samples, invert=FLAGS.invert,
-                              data_dir=FLAGS.data_dir)
-    except (ValueError, FileNotFoundError, tf.errors.InvalidArgumentError) as e:
-        sys.exit(f"error: {getattr(e, 'message', e)}")
+                              data_dir=FLAGS.data_dir, allow_untrained=FLAGS.allow_untrained)
+    except (ValueError, OSError, tf.errors.InvalidArgumentError) as e:
+        sys.exit(f"error: {error_line(e)}")
     print(path)
 
 

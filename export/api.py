@@ -1,24 +1,26 @@
-"""Exports of MAML-GAN runs as TF Serving model versions (what the export CLIs call).
+"""Exports of MAML-GAN runs as TF Serving model versions: the glue that knows the experiment.
 
 * :func:`export_run`: the meta-learned GAN with in-graph adaptation
-  (:class:`export.module.AdaptationModule`) as a new version of ``BASE/NAME``;
+  (:class:`export.module.AdaptationModule`, built by :func:`adaptation_module`
+  with ``maml_gan.adapted_params`` as its adapt function) as a new version of
+  ``BASE/NAME``;
 * :func:`export_adapted`: a generator adapted on given images
   (:class:`export.module.GeneratorModule`) as a new version of ``BASE/NAME``.
 
 Each version also holds ``assets.extra/tfmeta_export.json``: the image shape,
 latent size, bounds and adaptation settings a client needs (TF Serving ignores
-the folder).
+the folder). A run that never trained (step 0) is refused unless
+``allow_untrained``: its weights are a random initialization.
 
 Example:
-    >>> path = export_run("runs/mnist_maml", "exports/mnist_gan", adapt_steps=10)
-    >>> path
+    >>> export_run("runs/mnist_maml", "exports", "mnist_gan", adapt_steps=10)
     'exports/mnist_gan/1'
 """
 
 from __future__ import annotations
 
-import json
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -28,17 +30,43 @@ from absl import logging
 from export.module import AdaptationModule, GeneratorModule
 from export.versions import write_new_version
 from serving.images import read_support_folder
+from tfmeta import checks
 from tfmeta.experiments import maml_gan
+from tfmeta.io import read_json, write_json
 
 METADATA_FILE = os.path.join("assets.extra", "tfmeta_export.json")
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")   # as serving.models_config
 
 
-def load_setup(workdir: str, data_dir: str | None = None,
-               download: bool | None = None) -> maml_gan.Setup:
+def error_line(error: Exception) -> str:
+    """One line for a CLI's ``error: ...``: the message of an in-graph check, or ``str(error)``.
+
+    An ``InvalidArgumentError`` of an Assert reads ``assertion failed: [rule; got] [values]``
+    followed by the node; only the first line is kept.
+    """
+    message = getattr(error, "message", None) or str(error)
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def model_dir(export_dir: str, name: str) -> str:
+    """``BASE/NAME``; ``name`` must be a plain model name (it becomes a folder and a URL part)."""
+    if not isinstance(name, str) or not _MODEL_NAME.match(name):
+        raise ValueError(f"--name must be a model name (a letter or digit, then letters, "
+                         f"digits, '_', '.', '-'), got {name!r}")
+    if not export_dir:
+        raise ValueError("--export_dir must be a folder (the base of all served models), "
+                         f"got {export_dir!r}")
+    return os.path.join(export_dir, name)
+
+
+def load_setup(workdir: str, data_dir: str | None = None, download: bool | None = None,
+               allow_untrained: bool = False) -> maml_gan.Setup:
     """Restores the run in ``workdir`` (its dataset is read for the image shape).
 
     ``data_dir`` / ``download`` override the run's own settings, e.g. when the
-    run was trained on another machine.
+    run was trained on another machine. Raises ValueError for a run at step 0
+    unless ``allow_untrained``.
     """
     overrides: dict[str, Any] = {}
     if data_dir:
@@ -46,57 +74,100 @@ def load_setup(workdir: str, data_dir: str | None = None,
     if download is not None:
         overrides["download"] = download
     setup, _ = maml_gan.load_run(workdir, **overrides)
+    if int(setup.checkpoint.step.numpy()) == 0 and not allow_untrained:
+        raise ValueError(f"{workdir} is at step 0: its weights are the random initialization, "
+                         "not meta-learned; train it first, or pass --allow_untrained to "
+                         "export it anyway")
     if setup.config.algorithm == "scratch":
         logging.warning("%s is a scratch run: its initialization is random, not meta-learned",
                         workdir)
     return setup
 
 
+def adaptation_module(setup: maml_gan.Setup, *, adapt_steps: int | None = None,
+                      max_samples: int = 1024, max_support: int = 256) -> AdaptationModule:
+    """The run's serving module: its players' weights and ``maml_gan.adapted_params``.
+
+    ``adapt_steps`` defaults to the run's ``inner_steps`` (what the
+    initialization was meta-trained for).
+    """
+    steps = setup.config.inner_steps if adapt_steps is None else adapt_steps
+
+    def adapt_fn(params, batches, seed):
+        return maml_gan.adapted_params(setup, params, batches, seed, steps)
+
+    generator, discriminator = setup.generator, setup.discriminator
+    extra = {"learning_rates": {p: list(opt.variables) for p, opt in setup.inner.items()},
+             "non_trainable": list(generator.non_trainable_variables
+                                   + discriminator.non_trainable_variables)}
+    return AdaptationModule(
+        generator, {"generator": generator.trainable_variables,
+                    "discriminator": discriminator.trainable_variables}, adapt_fn,
+        latent_dim=int(setup.config.latent_dim),
+        image_shape=[int(s) for s in generator.output_shape[1:]],
+        batch_size=setup.config.batch_size, adapt_steps=steps, max_samples=max_samples,
+        max_support=max_support, extra_variables=extra)
+
+
 def save_module(module: tf.Module, path: str, metadata: dict) -> None:
     """``tf.saved_model.save`` with the module's signatures, plus the metadata JSON."""
     tf.saved_model.save(module, path, signatures=module.signatures())
-    meta_path = os.path.join(path, METADATA_FILE)
-    os.makedirs(os.path.dirname(meta_path), exist_ok=True)
-    with open(meta_path, "w") as f:
-        json.dump(metadata, f, indent=2, sort_keys=True)
-        f.write("\n")
+    write_json(os.path.join(path, METADATA_FILE), metadata)
 
 
 def read_metadata(version_dir: str) -> dict:
     """The ``tfmeta_export.json`` of an exported version."""
-    with open(os.path.join(version_dir, METADATA_FILE)) as f:
-        return json.load(f)
+    return read_json(os.path.join(version_dir, METADATA_FILE))
 
 
-def export_run(workdir: str, model_dir: str, *, adapt_steps: int | None = None,
-               max_samples: int = 1024, max_support: int = 256,
-               data_dir: str | None = None, download: bool | None = None) -> str:
+def _run_metadata(setup: maml_gan.Setup, workdir: str) -> dict:
+    config = setup.config
+    return {"run": os.path.abspath(workdir), "step": int(setup.checkpoint.step.numpy()),
+            "algorithm": config.algorithm, "loss": config.loss,
+            "inner_optimizer": setup.inner["generator"].name}
+
+
+def export_run(workdir: str, export_dir: str, name: str, *, adapt_steps: int | None = None,
+               max_samples: int = 1024, max_support: int = 256, data_dir: str | None = None,
+               download: bool | None = None, allow_untrained: bool = False) -> str:
     """Writes the run's meta-learned GAN with in-graph adaptation as a new version.
 
     Args:
       workdir: a MAML-GAN run (``trainers.maml_gan``).
-      model_dir: ``BASE/NAME``; the version goes to ``BASE/NAME/<next>``.
+      export_dir, name: the version goes to ``export_dir/name/<next>``.
       adapt_steps: inner steps of the served adaptation (default: the run's
         ``inner_steps``, what the initialization was meta-trained for).
       max_samples: largest ``num_samples`` / ``z`` batch of a request.
       max_support: largest support set of a request.
       data_dir, download: override the run's dataset location.
+      allow_untrained: export a run at step 0 too.
 
     Returns:
       The version directory.
     """
-    setup = load_setup(workdir, data_dir, download)
-    module = AdaptationModule(setup, adapt_steps=adapt_steps or setup.config.inner_steps,
-                              max_samples=max_samples, max_support=max_support)
-    metadata = dict(module.metadata(), kind="adaptation", run=os.path.abspath(workdir),
-                    step=int(setup.checkpoint.step.numpy()))
-    return write_new_version(model_dir, lambda path: save_module(module, path, metadata))
+    target = model_dir(export_dir, name)
+    setup = load_setup(workdir, data_dir, download, allow_untrained)
+    module = adaptation_module(setup, adapt_steps=adapt_steps, max_samples=max_samples,
+                               max_support=max_support)
+    metadata = dict(module.metadata(), kind="adaptation", **_run_metadata(setup, workdir))
+    return write_new_version(target, lambda path: save_module(module, path, metadata))
 
 
-def export_adapted(workdir: str, model_dir: str, support: np.ndarray | str, *, seed: int = 0,
-                   adapt_steps: int | None = None, max_samples: int = 1024,
+def check_support(support: np.ndarray, image_shape: tuple) -> np.ndarray:
+    """``support`` as float32 ``[n >= 1, *image_shape]``, or a one-line ValueError."""
+    support = np.asarray(support, np.float32)
+    if support.ndim != len(image_shape) + 1 or tuple(support.shape[1:]) != tuple(image_shape):
+        raise ValueError(f"support images must have shape [n, {', '.join(map(str, image_shape))}]"
+                         f" (the run's image shape), got {list(support.shape)}")
+    if len(support) == 0:
+        raise ValueError("support images: got none; adaptation needs at least one image")
+    return support
+
+
+def export_adapted(workdir: str, export_dir: str, name: str, support: np.ndarray | str, *,
+                   seed: int = 0, adapt_steps: int | None = None, max_samples: int = 1024,
                    invert: bool = False, data_dir: str | None = None,
-                   download: bool | None = None) -> str:
+                   download: bool | None = None, allow_untrained: bool = False) -> str:
     """Adapts the run on ``support`` and writes the adapted generator as a new version.
 
     The weights are exactly what the ``adapt`` signature of :func:`export_run`'s
@@ -104,37 +175,39 @@ def export_adapted(workdir: str, model_dir: str, support: np.ndarray | str, *, s
 
     Args:
       workdir: a MAML-GAN run.
-      model_dir: ``BASE/NAME``.
+      export_dir, name: the version goes to ``export_dir/name/<next>``.
       support: float32 ``[n, H, W, C]`` in ``[-1, 1]``, or a folder of images
         (read by :func:`serving.images.read_support_folder` at the run's image size).
       seed: the request seed of the adaptation.
       adapt_steps: as in :func:`export_run`.
       max_samples: largest ``z`` batch of a request to the adapted generator.
-      data_dir, download: override the run's dataset location.
       invert: negate images read from a folder (dark ink on white paper).
+      data_dir, download: override the run's dataset location.
+      allow_untrained: export a run at step 0 too.
 
     Returns:
       The version directory.
 
     Raises:
-      tf.errors.InvalidArgumentError: if ``support`` has the wrong shape or values.
-      FileNotFoundError, ValueError: for a missing or empty folder.
+      ValueError: wrong shape, a missing or empty folder, a step-0 run.
+      tf.errors.InvalidArgumentError: values outside [-1, 1] (the in-graph check).
     """
-    setup = load_setup(workdir, data_dir, download)
+    target = model_dir(export_dir, name)
+    seed = checks.bounded("seed", seed, -2**31, 2**31 - 1, flag=True)
+    setup = load_setup(workdir, data_dir, download, allow_untrained)
     image_shape = tuple(int(s) for s in setup.generator.output_shape[1:])
     source = None
     if isinstance(support, str):
         source = os.path.abspath(support)
         support = read_support_folder(support, image_shape, invert=invert)
-    support = np.asarray(support, np.float32)
-    adapter = AdaptationModule(setup, adapt_steps=adapt_steps or setup.config.inner_steps,
-                               max_support=max(len(support), 1))
+    support = check_support(support, image_shape)
+    adapter = adaptation_module(setup, adapt_steps=adapt_steps, max_support=len(support))
     adapted = adapter.adapt(tf.constant(support), tf.constant(seed, tf.int32))
-    params = [adapted[name] for name in adapter.output_names]
+    params = [adapted[n] for n in adapter.output_names]
     module = GeneratorModule(setup.generator, params, max_samples=max_samples)
-    metadata = {"kind": "adapted_generator", "run": os.path.abspath(workdir),
-                "step": int(setup.checkpoint.step.numpy()), "support_images": len(support),
-                "support_source": source, "seed": seed, "adapt_steps": adapter.adapt_steps,
-                "image_shape": list(adapter.image_shape), "latent_dim": adapter.latent_dim,
-                "max_samples": max_samples, "signatures": sorted(module.signatures())}
-    return write_new_version(model_dir, lambda path: save_module(module, path, metadata))
+    metadata = {"kind": "adapted_generator", **_run_metadata(setup, workdir),
+                "support_images": len(support), "support_source": source, "seed": seed,
+                "adapt_steps": adapter.adapt_steps, "image_shape": list(image_shape),
+                "latent_dim": adapter.latent_dim, "max_samples": module.max_samples,
+                "signatures": sorted(module.signatures())}
+    return write_new_version(target, lambda path: save_module(module, path, metadata))

@@ -21,9 +21,10 @@ from absl import app, flags
 flags.DEFINE_string("server", "localhost:8501", "host:port of the server (REST: 8501, gRPC: "
                     "8500 in the TF Serving images).")
 flags.DEFINE_enum("protocol", "rest", ["rest", "grpc"], "How to talk to the server.")
-flags.DEFINE_string("model", None, "Model name on the server.", required=True)
+flags.DEFINE_string("model", None, "(required) Model name on the server.", required=True)
 flags.DEFINE_integer("version", None, "Model version (default: the server's latest).")
-flags.DEFINE_string("support", None, "Folder of images of the new class.", required=True)
+flags.DEFINE_string("support", None, "(required) Folder of images of the new class.",
+                    required=True)
 flags.DEFINE_string("image_shape", "28,28,1", "HEIGHT,WIDTH,CHANNELS the model takes (see "
                     "assets.extra/tfmeta_export.json of the export); images are resized.")
 flags.DEFINE_bool("invert", False, "Negate the images after scaling to [-1, 1] (dark ink on "
@@ -44,6 +45,12 @@ def make_client(protocol: str, server: str, model: str, version: int | None, tim
     return RestClient(server, model, version, timeout=timeout)
 
 
+def first_line(error: Exception) -> str:
+    """The error's first non-empty line (a server's message may end with graph node lines)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
 def main(argv):
     del argv
     from serving.client import ServingError
@@ -55,7 +62,7 @@ def main(argv):
                              FLAGS.timeout)
         images = client.adapt_and_generate(support, FLAGS.num_samples, FLAGS.seed)
     except (ValueError, FileNotFoundError, ServingError, OSError) as e:
-        sys.exit(f"error: {e}")
+        sys.exit(f"error: {first_line(e)}")
     write_grid(images, FLAGS.out)
     print(f"{len(images)} samples from {len(support)} support images -> {FLAGS.out}")
 

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import json
+import socket
 import urllib.error
 import urllib.request
 from typing import Any, Mapping
@@ -44,6 +45,30 @@ class ServingError(Exception):
     def __init__(self, code: str, message: str, http_status: int | None = None):
         super().__init__(f"{code}: {message}")
         self.code, self.message, self.http_status = code, message, http_status
+
+
+class UnreachableError(ServingError):
+    """No server answered at the address (not running, wrong host or port, timed out).
+
+    Its message is one line naming the server, e.g. ``cannot reach TF Serving at
+    http://localhost:8501 (connection refused); is it running?``; ``code`` is
+    ``"UNAVAILABLE"``.
+    """
+
+    def __init__(self, server: str, reason: str):
+        message = f"cannot reach TF Serving at {server} ({reason}); is it running?"
+        Exception.__init__(self, message)
+        self.code, self.message, self.http_status = "UNAVAILABLE", message, None
+
+
+def _reason(error: BaseException) -> str:
+    """A short lower-case reason of a failed connection: "connection refused", "timed out"."""
+    if isinstance(error, (socket.timeout, TimeoutError)):
+        return "timed out"
+    if isinstance(error, socket.gaierror):
+        return "unknown host"
+    text = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    return text[:1].lower() + text[1:]
 
 
 def _json_value(value: Any) -> Any:
@@ -74,7 +99,8 @@ class RestClient:
 
     def __init__(self, server: str, model: str, version: int | None = None,
                  timeout: float = 120.0):
-        self.url = f"{_base_url(server)}/v1/models/{model}"
+        self.server = _base_url(server)
+        self.url = f"{self.server}/v1/models/{model}"
         if version is not None:
             self.url += f"/versions/{int(version)}"
         self.timeout = timeout
@@ -93,6 +119,14 @@ class RestClient:
             except ValueError:
                 message = payload
             raise ServingError(_HTTP_TO_CODE.get(e.code, "UNKNOWN"), message, e.code) from None
+        except urllib.error.URLError as e:       # nothing answered: no HTTP status
+            raise UnreachableError(self.server, _reason(e.reason)) from None
+        except (socket.timeout, TimeoutError):     # connected, but no answer in time
+            raise ServingError("DEADLINE_EXCEEDED", f"{self.server} did not answer within "
+                                                    f"{self.timeout:g} s") from None
+        except ConnectionError as e:               # the connection dropped mid-answer
+            raise ServingError("UNAVAILABLE", f"{self.server} closed the connection "
+                                              f"({_reason(e)})") from None
 
     def predict(self, inputs: Mapping[str, Any],
                 signature_name: str = "serving_default") -> dict[str, np.ndarray] | np.ndarray:

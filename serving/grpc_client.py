@@ -21,7 +21,7 @@ import numpy as np
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from serving.client import ServingError
+from serving.client import ServingError, UnreachableError
 
 _DTYPES = {np.dtype(np.float32): types_pb2.DT_FLOAT, np.dtype(np.float64): types_pb2.DT_DOUBLE,
            np.dtype(np.int32): types_pb2.DT_INT32, np.dtype(np.int64): types_pb2.DT_INT64,
@@ -62,6 +62,22 @@ def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
     raise ValueError(f"tensor of shape {shape} holds {values.size} values")
 
 
+def _unreachable(error: grpc.RpcError) -> bool:
+    """True when gRPC found no server (as opposed to a server's UNAVAILABLE answer)."""
+    details = (error.details() or "").lower()
+    return (error.code() == grpc.StatusCode.UNAVAILABLE
+            and any(s in details for s in ("connect", "dns resolution", "unreachable")))
+
+
+def _connect_reason(error: grpc.RpcError) -> str:
+    details = (error.details() or "").lower()
+    for needle, reason in (("connection refused", "connection refused"),
+                           ("dns resolution", "unknown host"), ("timed out", "timed out")):
+        if needle in details:
+            return reason
+    return (error.details() or "unavailable").splitlines()[0]
+
+
 class GrpcClient:
     """A model served by TF Serving, over gRPC (``PredictionService.Predict``).
 
@@ -80,7 +96,7 @@ class GrpcClient:
         self._channel = grpc.insecure_channel(target, options=[
             ("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)])
         self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
-        self.model, self.version, self.timeout = model, version, timeout
+        self.target, self.model, self.version, self.timeout = target, model, version, timeout
 
     def close(self) -> None:
         self._channel.close()
@@ -104,6 +120,8 @@ class GrpcClient:
         try:
             response = self._stub.Predict(request, timeout=self.timeout)
         except grpc.RpcError as e:
+            if _unreachable(e):
+                raise UnreachableError(f"{self.target} over gRPC", _connect_reason(e)) from None
             raise ServingError(e.code().name, e.details()) from None
         return {k: from_tensor_proto(v) for k, v in response.outputs.items()}
 

@@ -89,14 +89,22 @@ def write_models_config(base: str, out: str | None = None, container_base: str |
     return out
 
 
-def main(argv=None) -> None:
-    from absl import app, flags
-    flags.DEFINE_string("base", None, "Export base: one folder per model, numbered versions "
-                        "inside.", required=True)
+def define_flags() -> None:
+    """Defines this tool's absl flags (once; a library import defines none)."""
+    from absl import flags
+    if "container_base" in flags.FLAGS:
+        return
+    flags.DEFINE_string("base", None, "(required) Export base: one folder per model, numbered "
+                        "versions inside.", required=True)
     flags.DEFINE_string("out", None, "Output file (default BASE/models.config).")
     flags.DEFINE_string("container_base", None, "The base path as TF Serving sees it, e.g. "
                         "/models inside the Docker container (default: BASE, absolute).")
     flags.DEFINE_list("names", None, "Models to list (default: every model under --base).")
+
+
+def main(argv=None) -> None:
+    from absl import app, flags
+    define_flags()
 
     def run(_):
         f = flags.FLAGS

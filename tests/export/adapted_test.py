@@ -42,7 +42,7 @@ class AdaptedExportTest(absltest.TestCase):
         empty = os.path.join(fixtures.TMP, "empty_support")
         os.makedirs(empty, exist_ok=True)
         with self.assertRaisesRegex(ValueError, "holds no images"):
-            api.export_adapted(fixtures.tiny_run("maml"), os.path.join(fixtures.TMP, "x", "y"),
+            api.export_adapted(fixtures.tiny_run("maml"), os.path.join(fixtures.TMP, "x"), "y",
                                empty)
         self.assertFalse(os.path.exists(os.path.join(fixtures.TMP, "x", "y", "1")))
 

@@ -74,14 +74,15 @@ def tiny_run(algorithm: str) -> str:
 @functools.lru_cache(maxsize=None)
 def exported(algorithm: str) -> str:
     """The version directory of the run's export (adapt_steps: the run's inner_steps)."""
-    model_dir = os.path.join(TMP, "exports", f"{algorithm}_gan")
+    base, name = os.path.join(TMP, "exports"), f"{algorithm}_gan"
     if algorithm == "maml":
         proc = run_checked([sys.executable, "-m", "export.saved_model",
-                            f"--workdir={tiny_run(algorithm)}", f"--export_dir={model_dir}",
-                            f"--max_samples={MAX_SAMPLES}", f"--max_support={MAX_SUPPORT}"])
+                            f"--workdir={tiny_run(algorithm)}", f"--export_dir={base}",
+                            f"--name={name}", f"--max_samples={MAX_SAMPLES}",
+                            f"--max_support={MAX_SUPPORT}"])
         path = proc.stdout.strip().splitlines()[-1]
     else:
-        path = api.export_run(tiny_run(algorithm), model_dir, max_samples=MAX_SAMPLES,
+        path = api.export_run(tiny_run(algorithm), base, name, max_samples=MAX_SAMPLES,
                               max_support=MAX_SUPPORT)
     assert os.path.isdir(path), path
     return path
@@ -129,3 +130,26 @@ def adapted_export() -> tuple[str, str]:
                         "--name=my_seven", f"--support={folder}", f"--seed={ADAPTED_SEED}",
                         f"--max_samples={MAX_SAMPLES}"])
     return proc.stdout.strip().splitlines()[-1], folder
+
+
+@functools.lru_cache(maxsize=None)
+def untrained_run() -> str:
+    """A run at step 0: the tiny maml run's config and a checkpoint of its fresh weights."""
+    workdir = os.path.join(TMP, "runs", "untrained")
+    config = lib.read_config(tiny_run("maml"))
+    setup = lib.build(config, IMAGE_SHAPE)
+    lib.write_config(config, workdir)
+    checkpoint_manager(setup.checkpoint, workdir).save(checkpoint_number=0)
+    assert int(setup.checkpoint.step.numpy()) == 0
+    return workdir
+
+
+def run_failing(args: list[str], timeout: float = 300) -> str:
+    """Runs a command that must fail; returns the last line of its stderr (its error)."""
+    proc = subprocess.run(args, cwd=ROOT, env=quiet_env(), capture_output=True, text=True,
+                          timeout=timeout)
+    if proc.returncode == 0:
+        raise AssertionError(f"{args} succeeded:\n{proc.stdout}\n{proc.stderr}")
+    if "Traceback" in proc.stderr:
+        raise AssertionError(f"{args} printed a traceback:\n{proc.stderr}")
+    return proc.stderr.strip().splitlines()[-1]

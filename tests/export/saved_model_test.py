@@ -145,20 +145,48 @@ class GoldenTest(parameterized.TestCase):
         self.assertNotIn("EagerPyFunc", ops)
 
 
+class AnyAdaptFunctionTest(parameterized.TestCase):
+
+    def test_module_serves_whatever_adapt_function_it_is_given(self):
+        """No experiment inside: a hand-written adapt function is what the export runs."""
+        setup, _ = lib.load_run(fixtures.tiny_run("maml"))
+        generator = setup.generator
+
+        def shift_by_batch_mean(params, batches, seed):
+            shift = 0.5 * tf.reduce_mean(batches) + 0.0 * tf.cast(seed[0], tf.float32)
+            return {"generator": [p + shift for p in params["generator"]]}
+
+        module = AdaptationModule(generator, {"generator": generator.trainable_variables},
+                                  shift_by_batch_mean, latent_dim=16, image_shape=(28, 28, 1),
+                                  batch_size=4, adapt_steps=3, max_samples=8, max_support=8)
+        path = os.path.join(fixtures.TMP, "any_adapt_fn")
+        tf.saved_model.save(module, path, signatures=module.signatures())
+        model = tf.saved_model.load(path)
+        support = fixtures.support_images(6)
+        got = call(model, "adapt", support_images=tf.constant(support), seed=tf.constant(2))
+        batches = support_batches(tf.constant(support), 3, 4, request_seeds(tf.constant(2))[0])
+        shift = 0.5 * tf.reduce_mean(batches).numpy()
+        self.assertGreater(abs(shift), 1e-3)
+        self.assertEqual(sorted(model.generator_weights), sorted(got))
+        for name, variable in zip(module.output_names, generator.trainable_variables):
+            np.testing.assert_allclose(got[name], variable.numpy() + shift, atol=1e-6, rtol=0)
+
+
 class ModuleErrorsTest(parameterized.TestCase):
 
     @parameterized.parameters(
-        (dict(adapt_steps=0), "adapt_steps must be an integer in \\[1, 100\\], got 0"),
-        (dict(adapt_steps=2, max_samples=0), "max_samples must be an integer"),
-        (dict(adapt_steps=2, max_support=-3), "max_support must be an integer"),
+        (dict(adapt_steps=0), "--adapt_steps must be an integer in \\[1, 100\\], got 0"),
+        (dict(adapt_steps=101), "--adapt_steps must be an integer in \\[1, 100\\], got 101"),
+        (dict(adapt_steps=2, max_samples=0), "--max_samples must be an integer"),
+        (dict(adapt_steps=2, max_support=-3), "--max_support must be an integer"),
     )
     def test_bad_export_bounds_name_the_flag(self, kwargs, message):
         setup, _ = lib.load_run(fixtures.tiny_run("maml"))
         with self.assertRaisesRegex(ValueError, message):
-            AdaptationModule(setup, **kwargs)
+            api.adaptation_module(setup, **kwargs)
 
     def test_export_of_a_missing_run_fails_before_writing(self):
         base = os.path.join(fixtures.TMP, "missing_export")
         with self.assertRaisesRegex(FileNotFoundError, "no MAML-GAN run"):
-            api.export_run(os.path.join(fixtures.TMP, "no_such_run"), base)
+            api.export_run(os.path.join(fixtures.TMP, "no_such_run"), base, "model")
         self.assertFalse(os.path.exists(base) and os.listdir(base))

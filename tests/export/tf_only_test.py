@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,13 @@ class TensorFlowOnlyTest(absltest.TestCase):
                        "outputs['deconv1_kernel']", "dtype: DT_INT32", "shape: (-1, 28, 28, 1)",
                        "Method name is: tensorflow/serving/predict"):
             self.assertIn(needle, text)
+        # Every input declares what is fixed: another program learns the sizes from the model.
+        for name, shape in (("support_images", "(-1, 28, 28, 1)"), ("num_samples", "()"),
+                            ("seed", "()"), ("z", "(-1, 16)")):
+            self.assertRegex(text, rf"inputs\['{name}'\] tensor_info:\n\s+dtype: DT_\w+\n"
+                                   rf"\s+shape: {re.escape(shape)}\n")
+        self.assertNotRegex(text, r"inputs\['\w+'\] tensor_info:\n\s+dtype: DT_\w+\n"
+                                  r"\s+shape: unknown_rank")
         paths = {}
         for name, value in (("support_images", self.support), ("num_samples", np.int32(4)),
                             ("seed", np.int32(5))):
@@ -99,6 +107,44 @@ class TensorFlowOnlyTest(absltest.TestCase):
         self.assertNotEqual(bad.returncode, 0)
         self.assertIn("InvalidArgumentError", bad.stderr)
         self.assertIn("num_samples must be in [1, 64]", bad.stderr)
+        # A wrong shape is refused by TensorFlow's own feed check, naming the input's shape.
+        np.save(paths["num_samples"], np.int32(4))
+        np.save(paths["support_images"], self.support[..., 0])
+        bad = subprocess.run(SAVED_MODEL_CLI + [
+            "run", "--dir", self.export, "--tag_set", "serve",
+            "--signature_def", "adapt_and_generate", "--outdir", out, "--overwrite",
+            "--inputs", ";".join(f"{k}={v}" for k, v in paths.items())],
+            capture_output=True, text=True, env=fixtures.quiet_env(), timeout=300)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("ValueError: Cannot feed value of shape (7, 28, 28) for Tensor "
+                      "adapt_and_generate_support_images:0, which has shape (None, 28, 28, 1)",
+                      bad.stderr)
+
+    def test_loaded_signatures_declare_the_fixed_shapes(self):
+        support, z = [None, 28, 28, 1], [None, 16]
+        want = {"serving_default": {"z": z},
+                "adapt_and_generate": {"support_images": support, "num_samples": [],
+                                       "seed": []},
+                "adapt_and_generate_from_z": {"support_images": support, "z": z, "seed": []},
+                "adapt": {"support_images": support, "seed": []}}
+        adapted = tf.saved_model.load(fixtures.adapted_export()[0])
+        for model, signatures in ((self.model, want),
+                                  (adapted, {"serving_default": {"z": z}})):
+            for name, inputs in signatures.items():
+                _, specs = model.signatures[name].structured_input_signature
+                self.assertEqual({k: s.shape.as_list() for k, s in specs.items()}, inputs, name)
+
+    def test_loading_and_calling_the_export_logs_no_error_line(self):
+        env = fixtures.quiet_env()
+        del env["TF_CPP_MIN_LOG_LEVEL"]                    # TensorFlow's default verbosity
+        proc = subprocess.run([sys.executable, os.path.join(HERE, "log_program.py"), self.export],
+                              cwd=fixtures.ROOT, env=env, capture_output=True, text=True,
+                              timeout=300)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.strip().splitlines()[-1], "[3, 28, 28, 1]")
+        logged = proc.stderr.split("--- load and call\n", 1)[1]
+        errors = [line for line in logged.splitlines() if re.match(r"E\d{4} |E tensorflow", line)]
+        self.assertEqual(errors, [], f"E-level lines while loading and calling:\n{logged}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 import ast
 import concurrent.futures
 import os
+import socket
 import subprocess
 import sys
 
@@ -14,11 +15,11 @@ from PIL import Image
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving import images as image_io
-from serving.client import RestClient, ServingError
+from serving.client import RestClient, ServingError, UnreachableError
 from serving.grpc_client import GrpcClient, from_tensor_proto, to_tensor_proto
 from serving.models_config import write_models_config
 from tests.export import fixtures
-from tests.export.bad_inputs_test import BAD_REQUESTS, request
+from tests.export.bad_inputs_test import SERVER_BAD_REQUESTS, request
 from tests.serving.standin import GrpcStandIn, RestStandIn
 
 SERVING_DIR = os.path.join(fixtures.ROOT, "serving")
@@ -111,7 +112,7 @@ class RestClientTest(_ServerTest):
 
     def test_every_bad_request_is_a_400_invalid_argument_and_serving_goes_on(self):
         client = self.client()
-        for signature, changes, message in BAD_REQUESTS:
+        for signature, changes, message in SERVER_BAD_REQUESTS:
             inputs = request(signature, changes)
             good = request(signature, {})
             if any(np.asarray(inputs[k]).dtype != np.asarray(good[k]).dtype
@@ -137,7 +138,7 @@ class GrpcClientTest(_ServerTest):
 
     def test_every_bad_request_is_invalid_argument_and_serving_goes_on(self):
         with self.client() as client:
-            for signature, changes, message in BAD_REQUESTS:
+            for signature, changes, message in SERVER_BAD_REQUESTS:
                 if "float" == message or "int32" == message:
                     message = "Expects arg\\[\\d\\] to be"      # the runtime's dtype check
                 with self.assertRaisesRegex(ServingError, message) as caught:
@@ -241,6 +242,44 @@ class CommandLineTest(absltest.TestCase):
         with self.assertRaisesRegex(ValueError, "model name"):
             write_models_config(base, os.path.join(fixtures.TMP, "x.config"),
                                 names=['bad"name'])
+
+
+def closed_port() -> int:
+    """A localhost port nobody listens on (taken from the OS, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class UnreachableServerTest(absltest.TestCase):
+
+    def test_clients_name_the_server_they_cannot_reach(self):
+        port = closed_port()
+        z = np.zeros([1, 16], np.float32)
+        with self.assertRaises(UnreachableError) as caught:
+            RestClient(f"localhost:{port}", "mnist_gan").generate(z)
+        self.assertEqual(str(caught.exception), f"cannot reach TF Serving at "
+                         f"http://localhost:{port} (connection refused); is it running?")
+        self.assertEqual(caught.exception.code, "UNAVAILABLE")
+        with GrpcClient(f"localhost:{port}", "mnist_gan", timeout=60) as client:
+            with self.assertRaises(UnreachableError) as caught:
+                client.generate(z)
+        self.assertEqual(str(caught.exception), f"cannot reach TF Serving at localhost:{port} "
+                                                "over gRPC (connection refused); is it running?")
+
+    def test_cli_says_in_one_line_which_server_it_cannot_reach(self):
+        port = closed_port()
+        folder = fixtures.write_png_folder(fixtures.support_images(2),
+                                           os.path.join(fixtures.TMP, "unreachable_support"))
+        for protocol, server in (("rest", f"http://localhost:{port}"),
+                                 ("grpc", f"localhost:{port} over gRPC")):
+            line = fixtures.run_failing([sys.executable, "-m", "serving.cli",
+                                         f"--server=localhost:{port}", f"--protocol={protocol}",
+                                         "--model=mnist_gan", f"--support={folder}",
+                                         f"--out={folder}/grid.png"])
+            self.assertEqual(line, f"error: cannot reach TF Serving at {server} "
+                                   "(connection refused); is it running?")
+        self.assertFalse(os.path.exists(os.path.join(folder, "grid.png")))
 
 
 del _ServerTest   # only its subclasses run

@@ -6,10 +6,11 @@ tag ``serve``), signatures run by tensor name from the ``SignatureDef``, the
 latest version unless the request names one. Its checks before running mirror
 ``tensorflow_serving/servables/tensorflow/predict_util.cc``: an unknown signature
 is ``FAILED_PRECONDITION``, missing/extra inputs and unknown output filters are
-``INVALID_ARGUMENT``. One emulation: Python's ``Session.run`` casts a feed to the
-placeholder's dtype, while the model server feeds the request's tensor as is and
-TensorFlow rejects a dtype mismatch with ``INVALID_ARGUMENT``; the store raises
-that error itself.
+``INVALID_ARGUMENT``. Like the server, it hands a request's tensors to the C++
+session as they come (a session callable: no comparison with the declared
+shapes, which Python's ``Session.run`` would add). One emulation: the model
+server feeds a tensor of another dtype as is and TensorFlow rejects it with
+``INVALID_ARGUMENT``; the store raises that error itself.
 
 * :class:`RestStandIn`: ``http.server`` on 127.0.0.1, ``POST
   /v1/models/<name>[/versions/<v>]:predict`` with ``{"signature_name", "inputs"}``
@@ -34,6 +35,7 @@ import grpc
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
+from tensorflow.core.protobuf import config_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 HTTP_STATUS = {"INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "OUT_OF_RANGE": 400,
@@ -63,6 +65,8 @@ class SessionServable:
         with self.graph.as_default():
             meta = tf.compat.v1.saved_model.loader.load(self.session, ["serve"], path)
         self.signatures = dict(meta.signature_def)
+        self._callables: dict = {}
+        self._lock = threading.Lock()
 
     def input_dtypes(self, signature_name: str) -> dict[str, np.dtype]:
         signature = self._signature(signature_name)
@@ -99,11 +103,20 @@ class SessionServable:
             if alias not in signature.outputs:
                 raise ServableError("INVALID_ARGUMENT",
                                     f"output tensor alias not found in signature: {alias}")
-        fetches = {alias: signature.outputs[alias].name for alias in aliases}
+        # Run like the model server: the tensors go to the C++ session as they are, not
+        # through Python's Session.run, which compares them with the declared shapes first.
+        feed_names = sorted(feeds)
+        key = (signature_name, tuple(aliases))
+        with self._lock:
+            if key not in self._callables:
+                options = config_pb2.CallableOptions(
+                    feed=feed_names, fetch=[signature.outputs[a].name for a in aliases])
+                self._callables[key] = self.session._make_callable_from_options(options)
         try:
-            return self.session.run(fetches, feeds)
+            values = self._callables[key](*[np.asarray(feeds[n]) for n in feed_names])
         except tf.errors.OpError as e:
             raise ServableError(_code_of(e), e.message) from None
+        return dict(zip(aliases, values))
 
 
 class ModelStore:

@@ -1,0 +1,156 @@
+"""In-graph checks of serving requests: InvalidArgumentError naming the argument, never a crash.
+
+A signature declares the shapes that are fixed (``support_images [None, H, W, C]``,
+``z [None, latent_dim]``, scalars ``[]``), but a model server feeds a request's
+tensors to the graph as they come, without comparing them to the declared
+shapes. So every check here reads the request's *runtime* shape and values
+(:func:`runtime_view`, :func:`runtime_rank`, reductions over the flattened
+tensor): nothing the declared shape lets TensorFlow fold into a constant, which
+would wave a wrong-rank request through.
+
+One limit, in a ``tf.saved_model.load``-ed signature called from Python only: the
+function runtime there folds every shape of an input declared fully (the scalars)
+from the declaration, so a one-element tensor (``[1]``, ``[1, 1]``) passes as the
+scalar it holds; a tensor of several values is still refused (counted by value).
+The model server, ``saved_model_cli`` and TF1 sessions refuse both.
+
+Each check is ``(ok, message, *data)``; :func:`validate` turns a list of them
+into Asserts; :func:`guard_batch` and :func:`guard_scalar` hand the computation
+the request's tensors only when every check passed (else one placeholder item).
+
+Example:
+    >>> ok = validate(batch_checks(z, "z", [100], max_count=1024))
+    >>> z = guard_batch(z, ok, [100])
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import tensorflow as tf
+
+
+def _assert(condition: tf.Tensor, message: str, *data: tf.Tensor) -> tf.Operation:
+    """An Assert op whose data are strings or int32 (others make Assert build a ``cond``)."""
+    for d in data:
+        if d.dtype not in (tf.string, tf.int32):
+            raise TypeError(f"assert data must be string or int32, got {d.dtype!r}")
+    return tf.debugging.Assert(condition, [message, *data], summarize=8)
+
+
+def validate(checks: Sequence[tuple]) -> tf.Tensor:
+    """Adds one Assert per check ``(ok, message, *data)``; returns "all passed".
+
+    Only the first failing check fires: check ``k`` asserts ``ok_k or not
+    (checks before k passed)``, so the error names the first violated rule
+    whatever order the runtime runs the Asserts in. Every condition must be
+    computable on *any* input (no check may rely on an earlier one).
+
+    The Asserts are stateful ops, so a ``tf.function`` (and a SavedModel
+    signature) cannot return without running them; but what *follows* them must
+    not rely on control dependencies alone: the function runtime specializes the
+    graph on the shapes of a call's arguments, and an op that is invalid for those
+    shapes fails while the graph is optimized, before any Assert runs (seen with
+    TF 2.21). So the computation reads the inputs only through :func:`guard_batch`
+    and :func:`guard_scalar`, which pass a valid placeholder value when a check
+    failed.
+    """
+    passed = tf.constant(True)
+    for ok, message, *data in checks:
+        _assert(tf.logical_or(tf.logical_not(passed), ok), message, *data)
+        passed = tf.logical_and(passed, ok)
+    return passed
+
+
+def runtime_view(x: tf.Tensor) -> tf.Tensor:
+    """``x`` without its declared shape, so that a session cannot fold its shape ops.
+
+    A ``PlaceholderWithDefault`` of unknown shape: shape inference (and Grappler
+    in a TF1 session such as the model server's) sees no rank or size; its value
+    is ``x``.
+    """
+    return tf.raw_ops.PlaceholderWithDefault(input=x, shape=tf.TensorShape(None))
+
+
+def runtime_rank(x: tf.Tensor) -> tf.Tensor:
+    """The rank of the tensor actually fed, as an int32 scalar.
+
+    ``tf.rank`` and ``tf.size(tf.shape(x))`` become constants when the declared
+    shape has a known rank, in Python and in Grappler; a model server may still
+    feed another rank. Counting the entries of the runtime shape vector cannot
+    be folded: its values are unknown until the request arrives.
+    """
+    return tf.reduce_sum(tf.cast(tf.greater_equal(tf.shape(x), 0), tf.int32))
+
+
+def _flat(x: tf.Tensor) -> tf.Tensor:
+    """``x`` as a vector: reductions over it are valid whatever the fed rank."""
+    return tf.reshape(x, [-1])
+
+
+def count_values(x: tf.Tensor) -> tf.Tensor:
+    """How many values an int ``x`` holds, counted from the values (never folded)."""
+    flat = _flat(x)
+    return tf.reduce_sum(tf.cast(tf.equal(flat, flat), tf.int32))
+
+
+def scalar_checks(x: tf.Tensor, name: str, low: int | None = None,
+                  high: int | None = None) -> list:
+    """Checks that an int32 ``x`` is a scalar (within ``[low, high]``)."""
+    x = runtime_view(x)
+    checks = [(tf.equal(runtime_rank(x), 0),
+               f"{name} must be an int32 scalar; got a tensor of shape", tf.shape(x)),
+              (tf.equal(count_values(x), 1),
+               f"{name} must be an int32 scalar; got a tensor of this many values:",
+               count_values(x))]
+    if low is not None:
+        flat = _flat(x)
+        in_range = tf.reduce_all(tf.logical_and(flat >= low, flat <= high))
+        checks.append((in_range, f"{name} must be in [{low}, {high}] (bound fixed at export "
+                                 "time); got", x))
+    return checks
+
+
+def batch_checks(x: tf.Tensor, name: str, shape: Sequence[int], max_count: int,
+                 value_range: tuple[float, float] | None = None) -> list:
+    """Checks of rank, trailing ``shape``, ``1 <= len(x) <= max_count`` and the values."""
+    shape = [int(s) for s in shape]
+    rank = len(shape) + 1
+    expected = "[n, " + ", ".join(map(str, shape)) + "]"
+    x = runtime_view(x)
+    actual = tf.shape(x)
+    padded = tf.concat([actual, tf.zeros([rank], tf.int32)], 0)   # indexable at any rank
+    count = padded[0]
+    flat = _flat(x)
+    if value_range is None:
+        values_ok = tf.reduce_all(tf.math.is_finite(flat))
+        values_rule = "finite"
+    else:
+        low, high = value_range
+        values_ok = tf.reduce_all(tf.logical_and(flat >= low, flat <= high))   # False for NaN
+        values_rule = f"finite and in [{low:g}, {high:g}]"
+    return [
+        (tf.equal(runtime_rank(x), rank),
+         f"{name} must have rank {rank}, shape {expected}; got shape", actual),
+        (tf.reduce_all(tf.equal(padded[1:rank], shape)),
+         f"{name} must have shape {expected}; got shape", actual),
+        (tf.logical_and(count >= 1, count <= max_count),
+         f"{name} must hold between 1 and {max_count} items (n; bound fixed at export "
+         "time); got n =", count),
+        (values_ok, f"{name} must be {values_rule}; got",
+         tf.strings.format("min {}, max {}", (tf.reduce_min(flat), tf.reduce_max(flat)))),
+    ]
+
+
+def guard_batch(x: tf.Tensor, ok: tf.Tensor, shape: Sequence[int]) -> tf.Tensor:
+    """``x`` if ``ok`` else one zero item; statically ``[None, *shape]``."""
+    shape = [int(s) for s in shape]
+    safe = tf.cond(ok, lambda: tf.identity(x), lambda: tf.zeros([1, *shape], x.dtype))
+    safe.set_shape([None, *shape])
+    return safe
+
+
+def guard_scalar(x: tf.Tensor, ok: tf.Tensor, default: int) -> tf.Tensor:
+    """``x`` if ``ok`` else ``default``; a scalar for an input of any shape."""
+    first = tf.reduce_sum(_flat(x)[:1])     # == x when x is a scalar
+    return tf.where(ok, first, tf.constant(default, x.dtype))

@@ -1,0 +1,65 @@
+"""The export CLIs: ``--export_dir=BASE --name=NAME``, one-line errors, step-0 runs refused."""
+
+import os
+import subprocess
+import sys
+
+from absl.testing import absltest
+
+from export import api
+from tests.export import fixtures
+
+
+class ExportCommandLineTest(absltest.TestCase):
+
+    def test_untrained_run_is_refused_in_one_line_unless_allowed(self):
+        workdir = fixtures.untrained_run()
+        base = os.path.join(fixtures.TMP, "untrained_exports")
+        line = fixtures.run_failing([sys.executable, "-m", "export.saved_model",
+                                     f"--workdir={workdir}", f"--export_dir={base}",
+                                     "--name=untrained"])
+        self.assertEqual(line, f"error: {workdir} is at step 0: its weights are the random "
+                               "initialization, not meta-learned; train it first, or pass "
+                               "--allow_untrained to export it anyway")
+        self.assertFalse(os.path.exists(os.path.join(base, "untrained")))
+        path = api.export_run(workdir, base, "untrained", allow_untrained=True, max_samples=4,
+                              max_support=4)
+        self.assertEqual(path, os.path.join(base, "untrained", "1"))
+        self.assertEqual(api.read_metadata(path)["step"], 0)
+
+    def test_bad_name_and_missing_run_are_one_line_errors(self):
+        base = os.path.join(fixtures.TMP, "error_exports")
+        line = fixtures.run_failing([sys.executable, "-m", "export.adapted",
+                                     f"--workdir={fixtures.tiny_run('maml')}",
+                                     f"--export_dir={base}", "--name=a/b",
+                                     f"--support={base}"])
+        self.assertEqual(line, "error: --name must be a model name (a letter or digit, then "
+                               "letters, digits, '_', '.', '-'), got 'a/b'")
+        missing = os.path.join(fixtures.TMP, "no_such_run")
+        line = fixtures.run_failing([sys.executable, "-m", "export.saved_model",
+                                     f"--workdir={missing}", f"--export_dir={base}",
+                                     "--name=x"])
+        self.assertRegex(line, r"^error: .*no_such_run")
+        self.assertFalse(os.path.exists(base))
+
+    def test_help_marks_the_required_flags(self):
+        for module, required in (("export.saved_model", ["workdir", "export_dir", "name"]),
+                                 ("export.adapted", ["workdir", "export_dir", "name",
+                                                     "support"])):
+            help_text = subprocess.run([sys.executable, "-m", module, "--helpshort"],
+                                       cwd=fixtures.ROOT, env=fixtures.quiet_env(),
+                                       capture_output=True, text=True, timeout=300).stdout
+            for flag in required:
+                self.assertIn(f"--{flag}: (required)", help_text)
+            self.assertIn("--[no]allow_untrained", help_text)
+
+    def test_support_of_the_wrong_shape_is_a_value_error_naming_the_shape(self):
+        with self.assertRaisesRegex(ValueError, r"support images must have shape "
+                                                r"\[n, 28, 28, 1\] .*got \[3, 28, 28\]"):
+            api.check_support(fixtures.support_images(3)[..., 0], fixtures.IMAGE_SHAPE)
+        with self.assertRaisesRegex(ValueError, "got none"):
+            api.check_support(fixtures.support_images(0), fixtures.IMAGE_SHAPE)
+
+
+if __name__ == "__main__":
+    absltest.main()

@@ -2,7 +2,8 @@
 
 Run from the project root::
 
-    python -m bench.data_throughput
+    python -m bench.data_throughput              # also times one meta-update (about a minute)
+    python -m bench.data_throughput --nometa_step
 
 and it prints one JSON line. The reference workload is MNIST meta-train
 classes (digits 0-6), ``N = 4`` tasks, ``k = 10`` inner steps, ``B = 32``
@@ -35,8 +36,14 @@ import time
 from pathlib import Path
 
 import tensorflow as tf
+from absl import app, flags
 
 from tfmeta.data import MetaBatchSampler, load_class_dataset
+
+flags.DEFINE_bool("meta_step", True, "Also time one second-order MAML-GAN meta-update (about a "
+                  "minute on 2 CPU cores) and report the sampling time as a fraction of it "
+                  "(--nometa_step: only time the sampler).")
+FLAGS = flags.FLAGS
 
 
 def shared_tfds_dir() -> Path:
@@ -141,7 +148,8 @@ def time_meta_step(*, tasks: int = 4, inner_steps: int = 10, batch_size: int = 3
 
     from tfmeta import inner
     from tfmeta.algorithms import MetaLearner
-    from tfmeta.gan import build_discriminator, build_generator, gan_objective
+    from tfmeta.gan import gan_objective
+    from tfmeta.nets import build_discriminator, build_generator
 
     splits = load_class_dataset("mnist", data_dir=data_dir or shared_tfds_dir(), download=False)
     sampler = tf.function(MetaBatchSampler(splits.train, tasks=tasks, inner_steps=inner_steps,
@@ -166,20 +174,15 @@ def time_meta_step(*, tasks: int = 4, inner_steps: int = 10, batch_size: int = 3
             "meta_step_repeats": repeats}
 
 
-def main() -> None:
+def main(argv) -> None:
     """Prints the reference workload's timings as one JSON line.
 
-    ``--no-meta-step`` skips timing the MAML-GAN meta-step (about a minute on 2 CPU
-    cores); with it, ``data_fraction`` is the sampling time (in ``tf.function``) as a
-    fraction of one second-order meta-update, which must stay under 5 %.
+    With ``--meta_step`` (the default), ``data_fraction`` is the sampling time (in
+    ``tf.function``) as a fraction of one second-order meta-update, which must stay under 5 %.
     """
-    import argparse
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--no-meta-step", action="store_true",
-                        help="only time the sampler, not the MAML-GAN meta-step")
-    args = parser.parse_args()
+    del argv
     result = time_meta_batch()
-    if not args.no_meta_step:
+    if FLAGS.meta_step:
         result.update(time_meta_step())
         result["data_fraction"] = result["function_s"] / result["meta_step_s"]
         result["under_5_percent"] = result["data_fraction"] < 0.05
@@ -187,4 +190,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)

@@ -12,7 +12,7 @@ beta_1 0.5) per task and an outer SGD step of 0.1 on ``init - adapted``.
 One configuration::
 
     python -m bench.meta_step --algorithm=maml --inner_steps=10 --tasks=4 \\
-        --batch_size=32 --jit_compile=false --repeats=5
+        --batch_size=32 --nojit_compile --repeats=5
 
 prints one JSON line with ``algorithm, inner_steps, tasks, batch_size, jit_compile,
 sec_per_meta_update`` (median of ``repeats`` timed updates after one warm-up),
@@ -32,7 +32,6 @@ built once in a plain ``tf.Graph`` (no ``tf.function`` bodies to hide ops) and
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -40,6 +39,8 @@ import statistics
 import subprocess
 import sys
 import time
+
+from absl import app, flags
 
 SUITE = ([dict(algorithm=a, inner_steps=10) for a in ("maml", "fomaml", "reptile")]
          + [dict(algorithm="maml", inner_steps=k) for k in (1, 5, 20)]
@@ -49,13 +50,24 @@ SUITE = ([dict(algorithm=a, inner_steps=10) for a in ("maml", "fomaml", "reptile
             for a, k in (("maml", 1), ("maml", 10), ("fomaml", 10), ("reptile", 10))])
 SUITE_TIMEOUT_SEC = 600
 
-
-def _bool(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes"):
-        return True
-    if text.lower() in ("0", "false", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+flags.DEFINE_enum("algorithm", "maml", ["maml", "fomaml", "reptile"], "Meta-learning algorithm.")
+flags.DEFINE_integer("inner_steps", 10, "k: inner steps per task.", lower_bound=1)
+flags.DEFINE_integer("tasks", 4, "N: tasks per meta-update.", lower_bound=1)
+flags.DEFINE_integer("batch_size", 32, "B: images and latents per inner step.", lower_bound=1)
+flags.DEFINE_bool("jit_compile", False, "XLA-compile the meta-gradient.")
+flags.DEFINE_bool("remat", False, "Recompute inner steps in the meta-backward pass "
+                  "(MetaLearner(remat=True)): less memory, more compute (maml, fomaml).")
+flags.DEFINE_bool("unroll", None, "Unroll the k inner steps into the graph (--unroll) or run "
+                  "one symbolic loop (--nounroll); default: unrolled unless --remat.")
+flags.DEFINE_integer("repeats", 5, "Timed meta-updates after one warm-up.", lower_bound=1)
+flags.DEFINE_integer("profile", 0, "Also profile one more meta-update and report this many op "
+                     "types with the most self time (0: no profile).", lower_bound=0)
+flags.DEFINE_bool("suite", False, "Run every configuration of bench/README.md, one process "
+                  "each.")
+flags.register_multi_flags_validator(
+    ["algorithm", "remat"], lambda v: not (v["remat"] and v["algorithm"] == "reptile"),
+    "--remat applies to maml and fomaml, not reptile")
+FLAGS = flags.FLAGS
 
 
 def build(algorithm: str, inner_steps: int, jit_compile: bool, remat: bool = False,
@@ -65,7 +77,8 @@ def build(algorithm: str, inner_steps: int, jit_compile: bool, remat: bool = Fal
 
     from tfmeta import inner
     from tfmeta.algorithms import MetaLearner
-    from tfmeta.gan import build_discriminator, build_generator, gan_objective
+    from tfmeta.gan import gan_objective
+    from tfmeta.nets import build_discriminator, build_generator
 
     g, d = build_generator(seed=0), build_discriminator(seed=1)
     objective = gan_objective(g, d, loss="wgan-gp")
@@ -196,53 +209,34 @@ def run_one(algorithm: str, inner_steps: int, tasks: int, batch_size: int, jit_c
             "loadavg_1min": os.getloadavg()[0]}
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--algorithm", default="maml", choices=["maml", "fomaml", "reptile"])
-    parser.add_argument("--inner_steps", type=int, default=10, help="k")
-    parser.add_argument("--tasks", type=int, default=4, help="N")
-    parser.add_argument("--batch_size", type=int, default=32, help="B")
-    parser.add_argument("--jit_compile", type=_bool, default=False, help="true/false: XLA")
-    parser.add_argument("--remat", type=_bool, default=False,
-                        help="true/false: recompute inner steps in the meta-backward pass "
-                             "(MetaLearner(remat=True)): less memory, more compute")
-    parser.add_argument("--unroll", type=_bool, default=None,
-                        help="true/false: unroll the k inner steps into the graph or run one "
-                             "symbolic loop (default: unrolled unless --remat)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed updates after warm-up")
-    parser.add_argument("--profile", type=int, default=0, metavar="ROWS",
-                        help="also profile one more meta-update and report the ROWS op types "
-                             "with the most self time")
-    parser.add_argument("--suite", action="store_true",
-                        help="run every configuration of bench/README.md, one process each")
-    args = parser.parse_args(argv)
-    for name in ("inner_steps", "tasks", "batch_size", "repeats"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
-    if args.suite:
-        for config in SUITE:
-            flags = dict(dict(tasks=args.tasks, batch_size=args.batch_size, jit_compile=False,
-                              remat=False, repeats=args.repeats), **config)
-            cmd = [sys.executable, "-m", "bench.meta_step"] + [
-                f"--{k}={str(v).lower()}" for k, v in flags.items()]
-            try:
-                proc = subprocess.run(cmd, capture_output=True, text=True,
-                                      timeout=SUITE_TIMEOUT_SEC)
-            except subprocess.TimeoutExpired:
-                print(json.dumps(dict(flags, error=f"timed out after {SUITE_TIMEOUT_SEC} s")),
-                      flush=True)
-                continue
-            if proc.returncode != 0:
-                print(json.dumps(dict(flags, error=proc.stderr.strip()[-500:])), flush=True)
-                continue
-            print(proc.stdout.strip().splitlines()[-1], flush=True)
+def run_suite() -> None:
+    """Every configuration of ``SUITE``, each in a fresh process; one JSON line each."""
+    for config in SUITE:
+        values = dict(dict(tasks=FLAGS.tasks, batch_size=FLAGS.batch_size, jit_compile=False,
+                           remat=False, repeats=FLAGS.repeats), **config)
+        cmd = [sys.executable, "-m", "bench.meta_step"] + [
+            f"--{k}={str(v).lower()}" for k, v in values.items()]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=SUITE_TIMEOUT_SEC)
+        except subprocess.TimeoutExpired:
+            print(json.dumps(dict(values, error=f"timed out after {SUITE_TIMEOUT_SEC} s")),
+                  flush=True)
+            continue
+        if proc.returncode != 0:
+            print(json.dumps(dict(values, error=proc.stderr.strip()[-500:])), flush=True)
+            continue
+        print(proc.stdout.strip().splitlines()[-1], flush=True)
+
+
+def main(argv) -> None:
+    del argv
+    if FLAGS.suite:
+        run_suite()
         return
-    if args.remat and args.algorithm == "reptile":
-        parser.error("--remat applies to maml and fomaml, not reptile")
-    print(json.dumps(run_one(args.algorithm, args.inner_steps, args.tasks, args.batch_size,
-                             args.jit_compile, args.repeats, args.remat, args.unroll,
-                             args.profile)), flush=True)
+    print(json.dumps(run_one(FLAGS.algorithm, FLAGS.inner_steps, FLAGS.tasks, FLAGS.batch_size,
+                             FLAGS.jit_compile, FLAGS.repeats, FLAGS.remat, FLAGS.unroll,
+                             FLAGS.profile)), flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)

@@ -12,10 +12,15 @@ the time it would take if every operation ran as fast as the best dense kernel
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
+
+from absl import app, flags
+
+flags.DEFINE_integer("repeats", 10, "Timed calls of each kernel; the best counts.", lower_bound=1)
+flags.DEFINE_integer("size", 2048, "n of the n x n float32 matmul.", lower_bound=1)
+FLAGS = flags.FLAGS
 
 
 def _best_rate(fn, flops: float, repeats: int) -> float:
@@ -28,16 +33,11 @@ def _best_rate(fn, flops: float, repeats: int) -> float:
     return flops / best / 1e9
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--size", type=int, default=2048, help="n of the n x n matmul")
-    args = parser.parse_args(argv)
-    if args.repeats < 1 or args.size < 1:
-        parser.error("--repeats and --size must be >= 1")
+def main(argv) -> None:
+    del argv
     import tensorflow as tf
 
-    n = args.size
+    n = FLAGS.size
     a = tf.random.stateless_normal([n, n], [0, 1])
     b = tf.random.stateless_normal([n, n], [0, 2])
     matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
@@ -46,13 +46,13 @@ def main(argv=None) -> None:
     conv = tf.function(lambda: tf.reduce_sum(tf.nn.conv2d(x, w, 2, "SAME")))
     conv_flops = 2.0 * 96 * 7 * 7 * 128 * 4 * 4 * 64
     out = {"matmul_gflops_per_sec": _best_rate(lambda: float(matmul()), 2.0 * n ** 3,
-                                               args.repeats),
-           "conv_gflops_per_sec": _best_rate(lambda: float(conv()), conv_flops, args.repeats),
-           "matmul_size": n, "repeats": args.repeats, "threads": os.cpu_count(),
+                                               FLAGS.repeats),
+           "conv_gflops_per_sec": _best_rate(lambda: float(conv()), conv_flops, FLAGS.repeats),
+           "matmul_size": n, "repeats": FLAGS.repeats, "threads": os.cpu_count(),
            "tensorflow": tf.__version__, "loadavg_1min": os.getloadavg()[0]}
     out["peak_gflops_per_sec"] = max(out["matmul_gflops_per_sec"], out["conv_gflops_per_sec"])
     print(json.dumps(out), flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)

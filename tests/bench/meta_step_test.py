@@ -22,10 +22,11 @@ def _bench(*flags):
     return json.loads(lines[0])
 
 
-@pytest.mark.parametrize("algorithm,remat", [("maml", False), ("maml", True), ("reptile", False)])
+@pytest.mark.parametrize("algorithm,remat", [("maml", True), ("reptile", False)])
 def test_prints_one_json_line_with_the_documented_keys(algorithm, remat):
+    # absl booleans: --flag=false (the suite's form), --noflag and --flag all parse
     out = _bench(f"--algorithm={algorithm}", "--inner_steps=2", "--tasks=1", "--batch_size=2",
-                 "--repeats=1", f"--remat={str(remat).lower()}")
+                 "--repeats=1", "--jit_compile=false", "--remat" if remat else "--noremat")
     assert KEYS <= set(out), sorted(KEYS - set(out))
     assert (out["algorithm"], out["inner_steps"], out["tasks"], out["batch_size"]) == (
         algorithm, 2, 1, 2)
@@ -50,10 +51,25 @@ def test_flop_count_grows_with_inner_steps_and_tasks():
     assert more["flops_per_meta_update"] > 3 * one["flops_per_meta_update"]
 
 
-def test_bad_flags_are_refused():
-    proc = subprocess.run([sys.executable, "-m", "bench.meta_step", "--inner_steps=0"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0 and "--inner_steps must be >= 1" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "bench.meta_step", "--algorithm=reptile",
-                           "--remat=true"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0 and "--remat applies to maml and fomaml" in proc.stderr
+def _refused(module, *flags):
+    proc = subprocess.run([sys.executable, "-m", module, *flags], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    return proc.stderr
+
+
+def test_bad_flags_are_refused_with_the_flag_named():
+    assert "flag --inner_steps=0: 0 is not a positive integer" in _refused(
+        "bench.meta_step", "--inner_steps=0")
+    assert "--remat applies to maml and fomaml, not reptile" in _refused(
+        "bench.meta_step", "--algorithm=reptile", "--remat=true")
+    assert "--jit_compile" in _refused("bench.meta_step", "--jit_compile=maybe")
+
+
+def test_compare_peer_marks_peer_python_required_and_names_a_missing_one():
+    assert "Flag --peer_python must have a value" in _refused("bench.compare_peer")
+    err = _refused("bench.compare_peer", "--peer_python=no/such/python")
+    assert err.strip() == "error: --peer_python=no/such/python does not exist"
+    assert "--algorithms: expected some of maml, fomaml, reptile" in _refused(
+        "bench.compare_peer", "--peer_python=x", "--algorithms=maml,sgd")

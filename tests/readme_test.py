@@ -1,0 +1,159 @@
+"""The README is a short user guide whose commands and code parse as written.
+
+Every ``python -m MODULE ...`` command of this project's tools in the ``sh`` blocks of README.md,
+docs/ and bench/README.md is parsed with the tool's own absl flags (an unknown flag, a bad
+value or a missing required flag fails), and ``trainers.maml_gan``'s flags are also turned into
+its config, so a bad enum or an invalid combination fails too. The imports of the README's
+Python blocks must resolve. All of it runs in one subprocess, so TensorFlow is imported once.
+"""
+
+import glob
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = os.path.join(ROOT, "README.md")
+PAGES = [README, os.path.join(ROOT, "bench", "README.md"),
+         *sorted(glob.glob(os.path.join(ROOT, "docs", "**", "*.md"), recursive=True))]
+PACKAGES = ("trainers", "export", "serving", "bench")
+TEST_COMMAND = 'pip install -e ".[test]" && python -m pytest -q -n 2 --dist loadfile tests'
+
+# Runs in a fresh interpreter: reads [[module, [args...]], ...] and python snippets as JSON on
+# stdin, prints a JSON list of failures. Each module's flags are removed from the one absl
+# registry after its commands, since tools define the same flag names (--workdir, --seed ...).
+CHECKER = r'''
+import ast, importlib, json, sys
+from absl import flags
+FLAGS = flags.FLAGS
+request = json.load(sys.stdin)
+failures = []
+by_module = {}
+for module, args in request["commands"]:
+    by_module.setdefault(module, []).append(args)
+for module, commands in by_module.items():
+    before = set(FLAGS)
+    try:
+        mod = importlib.import_module(module)
+        if hasattr(mod, "define_flags"):  # tools that define their flags only when run
+            mod.define_flags()
+    except Exception as e:
+        failures.append(f"{module}: import failed: {type(e).__name__}: {e}")
+        continue
+    defined = set(FLAGS) - before
+    for args in commands:
+        command = " ".join(["python -m", module, *args])
+        FLAGS.unparse_flags()
+        if not defined:
+            failures.append(f"{command}: {module} defines no absl flags at import")
+            continue
+        try:
+            rest = FLAGS(["prog", *args])
+            if len(rest) > 1:
+                raise ValueError(f"unexpected arguments {rest[1:]}")
+            if module == "trainers.maml_gan":
+                # the config the trainer would run, as --preset=auto resolves it without and
+                # with a GPU (from the flags alone: nothing is stored under the test's cwd)
+                for gpu in (False, True):
+                    mod.resolve_settings(gpu)
+        except Exception as e:
+            failures.append(f"{command}: {type(e).__name__}: {e}")
+    FLAGS.unparse_flags()
+    for name in defined:
+        delattr(FLAGS, name)
+for source in request["python"]:
+    for node in ast.walk(ast.parse(source)):
+        try:
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    importlib.import_module(alias.name)
+            elif isinstance(node, ast.ImportFrom):
+                mod = importlib.import_module(node.module)
+                for alias in node.names:
+                    if not hasattr(mod, alias.name):
+                        importlib.import_module(f"{node.module}.{alias.name}")
+        except Exception as e:
+            failures.append(f"python block: {ast.unparse(node)}: {type(e).__name__}: {e}")
+print(json.dumps(failures))
+'''
+
+
+def code_blocks(path, language):
+    """The bodies of the fenced blocks of ``language`` in the Markdown file at ``path``."""
+    text = open(path).read()
+    return re.findall(rf"^```{language}\n(.*?)^```", text, flags=re.M | re.S)
+
+
+def tool_commands(path):
+    """``(module, args)`` of every ``python -m`` command of this project in ``path``'s sh blocks.
+
+    Backslash continuations are joined, comments dropped, and lines split at ``&&``, ``;`` and
+    ``|``; ``pip``, ``docker``, ``tensorboard`` and ``curl`` commands are not ours to check.
+    """
+    commands = []
+    for block in code_blocks(path, "sh"):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line, comments=True)
+            segment = []
+            for word in words + ["&&"]:
+                if word not in ("&&", ";", "|", "||"):
+                    segment.append(word)
+                    continue
+                if segment[:2] == ["python", "-m"] and segment[2].split(".")[0] in PACKAGES:
+                    commands.append((segment[2], segment[3:]))
+                segment = []
+    return commands
+
+
+def test_readme_is_a_short_guide_with_a_contents_list():
+    lines = open(README).read().splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines"
+    assert "## Contents" in lines
+    # every entry of the contents list points at a heading of the README
+    anchors = {re.sub(r"[^a-z0-9 _-]", "", h[3:].lower()).replace(" ", "-")
+               for h in lines if h.startswith("## ")}
+    entries = re.findall(r"^- \[.*?\]\(#(.*?)\)", "\n".join(lines), flags=re.M)
+    assert len(entries) >= 8 and set(entries) <= anchors, set(entries) - anchors
+
+
+def test_readme_keeps_the_test_command_that_ci_runs():
+    text = open(README).read()
+    assert f"<!-- test-command -->\n```sh\n{TEST_COMMAND}\n```" in text
+
+
+def test_readme_and_docs_hold_no_machine_specific_path():
+    for path in PAGES:
+        found = re.findall(r"(?<![\w.])/(?:work|root|home|Users)/\S*", open(path).read())
+        assert not found, f"{os.path.relpath(path, ROOT)}: {found}"
+
+
+def test_relative_links_of_readme_and_docs_point_at_files():
+    for path in PAGES:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", open(path).read()):
+            if "://" in target:
+                continue
+            full = os.path.normpath(os.path.join(os.path.dirname(path), target))
+            assert os.path.exists(full), f"{os.path.relpath(path, ROOT)} links to {target}"
+
+
+def test_every_documented_command_parses_with_its_tools_flags(tmp_path):
+    commands = [c for path in PAGES for c in tool_commands(path)]
+    modules = {module for module, _ in commands}
+    # the README's own commands reach the main trainer, the exporters, serving and a benchmark
+    assert {"trainers.maml_gan", "export.saved_model", "export.adapted", "serving.models_config",
+            "serving.cli", "bench.meta_step"} <= modules, sorted(modules)
+    # absolute scratch folders (the smoke run's /tmp/...) are moved under tmp_path, so a run
+    # left there by an earlier smoke run cannot turn the check into a resume
+    commands = [(module, [re.sub(r"^(--\w+=)/tmp/", rf"\g<1>{tmp_path}/", a) for a in args])
+                for module, args in commands]
+    python = [block for path in PAGES for block in code_blocks(path, "python")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-c", CHECKER], cwd=tmp_path, env=env, text=True,
+                          input=json.dumps({"commands": commands, "python": python}),
+                          capture_output=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    failures = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not failures, "\n".join(failures)

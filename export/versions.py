@@ -5,9 +5,7 @@ and by default the largest one. A new version is written beside the others
 under a name the server ignores (``.tmp-<version>-<pid>``) and renamed to
 ``<version>`` only when complete, so a watcher never sees half a model. If
 another writer takes the same number first, the finished directory is renamed
-to the next free number instead. (``tfmeta.io.atomic_directory`` publishes
-under one fixed name and gives up when it is taken; a version number must move
-on instead, without writing the model again.)
+to the next free number instead.
 
 Example:
     >>> path = write_new_version("exports/mnist", lambda tmp: tf.saved_model.save(m, tmp))

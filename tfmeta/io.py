@@ -8,6 +8,9 @@ over the final name with ``os.replace``. A reader therefore sees the old file
 or the new one, never half of one, and a crash leaves at most a ``.tmp-*`` file
 behind.
 
+Directories (SavedModel versions) are published by ``export/versions.py``,
+which must move to the next free version number when another writer takes one.
+
 Example:
     >>> write_json("runs/x/config.json", {"steps": 10})
     >>> write_png("runs/x/samples/latest.png", grid)   # uint8 [H, W, 1|3]
@@ -18,14 +21,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import tempfile
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
-__all__ = ["atomic_path", "atomic_directory", "write_json", "write_text", "write_bytes",
-           "write_png", "save_keras", "read_json"]
+__all__ = ["atomic_path", "write_json", "write_text", "write_bytes", "write_png",
+           "save_keras", "read_json", "write_with"]
 
 
 def _jsonable(value: Any) -> Any:
@@ -71,35 +73,6 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[str]:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-
-
-@contextlib.contextmanager
-def atomic_directory(path: str | os.PathLike) -> Iterator[str]:
-    """Yields a temporary directory beside ``path``; renames it to ``path`` on success.
-
-    ``path`` must not exist yet (a directory cannot be replaced atomically).
-    A server that polls the parent (TF Serving) sees the directory only once
-    it is complete; a failure removes the temporary directory.
-    """
-    path = os.fspath(path)
-    if os.path.exists(path):
-        raise FileExistsError(f"{path} exists already; refusing to replace it")
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=f".tmp-{os.path.basename(path)}-")
-    try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())
-        os.rename(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -26,6 +26,12 @@ def default_data_dir() -> str | None:
     return os.path.normpath(shared) if os.path.isdir(shared) else None
 
 
+def refuse_file_workdir(workdir: str) -> None:
+    """Exits with one error line when ``--workdir`` names an existing file."""
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        sys.exit(f"error: --workdir={workdir} is a file, not a directory")
+
+
 def progress_bar(total: int, desc: str, initial: int = 0):
     """A tqdm bar on stderr (elapsed, rate and time left); quiet when not a TTY in CI.
 

@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 import sys
 
 from trainers import common
@@ -61,24 +60,23 @@ def main(argv):
     common.apply_verbosity(FLAGS.verbose)
     common.import_tensorflow_quietly()
     from tfmeta.experiments.critic import CriticConfig, save_critic, train_critic
-    from trainers.common import default_data_dir, progress_bar
 
     try:
         config = CriticConfig(
-            dataset=FLAGS.dataset, data_dir=FLAGS.data_dir or default_data_dir(),
+            dataset=FLAGS.dataset, data_dir=FLAGS.data_dir or common.default_data_dir(),
             download=FLAGS.download, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
             learning_rate=FLAGS.learning_rate, width=FLAGS.width,
             holdout_fraction=FLAGS.holdout_fraction, seed=FLAGS.seed,
             image_size=FLAGS.image_size, max_train_images=FLAGS.max_train_images)
     except ValueError as e:
         sys.exit(f"error: {e}")
-    if os.path.exists(FLAGS.workdir) and not os.path.isdir(FLAGS.workdir):
-        sys.exit(f"error: --workdir={FLAGS.workdir} is a file, not a directory")
+    common.refuse_file_workdir(FLAGS.workdir)
     bars = {}
 
     def progress(epoch, step, steps_per_epoch, metrics):
         if epoch not in bars:
-            bars[epoch] = progress_bar(steps_per_epoch, f"epoch {epoch}/{config.epochs}")
+            bars[epoch] = common.progress_bar(steps_per_epoch,
+                                              f"epoch {epoch}/{config.epochs}")
         bars[epoch].update(step - bars[epoch].n)
         if "heldout_accuracy" in metrics:
             bars[epoch].set_postfix(heldout_acc=f"{metrics['heldout_accuracy']:.4f}")

@@ -78,7 +78,6 @@ def main(argv):
     common.import_tensorflow_quietly()
     from tfmeta import io
     from tfmeta.experiments.sinusoid import SinusoidConfig, run
-    from trainers.common import progress_bar
 
     try:
         config = SinusoidConfig(steps=FLAGS.steps, shots=FLAGS.shots,
@@ -87,15 +86,14 @@ def main(argv):
                                 eval_steps=FLAGS.eval_steps, seed=FLAGS.seed)
     except ValueError as e:
         sys.exit(f"error: {e}")
-    if os.path.exists(FLAGS.workdir) and not os.path.isdir(FLAGS.workdir):
-        sys.exit(f"error: --workdir={FLAGS.workdir} is a file, not a directory")
+    common.refuse_file_workdir(FLAGS.workdir)
     bars = {}
 
     def progress(phase, step, metrics):
         if phase not in bars:
             for bar in bars.values():
                 bar.close()
-            bars[phase] = progress_bar(config.steps, phase)
+            bars[phase] = common.progress_bar(config.steps, phase)
         bars[phase].update(1)
         if step % 50 == 0:
             bars[phase].set_postfix(loss=f"{metrics['loss']:.3f}", refresh=False)

@@ -7,8 +7,9 @@ through any number of inner steps (second-order MAML) -- like
 ``optax.GradientTransformation``, but returning the new parameters directly.
 
 Available: :func:`sgd`, :func:`rmsprop` (the MAML-GAN paper's inner optimizer),
-:func:`adam`, and :func:`meta_sgd` (per-parameter learning rates that are
-meta-variables themselves, Li et al. 2017).
+:func:`adam`, :func:`meta_sgd` (per-parameter learning rates that are
+meta-variables themselves, Li et al. 2017) and :func:`per_step` (MAML++'s
+learned per-layer per-step rates, Antoniou et al. 2019).
 
 The square roots in RMSprop and Adam use :func:`safe_sqrt`, whose derivative
 at zero is zero instead of infinity. A gradient entry that is exactly zero on
@@ -207,6 +208,50 @@ def meta_sgd_learning_rates(variables: Sequence[Any], initial: float,
     return [keras.Variable(tf.fill(v.shape, tf.constant(initial, v.dtype)), dtype=v.dtype,
                            name=f"{name}_{i}", trainable=True)
             for i, v in enumerate(variables)]
+
+
+def per_step(learning_rates: Any) -> InnerOptimizer:
+    """MAML++'s LSLR: SGD with a learned rate per parameter tensor and per inner step.
+
+    ``p_i <- p_i - learning_rates[j, i] * g_i`` at step ``j`` (the state counts
+    the steps). The rates are a meta-variable (see :func:`per_step_learning_rates`).
+
+    Example:
+        >>> opt = per_step(per_step_learning_rates(len(params), steps=5, initial=0.1))
+    """
+    if getattr(learning_rates, "shape", None) is None or len(learning_rates.shape) != 2:
+        raise ValueError("per_step: learning_rates must be a [steps, parameters] variable, "
+                         f"got {learning_rates!r}")
+    steps, count = (int(d) for d in learning_rates.shape)
+
+    def init(params):
+        if len(params) != count:
+            raise ValueError(f"per_step: rates for {count} parameter tensors but got "
+                             f"{len(params)}; they must match one to one")
+        return tf.constant(0, tf.int32)
+
+    def update(grads, state, params):
+        _check_structure(grads, params, "per_step")
+        # A one-hot row pick (not gather): its gradient is a dense tensor, which the loop
+        # over tasks can add up.
+        pick = tf.one_hot(tf.minimum(state, steps - 1), steps, dtype=learning_rates.dtype)
+        rates = tf.linalg.matvec(learning_rates, pick, transpose_a=True)
+        new = [p - tf.cast(rates[i], p.dtype) * g for i, (p, g) in enumerate(zip(params, grads))]
+        return new, state + 1
+
+    return InnerOptimizer(init, update, (learning_rates,), "per_step")
+
+
+def per_step_learning_rates(num_params: int, steps: int, initial: float,
+                            name: str = "per_step_lr", dtype: str = "float32") -> Any:
+    """A trainable ``[steps, num_params]`` ``keras.Variable`` filled with ``initial``."""
+    import keras  # local: keeps this module importable without building Keras state
+    _check_positive("per_step_learning_rates", initial=initial)
+    for key, value in (("num_params", num_params), ("steps", steps)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"per_step_learning_rates: {key} must be an int >= 1, got {value!r}")
+    return keras.Variable(tf.fill([steps, num_params], tf.constant(initial, dtype)),
+                          dtype=dtype, name=name, trainable=True)
 
 
 _BY_NAME = {"sgd": sgd, "rmsprop": rmsprop, "adam": adam}

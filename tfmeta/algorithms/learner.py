@@ -39,6 +39,7 @@ from tfmeta.algorithms.reptile import reptile_direction
 from tfmeta.types import Objective, Task, task_at
 
 ALGORITHMS = ("maml", "fomaml", "reptile")
+TASKS_MODES = ("loop", "vectorized")
 
 
 class MetaLearner(tf.Module):
@@ -63,13 +64,25 @@ class MetaLearner(tf.Module):
         bench/README.md and :func:`tfmeta.algorithms.maml.maml_losses`).
       unroll: MAML/FOMAML: ``True`` unrolls the k inner steps into the graph,
         ``False`` makes one symbolic loop; default: unrolled unless ``remat``.
+      first_order_steps: MAML: derivative-order annealing (MAML++): the first
+        ``first_order_steps`` meta-updates use the first-order meta-gradient,
+        the rest the exact second-order one.
+      tasks_mode: ``"loop"`` (default) computes the tasks of a meta-batch one
+        after another in a ``tf.while_loop``; ``"vectorized"`` computes them as
+        one batched computation (``tf.vectorized_map``: every op gets a task
+        axis). Same meta-gradient. On a 2-core CPU the loop is faster (3x at
+        8 Conv-4 tasks, bench/README.md); the batched form is for wide devices.
+      parallel_tasks: ``"loop"``: how many tasks the runtime may compute at
+        once (``parallel_iterations``); 1 keeps one task's graph in memory.
     """
 
     def __init__(self, variables: Mapping[str, list], objective: Objective, inner: Any,
                  outer: Callable[[], keras.optimizers.Optimizer] | Mapping[str, Any], *,
                  algorithm: str = "maml", steps: int = 10, step_weights: str = "uniform",
                  anneal_steps: int = 1000, jit_compile: bool = False, remat: bool = False,
-                 unroll: bool | None = None, name: str | None = None):
+                 unroll: bool | None = None, first_order_steps: int = 0,
+                 tasks_mode: str = "loop", parallel_tasks: int = 1,
+                 name: str | None = None):
         super().__init__(name=name)
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algorithm!r}; expected one of {ALGORITHMS}")
@@ -107,14 +120,34 @@ class MetaLearner(tf.Module):
                 "several players")
         for p in self.players:
             self.outer[p].build(self.targets[p])
+        if isinstance(first_order_steps, bool) or not isinstance(first_order_steps, int) \
+                or first_order_steps < 0:
+            raise ValueError(f"first_order_steps must be an int >= 0, got {first_order_steps!r}")
+        if first_order_steps and algorithm != "maml":
+            raise ValueError(f"first_order_steps (derivative-order annealing) applies to "
+                             f"algorithm='maml', not {algorithm!r}")
+        if isinstance(parallel_tasks, bool) or not isinstance(parallel_tasks, int) \
+                or parallel_tasks < 1:
+            raise ValueError(f"parallel_tasks must be an int >= 1, got {parallel_tasks!r}")
+        if tasks_mode not in TASKS_MODES:
+            raise ValueError(f"tasks_mode must be one of {TASKS_MODES}, got {tasks_mode!r}")
+        self.tasks_mode = tasks_mode
+        self.first_order_steps = first_order_steps
+        self.parallel_tasks = parallel_tasks
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="meta_step")
         self._compute = tf.function(self.compute_gradients, jit_compile=jit_compile,
                                     reduce_retracing=True)
+        self._compute_first_order = tf.function(
+            lambda tasks: self.compute_gradients(tasks, first_order=True),
+            jit_compile=jit_compile, reduce_retracing=True)
         self._apply = tf.function(self.apply_gradients)
 
     # -- per task -------------------------------------------------------------
-    def task_gradients(self, task: Task):
-        """``(grads, meta_losses, metrics)`` of one task, grads aligned with ``targets``."""
+    def task_gradients(self, task: Task, first_order: bool | None = None):
+        """``(grads, meta_losses, metrics)`` of one task, grads aligned with ``targets``.
+
+        ``first_order`` overrides the algorithm's order (MAML's annealing).
+        """
         if self.algorithm == "reptile":
             params = {p: [tf.convert_to_tensor(v) for v in self.model_variables[p]]
                       for p in self.players}
@@ -128,39 +161,57 @@ class MetaLearner(tf.Module):
         if weights == "annealed":
             weights = make_step_weights(weights, self.steps, self.step, self.anneal_steps)
         return meta_gradients(self.objective, self.model_variables, task, self.inner,
-                              steps=self.steps, first_order=self.algorithm == "fomaml",
+                              steps=self.steps,
+                              first_order=(self.algorithm == "fomaml" if first_order is None
+                                           else first_order),
                               step_weights=weights, remat=self.remat,
                               unroll=self.unroll)
 
     # -- per meta-batch ---------------------------------------------------------
-    def compute_gradients(self, tasks: Task):
+    def compute_gradients(self, tasks: Task, first_order: bool | None = None):
         """Mean meta-gradient over a stacked meta-batch, and metrics.
 
         Returns:
           ``(grads, metrics)``: ``grads[p]`` aligned with ``self.targets[p]``;
           metrics ``meta_loss/<p>`` and ``inner_loss/<p>`` (means over tasks).
         """
+        metric_names = [f"{k}/{p}" for k in ("meta_loss", "inner_loss") for p in self.players]
+
+        def one_task(task):
+            grads, meta, metrics = self.task_gradients(task, first_order)
+            metrics = dict(metrics, **{f"meta_loss/{p}": meta[p] for p in self.players})
+            return grads, {k: metrics[k] for k in metric_names}
+
+        if self.tasks_mode == "vectorized":
+            per_task = tf.vectorized_map(one_task, tasks, fallback_to_while_loop=True,
+                                         warn=False)
+            grads = {p: [tf.reduce_mean(g, axis=0) for g in per_task[0][p]]
+                     for p in self.players}
+            metrics = {k: tf.reduce_mean(v, axis=0) for k, v in per_task[1].items()}
+        else:
+            grads, metrics = self._loop_over_tasks(one_task, tasks, metric_names)
+        for p in self.players:
+            metrics[f"grad_norm/{p}"] = tf.linalg.global_norm(grads[p])
+        return grads, metrics
+
+    def _loop_over_tasks(self, one_task, tasks: Task, metric_names: list):
+        """Mean gradients and metrics of the tasks, one task per ``tf.while_loop`` iteration."""
         n = tf.shape(tasks.seed)[0]
         zeros_g = {p: [tf.zeros_like(v) for v in self.targets[p]] for p in self.players}
-        metric_names = [f"{k}/{p}" for k in ("meta_loss", "inner_loss") for p in self.players]
         zeros_m = {k: tf.zeros([], self.targets[k.split("/")[1]][0].dtype) for k in metric_names}
 
         def body(i, acc_g, acc_m):
-            grads, meta, metrics = self.task_gradients(task_at(tasks, i))
-            metrics = dict(metrics, **{f"meta_loss/{p}": meta[p] for p in self.players})
+            grads, metrics = one_task(task_at(tasks, i))
             acc_g = {p: [a + tf.cast(g, a.dtype) for a, g in zip(acc_g[p], grads[p])]
                      for p in self.players}
             acc_m = {k: acc_m[k] + tf.cast(metrics[k], acc_m[k].dtype) for k in acc_m}
             return i + 1, acc_g, acc_m
 
         _, acc_g, acc_m = tf.while_loop(lambda i, *_: i < n, body, (0, zeros_g, zeros_m),
-                                        parallel_iterations=1)
+                                        parallel_iterations=self.parallel_tasks)
         scale = {p: tf.cast(n, self.targets[p][0].dtype) for p in self.players}
         grads = {p: [g / scale[p] for g in acc_g[p]] for p in self.players}
-        metrics = {k: v / tf.cast(n, v.dtype) for k, v in acc_m.items()}
-        for p in self.players:
-            metrics[f"grad_norm/{p}"] = tf.linalg.global_norm(grads[p])
-        return grads, metrics
+        return grads, {k: v / tf.cast(n, v.dtype) for k, v in acc_m.items()}
 
     def apply_gradients(self, grads: Mapping[str, list], metrics: Mapping[str, tf.Tensor]):
         """Raises InvalidArgumentError on a non-finite loss or gradient, else steps."""
@@ -176,7 +227,10 @@ class MetaLearner(tf.Module):
 
     def train_step(self, tasks: Task) -> dict[str, tf.Tensor]:
         """One meta-update on a stacked meta-batch; returns the metrics."""
-        grads, metrics = self._compute(tasks)
+        if self.first_order_steps and int(self.step.numpy()) < self.first_order_steps:
+            grads, metrics = self._compute_first_order(tasks)
+        else:
+            grads, metrics = self._compute(tasks)
         self._apply(grads, metrics)
         return metrics
 

@@ -3,7 +3,9 @@
 * :func:`build_generator` / :func:`build_discriminator` -- the DCGAN of the
   MAML-GAN paper (:mod:`tfmeta.nets.dcgan`);
 * :func:`build_critic` / :func:`critic_features` -- the four-block ResNet
-  classifier that scores generated images (:mod:`tfmeta.nets.resnet`).
+  classifier that scores generated images (:mod:`tfmeta.nets.resnet`);
+* :func:`build_conv4` -- the few-shot classifier of MAML and its successors
+  (:mod:`tfmeta.nets.conv4`).
 
 Every builder returns a built functional ``keras.Model`` whose trainable
 variables fully describe it, so it runs under ``tfmeta.functional.apply``.
@@ -14,7 +16,8 @@ Example:
     >>> critic = nets.build_critic((28, 28, 1), num_classes=10)
 """
 
+from tfmeta.nets.conv4 import build_conv4
 from tfmeta.nets.dcgan import build_discriminator, build_generator
 from tfmeta.nets.resnet import build_critic, critic_features
 
-__all__ = ["build_critic", "build_discriminator", "build_generator", "critic_features"]
+__all__ = ["build_conv4", "build_critic", "build_discriminator", "build_generator", "critic_features"]

@@ -1,0 +1,30 @@
+"""Few-shot classification (N-way K-shot) with MAML, FOMAML, Meta-SGD, Reptile and MAML++ options.
+
+* :class:`FewShotConfig` -- a run's settings (defaults: the CPU recipe);
+  :data:`PAPER` the published settings per (ways, shots);
+* :func:`load_data`, :func:`build` -- data splits, Conv-4, learner, checkpoint;
+* :func:`run` -- meta-trains or resumes a run directory, with a learning
+  curve of held-out accuracy (``curve.json``);
+* :func:`load_run` -- rebuilds a run and restores its latest checkpoint;
+* :func:`adapt`, :func:`classify` -- adaptation to a support set and query
+  probabilities, as evaluation and export use them;
+* :func:`episode_accuracies`, :func:`summary` -- held-out accuracy with a 95%
+  interval.
+
+Example:
+    >>> from tfmeta.experiments import few_shot
+    >>> result = few_shot.run(few_shot.FewShotConfig(steps=2000), "runs/omniglot_5w1s")
+    >>> setup, splits = few_shot.load_run("runs/omniglot_5w1s")
+    >>> few_shot.summary(few_shot.episode_accuracies(setup, splits.test, episodes=600, steps=3))
+"""
+
+from tfmeta.experiments.few_shot.adaptation import adapt, classify, initial_params
+from tfmeta.experiments.few_shot.build import Setup, build, load_data, training_sampler
+from tfmeta.experiments.few_shot.config import ALGORITHMS, PAPER, FewShotConfig
+from tfmeta.experiments.few_shot.evaluate import episode_accuracies, summary
+from tfmeta.experiments.few_shot.run import (CURVE_FILE, load_run, read_config, read_curve,
+                                             run)
+
+__all__ = ["ALGORITHMS", "CURVE_FILE", "FewShotConfig", "PAPER", "Setup", "adapt", "build",
+           "classify", "episode_accuracies", "initial_params", "load_data", "load_run",
+           "read_config", "read_curve", "run", "summary", "training_sampler"]

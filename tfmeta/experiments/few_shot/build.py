@@ -1,0 +1,128 @@
+"""Builds a few-shot classification run from its config: data, Conv-4, learner, checkpoint.
+
+Each algorithm is an inner optimizer plus an outer one: MAML/FOMAML adapt
+with SGD at ``inner_lr`` (MAML++'s LSLR: a learned rate per parameter tensor
+and step), Meta-SGD with learned per-parameter rates, all three with an Adam
+outer step; Reptile adapts with SGD and moves the initialization by an SGD
+step of size ``outer_lr`` along ``init - adapted``.
+
+Example:
+    >>> splits = load_data(config)
+    >>> setup = build(config, splits.train.image_shape)
+    >>> setup.learner.train_step(training_sampler(config, splits.train)(0))
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfmeta import inner as inner_lib
+from tfmeta.algorithms import MetaLearner
+from tfmeta.classify import PLAYER, classification_objective
+from tfmeta.data import (ClassDatasetSplits, EpisodeSampler, load_class_dataset,
+                         load_folder_dataset)
+from tfmeta.data.omniglot import load_omniglot
+from tfmeta.experiments.few_shot.config import FewShotConfig
+from tfmeta.nets import build_conv4
+from tfmeta.types import Reused, Task
+
+FOLDER_TRAIN_FRACTION = 0.7
+
+
+class Setup(NamedTuple):
+    """Everything a run is made of."""
+    config: FewShotConfig
+    model: keras.Model
+    objective: Callable
+    inner: Any                 # the InnerOptimizer of adaptation (training and test)
+    learner: MetaLearner
+    checkpoint: tf.train.Checkpoint
+
+
+def load_data(config: FewShotConfig) -> ClassDatasetSplits:
+    """The meta-train / meta-test classes of the run's dataset."""
+    if config.dataset == "omniglot":
+        return load_omniglot(config.split, image_size=config.image_size,
+                             data_dir=config.data_dir, download=config.download)
+    if config.dataset == "folder":
+        dataset = load_folder_dataset(config.folder, image_size=config.image_size)
+        ids = np.random.default_rng(0).permutation(np.asarray(dataset.class_ids))
+        cut = int(round(FOLDER_TRAIN_FRACTION * len(ids)))
+        return dataset.split(sorted(int(i) for i in ids[:cut]),
+                             sorted(int(i) for i in ids[cut:]))
+    return load_class_dataset(config.dataset, data_dir=config.data_dir,
+                              download=config.download, image_size=config.image_size)
+
+
+def training_sampler(config: FewShotConfig, dataset) -> Callable[[Any], Task]:
+    """``step -> Task`` meta-batch of ``meta_batch_size`` episodes (deterministic in step).
+
+    Reptile adapts on all of an episode's images (support and query), as
+    Reptile trains on a task's whole training set.
+    """
+    sampler = EpisodeSampler(dataset, ways=config.ways, shots=config.shots,
+                             queries=config.queries, seed=config.seed,
+                             episodes=config.meta_batch_size)
+    if config.algorithm != "reptile":
+        return sampler.meta_batch
+
+    def reptile_batch(step):
+        tasks = sampler.meta_batch(step)
+        (sx, sy), (qx, qy) = tasks.inner.batch, tasks.val.batch
+        both = (tf.concat([sx, qx], axis=1), tf.concat([sy, qy], axis=1))
+        return Task(inner=Reused(both), val=tasks.val, seed=tasks.seed)
+    return reptile_batch
+
+
+def outer_learning_rate(config: FewShotConfig):
+    """``outer_lr`` under the run's schedule (read from the optimizer's own iteration)."""
+    if config.outer_lr_schedule == "constant":
+        return config.outer_lr
+    if config.outer_lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(config.outer_lr,
+                                                      decay_steps=max(config.steps, 1))
+    return keras.optimizers.schedules.PolynomialDecay(config.outer_lr, max(config.steps, 1),
+                                                      end_learning_rate=0.0)
+
+
+def build_inner(config: FewShotConfig, variables: list, items: dict, dtype: str = "float32"):
+    """The inner optimizer of the run; its meta-variables are added to ``items``."""
+    if config.algorithm == "metasgd":
+        rates = inner_lib.meta_sgd_learning_rates(variables, config.inner_lr, name="inner_lr")
+        items["inner_learning_rates"] = rates
+        return inner_lib.meta_sgd(rates)
+    if config.per_step_lr:
+        rates = inner_lib.per_step_learning_rates(len(variables), config.inner_steps,
+                                                  config.inner_lr, name="inner_lr",
+                                                  dtype=dtype)
+        items["inner_learning_rates"] = rates
+        return inner_lib.per_step(rates)
+    return inner_lib.sgd(config.inner_lr)
+
+
+def build(config: FewShotConfig, image_shape, *, dtype: str = "float32",
+          activation: str = "relu") -> Setup:
+    """Conv-4, objective, inner optimizer, learner and checkpoint of a run."""
+    keras.utils.set_random_seed(config.seed)
+    model = build_conv4(config.ways, tuple(image_shape), filters=config.filters,
+                        pooling=config.pooling, activation=activation, dtype=dtype)
+    objective = classification_objective(model)
+    items: dict[str, Any] = {"model": model}
+    inner = build_inner(config, model.trainable_variables, items, dtype)
+    rate = outer_learning_rate(config)
+    if config.algorithm == "reptile":
+        outer = lambda: keras.optimizers.SGD(rate)  # noqa: E731
+    else:
+        outer = lambda: keras.optimizers.Adam(rate)  # noqa: E731
+    learner = MetaLearner({PLAYER: model.trainable_variables}, objective, inner, outer,
+                          algorithm="maml" if config.algorithm == "metasgd" else config.algorithm,
+                          steps=config.inner_steps, step_weights=config.step_weights,
+                          anneal_steps=config.anneal_steps,
+                          first_order_steps=config.first_order_steps)
+    items["step"] = learner.step
+    items["optimizer"] = learner.outer[PLAYER]
+    return Setup(config, model, objective, inner, learner, tf.train.Checkpoint(**items))

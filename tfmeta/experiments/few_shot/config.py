@@ -1,0 +1,116 @@
+"""The settings of a few-shot classification run: ``FewShotConfig`` and its checks.
+
+The defaults are the README's CPU recipe: 5-way 1-shot second-order MAML on
+Omniglot (the classification split, 1200/423 characters, four rotations),
+Conv-4, one inner SGD step of 0.4 on the support set, Adam 1e-3 outer, about
+30 minutes on a 2-core CPU. :data:`PAPER` holds the published settings of each
+N-way K-shot setting (meta-batch sizes, steps, iterations) for GPU runs.
+
+Algorithms: ``maml`` (second order), ``fomaml``, ``metasgd`` (per-parameter
+learned rates), ``reptile`` (SGD outer step on ``init - adapted``; the inner
+steps use the episode's support and query images, as Reptile trains on all of
+a task's data). MAML++ (Antoniou et al. 2019) is ``maml`` with its options:
+``per_step_lr`` (LSLR), ``first_order_steps`` (derivative-order annealing),
+``step_weights="annealed"`` (multi-step loss) and ``outer_lr_schedule="cosine"``.
+
+Example:
+    >>> config = FewShotConfig(ways=20, shots=5, **PAPER[(20, 5)])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tfmeta import checks
+
+ALGORITHMS = ("maml", "fomaml", "metasgd", "reptile")
+SPLITS = ("classification", "background")
+DATASETS = ("omniglot", "fashion_mnist", "mnist", "folder")
+STEP_WEIGHTS = ("uniform", "final", "annealed")
+OUTER_LR_SCHEDULES = ("constant", "cosine", "linear")
+POOLINGS = ("stride", "max")
+
+# Fields that may change between a run and its resumption; all others must match.
+RESUMABLE_FIELDS = ("steps", "data_dir", "download", "checkpoint_every", "keep_checkpoints",
+                    "eval_every", "eval_episodes", "summary_every")
+
+_COUNTS = ("ways", "shots", "queries", "meta_batch_size", "inner_steps", "eval_inner_steps",
+           "filters", "image_size", "anneal_steps", "checkpoint_every", "keep_checkpoints",
+           "eval_every", "eval_episodes", "summary_every")
+
+
+@dataclasses.dataclass(frozen=True)
+class FewShotConfig:
+    """Settings of an N-way K-shot meta-training run (defaults: the CPU recipe)."""
+    dataset: str = "omniglot"
+    split: str = "classification"
+    folder: str | None = None            # dataset="folder": a directory of class folders
+    data_dir: str | None = None
+    download: bool = True
+    image_size: int = 28
+    ways: int = 5
+    shots: int = 1
+    queries: int = 15
+    algorithm: str = "maml"
+    meta_batch_size: int = 32
+    inner_steps: int = 1
+    eval_inner_steps: int = 3
+    inner_lr: float = 0.4
+    outer_lr: float = 1e-3
+    outer_lr_schedule: str = "constant"
+    per_step_lr: bool = False
+    first_order_steps: int = 0
+    step_weights: str = "final"
+    anneal_steps: int = 1000
+    filters: int = 64
+    pooling: str = "stride"
+    steps: int = 2000
+    seed: int = 0
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 3
+    eval_every: int = 100
+    eval_episodes: int = 100
+    summary_every: int = 10
+
+    def __post_init__(self):
+        checks.one_of("dataset", self.dataset, DATASETS, flag=True)
+        checks.one_of("split", self.split, SPLITS, flag=True)
+        checks.one_of("algorithm", self.algorithm, ALGORITHMS, flag=True)
+        checks.one_of("step_weights", self.step_weights, STEP_WEIGHTS, flag=True)
+        checks.one_of("outer_lr_schedule", self.outer_lr_schedule, OUTER_LR_SCHEDULES,
+                      flag=True)
+        checks.one_of("pooling", self.pooling, POOLINGS, flag=True)
+        for name in _COUNTS:
+            checks.count(name, getattr(self, name), flag=True)
+        checks.count("steps", self.steps, minimum=0, flag=True)
+        checks.count("first_order_steps", self.first_order_steps, minimum=0, flag=True)
+        checks.count("seed", self.seed, minimum=0, flag=True)
+        checks.positive("inner_lr", self.inner_lr, flag=True)
+        checks.positive("outer_lr", self.outer_lr, flag=True)
+        if self.ways < 2:
+            raise ValueError(f"--ways must be at least 2, got {self.ways}")
+        if self.dataset == "folder" and not self.folder:
+            raise ValueError("--dataset=folder needs --folder=DIR (a directory of class folders)")
+        if self.first_order_steps and self.algorithm != "maml":
+            raise ValueError(f"--first_order_steps (derivative-order annealing) applies to "
+                             f"--algorithm=maml, not {self.algorithm!r}")
+        if self.per_step_lr and self.algorithm in ("metasgd", "reptile"):
+            raise ValueError(f"--per_step_lr (MAML++ LSLR) applies to maml and fomaml, not "
+                             f"{self.algorithm!r}")
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# Published settings (MAML, Finn et al. 2017, appendix; MAML++ keeps them) for the full-length
+# GPU runs: meta-batch sizes, inner steps and rate, iterations; 10 inner steps at test time.
+PAPER: dict[tuple[int, int], dict] = {
+    (5, 1): dict(meta_batch_size=32, inner_steps=1, inner_lr=0.4, steps=60000,
+                 eval_inner_steps=10),
+    (5, 5): dict(meta_batch_size=32, inner_steps=1, inner_lr=0.4, steps=60000,
+                 eval_inner_steps=10),
+    (20, 1): dict(meta_batch_size=16, inner_steps=5, inner_lr=0.1, steps=60000,
+                  eval_inner_steps=10),
+    (20, 5): dict(meta_batch_size=16, inner_steps=5, inner_lr=0.1, steps=60000,
+                  eval_inner_steps=10),
+}

@@ -1,0 +1,72 @@
+"""Held-out N-way K-shot accuracy of a run: per-episode accuracies, mean and 95% interval.
+
+Every episode is drawn from the meta-test classes by an
+:class:`tfmeta.data.EpisodeSampler`, deterministically in ``(seed, episode)``;
+the classifier adapts on the support set with ``steps`` inner steps from its
+meta-learned initialization and is scored on the query set (batch statistics
+of the query set, as in training). The interval is the normal one,
+``1.96 * std / sqrt(episodes)``, as the papers report.
+
+Example:
+    >>> accuracies = episode_accuracies(setup, splits.test, episodes=600, steps=3)
+    >>> summary(accuracies)
+    {'accuracy': 0.962, 'ci95': 0.0061, 'episodes': 600}
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+
+from tfmeta.classify import accuracy
+from tfmeta.data import ClassDataset, EpisodeSampler
+from tfmeta.experiments.few_shot.adaptation import adapt, classify
+from tfmeta.experiments.few_shot.build import Setup
+
+CURVE_SEED = 1_000_003     # the training curve's episodes: apart from --seed of evaluation
+
+
+def episode_accuracies(setup: Setup, dataset: ClassDataset, *, episodes: int, steps: int,
+                       seed: int = 0, ways: int | None = None, shots: int | None = None,
+                       queries: int | None = None,
+                       progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Query accuracy of each of ``episodes`` held-out episodes after ``steps`` inner steps.
+
+    ``ways``/``shots``/``queries`` default to the run's. ``progress(done,
+    total)`` is called every 50 episodes and at the end.
+    """
+    config = setup.config
+    ways = config.ways if ways is None else ways
+    if ways != config.ways:
+        raise ValueError(f"the run's classifier has {config.ways} outputs; it cannot score "
+                         f"{ways}-way episodes")
+    sampler = EpisodeSampler(dataset, ways=ways, shots=config.shots if shots is None else shots,
+                             queries=config.queries if queries is None else queries, seed=seed)
+
+    @tf.function(reduce_retracing=True)
+    def score(index):
+        episode = sampler(index)
+        params = adapt(setup, episode.support_images, episode.support_labels, steps=steps,
+                       seed=episode.seed)
+        probabilities = classify(setup, params, episode.query_images)
+        return accuracy(probabilities, episode.query_labels)
+
+    out = np.empty([episodes], np.float64)
+    for i in range(episodes):
+        out[i] = float(score(tf.constant(i, tf.int64)))
+        if progress is not None and ((i + 1) % 50 == 0 or i + 1 == episodes):
+            progress(i + 1, episodes)
+    return out
+
+
+def summary(accuracies: np.ndarray) -> dict:
+    """``{"accuracy": mean, "ci95": 1.96 std / sqrt(n), "episodes": n}``."""
+    accuracies = np.asarray(accuracies, np.float64)
+    n = int(accuracies.size)
+    if n == 0:
+        raise ValueError("no episodes to summarize")
+    std = float(np.std(accuracies, ddof=1)) if n > 1 else 0.0
+    return {"accuracy": float(np.mean(accuracies)), "ci95": 1.96 * std / np.sqrt(n),
+            "episodes": n}

@@ -1,0 +1,122 @@
+"""Meta-trains (or resumes) a few-shot classification run in its run directory.
+
+:func:`run` checks the directory, loads the data, builds the run, writes
+``config.json`` and hands the learner to :func:`tfmeta.training.meta_train`
+(checkpoints with exact resume, TensorBoard, stop). Every ``eval_every``
+meta-updates (and before the first) it scores ``eval_episodes`` held-out
+episodes -- the same episodes every time -- and appends the accuracy to
+``curve.json``: the run's learning curve.
+
+Example:
+    >>> result = run(FewShotConfig(steps=100, data_dir="../shared/tensorflow_datasets"),
+    ...              "runs/omniglot_5w1s")
+    >>> read_curve("runs/omniglot_5w1s")[-1]["step"]
+    100
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Callable
+
+import tensorflow as tf
+
+from tfmeta import io
+from tfmeta.data import EpisodeSampler
+from tfmeta.experiments import rundir
+from tfmeta.experiments.few_shot.build import Setup, build, load_data, training_sampler
+from tfmeta.experiments.few_shot.config import RESUMABLE_FIELDS, FewShotConfig
+from tfmeta.experiments.few_shot.evaluate import CURVE_SEED, episode_accuracies, summary
+from tfmeta.training import TrainResult, meta_train, restore_latest
+
+CURVE_FILE = "curve.json"
+
+
+def check_workdir(config: FewShotConfig, workdir: str) -> None:
+    """Raises ValueError if ``workdir`` holds a run with an incompatible config."""
+    resumable = set(RESUMABLE_FIELDS)
+    if config.outer_lr_schedule != "constant":
+        resumable.discard("steps")  # the schedule's length is the run's length
+    rundir.check_workdir(config, workdir, resumable)
+
+
+def read_config(workdir: str) -> FewShotConfig:
+    """The config of the few-shot run in ``workdir``."""
+    return rundir.read_config(FewShotConfig, workdir, what="few-shot classification run")
+
+
+def read_curve(workdir: str) -> list[dict]:
+    """``[{"step", "accuracy", "ci95", "episodes"}, ...]`` of the run, by step ([] if none)."""
+    path = os.path.join(workdir, CURVE_FILE)
+    return list(io.read_json(path)["points"]) if os.path.exists(path) else []
+
+
+def load_run(workdir: str, splits=None, **overrides) -> tuple[Setup, Any]:
+    """Rebuilds the run in ``workdir`` and restores its latest checkpoint: ``(setup, splits)``."""
+    config = dataclasses.replace(read_config(workdir), **overrides)
+    splits = splits if splits is not None else load_data(config)
+    setup = build(config, splits.train.image_shape)
+    if restore_latest(setup.checkpoint, workdir) is None:
+        raise FileNotFoundError(f"{workdir} holds no checkpoint (checkpoints/ is empty)")
+    return setup, splits
+
+
+def run(config: FewShotConfig, workdir: str,
+        progress: Callable[[int, dict], None] | None = None, splits=None, *,
+        on_event: Callable[[str, int], None] | None = None, stop=None,
+        on_curve: Callable[[list], None] | None = None) -> TrainResult:
+    """Meta-trains (or resumes) the run in ``workdir``.
+
+    Args:
+      config: the run's settings.
+      workdir: the run directory (created; a run there is resumed).
+      progress: ``(step, metrics)`` after every meta-update.
+      splits: the loaded data (default: loaded from ``config``).
+      on_event: ``(name, step)``: :func:`tfmeta.training.meta_train`'s events
+        plus ``"data"`` (data loaded) and ``"eval"`` (a curve point written).
+      stop: predicate or ``threading.Event``; when set, the run checkpoints
+        and returns with ``interrupted=True``.
+      on_curve: called with the whole curve after each new point (figures).
+
+    Raises:
+      ValueError: on an incompatible existing run or settings the data cannot
+        meet (more ways than classes, more shots + queries than images).
+    """
+    event = on_event or (lambda name, step: None)
+    check_workdir(config, workdir)
+    splits = splits if splits is not None else load_data(config)
+    try:
+        sampler = training_sampler(config, splits.train)
+        EpisodeSampler(splits.test, ways=config.ways, shots=config.shots,
+                       queries=config.queries)
+    except ValueError as e:
+        raise ValueError(f"--ways/--shots/--queries: {e}") from None
+    tf.config.experimental.enable_op_determinism()
+    setup = build(config, splits.train.image_shape)
+    os.makedirs(workdir, exist_ok=True)
+    rundir.write_config(config, workdir)
+    event("data", 0)
+    curve_path = os.path.join(workdir, CURVE_FILE)
+
+    def curve_point(step: int) -> None:
+        points = [p for p in read_curve(workdir) if p["step"] != step]
+        accuracies = episode_accuracies(setup, splits.test, episodes=config.eval_episodes,
+                                        steps=config.eval_inner_steps, seed=CURVE_SEED)
+        point = dict(summary(accuracies), step=step, inner_steps=config.eval_inner_steps)
+        points = sorted(points + [point], key=lambda p: p["step"])
+        io.write_json(curve_path, {"ways": config.ways, "shots": config.shots,
+                                   "points": points})
+        tf.summary.scalar("eval/accuracy", point["accuracy"], step=step)
+        event("eval", step)
+        if on_curve is not None:
+            on_curve(points)
+
+    if not read_curve(workdir) and rundir.latest_checkpoint(workdir) is None:
+        with tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")).as_default():
+            curve_point(0)
+    return meta_train(setup.learner, sampler, workdir=workdir, steps=config.steps,
+                      checkpoint=setup.checkpoint, checkpoint_every=config.checkpoint_every,
+                      max_to_keep=config.keep_checkpoints, summary_every=config.summary_every,
+                      on_step=progress, on_checkpoint=curve_point, every=config.eval_every,
+                      on_event=on_event, stop=stop)

@@ -1,0 +1,99 @@
+"""Run directories of every experiment: the stored config, checks on resume, checkpoints.
+
+A run directory holds ``config.json`` (the experiment's frozen config
+dataclass as JSON, plus the name of the preset it started from when one was
+used), ``checkpoints/`` and ``tensorboard/``. Rerunning in the same directory
+resumes the run; :func:`check_workdir` refuses settings that would make the
+resumed run a different one.
+
+Example:
+    >>> check_workdir(config, "runs/x", resumable=("steps",))
+    >>> write_config(config, "runs/x")
+    >>> read_config(FewShotConfig, "runs/x") == config
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Iterable
+
+import tensorflow as tf
+
+from tfmeta import io
+
+CONFIG_FILE = "config.json"
+PRESET_KEY = "preset"   # stored beside the config's fields; not a config field
+
+
+def config_path(workdir: str) -> str:
+    return os.path.join(workdir, CONFIG_FILE)
+
+
+def stored_settings(workdir: str) -> dict | None:
+    """The raw ``config.json`` of ``workdir`` (with ``preset`` if stored); None if no run."""
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise ValueError(f"--workdir={workdir} is a file; give a directory (a new one, or one "
+                         "holding a run to resume)")
+    path = config_path(workdir)
+    return io.read_json(path) if os.path.exists(path) else None
+
+
+def check_workdir(config, workdir: str, resumable: Iterable[str]) -> None:
+    """Raises ValueError if ``workdir`` is a file or holds a run with an incompatible config.
+
+    Fields in ``resumable`` may differ; a field an older run did not store is
+    compared with its default.
+    """
+    stored = stored_settings(workdir)
+    if stored is None:
+        return
+    stored = {k: v for k, v in stored.items() if k != PRESET_KEY}
+    current = config.to_json()
+    default = type(config)().to_json()
+    unknown = sorted(set(stored) - set(current))
+    if unknown:
+        raise ValueError(f"{config_path(workdir)} has settings this version does not know: "
+                         f"{unknown}")
+    resumable = set(resumable)
+    stored = {k: stored.get(k, default[k]) for k in current}
+    diff = {k: (stored[k], current[k]) for k in current
+            if k not in resumable and stored[k] != current[k]}
+    if diff:
+        detail = ", ".join(f"--{k}={new!r} (the run has {old!r})" for k, (old, new) in diff.items())
+        raise ValueError(
+            f"--workdir={workdir} holds a run with another config: {detail}. Use the run's "
+            "settings to resume it, or another --workdir for a new run.")
+
+
+def write_config(config, workdir: str, preset: str | None = None) -> None:
+    """Writes ``workdir/config.json`` atomically (with the preset's name if given)."""
+    data = config.to_json()
+    if preset is not None:
+        data[PRESET_KEY] = preset
+    io.write_json(config_path(workdir), data)
+
+
+def read_config(config_class, workdir: str, what: str = "run"):
+    """The ``config_class`` instance stored in ``workdir``."""
+    stored = stored_settings(workdir)
+    if stored is None:
+        raise FileNotFoundError(f"{workdir} holds no {what} (no config.json)")
+    stored.pop(PRESET_KEY, None)
+    names = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(stored) - names)
+    if unknown:
+        raise ValueError(f"{config_path(workdir)} is not a {what}: unknown settings {unknown}")
+    return config_class(**stored)
+
+
+def latest_checkpoint(workdir: str) -> tuple[str, int] | None:
+    """``(path, step)`` of the newest checkpoint of ``workdir``, or None.
+
+    Checkpoints are numbered by the meta-update they were taken after.
+    """
+    latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    if not latest:
+        return None
+    return latest, int(latest.rsplit("-", 1)[-1])

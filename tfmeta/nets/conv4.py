@@ -1,0 +1,79 @@
+"""Conv-4: the few-shot classification network of MAML, Meta-SGD, Reptile and MAML++.
+
+Four blocks of ``3x3 conv (64 filters) -> BatchNorm -> activation`` with either
+stride-2 convolutions (MAML's Omniglot network; the spatial mean of the last
+block feeds the head) or ``2x2`` max-pooling after each block (MAML's
+MiniImagenet network, Snell et al.), then a linear ``ways``-way head.
+
+BatchNorm semantics (the deliberate choice, tested): every block normalizes
+with the statistics of the batch it is given -- the support set in the inner
+loop, the query set when scoring -- in training and evaluation alike, exactly
+as the original MAML code (``tf.contrib.layers.batch_norm`` in training mode)
+and MAML++ do. The layer is :class:`tfmeta.nets.layers.BatchStatNorm`: no
+moving averages (an adapted network is fully described by its trainable
+tensors: per block the kernel, bias, gamma and beta, then the head's kernel
+and bias), and exact derivatives of every order through the batch statistics,
+which Keras' ``BatchNormalization`` does not give (see that module). A query
+set is therefore scored as a batch: one query image alone normalizes with its
+own statistics and may be classified differently.
+
+Example:
+    >>> model = build_conv4(ways=5)                  # 28x28x1 Omniglot, stride 2
+    >>> logits = functional.apply(model, params_of(model), images, training=True)
+"""
+
+from __future__ import annotations
+
+import keras
+
+from tfmeta.nets.layers import BatchStatNorm
+
+POOLINGS = ("stride", "max")
+
+
+def build_conv4(ways: int, image_shape: tuple = (28, 28, 1), *, filters: int = 64,
+                pooling: str = "stride", activation: str = "relu", batch_norm: bool = True,
+                dtype: str = "float32", name: str = "conv4") -> keras.Model:
+    """Builds the Conv-4 classifier.
+
+    Args:
+      ways: N, the number of output logits.
+      image_shape: ``(H, W, C)`` of the inputs.
+      filters: channels of every convolution (64 in every paper).
+      pooling: ``"stride"`` (stride-2 convolutions, spatial mean before the head;
+        MAML's Omniglot network) or ``"max"`` (stride 1, 2x2 max-pool per
+        block, flattened features; MAML's MiniImagenet network).
+      activation: ``"relu"``; a smooth one (``"softplus"``, ``"tanh"``) for
+        finite-difference checks.
+      batch_norm: batch-statistics normalization after every convolution
+        (epsilon 1e-3, as in MAML).
+      dtype: of the variables and computation (``"float64"`` for checks).
+
+    Returns:
+      A built functional ``keras.Model`` taking ``[B, H, W, C]`` images to
+      ``[B, ways]`` logits.
+    """
+    if isinstance(ways, bool) or not isinstance(ways, int) or ways < 2:
+        raise ValueError(f"ways must be an int >= 2, got {ways!r}")
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    if len(tuple(image_shape)) != 3:
+        raise ValueError(f"image_shape must be (H, W, C), got {image_shape!r}")
+    layers = keras.layers
+    inputs = keras.Input(tuple(image_shape), dtype=dtype, name="images")
+    h = inputs
+    for i in range(4):
+        h = layers.Conv2D(filters, 3, strides=2 if pooling == "stride" else 1,
+                          padding="same", dtype=dtype, name=f"conv{i}")(h)
+        if batch_norm:
+            h = BatchStatNorm(epsilon=1e-3, dtype=dtype, name=f"bn{i}")(h)
+        h = layers.Activation(activation, dtype=dtype, name=f"act{i}")(h)
+        if pooling == "max":
+            h = layers.MaxPooling2D(2, padding="valid" if h.shape[1] >= 2 else "same",
+                                    dtype=dtype, name=f"pool{i}")(h)
+    if pooling == "stride":
+        h = layers.GlobalAveragePooling2D(dtype=dtype, name="mean")(h)
+    else:
+        h = layers.Flatten(dtype=dtype, name="flatten")(h)
+    logits = layers.Dense(ways, dtype=dtype, name="head")(h)
+    return keras.Model(inputs, logits, name=name)

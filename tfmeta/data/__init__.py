@@ -38,6 +38,7 @@ Example:
 
 from tfmeta.data.class_dataset import ClassDataset, ClassDatasetSplits
 from tfmeta.data.folders import load_folder_dataset
+from tfmeta.data.omniglot import load_omniglot, rotate_classes
 from tfmeta.data.samplers import Episode, EpisodeSampler, MetaBatchSampler
 from tfmeta.data.support import step_batches, support_set, task_classes
 from tfmeta.data.tfds_datasets import clear_cache, load_class_dataset, preprocess_images
@@ -51,7 +52,9 @@ __all__ = [
     "clear_cache",
     "load_class_dataset",
     "load_folder_dataset",
+    "load_omniglot",
     "preprocess_images",
+    "rotate_classes",
     "step_batches",
     "support_set",
     "task_classes",

@@ -65,7 +65,8 @@ def load_run(workdir: str, splits=None, **overrides) -> tuple[Setup, Any]:
 def run(config: FewShotConfig, workdir: str,
         progress: Callable[[int, dict], None] | None = None, splits=None, *,
         on_event: Callable[[str, int], None] | None = None, stop=None,
-        on_curve: Callable[[list], None] | None = None) -> TrainResult:
+        on_curve: Callable[[list], None] | None = None,
+        preset: str | None = None) -> TrainResult:
     """Meta-trains (or resumes) the run in ``workdir``.
 
     Args:
@@ -78,6 +79,8 @@ def run(config: FewShotConfig, workdir: str,
       stop: predicate or ``threading.Event``; when set, the run checkpoints
         and returns with ``interrupted=True``.
       on_curve: called with the whole curve after each new point (figures).
+      preset: the name of the preset the settings came from, stored in
+        ``config.json`` for the record.
 
     Raises:
       ValueError: on an incompatible existing run or settings the data cannot
@@ -95,7 +98,9 @@ def run(config: FewShotConfig, workdir: str,
     tf.config.experimental.enable_op_determinism()
     setup = build(config, splits.train.image_shape)
     os.makedirs(workdir, exist_ok=True)
-    rundir.write_config(config, workdir)
+    if preset is None:   # a resumed run keeps the preset name it recorded
+        preset = (rundir.stored_settings(workdir) or {}).get(rundir.PRESET_KEY)
+    rundir.write_config(config, workdir, preset=preset)
     event("data", 0)
     curve_path = os.path.join(workdir, CURVE_FILE)
 

@@ -1,0 +1,202 @@
+"""``python -m trainers.few_shot`` and ``trainers.few_shot_eval`` as a user runs them.
+
+Real subprocesses of both CLIs on a tiny folder dataset written to a temporary
+directory (12 classes of 8 PNG images, 28x28, one distinct pattern per class):
+a 6-update run with curve points at 0, 3 and 6, its resumption, its
+evaluation, a Ctrl-C, and the one-line errors of bad settings. The commands
+run in two waves of concurrent processes (the second needs the trained run),
+started once for the whole class; each test checks one property of them.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import numpy as np
+from PIL import Image
+
+from tests.shared import ROOT
+
+TINY = ["--dataset=folder", "--ways=3", "--shots=1", "--queries=2", "--meta_batch_size=2",
+        "--steps=6", "--eval_every=3", "--eval_episodes=5", "--filters=8"]
+
+
+def user_env() -> dict:
+    """The environment of a user's shell: no log level set (the tests' conftest sets one)."""
+    return {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+
+
+def write_folder_dataset(root: str, classes: int = 12, images: int = 8) -> str:
+    """``root/class_XX/NN.png``: class ``c`` is a bright 8x8 square at its own place."""
+    rng = np.random.default_rng(0)
+    for c in range(classes):
+        folder = os.path.join(root, f"class_{c:02d}")
+        os.makedirs(folder)
+        row, col = 2 + 6 * (c // 4), 2 + 6 * (c % 4)
+        for i in range(images):
+            pixels = rng.integers(0, 40, size=(28, 28)).astype(np.uint8)
+            dy, dx = rng.integers(0, 3, size=2)
+            pixels[row + dy:row + dy + 8, col + dx:col + dx + 8] = 255
+            Image.fromarray(pixels).save(os.path.join(folder, f"{i:02d}.png"))
+    return root
+
+
+def start(module: str, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=user_env())
+
+
+def finish(process: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:
+    try:
+        out, err = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return process.returncode, out, err
+
+
+def interrupt_after_first_curve_point(process: subprocess.Popen,
+                                      workdir: str) -> tuple[int, str, str]:
+    """Ctrl-C (SIGINT) once the run has written its step-0 curve point; its outcome."""
+    deadline = time.monotonic() + 300
+    while (not os.path.exists(os.path.join(workdir, "curve.json"))
+           and process.poll() is None and time.monotonic() < deadline):
+        time.sleep(0.2)
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    return finish(process)
+
+
+def last_checkpoint_step(workdir: str) -> int:
+    with open(os.path.join(workdir, "checkpoints", "checkpoint")) as f:
+        first = f.readline()   # model_checkpoint_path: "ckpt-N"
+    return int(first.strip().rstrip('"').rsplit("-", 1)[-1])
+
+
+class FewShotCliTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        tmp = cls.tmp.name
+        cls.folder = write_folder_dataset(os.path.join(tmp, "images"))
+        cls.workdir = os.path.join(tmp, "run")
+        cls.args = [f"--workdir={cls.workdir}", f"--folder={cls.folder}", *TINY]
+        cls.bad_workdir = os.path.join(tmp, "bad")
+        cls.interrupted_workdir = os.path.join(tmp, "interrupted")
+        cls.eval_json = os.path.join(tmp, "eval", "scores.json")
+
+        # Wave 1: the run, a bad value, and a long run to interrupt.
+        train = start("trainers.few_shot", *cls.args)
+        bad = start("trainers.few_shot", f"--workdir={cls.bad_workdir}",
+                    f"--folder={cls.folder}", *TINY, "--shots=0")
+        long = start("trainers.few_shot", f"--workdir={cls.interrupted_workdir}",
+                     f"--folder={cls.folder}", *TINY, "--steps=50", "--eval_every=50",
+                     "--eval_episodes=2")
+        cls.interrupted = interrupt_after_first_curve_point(long, cls.interrupted_workdir)
+        cls.bad_shots = finish(bad)
+        cls.trained = finish(train, timeout=400)
+
+        # Wave 2: the same command again, a conflicting one, and the evaluation.
+        again = start("trainers.few_shot", *cls.args)
+        conflict = start("trainers.few_shot", *cls.args, "--ways=4")
+        scores = start("trainers.few_shot_eval", f"--runs={cls.workdir}", "--episodes=5",
+                       f"--out={cls.eval_json}")
+        cls.resumed, cls.conflict, cls.scored = finish(again), finish(conflict), finish(scores)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_training_writes_config_checkpoints_curve_points_at_0_3_6_and_the_png(self):
+        code, out, err = self.trained
+        self.assertEqual(code, 0, err)
+        self.assertNotIn("Traceback", err)
+        self.assertIn("few_shot: 3-way 1-shot algorithm=maml steps=6", err)
+        self.assertIn("(new run)", err)
+        self.assertIn("done: step 6 of 6", out)
+        self.assertRegex(out, r"held-out accuracy at step 6: \d+\.\d\d \+- \d+\.\d\d% "
+                              r"\(5 episodes, 3 inner steps\)")
+        self.assertIn(f"next: python -m trainers.few_shot_eval --runs={self.workdir}", out)
+        with open(os.path.join(self.workdir, "config.json")) as f:
+            config = json.load(f)
+        self.assertEqual((config["ways"], config["shots"], config["queries"]), (3, 1, 2))
+        self.assertEqual(config["folder"], self.folder)
+        self.assertEqual(last_checkpoint_step(self.workdir), 6)
+        with open(os.path.join(self.workdir, "curve.json")) as f:
+            curve = json.load(f)
+        self.assertEqual([p["step"] for p in curve["points"]], [0, 3, 6])
+        for point in curve["points"]:
+            self.assertTrue(0.0 <= point["accuracy"] <= 1.0, point)
+            self.assertGreaterEqual(point["ci95"], 0.0)
+            self.assertEqual(point["episodes"], 5)
+        with open(os.path.join(self.workdir, "curve.png"), "rb") as f:
+            png = f.read()
+        self.assertTrue(png.startswith(b"\x89PNG\r\n\x1a\n"))
+        self.assertGreater(len(png), 5000)   # a drawn figure, not an empty canvas
+
+    def test_rerun_resumes_at_step_6_without_training(self):
+        code, out, err = self.resumed
+        self.assertEqual(code, 0, err)
+        self.assertIn("resuming at step 6 of 6 from ckpt-6", err)
+        self.assertNotIn("compiling the meta-update", err)
+        self.assertIn("done: step 6 of 6", out)
+        self.assertEqual(last_checkpoint_step(self.workdir), 6)
+        with open(os.path.join(self.workdir, "curve.json")) as f:
+            self.assertEqual([p["step"] for p in json.load(f)["points"]], [0, 3, 6])
+
+    def test_a_flag_conflicting_with_the_stored_run_is_one_error_line_naming_it(self):
+        code, _, err = self.conflict
+        self.assertNotEqual(code, 0)
+        lines = err.strip().splitlines()
+        self.assertEqual(len(lines), 1, err)
+        self.assertTrue(lines[0].startswith("error: "), err)
+        self.assertIn("--ways=4 (the run has 3)", lines[0])
+
+    def test_eval_writes_json_and_markdown_rows_with_accuracy_and_interval(self):
+        code, out, err = self.scored
+        self.assertEqual(code, 0, err)
+        with open(self.eval_json) as f:
+            rows = json.load(f)
+        self.assertEqual(len(rows), 1)
+        row = rows[0]
+        self.assertEqual({k: row[k] for k in ("run", "algorithm", "ways", "shots", "step",
+                                              "inner_steps", "episodes")},
+                         {"run": self.workdir, "algorithm": "maml", "ways": 3, "shots": 1,
+                          "step": 6, "inner_steps": 3, "episodes": 5})
+        self.assertTrue(0.0 <= row["accuracy"] <= 1.0, row)
+        self.assertGreaterEqual(row["ci95"], 0.0)
+        shown = f"{100 * row['accuracy']:.2f} +- {100 * row['ci95']:.2f}"
+        with open(os.path.splitext(self.eval_json)[0] + ".md") as f:
+            table = f.read()
+        self.assertIn(f"| {self.workdir} | maml | folder | 3-way 1-shot | 6 | 3 | 5 | {shown} |",
+                      table)
+        self.assertIn(shown, out)
+
+    def test_shots_0_is_one_error_line_naming_shots_and_writes_nothing(self):
+        code, _, err = self.bad_shots
+        self.assertNotEqual(code, 0, err)
+        self.assertEqual(err.strip().splitlines(), ["error: --shots must be an integer >= 1, "
+                                                    "got 0"])
+        self.assertFalse(os.path.exists(self.bad_workdir))
+
+    def test_sigint_checkpoints_the_current_step_and_exits_130(self):
+        code, _, err = self.interrupted
+        self.assertEqual(code, 130, err)
+        self.assertNotIn("Traceback", err)
+        stopped = re.findall(r"interrupted at step (\d+); saved; rerun the same command to "
+                             r"resume", err)
+        self.assertEqual(len(stopped), 1, err)
+        self.assertLess(int(stopped[0]), 50)
+        self.assertEqual(last_checkpoint_step(self.interrupted_workdir), int(stopped[0]))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,332 @@
+r"""``python -m trainers.few_shot``: meta-train an N-way K-shot classifier (MAML and kin).
+
+Meta-trains Conv-4 on the training classes of a dataset (Omniglot's 1200
+characters by default) with MAML, first-order MAML, Meta-SGD, Reptile or MAML++
+options, and scores ``--eval_episodes`` held-out episodes every
+``--eval_every`` meta-updates: the learning curve, ``WORKDIR/curve.json`` and
+``WORKDIR/curve.png``. The defaults are the CPU recipe (5-way 1-shot MAML,
+about 30 minutes on 2 cores); ``--preset=paper`` takes the published settings
+of the ways/shots given (for a GPU). A flag given on the command line always
+wins. Rerunning in the same ``--workdir`` resumes the run from its last
+checkpoint with its stored settings. Ctrl-C (or SIGTERM) checkpoints after the
+running meta-update and exits with status 130.
+
+Example:
+    python -m trainers.few_shot --dataset=omniglot --ways=5 --shots=1 --algorithm=maml \
+        --workdir=runs/omniglot_5w1s
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import sys
+import time
+
+from trainers import common
+
+if __name__ == "__main__":
+    common.quiet_start()   # before TensorFlow is imported
+
+from absl import app, flags  # noqa: E402
+
+with common.native_logs_filtered():
+    from tfmeta.experiments import few_shot as lib  # noqa: E402
+    from tfmeta.classify import PLAYER  # noqa: E402
+    from tfmeta.experiments.few_shot import config as config_lib  # noqa: E402
+
+_D = lib.FewShotConfig()
+# Published Omniglot accuracies of MAML (Finn et al. 2017), percent, by (ways, shots).
+PUBLISHED_MAML = {(5, 1): 98.7, (5, 5): 99.9, (20, 1): 95.8, (20, 5): 98.9}
+
+
+def _paper(name: str) -> str:
+    values = sorted({f"{v}" for v in (s[name] for s in lib.PAPER.values())})
+    return f" (--preset=paper: {'/'.join(values)})" if values else ""
+
+
+flags.DEFINE_string("workdir", None, "(required) Run directory: config.json, checkpoints/, "
+                    "tensorboard/, curve.json, curve.png. An existing run there is resumed.",
+                    required=True)
+flags.DEFINE_enum("preset", "cpu", ["cpu", "paper"], "Settings every flag not given takes: "
+                  "cpu (the defaults shown here: the CPU recipe, about 30 minutes on 2 cores "
+                  "for 5-way 1-shot) or paper (MAML's published settings for the given --ways "
+                  "and --shots: 5w1s, 5w5s, 20w1s, 20w5s; hours on a GPU). A resumed run keeps "
+                  "its stored settings unless --preset is given.")
+flags.DEFINE_enum("dataset", _D.dataset, list(config_lib.DATASETS), "Classes of the episodes: "
+                  "omniglot (characters x 4 rotations, 28x28), fashion_mnist, mnist, or folder "
+                  "(--folder: one sub-folder of images per class, 70% of the classes train).")
+flags.DEFINE_enum("split", _D.split, list(config_lib.SPLITS), "Omniglot split: classification "
+                  "(1200 training / 423 test characters, the split the papers report on) or "
+                  "background (964 background / 659 evaluation characters, paper 000's).")
+flags.DEFINE_string("folder", _D.folder, "--dataset=folder: a directory with one sub-folder "
+                    "of images per class.")
+flags.DEFINE_string("data_dir", None, "TFDS data directory. Default: $TFDS_DATA_DIR, else "
+                    "../shared/tensorflow_datasets next to the project if present, else TFDS's "
+                    "default (~/tensorflow_datasets).")
+flags.DEFINE_bool("download", _D.download, "Let TFDS download the dataset if it is missing "
+                  "(--nodownload when offline).")
+flags.DEFINE_integer("image_size", _D.image_size, "Images are resized to this square size "
+                     "(Omniglot in the papers: 28).")
+flags.DEFINE_integer("ways", _D.ways, "N: classes per episode (papers: 5 or 20).")
+flags.DEFINE_integer("shots", _D.shots, "K: support images per class (papers: 1 or 5).")
+flags.DEFINE_integer("queries", _D.queries, "Query images per class, scored by the meta-loss "
+                     "and by evaluation (papers: 15).")
+flags.DEFINE_enum("algorithm", _D.algorithm, list(lib.ALGORITHMS), "maml: second-order MAML; "
+                  "fomaml: first order; metasgd: learned per-parameter inner rates; reptile: "
+                  "inner SGD on support and query images, outer SGD step of --outer_lr along "
+                  "init - adapted. MAML++ is maml with --per_step_lr, --first_order_steps, "
+                  "--step_weights=annealed and --outer_lr_schedule=cosine.")
+flags.DEFINE_integer("meta_batch_size", _D.meta_batch_size, "Episodes (tasks) per "
+                     "meta-update" + _paper("meta_batch_size") + ".")
+flags.DEFINE_integer("inner_steps", _D.inner_steps, "Inner SGD steps on the support set during "
+                     "meta-training" + _paper("inner_steps") + ".")
+flags.DEFINE_integer("eval_inner_steps", _D.eval_inner_steps, "Inner steps at test time (the "
+                     "curve and trainers.few_shot_eval's default; MAML used 3 and 10)"
+                     + _paper("eval_inner_steps") + ".")
+flags.DEFINE_float("inner_lr", _D.inner_lr, "Inner SGD learning rate (Meta-SGD, --per_step_lr: "
+                   "the learned rates' initial value)" + _paper("inner_lr") + ".")
+flags.DEFINE_float("outer_lr", _D.outer_lr, "Outer learning rate: Adam's (maml, fomaml, "
+                   "metasgd; papers: 1e-3) or Reptile's SGD step size.")
+flags.DEFINE_enum("outer_lr_schedule", _D.outer_lr_schedule,
+                  list(config_lib.OUTER_LR_SCHEDULES), "constant, cosine (MAML++: decays to 0 "
+                  "at --steps) or linear (to 0 at --steps). With a decay, --steps cannot change "
+                  "when resuming.")
+flags.DEFINE_bool("per_step_lr", _D.per_step_lr, "MAML++ LSLR: a learned inner rate per "
+                  "parameter tensor and inner step (maml, fomaml).")
+flags.DEFINE_integer("first_order_steps", _D.first_order_steps, "MAML++ derivative-order "
+                     "annealing: the first N meta-updates are first order (maml only; 0: off).")
+flags.DEFINE_enum("step_weights", _D.step_weights, list(config_lib.STEP_WEIGHTS),
+                  "Meta-loss over inner steps: final (MAML: the last step's query loss), "
+                  "uniform, or annealed (MAML++ multi-step loss: uniform decaying to final "
+                  "over --anneal_steps).")
+flags.DEFINE_integer("anneal_steps", _D.anneal_steps, "Meta-updates of the annealed "
+                     "multi-step loss.")
+flags.DEFINE_integer("filters", _D.filters, "Conv-4 filters per block (papers: 64).")
+flags.DEFINE_enum("pooling", _D.pooling, list(config_lib.POOLINGS), "Conv-4 down-sampling: "
+                  "stride (stride-2 convolutions, MAML's Omniglot net) or max (2x2 max-pool).")
+flags.DEFINE_integer("steps", _D.steps, "Total meta-updates of the run"
+                     + _paper("steps") + ".")
+flags.DEFINE_integer("seed", _D.seed, "Seed of initialization and episode stream.")
+flags.DEFINE_integer("checkpoint_every", _D.checkpoint_every, "Meta-updates between "
+                     "checkpoints.")
+flags.DEFINE_integer("keep_checkpoints", _D.keep_checkpoints, "Newest checkpoints kept.")
+flags.DEFINE_integer("eval_every", _D.eval_every, "Meta-updates between curve points "
+                     "(held-out accuracy, curve.json and curve.png).")
+flags.DEFINE_integer("eval_episodes", _D.eval_episodes, "Held-out episodes per curve point "
+                     "(the same episodes every time; the final score: trainers.few_shot_eval "
+                     "with 600).")
+flags.DEFINE_integer("summary_every", _D.summary_every, "Meta-updates between TensorBoard "
+                     "scalars.")
+common.define_verbose_flag()
+FLAGS = flags.FLAGS
+FIELDS = [f.name for f in dataclasses.fields(lib.FewShotConfig)]
+
+
+def resolve_settings() -> tuple[lib.FewShotConfig, str, str]:
+    """The run's config: flags given, else the stored run's (when resuming), else the preset's.
+
+    Returns ``(config, preset, how)`` for the banner.
+    """
+    from tfmeta.experiments import rundir
+    given = {n: getattr(FLAGS, n) for n in FIELDS if FLAGS[n].present}
+    given.setdefault("data_dir", common.default_data_dir())
+    stored = rundir.stored_settings(FLAGS.workdir)
+    if stored is not None and not FLAGS["preset"].present:
+        preset = stored.get(rundir.PRESET_KEY) or "none"
+        stored = {k: v for k, v in stored.items() if k != rundir.PRESET_KEY}
+        base = dict(_D.to_json(), **stored)
+        how = "as stored with the run" if preset != "none" else "the run's stored settings"
+    else:
+        base, preset = _D.to_json(), FLAGS.preset
+        how = "given" if FLAGS["preset"].present else "default"
+        if preset == "paper":
+            key = (given.get("ways", base["ways"]), given.get("shots", base["shots"]))
+            if key not in lib.PAPER:
+                known = ", ".join(f"--ways={w} --shots={s}" for w, s in sorted(lib.PAPER))
+                raise ValueError(f"--preset=paper has no settings for --ways={key[0]} "
+                                 f"--shots={key[1]}; it has {known}")
+            base.update(lib.PAPER[key])
+    values = {n: given[n] if n in given else base[n] for n in FIELDS}
+    return lib.FewShotConfig(**values), preset, how
+
+
+def banner(config: lib.FewShotConfig, preset: str, how: str, workdir: str) -> str:
+    """What is about to run, where, and whether it is new or resumed."""
+    from tfmeta.experiments import rundir
+    latest = rundir.latest_checkpoint(workdir)
+    state = "new run" if latest is None else (
+        f"resuming at step {latest[1]} of {config.steps} from {os.path.basename(latest[0])}")
+    data = config.folder if config.dataset == "folder" else (
+        f"omniglot ({config.split} split)" if config.dataset == "omniglot" else config.dataset)
+    extras = "".join(f" {k}={getattr(config, k)}" for k in ("per_step_lr", "first_order_steps",
+                     "step_weights", "outer_lr_schedule") if getattr(config, k) != getattr(_D, k))
+    return (f"few_shot: {config.ways}-way {config.shots}-shot algorithm={config.algorithm} "
+            f"steps={config.steps} meta_batch_size={config.meta_batch_size} "
+            f"inner_steps={config.inner_steps} (test: {config.eval_inner_steps}) "
+            f"inner_lr={config.inner_lr} outer_lr={config.outer_lr} queries={config.queries} "
+            f"filters={config.filters}{extras}\n"
+            f"data: {data}; curve: {config.eval_episodes} held-out episodes every "
+            f"{config.eval_every} meta-updates\n"
+            f"preset: {preset} ({how})\n"
+            f"workdir: {os.path.abspath(workdir)} ({state})")
+
+
+def plot_curve(points: list[dict], config: lib.FewShotConfig, path: str) -> None:
+    """``curve.png``: held-out accuracy (%) against meta-updates, 95% band, published MAML."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+    import numpy as np
+
+    from tfmeta import io as tfmeta_io
+
+    steps = np.array([p["step"] for p in points], np.float64)
+    accuracy = 100.0 * np.array([p["accuracy"] for p in points])
+    ci95 = 100.0 * np.array([p["ci95"] for p in points])
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    ax.fill_between(steps, accuracy - ci95, np.minimum(accuracy + ci95, 100.0), alpha=0.25,
+                    color="C0", label="95% interval")
+    ax.plot(steps, accuracy, marker="o", markersize=3, color="C0",
+            label=f"held-out accuracy ({points[-1]['episodes']} episodes, "
+                  f"{points[-1].get('inner_steps', config.eval_inner_steps)} inner steps)")
+    published = PUBLISHED_MAML.get((config.ways, config.shots))
+    if config.dataset == "omniglot" and published is not None:
+        ax.axhline(published, linestyle="--", color="gray",
+                   label=f"published MAML (Finn et al. 2017): {published}%")
+    name = "Omniglot" if config.dataset == "omniglot" else config.dataset
+    ax.set_title(f"{name} {config.ways}-way {config.shots}-shot, {config.algorithm}")
+    ax.set_xlabel("meta-updates")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_ylabel("accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+    tfmeta_io.write_bytes(path, buffer.getvalue())
+
+
+class Progress:
+    """Phase lines, the bar ("compiling the meta-update" until the first update) and estimate."""
+
+    def __init__(self, config: lib.FewShotConfig, workdir: str, gpu: bool):
+        self.config, self.workdir, self.gpu = config, workdir, gpu
+        self.bar, self.times, self.started = None, [], time.perf_counter()
+        self.accuracy, self.loss = None, None
+        curve = lib.read_curve(workdir)
+        if curve:
+            self.accuracy = curve[-1]["accuracy"]
+
+    def _postfix(self) -> None:
+        shown = {}
+        if self.loss is not None:
+            shown["loss"] = f"{self.loss:.3f}"
+        if self.accuracy is not None:
+            shown["acc"] = f"{100 * self.accuracy:.1f}%"
+        self.bar.set_postfix(shown, refresh=False)
+
+    def event(self, name: str, step: int) -> None:
+        if name == "data":
+            line = f"data loaded in {time.perf_counter() - self.started:.0f} s"
+            if not lib.read_curve(self.workdir) and step == 0:
+                line += (f"; scoring {self.config.eval_episodes} held-out episodes for the "
+                         "curve at step 0")
+            common.say(line)
+        elif name == "start":
+            self.bar = common.progress_bar(self.config.steps, "compiling the meta-update",
+                                           initial=step)
+            self._postfix()
+            self.bar.refresh()
+            self.times.append(time.perf_counter())
+        elif name == "eval" and self.bar is not None:
+            self.bar.set_description(self.config.algorithm, refresh=False)
+
+    def curve(self, points: list[dict]) -> None:
+        self.accuracy = points[-1]["accuracy"]
+        plot_curve(points, self.config, os.path.join(self.workdir, "curve.png"))
+        if self.bar is not None:
+            self._postfix()
+            self.bar.refresh()
+        else:
+            p = points[-1]
+            common.say(f"step {p['step']}: held-out accuracy {100 * p['accuracy']:.2f} +- "
+                       f"{100 * p['ci95']:.2f}%")
+
+    def step(self, step: int, metrics: dict) -> None:
+        self.times.append(time.perf_counter())
+        self.bar.set_description(self.config.algorithm, refresh=False)
+        self.bar.update(1)
+        self.loss = metrics.get(f"meta_loss/{PLAYER}")
+        self._postfix()
+        if step % self.config.eval_every == 0 or step == self.config.steps:
+            self.bar.set_description("scoring held-out episodes", refresh=False)
+            self.bar.refresh()
+        if len(self.times) <= 4:   # the first updates show at once, however fast
+            self.bar.refresh()
+        if len(self.times) == 4 and not self.gpu:
+            per_update = (self.times[3] - self.times[1]) / 2
+            left = self.config.steps - step
+            if left > 0:
+                common.say(f"no GPU visible: {per_update:.2f} s per meta-update; the {left} "
+                           f"left take about {common.duration(per_update * left)} (plus the "
+                           "curve points)")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def finish(result, config: lib.FewShotConfig, workdir: str) -> None:
+    """The last lines: the final curve point, where the files are, the next command."""
+    if result.interrupted:
+        common.say(f"interrupted at step {result.step}; saved; rerun the same command to resume")
+        sys.exit(common.INTERRUPTED_EXIT)
+    curve = lib.read_curve(workdir)
+    score = "no curve point"
+    if curve:
+        p = curve[-1]
+        score = (f"held-out accuracy at step {p['step']}: {100 * p['accuracy']:.2f} +- "
+                 f"{100 * p['ci95']:.2f}% ({p['episodes']} episodes, "
+                 f"{p.get('inner_steps', config.eval_inner_steps)} inner steps)")
+    where = os.path.abspath(workdir)
+    print(f"done: step {result.step} of {config.steps} in {where}; {score}\n"
+          f"curve: {os.path.join(where, 'curve.png')} ({lib.CURVE_FILE}); tensorboard "
+          f"--logdir {os.path.join(where, 'tensorboard')}\n"
+          f"next: python -m trainers.few_shot_eval --runs={workdir} --episodes=600 "
+          f"--out={os.path.join(workdir, 'eval.json')}")
+
+
+def main(argv):
+    del argv
+    from tfmeta.experiments.few_shot.run import check_workdir
+    from tfmeta.training import Diverged
+    common.apply_verbosity(FLAGS.verbose)
+    progress = None
+    try:
+        gpu = common.gpu_visible()
+        config, preset, how = resolve_settings()
+        check_workdir(config, FLAGS.workdir)
+        common.say(banner(config, preset, how, FLAGS.workdir))
+        progress = Progress(config, FLAGS.workdir, gpu)
+        with common.StopOnSignal(on_signal=lambda: common.say(
+                "stopping after the running meta-update; Ctrl-C again quits at once "
+                "(the last checkpoint is kept)")) as stop:
+            result = lib.run(config, FLAGS.workdir, progress.step, on_event=progress.event,
+                             stop=stop.event, on_curve=progress.curve,
+                             preset=None if preset == "none" else preset)
+        progress.close()
+    except (ValueError, FileNotFoundError, Diverged) as e:
+        if progress is not None:
+            progress.close()
+        sys.exit(f"error: {e}")
+    finish(result, config, FLAGS.workdir)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,124 @@
+r"""``python -m trainers.few_shot_eval``: held-out N-way K-shot accuracy of few-shot runs.
+
+Each run (a ``trainers.few_shot`` run directory) is restored from its latest
+checkpoint, adapted to each of ``--episodes`` held-out episodes (drawn from its
+dataset's test classes, deterministically in ``--seed``) and scored on the
+query images: mean accuracy with a 95% interval, as the papers report. Writes a
+JSON list of rows to ``--out`` and a Markdown table beside it (``.md``), and
+prints the table. Runs on the same data share one load.
+
+Example:
+    python -m trainers.few_shot_eval --runs=runs/omniglot_5w1s,runs/omniglot_5w1s_fomaml \
+        --episodes=600 --out=runs/omniglot_5w1s.json
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from trainers import common
+
+if __name__ == "__main__":
+    common.quiet_start()   # before TensorFlow is imported
+
+from absl import app, flags  # noqa: E402
+
+flags.DEFINE_list("runs", None, "(required) Run directories of trainers.few_shot, "
+                  "comma-separated.", required=True)
+flags.DEFINE_string("out", None, "(required) Output JSON file; the Markdown table goes to the "
+                    "same path with .md.", required=True)
+flags.DEFINE_integer("episodes", 600, "Held-out episodes per run (papers: 600; the interval "
+                     "shrinks as 1/sqrt(episodes)).")
+flags.DEFINE_integer("inner_steps", None, "Inner steps of adaptation (default: each run's "
+                     "--eval_inner_steps; MAML reports 3 and 10).")
+flags.DEFINE_integer("queries", None, "Query images per class of each episode (default: each "
+                     "run's --queries).")
+flags.DEFINE_integer("seed", 0, "Seed of the episodes (the same episodes for every run of a "
+                     "dataset).")
+flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the one each run was "
+                    "trained with).")
+common.define_verbose_flag()
+FLAGS = flags.FLAGS
+
+
+def markdown(rows: list[dict]) -> str:
+    """The rows as a Markdown table: accuracy (%) with its 95% interval."""
+    lines = ["| Run | Algorithm | Dataset | Setting | Step | Inner steps | Episodes | "
+             "Accuracy (%) |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        lines.append(f"| {r['run']} | {r['algorithm']} | {r['dataset']} | "
+                     f"{r['ways']}-way {r['shots']}-shot | {r['step']} | {r['inner_steps']} | "
+                     f"{r['episodes']} | {percent(r)} |")
+    lines += ["", "Mean query accuracy over held-out episodes (test classes) +- 95% interval "
+              "(1.96 standard errors)."]
+    return "\n".join(lines) + "\n"
+
+
+def percent(row: dict) -> str:
+    return f"{100 * row['accuracy']:.2f} +- {100 * row['ci95']:.2f}"
+
+
+def main(argv):
+    del argv
+    common.apply_verbosity(FLAGS.verbose)
+    common.import_tensorflow_quietly()
+    from tfmeta import checks
+    from tfmeta import io as tfmeta_io
+    from tfmeta.experiments import few_shot as lib
+
+    try:
+        checks.count("episodes", FLAGS.episodes, flag=True)
+        if FLAGS.inner_steps is not None:
+            checks.count("inner_steps", FLAGS.inner_steps, flag=True)
+        if FLAGS.queries is not None:
+            checks.count("queries", FLAGS.queries, flag=True)
+        runs = [r for r in FLAGS.runs if r]
+        if not runs:
+            raise ValueError("--runs names no run directory")
+        if os.path.isdir(FLAGS.out):
+            raise ValueError(f"--out={FLAGS.out} is a directory; give a .json file path")
+        overrides = {"data_dir": FLAGS.data_dir} if FLAGS.data_dir else {}
+        configs = [lib.read_config(run) for run in runs]   # every run readable before any work
+        data: dict[tuple, object] = {}
+        rows = []
+        for run, config in zip(runs, configs):
+            key = (config.dataset, config.split, config.folder, config.image_size,
+                   overrides.get("data_dir", config.data_dir))
+            if key not in data:
+                common.say(f"{run}: loading {config.folder or config.dataset}")
+            setup, splits = lib.load_run(run, splits=data.get(key), **overrides)
+            data[key] = splits
+            steps = FLAGS.inner_steps or config.eval_inner_steps
+            bar = common.progress_bar(FLAGS.episodes, os.path.basename(os.path.normpath(run)))
+
+            def progress(done, total, bar=bar):
+                bar.update(done - bar.n)
+
+            try:
+                accuracies = lib.episode_accuracies(setup, splits.test, episodes=FLAGS.episodes,
+                                                    steps=steps, seed=FLAGS.seed,
+                                                    queries=FLAGS.queries, progress=progress)
+            except ValueError as e:
+                raise ValueError(f"{run}: {e}") from None
+            finally:
+                bar.close()
+            score = lib.summary(accuracies)
+            rows.append({"run": run, "algorithm": config.algorithm, "dataset": config.dataset,
+                         "ways": config.ways, "shots": config.shots,
+                         "queries": FLAGS.queries or config.queries,
+                         "step": int(setup.learner.step.numpy()), "inner_steps": steps,
+                         "episodes": score["episodes"], "accuracy": score["accuracy"],
+                         "ci95": score["ci95"], "seed": FLAGS.seed})
+            common.say(f"{run}: {percent(rows[-1])}%")
+        tfmeta_io.write_json(FLAGS.out, rows)
+        table = markdown(rows)
+        tfmeta_io.write_text(os.path.splitext(FLAGS.out)[0] + ".md", table)
+    except (ValueError, OSError) as e:
+        sys.exit(f"error: {e}")
+    print(table)
+
+
+if __name__ == "__main__":
+    app.run(main)

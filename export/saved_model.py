@@ -1,14 +1,20 @@
-"""``python -m export.saved_model``: a meta-learned GAN that adapts in the graph, for TF Serving.
+"""``python -m export.saved_model``: a meta-learned run that adapts in the graph, for TF Serving.
 
 Writes a new numbered version ``EXPORT_DIR/NAME/<version>/`` (the layout TF
-Serving watches), atomically, with the signatures ``serving_default(z)``,
-``adapt_and_generate(support_images, num_samples, seed)``,
+Serving watches), atomically. For a MAML-GAN run the signatures are
+``serving_default(z)``, ``adapt_and_generate(support_images, num_samples, seed)``,
 ``adapt_and_generate_from_z(support_images, z, seed)`` and
-``adapt(support_images, seed)`` (see ``export/module.py`` and ``serving/README.md``).
+``adapt(support_images, seed)`` (see ``export/module.py`` and ``serving/README.md``);
+for a few-shot classification run (``trainers.few_shot``)
+``adapt_and_classify(support_images, support_labels, query_images, seed)`` (also
+``serving_default``), ``adapt(support_images, support_labels, seed)`` and
+``classify(query_images, <weights>)`` (see ``export/classifier.py``).
 Prints the version directory. A run at step 0 is refused unless ``--allow_untrained``.
 
 Example:
     python -m export.saved_model --workdir=runs/mnist_maml --export_dir=exports --name=mnist_gan
+    python -m export.saved_model --workdir=runs/omniglot_5w1s --export_dir=exports \
+        --name=omniglot_5w1s
 """
 
 from __future__ import annotations
@@ -22,19 +28,21 @@ if __name__ == "__main__":
 
 from absl import app, flags  # noqa: E402
 
-flags.DEFINE_string("workdir", None, "(required) Run directory of trainers.maml_gan to "
-                    "export.", required=True)
+flags.DEFINE_string("workdir", None, "(required) Run directory of trainers.maml_gan or "
+                    "trainers.few_shot to export.", required=True)
 flags.DEFINE_string("export_dir", None, "(required) BASE: the folder of all served models "
                     "(what TF Serving mounts).", required=True)
 flags.DEFINE_string("name", None, "(required) Model name; the export becomes the next "
                     "numbered version of BASE/NAME.", required=True)
 flags.DEFINE_integer("adapt_steps", None, "Inner steps of the served adaptation, fixed in the "
-                     "graph (default: the run's --inner_steps, what the initialization was "
-                     "meta-trained for; at most 100).")
-flags.DEFINE_integer("max_samples", 1024, "Largest num_samples (or z batch) a request may ask "
-                     "for; larger requests get INVALID_ARGUMENT.")
+                     "graph (default: a MAML-GAN run's --inner_steps, what the initialization "
+                     "was meta-trained for; a few-shot run's --eval_inner_steps; at most 100).")
+flags.DEFINE_integer("max_samples", 1024, "MAML-GAN runs: largest num_samples (or z batch) a "
+                     "request may ask for; larger requests get INVALID_ARGUMENT.")
 flags.DEFINE_integer("max_support", 256, "Largest number of support images a request may "
                      "send; larger requests get INVALID_ARGUMENT.")
+flags.DEFINE_integer("max_query", 1024, "Few-shot runs: largest number of query images a "
+                     "request may send; larger requests get INVALID_ARGUMENT.")
 flags.DEFINE_string("data_dir", None, "TFDS data directory of the run's dataset (read for the "
                     "image shape; default: the run's own --data_dir).")
 flags.DEFINE_bool("allow_untrained", False, "Export a run at step 0 (random weights) too.")
@@ -47,14 +55,18 @@ def main(argv):
     common.apply_verbosity(FLAGS.verbose)
     common.import_tensorflow_quietly()
     import tensorflow as tf
-    from export.api import error_line, export_run
+    from export import api
+    common_args = dict(adapt_steps=FLAGS.adapt_steps, max_support=FLAGS.max_support,
+                       data_dir=FLAGS.data_dir, allow_untrained=FLAGS.allow_untrained)
     try:
-        path = export_run(FLAGS.workdir, FLAGS.export_dir, FLAGS.name,
-                          adapt_steps=FLAGS.adapt_steps, max_samples=FLAGS.max_samples,
-                          max_support=FLAGS.max_support, data_dir=FLAGS.data_dir,
-                          allow_untrained=FLAGS.allow_untrained)
+        if api.run_kind(FLAGS.workdir) == "few_shot":
+            path = api.export_classifier(FLAGS.workdir, FLAGS.export_dir, FLAGS.name,
+                                         max_query=FLAGS.max_query, **common_args)
+        else:
+            path = api.export_run(FLAGS.workdir, FLAGS.export_dir, FLAGS.name,
+                                  max_samples=FLAGS.max_samples, **common_args)
     except (ValueError, OSError, tf.errors.InvalidArgumentError) as e:
-        sys.exit(f"error: {error_line(e)}")
+        sys.exit(f"error: {api.error_line(e)}")
     print(path)
 
 

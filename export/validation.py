@@ -12,11 +12,15 @@ One limit, in a ``tf.saved_model.load``-ed signature called from Python only: th
 function runtime there folds every shape of an input declared fully (the scalars)
 from the declaration, so a one-element tensor (``[1]``, ``[1, 1]``) passes as the
 scalar it holds; a tensor of several values is still refused (counted by value).
-The model server, ``saved_model_cli`` and TF1 sessions refuse both.
+The model server, ``saved_model_cli`` and TF1 sessions refuse both. A tensor of
+several values declared fully would pass there with any shape, so such inputs
+are declared with their rank only (the classifier's weights, :func:`tensor_checks`).
 
-Each check is ``(ok, message, *data)``; :func:`validate` turns a list of them
-into Asserts; :func:`guard_batch` and :func:`guard_scalar` hand the computation
-the request's tensors only when every check passed (else one placeholder item).
+Each check is ``(ok, message, *data)`` (:func:`batch_checks`, :func:`scalar_checks`,
+:func:`label_checks` for class labels, :func:`tensor_checks` for a fixed-shape
+tensor such as a weight); :func:`validate` turns a list of them into Asserts;
+the ``guard_*`` functions hand the computation the request's tensors only when
+every check passed (else a valid placeholder).
 
 Example:
     >>> ok = validate(batch_checks(z, "z", [100], max_count=1024))
@@ -112,8 +116,8 @@ def scalar_checks(x: tf.Tensor, name: str, low: int | None = None,
 
 
 def batch_checks(x: tf.Tensor, name: str, shape: Sequence[int], max_count: int,
-                 value_range: tuple[float, float] | None = None) -> list:
-    """Checks of rank, trailing ``shape``, ``1 <= len(x) <= max_count`` and the values."""
+                 value_range: tuple[float, float] | None = None, min_count: int = 1) -> list:
+    """Checks of rank, trailing ``shape``, ``min_count <= len(x) <= max_count`` and the values."""
     shape = [int(s) for s in shape]
     rank = len(shape) + 1
     expected = "[n, " + ", ".join(map(str, shape)) + "]"
@@ -134,18 +138,18 @@ def batch_checks(x: tf.Tensor, name: str, shape: Sequence[int], max_count: int,
          f"{name} must have rank {rank}, shape {expected}; got shape", actual),
         (tf.reduce_all(tf.equal(padded[1:rank], shape)),
          f"{name} must have shape {expected}; got shape", actual),
-        (tf.logical_and(count >= 1, count <= max_count),
-         f"{name} must hold between 1 and {max_count} items (n; bound fixed at export "
-         "time); got n =", count),
+        (tf.logical_and(count >= min_count, count <= max_count),
+         f"{name} must hold between {min_count} and {max_count} items (n; bound fixed at "
+         "export time); got n =", count),
         (values_ok, f"{name} must be {values_rule}; got",
          tf.strings.format("min {}, max {}", (tf.reduce_min(flat), tf.reduce_max(flat)))),
     ]
 
 
-def guard_batch(x: tf.Tensor, ok: tf.Tensor, shape: Sequence[int]) -> tf.Tensor:
-    """``x`` if ``ok`` else one zero item; statically ``[None, *shape]``."""
+def guard_batch(x: tf.Tensor, ok: tf.Tensor, shape: Sequence[int], count: int = 1) -> tf.Tensor:
+    """``x`` if ``ok`` else ``count`` zero items; statically ``[None, *shape]``."""
     shape = [int(s) for s in shape]
-    safe = tf.cond(ok, lambda: tf.identity(x), lambda: tf.zeros([1, *shape], x.dtype))
+    safe = tf.cond(ok, lambda: tf.identity(x), lambda: tf.zeros([count, *shape], x.dtype))
     safe.set_shape([None, *shape])
     return safe
 
@@ -154,3 +158,62 @@ def guard_scalar(x: tf.Tensor, ok: tf.Tensor, default: int) -> tf.Tensor:
     """``x`` if ``ok`` else ``default``; a scalar for an input of any shape."""
     first = tf.reduce_sum(_flat(x)[:1])     # == x when x is a scalar
     return tf.where(ok, first, tf.constant(default, x.dtype))
+
+
+def label_checks(labels: tf.Tensor, name: str, ways: int, images: tf.Tensor,
+                 images_name: str) -> list:
+    """Checks that int32 ``labels`` are ``[n]``, one per item of ``images``, cover ``0..ways-1``.
+
+    Every class must occur at least once (so ``n >= ways``) and no label may lie
+    outside ``[0, ways - 1]``.
+    """
+    labels = runtime_view(labels)
+    flat = _flat(labels)
+    count = tf.size(flat, out_type=tf.int32)
+    image_count = tf.concat([tf.shape(runtime_view(images)), [0]], 0)[0]
+    classes = tf.range(ways, dtype=tf.int32)
+    present = tf.reduce_any(tf.equal(flat[:, None], classes[None, :]), axis=0)
+    return [
+        (tf.equal(runtime_rank(labels), 1),
+         f"{name} must have rank 1, shape [n]; got shape", tf.shape(labels)),
+        (tf.equal(count, image_count),
+         f"{name} must hold one label per image of {images_name}; got labels, images =",
+         tf.stack([count, image_count])),
+        (tf.reduce_all(tf.logical_and(flat >= 0, flat < ways)),
+         f"{name} must be in [0, {ways - 1}] (the classifier has {ways} classes); got",
+         tf.strings.format("min {}, max {}", (tf.reduce_min(flat), tf.reduce_max(flat)))),
+        (tf.reduce_all(present),
+         f"{name} must hold every class 0..{ways - 1} at least once; missing classes",
+         tf.boolean_mask(classes, tf.logical_not(present))),
+    ]
+
+
+def tensor_checks(x: tf.Tensor, name: str, shape: Sequence[int]) -> list:
+    """Checks that ``x`` has exactly ``shape`` and finite values (e.g. a weight tensor)."""
+    shape = [int(s) for s in shape]
+    x = runtime_view(x)
+    actual = tf.shape(x)
+    padded = tf.concat([actual, tf.zeros([len(shape)], tf.int32)], 0)
+    flat = _flat(x)
+    return [
+        (tf.logical_and(tf.equal(runtime_rank(x), len(shape)),
+                        tf.reduce_all(tf.equal(padded[:len(shape)], shape))),
+         f"{name} must have shape {shape}; got shape", actual),
+        (tf.reduce_all(tf.math.is_finite(flat)), f"{name} must be finite; got",
+         tf.strings.format("min {}, max {}", (tf.reduce_min(flat), tf.reduce_max(flat)))),
+    ]
+
+
+def guard_labels(labels: tf.Tensor, ok: tf.Tensor, ways: int) -> tf.Tensor:
+    """``labels`` if ``ok`` else ``0..ways-1`` (matching ``guard_batch(..., count=ways)``)."""
+    safe = tf.cond(ok, lambda: tf.identity(labels), lambda: tf.range(ways, dtype=labels.dtype))
+    safe.set_shape([None])
+    return safe
+
+
+def guard_tensor(x: tf.Tensor, ok: tf.Tensor, shape: Sequence[int]) -> tf.Tensor:
+    """``x`` if ``ok`` else zeros; statically ``shape``."""
+    shape = [int(s) for s in shape]
+    safe = tf.cond(ok, lambda: tf.identity(x), lambda: tf.zeros(shape, x.dtype))
+    safe.set_shape(shape)
+    return safe

@@ -1,0 +1,155 @@
+"""Seconds and peak memory of one few-shot MAML meta-update on Conv-4 (the peer's workload).
+
+The computation of ``../shared/peers/torch_maml_omniglot.py``, in tfmeta: T tasks per
+meta-update, each N-way with K support and Q query images per class, x ~ U[-1, 1]
+``[T, N*K, 28, 28, 1]`` (and ``[T, N*Q, ...]``) drawn fresh for every meta-update inside the
+timed region, labels ``0..N-1`` grouped by class; :func:`tfmeta.nets.build_conv4` (stride-2
+Conv-4, batch-statistics BatchNorm, spatial mean, linear head); softmax cross-entropy
+(:func:`tfmeta.classify.classification_objective`); ``steps`` plain SGD inner steps of
+``inner_lr`` from the shared initialization, the query loss after the last step as the
+task's meta-loss (``step_weights="final"``), the mean over tasks, outer Adam(``outer_lr``).
+``maml`` is second order, ``fomaml`` stops the inner gradients. ``--tasks_mode=loop`` runs
+the tasks one after another in a ``tf.while_loop``; ``vectorized`` as one batched
+computation (both give the exact meta-gradient, tested in tests/tfmeta/algorithms/).
+
+One configuration (the issue's reference)::
+
+    python -m bench.few_shot_step --algorithm=maml --ways=5 --shots=1 --queries=15 \\
+        --tasks=32 --inner_steps=1 --tasks_mode=loop --warmup=2 --repeats=10
+
+prints progress to stderr and one JSON line to stdout with the peer's keys where they mean the
+same: ``side`` ("tfmeta"), ``framework``, ``algorithm, ways, shots, queries, tasks,
+inner_steps, inner_lr, outer_lr, tasks_mode, threads``, ``sec_per_meta_update`` (median of
+``--repeats`` timed updates after ``--warmup`` untimed ones), ``min_sec``, ``max_sec``,
+``sec_all``, ``peak_rss_mb`` (``ru_maxrss``, TensorFlow's own ~600 MB included),
+``final_loss``, ``machine``; and ``warmup_sec`` (wall time of the warm-up updates: tracing and
+graph optimization), ``first_sec``, ``rss_before_first_update_mb``, ``parallel_tasks``,
+``warmup``, ``repeats``, ``tensorflow``, ``loadavg_1min``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+
+from absl import app, flags
+
+flags.DEFINE_enum("algorithm", "maml", ["maml", "fomaml"], "maml (second order) or fomaml.")
+flags.DEFINE_integer("ways", 5, "N: classes per task.", lower_bound=2)
+flags.DEFINE_integer("shots", 1, "K: support images per class.", lower_bound=1)
+flags.DEFINE_integer("queries", 15, "Q: query images per class.", lower_bound=1)
+flags.DEFINE_integer("tasks", 32, "T: tasks per meta-update.", lower_bound=1)
+flags.DEFINE_integer("inner_steps", 1, "SGD steps on the support set per task.", lower_bound=1)
+flags.DEFINE_float("inner_lr", 0.4, "Learning rate of the inner SGD steps (> 0).")
+flags.DEFINE_float("outer_lr", 1e-3, "Learning rate of the outer Adam (> 0).")
+flags.DEFINE_enum("tasks_mode", "loop", ["loop", "vectorized"], "loop: one task after another "
+                  "(tf.while_loop); vectorized: all tasks as one batched computation.")
+flags.DEFINE_integer("parallel_tasks", 1, "loop: tasks the runtime may compute at once.",
+                     lower_bound=1)
+flags.DEFINE_integer("threads", 0, "TensorFlow intra-op threads (0: TensorFlow's default, "
+                     "all cores).", lower_bound=0)
+flags.DEFINE_integer("warmup", 2, "Untimed meta-updates first (the first one traces).",
+                     lower_bound=0)
+flags.DEFINE_integer("repeats", 10, "Timed meta-updates.", lower_bound=1)
+flags.register_validator("inner_lr", lambda v: v > 0, "--inner_lr: expected a number > 0")
+flags.register_validator("outer_lr", lambda v: v > 0, "--outer_lr: expected a number > 0")
+FLAGS = flags.FLAGS
+
+
+def build(algorithm: str, ways: int, inner_steps: int, inner_lr: float, outer_lr: float,
+          tasks_mode: str, parallel_tasks: int = 1):
+    """The learner of the module docstring: Conv-4, cross-entropy, SGD inside, Adam outside."""
+    import keras
+
+    from tfmeta import inner
+    from tfmeta.algorithms import MetaLearner
+    from tfmeta.classify import classification_objective
+    from tfmeta.nets import build_conv4
+
+    model = build_conv4(ways)
+    return MetaLearner({"model": model.trainable_variables}, classification_objective(model),
+                       inner.sgd(inner_lr), lambda: keras.optimizers.Adam(outer_lr),
+                       algorithm=algorithm, steps=inner_steps, step_weights="final",
+                       tasks_mode=tasks_mode, parallel_tasks=parallel_tasks)
+
+
+def synthetic_tasks(step, tasks: int, ways: int, shots: int, queries: int):
+    """Fresh x ~ U[-1, 1] support and query images; labels 0..N-1 grouped by class."""
+    import tensorflow as tf
+
+    from tfmeta.types import Reused, Task
+    seed = tf.stack([tf.cast(step, tf.int32), 0])
+    fold = tf.random.experimental.stateless_fold_in
+
+    def images(per_class, salt):
+        return tf.random.stateless_uniform([tasks, ways * per_class, 28, 28, 1],
+                                           fold(seed, salt), -1.0, 1.0)
+
+    def labels(per_class):
+        return tf.tile(tf.repeat(tf.range(ways), per_class)[None], [tasks, 1])
+
+    return Task(inner=Reused((images(shots, 1), labels(shots))),
+                val=Reused((images(queries, 2), labels(queries))),
+                seed=tf.zeros([tasks, 2], tf.int32))
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _progress(message: str) -> None:
+    print(f"few_shot_step: {message}", file=sys.stderr, flush=True)
+
+
+def run(algorithm: str, ways: int, shots: int, queries: int, tasks: int, inner_steps: int,
+        inner_lr: float, outer_lr: float, tasks_mode: str, parallel_tasks: int, threads: int,
+        warmup: int, repeats: int) -> dict:
+    """Times ``warmup + repeats`` meta-updates; returns the JSON record (module docstring)."""
+    import tensorflow as tf
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+    learner = build(algorithm, ways, inner_steps, inner_lr, outer_lr, tasks_mode, parallel_tasks)
+    sample = tf.function(lambda s: synthetic_tasks(s, tasks, ways, shots, queries))
+
+    def update(step: int) -> float:
+        metrics = learner.train_step(sample(tf.constant(step)))
+        return float(metrics["meta_loss/model"])  # waits for the result
+
+    rss_before = _rss_mb()
+    warmup_times, times, loss = [], [], float("nan")
+    for step in range(warmup + repeats):
+        start = time.perf_counter()
+        loss = update(step)
+        seconds = time.perf_counter() - start
+        (warmup_times if step < warmup else times).append(seconds)
+        _progress(f"{'warm-up' if step < warmup else 'timed'} update {step + 1}/"
+                  f"{warmup + repeats}: {seconds:.3f} s, meta-loss {loss:.4f}, "
+                  f"peak RSS {_rss_mb():.0f} MB")
+    return {"side": "tfmeta", "framework": f"tensorflow {tf.__version__}",
+            "algorithm": algorithm, "ways": ways, "shots": shots, "queries": queries,
+            "tasks": tasks, "inner_steps": inner_steps, "inner_lr": inner_lr,
+            "outer_lr": outer_lr, "tasks_mode": tasks_mode, "parallel_tasks": parallel_tasks,
+            "threads": threads or os.cpu_count(), "warmup": warmup, "repeats": repeats,
+            "sec_per_meta_update": statistics.median(times), "min_sec": min(times),
+            "max_sec": max(times), "sec_all": times, "warmup_sec": sum(warmup_times),
+            "first_sec": (warmup_times or times)[0], "peak_rss_mb": _rss_mb(),
+            "rss_before_first_update_mb": rss_before, "final_loss": loss,
+            "machine": platform.processor() or platform.machine(),
+            "tensorflow": tf.__version__, "loadavg_1min": os.getloadavg()[0]}
+
+
+def main(argv) -> None:
+    del argv
+    record = run(FLAGS.algorithm, FLAGS.ways, FLAGS.shots, FLAGS.queries, FLAGS.tasks,
+                 FLAGS.inner_steps, FLAGS.inner_lr, FLAGS.outer_lr, FLAGS.tasks_mode,
+                 FLAGS.parallel_tasks, FLAGS.threads, FLAGS.warmup, FLAGS.repeats)
+    print(json.dumps(record), flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,81 @@
+"""bench.few_shot_step times real Conv-4 meta-updates and prints the documented JSON (tiny sizes);
+bench.compare_few_shot refuses bad flags with one line (its real runs need the peer's torch)."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# the peer's keys (torch_maml_omniglot.py) that mean the same here, then tfmeta's own
+PEER_KEYS = {"side", "framework", "algorithm", "ways", "shots", "queries", "tasks",
+             "inner_steps", "tasks_mode", "threads", "sec_per_meta_update", "min_sec",
+             "peak_rss_mb", "final_loss", "machine"}
+OWN_KEYS = {"inner_lr", "outer_lr", "parallel_tasks", "warmup", "repeats", "max_sec", "sec_all",
+            "warmup_sec", "first_sec", "rss_before_first_update_mb", "tensorflow",
+            "loadavg_1min"}
+
+
+def _bench(*flags):
+    proc = subprocess.run([sys.executable, "-m", "bench.few_shot_step", *flags], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [l for l in proc.stdout.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("{"), proc.stdout  # progress goes to stderr
+    return json.loads(lines[0]), proc.stderr
+
+
+@pytest.mark.parametrize("algorithm,tasks_mode", [("maml", "loop"), ("fomaml", "vectorized")])
+def test_prints_one_json_line_with_the_peer_keys_and_positive_values(algorithm, tasks_mode):
+    out, err = _bench(f"--algorithm={algorithm}", f"--tasks_mode={tasks_mode}", "--ways=3",
+                      "--tasks=2", "--queries=2", "--inner_steps=2", "--repeats=2", "--warmup=1")
+    assert PEER_KEYS | OWN_KEYS <= set(out), sorted(PEER_KEYS | OWN_KEYS - set(out))
+    assert out["side"] == "tfmeta" and out["framework"].startswith("tensorflow ")
+    assert (out["algorithm"], out["tasks_mode"], out["ways"], out["shots"], out["queries"],
+            out["tasks"], out["inner_steps"], out["warmup"], out["repeats"]) == (
+        algorithm, tasks_mode, 3, 1, 2, 2, 2, 1, 2)
+    assert len(out["sec_all"]) == 2
+    assert 0 < out["min_sec"] <= out["sec_per_meta_update"] <= out["max_sec"]
+    # the warm-up update traces and optimizes the graph: slower than a timed one
+    assert out["warmup_sec"] == out["first_sec"] > out["min_sec"]
+    assert out["peak_rss_mb"] >= out["rss_before_first_update_mb"] > 100
+    # cross-entropy of 3 classes near initialization: finite, around log(3)
+    assert math.isfinite(out["final_loss"]) and 0 < out["final_loss"] < 3 * math.log(3)
+    assert out["threads"] >= 1
+    assert "timed update 3/3" in err
+
+
+def _refused(module, *flags):
+    proc = subprocess.run([sys.executable, "-m", module, *flags], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    return proc.stderr
+
+
+def test_few_shot_step_refuses_bad_flags_naming_them():
+    assert "flag --ways=1: 1 is not integer >= 2" in _refused("bench.few_shot_step", "--ways=1")
+    assert "flag --repeats=0: 0 is not a positive integer" in _refused(
+        "bench.few_shot_step", "--repeats=0")
+    assert "--inner_lr: expected a number > 0" in _refused("bench.few_shot_step", "--inner_lr=0")
+    assert "--tasks_mode=vmap" in _refused("bench.few_shot_step", "--tasks_mode=vmap")
+
+
+def test_compare_few_shot_needs_peer_python_and_names_what_is_wrong():
+    assert "Flag --peer_python must have a value" in _refused("bench.compare_few_shot")
+    err = _refused("bench.compare_few_shot", "--peer_python=no/such/python")
+    assert err.strip() == "error: --peer_python=no/such/python does not exist"
+    err = _refused("bench.compare_few_shot", f"--peer_python={sys.executable}",
+                   "--peer_dir=no/such/dir")
+    assert err.strip() == "error: --peer_dir=no/such/dir holds no torch_maml_omniglot.py"
+    assert "--configs: 'maml-5w1s' is not ALGORITHM-<N>w<K>s-<Q>q-<T>t-<S>k" in _refused(
+        "bench.compare_few_shot", "--peer_python=x", "--configs=maml-5w1s")
+    assert "'reptile-5w1s-15q-32t-1k' is not" in _refused(
+        "bench.compare_few_shot", "--peer_python=x", "--configs=maml-5w1s-15q-32t-1k,"
+        "reptile-5w1s-15q-32t-1k")
+    # bench.compare_peer's MAML-GAN flags exist (its helpers are imported) but are refused
+    err = _refused("bench.compare_few_shot", "--peer_python=x", "--tasks=4")
+    assert err.strip().startswith("error: --tasks: flags of bench.compare_peer")

@@ -161,11 +161,12 @@ def banner(config: lib.FewShotConfig, preset: str, how: str, workdir: str) -> st
     data = config.folder if config.dataset == "folder" else (
         f"omniglot ({config.split} split)" if config.dataset == "omniglot" else config.dataset)
     extras = "".join(f" {k}={getattr(config, k)}" for k in ("per_step_lr", "first_order_steps",
-                     "step_weights", "outer_lr_schedule") if getattr(config, k) != getattr(_D, k))
+                     "step_weights") if getattr(config, k) != getattr(_D, k))
     return (f"few_shot: {config.ways}-way {config.shots}-shot algorithm={config.algorithm} "
             f"steps={config.steps} meta_batch_size={config.meta_batch_size} "
             f"inner_steps={config.inner_steps} (test: {config.eval_inner_steps}) "
-            f"inner_lr={config.inner_lr} outer_lr={config.outer_lr} queries={config.queries} "
+            f"inner_lr={config.inner_lr} outer_lr={config.outer_lr} ({config.outer_lr_schedule}) "
+            f"queries={config.queries} "
             f"filters={config.filters}{extras}\n"
             f"data: {data}; curve: {config.eval_episodes} held-out episodes every "
             f"{config.eval_every} meta-updates\n"

@@ -57,9 +57,10 @@ class BatchStatNorm(keras.layers.Layer):
         axes = tuple(range(len(x.shape) - 1))
         centered = x - ops.mean(x, axis=axes, keepdims=True)
         variance = ops.mean(ops.square(centered), axis=axes, keepdims=True)
-        y = centered * ops.rsqrt(variance + ops.cast(self.epsilon, x.dtype))
+        scale = ops.rsqrt(variance + ops.cast(self.epsilon, x.dtype))   # [1, .., 1, C]
         if self.gamma is not None:
-            y = y * ops.cast(self.gamma, x.dtype)
+            scale = scale * ops.cast(self.gamma, x.dtype)
+        y = centered * scale          # one full-size product: the per-channel factors first
         if self.beta is not None:
             y = y + ops.cast(self.beta, x.dtype)
         return y

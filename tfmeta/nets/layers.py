@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 import keras
-from keras import ops
+import tensorflow as tf
 
 
 @keras.saving.register_keras_serializable(package="tfmeta")
@@ -31,7 +31,8 @@ class BatchStatNorm(keras.layers.Layer):
 
     ``mean`` and ``var`` are the batch's own (biased variance, as batch norm
     uses), computed as ``mean((x - mean)^2)`` with the gradient flowing through
-    both, so derivatives of any order are exact.
+    both, so derivatives of any order are exact. TensorFlow ops (the project's
+    backend), computed as ``x * scale + shift`` with per-channel factors.
 
     Args:
       epsilon: added to the variance (1e-3, as MAML's ``batch_norm``).
@@ -54,16 +55,18 @@ class BatchStatNorm(keras.layers.Layer):
                                     trainable=True) if self.center else None
 
     def call(self, x):
-        axes = tuple(range(len(x.shape) - 1))
-        centered = x - ops.mean(x, axis=axes, keepdims=True)
-        variance = ops.mean(ops.square(centered), axis=axes, keepdims=True)
-        scale = ops.rsqrt(variance + ops.cast(self.epsilon, x.dtype))   # [1, .., 1, C]
+        axes = list(range(len(x.shape) - 1))
+        mean = tf.reduce_mean(x, axis=axes, keepdims=True)
+        # squared_difference differentiates through both arguments (tf.nn.moments stops the
+        # gradient at the mean); three full-size ops in all, as tf.nn.batch_normalization.
+        variance = tf.reduce_mean(tf.math.squared_difference(x, mean), axis=axes, keepdims=True)
+        scale = tf.math.rsqrt(variance + tf.cast(self.epsilon, x.dtype))   # [1, .., 1, C]
         if self.gamma is not None:
-            scale = scale * ops.cast(self.gamma, x.dtype)
-        y = centered * scale          # one full-size product: the per-channel factors first
+            scale = scale * tf.cast(self.gamma, x.dtype)
+        shift = -mean * scale
         if self.beta is not None:
-            y = y + ops.cast(self.beta, x.dtype)
-        return y
+            shift = shift + tf.cast(self.beta, x.dtype)
+        return x * scale + shift
 
     def get_config(self):
         return dict(super().get_config(), epsilon=self.epsilon, center=self.center,

@@ -144,7 +144,8 @@ def test_every_documented_command_parses_with_its_tools_flags(tmp_path):
     modules = {module for module, _ in commands}
     # the README's own commands reach the main trainer, the exporters, serving and a benchmark
     assert {"trainers.maml_gan", "export.saved_model", "export.adapted", "serving.models_config",
-            "serving.cli", "bench.meta_step"} <= modules, sorted(modules)
+            "serving.cli", "bench.meta_step", "trainers.few_shot",
+            "trainers.few_shot_eval"} <= modules, sorted(modules)
     # absolute scratch folders (the smoke run's /tmp/...) are moved under tmp_path, so a run
     # left there by an earlier smoke run cannot turn the check into a resume
     commands = [(module, [re.sub(r"^(--\w+=)/tmp/", rf"\g<1>{tmp_path}/", a) for a in args])

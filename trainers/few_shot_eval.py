@@ -31,7 +31,8 @@ flags.DEFINE_string("out", None, "(required) Output JSON file; the Markdown tabl
 flags.DEFINE_integer("episodes", 600, "Held-out episodes per run (papers: 600; the interval "
                      "shrinks as 1/sqrt(episodes)).")
 flags.DEFINE_integer("inner_steps", None, "Inner steps of adaptation (default: each run's "
-                     "--eval_inner_steps; MAML reports 3 and 10).")
+                     "--eval_inner_steps; MAML reports 3 and 10; 0 scores the initialization "
+                     "unadapted).")
 flags.DEFINE_integer("queries", None, "Query images per class of each episode (default: each "
                      "run's --queries).")
 flags.DEFINE_integer("seed", 0, "Seed of the episodes (the same episodes for every run of a "
@@ -71,7 +72,7 @@ def main(argv):
     try:
         checks.count("episodes", FLAGS.episodes, flag=True)
         if FLAGS.inner_steps is not None:
-            checks.count("inner_steps", FLAGS.inner_steps, flag=True)
+            checks.count("inner_steps", FLAGS.inner_steps, minimum=0, flag=True)
         if FLAGS.queries is not None:
             checks.count("queries", FLAGS.queries, flag=True)
         runs = [r for r in FLAGS.runs if r]
@@ -90,7 +91,7 @@ def main(argv):
                 common.say(f"{run}: loading {config.folder or config.dataset}")
             setup, splits = lib.load_run(run, splits=data.get(key), **overrides)
             data[key] = splits
-            steps = FLAGS.inner_steps or config.eval_inner_steps
+            steps = config.eval_inner_steps if FLAGS.inner_steps is None else FLAGS.inner_steps
             bar = common.progress_bar(FLAGS.episodes, os.path.basename(os.path.normpath(run)))
 
             def progress(done, total, bar=bar):

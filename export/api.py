@@ -254,7 +254,7 @@ def classifier_module(setup: few_shot.Setup, *, adapt_steps: int | None = None,
     extra = {"inner_learning_rates": list(setup.inner.variables),
              "non_trainable": list(model.non_trainable_variables)}
     return ClassifierModule(model, model.trainable_variables, adapt_fn, ways=setup.config.ways,
-                            image_shape=[int(s) for s in model.input_shape[1:]],
+                            image_shape=[int(s) for s in model.inputs[0].shape[1:]],
                             adapt_steps=steps, max_support=max_support, max_query=max_query,
                             extra_variables=extra)
 

@@ -76,7 +76,7 @@ flags.DEFINE_integer("queries", _D.queries, "Query images per class, scored by t
 flags.DEFINE_enum("algorithm", _D.algorithm, list(lib.ALGORITHMS), "maml: second-order MAML; "
                   "fomaml: first order; metasgd: learned per-parameter inner rates; reptile: "
                   "inner SGD on support and query images, outer SGD step of --outer_lr along "
-                  "init - adapted. MAML++ is maml with --per_step_lr, --first_order_steps, "
+                  "init - adapted. MAML++ is maml with --per_step_lr, --per_step_bn, --first_order_steps, "
                   "--step_weights=annealed and --outer_lr_schedule=cosine.")
 flags.DEFINE_integer("meta_batch_size", _D.meta_batch_size, "Episodes (tasks) per "
                      "meta-update" + _paper("meta_batch_size") + ".")
@@ -95,6 +95,9 @@ flags.DEFINE_enum("outer_lr_schedule", _D.outer_lr_schedule,
                   "when resuming.")
 flags.DEFINE_bool("per_step_lr", _D.per_step_lr, "MAML++ LSLR: a learned inner rate per "
                   "parameter tensor and inner step (maml, fomaml).")
+flags.DEFINE_bool("per_step_bn", _D.per_step_bn, "MAML++ per-step batch norm: learned "
+                  "normalization weights and biases for every inner step (the statistics are "
+                  "always the batch's own; maml, fomaml, metasgd).")
 flags.DEFINE_integer("first_order_steps", _D.first_order_steps, "MAML++ derivative-order "
                      "annealing: the first N meta-updates are first order (maml only; 0: off).")
 flags.DEFINE_enum("step_weights", _D.step_weights, list(config_lib.STEP_WEIGHTS),
@@ -160,7 +163,7 @@ def banner(config: lib.FewShotConfig, preset: str, how: str, workdir: str) -> st
         f"resuming at step {latest[1]} of {config.steps} from {os.path.basename(latest[0])}")
     data = config.folder if config.dataset == "folder" else (
         f"omniglot ({config.split} split)" if config.dataset == "omniglot" else config.dataset)
-    extras = "".join(f" {k}={getattr(config, k)}" for k in ("per_step_lr", "first_order_steps",
+    extras = "".join(f" {k}={getattr(config, k)}" for k in ("per_step_lr", "per_step_bn", "first_order_steps",
                      "step_weights") if getattr(config, k) != getattr(_D, k))
     return (f"few_shot: {config.ways}-way {config.shots}-shot algorithm={config.algorithm} "
             f"steps={config.steps} meta_batch_size={config.meta_batch_size} "

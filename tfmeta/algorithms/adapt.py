@@ -71,6 +71,15 @@ def check_losses(losses: Mapping[str, Any], players: Any, where: str) -> None:
                 f"{where}: loss of player {name!r} must be a scalar, got shape {value.shape}")
 
 
+def call_objective(objective: Objective, params, batch, seed, step) -> Any:
+    """``objective(params, batch, seed)``; objectives with ``takes_step = True`` also get
+    ``step=`` (an int or int32 scalar tensor): the inner step whose loss it is, or for a
+    validation loss the number of inner steps taken (MAML++'s per-step batch norm)."""
+    if getattr(objective, "takes_step", False):
+        return objective(params, batch, seed, step=step)
+    return objective(params, batch, seed)
+
+
 def player_gradients(tape: tf.GradientTape, losses: Mapping[str, tf.Tensor],
                      params: Mapping[str, list], where: str) -> dict[str, list]:
     """Each player's gradient of its own loss; ValueError if any is missing."""
@@ -126,7 +135,8 @@ def adapt(objective: Objective, params: Mapping[str, list], batches: Any,
     for j in range(steps):
         current, states, losses = take_step(objective, optimizers, current, states,
                                             batch_at(batches, j), step_seed(seed, _INNER_STREAM, j),
-                                            first_order=first_order, remat=remat, where=j)
+                                            first_order=first_order, remat=remat, where=j,
+                                            index=j)
         trajectory.append(current)
         step_losses.append(losses)
     if return_losses:
@@ -137,8 +147,11 @@ def adapt(objective: Objective, params: Mapping[str, list], batches: Any,
 def take_step(objective: Objective, optimizers: Mapping[str, inner_lib.InnerOptimizer],
               current: Mapping[str, list], states: Mapping[str, Any], batch: Any,
               seed: tf.Tensor, *, first_order: bool = False, remat: bool = False,
-              where: Any = "") -> tuple[dict, dict, dict]:
+              where: Any = "", index: Any = 0) -> tuple[dict, dict, dict]:
     """One inner step of every player from the same parameters.
+
+    ``index`` is the step's number, given to objectives that take it
+    (:func:`call_objective`).
 
     Returns ``(new_params, new_states, losses)``; with ``remat`` inside
     ``tf.function`` the step is :func:`rematerialize`-d.
@@ -149,7 +162,7 @@ def take_step(objective: Objective, optimizers: Mapping[str, inner_lib.InnerOpti
         with tf.GradientTape(persistent=True) as tape:
             for p in players:
                 tape.watch(current[p])
-            losses = objective(current, batch, seed)
+            losses = call_objective(objective, current, batch, seed, index)
         check_losses(losses, players, f"inner step {where}")
         grads = player_gradients(tape, losses, current, f"inner step {where}")
         del tape
@@ -205,7 +218,7 @@ def adapt_loop(objective: Objective, params: Mapping[str, list], batches: Any,
         new, new_states, losses = take_step(
             objective, optimizers, current, states, batch_at(step_batches, j),
             step_seed(seed, _INNER_STREAM, j), first_order=first_order, remat=remat,
-            where="(in the loop)")
+            where="(in the loop)", index=j)
         if after_step is not None:
             carry = after_step(j, new, losses, carry)
         return (j + 1, new, new_states, carry) + tuple(invariant)

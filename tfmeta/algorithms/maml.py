@@ -22,8 +22,8 @@ from typing import Any, Mapping
 import tensorflow as tf
 
 from tfmeta import inner as inner_lib
-from tfmeta.algorithms.adapt import (_VAL_STREAM, adapt, adapt_loop, check_losses,
-                                     check_steps, step_seed)
+from tfmeta.algorithms.adapt import (_VAL_STREAM, adapt, adapt_loop, call_objective,
+                                     check_losses, check_steps, step_seed)
 from tfmeta.algorithms.adapt import step_weights as make_step_weights
 from tfmeta.algorithms.remat import rematerialize
 from tfmeta.types import Objective, Reused, Task, batch_at
@@ -80,7 +80,8 @@ def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
         batch, seed = batch_at(val, j), step_seed(task.seed, _VAL_STREAM, j)
 
         def losses_at(at):
-            losses = objective(at, batch, seed)
+            # The parameters scored after inner step j have taken j + 1 steps.
+            losses = call_objective(objective, at, batch, seed, j + 1 if steps > 0 else 0)
             check_losses(losses, players, f"validation step {j}")
             return losses
         if remat and not tf.executing_eagerly():

@@ -39,11 +39,24 @@ def accuracy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.cast(tf.equal(predicted, tf.cast(labels, tf.int32)), tf.float32))
 
 
-def logits_of(model: keras.Model, params: Any, images: tf.Tensor) -> tf.Tensor:
-    """``model``'s logits on ``images`` at ``params`` (a list, or ``{"model": list}``)."""
+def takes_step(model: keras.Model) -> bool:
+    """Whether ``model`` takes ``[images, step]`` (Conv-4 with MAML++'s per-step batch norm)."""
+    return len(model.inputs) == 2
+
+
+def logits_of(model: keras.Model, params: Any, images: tf.Tensor, step: Any = None) -> tf.Tensor:
+    """``model``'s logits on ``images`` at ``params`` (a list, or ``{"model": list}``).
+
+    For a model with per-step batch norm, ``step`` picks the normalization row:
+    the inner step being taken, or the number of steps taken when scoring; None
+    takes the last row (queries are scored after all the trained inner steps).
+    """
     if isinstance(params, dict):
         params = params[PLAYER]
     images = tf.cast(images, model.inputs[0].dtype)
+    if takes_step(model):
+        step = tf.int32.max if step is None else step
+        images = [images, tf.fill(tf.shape(images)[:1], tf.cast(step, tf.int32))]
     return functional.apply(model, params, images, training=True)
 
 
@@ -54,17 +67,20 @@ def classification_objective(model: keras.Model, *, player: str = PLAYER):
       model: a built classifier taking images to logits (e.g. Conv-4).
       player: the name of its parameter set in the learner.
 
-    The seed is unused (the loss has no random draws).
+    The seed is unused (the loss has no random draws). With a per-step batch
+    norm model the engine passes ``step=`` (see
+    :func:`tfmeta.algorithms.adapt.call_objective`).
     """
     if not isinstance(model, keras.Model) or not model.built:
         raise ValueError(f"model must be a built keras.Model, got {model!r}")
 
-    def objective(params, batch, seed):
+    def objective(params, batch, seed, step=None):
         del seed
         images, labels = batch
-        logits = logits_of(model, params[player], images)
+        logits = logits_of(model, params[player], images, step)
         return {player: cross_entropy(logits, labels)}
 
     objective.model = model
+    objective.takes_step = takes_step(model)   # the engine passes step= (per-step batch norm)
     objective.player = player
     return objective

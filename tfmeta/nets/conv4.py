@@ -33,7 +33,8 @@ POOLINGS = ("stride", "max")
 
 def build_conv4(ways: int, image_shape: tuple = (28, 28, 1), *, filters: int = 64,
                 pooling: str = "stride", activation: str = "relu", batch_norm: bool = True,
-                dtype: str = "float32", name: str = "conv4") -> keras.Model:
+                per_step_rows: int = 0, dtype: str = "float32",
+                name: str = "conv4") -> keras.Model:
     """Builds the Conv-4 classifier.
 
     Args:
@@ -47,11 +48,16 @@ def build_conv4(ways: int, image_shape: tuple = (28, 28, 1), *, filters: int = 6
         finite-difference checks.
       batch_norm: batch-statistics normalization after every convolution
         (epsilon 1e-3, as in MAML).
+      per_step_rows: MAML++'s per-step batch norm: 0 (off), else the number of
+        rows of every normalization's ``gamma``/``beta`` (inner steps + 1); the
+        model then takes ``[images, step]`` with ``step`` an int32 ``[B]``
+        vector (its first entry picks the row; see
+        :class:`tfmeta.nets.layers.BatchStatNorm`).
       dtype: of the variables and computation (``"float64"`` for checks).
 
     Returns:
-      A built functional ``keras.Model`` taking ``[B, H, W, C]`` images to
-      ``[B, ways]`` logits.
+      A built functional ``keras.Model`` taking ``[B, H, W, C]`` images (and the
+      step, with ``per_step_rows``) to ``[B, ways]`` logits.
     """
     if isinstance(ways, bool) or not isinstance(ways, int) or ways < 2:
         raise ValueError(f"ways must be an int >= 2, got {ways!r}")
@@ -60,13 +66,19 @@ def build_conv4(ways: int, image_shape: tuple = (28, 28, 1), *, filters: int = 6
     if len(tuple(image_shape)) != 3:
         raise ValueError(f"image_shape must be (H, W, C), got {image_shape!r}")
     layers = keras.layers
+    if isinstance(per_step_rows, bool) or not isinstance(per_step_rows, int) \
+            or per_step_rows < 0 or (per_step_rows and not batch_norm):
+        raise ValueError(f"per_step_rows must be an int >= 0 (with batch_norm), got "
+                         f"{per_step_rows!r}")
     inputs = keras.Input(tuple(image_shape), dtype=dtype, name="images")
+    step = keras.Input((), dtype="int32", name="step") if per_step_rows else None
     h = inputs
     for i in range(4):
         h = layers.Conv2D(filters, 3, strides=2 if pooling == "stride" else 1,
                           padding="same", dtype=dtype, name=f"conv{i}")(h)
         if batch_norm:
-            h = BatchStatNorm(epsilon=1e-3, dtype=dtype, name=f"bn{i}")(h)
+            norm = BatchStatNorm(epsilon=1e-3, rows=per_step_rows, dtype=dtype, name=f"bn{i}")
+            h = norm(h, step) if per_step_rows else norm(h)
         h = layers.Activation(activation, dtype=dtype, name=f"act{i}")(h)
         if pooling == "max":
             h = layers.MaxPooling2D(2, padding="valid" if h.shape[1] >= 2 else "same",
@@ -76,4 +88,4 @@ def build_conv4(ways: int, image_shape: tuple = (28, 28, 1), *, filters: int = 6
     else:
         h = layers.Flatten(dtype=dtype, name="flatten")(h)
     logits = layers.Dense(ways, dtype=dtype, name="head")(h)
-    return keras.Model(inputs, logits, name=name)
+    return keras.Model([inputs, step] if per_step_rows else inputs, logits, name=name)

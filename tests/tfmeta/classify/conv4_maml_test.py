@@ -210,6 +210,64 @@ class MamlPlusPlusOptionsTest(absltest.TestCase):
                         algorithm="fomaml", steps=1, first_order_steps=5)
 
 
+class PerStepBatchNormTest(absltest.TestCase):
+    """MAML++'s per-step batch norm weights and biases (rows picked by the inner step)."""
+
+    def test_adaptation_changes_each_row_only_after_its_use(self):
+        # Row j serves inner step j (and the query scores after j steps): the inner step that
+        # updates row j comes after its only use, so the adapted rows never change a loss and
+        # the per-step weights are meta-learned only, as in MAML++.
+        from tfmeta.algorithms import adapt
+        from tfmeta.classify import logits_of
+        model = small_conv4(per_step_rows=3)
+        objective = classification_objective(model)
+        task = task_at(episodes(1), 0)
+        start = [tf.convert_to_tensor(v) for v in model.trainable_variables]
+        adapted = adapt(objective, {PLAYER: start}, task.inner, inner_lib.sgd(0.4), steps=2,
+                        seed=task.seed)[-1][PLAYER]
+        tables = [i for i, v in enumerate(model.trainable_variables) if v.path.startswith("bn")]
+        self.assertLen(tables, 8)
+        moved = max(float(tf.reduce_max(tf.abs(adapted[i] - start[i]))) for i in tables)
+        self.assertGreater(moved, 1e-4)   # the rows were updated ...
+        reset = [start[i] if i in tables else p for i, p in enumerate(adapted)]
+        query = task.val.batch[0]
+        np.testing.assert_allclose(logits_of(model, adapted, query, 2),
+                                   logits_of(model, reset, query, 2), atol=1e-12)
+        # ... and the scores after 2 steps read row 2, untouched by the two inner steps.
+        for i in tables:
+            np.testing.assert_array_equal(adapted[i][2], start[i][2])
+
+    def test_meta_gradient_reaches_every_row_and_matches_finite_differences(self):
+        model = small_conv4(per_step_rows=3)
+        bn = model.get_layer("bn1")
+        bn.gamma.assign(bn.gamma + tf.random.stateless_uniform(bn.gamma.shape, [4, 4], -0.3, 0.3,
+                                                                dtype=tf.float64))
+        objective = classification_objective(model)
+        self.assertTrue(objective.takes_step)
+        tasks, inner = episodes(2), inner_lib.sgd(0.4)
+        variables = model.trainable_variables
+        with tf.GradientTape() as tape:
+            params = {PLAYER: [tf.convert_to_tensor(v) for v in variables]}
+            loss = mean_meta_loss(objective, params, tasks, inner, steps=2)
+        grads = tape.gradient(loss, variables)
+        gamma_grad = grads[[v.path for v in variables].index("bn1/gamma")].numpy()
+        for row in range(3):   # inner steps 0 and 1, and the query after 2 steps
+            self.assertGreater(np.abs(gamma_grad[row]).max(), 1e-6, row)
+        rng = np.random.default_rng(1)
+        direction = [rng.standard_normal(v.shape) for v in variables]
+        analytic = sum(float(np.sum(g.numpy() * d)) for g, d in zip(grads, direction))
+        start, values, h = [v.numpy().copy() for v in variables], [], 1e-6
+        for sign in (1.0, -1.0):
+            for v, s0, d in zip(variables, start, direction):
+                v.assign(s0 + sign * h * d)
+            params = {PLAYER: [tf.convert_to_tensor(v) for v in variables]}
+            values.append(float(mean_meta_loss(objective, params, tasks, inner, steps=2)))
+        for v, s0 in zip(variables, start):
+            v.assign(s0)
+        numeric = (values[0] - values[1]) / (2 * h)
+        self.assertLess(abs(analytic - numeric) / abs(analytic), 1e-6)
+
+
 class MetricsTest(absltest.TestCase):
 
     def test_accuracy_and_cross_entropy(self):

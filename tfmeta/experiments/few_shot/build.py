@@ -109,7 +109,8 @@ def build(config: FewShotConfig, image_shape, *, dtype: str = "float32",
     """Conv-4, objective, inner optimizer, learner and checkpoint of a run."""
     keras.utils.set_random_seed(config.seed)
     model = build_conv4(config.ways, tuple(image_shape), filters=config.filters,
-                        pooling=config.pooling, activation=activation, dtype=dtype)
+                        pooling=config.pooling, activation=activation, dtype=dtype,
+                        per_step_rows=config.inner_steps + 1 if config.per_step_bn else 0)
     objective = classification_objective(model)
     items: dict[str, Any] = {"model": model}
     inner = build_inner(config, model.trainable_variables, items, dtype)

@@ -11,7 +11,9 @@ Algorithms: ``maml`` (second order), ``fomaml``, ``metasgd`` (per-parameter
 learned rates), ``reptile`` (SGD outer step on ``init - adapted``; the inner
 steps use the episode's support and query images, as Reptile trains on all of
 a task's data). MAML++ (Antoniou et al. 2019) is ``maml`` with its options:
-``per_step_lr`` (LSLR), ``first_order_steps`` (derivative-order annealing),
+``per_step_lr`` (LSLR), ``per_step_bn`` (per-step batch norm weights and biases;
+the statistics are always the batch's own), ``first_order_steps``
+(derivative-order annealing),
 ``step_weights="annealed"`` (multi-step loss) and ``outer_lr_schedule="cosine"``.
 
 Example:
@@ -60,6 +62,7 @@ class FewShotConfig:
     outer_lr: float = 3e-3
     outer_lr_schedule: str = "cosine"
     per_step_lr: bool = False
+    per_step_bn: bool = False
     first_order_steps: int = 0
     step_weights: str = "final"
     anneal_steps: int = 1000
@@ -95,6 +98,9 @@ class FewShotConfig:
         if self.first_order_steps and self.algorithm != "maml":
             raise ValueError(f"--first_order_steps (derivative-order annealing) applies to "
                              f"--algorithm=maml, not {self.algorithm!r}")
+        if self.per_step_bn and self.algorithm == "reptile":
+            raise ValueError("--per_step_bn (MAML++ per-step batch norm weights and biases) "
+                             "applies to maml, fomaml and metasgd, not 'reptile'")
         if self.per_step_lr and self.algorithm in ("metasgd", "reptile"):
             raise ValueError(f"--per_step_lr (MAML++ LSLR) applies to maml and fomaml, not "
                              f"{self.algorithm!r}")

@@ -1,12 +1,15 @@
-r"""``python -m trainers.few_shot``: meta-train an N-way K-shot classifier (MAML and kin).
+r"""``python -m trainers.few_shot``: meta-train an N-way K-shot classifier (MAML, metric learners).
 
 Meta-trains Conv-4 on the training classes of a dataset (Omniglot's 1200
 characters by default) with MAML, first-order MAML, Meta-SGD, Reptile or MAML++
-options, and scores ``--eval_episodes`` held-out episodes every
+options -- or trains a metric learner on the same episodes (Prototypical,
+Matching, Relation or Siamese networks: a Conv-4 embedding and comparison) --
+and scores ``--eval_episodes`` held-out episodes every
 ``--eval_every`` meta-updates: the learning curve, ``WORKDIR/curve.json`` and
 ``WORKDIR/curve.png``. The defaults are the CPU recipe (5-way 1-shot MAML,
-about 30 minutes on 2 cores); ``--preset=paper`` takes the published settings
-of the ways/shots given (for a GPU). A flag given on the command line always
+about 30 minutes on 2 cores); a metric learner takes its own CPU recipe
+(``few_shot.METRIC_CPU``) for the flags not given; ``--preset=paper`` takes
+the published settings of the ways/shots given (for a GPU). A flag given on the command line always
 wins. Rerunning in the same ``--workdir`` resumes the run from its last
 checkpoint with its stored settings. Ctrl-C (or SIGTERM) checkpoints after the
 running meta-update and exits with status 130.
@@ -37,8 +40,25 @@ with common.native_logs_filtered():
     from tfmeta.experiments.few_shot import config as config_lib  # noqa: E402
 
 _D = lib.FewShotConfig()
-# Published Omniglot accuracies of MAML (Finn et al. 2017), percent, by (ways, shots).
-PUBLISHED_MAML = {(5, 1): 98.7, (5, 5): 99.9, (20, 1): 95.8, (20, 5): 98.9}
+# Published Omniglot accuracies, percent, by algorithm and (ways, shots): MAML (Finn et al. 2017),
+# Prototypical (Snell et al. 2017), Matching (Vinyals et al. 2016), Relation (Sung et al. 2018),
+# Siamese (Koch et al. 2015, as reported by Vinyals et al.).
+_SETTINGS = ((5, 1), (5, 5), (20, 1), (20, 5))
+PUBLISHED = {
+    "maml": ("MAML (Finn et al. 2017)", (98.7, 99.9, 95.8, 98.9)),
+    "protonet": ("Prototypical (Snell et al. 2017)", (98.8, 99.7, 96.0, 98.9)),
+    "matching": ("Matching (Vinyals et al. 2016)", (98.1, 98.9, 93.8, 98.5)),
+    "relation": ("Relation (Sung et al. 2018)", (99.6, 99.8, 97.6, 99.1)),
+    "siamese": ("Siamese (Koch et al. 2015, by Vinyals et al.)", (97.3, 98.4, 88.2, 97.0)),
+}
+
+
+def published(algorithm: str, ways: int, shots: int) -> tuple[str, float] | None:
+    """``(who, percent)`` published on Omniglot for the algorithm's setting, or None."""
+    who, values = PUBLISHED.get(algorithm, PUBLISHED["maml"] if algorithm in (
+        "fomaml", "metasgd", "reptile") else (None, ()))
+    table = dict(zip(_SETTINGS, values))
+    return (who, table[(ways, shots)]) if (ways, shots) in table else None
 
 
 def _paper(name: str) -> str:
@@ -76,10 +96,25 @@ flags.DEFINE_integer("queries", _D.queries, "Query images per class, scored by t
 flags.DEFINE_enum("algorithm", _D.algorithm, list(lib.ALGORITHMS), "maml: second-order MAML; "
                   "fomaml: first order; metasgd: learned per-parameter inner rates; reptile: "
                   "inner SGD on support and query images, outer SGD step of --outer_lr along "
-                  "init - adapted. MAML++ is maml with --per_step_lr, --per_step_bn, --first_order_steps, "
-                  "--step_weights=annealed and --outer_lr_schedule=cosine.")
+                  "init - adapted. MAML++ is maml with --per_step_lr, --per_step_bn, "
+                  "--first_order_steps, --step_weights=annealed and --outer_lr_schedule=cosine. "
+                  "Metric learners (a Conv-4 embedding trained with Adam at --outer_lr; the "
+                  "inner-loop flags do not apply): protonet (class means, squared Euclidean "
+                  "distance), matching (cosine attention over the support; --fce), relation "
+                  "(a learned relation module on feature maps, MSE to one-hot), siamese "
+                  "(same/different pairs; a query takes the class of its most similar support "
+                  "image). Each metric learner has its own CPU recipe for flags not given.")
+flags.DEFINE_integer("train_ways", _D.train_ways, "Metric learners: classes per training "
+                     "episode (0: --ways; Prototypical networks train 60-way to test 5-way).")
+flags.DEFINE_integer("train_queries", _D.train_queries, "Metric learners: query images per "
+                     "class of a training episode (0: --queries; the prototypical recipe: 5).")
+flags.DEFINE_bool("fce", _D.fce, "--algorithm=matching: full context embeddings (a "
+                  "bidirectional LSTM over the support set, an attention LSTM per query).")
+flags.DEFINE_integer("fce_steps", _D.fce_steps, "--fce: processing steps of the attention "
+                     "LSTM.")
 flags.DEFINE_integer("meta_batch_size", _D.meta_batch_size, "Episodes (tasks) per "
-                     "meta-update" + _paper("meta_batch_size") + ".")
+                     "meta-update" + _paper("meta_batch_size") + "; metric learners: "
+                     "episodes per update.")
 flags.DEFINE_integer("inner_steps", _D.inner_steps, "Inner SGD steps on the support set during "
                      "meta-training" + _paper("inner_steps") + ".")
 flags.DEFINE_integer("eval_inner_steps", _D.eval_inner_steps, "Inner steps at test time (the "
@@ -144,7 +179,10 @@ def resolve_settings() -> tuple[lib.FewShotConfig, str, str]:
     else:
         base, preset = _D.to_json(), FLAGS.preset
         how = "given" if FLAGS["preset"].present else "default"
-        if preset == "paper":
+        algorithm = given.get("algorithm", base["algorithm"])
+        if algorithm in lib.METRIC_ALGORITHMS:
+            base.update((lib.METRIC_PAPER if preset == "paper" else lib.METRIC_CPU)[algorithm])
+        elif preset == "paper":
             key = (given.get("ways", base["ways"]), given.get("shots", base["shots"]))
             if key not in lib.PAPER:
                 known = ", ".join(f"--ways={w} --shots={s}" for w, s in sorted(lib.PAPER))
@@ -163,14 +201,24 @@ def banner(config: lib.FewShotConfig, preset: str, how: str, workdir: str) -> st
         f"resuming at step {latest[1]} of {config.steps} from {os.path.basename(latest[0])}")
     data = config.folder if config.dataset == "folder" else (
         f"omniglot ({config.split} split)" if config.dataset == "omniglot" else config.dataset)
-    extras = "".join(f" {k}={getattr(config, k)}" for k in ("per_step_lr", "per_step_bn", "first_order_steps",
-                     "step_weights") if getattr(config, k) != getattr(_D, k))
+    if config.metric:
+        extras = "".join(f" {k}={getattr(config, k)}" for k in ("fce", "fce_steps")
+                         if config.fce)
+        training = (f"training episodes: {config.training_ways}-way {config.shots}-shot "
+                    f"{config.training_queries} queries, {config.meta_batch_size} per update; "
+                    f"lr={config.outer_lr} ({config.outer_lr_schedule}) steps={config.steps} "
+                    f"pooling={config.pooling} filters={config.filters}{extras}")
+    else:
+        extras = "".join(f" {k}={getattr(config, k)}" for k in (
+            "per_step_lr", "per_step_bn", "first_order_steps", "step_weights")
+            if getattr(config, k) != getattr(_D, k))
+        training = (f"steps={config.steps} meta_batch_size={config.meta_batch_size} "
+                    f"inner_steps={config.inner_steps} (test: {config.eval_inner_steps}) "
+                    f"inner_lr={config.inner_lr} outer_lr={config.outer_lr} "
+                    f"({config.outer_lr_schedule}) queries={config.queries} "
+                    f"filters={config.filters}{extras}")
     return (f"few_shot: {config.ways}-way {config.shots}-shot algorithm={config.algorithm} "
-            f"steps={config.steps} meta_batch_size={config.meta_batch_size} "
-            f"inner_steps={config.inner_steps} (test: {config.eval_inner_steps}) "
-            f"inner_lr={config.inner_lr} outer_lr={config.outer_lr} ({config.outer_lr_schedule}) "
-            f"queries={config.queries} "
-            f"filters={config.filters}{extras}\n"
+            f"{training}\n"
             f"data: {data}; curve: {config.eval_episodes} held-out episodes every "
             f"{config.eval_every} meta-updates\n"
             f"preset: {preset} ({how})\n"
@@ -193,16 +241,17 @@ def plot_curve(points: list[dict], config: lib.FewShotConfig, path: str) -> None
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     ax.fill_between(steps, accuracy - ci95, np.minimum(accuracy + ci95, 100.0), alpha=0.25,
                     color="C0", label="95% interval")
+    adapted = "" if config.metric else (
+        f", {points[-1].get('inner_steps', config.eval_inner_steps)} inner steps")
     ax.plot(steps, accuracy, marker="o", markersize=3, color="C0",
-            label=f"held-out accuracy ({points[-1]['episodes']} episodes, "
-                  f"{points[-1].get('inner_steps', config.eval_inner_steps)} inner steps)")
-    published = PUBLISHED_MAML.get((config.ways, config.shots))
-    if config.dataset == "omniglot" and published is not None:
-        ax.axhline(published, linestyle="--", color="gray",
-                   label=f"published MAML (Finn et al. 2017): {published}%")
+            label=f"held-out accuracy ({points[-1]['episodes']} episodes{adapted})")
+    reference = published(config.algorithm, config.ways, config.shots)
+    if config.dataset == "omniglot" and reference is not None:
+        ax.axhline(reference[1], linestyle="--", color="gray",
+                   label=f"published {reference[0]}: {reference[1]}%")
     name = "Omniglot" if config.dataset == "omniglot" else config.dataset
     ax.set_title(f"{name} {config.ways}-way {config.shots}-shot, {config.algorithm}")
-    ax.set_xlabel("meta-updates")
+    ax.set_xlabel("updates" if config.metric else "meta-updates")
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_ylabel("accuracy (%)")
     ax.grid(alpha=0.3)
@@ -266,7 +315,7 @@ class Progress:
         self.times.append(time.perf_counter())
         self.bar.set_description(self.config.algorithm, refresh=False)
         self.bar.update(1)
-        self.loss = metrics.get(f"meta_loss/{PLAYER}")
+        self.loss = metrics.get(f"meta_loss/{PLAYER}")   # metric learners: the episode loss
         self._postfix()
         if step % self.config.eval_every == 0 or step == self.config.steps:
             self.bar.set_description("scoring held-out episodes", refresh=False)
@@ -295,9 +344,10 @@ def finish(result, config: lib.FewShotConfig, workdir: str) -> None:
     score = "no curve point"
     if curve:
         p = curve[-1]
+        adapted = "" if config.metric else (
+            f", {p.get('inner_steps', config.eval_inner_steps)} inner steps")
         score = (f"held-out accuracy at step {p['step']}: {100 * p['accuracy']:.2f} +- "
-                 f"{100 * p['ci95']:.2f}% ({p['episodes']} episodes, "
-                 f"{p.get('inner_steps', config.eval_inner_steps)} inner steps)")
+                 f"{100 * p['ci95']:.2f}% ({p['episodes']} episodes{adapted})")
     where = os.path.abspath(workdir)
     print(f"done: step {result.step} of {config.steps} in {where}; {score}\n"
           f"curve: {os.path.join(where, 'curve.png')} ({lib.CURVE_FILE}); tensorboard "

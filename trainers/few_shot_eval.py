@@ -5,7 +5,11 @@ checkpoint, adapted to each of ``--episodes`` held-out episodes (drawn from its
 dataset's test classes, deterministically in ``--seed``) and scored on the
 query images: mean accuracy with a 95% interval, as the papers report. Writes a
 JSON list of rows to ``--out`` and a Markdown table beside it (``.md``), and
-prints the table. Runs on the same data share one load.
+prints the table; ``--plot`` draws every run's held-out accuracy against its
+training time (the learning curve and the final score), the comparison of
+learners at equal wall-clock. Runs on the same data share one load. Metric
+learners (no head) can be scored at other ways and shots than they trained
+with (``--ways``, ``--shots``).
 
 Example:
     python -m trainers.few_shot_eval --runs=runs/omniglot_5w1s,runs/omniglot_5w1s_fomaml \
@@ -35,6 +39,11 @@ flags.DEFINE_integer("inner_steps", None, "Inner steps of adaptation (default: e
                      "unadapted).")
 flags.DEFINE_integer("queries", None, "Query images per class of each episode (default: each "
                      "run's --queries).")
+flags.DEFINE_integer("ways", None, "Classes per episode (default: each run's --ways; a "
+                     "gradient-based run's head fixes it, metric learners take any).")
+flags.DEFINE_integer("shots", None, "Support images per class (default: each run's --shots).")
+flags.DEFINE_string("plot", None, "Also write this PNG: held-out accuracy against training "
+                    "time of every run (its curve.json points and the final score).")
 flags.DEFINE_integer("seed", 0, "Seed of the episodes (the same episodes for every run of a "
                      "dataset).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the one each run was "
@@ -45,20 +54,65 @@ FLAGS = flags.FLAGS
 
 def markdown(rows: list[dict]) -> str:
     """The rows as a Markdown table: accuracy (%) with its 95% interval."""
-    lines = ["| Run | Algorithm | Dataset | Setting | Step | Inner steps | Episodes | "
-             "Accuracy (%) |",
-             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |"]
+    lines = ["| Run | Algorithm | Dataset | Setting | Step | Training time | Inner steps | "
+             "Episodes | Accuracy (%) |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
+        seconds = r.get("train_seconds")
+        took = "-" if seconds is None else f"{seconds / 60:.1f} min"
+        inner = "-" if r["inner_steps"] is None else r["inner_steps"]
         lines.append(f"| {r['run']} | {r['algorithm']} | {r['dataset']} | "
-                     f"{r['ways']}-way {r['shots']}-shot | {r['step']} | {r['inner_steps']} | "
+                     f"{r['ways']}-way {r['shots']}-shot | {r['step']} | {took} | {inner} | "
                      f"{r['episodes']} | {percent(r)} |")
     lines += ["", "Mean query accuracy over held-out episodes (test classes) +- 95% interval "
-              "(1.96 standard errors)."]
+              "(1.96 standard errors). Training time: wall clock of the updates up to the run's "
+              "last curve point (its curve.json), compilation included, evaluation excluded; "
+              "'-' inner steps: a metric learner (no inner loop)."]
     return "\n".join(lines) + "\n"
 
 
 def percent(row: dict) -> str:
     return f"{100 * row['accuracy']:.2f} +- {100 * row['ci95']:.2f}"
+
+
+def plot(rows: list[dict], curves: list[list[dict]], path: str) -> None:
+    """Held-out accuracy (%) against training minutes: each run's curve and final score."""
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tfmeta import io as tfmeta_io
+
+    fig, ax = plt.subplots(figsize=(7.0, 4.4))
+    for i, (row, curve) in enumerate(zip(rows, curves)):
+        color = f"C{i % 10}"
+        timed = [p for p in curve if "seconds" in p]
+        label = f"{row['algorithm']} ({os.path.basename(os.path.normpath(row['run']))})"
+        if timed:
+            ax.plot([p["seconds"] / 60 for p in timed], [100 * p["accuracy"] for p in timed],
+                    color=color, alpha=0.6, marker="o", markersize=2, label=label)
+            label = None
+        if row.get("train_seconds") is not None:
+            ax.errorbar([row["train_seconds"] / 60], [100 * row["accuracy"]],
+                        yerr=[100 * row["ci95"]], color=color, marker="*", markersize=10,
+                        capsize=3, label=label)
+    first = rows[0]
+    ax.set_title(f"held-out {first['ways']}-way {first['shots']}-shot accuracy against "
+                 f"training time\n(lines: curve points; stars: {first['episodes']} episodes, "
+                 "95% interval)", fontsize=9)
+    ax.set_xlabel("training time (minutes, this machine)")
+    ax.set_ylabel("accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+    tfmeta_io.write_bytes(path, buffer.getvalue())
 
 
 def main(argv):
@@ -73,8 +127,10 @@ def main(argv):
         checks.count("episodes", FLAGS.episodes, flag=True)
         if FLAGS.inner_steps is not None:
             checks.count("inner_steps", FLAGS.inner_steps, minimum=0, flag=True)
-        if FLAGS.queries is not None:
-            checks.count("queries", FLAGS.queries, flag=True)
+        for name in ("queries", "ways", "shots"):
+            if getattr(FLAGS, name) is not None:
+                checks.count(name, getattr(FLAGS, name), minimum=2 if name == "ways" else 1,
+                             flag=True)
         runs = [r for r in FLAGS.runs if r]
         if not runs:
             raise ValueError("--runs names no run directory")
@@ -83,7 +139,7 @@ def main(argv):
         overrides = {"data_dir": FLAGS.data_dir} if FLAGS.data_dir else {}
         configs = [lib.read_config(run) for run in runs]   # every run readable before any work
         data: dict[tuple, object] = {}
-        rows = []
+        rows, curves = [], []
         for run, config in zip(runs, configs):
             key = (config.dataset, config.split, config.folder, config.image_size,
                    overrides.get("data_dir", config.data_dir))
@@ -92,6 +148,8 @@ def main(argv):
             setup, splits = lib.load_run(run, splits=data.get(key), **overrides)
             data[key] = splits
             steps = config.eval_inner_steps if FLAGS.inner_steps is None else FLAGS.inner_steps
+            ways = FLAGS.ways or config.ways
+            shots = FLAGS.shots or config.shots
             bar = common.progress_bar(FLAGS.episodes, os.path.basename(os.path.normpath(run)))
 
             def progress(done, total, bar=bar):
@@ -100,22 +158,29 @@ def main(argv):
             try:
                 accuracies = lib.episode_accuracies(setup, splits.test, episodes=FLAGS.episodes,
                                                     steps=steps, seed=FLAGS.seed,
+                                                    ways=ways, shots=shots,
                                                     queries=FLAGS.queries, progress=progress)
             except ValueError as e:
                 raise ValueError(f"{run}: {e}") from None
             finally:
                 bar.close()
             score = lib.summary(accuracies)
+            curves.append(lib.read_curve(run))
+            timed = [p for p in curves[-1] if "seconds" in p]
             rows.append({"run": run, "algorithm": config.algorithm, "dataset": config.dataset,
-                         "ways": config.ways, "shots": config.shots,
+                         "ways": ways, "shots": shots,
                          "queries": FLAGS.queries or config.queries,
-                         "step": int(setup.learner.step.numpy()), "inner_steps": steps,
+                         "step": int(setup.learner.step.numpy()),
+                         "train_seconds": timed[-1]["seconds"] if timed else None,
+                         "inner_steps": None if config.metric else steps,
                          "episodes": score["episodes"], "accuracy": score["accuracy"],
                          "ci95": score["ci95"], "seed": FLAGS.seed})
             common.say(f"{run}: {percent(rows[-1])}%")
         tfmeta_io.write_json(FLAGS.out, rows)
         table = markdown(rows)
         tfmeta_io.write_text(os.path.splitext(FLAGS.out)[0] + ".md", table)
+        if FLAGS.plot:
+            plot(rows, curves, FLAGS.plot)
     except (ValueError, OSError) as e:
         sys.exit(f"error: {e}")
     print(table)

@@ -5,7 +5,10 @@ directory (12 classes of 8 PNG images, 28x28, one distinct pattern per class):
 a 6-update run with curve points at 0, 3 and 6, its resumption, its
 evaluation, a Ctrl-C, and the one-line errors of bad settings. The commands
 run in two waves of concurrent processes (the second needs the trained run),
-started once for the whole class; each test checks one property of them.
+started once for the whole class; each test checks one property of them. A
+prototypical-network run trains beside them, with the CPU recipe of its
+algorithm for the flags not given (60-way training episodes, which 12 classes
+cannot give: one error line), and is scored with the MAML run and a figure.
 """
 
 import json
@@ -92,6 +95,10 @@ class FewShotCliTest(unittest.TestCase):
         cls.bad_workdir = os.path.join(tmp, "bad")
         cls.interrupted_workdir = os.path.join(tmp, "interrupted")
         cls.eval_json = os.path.join(tmp, "eval", "scores.json")
+        cls.proto_workdir = os.path.join(tmp, "proto")
+        cls.plot = os.path.join(tmp, "eval", "time.png")
+        proto = [f"--workdir={cls.proto_workdir}", f"--folder={cls.folder}", *TINY,
+                 "--algorithm=protonet"]
 
         # Wave 1: the run, a bad value, and a long run to interrupt.
         train = start("trainers.few_shot", *cls.args)
@@ -103,12 +110,15 @@ class FewShotCliTest(unittest.TestCase):
         cls.interrupted = interrupt_after_first_curve_point(long, cls.interrupted_workdir)
         cls.bad_shots = finish(bad)
         cls.trained = finish(train, timeout=400)
+        cls.proto_too_many_ways = finish(start("trainers.few_shot", *proto))
+        cls.proto = finish(start("trainers.few_shot", *proto, "--train_ways=4",
+                                 "--train_queries=3"))
 
         # Wave 2: the same command again, a conflicting one, and the evaluation.
         again = start("trainers.few_shot", *cls.args)
         conflict = start("trainers.few_shot", *cls.args, "--ways=4")
-        scores = start("trainers.few_shot_eval", f"--runs={cls.workdir}", "--episodes=5",
-                       f"--out={cls.eval_json}")
+        scores = start("trainers.few_shot_eval", f"--runs={cls.workdir},{cls.proto_workdir}",
+                       "--episodes=5", f"--out={cls.eval_json}", f"--plot={cls.plot}")
         cls.resumed, cls.conflict, cls.scored = finish(again), finish(conflict), finish(scores)
 
     @classmethod
@@ -165,7 +175,7 @@ class FewShotCliTest(unittest.TestCase):
         self.assertEqual(code, 0, err)
         with open(self.eval_json) as f:
             rows = json.load(f)
-        self.assertEqual(len(rows), 1)
+        self.assertEqual([r["algorithm"] for r in rows], ["maml", "protonet"])
         row = rows[0]
         self.assertEqual({k: row[k] for k in ("run", "algorithm", "ways", "shots", "step",
                                               "inner_steps", "episodes")},
@@ -176,9 +186,37 @@ class FewShotCliTest(unittest.TestCase):
         shown = f"{100 * row['accuracy']:.2f} +- {100 * row['ci95']:.2f}"
         with open(os.path.splitext(self.eval_json)[0] + ".md") as f:
             table = f.read()
-        self.assertIn(f"| {self.workdir} | maml | folder | 3-way 1-shot | 6 | 3 | 5 | {shown} |",
-                      table)
+        minutes = f"{row['train_seconds'] / 60:.1f} min"
+        self.assertIn(f"| {self.workdir} | maml | folder | 3-way 1-shot | 6 | {minutes} | 3 | 5 "
+                      f"| {shown} |", table)
         self.assertIn(shown, out)
+        self.assertIsNone(rows[1]["inner_steps"])
+        self.assertIn(f"| {self.proto_workdir} | protonet | folder | 3-way 1-shot | 6 |", table)
+        with open(self.plot, "rb") as f:
+            self.assertTrue(f.read().startswith(b"\x89PNG\r\n\x1a\n"))
+
+    def test_protonet_takes_its_recipe_and_names_train_ways_when_the_data_has_too_few_classes(
+            self):
+        code, _, err = self.proto_too_many_ways
+        self.assertNotEqual(code, 0)
+        self.assertIn("training episodes: 60-way 1-shot 5 queries", err)
+        last = err.strip().splitlines()[-1]
+        self.assertTrue(last.startswith("error: --train_ways/--shots/--train_queries "
+                                        "(training episodes): "), err)
+        self.assertIn("60", last)
+
+    def test_protonet_trains_with_curve_points_that_carry_training_seconds(self):
+        code, out, err = self.proto
+        self.assertEqual(code, 0, err)
+        self.assertIn("algorithm=protonet training episodes: 4-way 1-shot 3 queries", err)
+        self.assertRegex(out, r"held-out accuracy at step 6: \d+\.\d\d \+- \d+\.\d\d% "
+                              r"\(5 episodes\)")
+        with open(os.path.join(self.proto_workdir, "curve.json")) as f:
+            points = json.load(f)["points"]
+        self.assertEqual([p["step"] for p in points], [0, 3, 6])
+        seconds = [p["seconds"] for p in points]
+        self.assertEqual(seconds[0], 0.0)
+        self.assertTrue(0 < seconds[1] <= seconds[2], seconds)
 
     def test_shots_0_is_one_error_line_naming_shots_and_writes_nothing(self):
         code, _, err = self.bad_shots

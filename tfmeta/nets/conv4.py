@@ -89,3 +89,60 @@ def build_conv4(ways: int, image_shape: tuple = (28, 28, 1), *, filters: int = 6
         h = layers.Flatten(dtype=dtype, name="flatten")(h)
     logits = layers.Dense(ways, dtype=dtype, name="head")(h)
     return keras.Model([inputs, step] if per_step_rows else inputs, logits, name=name)
+
+
+def build_conv4_embedding(image_shape: tuple = (28, 28, 1), *, filters: int = 64,
+                          pooling: str = "max", pool_blocks: int = 4, flatten: bool = True,
+                          activation: str = "relu", dtype: str = "float32",
+                          name: str = "conv4_embedding") -> keras.Model:
+    """Conv-4 without its head: the embedding of the metric learners (Snell et al., Vinyals et al.).
+
+    The same four ``3x3 conv -> norm -> activation`` blocks as
+    :func:`build_conv4`, but normalized by Keras' ``BatchNormalization`` with
+    moving averages (batch statistics when called with ``training=True``, the
+    moving averages at test), as the metric learners' own code does: they take
+    no second derivatives, and an embedding that does not depend on the other
+    images of a batch lets a query be classified alone.
+
+    Args:
+      image_shape: ``(H, W, C)`` of the inputs.
+      filters: channels of every convolution.
+      pooling: ``"max"`` (2x2 max-pool after a block; the metric papers') or
+        ``"stride"`` (stride-2 convolutions).
+      pool_blocks: how many of the first blocks down-sample (Relation
+        networks: 2, keeping 7x7 maps of a 28x28 image).
+      flatten: ``True``: a ``[B, D]`` vector (max: flattened maps; stride:
+        their spatial mean); ``False``: the ``[B, h, w, filters]`` maps.
+      activation, dtype: as in :func:`build_conv4`.
+
+    Example:
+        >>> embedding = build_conv4_embedding()          # 28x28x1 -> 64
+        >>> embedding(images, training=False).shape
+        TensorShape([B, 64])
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    if isinstance(pool_blocks, bool) or not isinstance(pool_blocks, int) \
+            or not 0 <= pool_blocks <= 4:
+        raise ValueError(f"pool_blocks must be an int in 0..4, got {pool_blocks!r}")
+    if len(tuple(image_shape)) != 3:
+        raise ValueError(f"image_shape must be (H, W, C), got {image_shape!r}")
+    layers = keras.layers
+    inputs = keras.Input(tuple(image_shape), dtype=dtype, name="images")
+    h = inputs
+    for i in range(4):
+        down = i < pool_blocks
+        h = layers.Conv2D(filters, 3, strides=2 if down and pooling == "stride" else 1,
+                          padding="same", dtype=dtype, name=f"conv{i}")(h)
+        h = layers.BatchNormalization(momentum=0.9, epsilon=1e-3, dtype=dtype,
+                                      name=f"bn{i}")(h)
+        h = layers.Activation(activation, dtype=dtype, name=f"act{i}")(h)
+        if down and pooling == "max":
+            h = layers.MaxPooling2D(2, padding="valid" if h.shape[1] >= 2 else "same",
+                                    dtype=dtype, name=f"pool{i}")(h)
+    if flatten:
+        if pooling == "stride":
+            h = layers.GlobalAveragePooling2D(dtype=dtype, name="mean")(h)
+        else:
+            h = layers.Flatten(dtype=dtype, name="flatten")(h)
+    return keras.Model(inputs, h, name=name)

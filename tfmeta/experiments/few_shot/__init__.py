@@ -1,4 +1,4 @@
-"""Few-shot classification (N-way K-shot) with MAML, FOMAML, Meta-SGD, Reptile and MAML++ options.
+"""Few-shot classification (N-way K-shot): MAML, FOMAML, Meta-SGD, Reptile, MAML++ and metric learners.
 
 * :class:`FewShotConfig` -- a run's settings (defaults: the CPU recipe);
   :data:`PAPER` the published settings per (ways, shots);
@@ -18,13 +18,15 @@ Example:
     >>> few_shot.summary(few_shot.episode_accuracies(setup, splits.test, episodes=600, steps=3))
 """
 
-from tfmeta.experiments.few_shot.adaptation import adapt, classify, initial_params
+from tfmeta.experiments.few_shot.adaptation import adapt, classify, initial_params, logits
 from tfmeta.experiments.few_shot.build import Setup, build, load_data, training_sampler
-from tfmeta.experiments.few_shot.config import ALGORITHMS, PAPER, FewShotConfig
+from tfmeta.experiments.few_shot.config import (ALGORITHMS, GRADIENT_ALGORITHMS, METRIC_ALGORITHMS,
+                                                METRIC_CPU, METRIC_PAPER, PAPER, FewShotConfig)
 from tfmeta.experiments.few_shot.evaluate import episode_accuracies, summary
 from tfmeta.experiments.few_shot.run import (CURVE_FILE, load_run, read_config, read_curve,
                                              run)
 
-__all__ = ["ALGORITHMS", "CURVE_FILE", "FewShotConfig", "PAPER", "Setup", "adapt", "build",
-           "classify", "episode_accuracies", "initial_params", "load_data", "load_run",
+__all__ = ["ALGORITHMS", "CURVE_FILE", "FewShotConfig", "GRADIENT_ALGORITHMS",
+           "METRIC_ALGORITHMS", "METRIC_CPU", "METRIC_PAPER", "PAPER", "Setup", "adapt", "build",
+           "classify", "episode_accuracies", "initial_params", "load_data", "load_run", "logits",
            "read_config", "read_curve", "run", "summary", "training_sampler"]

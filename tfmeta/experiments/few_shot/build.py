@@ -4,7 +4,10 @@ Each algorithm is an inner optimizer plus an outer one: MAML/FOMAML adapt
 with SGD at ``inner_lr`` (MAML++'s LSLR: a learned rate per parameter tensor
 and step), Meta-SGD with learned per-parameter rates, all three with an Adam
 outer step; Reptile adapts with SGD and moves the initialization by an SGD
-step of size ``outer_lr`` along ``init - adapted``.
+step of size ``outer_lr`` along ``init - adapted``. The metric learners
+(``protonet``, ``matching``, ``relation``, ``siamese``) have no inner loop: a
+Conv-4 embedding (and a head) trained by Adam on the episodes' loss
+(:class:`tfmeta.metric.MetricLearner`); their ``inner`` is None.
 
 Example:
     >>> splits = load_data(config)
@@ -27,7 +30,11 @@ from tfmeta.data import (ClassDatasetSplits, EpisodeSampler, load_class_dataset,
                          load_folder_dataset)
 from tfmeta.data.omniglot import load_omniglot
 from tfmeta.experiments.few_shot.config import FewShotConfig
+from tfmeta.metric import MetricLearner, MetricNets
 from tfmeta.nets import build_conv4
+from tfmeta.nets.conv4 import build_conv4_embedding
+from tfmeta.nets.metric_heads import (FullContextEmbedding, build_relation_module,
+                                      build_siamese_scorer)
 from tfmeta.types import Reused, Task
 
 FOLDER_TRAIN_FRACTION = 0.7
@@ -36,11 +43,12 @@ FOLDER_TRAIN_FRACTION = 0.7
 class Setup(NamedTuple):
     """Everything a run is made of."""
     config: FewShotConfig
-    model: keras.Model
-    objective: Callable
-    inner: Any                 # the InnerOptimizer of adaptation (training and test)
-    learner: MetaLearner
+    model: keras.Model         # Conv-4 (gradient-based) or its embedding (metric learners)
+    objective: Callable | None  # the inner loop's objective (None: metric learners)
+    inner: Any                 # the InnerOptimizer of adaptation (None: metric learners)
+    learner: MetaLearner | MetricLearner
     checkpoint: tf.train.Checkpoint
+    nets: MetricNets | None = None   # metric learners: embedding and head
 
 
 def load_data(config: FewShotConfig) -> ClassDatasetSplits:
@@ -64,8 +72,8 @@ def training_sampler(config: FewShotConfig, dataset) -> Callable[[Any], Task]:
     Reptile adapts on all of an episode's images (support and query), as
     Reptile trains on a task's whole training set.
     """
-    sampler = EpisodeSampler(dataset, ways=config.ways, shots=config.shots,
-                             queries=config.queries, seed=config.seed,
+    sampler = EpisodeSampler(dataset, ways=config.training_ways, shots=config.shots,
+                             queries=config.training_queries, seed=config.seed,
                              episodes=config.meta_batch_size)
     if config.algorithm != "reptile":
         return sampler.meta_batch
@@ -104,10 +112,47 @@ def build_inner(config: FewShotConfig, variables: list, items: dict, dtype: str 
     return inner_lib.sgd(config.inner_lr)
 
 
+def build_metric_nets(config: FewShotConfig, image_shape, *, dtype: str = "float32",
+                      activation: str = "relu") -> MetricNets:
+    """The Conv-4 embedding and head of a metric learner (Relation: 7x7 maps of 28x28)."""
+    relation = config.algorithm == "relation"
+    embedding = build_conv4_embedding(tuple(image_shape), filters=config.filters,
+                                      pooling=config.pooling, pool_blocks=2 if relation else 4,
+                                      flatten=not relation, activation=activation,
+                                      dtype=dtype)
+    features = tuple(int(s) for s in embedding.output_shape[1:])
+    head = None
+    if relation:
+        head = build_relation_module(features, filters=config.filters, dtype=dtype)
+    elif config.algorithm == "siamese":
+        head = build_siamese_scorer(features[-1], dtype=dtype)
+    elif config.fce:
+        head = FullContextEmbedding(features[-1], steps=config.fce_steps, dtype=dtype,
+                                    name="fce")
+        head.build()
+    return MetricNets(config.algorithm, embedding, head)
+
+
+def build_metric(config: FewShotConfig, image_shape, *, dtype: str = "float32",
+                 activation: str = "relu") -> Setup:
+    """Nets, learner (Adam at ``outer_lr`` under its schedule) and checkpoint of a metric run."""
+    nets = build_metric_nets(config, image_shape, dtype=dtype, activation=activation)
+    learner = MetricLearner(nets, config.training_ways,
+                            keras.optimizers.Adam(outer_learning_rate(config)))
+    items: dict[str, Any] = {"model": nets.embedding, "step": learner.step,
+                             "optimizer": learner.optimizer}
+    if nets.head is not None:
+        items["head"] = nets.head
+    return Setup(config, nets.embedding, None, None, learner, tf.train.Checkpoint(**items),
+                 nets)
+
+
 def build(config: FewShotConfig, image_shape, *, dtype: str = "float32",
           activation: str = "relu") -> Setup:
     """Conv-4, objective, inner optimizer, learner and checkpoint of a run."""
     keras.utils.set_random_seed(config.seed)
+    if config.metric:
+        return build_metric(config, image_shape, dtype=dtype, activation=activation)
     model = build_conv4(config.ways, tuple(image_shape), filters=config.filters,
                         pooling=config.pooling, activation=activation, dtype=dtype,
                         per_step_rows=config.inner_steps + 1 if config.per_step_bn else 0)

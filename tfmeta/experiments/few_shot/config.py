@@ -16,6 +16,16 @@ the statistics are always the batch's own), ``first_order_steps``
 (derivative-order annealing),
 ``step_weights="annealed"`` (multi-step loss) and ``outer_lr_schedule="cosine"``.
 
+Metric learners (:mod:`tfmeta.metric`) learn a comparison instead of an
+initialization: ``protonet`` (Snell et al. 2017; ``train_ways`` > ``ways`` as
+the paper's 60-way training), ``matching`` (Vinyals et al. 2016; ``fce`` for
+full context embeddings), ``relation`` (Sung et al. 2018) and ``siamese``
+(Koch et al. 2015). They share the data, episodes, Conv-4 (without its head,
+normalized with moving averages), evaluation and export; they train
+``meta_batch_size`` episodes per update with Adam at ``outer_lr``, and the
+inner-loop settings do not apply to them. :data:`METRIC_CPU` holds their CPU
+recipes (what ``trainers.few_shot`` takes for flags not given).
+
 Example:
     >>> config = FewShotConfig(ways=20, shots=5, **PAPER[(20, 5)])
 """
@@ -26,7 +36,9 @@ import dataclasses
 
 from tfmeta import checks
 
-ALGORITHMS = ("maml", "fomaml", "metasgd", "reptile")
+GRADIENT_ALGORITHMS = ("maml", "fomaml", "metasgd", "reptile")
+METRIC_ALGORITHMS = ("protonet", "matching", "relation", "siamese")
+ALGORITHMS = GRADIENT_ALGORITHMS + METRIC_ALGORITHMS
 SPLITS = ("classification", "background")
 DATASETS = ("omniglot", "fashion_mnist", "mnist", "folder")
 STEP_WEIGHTS = ("uniform", "final", "annealed")
@@ -38,7 +50,7 @@ RESUMABLE_FIELDS = ("steps", "data_dir", "download", "checkpoint_every", "keep_c
                     "eval_every", "eval_episodes", "summary_every")
 
 _COUNTS = ("ways", "shots", "queries", "meta_batch_size", "inner_steps", "eval_inner_steps",
-           "filters", "image_size", "anneal_steps", "checkpoint_every", "keep_checkpoints",
+           "filters", "image_size", "anneal_steps", "fce_steps", "checkpoint_every", "keep_checkpoints",
            "eval_every", "eval_episodes", "summary_every")
 
 
@@ -66,6 +78,10 @@ class FewShotConfig:
     first_order_steps: int = 0
     step_weights: str = "final"
     anneal_steps: int = 1000
+    train_ways: int = 0                  # metric learners: ways of training episodes (0: ways)
+    train_queries: int = 0               # metric learners: queries of training episodes (0: queries)
+    fce: bool = False                    # matching: full context embeddings
+    fce_steps: int = 5                   # matching with fce: attention LSTM processing steps
     filters: int = 64
     pooling: str = "stride"
     steps: int = 3000
@@ -93,6 +109,9 @@ class FewShotConfig:
         checks.positive("outer_lr", self.outer_lr, flag=True)
         if self.ways < 2:
             raise ValueError(f"--ways must be at least 2, got {self.ways}")
+        checks.count("train_ways", self.train_ways, minimum=0, flag=True)
+        checks.count("train_queries", self.train_queries, minimum=0, flag=True)
+        self._check_family()
         if self.dataset == "folder" and not self.folder:
             raise ValueError("--dataset=folder needs --folder=DIR (a directory of class folders)")
         if self.first_order_steps and self.algorithm != "maml":
@@ -104,6 +123,45 @@ class FewShotConfig:
         if self.per_step_lr and self.algorithm in ("metasgd", "reptile"):
             raise ValueError(f"--per_step_lr (MAML++ LSLR) applies to maml and fomaml, not "
                              f"{self.algorithm!r}")
+
+    @property
+    def metric(self) -> bool:
+        """Whether the algorithm is a metric learner (no inner loop)."""
+        return self.algorithm in METRIC_ALGORITHMS
+
+    @property
+    def training_ways(self) -> int:
+        """N of the training episodes."""
+        return self.train_ways or self.ways
+
+    @property
+    def training_queries(self) -> int:
+        """Queries per class of the training episodes."""
+        return self.train_queries or self.queries
+
+    def _check_family(self) -> None:
+        if self.metric:
+            gradient_only = [f"--{name}" for name in ("per_step_lr", "per_step_bn")
+                             if getattr(self, name)]
+            if self.first_order_steps:
+                gradient_only.append("--first_order_steps")
+            if gradient_only:
+                raise ValueError(f"{', '.join(gradient_only)} apply to the gradient-based "
+                                 f"learners (maml, fomaml, metasgd), not {self.algorithm!r}")
+        elif self.train_ways and self.train_ways != self.ways:
+            raise ValueError(f"--train_ways={self.train_ways} applies to the metric learners "
+                             f"({', '.join(METRIC_ALGORITHMS)}): {self.algorithm!r} learns a "
+                             f"{self.ways}-way head")
+        elif self.train_queries and self.train_queries != self.queries:
+            raise ValueError(f"--train_queries={self.train_queries} applies to the metric "
+                             f"learners ({', '.join(METRIC_ALGORITHMS)}); {self.algorithm!r} "
+                             f"trains and tests with --queries")
+        if self.train_ways and self.train_ways < 2:
+            raise ValueError(f"--train_ways must be 0 (as --ways) or at least 2, got "
+                             f"{self.train_ways}")
+        if self.fce and self.algorithm != "matching":
+            raise ValueError(f"--fce (full context embeddings) applies to --algorithm=matching, "
+                             f"not {self.algorithm!r}")
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -120,4 +178,32 @@ PAPER: dict[tuple[int, int], dict] = {
                   eval_inner_steps=10, outer_lr=1e-3, outer_lr_schedule="constant"),
     (20, 5): dict(meta_batch_size=16, inner_steps=5, inner_lr=0.1, steps=60000,
                   eval_inner_steps=10, outer_lr=1e-3, outer_lr_schedule="constant"),
+}
+
+
+# CPU recipes of the metric learners (5-way 1-shot on Omniglot, 2-core CPU; see
+# docs/results/few_shot.md): what trainers.few_shot takes, over the defaults, for flags not given.
+METRIC_CPU: dict[str, dict] = {
+    "protonet": dict(train_ways=60, train_queries=5, meta_batch_size=1, outer_lr=1e-3,
+                     outer_lr_schedule="cosine", steps=6000, eval_every=500),
+    "matching": dict(meta_batch_size=4, outer_lr=1e-3, outer_lr_schedule="cosine",
+                     steps=6000, eval_every=500),
+    "relation": dict(meta_batch_size=4, outer_lr=1e-3, outer_lr_schedule="cosine",
+                     steps=6000, eval_every=500),
+    "siamese": dict(meta_batch_size=4, outer_lr=1e-3, outer_lr_schedule="cosine",
+                    steps=6000, eval_every=500),
+}
+
+# The metric papers' training settings for full-length GPU runs (any ways/shots; Omniglot):
+# Snell et al.: 60-way training episodes with 5 queries per class, Adam 1e-3 (halved every 2000
+# episodes in the paper; a cosine here), max-pooled Conv-4; Sung et al.: 19 queries (1-shot),
+# Adam 1e-3, max-pool in the first two blocks; Vinyals et al. and Koch et al. give no episode
+# schedule for Conv-4, so theirs take the prototypical schedule at the evaluation ways.
+METRIC_PAPER: dict[str, dict] = {
+    "protonet": dict(train_ways=60, train_queries=5, meta_batch_size=1, outer_lr=1e-3,
+                     steps=20000, pooling="max"),
+    "matching": dict(meta_batch_size=1, outer_lr=1e-3, steps=20000, pooling="max"),
+    "relation": dict(train_queries=19, meta_batch_size=1, outer_lr=1e-3, steps=100000,
+                     pooling="max"),
+    "siamese": dict(meta_batch_size=1, outer_lr=1e-3, steps=20000, pooling="max"),
 }

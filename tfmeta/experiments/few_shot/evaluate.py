@@ -34,12 +34,13 @@ def episode_accuracies(setup: Setup, dataset: ClassDataset, *, episodes: int, st
                        progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Query accuracy of each of ``episodes`` held-out episodes after ``steps`` inner steps.
 
-    ``ways``/``shots``/``queries`` default to the run's. ``progress(done,
+    ``ways``/``shots``/``queries`` default to the run's (a metric learner
+    scores any number of ways; ``steps`` does not apply to it). ``progress(done,
     total)`` is called every 50 episodes and at the end.
     """
     config = setup.config
     ways = config.ways if ways is None else ways
-    if ways != config.ways:
+    if ways != config.ways and not config.metric:
         raise ValueError(f"the run's classifier has {config.ways} outputs; it cannot score "
                          f"{ways}-way episodes")
     sampler = EpisodeSampler(dataset, ways=ways, shots=config.shots if shots is None else shots,
@@ -49,7 +50,7 @@ def episode_accuracies(setup: Setup, dataset: ClassDataset, *, episodes: int, st
     def score(index):
         episode = sampler(index)
         params = adapt(setup, episode.support_images, episode.support_labels, steps=steps,
-                       seed=episode.seed)
+                       seed=episode.seed, ways=ways)
         probabilities = classify(setup, params, episode.query_images)
         return accuracy(probabilities, episode.query_labels)
 

@@ -5,7 +5,9 @@
 (checkpoints with exact resume, TensorBoard, stop). Every ``eval_every``
 meta-updates (and before the first) it scores ``eval_episodes`` held-out
 episodes -- the same episodes every time -- and appends the accuracy to
-``curve.json``: the run's learning curve.
+``curve.json``: the run's learning curve, each point with ``seconds``, the
+wall-clock training time up to it (curve points excluded, compilation
+included; a resumed run continues from its last point's).
 
 Example:
     >>> result = run(FewShotConfig(steps=100, data_dir="../shared/tensorflow_datasets"),
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from typing import Any, Callable
 
 import tensorflow as tf
@@ -86,11 +89,15 @@ def run(config: FewShotConfig, workdir: str,
       ValueError: on an incompatible existing run or settings the data cannot
         meet (more ways than classes, more shots + queries than images).
     """
-    event = on_event or (lambda name, step: None)
     check_workdir(config, workdir)
     splits = splits if splits is not None else load_data(config)
     try:
         sampler = training_sampler(config, splits.train)
+    except ValueError as e:
+        names = ("--train_ways/--shots/--train_queries (training episodes)" if config.metric
+                 else "--ways/--shots/--queries")
+        raise ValueError(f"{names}: {e}") from None
+    try:
         EpisodeSampler(splits.test, ways=config.ways, shots=config.shots,
                        queries=config.queries)
     except ValueError as e:
@@ -101,14 +108,30 @@ def run(config: FewShotConfig, workdir: str,
     if preset is None:   # a resumed run keeps the preset name it recorded
         preset = (rundir.stored_settings(workdir) or {}).get(rundir.PRESET_KEY)
     rundir.write_config(config, workdir, preset=preset)
-    event("data", 0)
     curve_path = os.path.join(workdir, CURVE_FILE)
+    previous = read_curve(workdir)
+    clock = {"base": float(previous[-1].get("seconds", 0.0)) if previous else 0.0,
+             "start": None, "evaluating": 0.0}
+
+    def event(name: str, step: int) -> None:
+        if name == "start":
+            clock["start"] = time.perf_counter()
+        if on_event is not None:
+            on_event(name, step)
+
+    event("data", 0)
 
     def curve_point(step: int) -> None:
+        began = time.perf_counter()
+        seconds = clock["base"] if clock["start"] is None else (
+            clock["base"] + began - clock["start"] - clock["evaluating"])
         points = [p for p in read_curve(workdir) if p["step"] != step]
         accuracies = episode_accuracies(setup, splits.test, episodes=config.eval_episodes,
                                         steps=config.eval_inner_steps, seed=CURVE_SEED)
-        point = dict(summary(accuracies), step=step, inner_steps=config.eval_inner_steps)
+        point = dict(summary(accuracies), step=step, inner_steps=config.eval_inner_steps,
+                     seconds=round(seconds, 1))
+        if config.metric:
+            del point["inner_steps"]
         points = sorted(points + [point], key=lambda p: p["step"])
         io.write_json(curve_path, {"ways": config.ways, "shots": config.shots,
                                    "points": points})
@@ -116,6 +139,8 @@ def run(config: FewShotConfig, workdir: str,
         event("eval", step)
         if on_curve is not None:
             on_curve(points)
+        if clock["start"] is not None:
+            clock["evaluating"] += time.perf_counter() - began
 
     if not read_curve(workdir) and rundir.latest_checkpoint(workdir) is None:
         with tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")).as_default():
@@ -124,4 +149,4 @@ def run(config: FewShotConfig, workdir: str,
                       checkpoint=setup.checkpoint, checkpoint_every=config.checkpoint_every,
                       max_to_keep=config.keep_checkpoints, summary_every=config.summary_every,
                       on_step=progress, on_checkpoint=curve_point, every=config.eval_every,
-                      on_event=on_event, stop=stop)
+                      on_event=event, stop=stop)

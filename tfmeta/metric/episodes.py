@@ -1,0 +1,196 @@
+"""The math of the metric learners over a batch of episodes (pure functions of tensors).
+
+Every function takes a leading episode axis ``E`` (one episode: ``E = 1``):
+support embeddings ``[E, S, ...]`` with labels ``[E, S]`` in ``0..N-1``, query
+embeddings ``[E, Q, ...]``. :func:`support_state` summarizes the support set
+(what "adapting" means for these learners), :func:`query_logits` scores the
+queries against it (``[E, Q, N]``: the arg-max is the predicted class and the
+softmax the class probabilities), :func:`episode_loss` is the training loss:
+
+=============  ============================  ===================================  ===========
+method         support state                 query logits                         loss
+=============  ============================  ===================================  ===========
+``protonet``   class means (prototypes)      minus squared Euclidean distance     cross-entropy
+``matching``   (FCE-)embeddings, one-hots    log of cosine-attention class mass   cross-entropy
+``relation``   per-class sums of maps        relation module on concatenated maps MSE of sigmoid to one-hot
+``siamese``    embeddings, one-hots          best pair logit of each class        balanced pair BCE
+=============  ============================  ===================================  ===========
+
+Example:
+    >>> emb = embed(nets, images, training=False)           # [E, S + Q, D]
+    >>> state = support_state(nets, emb[:, :S], labels, ways=5)
+    >>> probabilities = tf.nn.softmax(query_logits(nets, state, emb[:, S:]), -1)
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import keras
+import tensorflow as tf
+
+METHODS = ("protonet", "matching", "relation", "siamese")
+_TINY = 1e-12
+
+
+class MetricNets(NamedTuple):
+    """A metric learner's networks.
+
+    Attributes:
+      method: one of :data:`METHODS`.
+      embedding: images ``[B, H, W, C]`` -> ``[B, D]`` (relation: ``[B, h, w, c]`` maps).
+      head: the relation module (relation), the pair scorer (siamese), the
+        :class:`tfmeta.nets.metric_heads.FullContextEmbedding` (matching with
+        FCE) or None.
+    """
+    method: str
+    embedding: keras.Model
+    head: Any = None
+
+    @property
+    def trainable_variables(self) -> list:
+        head = [] if self.head is None else list(self.head.trainable_variables)
+        return list(self.embedding.trainable_variables) + head
+
+    @property
+    def variables(self) -> list:
+        head = [] if self.head is None else list(self.head.variables)
+        return list(self.embedding.variables) + head
+
+
+def check_method(method: str) -> str:
+    if method not in METHODS:
+        raise ValueError(f"unknown metric method {method!r}; expected one of {METHODS}")
+    return method
+
+
+def embed(nets: MetricNets, images: tf.Tensor, training: bool = False) -> tf.Tensor:
+    """Embeddings of ``images [..., H, W, C]`` with the leading axes kept: ``[..., D]``."""
+    images = tf.convert_to_tensor(images)
+    shape = tf.shape(images)
+    flat = tf.reshape(images, tf.concat([[-1], shape[-3:]], axis=0))
+    out = nets.embedding(tf.cast(flat, nets.embedding.inputs[0].dtype), training=training)
+    return tf.reshape(out, tf.concat([shape[:-3], tf.shape(out)[1:]], axis=0))
+
+
+def _one_hot(labels: tf.Tensor, ways, dtype) -> tf.Tensor:
+    return tf.one_hot(tf.cast(labels, tf.int32), ways, dtype=dtype)
+
+
+def _class_sums(embeddings: tf.Tensor, one_hot: tf.Tensor) -> tf.Tensor:
+    """``[E, N, ...]``: the sum of each class's support embeddings (any trailing shape)."""
+    shape = tf.shape(embeddings)
+    flat = tf.reshape(embeddings, tf.concat([shape[:2], [-1]], axis=0))
+    sums = tf.einsum("esn,esd->end", one_hot, flat)
+    return tf.reshape(sums, tf.concat([tf.shape(one_hot)[:1], tf.shape(one_hot)[2:],
+                                       shape[2:]], axis=0))
+
+
+def prototypes(embeddings: tf.Tensor, labels: tf.Tensor, ways) -> tf.Tensor:
+    """Class means ``[E, N, D]`` of the support embeddings (a class without images: zeros)."""
+    one_hot = _one_hot(labels, ways, embeddings.dtype)
+    counts = tf.maximum(tf.reduce_sum(one_hot, axis=1), 1.0)             # [E, N]
+    return _class_sums(embeddings, one_hot) / counts[:, :, None]
+
+
+def squared_distances(queries: tf.Tensor, points: tf.Tensor) -> tf.Tensor:
+    """``[E, Q, N]`` squared Euclidean distances of ``queries [E, Q, D]`` to ``points [E, N, D]``."""
+    return tf.reduce_sum(tf.math.squared_difference(queries[:, :, None], points[:, None]),
+                         axis=-1)
+
+
+def cosine_similarities(queries: tf.Tensor, support: tf.Tensor) -> tf.Tensor:
+    """``[E, Q, S]`` cosine similarities of ``queries [E, Q, D]`` and ``support [E, S, D]``."""
+    q = tf.math.l2_normalize(queries, axis=-1, epsilon=_TINY)
+    s = tf.math.l2_normalize(support, axis=-1, epsilon=_TINY)
+    return tf.einsum("eqd,esd->eqs", q, s)
+
+
+def support_state(nets: MetricNets, embeddings: tf.Tensor, labels: tf.Tensor, ways,
+                  training: bool = False) -> dict[str, tf.Tensor]:
+    """The support set's summary: everything :func:`query_logits` needs of it."""
+    method = check_method(nets.method)
+    one_hot = _one_hot(labels, ways, embeddings.dtype)
+    if method == "protonet":
+        return {"prototypes": prototypes(embeddings, labels, ways)}
+    if method == "relation":   # Sung et al. sum the K shots' feature maps of a class
+        return {"class_features": _class_sums(embeddings, one_hot)}
+    if method == "matching" and nets.head is not None:
+        embeddings = nets.head.support(embeddings, training=training)
+    return {"support_embeddings": embeddings, "support_one_hot": one_hot}
+
+
+def siamese_pair_logits(nets: MetricNets, state: dict, queries: tf.Tensor,
+                        training: bool = False) -> tf.Tensor:
+    """``[E, Q, S]`` logits that query ``q`` and support image ``s`` share a class."""
+    support = state["support_embeddings"]
+    difference = tf.abs(queries[:, :, None] - support[:, None])            # [E, Q, S, D]
+    shape = tf.shape(difference)
+    logits = nets.head(tf.reshape(difference, [-1, shape[-1]]), training=training)
+    return tf.reshape(logits, shape[:3])
+
+
+def query_logits(nets: MetricNets, state: dict, queries: tf.Tensor,
+                 training: bool = False) -> tf.Tensor:
+    """``[E, Q, N]`` class logits of the query embeddings against the support state."""
+    method = check_method(nets.method)
+    if method == "protonet":
+        return -squared_distances(queries, state["prototypes"])
+    if method == "relation":
+        features = state["class_features"]                                   # [E, N, h, w, c]
+        q_shape, f_shape = tf.shape(queries), tf.shape(features)
+        pairs = tf.concat([tf.broadcast_to(features[:, None], tf.concat(
+                               [q_shape[:2], f_shape[1:]], 0)),
+                           tf.broadcast_to(queries[:, :, None], tf.concat(
+                               [q_shape[:2], f_shape[1:2], q_shape[2:]], 0))], axis=-1)
+        flat = tf.reshape(pairs, tf.concat([[-1], tf.shape(pairs)[3:]], 0))
+        return tf.reshape(nets.head(flat, training=training),
+                          tf.concat([q_shape[:2], f_shape[1:2]], 0))
+    one_hot = state["support_one_hot"]                                       # [E, S, N]
+    if method == "matching":
+        support = state["support_embeddings"]
+        if nets.head is not None:
+            queries = nets.head.query(queries, support, training=training)
+        attention = tf.nn.softmax(cosine_similarities(queries, support), axis=-1)
+        mass = tf.einsum("eqs,esn->eqn", attention, one_hot)
+        return tf.math.log(tf.maximum(mass, _TINY))
+    pair = siamese_pair_logits(nets, state, queries, training)              # [E, Q, S]
+    masked = tf.where(one_hot[:, None] > 0, pair[..., None],
+                      tf.constant(-1e9, pair.dtype))                         # [E, Q, S, N]
+    return tf.reduce_max(masked, axis=2)
+
+
+def cross_entropy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """Mean softmax cross-entropy over every query of every episode."""
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        tf.cast(labels, tf.int32), logits))
+
+
+def relation_loss(logits: tf.Tensor, labels: tf.Tensor, ways) -> tf.Tensor:
+    """Mean squared error of the relation scores ``sigmoid(logits)`` to one-hot targets."""
+    targets = _one_hot(labels, ways, logits.dtype)
+    return tf.reduce_mean(tf.math.squared_difference(tf.sigmoid(logits), targets))
+
+
+def siamese_loss(pair_logits: tf.Tensor, pair_targets: tf.Tensor) -> tf.Tensor:
+    """Binary cross-entropy of pairs, same-class and different-class pairs weighted equally."""
+    bce = tf.nn.sigmoid_cross_entropy_with_logits(pair_targets, pair_logits)
+    positive = tf.reduce_sum(pair_targets)
+    negative = tf.reduce_sum(1.0 - pair_targets)
+    return 0.5 * (tf.reduce_sum(bce * pair_targets) / tf.maximum(positive, 1.0)
+                  + tf.reduce_sum(bce * (1.0 - pair_targets)) / tf.maximum(negative, 1.0))
+
+
+def episode_loss(nets: MetricNets, state: dict, queries: tf.Tensor, labels: tf.Tensor, ways,
+                 training: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
+    """``(loss, logits [E, Q, N])`` of the query embeddings with integer ``labels [E, Q]``."""
+    method = check_method(nets.method)
+    logits = query_logits(nets, state, queries, training)
+    if method in ("protonet", "matching"):
+        return cross_entropy(logits, labels), logits
+    if method == "relation":
+        return relation_loss(logits, labels, ways), logits
+    pair = siamese_pair_logits(nets, state, queries, training)
+    targets = tf.einsum("eqn,esn->eqs", _one_hot(labels, ways, pair.dtype),
+                        state["support_one_hot"])
+    return siamese_loss(pair, targets), logits

@@ -1,0 +1,83 @@
+"""``MetricLearner``: trains a metric learner's nets on batches of episodes.
+
+A :class:`tfmeta.types.Learner` for :func:`tfmeta.training.meta_train`: one
+update embeds the support and query images of every episode of the batch in
+one forward pass (``training=True``: batch norm uses the batch's statistics
+and updates its moving averages), computes the episodes' loss
+(:func:`tfmeta.metric.episodes.episode_loss`, mean over episodes) and takes one
+step of the optimizer on every trainable variable of the nets. A non-finite
+loss or gradient raises ``InvalidArgumentError`` before anything changes.
+
+Example:
+    >>> learner = MetricLearner(nets, ways=60, optimizer=keras.optimizers.Adam(1e-3))
+    >>> learner.train_step(sampler.meta_batch(step))
+    {'loss': <tf.Tensor ...>, 'accuracy': <tf.Tensor ...>}
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tfmeta.metric.episodes import MetricNets, check_method, embed, episode_loss, support_state
+from tfmeta.types import Task
+
+PLAYER = "model"
+
+
+class MetricLearner(tf.Module):
+    """Owns a metric learner's optimizer and step; its nets are ``nets``.
+
+    Args:
+      nets: the embedding and head (:class:`MetricNets`).
+      ways: N of the training episodes (Prototypical networks train with more
+        ways than they test with).
+      optimizer: a Keras optimizer (its schedule is read at its own iteration).
+    """
+
+    def __init__(self, nets: MetricNets, ways: int, optimizer: keras.optimizers.Optimizer,
+                 name: str | None = None):
+        super().__init__(name=name)
+        check_method(nets.method)
+        self.nets, self.ways = nets, int(ways)
+        self.optimizer = optimizer
+        self.trainable = nets.trainable_variables
+        self.optimizer.build(self.trainable)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="meta_step")
+        self._train = tf.function(self._train_step, reduce_retracing=True)
+
+    def loss(self, tasks: Task, training: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(loss, accuracy)`` of a stacked batch of episodes (``Task`` of Reused batches)."""
+        (sx, sy), (qx, qy) = tasks.inner.batch, tasks.val.batch
+        shots = tf.shape(sx)[1]
+        embeddings = embed(self.nets, tf.concat([sx, qx], axis=1), training=training)
+        state = support_state(self.nets, embeddings[:, :shots], sy, self.ways, training)
+        loss, logits = episode_loss(self.nets, state, embeddings[:, shots:], qy, self.ways,
+                                    training)
+        predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        accuracy = tf.reduce_mean(tf.cast(tf.equal(predicted, tf.cast(qy, tf.int32)),
+                                          tf.float32))
+        return loss, accuracy
+
+    def _train_step(self, tasks: Task) -> dict:
+        with tf.GradientTape() as tape:
+            loss, accuracy = self.loss(tasks, training=True)
+        grads = tape.gradient(loss, self.trainable)
+        checks = [tf.debugging.assert_all_finite(loss, "non-finite loss; nothing was updated")]
+        checks += [tf.debugging.assert_all_finite(
+            g, f"non-finite gradient of {v.path}; nothing was updated")
+            for g, v in zip(grads, self.trainable) if g is not None]
+        with tf.control_dependencies(checks):
+            self.optimizer.apply_gradients(
+                [(g, v) for g, v in zip(grads, self.trainable) if g is not None])
+            self.step.assign_add(1)
+        return {f"meta_loss/{PLAYER}": loss, "accuracy": accuracy,
+                f"grad_norm/{PLAYER}": tf.linalg.global_norm(
+                    [g for g in grads if g is not None])}
+
+    def train_step(self, tasks: Task) -> dict[str, tf.Tensor]:
+        """One update on a stacked batch of episodes; returns the metrics."""
+        return self._train(tasks)
+
+    def learning_rates(self) -> dict[str, float]:
+        return {PLAYER: float(self.optimizer.learning_rate)}

@@ -6,7 +6,8 @@ one forward pass (``training=True``: batch norm uses the batch's statistics
 and updates its moving averages), computes the episodes' loss
 (:func:`tfmeta.metric.episodes.episode_loss`, mean over episodes) and takes one
 step of the optimizer on every trainable variable of the nets. A non-finite
-loss or gradient raises ``InvalidArgumentError`` before anything changes.
+loss or gradient raises ``InvalidArgumentError`` and changes nothing (the
+moving averages the forward pass updated are put back).
 
 Example:
     >>> learner = MetricLearner(nets, ways=60, optimizer=keras.optimizers.Adam(1e-3))
@@ -60,20 +61,28 @@ class MetricLearner(tf.Module):
         return loss, accuracy
 
     def _train_step(self, tasks: Task) -> dict:
+        # Batch norm's moving averages change in the forward pass: kept to be put back if the
+        # update is refused, so that a refused update changes nothing.
+        kept = [tf.identity(v) for v in self.nets.variables if not v.trainable]
         with tf.GradientTape() as tape:
             loss, accuracy = self.loss(tasks, training=True)
         grads = tape.gradient(loss, self.trainable)
-        checks = [tf.debugging.assert_all_finite(loss, "non-finite loss; nothing was updated")]
-        checks += [tf.debugging.assert_all_finite(
-            g, f"non-finite gradient of {v.path}; nothing was updated")
-            for g, v in zip(grads, self.trainable) if g is not None]
-        with tf.control_dependencies(checks):
-            self.optimizer.apply_gradients(
-                [(g, v) for g, v in zip(grads, self.trainable) if g is not None])
+        pairs = [(g, v) for g, v in zip(grads, self.trainable) if g is not None]
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(loss))]
+                               + [tf.reduce_all(tf.math.is_finite(g)) for g, _ in pairs])
+
+        def restore():
+            with tf.control_dependencies([v.assign(k) for v, k in zip(
+                    [v for v in self.nets.variables if not v.trainable], kept)]):
+                return tf.constant(False)
+
+        ok = tf.cond(finite, lambda: tf.constant(True), restore)
+        with tf.control_dependencies([tf.debugging.Assert(ok, [
+                "non-finite loss or gradient; nothing was updated"])]):
+            self.optimizer.apply_gradients(pairs)
             self.step.assign_add(1)
         return {f"meta_loss/{PLAYER}": loss, "accuracy": accuracy,
-                f"grad_norm/{PLAYER}": tf.linalg.global_norm(
-                    [g for g in grads if g is not None])}
+                f"grad_norm/{PLAYER}": tf.linalg.global_norm([g for g, _ in pairs])}
 
     def train_step(self, tasks: Task) -> dict[str, tf.Tensor]:
         """One update on a stacked batch of episodes; returns the metrics."""

@@ -1,0 +1,1 @@
+"""Tests of the metric-based few-shot learners (Prototypical, Matching, Relation, Siamese)."""

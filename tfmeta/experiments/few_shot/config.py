@@ -185,13 +185,13 @@ PAPER: dict[tuple[int, int], dict] = {
 # docs/results/few_shot.md): what trainers.few_shot takes, over the defaults, for flags not given.
 METRIC_CPU: dict[str, dict] = {
     "protonet": dict(train_ways=60, train_queries=5, meta_batch_size=1, outer_lr=1e-3,
-                     outer_lr_schedule="cosine", steps=6000, eval_every=500),
+                     outer_lr_schedule="cosine", steps=8000, eval_every=500),
     "matching": dict(meta_batch_size=4, outer_lr=1e-3, outer_lr_schedule="cosine",
-                     steps=6000, eval_every=500),
-    "relation": dict(meta_batch_size=4, outer_lr=1e-3, outer_lr_schedule="cosine",
-                     steps=6000, eval_every=500),
+                     steps=4000, eval_every=500),
+    "relation": dict(meta_batch_size=1, outer_lr=1e-3, outer_lr_schedule="cosine",
+                     steps=1500, eval_every=250),
     "siamese": dict(meta_batch_size=4, outer_lr=1e-3, outer_lr_schedule="cosine",
-                    steps=6000, eval_every=500),
+                    steps=3000, eval_every=500),
 }
 
 # The metric papers' training settings for full-length GPU runs (any ways/shots; Omniglot):

@@ -6,10 +6,9 @@
   ``BASE/NAME``;
 * :func:`export_adapted`: a generator adapted on given images
   (:class:`export.module.GeneratorModule`) as a new version of ``BASE/NAME``;
-* :func:`export_classifier`: a few-shot classification run as
-  ``adapt_and_classify`` (:class:`export.classifier.ClassifierModule`, built by
-  :func:`classifier_module` with ``few_shot.adapt`` as its adapt function);
-  :func:`run_kind` tells the two kinds of run apart.
+* :func:`run_kind` tells a few-shot classification run from a MAML-GAN run;
+  the former exports through :mod:`export.classifier_api` (``adapt_and_classify``
+  for both families of few-shot learners).
 
 Each version also holds ``assets.extra/tfmeta_export.json``: the image shape,
 latent size or classes, bounds and adaptation settings a client needs (TF
@@ -31,12 +30,11 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from export.classifier import ClassifierModule
 from export.module import AdaptationModule, GeneratorModule
 from export.versions import write_new_version
 from serving.images import read_support_folder
 from tfmeta import checks
-from tfmeta.experiments import few_shot, maml_gan, rundir
+from tfmeta.experiments import maml_gan, rundir
 from tfmeta.io import read_json, write_json
 
 METADATA_FILE = os.path.join("assets.extra", "tfmeta_export.json")
@@ -234,60 +232,4 @@ def export_adapted(workdir: str, export_dir: str, name: str, support: np.ndarray
                 "adapt_steps": adapter.adapt_steps, "image_shape": list(image_shape),
                 "latent_dim": adapter.latent_dim, "max_samples": module.max_samples,
                 "signatures": sorted(module.signatures())}
-    return write_new_version(target, lambda path: save_module(module, path, metadata))
-
-
-def classifier_module(setup: few_shot.Setup, *, adapt_steps: int | None = None,
-                      max_support: int = 256, max_query: int = 1024) -> ClassifierModule:
-    """A few-shot run's serving module: Conv-4's weights and ``few_shot.adapt``.
-
-    ``adapt_steps`` defaults to the run's ``eval_inner_steps`` (the inner steps
-    its held-out accuracy is measured with).
-    """
-    steps = setup.config.eval_inner_steps if adapt_steps is None else adapt_steps
-
-    def adapt_fn(weights, support_images, support_labels, seed):
-        return few_shot.adapt(setup, support_images, support_labels, steps=steps,
-                              params=weights, seed=seed)
-
-    model = setup.model
-    extra = {"inner_learning_rates": list(setup.inner.variables),
-             "non_trainable": list(model.non_trainable_variables)}
-    return ClassifierModule(model, model.trainable_variables, adapt_fn, ways=setup.config.ways,
-                            image_shape=[int(s) for s in model.inputs[0].shape[1:]],
-                            adapt_steps=steps, max_support=max_support, max_query=max_query,
-                            extra_variables=extra)
-
-
-def export_classifier(workdir: str, export_dir: str, name: str, *,
-                      adapt_steps: int | None = None, max_support: int = 256,
-                      max_query: int = 1024, data_dir: str | None = None,
-                      download: bool | None = None, allow_untrained: bool = False) -> str:
-    """Writes a few-shot run's classifier with in-graph adaptation as a new version.
-
-    Args:
-      workdir: a few-shot classification run (``trainers.few_shot``).
-      export_dir, name: the version goes to ``export_dir/name/<next>``.
-      adapt_steps: inner steps of the served adaptation (default: the run's
-        ``eval_inner_steps``).
-      max_support, max_query: largest support set / query batch of a request.
-      data_dir, download: override the run's dataset location (read for the
-        image shape).
-      allow_untrained: export a run at step 0 too.
-
-    Returns:
-      The version directory.
-    """
-    target = model_dir(export_dir, name)
-    setup, _ = few_shot.load_run(workdir, **_overrides(data_dir, download))
-    _refuse_untrained(setup, workdir, allow_untrained)
-    module = classifier_module(setup, adapt_steps=adapt_steps, max_support=max_support,
-                               max_query=max_query)
-    config = setup.config
-    metadata = dict(module.metadata(), kind="classifier", run=os.path.abspath(workdir),
-                    step=int(setup.checkpoint.step.numpy()), algorithm=config.algorithm,
-                    dataset=config.dataset, trained_shots=config.shots,
-                    inner_optimizer=setup.inner.name,
-                    images="float32 in [-1, 1], the run's preprocessing (Omniglot: bright "
-                           "strokes on a dark background)")
     return write_new_version(target, lambda path: save_module(module, path, metadata))

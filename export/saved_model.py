@@ -8,7 +8,9 @@ Serving watches), atomically. For a MAML-GAN run the signatures are
 for a few-shot classification run (``trainers.few_shot``)
 ``adapt_and_classify(support_images, support_labels, query_images, seed)`` (also
 ``serving_default``), ``adapt(support_images, support_labels, seed)`` and
-``classify(query_images, <weights>)`` (see ``export/classifier.py``).
+``classify(query_images, <weights>)`` (see ``export/classifier.py``); a metric
+learner's run (``--algorithm=protonet|matching|relation|siamese``) gets the same
+signatures, ``adapt`` returning its support state (e.g. ``prototypes``) instead of weights.
 Prints the version directory. A run at step 0 is refused unless ``--allow_untrained``.
 
 Example:
@@ -36,7 +38,8 @@ flags.DEFINE_string("name", None, "(required) Model name; the export becomes the
                     "numbered version of BASE/NAME.", required=True)
 flags.DEFINE_integer("adapt_steps", None, "Inner steps of the served adaptation, fixed in the "
                      "graph (default: a MAML-GAN run's --inner_steps, what the initialization "
-                     "was meta-trained for; a few-shot run's --eval_inner_steps; at most 100).")
+                     "was meta-trained for; a few-shot run's --eval_inner_steps; at most 100). "
+                     "Not for metric learners' runs, which take no steps.")
 flags.DEFINE_integer("max_samples", 1024, "MAML-GAN runs: largest num_samples (or z batch) a "
                      "request may ask for; larger requests get INVALID_ARGUMENT.")
 flags.DEFINE_integer("max_support", 256, "Largest number of support images a request may "
@@ -55,13 +58,14 @@ def main(argv):
     common.apply_verbosity(FLAGS.verbose)
     common.import_tensorflow_quietly()
     import tensorflow as tf
-    from export import api
+    from export import api, classifier_api
     common_args = dict(adapt_steps=FLAGS.adapt_steps, max_support=FLAGS.max_support,
                        data_dir=FLAGS.data_dir, allow_untrained=FLAGS.allow_untrained)
     try:
         if api.run_kind(FLAGS.workdir) == "few_shot":
-            path = api.export_classifier(FLAGS.workdir, FLAGS.export_dir, FLAGS.name,
-                                         max_query=FLAGS.max_query, **common_args)
+            path = classifier_api.export_classifier(FLAGS.workdir, FLAGS.export_dir,
+                                                    FLAGS.name, max_query=FLAGS.max_query,
+                                                    **common_args)
         else:
             path = api.export_run(FLAGS.workdir, FLAGS.export_dir, FLAGS.name,
                                   max_samples=FLAGS.max_samples, **common_args)

@@ -17,10 +17,11 @@ several values declared fully would pass there with any shape, so such inputs
 are declared with their rank only (the classifier's weights, :func:`tensor_checks`).
 
 Each check is ``(ok, message, *data)`` (:func:`batch_checks`, :func:`scalar_checks`,
-:func:`label_checks` for class labels, :func:`tensor_checks` for a fixed-shape
-tensor such as a weight); :func:`validate` turns a list of them into Asserts;
-the ``guard_*`` functions hand the computation the request's tensors only when
-every check passed (else a valid placeholder).
+:func:`label_checks` for class labels, :func:`tensor_checks` for a tensor of a
+known shape such as a weight, sizes possibly named and read at run time);
+:func:`validate` turns a list of them into Asserts; the ``guard_*`` functions
+hand the computation the request's tensors only when every check passed (else a
+valid placeholder).
 
 Example:
     >>> ok = validate(batch_checks(z, "z", [100], max_count=1024))
@@ -29,7 +30,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import tensorflow as tf
 
@@ -188,17 +189,32 @@ def label_checks(labels: tf.Tensor, name: str, ways: int, images: tf.Tensor,
     ]
 
 
-def tensor_checks(x: tf.Tensor, name: str, shape: Sequence[int]) -> list:
-    """Checks that ``x`` has exactly ``shape`` and finite values (e.g. a weight tensor)."""
-    shape = [int(s) for s in shape]
+def runtime_dim(x: tf.Tensor, axis: int) -> tf.Tensor:
+    """Size of dimension ``axis`` of the tensor actually fed (0 if it has fewer dimensions)."""
+    return tf.concat([tf.shape(runtime_view(x)), tf.zeros([axis + 1], tf.int32)], 0)[axis]
+
+
+def tensor_checks(x: tf.Tensor, name: str, shape: Sequence[int | str],
+                  sizes: Mapping[str, tf.Tensor] | None = None) -> list:
+    """Checks that ``x`` has exactly ``shape`` and finite values (e.g. a weight tensor).
+
+    An entry of ``shape`` may be a name such as ``"S"``: a size known only at run
+    time, given in ``sizes`` as an int32 scalar (any size if it is not there).
+    """
+    sizes = sizes or {}
+    wanted = [int(s) if not isinstance(s, str) else sizes.get(s, -1) for s in shape]
+    fixed = [not isinstance(s, str) or s in sizes for s in shape]
     x = runtime_view(x)
     actual = tf.shape(x)
     padded = tf.concat([actual, tf.zeros([len(shape)], tf.int32)], 0)
     flat = _flat(x)
+    expected = tf.stack([tf.cast(w, tf.int32) for w in wanted]) if shape else actual[:0]
+    same = tf.logical_or(tf.equal(padded[:len(shape)], expected),
+                         tf.logical_not(tf.constant(fixed, tf.bool, [len(shape)])))
+    shown = "[" + ", ".join(map(str, shape)) + "]"
     return [
-        (tf.logical_and(tf.equal(runtime_rank(x), len(shape)),
-                        tf.reduce_all(tf.equal(padded[:len(shape)], shape))),
-         f"{name} must have shape {shape}; got shape", actual),
+        (tf.logical_and(tf.equal(runtime_rank(x), len(shape)), tf.reduce_all(same)),
+         f"{name} must have shape {shown}; got shape", actual),
         (tf.reduce_all(tf.math.is_finite(flat)), f"{name} must be finite; got",
          tf.strings.format("min {}, max {}", (tf.reduce_min(flat), tf.reduce_max(flat)))),
     ]
@@ -211,9 +227,10 @@ def guard_labels(labels: tf.Tensor, ok: tf.Tensor, ways: int) -> tf.Tensor:
     return safe
 
 
-def guard_tensor(x: tf.Tensor, ok: tf.Tensor, shape: Sequence[int]) -> tf.Tensor:
-    """``x`` if ``ok`` else zeros; statically ``shape``."""
-    shape = [int(s) for s in shape]
-    safe = tf.cond(ok, lambda: tf.identity(x), lambda: tf.zeros(shape, x.dtype))
-    safe.set_shape(shape)
+def guard_tensor(x: tf.Tensor, ok: tf.Tensor, shape: Sequence[int | str],
+                 fill: int = 1) -> tf.Tensor:
+    """``x`` if ``ok`` else zeros; statically ``shape`` (a named size: unknown, ``fill`` zeros)."""
+    zeros = [fill if isinstance(s, str) else int(s) for s in shape]
+    safe = tf.cond(ok, lambda: tf.identity(x), lambda: tf.zeros(zeros, x.dtype))
+    safe.set_shape([None if isinstance(s, str) else int(s) for s in shape])
     return safe

@@ -220,7 +220,7 @@ def banner(config: lib.FewShotConfig, preset: str, how: str, workdir: str) -> st
     return (f"few_shot: {config.ways}-way {config.shots}-shot algorithm={config.algorithm} "
             f"{training}\n"
             f"data: {data}; curve: {config.eval_episodes} held-out episodes every "
-            f"{config.eval_every} meta-updates\n"
+            f"{config.eval_every} {'updates' if config.metric else 'meta-updates'}\n"
             f"preset: {preset} ({how})\n"
             f"workdir: {os.path.abspath(workdir)} ({state})")
 
@@ -270,6 +270,7 @@ class Progress:
 
     def __init__(self, config: lib.FewShotConfig, workdir: str, gpu: bool):
         self.config, self.workdir, self.gpu = config, workdir, gpu
+        self.unit = "update" if config.metric else "meta-update"
         self.bar, self.times, self.started = None, [], time.perf_counter()
         self.accuracy, self.loss = None, None
         curve = lib.read_curve(workdir)
@@ -292,7 +293,7 @@ class Progress:
                          "curve at step 0")
             common.say(line)
         elif name == "start":
-            self.bar = common.progress_bar(self.config.steps, "compiling the meta-update",
+            self.bar = common.progress_bar(self.config.steps, f"compiling the {self.unit}",
                                            initial=step)
             self._postfix()
             self.bar.refresh()
@@ -326,7 +327,7 @@ class Progress:
             per_update = (self.times[3] - self.times[1]) / 2
             left = self.config.steps - step
             if left > 0:
-                common.say(f"no GPU visible: {per_update:.2f} s per meta-update; the {left} "
+                common.say(f"no GPU visible: {per_update:.2f} s per {self.unit}; the {left} "
                            f"left take about {common.duration(per_update * left)} (plus the "
                            "curve points)")
 
@@ -369,7 +370,7 @@ def main(argv):
         common.say(banner(config, preset, how, FLAGS.workdir))
         progress = Progress(config, FLAGS.workdir, gpu)
         with common.StopOnSignal(on_signal=lambda: common.say(
-                "stopping after the running meta-update; Ctrl-C again quits at once "
+                f"stopping after the running {progress.unit}; Ctrl-C again quits at once "
                 "(the last checkpoint is kept)")) as stop:
             result = lib.run(config, FLAGS.workdir, progress.step, on_event=progress.event,
                              stop=stop.event, on_curve=progress.curve,

@@ -5,7 +5,7 @@ synthetic folder dataset of 10 classes: plain MAML, exported by the real CLI
 (``python -m export.saved_model``, which must recognize the few-shot run), and
 Meta-SGD, whose learned rates are set to distinctly non-uniform values first
 (so an export that ignored them would differ), exported by
-:func:`export.api.export_classifier`. Both runs adapt with
+:func:`export.classifier_api.export_classifier`. Both runs adapt with
 ``eval_inner_steps=2`` at test time (``inner_steps=1`` in training).
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from export import api
+from export import api, classifier_api
 from export.module import request_seeds
 from tests.export import fixtures
 from tfmeta.data import EpisodeSampler
@@ -114,8 +114,8 @@ def exported(algorithm: str) -> str:
                                      f"--name={name}", f"--max_support={MAX_SUPPORT}",
                                      f"--max_query={MAX_QUERY}"])
         return proc.stdout.strip().splitlines()[-1]
-    return api.export_classifier(tiny_run(algorithm), base, name, max_support=MAX_SUPPORT,
-                                 max_query=MAX_QUERY)
+    return classifier_api.export_classifier(tiny_run(algorithm), base, name,
+                                            max_support=MAX_SUPPORT, max_query=MAX_QUERY)
 
 
 @functools.lru_cache(maxsize=None)

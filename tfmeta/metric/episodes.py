@@ -7,14 +7,14 @@ embeddings ``[E, Q, ...]``. :func:`support_state` summarizes the support set
 queries against it (``[E, Q, N]``: the arg-max is the predicted class and the
 softmax the class probabilities), :func:`episode_loss` is the training loss:
 
-=============  ============================  ===================================  ===========
-method         support state                 query logits                         loss
-=============  ============================  ===================================  ===========
-``protonet``   class means (prototypes)      minus squared Euclidean distance     cross-entropy
-``matching``   (FCE-)embeddings, one-hots    log of cosine-attention class mass   cross-entropy
-``relation``   per-class sums of maps        relation module on concatenated maps MSE of sigmoid to one-hot
-``siamese``    embeddings, one-hots          best pair logit of each class        balanced pair BCE
-=============  ============================  ===================================  ===========
+* ``protonet``: state: class means (prototypes); logits: minus squared
+  Euclidean distance; loss: cross-entropy;
+* ``matching``: state: (FCE-)embeddings and one-hots; logits: log of the
+  cosine-attention mass of each class; loss: cross-entropy;
+* ``relation``: state: per-class sums of feature maps; logits: the relation
+  module on concatenated maps; loss: MSE of their sigmoid to one-hot;
+* ``siamese``: state: embeddings and one-hots; logits: the best pair logit
+  of each class; loss: pair cross-entropy, same and different pairs balanced.
 
 Example:
     >>> emb = embed(nets, images, training=False)           # [E, S + Q, D]
@@ -94,7 +94,8 @@ def prototypes(embeddings: tf.Tensor, labels: tf.Tensor, ways) -> tf.Tensor:
 
 
 def squared_distances(queries: tf.Tensor, points: tf.Tensor) -> tf.Tensor:
-    """``[E, Q, N]`` squared Euclidean distances of ``queries [E, Q, D]`` to ``points [E, N, D]``."""
+    """``[E, Q, N]`` squared Euclidean distances of ``queries [E, Q, D]`` to ``points [E, N, D]``.
+    """
     return tf.reduce_sum(tf.math.squared_difference(queries[:, :, None], points[:, None]),
                          axis=-1)
 

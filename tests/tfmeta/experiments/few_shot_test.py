@@ -86,6 +86,38 @@ class FewShotExperimentTest(absltest.TestCase):
         for name in want:
             np.testing.assert_array_equal(got[name], want[name], err_msg=name)
 
+    def test_interrupted_and_resumed_metric_runs_end_with_the_same_weights_and_moving_stats(self):
+        for algorithm, extra in (("relation", {}), ("matching", {"fce": True})):
+            straight = os.path.join(self.tmp.name, f"{algorithm}_straight")
+            resumed = os.path.join(self.tmp.name, f"{algorithm}_resumed")
+            small = dict(algorithm=algorithm, steps=4, eval_every=100, eval_episodes=2,
+                         checkpoint_every=2, meta_batch_size=2, **extra)
+            few_shot.run(config(self.folder, **small), straight)
+            first = few_shot.run(config(self.folder, **small), resumed,
+                                 stop=lambda: os.path.exists(os.path.join(
+                                     resumed, "checkpoints", "ckpt-2.index")))
+            self.assertEqual((first.interrupted, first.step), (True, 2))
+            self.assertEqual(few_shot.run(config(self.folder, **small), resumed).step, 4)
+            want, got = checkpoint_values(straight), checkpoint_values(resumed)
+            self.assertEqual(sorted(want), sorted(got))
+            self.assertTrue(any("moving_mean" in name for name in want), sorted(want))
+            self.assertTrue(any(name.startswith("head/") for name in want), sorted(want))
+            for name in want:
+                np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+    def test_a_tiny_prototypical_run_learns_and_scores_any_number_of_ways(self):
+        workdir = os.path.join(self.tmp.name, "protonet")
+        few_shot.run(config(self.folder, algorithm="protonet", train_ways=5, steps=60,
+                            outer_lr=1e-2), workdir)
+        curve = few_shot.read_curve(workdir)
+        self.assertGreater(curve[-1]["accuracy"], curve[0]["accuracy"] + 0.1, curve)
+        self.assertNotIn("inner_steps", curve[-1])
+        setup, splits = few_shot.load_run(workdir)
+        accuracies = few_shot.episode_accuracies(setup, splits.test, episodes=10, steps=0,
+                                                 ways=4)
+        self.assertEqual(accuracies.shape, (10,))
+        self.assertGreater(float(np.mean(accuracies)), 0.25)   # chance at 4 ways
+
 
 if __name__ == "__main__":
     absltest.main()

@@ -1,4 +1,4 @@
-"""Few-shot classification (N-way K-shot): MAML, FOMAML, Meta-SGD, Reptile, MAML++ and metric learners.
+"""Few-shot classification (N-way K-shot): MAML and kin, and metric learners.
 
 * :class:`FewShotConfig` -- a run's settings (defaults: the CPU recipe);
   :data:`PAPER` the published settings per (ways, shots);

@@ -50,7 +50,8 @@ RESUMABLE_FIELDS = ("steps", "data_dir", "download", "checkpoint_every", "keep_c
                     "eval_every", "eval_episodes", "summary_every")
 
 _COUNTS = ("ways", "shots", "queries", "meta_batch_size", "inner_steps", "eval_inner_steps",
-           "filters", "image_size", "anneal_steps", "fce_steps", "checkpoint_every", "keep_checkpoints",
+           "filters", "image_size", "anneal_steps", "fce_steps", "checkpoint_every",
+           "keep_checkpoints",
            "eval_every", "eval_episodes", "summary_every")
 
 
@@ -79,7 +80,7 @@ class FewShotConfig:
     step_weights: str = "final"
     anneal_steps: int = 1000
     train_ways: int = 0                  # metric learners: ways of training episodes (0: ways)
-    train_queries: int = 0               # metric learners: queries of training episodes (0: queries)
+    train_queries: int = 0               # metric learners: training queries per class (0: queries)
     fce: bool = False                    # matching: full context embeddings
     fce_steps: int = 5                   # matching with fce: attention LSTM processing steps
     filters: int = 64

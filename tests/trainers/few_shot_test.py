@@ -97,22 +97,24 @@ class FewShotCliTest(unittest.TestCase):
         cls.eval_json = os.path.join(tmp, "eval", "scores.json")
         cls.proto_workdir = os.path.join(tmp, "proto")
         cls.plot = os.path.join(tmp, "eval", "time.png")
-        proto = [f"--workdir={cls.proto_workdir}", f"--folder={cls.folder}", *TINY,
-                 "--algorithm=protonet"]
+        proto = [f"--folder={cls.folder}", *TINY, "--algorithm=protonet"]
 
-        # Wave 1: the run, a bad value, and a long run to interrupt.
+        # Wave 1: the run, a bad value, a long run to interrupt, and the prototypical runs.
         train = start("trainers.few_shot", *cls.args)
+        too_many_ways = start("trainers.few_shot", *proto,
+                              f"--workdir={os.path.join(tmp, 'proto_60')}")
+        proto_run = start("trainers.few_shot", *proto, f"--workdir={cls.proto_workdir}",
+                          "--train_ways=4", "--train_queries=3")
         bad = start("trainers.few_shot", f"--workdir={cls.bad_workdir}",
                     f"--folder={cls.folder}", *TINY, "--shots=0")
         long = start("trainers.few_shot", f"--workdir={cls.interrupted_workdir}",
                      f"--folder={cls.folder}", *TINY, "--steps=50", "--eval_every=50",
                      "--eval_episodes=2")
         cls.interrupted = interrupt_after_first_curve_point(long, cls.interrupted_workdir)
+        cls.proto = finish(proto_run, timeout=400)
+        cls.proto_too_many_ways = finish(too_many_ways)
         cls.bad_shots = finish(bad)
         cls.trained = finish(train, timeout=400)
-        cls.proto_too_many_ways = finish(start("trainers.few_shot", *proto))
-        cls.proto = finish(start("trainers.few_shot", *proto, "--train_ways=4",
-                                 "--train_queries=3"))
 
         # Wave 2: the same command again, a conflicting one, and the evaluation.
         again = start("trainers.few_shot", *cls.args)

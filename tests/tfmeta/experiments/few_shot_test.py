@@ -87,7 +87,7 @@ class FewShotExperimentTest(absltest.TestCase):
             np.testing.assert_array_equal(got[name], want[name], err_msg=name)
 
     def test_interrupted_and_resumed_metric_runs_end_with_the_same_weights_and_moving_stats(self):
-        for algorithm, extra in (("relation", {}), ("matching", {"fce": True})):
+        for algorithm, extra in (("relation", {}),):   # a head, and moving averages
             straight = os.path.join(self.tmp.name, f"{algorithm}_straight")
             resumed = os.path.join(self.tmp.name, f"{algorithm}_resumed")
             small = dict(algorithm=algorithm, steps=4, eval_every=100, eval_episodes=2,

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import os
 
-import tensorflow as tf
-
 from export.api import _overrides, _refuse_untrained, model_dir, save_module
 from export.classifier import ClassifierModule
 from export.module import variable_names

@@ -216,3 +216,15 @@ def say(line: str) -> None:
     """One line on stderr for the person at the terminal (outside any progress bar)."""
     from tqdm import tqdm
     tqdm.write(line, file=sys.stderr)
+
+
+def save_figure(fig, path: str) -> None:
+    """Writes a matplotlib figure as PNG at ``path`` atomically (110 dpi) and closes it."""
+    import matplotlib.pyplot as plt
+
+    from tfmeta import io as tfmeta_io
+    try:
+        tfmeta_io.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110),
+                             suffix=".png")
+    finally:
+        plt.close(fig)

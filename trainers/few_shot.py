@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import sys
 import time
@@ -233,8 +232,6 @@ def plot_curve(points: list[dict], config: lib.FewShotConfig, path: str) -> None
     import matplotlib.ticker
     import numpy as np
 
-    from tfmeta import io as tfmeta_io
-
     steps = np.array([p["step"] for p in points], np.float64)
     accuracy = 100.0 * np.array([p["accuracy"] for p in points])
     ci95 = 100.0 * np.array([p["ci95"] for p in points])
@@ -257,12 +254,7 @@ def plot_curve(points: list[dict], config: lib.FewShotConfig, path: str) -> None
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png", dpi=110)
-    finally:
-        plt.close(fig)
-    tfmeta_io.write_bytes(path, buffer.getvalue())
+    common.save_figure(fig, path)
 
 
 class Progress:

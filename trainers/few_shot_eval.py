@@ -77,13 +77,9 @@ def percent(row: dict) -> str:
 
 def plot(rows: list[dict], curves: list[list[dict]], path: str) -> None:
     """Held-out accuracy (%) against training minutes: each run's curve and final score."""
-    import io
-
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from tfmeta import io as tfmeta_io
 
     fig, ax = plt.subplots(figsize=(7.0, 4.4))
     for i, (row, curve) in enumerate(zip(rows, curves)):
@@ -107,12 +103,7 @@ def plot(rows: list[dict], curves: list[list[dict]], path: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png", dpi=110)
-    finally:
-        plt.close(fig)
-    tfmeta_io.write_bytes(path, buffer.getvalue())
+    common.save_figure(fig, path)
 
 
 def main(argv):

@@ -155,7 +155,11 @@ def query_logits(nets: MetricNets, state: dict, queries: tf.Tensor,
         attention = tf.nn.softmax(cosine_similarities(queries, support), axis=-1)
         mass = tf.einsum("eqs,esn->eqn", attention, one_hot)
         return tf.math.log(tf.maximum(mass, _TINY))
-    pair = siamese_pair_logits(nets, state, queries, training)              # [E, Q, S]
+    return _best_of_class(siamese_pair_logits(nets, state, queries, training), one_hot)
+
+
+def _best_of_class(pair: tf.Tensor, one_hot: tf.Tensor) -> tf.Tensor:
+    """``[E, Q, N]``: each class's highest pair logit ``pair [E, Q, S]`` over its support images."""
     masked = tf.where(one_hot[:, None] > 0, pair[..., None],
                       tf.constant(-1e9, pair.dtype))                         # [E, Q, S, N]
     return tf.reduce_max(masked, axis=2)
@@ -186,12 +190,12 @@ def episode_loss(nets: MetricNets, state: dict, queries: tf.Tensor, labels: tf.T
                  training: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
     """``(loss, logits [E, Q, N])`` of the query embeddings with integer ``labels [E, Q]``."""
     method = check_method(nets.method)
+    if method == "siamese":   # the pairs once: the loss and the class logits both need them
+        pair = siamese_pair_logits(nets, state, queries, training)
+        one_hot = state["support_one_hot"]
+        targets = tf.einsum("eqn,esn->eqs", _one_hot(labels, ways, pair.dtype), one_hot)
+        return siamese_loss(pair, targets), _best_of_class(pair, one_hot)
     logits = query_logits(nets, state, queries, training)
-    if method in ("protonet", "matching"):
-        return cross_entropy(logits, labels), logits
     if method == "relation":
         return relation_loss(logits, labels, ways), logits
-    pair = siamese_pair_logits(nets, state, queries, training)
-    targets = tf.einsum("eqn,esn->eqs", _one_hot(labels, ways, pair.dtype),
-                        state["support_one_hot"])
-    return siamese_loss(pair, targets), logits
+    return cross_entropy(logits, labels), logits

@@ -43,6 +43,7 @@ class MetricLearner(tf.Module):
         self.nets, self.ways = nets, int(ways)
         self.optimizer = optimizer
         self.trainable = nets.trainable_variables
+        self.moving = [v for v in nets.variables if not v.trainable]   # batch norm averages
         self.optimizer.build(self.trainable)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="meta_step")
         self._train = tf.function(self._train_step, reduce_retracing=True)
@@ -63,7 +64,7 @@ class MetricLearner(tf.Module):
     def _train_step(self, tasks: Task) -> dict:
         # Batch norm's moving averages change in the forward pass: kept to be put back if the
         # update is refused, so that a refused update changes nothing.
-        kept = [tf.identity(v) for v in self.nets.variables if not v.trainable]
+        kept = [tf.identity(v) for v in self.moving]
         with tf.GradientTape() as tape:
             loss, accuracy = self.loss(tasks, training=True)
         grads = tape.gradient(loss, self.trainable)
@@ -72,8 +73,7 @@ class MetricLearner(tf.Module):
                                + [tf.reduce_all(tf.math.is_finite(g)) for g, _ in pairs])
 
         def restore():
-            with tf.control_dependencies([v.assign(k) for v, k in zip(
-                    [v for v in self.nets.variables if not v.trainable], kept)]):
+            with tf.control_dependencies([v.assign(k) for v, k in zip(self.moving, kept)]):
                 return tf.constant(False)
 
         ok = tf.cond(finite, lambda: tf.constant(True), restore)

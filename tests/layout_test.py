@@ -4,7 +4,7 @@ Layers, lowest first (a module may import its own layer and the ones below):
 
     0  core         tfmeta (package), types, functional, inner, io, checks, algorithms
     1  data, nets   task distributions, samplers; model builders
-    2  objectives   gan, classify, metric: losses and objectives of a problem family
+    2  objectives   gan, classify, metric, megan: losses and objectives of a problem family
     3  eval         metrics over plain callables
     4  training     the meta-training loop
     5  experiments  one package per experiment
@@ -33,7 +33,7 @@ LAYERS = {
     "tfmeta": 0, "tfmeta.types": 0, "tfmeta.functional": 0, "tfmeta.inner": 0,
     "tfmeta.io": 0, "tfmeta.checks": 0, "tfmeta.algorithms": 0,
     "tfmeta.data": 1, "tfmeta.nets": 1,
-    "tfmeta.gan": 2, "tfmeta.classify": 2, "tfmeta.metric": 2,
+    "tfmeta.gan": 2, "tfmeta.classify": 2, "tfmeta.metric": 2, "tfmeta.megan": 2,
     "tfmeta.eval": 3,
     "tfmeta.training": 4,
     "tfmeta.experiments": 5,

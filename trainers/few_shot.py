@@ -102,7 +102,10 @@ flags.DEFINE_enum("algorithm", _D.algorithm, list(lib.ALGORITHMS), "maml: second
                   "distance), matching (cosine attention over the support; --fce), relation "
                   "(a learned relation module on feature maps, MSE to one-hot), siamese "
                   "(same/different pairs; a query takes the class of its most similar support "
-                  "image). Each metric learner has its own CPU recipe for flags not given.")
+                  "image). Each metric learner has its own CPU recipe for flags not given. "
+                  "megan (paper 001): MAML whose N+1-way classifier (the classes and 'fake') "
+                  "also adapts on a meta-learned generator's images of the support set; its "
+                  "own CPU recipe (5 inner steps) for flags not given.")
 flags.DEFINE_integer("train_ways", _D.train_ways, "Metric learners: classes per training "
                      "episode (0: --ways; Prototypical networks train 60-way to test 5-way).")
 flags.DEFINE_integer("train_queries", _D.train_queries, "Metric learners: query images per "
@@ -111,6 +114,30 @@ flags.DEFINE_bool("fce", _D.fce, "--algorithm=matching: full context embeddings 
                   "bidirectional LSTM over the support set, an attention LSTM per query).")
 flags.DEFINE_integer("fce_steps", _D.fce_steps, "--fce: processing steps of the attention "
                      "LSTM.")
+flags.DEFINE_bool("first_order", _D.first_order, "--algorithm=megan: first-order meta-gradient "
+                  "(needs --outer_loss=hybrid or fakes; taken as hybrid when not given).")
+flags.DEFINE_enum("conditioning", _D.conditioning, list(config_lib.CONDITIONINGS),
+                  "--algorithm=megan: what the generator is conditioned on: image (the support "
+                  "image it augments; the paper's most stable), prototype (its class's mean "
+                  "encoder features), label (one-hot) or none (noise only).")
+flags.DEFINE_float("real_weight", _D.real_weight, "--algorithm=megan: weight of the real "
+                   "support images in the classifier's inner loss (paper: 3) ...")
+flags.DEFINE_float("fake_weight", _D.fake_weight, "... and of the generated images, labelled "
+                   "'fake' (paper: 1).")
+flags.DEFINE_integer("fakes_from", _D.fakes_from, "--algorithm=megan: the first inner step "
+                     "(0-based) whose classifier loss includes generated images (paper: 2, the "
+                     "third of five); must be below --inner_steps.")
+flags.DEFINE_enum("outer_loss", _D.outer_loss, list(config_lib.OUTER_LOSSES),
+                  "--algorithm=megan: the meta-loss: real (the adapted classifier on the real "
+                  "queries, for both players; the paper's best), fakes (plus the adapted "
+                  "generator's images labelled fake) or hybrid (the generator's is its GAN loss "
+                  "against the adapted classifier).")
+flags.DEFINE_float("generator_inner_lr", _D.generator_inner_lr, "--algorithm=megan: the "
+                   "generator's inner SGD rate (paper: 0.4 gave realistic images, 0.001 not).")
+flags.DEFINE_integer("generator_filters", _D.generator_filters, "--algorithm=megan: the "
+                     "generator's base width.")
+flags.DEFINE_integer("noise_dim", _D.noise_dim, "--algorithm=megan: size of the generator's "
+                     "noise vector.")
 flags.DEFINE_integer("meta_batch_size", _D.meta_batch_size, "Episodes (tasks) per "
                      "meta-update" + _paper("meta_batch_size") + "; metric learners: "
                      "episodes per update.")
@@ -181,13 +208,19 @@ def resolve_settings() -> tuple[lib.FewShotConfig, str, str]:
         algorithm = given.get("algorithm", base["algorithm"])
         if algorithm in lib.METRIC_ALGORITHMS:
             base.update((lib.METRIC_PAPER if preset == "paper" else lib.METRIC_CPU)[algorithm])
-        elif preset == "paper":
+        if algorithm == "megan" and given.get("first_order"):
+            base["outer_loss"] = "hybrid"   # the real query loss gives G no first-order signal
+        if algorithm == "megan" and preset == "cpu":
+            base.update(lib.MEGAN_CPU)
+        elif preset == "paper" and algorithm not in lib.METRIC_ALGORITHMS:
             key = (given.get("ways", base["ways"]), given.get("shots", base["shots"]))
             if key not in lib.PAPER:
                 known = ", ".join(f"--ways={w} --shots={s}" for w, s in sorted(lib.PAPER))
                 raise ValueError(f"--preset=paper has no settings for --ways={key[0]} "
                                  f"--shots={key[1]}; it has {known}")
             base.update(lib.PAPER[key])
+            if algorithm == "megan":
+                base.update(lib.MEGAN_PAPER)
     values = {n: given[n] if n in given else base[n] for n in FIELDS}
     return lib.FewShotConfig(**values), preset, how
 
@@ -208,9 +241,11 @@ def banner(config: lib.FewShotConfig, preset: str, how: str, workdir: str) -> st
                     f"lr={config.outer_lr} ({config.outer_lr_schedule}) steps={config.steps} "
                     f"pooling={config.pooling} filters={config.filters}{extras}")
     else:
+        megan = config_lib.MEGAN_FIELDS if config.megan else ()
         extras = "".join(f" {k}={getattr(config, k)}" for k in (
             "per_step_lr", "per_step_bn", "first_order_steps", "step_weights")
-            if getattr(config, k) != getattr(_D, k))
+            if getattr(config, k) != getattr(_D, k)) + "".join(
+            f" {k}={getattr(config, k)}" for k in megan)
         training = (f"steps={config.steps} meta_batch_size={config.meta_batch_size} "
                     f"inner_steps={config.inner_steps} (test: {config.eval_inner_steps}) "
                     f"inner_lr={config.inner_lr} outer_lr={config.outer_lr} "

@@ -7,7 +7,8 @@
   curve of held-out accuracy (``curve.json``);
 * :func:`load_run` -- rebuilds a run and restores its latest checkpoint;
 * :func:`adapt`, :func:`classify` -- adaptation to a support set and query
-  probabilities, as evaluation and export use them;
+  probabilities, as evaluation and export use them (:func:`generated`: MeGAN's
+  generated support images);
 * :func:`episode_accuracies`, :func:`summary` -- held-out accuracy with a 95%
   interval.
 
@@ -18,15 +19,17 @@ Example:
     >>> few_shot.summary(few_shot.episode_accuracies(setup, splits.test, episodes=600, steps=3))
 """
 
-from tfmeta.experiments.few_shot.adaptation import adapt, classify, initial_params, logits
+from tfmeta.experiments.few_shot.adaptation import (adapt, classify, generated, initial_params,
+                                                    logits)
 from tfmeta.experiments.few_shot.build import Setup, build, load_data, training_sampler
 from tfmeta.experiments.few_shot.config import (ALGORITHMS, GRADIENT_ALGORITHMS, METRIC_ALGORITHMS,
-                                                METRIC_CPU, METRIC_PAPER, PAPER, FewShotConfig)
+                                                MEGAN_CPU, MEGAN_PAPER, METRIC_CPU, METRIC_PAPER,
+                                                PAPER, FewShotConfig)
 from tfmeta.experiments.few_shot.evaluate import episode_accuracies, summary
 from tfmeta.experiments.few_shot.run import (CURVE_FILE, load_run, read_config, read_curve,
                                              run)
 
 __all__ = ["ALGORITHMS", "CURVE_FILE", "FewShotConfig", "GRADIENT_ALGORITHMS",
-           "METRIC_ALGORITHMS", "METRIC_CPU", "METRIC_PAPER", "PAPER", "Setup", "adapt", "build",
-           "classify", "episode_accuracies", "initial_params", "load_data", "load_run", "logits",
+           "MEGAN_CPU", "MEGAN_PAPER", "METRIC_ALGORITHMS", "METRIC_CPU", "METRIC_PAPER", "PAPER", "Setup", "adapt", "build",
+           "classify", "episode_accuracies", "generated", "initial_params", "load_data", "load_run", "logits",
            "read_config", "read_curve", "run", "summary", "training_sampler"]

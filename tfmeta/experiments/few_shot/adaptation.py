@@ -12,6 +12,12 @@ returns that summary (a dict: prototypes, support embeddings or class feature
 maps, :func:`tfmeta.metric.support_state`) and :func:`classify` scores queries
 against it; ``steps`` does not apply.
 
+MeGAN adapts its two players together, as in meta-training: the generator
+augments the support set from inner step ``fakes_from`` on (its noise drawn
+from ``seed``); the adapted classifier is returned, and its logits are the N
+class columns of its N+1 (the "fake" column is not a class a query can take).
+:func:`generated` gives the generator's images along the way.
+
 Example:
     >>> params = adapt(setup, support_images, support_labels, steps=3)
     >>> probabilities = classify(setup, params, query_images)     # [Q, N]
@@ -22,9 +28,11 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfmeta.algorithms import adapt as adapt_steps
+from tfmeta.algorithms.adapt import step_seed
 from tfmeta.classify import PLAYER, logits_of
 from tfmeta.experiments.few_shot.build import Setup
 from tfmeta.functional import params_of
+from tfmeta.megan import GENERATOR
 from tfmeta.metric import embed, query_logits, support_state
 from tfmeta.types import Reused
 
@@ -44,12 +52,28 @@ def adapt(setup: Setup, support_images: tf.Tensor, support_labels: tf.Tensor, *,
         ways = setup.config.ways if ways is None else ways
         embeddings = embed(setup.nets, support_images[None], training=False)
         return support_state(setup.nets, embeddings, support_labels[None], ways)
-    start = initial_params(setup) if params is None else list(params)
+    return _trajectory(setup, support_images, support_labels, steps, params, seed)[-1][PLAYER]
+
+
+def _trajectory(setup: Setup, support_images, support_labels, steps: int, params, seed) -> list:
+    start = {PLAYER: initial_params(setup) if params is None else list(params)}
+    if setup.generator is not None:
+        start[GENERATOR] = params_of(setup.generator)
     seed = tf.zeros([2], tf.int32) if seed is None else seed
-    trajectory = adapt_steps(setup.objective, {PLAYER: start},
-                             Reused((support_images, support_labels)), setup.inner,
-                             steps=steps, seed=seed)
-    return trajectory[-1][PLAYER]
+    return adapt_steps(setup.objective, start, Reused((support_images, support_labels)),
+                       setup.inner, steps=steps, seed=seed)
+
+
+def generated(setup: Setup, support_images: tf.Tensor, support_labels: tf.Tensor, *,
+              steps: int, seed=None) -> tf.Tensor:
+    """MeGAN: ``[steps, S, H, W, C]``, the generator's images of the support set at each
+    inner step of :func:`adapt` (the ones the classifier sees from ``fakes_from`` on)."""
+    if setup.generator is None:
+        raise ValueError(f"{setup.config.algorithm!r} has no generator (only megan has)")
+    seed = tf.zeros([2], tf.int32) if seed is None else seed
+    trajectory = _trajectory(setup, support_images, support_labels, steps, None, seed)
+    return tf.stack([setup.objective.generate(trajectory[j], support_images, support_labels,
+                                              step_seed(seed, 0, j)) for j in range(steps)])
 
 
 def logits(setup: Setup, params: list | dict, images: tf.Tensor) -> tf.Tensor:
@@ -57,7 +81,8 @@ def logits(setup: Setup, params: list | dict, images: tf.Tensor) -> tf.Tensor:
     if setup.nets is not None:
         queries = embed(setup.nets, images[None], training=False)
         return query_logits(setup.nets, params, queries)[0]
-    return logits_of(setup.model, params, images)
+    out = logits_of(setup.model, params, images)
+    return out[:, :setup.config.ways] if setup.generator is not None else out
 
 
 def classify(setup: Setup, params: list | dict, images: tf.Tensor) -> tf.Tensor:

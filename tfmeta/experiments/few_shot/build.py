@@ -7,7 +7,10 @@ outer step; Reptile adapts with SGD and moves the initialization by an SGD
 step of size ``outer_lr`` along ``init - adapted``. The metric learners
 (``protonet``, ``matching``, ``relation``, ``siamese``) have no inner loop: a
 Conv-4 embedding (and a head) trained by Adam on the episodes' loss
-(:class:`tfmeta.metric.MetricLearner`); their ``inner`` is None.
+(:class:`tfmeta.metric.MetricLearner`); their ``inner`` is None. MeGAN
+(``megan``) meta-trains two players, an N+1-way Conv-4 and a conditional
+generator (:mod:`tfmeta.megan`), with one inner optimizer each (SGD at
+``inner_lr`` and ``generator_inner_lr``) and an Adam outer step each.
 
 Example:
     >>> splits = load_data(config)
@@ -30,9 +33,11 @@ from tfmeta.data import (ClassDatasetSplits, EpisodeSampler, load_class_dataset,
                          load_folder_dataset)
 from tfmeta.data.omniglot import load_omniglot
 from tfmeta.experiments.few_shot.config import FewShotConfig
+from tfmeta.megan import GENERATOR, megan_objective
 from tfmeta.metric import MetricLearner, MetricNets
 from tfmeta.nets import build_conv4
 from tfmeta.nets.conv4 import build_conv4_embedding
+from tfmeta.nets.megan import build_conditional_generator
 from tfmeta.nets.metric_heads import (FullContextEmbedding, build_relation_module,
                                       build_siamese_scorer)
 from tfmeta.types import Reused, Task
@@ -49,6 +54,7 @@ class Setup(NamedTuple):
     learner: MetaLearner | MetricLearner
     checkpoint: tf.train.Checkpoint
     nets: MetricNets | None = None   # metric learners: embedding and head
+    generator: keras.Model | None = None   # MeGAN: the conditional generator
 
 
 def load_data(config: FewShotConfig) -> ClassDatasetSplits:
@@ -70,11 +76,19 @@ def training_sampler(config: FewShotConfig, dataset) -> Callable[[Any], Task]:
     """``step -> Task`` meta-batch of ``meta_batch_size`` episodes (deterministic in step).
 
     Reptile adapts on all of an episode's images (support and query), as
-    Reptile trains on a task's whole training set.
+    Reptile trains on a task's whole training set. MeGAN's validation batch
+    carries the support set after the queries (its outer losses may generate
+    from it; :mod:`tfmeta.megan.objective`).
     """
     sampler = EpisodeSampler(dataset, ways=config.training_ways, shots=config.shots,
                              queries=config.training_queries, seed=config.seed,
                              episodes=config.meta_batch_size)
+    if config.megan:
+        def megan_batch(step):
+            tasks = sampler.meta_batch(step)
+            return Task(inner=tasks.inner, val=Reused(tasks.val.batch + tasks.inner.batch),
+                        seed=tasks.seed)
+        return megan_batch
     if config.algorithm != "reptile":
         return sampler.meta_batch
 
@@ -147,24 +161,58 @@ def build_metric(config: FewShotConfig, image_shape, *, dtype: str = "float32",
                  nets)
 
 
+def outer_optimizer(config: FewShotConfig) -> Callable[[], keras.optimizers.Optimizer]:
+    """A factory of the run's outer optimizer (SGD for Reptile, else Adam), one per player."""
+    rate = outer_learning_rate(config)
+    if config.algorithm == "reptile":
+        return lambda: keras.optimizers.SGD(rate)
+    return lambda: keras.optimizers.Adam(rate)
+
+
+def build_megan(config: FewShotConfig, image_shape, *, dtype: str = "float32",
+                activation: str = "relu") -> Setup:
+    """The N+1 Conv-4, the generator, their objective, inner optimizers, learner, checkpoint."""
+    model = build_conv4(config.ways + 1, tuple(image_shape), filters=config.filters,
+                        pooling=config.pooling, activation=activation, dtype=dtype,
+                        per_step_rows=config.inner_steps + 1 if config.per_step_bn else 0)
+    generator = build_conditional_generator(tuple(image_shape), ways=config.ways,
+                                            conditioning=config.conditioning,
+                                            noise_dim=config.noise_dim,
+                                            width=config.generator_filters, dtype=dtype)
+    objective = megan_objective(model, generator, ways=config.ways,
+                                real_weight=config.real_weight, fake_weight=config.fake_weight,
+                                fakes_from=config.fakes_from, outer_loss=config.outer_loss)
+    items: dict[str, Any] = {"model": model, "generator": generator}
+    inner = {PLAYER: build_inner(config, model.trainable_variables, items, dtype),
+             GENERATOR: inner_lib.sgd(config.generator_inner_lr)}
+    learner = MetaLearner({PLAYER: model.trainable_variables,
+                           GENERATOR: generator.trainable_variables}, objective, inner,
+                          outer_optimizer(config),
+                          algorithm="fomaml" if config.first_order else "maml",
+                          steps=config.inner_steps, step_weights=config.step_weights,
+                          anneal_steps=config.anneal_steps)
+    items.update(step=learner.step, optimizer=learner.outer[PLAYER],
+                 generator_optimizer=learner.outer[GENERATOR])
+    return Setup(config, model, objective, inner, learner, tf.train.Checkpoint(**items),
+                 generator=generator)
+
+
 def build(config: FewShotConfig, image_shape, *, dtype: str = "float32",
           activation: str = "relu") -> Setup:
     """Conv-4, objective, inner optimizer, learner and checkpoint of a run."""
     keras.utils.set_random_seed(config.seed)
     if config.metric:
         return build_metric(config, image_shape, dtype=dtype, activation=activation)
+    if config.megan:
+        return build_megan(config, image_shape, dtype=dtype, activation=activation)
     model = build_conv4(config.ways, tuple(image_shape), filters=config.filters,
                         pooling=config.pooling, activation=activation, dtype=dtype,
                         per_step_rows=config.inner_steps + 1 if config.per_step_bn else 0)
     objective = classification_objective(model)
     items: dict[str, Any] = {"model": model}
     inner = build_inner(config, model.trainable_variables, items, dtype)
-    rate = outer_learning_rate(config)
-    if config.algorithm == "reptile":
-        outer = lambda: keras.optimizers.SGD(rate)  # noqa: E731
-    else:
-        outer = lambda: keras.optimizers.Adam(rate)  # noqa: E731
-    learner = MetaLearner({PLAYER: model.trainable_variables}, objective, inner, outer,
+    learner = MetaLearner({PLAYER: model.trainable_variables}, objective, inner,
+                          outer_optimizer(config),
                           algorithm="maml" if config.algorithm == "metasgd" else config.algorithm,
                           steps=config.inner_steps, step_weights=config.step_weights,
                           anneal_steps=config.anneal_steps,

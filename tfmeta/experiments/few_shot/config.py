@@ -16,6 +16,13 @@ the statistics are always the batch's own), ``first_order_steps``
 (derivative-order annealing),
 ``step_weights="annealed"`` (multi-step loss) and ``outer_lr_schedule="cosine"``.
 
+MeGAN (paper 001, :mod:`tfmeta.megan`) is MAML with a generator: an N+1-way
+Conv-4 (the classes and "fake") adapts on the support set and on generated
+images (weighted ``real_weight:fake_weight``, from inner step ``fakes_from``
+on), a generator (``conditioning``) adapts with its GAN loss in the same
+loop, and the outer loss (``outer_loss``) reaches both initializations;
+``first_order`` makes it first order. :data:`MEGAN_CPU` is its CPU recipe.
+
 Metric learners (:mod:`tfmeta.metric`) learn a comparison instead of an
 initialization: ``protonet`` (Snell et al. 2017; ``train_ways`` > ``ways`` as
 the paper's 60-way training), ``matching`` (Vinyals et al. 2016; ``fce`` for
@@ -36,7 +43,7 @@ import dataclasses
 
 from tfmeta import checks
 
-GRADIENT_ALGORITHMS = ("maml", "fomaml", "metasgd", "reptile")
+GRADIENT_ALGORITHMS = ("maml", "fomaml", "metasgd", "reptile", "megan")
 METRIC_ALGORITHMS = ("protonet", "matching", "relation", "siamese")
 ALGORITHMS = GRADIENT_ALGORITHMS + METRIC_ALGORITHMS
 SPLITS = ("classification", "background")
@@ -44,13 +51,16 @@ DATASETS = ("omniglot", "fashion_mnist", "mnist", "folder")
 STEP_WEIGHTS = ("uniform", "final", "annealed")
 OUTER_LR_SCHEDULES = ("constant", "cosine", "linear")
 POOLINGS = ("stride", "max")
+CONDITIONINGS = ("image", "label", "prototype", "none")   # tfmeta.nets.megan.CONDITIONINGS
+OUTER_LOSSES = ("real", "fakes", "hybrid")               # tfmeta.megan.OUTER_LOSSES
 
 # Fields that may change between a run and its resumption; all others must match.
 RESUMABLE_FIELDS = ("steps", "data_dir", "download", "checkpoint_every", "keep_checkpoints",
                     "eval_every", "eval_episodes", "summary_every")
 
 _COUNTS = ("ways", "shots", "queries", "meta_batch_size", "inner_steps", "eval_inner_steps",
-           "filters", "image_size", "anneal_steps", "fce_steps", "checkpoint_every",
+           "filters", "image_size", "anneal_steps", "fce_steps", "generator_filters",
+           "noise_dim", "checkpoint_every",
            "keep_checkpoints",
            "eval_every", "eval_episodes", "summary_every")
 
@@ -83,6 +93,15 @@ class FewShotConfig:
     train_queries: int = 0               # metric learners: training queries per class (0: queries)
     fce: bool = False                    # matching: full context embeddings
     fce_steps: int = 5                   # matching with fce: attention LSTM processing steps
+    first_order: bool = False            # megan: first-order meta-gradient
+    conditioning: str = "image"          # megan: what the generator is conditioned on
+    real_weight: float = 3.0             # megan: inner loss weight of the real support images
+    fake_weight: float = 1.0             # megan: ... and of the generated ones
+    fakes_from: int = 2                  # megan: first inner step (0-based) with generated images
+    outer_loss: str = "real"             # megan: real | fakes | hybrid (paper 001, Figure 6)
+    generator_inner_lr: float = 0.4      # megan: the generator's inner SGD rate
+    generator_filters: int = 32          # megan: the generator's base width
+    noise_dim: int = 32                  # megan: the generator's noise size
     filters: int = 64
     pooling: str = "stride"
     steps: int = 3000
@@ -101,6 +120,12 @@ class FewShotConfig:
         checks.one_of("outer_lr_schedule", self.outer_lr_schedule, OUTER_LR_SCHEDULES,
                       flag=True)
         checks.one_of("pooling", self.pooling, POOLINGS, flag=True)
+        checks.one_of("conditioning", self.conditioning, CONDITIONINGS, flag=True)
+        checks.one_of("outer_loss", self.outer_loss, OUTER_LOSSES, flag=True)
+        checks.positive("real_weight", self.real_weight, flag=True)
+        checks.positive("fake_weight", self.fake_weight, flag=True)
+        checks.positive("generator_inner_lr", self.generator_inner_lr, flag=True)
+        checks.count("fakes_from", self.fakes_from, minimum=0, flag=True)
         for name in _COUNTS:
             checks.count(name, getattr(self, name), flag=True)
         checks.count("steps", self.steps, minimum=0, flag=True)
@@ -140,7 +165,30 @@ class FewShotConfig:
         """Queries per class of the training episodes."""
         return self.train_queries or self.queries
 
+    def _check_megan(self) -> None:
+        if self.algorithm != "megan":
+            defaults = FewShotConfig.__dataclass_fields__
+            given = [f"--{name}" for name in MEGAN_FIELDS
+                     if getattr(self, name) != defaults[name].default]
+            if given:
+                hint = (" (first-order MAML is --algorithm=fomaml)"
+                        if given == ["--first_order"] else "")
+                raise ValueError(f"{', '.join(given)} apply to --algorithm=megan, not "
+                                 f"{self.algorithm!r}{hint}")
+            return
+        if self.inner_steps <= self.fakes_from:
+            raise ValueError(f"--algorithm=megan: --inner_steps={self.inner_steps} must exceed "
+                             f"--fakes_from={self.fakes_from} (the first inner step with "
+                             "generated images, 0-based), or no generated image ever enters "
+                             "the inner loop")
+        if self.first_order and self.outer_loss == "real":
+            raise ValueError("--algorithm=megan --first_order: with --outer_loss=real the "
+                             "generator gets no first-order meta-gradient (the real query loss "
+                             "reaches it only through the classifier's inner gradients); use "
+                             "--outer_loss=hybrid (its GAN loss) or --outer_loss=fakes")
+
     def _check_family(self) -> None:
+        self._check_megan()
         if self.metric:
             gradient_only = [f"--{name}" for name in ("per_step_lr", "per_step_bn")
                              if getattr(self, name)]
@@ -164,6 +212,11 @@ class FewShotConfig:
             raise ValueError(f"--fce (full context embeddings) applies to --algorithm=matching, "
                              f"not {self.algorithm!r}")
 
+    @property
+    def megan(self) -> bool:
+        """Whether the run is MeGAN (a generator beside the classifier)."""
+        return self.algorithm == "megan"
+
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -180,6 +233,16 @@ PAPER: dict[tuple[int, int], dict] = {
     (20, 5): dict(meta_batch_size=16, inner_steps=5, inner_lr=0.1, steps=60000,
                   eval_inner_steps=10, outer_lr=1e-3, outer_lr_schedule="constant"),
 }
+
+
+MEGAN_FIELDS = ("first_order", "conditioning", "real_weight", "fake_weight", "fakes_from",
+                "outer_loss", "generator_inner_lr", "generator_filters", "noise_dim")
+
+# MeGAN (paper 001): five inner steps, generated images from the third (what trainers.few_shot
+# takes, over the defaults, for flags not given; --preset=paper: over PAPER's).
+MEGAN_PAPER: dict = dict(inner_steps=5, fakes_from=2)
+MEGAN_CPU: dict = dict(inner_steps=5, eval_inner_steps=5, fakes_from=2, meta_batch_size=4,
+                       outer_lr=3e-3, outer_lr_schedule="cosine", steps=1500, eval_every=250)
 
 
 # CPU recipes of the metric learners (5-way 1-shot on Omniglot, 2-core CPU; see

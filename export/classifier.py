@@ -24,10 +24,12 @@ cannot tell them apart (the metadata's ``family`` says which it is):
 
 * ``"gradient"`` (MAML, Meta-SGD, ...): the state is the classifier's weights
   after ``adapt_steps`` inner steps on the support set (``conv0_kernel`` ...
-  ``head_bias``). BatchNorm uses the statistics of the batch it is given, as
-  in meta-training (transductive): the support set during adaptation, the
-  *whole query batch* when classifying, so a query's probabilities depend on
-  the other queries of the request; send queries together.
+  ``head_bias``; MeGAN: the N+1-way classifier, adapted beside its generator,
+  whose probabilities are over the N class columns). BatchNorm uses the
+  statistics of the batch it is given, as in meta-training (transductive): the
+  support set during adaptation, the *whole query batch* when classifying, so a
+  query's probabilities depend on the other queries of the request; send
+  queries together.
 * ``"metric"`` (Prototypical, Matching, Relation, Siamese networks): the state
   summarizes the embedded support set (``prototypes [N, D]``;
   ``support_embeddings [S, D]`` with ``support_one_hot [S, N]``;
@@ -42,8 +44,9 @@ Images are the preprocessed form the run trained on: float32 NHWC in
 inverted). Labels are int32 in ``0..N-1``; every class must occur in the
 support set (so ``S >= N``). ``seed`` is an int32 scalar; the adapt function
 gets ``export.module.request_seeds(seed)[1]`` (the adaptation stream, as in the
-GAN export); neither family draws anything today, so it does not change the
-result.
+GAN export). The metric family and MAML and kin draw nothing from it (the seed
+does not change their result); MeGAN's generator draws its noise from it, so a
+MeGAN export's probabilities depend on ``seed`` (the same seed, the same answer).
 
 The module knows no experiment: the export CLI builds the two functions (for a
 few-shot run, ``few_shot.adapt`` and ``few_shot.logits``), traced into the

@@ -2,9 +2,12 @@
 
 * :func:`classifier_module`: a run's :class:`export.classifier.ClassifierModule`
   -- for a gradient-based run (MAML and kin) the adapt function is
-  ``few_shot.adapt`` (inner steps on the weights), for a metric learner it
-  embeds the support set into its state (prototypes, support embeddings or
-  class feature maps); ``few_shot.logits`` scores the queries either way;
+  ``few_shot.adapt`` (inner steps on the weights; MeGAN's generator adapts
+  beside the classifier and augments the support set in the graph, its noise
+  drawn from the request seed, and the state is the adapted N+1 classifier,
+  scored on its N class columns), for a metric learner it embeds the support
+  set into its state (prototypes, support embeddings or class feature maps);
+  ``few_shot.logits`` scores the queries either way;
 * :func:`export_classifier`: writes it as a new version of ``BASE/NAME``.
 
 The shared export plumbing (model names, versions, metadata, refusing an
@@ -30,9 +33,11 @@ def _classifier_parts(setup: few_shot.Setup, steps: int) -> dict:
     """The functions, variables and state shapes of a few-shot run for :class:`ClassifierModule`.
 
     Gradient-based: the state is the weights after ``steps`` inner steps, by
-    name. Metric: ``few_shot.adapt``'s support summary of one episode without its
-    leading axis of 1 (shapes found by the module); the embedding's and head's
-    variables (also the BatchNorm averages) are saved by name.
+    name (MeGAN: the N+1 classifier's; its generator's weights are saved too, as
+    ``generator_weights``, and adapt beside it in the graph). Metric:
+    ``few_shot.adapt``'s support summary of one episode without its leading axis
+    of 1 (shapes found by the module); the embedding's and head's variables
+    (also the BatchNorm averages) are saved by name.
     """
     if setup.nets is None:
         model = setup.model
@@ -46,11 +51,18 @@ def _classifier_parts(setup: few_shot.Setup, steps: int) -> dict:
             return few_shot.logits(setup, [state[n] for n in names], images)
 
         weights = model.trainable_variables
+        inner = setup.inner if isinstance(setup.inner, dict) else {"model": setup.inner}
+        variables = {"model_weights": dict(zip(names, weights)),
+                     "inner_learning_rates": [v for p in sorted(inner)
+                                              for v in inner[p].variables],
+                     "non_trainable": list(model.non_trainable_variables)}
+        if setup.generator is not None:   # MeGAN: the generator adapts inside `adapt`
+            generator = setup.generator.trainable_variables
+            variables["generator_weights"] = dict(zip(
+                variable_names(generator, setup.generator.name), generator))
         return dict(adapt_fn=adapt_fn, logits_fn=logits_fn,
                     state_shapes={n: list(v.shape) for n, v in zip(names, weights)},
-                    variables={"model_weights": dict(zip(names, weights)),
-                               "inner_learning_rates": list(setup.inner.variables),
-                               "non_trainable": list(model.non_trainable_variables)})
+                    variables=variables)
 
     def metric_adapt_fn(images, labels, seed):
         del seed   # nothing is drawn
@@ -114,8 +126,17 @@ def export_classifier(workdir: str, export_dir: str, name: str, *,
     module = classifier_module(setup, adapt_steps=adapt_steps, max_support=max_support,
                                max_query=max_query)
     config = setup.config
-    family = ({"inner_optimizer": setup.inner.name} if setup.inner is not None
-              else {"trained_ways": config.training_ways, "fce": config.fce})
+    if setup.generator is not None:
+        family = {"inner_optimizer": {p: o.name for p, o in sorted(setup.inner.items())},
+                  "generator": {"conditioning": config.conditioning,
+                                "fakes_from": config.fakes_from,
+                                "real_weight": config.real_weight,
+                                "fake_weight": config.fake_weight},
+                  "classifier_outputs": config.ways + 1}
+    elif setup.inner is not None:
+        family = {"inner_optimizer": setup.inner.name}
+    else:
+        family = {"trained_ways": config.training_ways, "fce": config.fce}
     metadata = dict(module.metadata(), kind="classifier", run=os.path.abspath(workdir),
                     step=int(setup.checkpoint.step.numpy()), algorithm=config.algorithm,
                     dataset=config.dataset, trained_shots=config.shots, **family,

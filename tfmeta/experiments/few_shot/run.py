@@ -7,7 +7,9 @@ meta-updates (and before the first) it scores ``eval_episodes`` held-out
 episodes -- the same episodes every time -- and appends the accuracy to
 ``curve.json``: the run's learning curve, each point with ``seconds``, the
 wall-clock training time up to it (curve points excluded, compilation
-included; a resumed run continues from its last point's).
+included; a resumed run continues from its last point's). A MeGAN run also
+writes ``samples.png`` at each point: the generator's images of a few
+held-out support sets (:mod:`tfmeta.experiments.few_shot.figures`).
 
 Example:
     >>> result = run(FewShotConfig(steps=100, data_dir="../shared/tensorflow_datasets"),
@@ -31,6 +33,7 @@ from tfmeta.experiments import rundir
 from tfmeta.experiments.few_shot.build import Setup, build, load_data, training_sampler
 from tfmeta.experiments.few_shot.config import RESUMABLE_FIELDS, FewShotConfig
 from tfmeta.experiments.few_shot.evaluate import CURVE_SEED, episode_accuracies, summary
+from tfmeta.experiments.few_shot.figures import SAMPLES_FILE, augmentation_grid
 from tfmeta.training import TrainResult, meta_train, restore_latest
 
 CURVE_FILE = "curve.json"
@@ -136,6 +139,9 @@ def run(config: FewShotConfig, workdir: str,
         io.write_json(curve_path, {"ways": config.ways, "shots": config.shots,
                                    "points": points})
         tf.summary.scalar("eval/accuracy", point["accuracy"], step=step)
+        if config.megan:
+            io.write_png(os.path.join(workdir, SAMPLES_FILE),
+                         augmentation_grid(setup, splits.test, seed=CURVE_SEED))
         event("eval", step)
         if on_curve is not None:
             on_curve(points)

@@ -8,7 +8,11 @@ Conv-4, batch-statistics BatchNorm, spatial mean, linear head); softmax cross-en
 (:func:`tfmeta.classify.classification_objective`); ``steps`` plain SGD inner steps of
 ``inner_lr`` from the shared initialization, the query loss after the last step as the
 task's meta-loss (``step_weights="final"``), the mean over tasks, outer Adam(``outer_lr``).
-``maml`` is second order, ``fomaml`` stops the inner gradients. ``--tasks_mode=loop`` runs
+``maml`` is second order, ``fomaml`` stops the inner gradients. ``megan`` is MeGAN's
+second-order meta-update (paper 001, :mod:`tfmeta.megan`): an N+1-way Conv-4 and an
+image-conditioned generator (base width 32, noise 32) adapt together, the generated images
+entering the classifier's loss from inner step ``min(2, inner_steps - 1)``; the meta-loss is the
+real query loss (``outer_loss="real"``), through both players' initializations. ``--tasks_mode=loop`` runs
 the tasks one after another in a ``tf.while_loop``; ``vectorized`` as one batched
 computation (both give the exact meta-gradient, tested in tests/tfmeta/algorithms/).
 
@@ -39,7 +43,8 @@ import time
 
 from absl import app, flags
 
-flags.DEFINE_enum("algorithm", "maml", ["maml", "fomaml"], "maml (second order) or fomaml.")
+flags.DEFINE_enum("algorithm", "maml", ["maml", "fomaml", "megan"], "maml (second order), "
+                  "fomaml, or megan (second order, with its generator).")
 flags.DEFINE_integer("ways", 5, "N: classes per task.", lower_bound=2)
 flags.DEFINE_integer("shots", 1, "K: support images per class.", lower_bound=1)
 flags.DEFINE_integer("queries", 15, "Q: query images per class.", lower_bound=1)
@@ -71,6 +76,17 @@ def build(algorithm: str, ways: int, inner_steps: int, inner_lr: float, outer_lr
     from tfmeta.classify import classification_objective
     from tfmeta.nets import build_conv4
 
+    if algorithm == "megan":
+        from tfmeta.megan import megan_objective
+        from tfmeta.nets.megan import build_conditional_generator
+        model, generator = build_conv4(ways + 1), build_conditional_generator(ways=ways)
+        objective = megan_objective(model, generator, ways=ways,
+                                    fakes_from=min(2, inner_steps - 1))
+        return MetaLearner({"model": model.trainable_variables,
+                            "generator": generator.trainable_variables}, objective,
+                           inner.sgd(inner_lr), lambda: keras.optimizers.Adam(outer_lr),
+                           algorithm="maml", steps=inner_steps, step_weights="final",
+                           tasks_mode=tasks_mode, parallel_tasks=parallel_tasks)
     model = build_conv4(ways)
     return MetaLearner({"model": model.trainable_variables}, classification_objective(model),
                        inner.sgd(inner_lr), lambda: keras.optimizers.Adam(outer_lr),
@@ -78,8 +94,11 @@ def build(algorithm: str, ways: int, inner_steps: int, inner_lr: float, outer_lr
                        tasks_mode=tasks_mode, parallel_tasks=parallel_tasks)
 
 
-def synthetic_tasks(step, tasks: int, ways: int, shots: int, queries: int):
-    """Fresh x ~ U[-1, 1] support and query images; labels 0..N-1 grouped by class."""
+def synthetic_tasks(step, tasks: int, ways: int, shots: int, queries: int,
+                    megan: bool = False):
+    """Fresh x ~ U[-1, 1] support and query images; labels 0..N-1 grouped by class.
+
+    ``megan``: the validation batch carries the support set after the queries."""
     import tensorflow as tf
 
     from tfmeta.types import Reused, Task
@@ -93,8 +112,9 @@ def synthetic_tasks(step, tasks: int, ways: int, shots: int, queries: int):
     def labels(per_class):
         return tf.tile(tf.repeat(tf.range(ways), per_class)[None], [tasks, 1])
 
-    return Task(inner=Reused((images(shots, 1), labels(shots))),
-                val=Reused((images(queries, 2), labels(queries))),
+    support = (images(shots, 1), labels(shots))
+    query = (images(queries, 2), labels(queries))
+    return Task(inner=Reused(support), val=Reused(query + support if megan else query),
                 seed=tf.zeros([tasks, 2], tf.int32))
 
 
@@ -114,7 +134,8 @@ def run(algorithm: str, ways: int, shots: int, queries: int, tasks: int, inner_s
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
     learner = build(algorithm, ways, inner_steps, inner_lr, outer_lr, tasks_mode, parallel_tasks)
-    sample = tf.function(lambda s: synthetic_tasks(s, tasks, ways, shots, queries))
+    sample = tf.function(lambda s: synthetic_tasks(s, tasks, ways, shots, queries,
+                                                   megan=algorithm == "megan"))
 
     def update(step: int) -> float:
         metrics = learner.train_step(sample(tf.constant(step)))

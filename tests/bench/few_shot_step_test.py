@@ -28,7 +28,8 @@ def _bench(*flags):
     return json.loads(lines[0]), proc.stderr
 
 
-@pytest.mark.parametrize("algorithm,tasks_mode", [("maml", "loop"), ("fomaml", "vectorized")])
+@pytest.mark.parametrize("algorithm,tasks_mode", [("maml", "loop"), ("fomaml", "vectorized"),
+                                                 ("megan", "loop")])
 def test_prints_one_json_line_with_the_peer_keys_and_positive_values(algorithm, tasks_mode):
     out, err = _bench(f"--algorithm={algorithm}", f"--tasks_mode={tasks_mode}", "--ways=3",
                       "--tasks=2", "--queries=2", "--inner_steps=2", "--repeats=2", "--warmup=1")
@@ -42,7 +43,7 @@ def test_prints_one_json_line_with_the_peer_keys_and_positive_values(algorithm, 
     # the warm-up update traces and optimizes the graph: slower than a timed one
     assert out["warmup_sec"] == out["first_sec"] > out["min_sec"]
     assert out["peak_rss_mb"] >= out["rss_before_first_update_mb"] > 100
-    # cross-entropy of 3 classes near initialization: finite, around log(3)
+    # cross-entropy of 3 classes (megan: 3 + "fake") near initialization: finite, around log(3)
     assert math.isfinite(out["final_loss"]) and 0 < out["final_loss"] < 3 * math.log(3)
     assert out["threads"] >= 1
     assert "timed update 3/3" in err

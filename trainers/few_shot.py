@@ -2,15 +2,17 @@ r"""``python -m trainers.few_shot``: meta-train an N-way K-shot classifier (MAML
 
 Meta-trains Conv-4 on the training classes of a dataset (Omniglot's 1200
 characters by default) with MAML, first-order MAML, Meta-SGD, Reptile or MAML++
-options -- or trains a metric learner on the same episodes (Prototypical,
+options, or MeGAN (an N+1-way Conv-4 and a generator meta-learned together; a
+MeGAN run also writes ``samples.png``, the generator's images of held-out
+support sets) -- or trains a metric learner on the same episodes (Prototypical,
 Matching, Relation or Siamese networks: a Conv-4 embedding and comparison) --
 and scores ``--eval_episodes`` held-out episodes every
 ``--eval_every`` meta-updates: the learning curve, ``WORKDIR/curve.json`` and
 ``WORKDIR/curve.png``. The defaults are the CPU recipe (5-way 1-shot MAML,
-about 30 minutes on 2 cores); a metric learner takes its own CPU recipe
-(``few_shot.METRIC_CPU``) for the flags not given; ``--preset=paper`` takes
-the published settings of the ways/shots given (for a GPU). A flag given on the command line always
-wins. Rerunning in the same ``--workdir`` resumes the run from its last
+about 30 minutes on 2 cores); a metric learner (``few_shot.METRIC_CPU``) and
+MeGAN (``few_shot.MEGAN_CPU``) take their own CPU recipes for the flags not
+given; ``--preset=paper`` takes the published settings of the ways/shots given
+(for a GPU). A flag given on the command line always wins. Rerunning in the same ``--workdir`` resumes the run from its last
 checkpoint with its stored settings. Ctrl-C (or SIGTERM) checkpoints after the
 running meta-update and exits with status 130.
 
@@ -55,7 +57,7 @@ PUBLISHED = {
 def published(algorithm: str, ways: int, shots: int) -> tuple[str, float] | None:
     """``(who, percent)`` published on Omniglot for the algorithm's setting, or None."""
     who, values = PUBLISHED.get(algorithm, PUBLISHED["maml"] if algorithm in (
-        "fomaml", "metasgd", "reptile") else (None, ()))
+        "fomaml", "metasgd", "reptile", "megan") else (None, ()))
     table = dict(zip(_SETTINGS, values))
     return (who, table[(ways, shots)]) if (ways, shots) in table else None
 

@@ -43,7 +43,11 @@ flags.DEFINE_integer("ways", None, "Classes per episode (default: each run's --w
                      "gradient-based run's head fixes it, metric learners take any).")
 flags.DEFINE_integer("shots", None, "Support images per class (default: each run's --shots).")
 flags.DEFINE_string("plot", None, "Also write this PNG: held-out accuracy against training "
-                    "time of every run (its curve.json points and the final score).")
+                    "time (or --plot_against=updates) of every run (its curve.json points and "
+                    "the final score).")
+flags.DEFINE_enum("plot_against", "time", ["time", "updates"], "--plot's x axis: training "
+                  "time (learners at equal wall-clock) or meta-updates (at equal updates, "
+                  "like paper 001's Figure 6).")
 flags.DEFINE_integer("seed", 0, "Seed of the episodes (the same episodes for every run of a "
                      "dataset).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the one each run was "
@@ -75,30 +79,36 @@ def percent(row: dict) -> str:
     return f"{100 * row['accuracy']:.2f} +- {100 * row['ci95']:.2f}"
 
 
-def plot(rows: list[dict], curves: list[list[dict]], path: str) -> None:
-    """Held-out accuracy (%) against training minutes: each run's curve and final score."""
+def plot(rows: list[dict], curves: list[list[dict]], path: str, against: str = "time") -> None:
+    """Held-out accuracy (%) against training minutes or updates: each run's curve and score."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    def x_of(point: dict):
+        return point["seconds"] / 60 if against == "time" else point["step"]
+
     fig, ax = plt.subplots(figsize=(7.0, 4.4))
     for i, (row, curve) in enumerate(zip(rows, curves)):
         color = f"C{i % 10}"
-        timed = [p for p in curve if "seconds" in p]
+        timed = [p for p in curve if "seconds" in p] if against == "time" else curve
         label = f"{row['algorithm']} ({os.path.basename(os.path.normpath(row['run']))})"
         if timed:
-            ax.plot([p["seconds"] / 60 for p in timed], [100 * p["accuracy"] for p in timed],
+            ax.plot([x_of(p) for p in timed], [100 * p["accuracy"] for p in timed],
                     color=color, alpha=0.6, marker="o", markersize=2, label=label)
             label = None
-        if row.get("train_seconds") is not None:
-            ax.errorbar([row["train_seconds"] / 60], [100 * row["accuracy"]],
+        final = {"seconds": row.get("train_seconds"), "step": row["step"]}
+        if against == "updates" or final["seconds"] is not None:
+            ax.errorbar([x_of(final)], [100 * row["accuracy"]],
                         yerr=[100 * row["ci95"]], color=color, marker="*", markersize=10,
                         capsize=3, label=label)
     first = rows[0]
+    what = "training time" if against == "time" else "meta-updates"
     ax.set_title(f"held-out {first['ways']}-way {first['shots']}-shot accuracy against "
-                 f"training time\n(lines: curve points; stars: {first['episodes']} episodes, "
+                 f"{what}\n(lines: curve points; stars: {first['episodes']} episodes, "
                  "95% interval)", fontsize=9)
-    ax.set_xlabel("training time (minutes, this machine)")
+    ax.set_xlabel("training time (minutes, this machine)" if against == "time"
+                  else "meta-updates (updates: metric learners)")
     ax.set_ylabel("accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
@@ -171,7 +181,7 @@ def main(argv):
         table = markdown(rows)
         tfmeta_io.write_text(os.path.splitext(FLAGS.out)[0] + ".md", table)
         if FLAGS.plot:
-            plot(rows, curves, FLAGS.plot)
+            plot(rows, curves, FLAGS.plot, FLAGS.plot_against)
     except (ValueError, OSError) as e:
         sys.exit(f"error: {e}")
     print(table)

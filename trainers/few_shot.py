@@ -123,9 +123,11 @@ flags.DEFINE_enum("conditioning", _D.conditioning, list(config_lib.CONDITIONINGS
                   "image it augments; the paper's most stable), prototype (its class's mean "
                   "encoder features), label (one-hot) or none (noise only).")
 flags.DEFINE_float("real_weight", _D.real_weight, "--algorithm=megan: weight of the real "
-                   "support images in the classifier's inner loss (paper: 3) ...")
-flags.DEFINE_float("fake_weight", _D.fake_weight, "... and of the generated images, labelled "
-                   "'fake' (paper: 1).")
+                   "support images in the classifier's inner loss (paper: 3, against "
+                   "--fake_weight's 1).")
+flags.DEFINE_float("fake_weight", _D.fake_weight, "--algorithm=megan: weight of the generated "
+                   "images (labelled 'fake') in the classifier's inner loss (paper: 1, against "
+                   "--real_weight's 3).")
 flags.DEFINE_integer("fakes_from", _D.fakes_from, "--algorithm=megan: the first inner step "
                      "(0-based) whose classifier loss includes generated images (paper: 2, the "
                      "third of five); must be below --inner_steps.")

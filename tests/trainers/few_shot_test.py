@@ -8,7 +8,9 @@ run in two waves of concurrent processes (the second needs the trained run),
 started once for the whole class; each test checks one property of them. A
 prototypical-network run trains beside them, with the CPU recipe of its
 algorithm for the flags not given (60-way training episodes, which 12 classes
-cannot give: one error line), and is scored with the MAML run and a figure.
+cannot give: one error line), and is scored with the MAML run and a figure. A
+MeGAN run (first order, so its outer loss defaults to hybrid) trains beside them
+too, and one whose --fakes_from its recipe's 5 inner steps never reach is refused.
 """
 
 import json
@@ -98,8 +100,12 @@ class FewShotCliTest(unittest.TestCase):
         cls.proto_workdir = os.path.join(tmp, "proto")
         cls.plot = os.path.join(tmp, "eval", "time.png")
         proto = [f"--folder={cls.folder}", *TINY, "--algorithm=protonet"]
+        cls.megan_workdir = os.path.join(tmp, "megan")
+        cls.bad_megan_workdir = os.path.join(tmp, "bad_megan")
+        megan = [f"--folder={cls.folder}", *TINY, "--algorithm=megan"]
 
-        # Wave 1: the run, a bad value, a long run to interrupt, and the prototypical runs.
+        # Wave 1: the run, a bad value, a long run to interrupt, the prototypical runs, and
+        # MeGAN's run and bad value.
         train = start("trainers.few_shot", *cls.args)
         too_many_ways = start("trainers.few_shot", *proto,
                               f"--workdir={os.path.join(tmp, 'proto_60')}")
@@ -110,7 +116,15 @@ class FewShotCliTest(unittest.TestCase):
         long = start("trainers.few_shot", f"--workdir={cls.interrupted_workdir}",
                      f"--folder={cls.folder}", *TINY, "--steps=50", "--eval_every=50",
                      "--eval_episodes=2")
+        megan_run = start("trainers.few_shot", *megan, f"--workdir={cls.megan_workdir}",
+                          "--first_order", "--inner_steps=2", "--eval_inner_steps=2",
+                          "--fakes_from=1", "--generator_filters=4", "--noise_dim=4",
+                          "--steps=2", "--eval_every=2")
+        bad_megan = start("trainers.few_shot", *megan, f"--workdir={cls.bad_megan_workdir}",
+                          "--fakes_from=5")
         cls.interrupted = interrupt_after_first_curve_point(long, cls.interrupted_workdir)
+        cls.bad_fakes_from = finish(bad_megan)
+        cls.megan = finish(megan_run, timeout=400)
         cls.proto = finish(proto_run, timeout=400)
         cls.proto_too_many_ways = finish(too_many_ways)
         cls.bad_shots = finish(bad)
@@ -236,6 +250,43 @@ class FewShotCliTest(unittest.TestCase):
         self.assertEqual(len(stopped), 1, err)
         self.assertLess(int(stopped[0]), 50)
         self.assertEqual(last_checkpoint_step(self.interrupted_workdir), int(stopped[0]))
+
+    def test_megan_trains_with_curve_png_and_samples_and_its_fields_in_the_banner(self):
+        code, out, err = self.megan
+        self.assertEqual(code, 0, err)
+        self.assertNotIn("Traceback", err)
+        self.assertIn("few_shot: 3-way 1-shot algorithm=megan steps=2 meta_batch_size=2 "
+                      "inner_steps=2 (test: 2)", err)
+        self.assertIn(" first_order=True conditioning=image real_weight=3.0 fake_weight=1.0 "
+                      "fakes_from=1 outer_loss=hybrid generator_inner_lr=0.4 "
+                      "generator_filters=4 noise_dim=4", err)
+        self.assertRegex(out, r"held-out accuracy at step 2: \d+\.\d\d \+- \d+\.\d\d% "
+                              r"\(5 episodes, 2 inner steps\)")
+        with open(os.path.join(self.megan_workdir, "curve.json")) as f:
+            self.assertEqual([p["step"] for p in json.load(f)["points"]], [0, 2])
+        for name in ("curve.png", "samples.png"):
+            with open(os.path.join(self.megan_workdir, name), "rb") as f:
+                self.assertTrue(f.read().startswith(b"\x89PNG\r\n\x1a\n"), name)
+        self.assertEqual(last_checkpoint_step(self.megan_workdir), 2)
+
+    def test_megan_first_order_without_outer_loss_runs_with_the_hybrid_outer_loss(self):
+        self.assertEqual(self.megan[0], 0, self.megan[2])
+        with open(os.path.join(self.megan_workdir, "config.json")) as f:
+            config = json.load(f)
+        self.assertEqual({k: config[k] for k in ("algorithm", "first_order", "outer_loss",
+                                                 "fakes_from", "inner_steps")},
+                         {"algorithm": "megan", "first_order": True, "outer_loss": "hybrid",
+                          "fakes_from": 1, "inner_steps": 2})
+
+    def test_megan_fakes_from_beyond_the_recipe_inner_steps_is_one_error_line_naming_it(self):
+        code, _, err = self.bad_fakes_from
+        self.assertNotEqual(code, 0, err)
+        lines = err.strip().splitlines()
+        self.assertEqual(len(lines), 1, err)
+        self.assertTrue(lines[0].startswith("error: "), err)
+        self.assertIn("--fakes_from=5", lines[0])
+        self.assertIn("--inner_steps=5", lines[0])   # the megan recipe's
+        self.assertFalse(os.path.exists(self.bad_megan_workdir))
 
 
 if __name__ == "__main__":

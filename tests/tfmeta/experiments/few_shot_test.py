@@ -119,5 +119,167 @@ class FewShotExperimentTest(absltest.TestCase):
         self.assertGreater(float(np.mean(accuracies)), 0.25)   # chance at 4 ways
 
 
+
+MEGAN = dict(algorithm="megan", ways=3, queries=3, meta_batch_size=2, filters=8,
+             generator_filters=4, noise_dim=4, inner_steps=2, fakes_from=1, eval_inner_steps=2)
+
+
+def variable_values(setup):
+    """``{player: [numpy arrays]}`` of both players' trainable variables now."""
+    return {"model": [v.numpy() for v in setup.model.trainable_variables],
+            "generator": [v.numpy() for v in setup.generator.trainable_variables]}
+
+
+class MeganExperimentTest(absltest.TestCase):
+    """MeGAN (--algorithm=megan) in the few-shot experiment: config, build, meta-update, resume."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.folder = write_class_folders(os.path.join(cls.tmp.name, "classes"))
+        cls.splits = few_shot.load_data(config(cls.folder, **MEGAN))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def build(self, **overrides):
+        megan = config(self.folder, **dict(MEGAN, **overrides))
+        return few_shot.build(megan, self.splits.train.image_shape), megan
+
+    def assert_one_line_error(self, *fragments, **values):
+        with self.assertRaises(ValueError) as raised:
+            config(self.folder, **values)
+        message = str(raised.exception)
+        self.assertEqual(len(message.splitlines()), 1, message)
+        for fragment in fragments:
+            self.assertIn(fragment, message)
+
+    def test_megan_config_refuses_inner_steps_not_above_fakes_from(self):
+        self.assert_one_line_error("--inner_steps=2", "--fakes_from=2",
+                                   **dict(MEGAN, fakes_from=2))
+        self.assert_one_line_error("--inner_steps=2", "--fakes_from=5",
+                                   **dict(MEGAN, fakes_from=5))
+        config(self.folder, **dict(MEGAN, fakes_from=0))   # fakes at every step is fine
+
+    def test_megan_config_refuses_first_order_with_the_real_outer_loss(self):
+        self.assert_one_line_error("--first_order", "--outer_loss=real", "hybrid",
+                                   **dict(MEGAN, first_order=True, outer_loss="real"))
+        for outer_loss in ("hybrid", "fakes"):
+            self.assertTrue(config(self.folder, **dict(MEGAN, first_order=True,
+                                                       outer_loss=outer_loss)).first_order)
+
+    def test_megan_only_fields_on_other_algorithms_are_refused_naming_flag_and_algorithm(self):
+        self.assert_one_line_error("--first_order", "--algorithm=megan", "'maml'",
+                                   "--algorithm=fomaml", algorithm="maml", first_order=True)
+        self.assert_one_line_error("--conditioning", "--algorithm=megan", "'protonet'",
+                                   algorithm="protonet", conditioning="label")
+        self.assert_one_line_error("--fakes_from", "--noise_dim", "'reptile'",
+                                   algorithm="reptile", fakes_from=0, noise_dim=8)
+        self.assertFalse(config(self.folder).megan)   # a default config sets no megan field
+
+    def test_megan_setup_has_a_generator_and_an_n_plus_one_classifier_with_n_class_logits(self):
+        setup, megan = self.build()
+        self.assertTrue(megan.megan)
+        self.assertIsNotNone(setup.generator)
+        self.assertEqual(setup.model.output_shape[-1], 4)   # 3 ways + "fake"
+        self.assertEqual(sorted(setup.inner), ["generator", "model"])
+        episode = few_shot.training_sampler(megan, self.splits.train)(tf.constant(0, tf.int64))
+        queries = episode.val.batch[0][0]
+        params = few_shot.initial_params(setup)
+        self.assertEqual(few_shot.logits(setup, params, queries).shape, (9, 3))
+        probabilities = few_shot.classify(setup, params, queries).numpy()
+        np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
+
+    def test_megan_generated_is_steps_of_support_shaped_images_in_range_that_depend_on_seed(self):
+        setup, megan = self.build()
+        support, labels = few_shot.training_sampler(megan, self.splits.train)(
+            tf.constant(0, tf.int64)).inner.batch
+        support, labels = support[0], labels[0]
+        images = few_shot.generated(setup, support, labels, steps=3,
+                                    seed=tf.constant([1, 2])).numpy()
+        self.assertEqual(images.shape, (3, 3, 28, 28, 1))
+        self.assertTrue(np.all(np.isfinite(images)))
+        self.assertGreaterEqual(images.min(), -1.0)
+        self.assertLessEqual(images.max(), 1.0)
+        again = few_shot.generated(setup, support, labels, steps=3, seed=tf.constant([1, 2]))
+        np.testing.assert_array_equal(again.numpy(), images)
+        other = few_shot.generated(setup, support, labels, steps=3, seed=tf.constant([3, 4]))
+        self.assertGreater(float(np.abs(other.numpy() - images).max()), 1e-4)
+        maml = few_shot.build(config(self.folder), self.splits.train.image_shape)
+        with self.assertRaisesRegex(ValueError, "only megan"):
+            few_shot.generated(maml, support, labels, steps=1)
+
+    def test_megan_validation_batch_is_queries_then_the_inner_support_set(self):
+        megan = config(self.folder, **MEGAN)
+        tasks = few_shot.training_sampler(megan, self.splits.train)(tf.constant(3, tf.int64))
+        inner, val = tasks.inner.batch, tasks.val.batch
+        self.assertEqual(len(inner), 2)
+        self.assertEqual(len(val), 4)
+        self.assertEqual(val[0].shape, (2, 9, 28, 28, 1))   # 2 episodes of 3 ways x 3 queries
+        self.assertEqual(val[1].shape, (2, 9))
+        np.testing.assert_array_equal(val[2].numpy(), inner[0].numpy())
+        np.testing.assert_array_equal(val[3].numpy(), inner[1].numpy())
+
+    def meta_update(self, **overrides):
+        """``(before, after, metrics)`` of one real meta-update of a fresh setup."""
+        setup, megan = self.build(**overrides)
+        before = variable_values(setup)
+        metrics = setup.learner.train_step(
+            few_shot.training_sampler(megan, self.splits.train)(tf.constant(0, tf.int64)))
+        return before, variable_values(setup), {k: float(v) for k, v in metrics.items()}
+
+    def assert_every_variable_moved(self, before, after):
+        for player in ("model", "generator"):
+            self.assertNotEmpty(before[player])
+            for i, (b, a) in enumerate(zip(before[player], after[player])):
+                self.assertFalse(np.array_equal(a, b), f"{player} variable {i} did not change")
+
+    def test_megan_second_order_meta_update_trains_both_players_on_one_real_query_loss(self):
+        before, after, metrics = self.meta_update()
+        self.assert_every_variable_moved(before, after)
+        for key in ("meta_loss/model", "meta_loss/generator", "inner_loss/model",
+                    "inner_loss/generator", "grad_norm/generator"):
+            self.assertIn(key, metrics)
+            self.assertTrue(np.isfinite(metrics[key]), metrics)
+        self.assertEqual(metrics["meta_loss/model"], metrics["meta_loss/generator"])
+        self.assertGreater(metrics["grad_norm/generator"], 0.0)
+
+    def test_megan_first_order_hybrid_meta_update_trains_both_players_on_their_own_losses(self):
+        before, after, metrics = self.meta_update(first_order=True, outer_loss="hybrid")
+        self.assert_every_variable_moved(before, after)
+        self.assertNotEqual(metrics["meta_loss/model"], metrics["meta_loss/generator"])
+        self.assertGreater(metrics["grad_norm/generator"], 0.0)
+
+    def test_interrupted_and_resumed_megan_run_restores_generator_and_its_optimizer_exactly(self):
+        straight = os.path.join(self.tmp.name, "megan_straight")
+        resumed = os.path.join(self.tmp.name, "megan_resumed")
+        # First order: the checkpoint is the same as second order's, its updates compile faster.
+        small = dict(MEGAN, steps=4, eval_every=100, eval_episodes=2, checkpoint_every=2,
+                     eval_inner_steps=1, first_order=True, outer_loss="hybrid")
+        few_shot.run(config(self.folder, **small), straight)
+        first = few_shot.run(config(self.folder, **small), resumed,
+                             stop=lambda: os.path.exists(os.path.join(resumed, "checkpoints",
+                                                                      "ckpt-2.index")))
+        self.assertEqual((first.interrupted, first.step), (True, 2))
+        self.assertEqual(few_shot.run(config(self.folder, **small), resumed).step, 4)
+        want, got = checkpoint_values(straight), checkpoint_values(resumed)
+        self.assertEqual(sorted(want), sorted(got))
+        # The players' weights are saved once, where the object graph first reaches them:
+        # under their outer optimizers, with those optimizers' moments.
+        generator = sorted(name for name in want
+                           if name.startswith("generator_optimizer/_trainable_variables/"))
+        setup, _ = few_shot.load_run(straight)   # a restored run holds the stored generator
+        self.assertLen(generator, len(setup.generator.weights))
+        self.assertTrue(any(name.startswith("generator_optimizer/_variables/")
+                            for name in want), sorted(want))
+        for name in want:
+            np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+        restored = sorted(v.numpy().tobytes() for v in setup.generator.trainable_variables)
+        stored = sorted(want[name].tobytes() for name in generator)
+        self.assertEqual(restored, stored)
+        self.assertTrue(os.path.exists(os.path.join(straight, "samples.png")))
+
+
 if __name__ == "__main__":
     absltest.main()

@@ -168,12 +168,13 @@ class FewShotConfig:
     def _check_megan(self) -> None:
         if self.algorithm != "megan":
             defaults = FewShotConfig.__dataclass_fields__
-            given = [f"--{name}" for name in MEGAN_FIELDS
+            given = [f"--{name}={getattr(self, name)}" for name in MEGAN_FIELDS
                      if getattr(self, name) != defaults[name].default]
             if given:
                 hint = (" (first-order MAML is --algorithm=fomaml)"
-                        if given == ["--first_order"] else "")
-                raise ValueError(f"{', '.join(given)} apply to --algorithm=megan, not "
+                        if given == ["--first_order=True"] else "")
+                verb = "applies" if len(given) == 1 else "apply"
+                raise ValueError(f"{', '.join(given)} {verb} to --algorithm=megan, not "
                                  f"{self.algorithm!r}{hint}")
             return
         if self.inner_steps <= self.fakes_from:

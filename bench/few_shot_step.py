@@ -12,9 +12,10 @@ task's meta-loss (``step_weights="final"``), the mean over tasks, outer Adam(``o
 second-order meta-update (paper 001, :mod:`tfmeta.megan`): an N+1-way Conv-4 and an
 image-conditioned generator (base width 32, noise 32) adapt together, the generated images
 entering the classifier's loss from inner step ``min(2, inner_steps - 1)``; the meta-loss is the
-real query loss (``outer_loss="real"``), through both players' initializations. ``--tasks_mode=loop`` runs
-the tasks one after another in a ``tf.while_loop``; ``vectorized`` as one batched
-computation (both give the exact meta-gradient, tested in tests/tfmeta/algorithms/).
+real query loss (``outer_loss="real"``), through both players' initializations.
+``--tasks_mode=loop`` runs the tasks one after another in a ``tf.while_loop``; ``vectorized``
+as one batched computation (both give the exact meta-gradient, tested in
+tests/tfmeta/algorithms/).
 
 One configuration (the issue's reference)::
 

@@ -12,9 +12,10 @@ and scores ``--eval_episodes`` held-out episodes every
 about 30 minutes on 2 cores); a metric learner (``few_shot.METRIC_CPU``) and
 MeGAN (``few_shot.MEGAN_CPU``) take their own CPU recipes for the flags not
 given; ``--preset=paper`` takes the published settings of the ways/shots given
-(for a GPU). A flag given on the command line always wins. Rerunning in the same ``--workdir`` resumes the run from its last
-checkpoint with its stored settings. Ctrl-C (or SIGTERM) checkpoints after the
-running meta-update and exits with status 130.
+(for a GPU). A flag given on the command line always wins. Rerunning in the
+same ``--workdir`` resumes the run from its last checkpoint with its stored
+settings. Ctrl-C (or SIGTERM) checkpoints after the running meta-update and
+exits with status 130.
 
 Example:
     python -m trainers.few_shot --dataset=omniglot --ways=5 --shots=1 --algorithm=maml \

@@ -29,7 +29,8 @@ from tfmeta.experiments.few_shot.evaluate import episode_accuracies, summary
 from tfmeta.experiments.few_shot.run import (CURVE_FILE, load_run, read_config, read_curve,
                                              run)
 
-__all__ = ["ALGORITHMS", "CURVE_FILE", "FewShotConfig", "GRADIENT_ALGORITHMS",
-           "MEGAN_CPU", "MEGAN_PAPER", "METRIC_ALGORITHMS", "METRIC_CPU", "METRIC_PAPER", "PAPER", "Setup", "adapt", "build",
-           "classify", "episode_accuracies", "generated", "initial_params", "load_data", "load_run", "logits",
-           "read_config", "read_curve", "run", "summary", "training_sampler"]
+__all__ = ["ALGORITHMS", "CURVE_FILE", "FewShotConfig", "GRADIENT_ALGORITHMS", "MEGAN_CPU",
+           "MEGAN_PAPER", "METRIC_ALGORITHMS", "METRIC_CPU", "METRIC_PAPER", "PAPER", "Setup",
+           "adapt", "build", "classify", "episode_accuracies", "generated", "initial_params",
+           "load_data", "load_run", "logits", "read_config", "read_curve", "run", "summary",
+           "training_sampler"]

@@ -50,7 +50,7 @@ import keras
 import tensorflow as tf
 
 from tfmeta import checks, functional
-from tfmeta.classify.objective import PLAYER, cross_entropy, logits_of, takes_step
+from tfmeta.classify import PLAYER, cross_entropy, logits_of
 
 GENERATOR = "generator"
 OUTER_LOSSES = ("real", "fakes", "hybrid")
@@ -170,6 +170,5 @@ def megan_objective(classifier: keras.Model, generator: keras.Model, *, ways: in
     objective.model = classifier
     objective.generator = generator
     objective.takes_step = True
-    objective.per_step_bn = takes_step(classifier)
     objective.player = PLAYER
     return objective

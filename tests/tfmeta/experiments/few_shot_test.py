@@ -143,6 +143,13 @@ class MeganExperimentTest(absltest.TestCase):
     def tearDownClass(cls):
         cls.tmp.cleanup()
 
+    def test_megan_config_choices_are_the_librarys(self):
+        from tfmeta.experiments.few_shot import config as config_lib
+        from tfmeta.megan import OUTER_LOSSES
+        from tfmeta.nets.megan import CONDITIONINGS
+        self.assertEqual(config_lib.CONDITIONINGS, CONDITIONINGS)
+        self.assertEqual(config_lib.OUTER_LOSSES, OUTER_LOSSES)
+
     def build(self, **overrides):
         megan = config(self.folder, **dict(MEGAN, **overrides))
         return few_shot.build(megan, self.splits.train.image_shape), megan

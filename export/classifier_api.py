@@ -83,7 +83,8 @@ def classifier_module(setup: few_shot.Setup, *, adapt_steps: int | None = None,
     """A few-shot run's serving module: ``few_shot.adapt`` and ``few_shot.logits`` in the graph.
 
     ``adapt_steps``: gradient-based runs only (default: the run's
-    ``eval_inner_steps``, what its held-out accuracy is measured with).
+    ``eval_inner_steps``, what its held-out accuracy is measured with; MeGAN:
+    more than its ``fakes_from``).
     """
     config = setup.config
     if config.metric and adapt_steps is not None:
@@ -92,6 +93,11 @@ def classifier_module(setup: few_shot.Setup, *, adapt_steps: int | None = None,
                          f"--adapt_steps={adapt_steps}")
     steps = 0 if config.metric else (config.eval_inner_steps if adapt_steps is None
                                      else adapt_steps)
+    if config.megan and steps <= config.fakes_from:
+        raise ValueError(f"--adapt_steps={steps} must exceed the MeGAN run's fakes_from="
+                         f"{config.fakes_from} (the first inner step with generated images, "
+                         f"0-based): with fewer steps the classifier, meta-trained with them, "
+                         f"would never see one")
     return ClassifierModule(**_classifier_parts(setup, steps), ways=config.ways,
                             image_shape=[int(s) for s in setup.model.inputs[0].shape[1:]],
                             family="metric" if config.metric else "gradient",

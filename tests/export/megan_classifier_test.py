@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import absltest
 
-from export import api
+from export import api, classifier_api
 from export.module import variable_names
 from tests.export import fixtures
 from tests.export.classifier_test import (SAVED_MODEL_CLI, SIGNATURES, TF_ONLY_PROGRAM, call,
@@ -181,6 +181,13 @@ class MeganClassifierExportTest(absltest.TestCase):
         for needle in ("inputs['seed'] tensor_info:", "outputs['probabilities'] tensor_info:",
                        "outputs['head_kernel']", f"shape: (8, {WAYS + 1})", "shape: (-1, 3)"):
             self.assertIn(needle, text)
+
+    def test_adapt_steps_that_never_reach_the_generated_images_are_refused_naming_both(self):
+        setup, _ = restored()   # fakes_from=1: one step would adapt on real images only
+        with self.assertRaisesRegex(ValueError, r"--adapt_steps=1 must exceed the MeGAN run's "
+                                                r"fakes_from=1"):
+            classifier_api.classifier_module(setup, adapt_steps=1)
+        self.assertEqual(classifier_api.classifier_module(setup, adapt_steps=2).adapt_steps, 2)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,11 @@ flags.DEFINE_enum("inner_optimizer", _D.inner_optimizer, list(lib.INNER_OPTIMIZE
                   "Differentiable inner optimizer (maml, fomaml; reptile always uses Adam, "
                   "metasgd its learned rates).")
 flags.DEFINE_float("inner_lr", _D.inner_lr, "Inner learning rate beta (Meta-SGD: initial rates).")
+flags.DEFINE_float("inner_epsilon", _D.inner_epsilon, "Inner RMSprop/Adam epsilon: the "
+                   "floor of the update's denominator. Its per-coordinate step lr / (sqrt(v) + "
+                   "eps) reaches lr / eps where gradients are tiny, which makes the second-order "
+                   "meta-gradient explode at large inner rates (docs/results/"
+                   "second_order_maml_gan.md); 1e-3 tames it. Not used by sgd, metasgd.")
 flags.DEFINE_float("discriminator_inner_lr", _D.discriminator_inner_lr, "The discriminator's "
                    "own inner learning rate (default: --inner_lr for both players).")
 flags.DEFINE_float("outer_lr", _D.outer_lr, "Outer RMSprop learning rate gamma (maml, fomaml, "

@@ -259,6 +259,23 @@ class InnerLearningRateTest(parameterized.TestCase):
         np.testing.assert_allclose(moves[1]["discriminator"], 3.0 * moves[0]["discriminator"],
                                    rtol=1e-4, atol=1e-7)   # float32 rounding of b - a
 
+    def test_inner_epsilon_floors_the_rmsprop_step_of_tiny_gradients(self):
+        # First RMSprop step from v = 0 on a gradient g: lr g / (sqrt(0.1) |g| + eps). For
+        # g = 1e-6 that is ~3.16 lr at eps 1e-7 (a step function of tiny gradients) and
+        # ~1e-3 lr at eps 1e-3; a large gradient (1.0) moves ~3.16 lr under both.
+        moves = {}
+        for eps in (1e-7, 1e-3):
+            setup = lib.build(tiny_config(inner_lr=1e-2, inner_epsilon=eps), (28, 28, 1))
+            inner = setup.inner["generator"]
+            params = [tf.zeros([2])]
+            new, _ = inner.update([tf.constant([1e-6, 1.0])], inner.init(params), params)
+            moves[eps] = -new[0].numpy() / 1e-2
+        np.testing.assert_allclose(moves[1e-7], [1e-6 / (0.1 ** 0.5 * 1e-6 + 1e-7),
+                                                 1 / (0.1 ** 0.5 + 1e-7)], rtol=1e-5)
+        np.testing.assert_allclose(moves[1e-3], [1e-6 / (0.1 ** 0.5 * 1e-6 + 1e-3),
+                                                 1 / (0.1 ** 0.5 + 1e-3)], rtol=1e-5)
+        self.assertLess(moves[1e-3][0], 1e-2 * moves[1e-7][0])
+
     def test_older_run_without_the_field_has_one_inner_lr(self):
         config = tiny_config()
         with tempfile.TemporaryDirectory() as workdir:
@@ -283,6 +300,7 @@ class MamlGanErrorsTest(parameterized.TestCase):
         (dict(loss="hinge"), "--loss='hinge' is not one of"),
         (dict(outer_lr=-1.0), "--outer_lr must be a positive number"),
         (dict(discriminator_inner_lr=0.0), "--discriminator_inner_lr must be a positive number"),
+        (dict(inner_epsilon=0.0), "--inner_epsilon must be a positive number"),
         (dict(image_size=30), "--image_size must be a multiple of 4"),
         (dict(grid_steps=(5, 1)), r"--grid_steps must be increasing integers >= 1 .*\(5, 1\)"),
         (dict(grid_steps=(0, 5)), "--grid_steps must be increasing integers >= 1"),

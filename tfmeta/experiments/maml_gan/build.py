@@ -59,7 +59,9 @@ def outer_learning_rate(config: MamlGanConfig, base: float):
 
 def _inner_of_config(config, variables, items):
     lrs = config.inner_lrs()
-    return {p: inner_lib.get(config.inner_optimizer, learning_rate=lrs[p]) for p in PLAYERS}
+    extra = config.inner_kwargs(config.inner_optimizer)
+    return {p: inner_lib.get(config.inner_optimizer, learning_rate=lrs[p], **extra)
+            for p in PLAYERS}
 
 
 def _inner_metasgd(config, variables, items):
@@ -72,7 +74,8 @@ def _inner_metasgd(config, variables, items):
 
 def _inner_reptile(config, variables, items):
     lrs = config.inner_lrs()
-    return {p: inner_lib.adam(lrs[p], beta_1=0.5) for p in PLAYERS}
+    return {p: inner_lib.adam(lrs[p], beta_1=0.5, **config.inner_kwargs("adam"))
+            for p in PLAYERS}
 
 
 def _rmsprop_outer(config):

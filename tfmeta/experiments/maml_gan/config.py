@@ -32,7 +32,7 @@ RESUMABLE_FIELDS = ("steps", "data_dir", "download", "checkpoint_every", "keep_c
 _COUNTS = ("inner_steps", "meta_batch_size", "batch_size", "anneal_steps", "latent_dim",
            "generator_width", "discriminator_width", "image_size", "checkpoint_every",
            "keep_checkpoints", "sample_every", "summary_every", "grid_samples")
-_RATES = ("inner_lr", "outer_lr", "reptile_step_size")
+_RATES = ("inner_lr", "inner_epsilon", "outer_lr", "reptile_step_size")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +48,7 @@ class MamlGanConfig:
     batch_size: int = 32
     inner_optimizer: str = "rmsprop"
     inner_lr: float = 1e-4
+    inner_epsilon: float = 1e-7                  # rmsprop/adam denominator floor
     discriminator_inner_lr: float | None = None   # None: inner_lr
     outer_lr: float = 1e-4
     outer_lr_schedule: str = "constant"
@@ -94,6 +95,10 @@ class MamlGanConfig:
         """The inner learning rate of each player."""
         d = self.inner_lr if self.discriminator_inner_lr is None else self.discriminator_inner_lr
         return {"generator": self.inner_lr, "discriminator": d}
+
+    def inner_kwargs(self, name: str) -> dict[str, float]:
+        """Keyword arguments of inner optimizer ``name`` beyond its learning rate."""
+        return {"epsilon": self.inner_epsilon} if name in ("rmsprop", "adam") else {}
 
     def to_json(self) -> dict:
         out = dataclasses.asdict(self)

@@ -1,4 +1,4 @@
-"""``python -m trainers.critic``: trains the ResNet critic that scores few-shot generation.
+r"""``python -m trainers.critic``: trains the ResNet critic that scores few-shot generation.
 
 Paper 000, section 4.2: a ResNet with four residual blocks, trained on every
 class of the dataset (meta-train and meta-test classes together: 10 digits for
@@ -10,9 +10,19 @@ and writes ``WORKDIR/critic.keras`` (Keras 3 format) and ``WORKDIR/critic.json``
 config). Load it with ``tfmeta.eval.load_critic(WORKDIR)``; the training itself
 is ``tfmeta.experiments.critic``.
 
+Regularization (all off by default, so the MNIST critic trains as before):
+``--augment=affine`` randomly shifts, rotates and zooms every training image
+in every epoch (never the held-out ones), ``--weight_decay`` trains with
+AdamW, ``--label_smoothing`` smooths the targets (it caps the critic's
+confidence and so raises every NLL it reports; keep it 0 for a critic whose
+NLL is compared with paper 000's); all are recorded in ``critic.json``'s
+``config``.
+
 Example:
     python -m trainers.critic --dataset=mnist --workdir=/tmp/critic_mnist
-    python -m trainers.critic --dataset=omniglot --epochs=30 --workdir=/tmp/critic_omniglot
+    # Omniglot (30 epochs without regularization overfit: 76.31% held out)
+    python -m trainers.critic --dataset=omniglot --epochs=40 --augment=affine \
+        --weight_decay=0.05 --workdir=/tmp/critic_omniglot
 """
 
 from __future__ import annotations
@@ -51,8 +61,28 @@ flags.DEFINE_integer("image_size", None, "Resize images to this size (default: t
                      "28 for mnist and omniglot).", lower_bound=1)
 flags.DEFINE_integer("max_train_images", None, "For quick runs and tests only: train on a "
                      "random subset of this many images (default: all).", lower_bound=1)
+flags.DEFINE_string("augment", "none", "Augmentation of the training images (never of the "
+                    "held-out ones): 'none', or 'affine': a random shift (--augment_shift), "
+                    "rotation (--augment_rotation) and zoom (--augment_zoom) of every image in "
+                    "every epoch, seeded by --seed.")
+flags.DEFINE_float("augment_shift", 2.0, "With --augment=affine: largest translation per axis, "
+                   "in pixels (uniform in [-shift, shift]).")
+flags.DEFINE_float("augment_rotation", 10.0, "With --augment=affine: largest rotation about the "
+                   "image centre, in degrees, in [0, 180].")
+flags.DEFINE_float("augment_zoom", 0.1, "With --augment=affine: largest relative change of "
+                   "scale about the image centre, in [0, 1) (0.1: scale 0.9 to 1.1).")
+flags.DEFINE_float("weight_decay", 0.0, "Decoupled weight decay (AdamW) of the kernels: each "
+                   "step multiplies them by 1 - learning_rate * weight_decay; biases and "
+                   "BatchNorm parameters are not decayed. 0: plain Adam.")
+flags.DEFINE_float("label_smoothing", 0.0, "Mix the one-hot training targets with the uniform "
+                   "distribution by this fraction, in [0, 1). 0: plain cross-entropy. It caps the "
+                   "critic's confidence, so it raises the NLL the critic reports for every image.")
 common.define_verbose_flag()
 FLAGS = flags.FLAGS
+_CONFIG_FLAGS = ("dataset", "download", "epochs", "batch_size", "learning_rate", "width",
+                 "holdout_fraction", "seed", "image_size", "max_train_images", "augment",
+                 "augment_shift", "augment_rotation", "augment_zoom", "weight_decay",
+                 "label_smoothing")
 
 
 def main(argv):
@@ -63,11 +93,8 @@ def main(argv):
 
     try:
         config = CriticConfig(
-            dataset=FLAGS.dataset, data_dir=FLAGS.data_dir or common.default_data_dir(),
-            download=FLAGS.download, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
-            learning_rate=FLAGS.learning_rate, width=FLAGS.width,
-            holdout_fraction=FLAGS.holdout_fraction, seed=FLAGS.seed,
-            image_size=FLAGS.image_size, max_train_images=FLAGS.max_train_images)
+            data_dir=FLAGS.data_dir or common.default_data_dir(),
+            **{name: FLAGS[name].value for name in _CONFIG_FLAGS})
     except ValueError as e:
         sys.exit(f"error: {e}")
     common.refuse_file_workdir(FLAGS.workdir)
@@ -93,7 +120,7 @@ def main(argv):
     accuracy = "n/a" if accuracy is None else f"{accuracy:.4f}"
     print(f"{config.dataset} critic: held-out accuracy {accuracy} on "
           f"{report['num_heldout_images']} images of {report['num_classes']} classes "
-          f"({report['train_seconds']:.0f} s); wrote {FLAGS.workdir}")
+          f"({report['train_seconds']:.0f} s)")
     print(f"wrote {FLAGS.workdir}")
 
 

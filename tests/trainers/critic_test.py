@@ -17,11 +17,12 @@ def _run(*args):
 
 class CriticCliTest(unittest.TestCase):
 
-    def test_cli_writes_critic_json_with_required_keys_and_model(self):
+    def test_cli_writes_critic_json_with_required_keys_model_and_regularization(self):
         with tempfile.TemporaryDirectory() as workdir:
             proc = _run(f"--workdir={workdir}", f"--data_dir={tfds_dir()}", "--nodownload",
                         "--epochs=1", "--max_train_images=256", "--batch_size=64", "--width=4",
-                        "--holdout_fraction=0.01")
+                        "--holdout_fraction=0.01", "--augment=affine", "--augment_shift=1.5",
+                        "--weight_decay=0.01")
             self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
             with open(os.path.join(workdir, "critic.json")) as f:
                 info = json.load(f)
@@ -33,6 +34,13 @@ class CriticCliTest(unittest.TestCase):
             self.assertEqual(info["class_ids"], list(range(10)))
             self.assertEqual(info["image_shape"], [28, 28, 1])
             self.assertEqual(info["config"]["max_train_images"], 256)
+            self.assertEqual(
+                {k: info["config"][k] for k in ("augment", "augment_shift", "augment_rotation",
+                                                "augment_zoom", "weight_decay",
+                                                "label_smoothing")},
+                {"augment": "affine", "augment_shift": 1.5, "augment_rotation": 10.0,
+                 "augment_zoom": 0.1, "weight_decay": 0.01, "label_smoothing": 0.0})
+            self.assertEqual(info["optimizer"], "AdamW")
             self.assertTrue(0.0 <= info["heldout_accuracy"] <= 1.0)
             self.assertGreater(os.path.getsize(os.path.join(workdir, "critic.keras")), 0)
             self.assertIn("held-out accuracy", proc.stdout)
@@ -42,7 +50,9 @@ class CriticCliTest(unittest.TestCase):
         proc = _run("--helpfull")
         for flag in ("--dataset", "--data_dir", "--[no]download", "--epochs", "--batch_size",
                      "--learning_rate", "--width", "--holdout_fraction", "--seed",
-                     "--workdir", "--max_train_images"):
+                     "--workdir", "--max_train_images", "--augment", "--augment_shift",
+                     "--augment_rotation", "--augment_zoom", "--weight_decay",
+                     "--label_smoothing"):
             self.assertIn(flag, proc.stdout)
         proc = _run("--workdir=/tmp/x", "--holdout_fraction=1.5")
         self.assertNotEqual(proc.returncode, 0)
@@ -66,6 +76,16 @@ class CriticCliTest(unittest.TestCase):
             self.assertEqual(proc.returncode, 1)
             self.assertNotIn("Traceback", proc.stderr)
             self.assertIn(f"error: --workdir={f.name} is a file", proc.stderr)
+
+    def test_bad_regularization_flags_fail_in_one_line_naming_the_flag(self):
+        for flag, message in (
+                ("--augment=flip", "error: --augment='flip' is not one of ['none', 'affine']"),
+                ("--weight_decay=-0.5", "error: --weight_decay must be a finite number >= 0, "
+                                        "got -0.5")):   # (each flag's check: config tests)
+            proc = _run("--workdir=/tmp/x", flag)
+            self.assertEqual(proc.returncode, 1, flag)
+            self.assertEqual(proc.stderr.strip().splitlines()[-1], message)
+            self.assertNotIn("Traceback", proc.stderr)
 
 
 if __name__ == "__main__":

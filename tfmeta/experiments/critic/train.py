@@ -1,4 +1,4 @@
-"""Training the critic: Adam on every class of a dataset, scored on each class's held-out part.
+"""Training the critic: Adam(W) on every class of a dataset, scored on each class's held-out part.
 
 Example:
     >>> model, report = train_critic(CriticConfig(dataset="mnist", download=False))
@@ -20,11 +20,12 @@ import tensorflow as tf
 
 from tfmeta.data import ClassDataset, ClassDatasetSplits, load_class_dataset
 from tfmeta.eval.critic import evaluate_critic
+from tfmeta.experiments.critic.augment import random_affine
 from tfmeta.experiments.critic.config import CriticConfig
 from tfmeta.experiments.critic.data import critic_data
 from tfmeta.nets.resnet import build_critic
 
-__all__ = ["Progress", "train_critic"]
+__all__ = ["Progress", "make_optimizer", "train_critic", "training_batches"]
 
 # progress(epoch, step, steps_per_epoch, metrics); see train_critic.
 Progress = Callable[[int, int, int, dict], None]
@@ -34,12 +35,16 @@ def train_critic(config: CriticConfig,
                  progress: Progress | None = None,
                  splits: ClassDatasetSplits | ClassDataset | None = None,
                  ) -> tuple[keras.Model, dict[str, Any]]:
-    """Trains the critic on every class of ``config.dataset`` with Adam.
+    """Trains the critic on every class of ``config.dataset`` with Adam (AdamW).
 
-    No augmentation; the learning rate decays from ``config.learning_rate``
-    to 0 along a cosine over the run (a steadier final model than a constant
-    rate); the training images are reshuffled every epoch; the held-out part
-    of each class (``config.holdout_fraction``) is scored after every epoch.
+    The learning rate decays from ``config.learning_rate`` to 0 along a
+    cosine over the run (a steadier final model than a constant rate); the
+    training images are reshuffled every epoch and, with ``config.augment ==
+    "affine"``, randomly shifted, rotated and zoomed (:func:`training_batches`);
+    ``config.weight_decay > 0`` trains with AdamW (:func:`make_optimizer`) and
+    ``config.label_smoothing > 0`` smooths the targets. The held-out part of
+    each class (``config.holdout_fraction``, never augmented) is scored after
+    every epoch.
 
     Args:
       config: the settings.
@@ -56,7 +61,8 @@ def train_critic(config: CriticConfig,
       ``dataset``, ``num_classes``, ``class_ids``, ``class_names``,
       ``image_shape``, ``heldout_accuracy``, ``heldout_loss``,
       ``num_train_images``, ``num_heldout_images``, ``history`` (one entry per
-      epoch), ``train_seconds`` and ``config``.
+      epoch), ``train_seconds``, ``optimizer`` (``"Adam"`` or ``"AdamW"``)
+      and ``config``.
 
     Raises:
       FloatingPointError: the training loss diverged.
@@ -76,16 +82,14 @@ def train_critic(config: CriticConfig,
 
     model = build_critic(data.image_shape, data.num_classes, config.width, seed=config.seed)
     steps_per_epoch = -(-len(train_y) // config.batch_size)
-    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate,
-                                                      config.epochs * steps_per_epoch)
-    optimizer = keras.optimizers.Adam(schedule)
-    train_step = _make_train_step(model, optimizer)
-    dataset = _train_dataset(train_x, train_y, config.batch_size, config.seed)
+    optimizer = make_optimizer(config, model, config.epochs * steps_per_epoch)
+    train_step = _make_train_step(model, optimizer, config.label_smoothing)
+    batches = training_batches(train_x, train_y, config)
     history = []
     for epoch in range(1, config.epochs + 1):
         epoch_start = time.perf_counter()
         loss_sum, correct = 0.0, 0.0
-        for step, (x, y) in enumerate(dataset, start=1):
+        for step, (x, y) in enumerate(batches(epoch), start=1):
             loss, hits = train_step(x, y)
             loss_sum += float(loss) * int(y.shape[0])
             correct += float(hits)
@@ -123,8 +127,80 @@ def train_critic(config: CriticConfig,
         "num_heldout_images": int(len(data.heldout_labels)),
         "history": [{k: _json_float(v) for k, v in h.items()} for h in history],
         "train_seconds": time.perf_counter() - start,
+        "optimizer": type(optimizer).__name__,
         "config": dataclasses.asdict(config),
     }
+
+
+def training_batches(images: np.ndarray, labels: np.ndarray, config: CriticConfig
+                     ) -> Callable[[int], tf.data.Dataset]:
+    """The training batches of each epoch: ``batches(epoch)`` is a dataset of ``(x, y)``.
+
+    The images are reshuffled every epoch (deterministically in
+    ``config.seed``). With ``config.augment == "affine"`` each batch is
+    randomly shifted, rotated and zoomed (:func:`.augment.random_affine`, at
+    most ``config.augment_shift`` pixels, ``config.augment_rotation`` degrees
+    and ``config.augment_zoom``) with the stateless seed ``[config.seed, k]``
+    for the ``k``-th batch of the run (counting from 0 over all epochs), so
+    every epoch sees new variants and the same config gives the same images.
+    Labels are never changed; with ``"none"`` the batches are the images as
+    they are.
+
+    Args:
+      images: float32 ``[n, H, W, C]`` training images.
+      labels: int32 ``[n]``.
+      config: batch size, seed and augmentation settings.
+
+    Returns:
+      ``batches(epoch)`` for ``epoch = 1, 2, ...``; call it once per epoch,
+      in order (each call reshuffles).
+
+    Example:
+        >>> batches = training_batches(data.train_images, data.train_labels, config)
+        >>> for x, y in batches(1): ...
+    """
+    dataset = _train_dataset(images, labels, config.batch_size, config.seed)
+    if config.augment == "none":
+        return lambda epoch: dataset
+    steps_per_epoch = -(-len(labels) // config.batch_size)
+    seed = tf.constant(config.seed, tf.int64)
+
+    def batches(epoch: int) -> tf.data.Dataset:
+        first = tf.constant((epoch - 1) * steps_per_epoch, tf.int64)
+
+        def augment(i, batch):
+            x, y = batch
+            return random_affine(x, tf.stack([seed, first + i]),
+                                 max_shift=config.augment_shift,
+                                 max_rotation=config.augment_rotation,
+                                 max_zoom=config.augment_zoom), y
+
+        return (dataset.enumerate()
+                .map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+                .prefetch(2))
+
+    return batches
+
+
+def make_optimizer(config: CriticConfig, model: keras.Model,
+                   total_steps: int) -> keras.optimizers.Optimizer:
+    """Adam, or AdamW when ``config.weight_decay > 0``, with a cosine-decayed learning rate.
+
+    AdamW's decay is decoupled and scaled by the learning rate (each step
+    multiplies a kernel by ``1 - lr * weight_decay``); the 1-D variables
+    (biases, BatchNorm scales and offsets) are not decayed.
+
+    Example:
+        >>> make_optimizer(CriticConfig(weight_decay=0.05), model, 1000).weight_decay
+        0.05
+    """
+    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, total_steps)
+    if config.weight_decay == 0:
+        return keras.optimizers.Adam(schedule)
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
+    optimizer.exclude_from_weight_decay(
+        var_list=[v for v in model.trainable_variables if len(v.shape) < 2])
+    return optimizer
 
 
 def _train_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int,
@@ -146,15 +222,26 @@ def _json_float(value):
     return value
 
 
-def _make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer):
-    """One Adam step on the mean softmax cross-entropy; returns (loss, correct count)."""
+def _make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer,
+                     label_smoothing: float = 0.0):
+    """One optimizer step on the mean softmax cross-entropy; returns (loss, correct count).
+
+    With ``label_smoothing > 0`` the targets are ``(1 - s) * one_hot + s / classes``.
+    """
+
+    def cross_entropy(labels, logits):
+        if label_smoothing == 0:
+            return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        classes = logits.shape[-1]
+        targets = (tf.one_hot(labels, classes) * (1.0 - label_smoothing)
+                   + label_smoothing / classes)
+        return tf.nn.softmax_cross_entropy_with_logits(labels=targets, logits=logits)
 
     @tf.function(reduce_retracing=True)
     def train_step(images, labels):
         with tf.GradientTape() as tape:
             logits = model(images, training=True)
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-                labels=labels, logits=logits))
+            loss = tf.reduce_mean(cross_entropy(labels, logits))
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         hits = tf.reduce_sum(tf.cast(tf.argmax(logits, -1, output_type=tf.int32) == labels,

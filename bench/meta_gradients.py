@@ -18,7 +18,8 @@ per player:
   SGD's is the constant lr; RMSprop's reaches ``lr / eps`` where gradients are tiny, which is
   how the product of the inner-step Jacobians ``I - gain * Hessian`` explodes.
 
-Variants (``--variants``, comma-separated): ``run`` (the run's own inner optimizer),
+Variants (``--variants``, comma-separated): ``run`` (the run's own inner optimizer, with its
+``--inner_epsilon``),
 ``rmsprop:LR:EPS``, ``sgd:LR``, ``adam:LR``; suffix ``@final`` uses the final-step loss
 (``--step_weights=final``) instead of the run's. Example::
 
@@ -59,9 +60,10 @@ def parse_variant(spec: str, config):
         if parts[0] == "run":
             if config.algorithm in ("metasgd", "reptile"):
                 raise ValueError(f"variant 'run' needs a maml/fomaml run, not {config.algorithm}")
-            name, eps = config.inner_optimizer, 1e-7
-            inner = {p: inner_lib.get(name, learning_rate=lrs[p]) for p in lrs}
-            rms = {p: (lrs[p], eps) for p in lrs} if name == "rmsprop" else None
+            name, extra = config.inner_optimizer, config.inner_kwargs(config.inner_optimizer)
+            inner = {p: inner_lib.get(name, learning_rate=lrs[p], **extra) for p in lrs}
+            rms = ({p: (lrs[p], extra["epsilon"]) for p in lrs} if name == "rmsprop"
+                   else None)
         elif parts[0] == "rmsprop" and len(parts) == 3:
             lr, eps = float(parts[1]), float(parts[2])
             inner = {p: inner_lib.rmsprop(lr, epsilon=eps) for p in lrs}
@@ -189,7 +191,10 @@ def main(argv):
     config = maml_gan.read_config(FLAGS.workdir)
     if FLAGS.data_dir:
         config = dataclasses.replace(config, data_dir=FLAGS.data_dir)
-    variants = [parse_variant(s, config) for s in FLAGS.variants]
+    try:
+        variants = [parse_variant(s, config) for s in FLAGS.variants]
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
     splits = maml_gan.load_data(config)
     setup = maml_gan.build(config, splits.train.image_shape)
     ckpt_dir = os.path.join(FLAGS.workdir, "checkpoints")

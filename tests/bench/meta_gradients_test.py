@@ -1,0 +1,96 @@
+"""bench.meta_gradients on a real (tiny) MAML-GAN run: the documented JSON and what it measures."""
+
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from tests.shared import ROOT, tfds_dir
+
+TINY = ["--dataset=mnist", "--nodownload", "--preset=cpu", "--algorithm=fomaml",
+        "--generator_width=4", "--discriminator_width=4", "--latent_dim=8", "--inner_steps=3",
+        "--meta_batch_size=1", "--batch_size=4", "--steps=2", "--checkpoint_every=1000",
+        "--sample_every=1000", "--summary_every=1000", "--grid_samples=1", "--grid_steps=1"]
+VARIANTS = "run@final,rmsprop:4e-3:1e-2,sgd:1e-5"
+
+
+def _run(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+class MetaGradientsTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls._tmp = tempfile.TemporaryDirectory()
+        cls.workdir = cls._tmp.name + "/run"
+        data = f"--data_dir={tfds_dir()}"
+        train = _run("trainers.maml_gan", f"--workdir={cls.workdir}", data, *TINY)
+        assert train.returncode == 0, train.stderr[-3000:]
+        proc = _run("bench.meta_gradients", f"--workdir={cls.workdir}", data, "--tasks=1",
+                    f"--variants={VARIANTS}", "--steps=0,2")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        cls.rows = [json.loads(line) for line in proc.stdout.splitlines()
+                    if line.startswith("{")]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._tmp.cleanup()
+
+    def _row(self, step, variant):
+        [row] = [r for r in self.rows if r["step"] == step and r["variant"] == variant]
+        return row
+
+    def test_one_line_per_checkpoint_and_variant_with_the_documented_keys(self):
+        self.assertEqual(sorted((r["step"], r["variant"]) for r in self.rows),
+                         sorted((s, v) for s in (0, 2) for v in VARIANTS.split(",")))
+        for row in self.rows:
+            for player in ("generator", "discriminator"):
+                m = row[player]
+                self.assertLessEqual(abs(m["cos"]), 1.0)
+                self.assertGreater(m["first_norm"], 0.0)
+                self.assertGreater(m["second_norm"], 0.0)
+                self.assertTrue(set(m["descent"]) == {"first", "second"})
+                self.assertTrue(all(math.isfinite(x) for x in m["descent"].values()))
+                # one entry per trainable variable of the player: [name, cos, first, second]
+                self.assertTrue(all(len(layer) == 4 for layer in m["layers"]))
+                self.assertGreaterEqual(len(m["layers"]), 4)
+        self.assertEqual(self._row(2, "run@final")["step_weights"], "final")
+        self.assertEqual(self._row(2, "sgd:1e-5")["step_weights"], "uniform")  # the run's
+
+    def test_second_order_terms_vanish_with_the_inner_learning_rate(self):
+        # The adapted weights' Jacobian is a product of (I - lr * Hessian): with SGD at
+        # lr 1e-5 the second-order meta-gradient is the first-order one up to O(lr) terms.
+        for step in (0, 2):
+            for player in ("generator", "discriminator"):
+                m = self._row(step, "sgd:1e-5")[player]
+                self.assertGreater(m["cos"], 0.999, (step, player, m))
+                self.assertLess(m["extra_ratio"], 1e-2, (step, player, m))
+                self.assertNotIn("gain", m)
+
+    def test_rmsprop_gain_is_bounded_by_lr_over_eps_and_reported_per_inner_step(self):
+        for step in (0, 2):
+            for player in ("generator", "discriminator"):
+                gain = self._row(step, "rmsprop:4e-3:1e-2")[player]["gain"]
+                self.assertAlmostEqual(gain["lr_over_eps"], 0.4)
+                self.assertEqual(len(gain["steps"]), 3)       # --inner_steps of the run
+                for median, p90, p99, top in gain["steps"]:
+                    self.assertTrue(0.0 <= median <= p90 <= p99 <= top <= 0.4 * 1.001,
+                                    (median, p90, p99, top))
+                # the run's own inner RMSprop (eps 1e-7) reaches far larger gains
+                run = self._row(step, "run@final")[player]["gain"]
+                self.assertGreater(max(s[3] for s in run["steps"]), 0.4)
+
+    def test_a_bad_variant_is_one_error_line(self):
+        proc = _run("bench.meta_gradients", f"--workdir={self.workdir}", "--variants=rmsprop:1",
+                    timeout=120)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertNotIn("Traceback", proc.stderr)
+        self.assertIn("'rmsprop:1'", proc.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

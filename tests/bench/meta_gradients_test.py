@@ -12,7 +12,8 @@ from tests.shared import ROOT, tfds_dir
 TINY = ["--dataset=mnist", "--nodownload", "--preset=cpu", "--algorithm=fomaml",
         "--generator_width=4", "--discriminator_width=4", "--latent_dim=8", "--inner_steps=3",
         "--meta_batch_size=1", "--batch_size=4", "--steps=2", "--checkpoint_every=1000",
-        "--sample_every=1000", "--summary_every=1000", "--grid_samples=1", "--grid_steps=1"]
+        "--sample_every=1000", "--summary_every=1000", "--grid_samples=1", "--grid_steps=1",
+        "--inner_lr=4e-3", "--inner_epsilon=1e-4"]
 VARIANTS = "run@final,rmsprop:4e-3:1e-2,sgd:1e-5"
 
 
@@ -80,9 +81,13 @@ class MetaGradientsTest(unittest.TestCase):
                 for median, p90, p99, top in gain["steps"]:
                     self.assertTrue(0.0 <= median <= p90 <= p99 <= top <= 0.4 * 1.001,
                                     (median, p90, p99, top))
-                # the run's own inner RMSprop (eps 1e-7) reaches far larger gains
+                # Variant "run" is the run's own inner RMSprop, its --inner_epsilon included
+                # (lr 4e-3 / eps 1e-4 = 40, not the default eps 1e-7's 40000), and it
+                # reaches far larger gains than eps 1e-2's bound.
                 run = self._row(step, "run@final")[player]["gain"]
+                self.assertAlmostEqual(run["lr_over_eps"], 40.0, places=6)
                 self.assertGreater(max(s[3] for s in run["steps"]), 0.4)
+                self.assertLessEqual(max(s[3] for s in run["steps"]), 40.0 * 1.001)
 
     def test_a_bad_variant_is_one_error_line(self):
         proc = _run("bench.meta_gradients", f"--workdir={self.workdir}", "--variants=rmsprop:1",

@@ -161,11 +161,16 @@ def support_distance_ratio(samples, support, class_images, reference_size: int =
     """Mean nearest-support distance of ``samples`` over that of real images outside the support.
 
     The reference is the first ``reference_size`` images of the class that are
-    not in ``support``; NaN if every image of the class is in it.
+    not in ``support``; NaN if every image of the class is in it (Omniglot's
+    20-image classes with a support of 20).
     """
     # The first reference_size + len(support) images hold the first reference_size outside it.
     candidates = np.asarray(class_images)[:reference_size + len(support)]
-    outside = candidates[nearest_distances(candidates, support) > 1e-6]
+    # Membership by exact equality: a distance threshold is not exact, since the distances'
+    # rounding error grows with the image size and 28x28 images of a 20-image class passed as
+    # "outside" their own support at ~1e-6 and gave ratios of ~1e7.
+    shots = {np.asarray(s, np.float64).tobytes() for s in np.asarray(support)}
+    outside = candidates[[np.asarray(c, np.float64).tobytes() not in shots for c in candidates]]
     if not len(outside):
         return float("nan")
     reference = nearest_distances(outside[:reference_size], support).mean()

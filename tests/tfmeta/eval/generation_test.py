@@ -81,6 +81,21 @@ class FrechetTest(parameterized.TestCase):
                                / np.mean(brute), places=9)
         self.assertTrue(np.isnan(support_distance_ratio(others, support, support)))
 
+    def test_support_ratio_is_nan_when_the_support_is_the_whole_class_of_large_images(self):
+        # Omniglot: 20 images per class, support 20. With 28x28 near-binary images the pixel
+        # distance of an image to itself rounds to ~1e-6, which a distance threshold took for
+        # "outside the support" (ratios of ~1e7 in the Omniglot table).
+        rng = np.random.default_rng(0)
+        images = np.where(rng.uniform(size=(20, 28, 28, 1)) < 0.2, -1.0, 1.0).astype(np.float32)
+        images += rng.normal(0.0, 0.01, images.shape).astype(np.float32)
+        samples = rng.uniform(-1, 1, (8, 28, 28, 1)).astype(np.float32)
+        self.assertTrue(np.isnan(support_distance_ratio(samples, images[rng.permutation(20)],
+                                                        images)))
+        # One image left out of the support is the whole reference, exactly.
+        support, left_out = images[1:], images[:1]
+        self.assertAlmostEqual(support_distance_ratio(left_out, support, images), 1.0, places=9)
+        self.assertAlmostEqual(support_distance_ratio(support[:3], support, images), 0.0, places=5)
+
     def test_tasks_are_drawn_with_replacement_and_deterministically(self):
         first = task_classes(3, 256, seed=0)
         np.testing.assert_array_equal(first, task_classes(3, 256, seed=0))

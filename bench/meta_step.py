@@ -24,6 +24,10 @@ meta-backward pass), ``peak_rss_mb`` (``ru_maxrss`` of the process, TensorFlow's
 of bench/README.md, each in a fresh process (so peak memory is its own; a configuration
 that fails or runs past 10 minutes prints a line with ``error``).
 
+``--distribute=mirrored`` (with ``--cpu_devices=N`` on a CPU) or ``--distribute=multi_worker
+--local_workers=W`` times the same update with the meta-batch split across replicas and
+adds ``replicas, sec_single_device, speedup, scaling_efficiency`` (bench/distributed.py).
+
 FLOPs are counted, not estimated by hand: the per-task meta-gradient graph is
 built once in a plain ``tf.Graph`` (no ``tf.function`` bodies to hide ops) and
 ``tf.compat.v1.profiler`` sums the registered ``flops`` statistics of its ops
@@ -39,6 +43,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Callable
 
 from absl import app, flags
 
@@ -64,6 +69,15 @@ flags.DEFINE_integer("profile", 0, "Also profile one more meta-update and report
                      "types with the most self time (0: no profile).", lower_bound=0)
 flags.DEFINE_bool("suite", False, "Run every configuration of bench/README.md, one process "
                   "each.")
+flags.DEFINE_enum("distribute", "none", ["none", "mirrored", "multi_worker"], "Split the "
+                  "meta-batch across replicas and report the scaling against one device "
+                  "(bench/distributed.py): mirrored (local devices) or multi_worker "
+                  "(TF_CONFIG's processes, or --local_workers).")
+flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this many logical devices (0: as "
+                     "TensorFlow sees it).", lower_bound=0)
+flags.DEFINE_integer("local_workers", 0, "multi_worker: start this many worker processes on "
+                     "localhost ports and time them (0: this process is one worker of the job "
+                     "in TF_CONFIG).", lower_bound=0)
 flags.register_multi_flags_validator(
     ["algorithm", "remat"], lambda v: not (v["remat"] and v["algorithm"] == "reptile"),
     "--remat applies to maml and fomaml, not reptile")
@@ -172,6 +186,19 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def time_updates(update: Callable[[int], float], repeats: int) -> tuple[float, list]:
+    """Seconds of ``update(0)`` (the warm-up: tracing, compiling) and of ``repeats`` more."""
+    start = time.perf_counter()
+    update(0)
+    first = time.perf_counter() - start
+    times = []
+    for step in range(1, repeats + 1):
+        start = time.perf_counter()
+        update(step)
+        times.append(time.perf_counter() - start)
+    return first, times
+
+
 def run_one(algorithm: str, inner_steps: int, tasks: int, batch_size: int, jit_compile: bool,
             repeats: int, remat: bool = False, unroll: bool | None = None,
             profile: int = 0) -> dict:
@@ -186,14 +213,7 @@ def run_one(algorithm: str, inner_steps: int, tasks: int, batch_size: int, jit_c
 
     sample(tf.constant(0))
     rss_before = _rss_mb()
-    start = time.perf_counter()
-    update(0)
-    first = time.perf_counter() - start
-    times = []
-    for step in range(1, repeats + 1):
-        start = time.perf_counter()
-        update(step)
-        times.append(time.perf_counter() - start)
+    first, times = time_updates(update, repeats)
     median = statistics.median(times)
     peak = _rss_mb()  # before counting FLOPs, which builds another graph
     flops = count_flops(algorithm, inner_steps, batch_size) * tasks
@@ -228,7 +248,55 @@ def run_suite() -> None:
         print(proc.stdout.strip().splitlines()[-1], flush=True)
 
 
+def run_distributed(argv: list[str]) -> dict:
+    """One configuration under ``--distribute`` (see bench/distributed.py)."""
+    from bench import distributed
+    kind, worker = FLAGS.distribute, FLAGS.distribute == "multi_worker" and not FLAGS.local_workers
+    strategy = distributed.strategy_of(kind, FLAGS.cpu_devices) if kind == "mirrored" or worker \
+        else None
+    import tensorflow as tf
+    config = {"algorithm": FLAGS.algorithm, "inner_steps": FLAGS.inner_steps,
+              "tasks": FLAGS.tasks, "batch_size": FLAGS.batch_size, "distribute": kind,
+              "cpu_devices": FLAGS.cpu_devices, "threads": os.cpu_count(),
+              "tensorflow": tf.__version__}
+    sample = tf.function(lambda s: synthetic_tasks(s, FLAGS.tasks, FLAGS.inner_steps,
+                                                   FLAGS.batch_size))
+
+    def timed(learner) -> dict:
+        first, times = time_updates(lambda step: float(learner.train_step(
+            sample(tf.constant(step)))["meta_loss/generator"]), FLAGS.repeats)
+        median = statistics.median(times)
+        return {"sec": median, "sec_min": min(times), "sec_max": max(times),
+                "compile_sec": max(first - median, 0.0)}
+
+    single = None
+    if not worker:   # the baseline: the whole global meta-batch on one device
+        learner, _ = build(FLAGS.algorithm, FLAGS.inner_steps, FLAGS.jit_compile)
+        single = timed(learner)["sec"]
+    if kind == "multi_worker" and not worker:
+        args = [a for a in argv[1:] if not a.startswith("--local_workers")]
+        out = distributed.run_local_workers(args, FLAGS.local_workers, SUITE_TIMEOUT_SEC)
+        if "error" in out:
+            return dict(config, **out)
+        return dict(out, local_workers=FLAGS.local_workers,
+                    **distributed.scaling(single, out["sec_per_meta_update"], out["replicas"]))
+    replicas = strategy.num_replicas_in_sync
+    if FLAGS.tasks % replicas:
+        return dict(config, error=f"--tasks={FLAGS.tasks} cannot be split evenly across "
+                                  f"{replicas} replicas")
+    with strategy.scope():
+        learner, _ = build(FLAGS.algorithm, FLAGS.inner_steps, FLAGS.jit_compile)
+    times = timed(learner)
+    out = dict(config, replicas=replicas, sec_per_meta_update=times.pop("sec"), **times,
+               peak_rss_mb=_rss_mb(), loadavg_1min=os.getloadavg()[0])
+    return out if single is None else dict(out, **distributed.scaling(single, out[
+        "sec_per_meta_update"], replicas))
+
+
 def main(argv) -> None:
+    if FLAGS.distribute != "none":
+        print(json.dumps(run_distributed(list(sys.argv))), flush=True)
+        return
     del argv
     if FLAGS.suite:
         run_suite()

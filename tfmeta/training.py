@@ -30,13 +30,16 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import time
 from typing import Any, Callable, Mapping
 
 import tensorflow as tf
 from absl import logging
 
+from tfmeta import distribute
 from tfmeta.types import Learner, learning_rates
 
 
@@ -83,7 +86,8 @@ def meta_train(learner: Learner, sampler: Callable[[tf.Tensor], Any], *,
                on_checkpoint: Callable[[int], None] | None = None,
                every: int = 0, max_to_keep: int = 3,
                on_event: Callable[[str, int], None] | None = None,
-               stop: Callable[[], bool] | Any | None = None) -> TrainResult:
+               stop: Callable[[], bool] | Any | None = None,
+               strategy: tf.distribute.Strategy | None = None) -> TrainResult:
     """Meta-trains until ``learner.step == steps``, resuming from ``workdir``.
 
     Args:
@@ -112,6 +116,12 @@ def meta_train(learner: Learner, sampler: Callable[[tf.Tensor], Any], *,
       stop: a zero-argument predicate or anything with ``is_set()`` (a
         ``threading.Event``), checked before every update; when true, a
         checkpoint is saved at the current step and the loop returns.
+      strategy: the learner's ``tf.distribute`` strategy, if any. Only the
+        chief writes TensorBoard summaries, calls ``on_checkpoint`` and writes
+        ``workdir/checkpoints``; every worker saves (the others to a scratch
+        directory they delete at the end) and restores from there. Under a
+        multi-worker strategy the workers agree on ``stop`` before every
+        update (one worker's Ctrl-C or SIGTERM stops them all at the same step).
 
     Returns:
       A :class:`TrainResult`: the metrics of the last update (empty if
@@ -124,10 +134,20 @@ def meta_train(learner: Learner, sampler: Callable[[tf.Tensor], Any], *,
         raise ValueError(f"steps must be a non-negative int, got {steps!r}")
     stopped = _stop_predicate(stop)
     event = on_event or (lambda name, step: None)
+    chief = distribute.is_chief(strategy)
+    stopped = _agreed(stopped, strategy)
+    if not chief:
+        on_checkpoint = None
     os.makedirs(workdir, exist_ok=True)
-    manager = checkpoint_manager(checkpoint, workdir, learner.step, max_to_keep)
+    directory = distribute.worker_checkpoint_dir(workdir, strategy)
+    if not chief:   # a scratch directory: what a killed worker left there is stale
+        shutil.rmtree(directory, ignore_errors=True)
+    manager = tf.train.CheckpointManager(
+        checkpoint, directory,
+        max_to_keep=max_to_keep, step_counter=learner.step)
     restore_latest(checkpoint, workdir)
-    writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
+    writer = (tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")) if chief
+              else tf.summary.create_noop_writer())
     sample = tf.function(sampler)
     metrics: dict[str, float] = {}
     start_step = int(learner.step.numpy())
@@ -179,7 +199,27 @@ def meta_train(learner: Learner, sampler: Callable[[tf.Tensor], Any], *,
         writer.flush()
     if interrupted:
         event("interrupted", done)
-    return TrainResult(metrics, done, interrupted, manager.latest_checkpoint)
+    if not chief:
+        shutil.rmtree(manager.directory, ignore_errors=True)
+        with contextlib.suppress(OSError):   # the last worker out removes .workers/
+            os.rmdir(os.path.dirname(manager.directory))
+    return TrainResult(metrics, done, interrupted,
+                       tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")))
+
+
+def _agreed(stopped: Callable[[], bool], strategy) -> Callable[[], bool]:
+    """``stopped`` as one decision of all workers of a multi-worker strategy (any one stops all)."""
+    if strategy is None or distribute.is_single_process(strategy):
+        return stopped
+    count = tf.function(lambda flag: strategy.run(
+        lambda f: tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM,
+                                                                 tf.identity(f)), args=(flag,)))
+
+    def agreed() -> bool:
+        total = count(tf.constant(1.0 if stopped() else 0.0, tf.float32))
+        return int(strategy.experimental_local_results(total)[0].numpy()) > 0
+
+    return agreed
 
 
 def _stop_predicate(stop) -> Callable[[], bool]:

@@ -156,6 +156,56 @@ def import_tensorflow_quietly() -> None:
         tf.config.list_physical_devices()   # the device query logs too
 
 
+DISTRIBUTE_FLAGS = ("distribute", "cpu_devices")
+
+
+def define_distribute_flags() -> None:
+    """``--distribute`` and ``--cpu_devices`` (see docs/distributed.md)."""
+    from absl import flags
+    flags.DEFINE_enum("distribute", "none", ["none", "mirrored", "multi_worker"],
+                      "Split each meta-batch across replicas: none (one device); mirrored "
+                      "(tf.distribute.MirroredStrategy: every local GPU, or the CPU); "
+                      "multi_worker (MultiWorkerMirroredStrategy over the processes and "
+                      "machines in $TF_CONFIG; the workdir must be shared). The meta-batch "
+                      "size must be a multiple of the replicas; a run resumes under any "
+                      "setting. See docs/distributed.md.")
+    flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this many logical devices "
+                         "(0: as TensorFlow sees it), e.g. to try --distribute=mirrored "
+                         "without GPUs; they share the CPU's cores.", lower_bound=0)
+
+
+def make_strategy(kind: str, cpu_devices: int = 0):
+    """The strategy of ``--distribute`` (None for ``none``), after ``--cpu_devices``.
+
+    Call it first in ``main``: both must come before TensorFlow's first op.
+    Raises ValueError with one line on a bad setting.
+    """
+    import tensorflow as tf
+    from tfmeta import distribute
+    with native_logs_filtered():
+        if cpu_devices:
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            try:
+                tf.config.set_logical_device_configuration(
+                    cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
+            except RuntimeError as e:
+                raise ValueError(f"--cpu_devices={cpu_devices}: {e}") from None
+        return distribute.make_strategy(kind)
+
+
+def distribute_line(strategy) -> str:
+    """``distribute: 2 replicas (MirroredStrategy), worker 0 of 2 (chief)``."""
+    from tfmeta import distribute
+    line = (f"distribute: {strategy.num_replicas_in_sync} replicas "
+            f"({type(strategy).__name__})")
+    if not distribute.is_single_process(strategy):
+        resolver = strategy.cluster_resolver
+        workers = sum(len(v) for v in resolver.cluster_spec().as_dict().values())
+        line += (f", {resolver.task_type} {resolver.task_id} of {workers} processes"
+                 f"{' (chief)' if distribute.is_chief(strategy) else ''}")
+    return line
+
+
 def gpu_visible() -> bool:
     """Whether TensorFlow sees a GPU."""
     import tensorflow as tf

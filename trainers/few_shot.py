@@ -188,6 +188,7 @@ flags.DEFINE_integer("eval_episodes", _D.eval_episodes, "Held-out episodes per c
                      "with 600).")
 flags.DEFINE_integer("summary_every", _D.summary_every, "Meta-updates between TensorBoard "
                      "scalars.")
+common.define_distribute_flags()
 common.define_verbose_flag()
 FLAGS = flags.FLAGS
 FIELDS = [f.name for f in dataclasses.fields(lib.FewShotConfig)]
@@ -396,17 +397,21 @@ def main(argv):
     common.apply_verbosity(FLAGS.verbose)
     progress = None
     try:
+        strategy = common.make_strategy(FLAGS.distribute, FLAGS.cpu_devices)
         gpu = common.gpu_visible()
         config, preset, how = resolve_settings()
         check_workdir(config, FLAGS.workdir)
         common.say(banner(config, preset, how, FLAGS.workdir))
+        if strategy is not None:
+            common.say(common.distribute_line(strategy))
         progress = Progress(config, FLAGS.workdir, gpu)
         with common.StopOnSignal(on_signal=lambda: common.say(
                 f"stopping after the running {progress.unit}; Ctrl-C again quits at once "
                 "(the last checkpoint is kept)")) as stop:
             result = lib.run(config, FLAGS.workdir, progress.step, on_event=progress.event,
                              stop=stop.event, on_curve=progress.curve,
-                             preset=None if preset == "none" else preset)
+                             preset=None if preset == "none" else preset,
+                             strategy=strategy)
         progress.close()
     except (ValueError, FileNotFoundError, Diverged) as e:
         if progress is not None:

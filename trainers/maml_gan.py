@@ -115,6 +115,7 @@ flags.DEFINE_enum("preset", "auto", ["auto", *lib.PRESETS], "Settings every flag
                   + ", ".join(f"--{k}={_show(v)}" for k, v in lib.PRESETS["cpu"].items())
                   + "; about 30 minutes on a 2-core CPU), auto: paper if TensorFlow sees a GPU, "
                   "else cpu. A resumed run keeps the settings it started with.")
+common.define_distribute_flags()
 common.define_verbose_flag()
 FLAGS = flags.FLAGS
 FIELDS = [f.name for f in dataclasses.fields(lib.MamlGanConfig)]
@@ -199,16 +200,19 @@ def main(argv):
     common.apply_verbosity(FLAGS.verbose)
     progress = None
     try:
+        strategy = common.make_strategy(FLAGS.distribute, FLAGS.cpu_devices)
         gpu = common.gpu_visible()
         config, preset, how = resolve_settings(gpu)
         lib.check_workdir(config, FLAGS.workdir)
         common.say(banner(config, preset, how, FLAGS.workdir))
+        if strategy is not None:
+            common.say(common.distribute_line(strategy))
         progress = Progress(config, warn_cpu=not gpu and preset == "paper")
         with common.StopOnSignal(on_signal=lambda: common.say(
                 "stopping after the running meta-update; Ctrl-C again quits at once "
                 "(the last checkpoint is kept)")) as stop:
             result = lib.run(config, FLAGS.workdir, progress.step, on_event=progress.event,
-                             stop=stop.event, preset=preset)
+                             stop=stop.event, preset=preset, strategy=strategy)
         progress.close()
     except (ValueError, FileNotFoundError, Diverged) as e:
         if progress is not None:

@@ -51,6 +51,20 @@ def test_flop_count_grows_with_inner_steps_and_tasks():
     assert more["flops_per_meta_update"] > 3 * one["flops_per_meta_update"]
 
 
+@pytest.mark.parametrize("flags", [("--distribute=mirrored", "--cpu_devices=2"),
+                                   ("--distribute=multi_worker", "--local_workers=2")])
+def test_distributed_update_reports_its_time_and_scaling_against_one_device(flags):
+    out = _bench("--algorithm=fomaml", "--inner_steps=1", "--tasks=2", "--batch_size=2",
+                 "--repeats=1", *flags)
+    assert "error" not in out, out
+    assert out["replicas"] == 2 and out["tasks"] == 2
+    assert out["distribute"] == flags[0].split("=")[1]
+    assert 0 < out["sec_min"] <= out["sec_per_meta_update"] <= out["sec_max"]
+    assert out["sec_single_device"] > 0
+    assert out["speedup"] == pytest.approx(out["sec_single_device"] / out["sec_per_meta_update"])
+    assert out["scaling_efficiency"] == pytest.approx(out["speedup"] / 2)
+
+
 def _refused(module, *flags):
     proc = subprocess.run([sys.executable, "-m", module, *flags], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)

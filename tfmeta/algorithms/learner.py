@@ -27,11 +27,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable, Mapping
 
 import keras
 import tensorflow as tf
 
+from tfmeta import distribute
 from tfmeta import inner as inner_lib
 from tfmeta.algorithms.adapt import check_steps, step_weights as make_step_weights
 from tfmeta.algorithms.maml import meta_gradients, meta_variables
@@ -74,6 +76,10 @@ class MetaLearner(tf.Module):
         8 Conv-4 tasks, bench/README.md); the batched form is for wide devices.
       parallel_tasks: ``"loop"``: how many tasks the runtime may compute at
         once (``parallel_iterations``); 1 keeps one task's graph in memory.
+      strategy: a ``tf.distribute`` strategy (default: the one in scope when
+        the learner is made, if any). Its replicas split each meta-batch
+        (:func:`tfmeta.distribute.replica_gradients`); ``variables`` must have
+        been created in its scope, and the outer optimizers are made in it.
     """
 
     def __init__(self, variables: Mapping[str, list], objective: Objective, inner: Any,
@@ -82,8 +88,11 @@ class MetaLearner(tf.Module):
                  anneal_steps: int = 1000, jit_compile: bool = False, remat: bool = False,
                  unroll: bool | None = None, first_order_steps: int = 0,
                  tasks_mode: str = "loop", parallel_tasks: int = 1,
-                 name: str | None = None):
+                 strategy: tf.distribute.Strategy | None = None, name: str | None = None):
         super().__init__(name=name)
+        if strategy is None and tf.distribute.has_strategy():
+            strategy = tf.distribute.get_strategy()
+        self.strategy = strategy
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algorithm!r}; expected one of {ALGORITHMS}")
         self.algorithm = algorithm
@@ -108,18 +117,10 @@ class MetaLearner(tf.Module):
                              "(Meta-SGD learning rates); use algorithm='maml'")
         self.model_variables = {p: list(variables[p]) for p in self.players}
         self.targets = meta_variables(self.model_variables, self.inner)
-        if isinstance(outer, Mapping):
-            inner_lib.per_player(dict(outer), self.players)  # same keys check
-            self.outer = {p: outer[p] for p in self.players}
-        elif callable(outer) and not isinstance(outer, keras.optimizers.Optimizer):
-            self.outer = {p: outer() for p in self.players}
-        else:
-            raise ValueError(
-                f"outer must be a factory (e.g. lambda: keras.optimizers.RMSprop(1e-4)) or a "
-                f"{{player: optimizer}} dict, got {outer!r}; one optimizer cannot serve "
-                "several players")
-        for p in self.players:
-            self.outer[p].build(self.targets[p])
+        self._check_distributed(self.targets)
+        with self._scope():
+            self._make_outer(outer)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="meta_step")
         if isinstance(first_order_steps, bool) or not isinstance(first_order_steps, int) \
                 or first_order_steps < 0:
             raise ValueError(f"first_order_steps must be an int >= 0, got {first_order_steps!r}")
@@ -134,13 +135,47 @@ class MetaLearner(tf.Module):
         self.tasks_mode = tasks_mode
         self.first_order_steps = first_order_steps
         self.parallel_tasks = parallel_tasks
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="meta_step")
-        self._compute = tf.function(self.compute_gradients, jit_compile=jit_compile,
+        # Under a strategy XLA compiles each replica's share (strategy.run cannot be compiled).
+        jit_all = jit_compile and self.strategy is None
+        self._replica_compute = (tf.function(self._mean_gradients, jit_compile=True)
+                                 if jit_compile and not jit_all else self._mean_gradients)
+        self._compute = tf.function(self.compute_gradients, jit_compile=jit_all,
                                     reduce_retracing=True)
         self._compute_first_order = tf.function(
             lambda tasks: self.compute_gradients(tasks, first_order=True),
-            jit_compile=jit_compile, reduce_retracing=True)
+            jit_compile=jit_all, reduce_retracing=True)
         self._apply = tf.function(self.apply_gradients)
+
+    def _make_outer(self, outer) -> None:
+        if isinstance(outer, Mapping):
+            inner_lib.per_player(dict(outer), self.players)  # same keys check
+            self.outer = {p: outer[p] for p in self.players}
+        elif callable(outer) and not isinstance(outer, keras.optimizers.Optimizer):
+            self.outer = {p: outer() for p in self.players}
+        else:
+            raise ValueError(
+                f"outer must be a factory (e.g. lambda: keras.optimizers.RMSprop(1e-4)) or a "
+                f"{{player: optimizer}} dict, got {outer!r}; one optimizer cannot serve "
+                "several players")
+        for p in self.players:
+            self.outer[p].build(self.targets[p])
+        if self.strategy is not None:
+            self._check_distributed({p: self.outer[p].variables for p in self.players},
+                                    "outer optimizer")
+
+    def _scope(self):
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+    def _check_distributed(self, variables, what: str = "meta-learned") -> None:
+        if self.strategy is None:
+            return
+        for p in self.players:
+            for v in variables[p]:
+                if not self.strategy.extended.variable_created_in_scope(getattr(v, "value", v)):
+                    raise ValueError(
+                        f"{what} variable {v.name!r} of player {p!r} was not created in the "
+                        f"scope of the learner's {type(self.strategy).__name__}; make the "
+                        "models, meta-variables and optimizers inside `with strategy.scope():`")
 
     # -- per task -------------------------------------------------------------
     def task_gradients(self, task: Task, first_order: bool | None = None):
@@ -173,8 +208,22 @@ class MetaLearner(tf.Module):
 
         Returns:
           ``(grads, metrics)``: ``grads[p]`` aligned with ``self.targets[p]``;
-          metrics ``meta_loss/<p>`` and ``inner_loss/<p>`` (means over tasks).
+          metrics ``meta_loss/<p>`` and ``inner_loss/<p>`` (means over tasks)
+          and ``grad_norm/<p>`` (of the mean gradient). Under a strategy each
+          replica computes its share of the tasks and the result is the
+          all-reduced mean (this process's copy).
         """
+        if self.strategy is not None:
+            return distribute.replica_gradients(
+                self.strategy, lambda mine: self._replica_compute(mine, first_order), tasks,
+                self._norms)
+        grads, metrics = self._mean_gradients(tasks, first_order)
+        return grads, dict(metrics, **self._norms(grads))
+
+    def _norms(self, grads) -> dict:
+        return {f"grad_norm/{p}": tf.linalg.global_norm(grads[p]) for p in self.players}
+
+    def _mean_gradients(self, tasks: Task, first_order: bool | None):
         metric_names = [f"{k}/{p}" for k in ("meta_loss", "inner_loss") for p in self.players]
 
         def one_task(task):
@@ -190,8 +239,6 @@ class MetaLearner(tf.Module):
             metrics = {k: tf.reduce_mean(v, axis=0) for k, v in per_task[1].items()}
         else:
             grads, metrics = self._loop_over_tasks(one_task, tasks, metric_names)
-        for p in self.players:
-            metrics[f"grad_norm/{p}"] = tf.linalg.global_norm(grads[p])
         return grads, metrics
 
     def _loop_over_tasks(self, one_task, tasks: Task, metric_names: list):
@@ -227,6 +274,8 @@ class MetaLearner(tf.Module):
 
     def train_step(self, tasks: Task) -> dict[str, tf.Tensor]:
         """One meta-update on a stacked meta-batch; returns the metrics."""
+        if self.strategy is not None:
+            distribute.check_split(tasks, self.strategy)
         if self.first_order_steps and int(self.step.numpy()) < self.first_order_steps:
             grads, metrics = self._compute_first_order(tasks)
         else:
@@ -236,4 +285,6 @@ class MetaLearner(tf.Module):
 
     def learning_rates(self) -> dict[str, float]:
         """``{player: outer learning rate}`` now (a schedule read at its current iteration)."""
-        return {p: float(self.outer[p].learning_rate) for p in self.players}
+        # through a tensor: under a strategy a constant rate is a distributed variable
+        return {p: float(tf.convert_to_tensor(self.outer[p].learning_rate))
+                for p in self.players}

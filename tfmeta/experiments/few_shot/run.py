@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -27,11 +28,12 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
-from tfmeta import io
+from tfmeta import distribute, io
 from tfmeta.data import EpisodeSampler
 from tfmeta.experiments import rundir
 from tfmeta.experiments.few_shot.build import Setup, build, load_data, training_sampler
-from tfmeta.experiments.few_shot.config import RESUMABLE_FIELDS, FewShotConfig
+from tfmeta.experiments.few_shot.config import (GRADIENT_ALGORITHMS, RESUMABLE_FIELDS,
+                                                 FewShotConfig)
 from tfmeta.experiments.few_shot.evaluate import CURVE_SEED, episode_accuracies, summary
 from tfmeta.experiments.few_shot.figures import SAMPLES_FILE, augmentation_grid
 from tfmeta.training import TrainResult, meta_train, restore_latest
@@ -72,7 +74,8 @@ def run(config: FewShotConfig, workdir: str,
         progress: Callable[[int, dict], None] | None = None, splits=None, *,
         on_event: Callable[[str, int], None] | None = None, stop=None,
         on_curve: Callable[[list], None] | None = None,
-        preset: str | None = None) -> TrainResult:
+        preset: str | None = None, strategy: tf.distribute.Strategy | None = None
+        ) -> TrainResult:
     """Meta-trains (or resumes) the run in ``workdir``.
 
     Args:
@@ -87,11 +90,23 @@ def run(config: FewShotConfig, workdir: str,
       on_curve: called with the whole curve after each new point (figures).
       preset: the name of the preset the settings came from, stored in
         ``config.json`` for the record.
+      strategy: a ``tf.distribute`` strategy whose replicas split each
+        meta-batch of episodes (gradient-based algorithms; see
+        :mod:`tfmeta.distribute`); only its chief writes ``config.json``, the
+        curve and summaries. A run resumes under any strategy.
 
     Raises:
       ValueError: on an incompatible existing run or settings the data cannot
         meet (more ways than classes, more shots + queries than images).
     """
+    count = distribute.replicas(strategy)
+    if strategy is not None and config.metric:
+        raise ValueError(f"--distribute applies to the gradient-based algorithms "
+                         f"({', '.join(GRADIENT_ALGORITHMS)}), not --algorithm="
+                         f"{config.algorithm}; use --distribute=none")
+    if config.meta_batch_size % count:
+        raise ValueError(f"--meta_batch_size={config.meta_batch_size} cannot be split evenly "
+                         f"across {count} replicas; use a multiple of {count}")
     check_workdir(config, workdir)
     splits = splits if splits is not None else load_data(config)
     try:
@@ -106,11 +121,14 @@ def run(config: FewShotConfig, workdir: str,
     except ValueError as e:
         raise ValueError(f"--ways/--shots/--queries: {e}") from None
     tf.config.experimental.enable_op_determinism()
-    setup = build(config, splits.train.image_shape)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        setup = build(config, splits.train.image_shape)
+    chief = distribute.is_chief(strategy)
     os.makedirs(workdir, exist_ok=True)
     if preset is None:   # a resumed run keeps the preset name it recorded
         preset = (rundir.stored_settings(workdir) or {}).get(rundir.PRESET_KEY)
-    rundir.write_config(config, workdir, preset=preset)
+    if chief:
+        rundir.write_config(config, workdir, preset=preset)
     curve_path = os.path.join(workdir, CURVE_FILE)
     previous = read_curve(workdir)
     clock = {"base": float(previous[-1].get("seconds", 0.0)) if previous else 0.0,
@@ -148,11 +166,11 @@ def run(config: FewShotConfig, workdir: str,
         if clock["start"] is not None:
             clock["evaluating"] += time.perf_counter() - began
 
-    if not read_curve(workdir) and rundir.latest_checkpoint(workdir) is None:
+    if chief and not read_curve(workdir) and rundir.latest_checkpoint(workdir) is None:
         with tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")).as_default():
             curve_point(0)
     return meta_train(setup.learner, sampler, workdir=workdir, steps=config.steps,
                       checkpoint=setup.checkpoint, checkpoint_every=config.checkpoint_every,
                       max_to_keep=config.keep_checkpoints, summary_every=config.summary_every,
                       on_step=progress, on_checkpoint=curve_point, every=config.eval_every,
-                      on_event=event, stop=stop)
+                      on_event=event, stop=stop, strategy=strategy)

@@ -14,12 +14,14 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from typing import Callable
 
 import tensorflow as tf
 
+from tfmeta import distribute
 from tfmeta.data import MetaBatchSampler
 from tfmeta.experiments.maml_gan.build import build, load_data
 from tfmeta.experiments.maml_gan.config import MamlGanConfig
@@ -31,7 +33,8 @@ from tfmeta.training import TrainResult, checkpoint_manager, meta_train
 def run(config: MamlGanConfig, workdir: str,
         progress: Callable[[int, dict], None] | None = None, splits=None, *,
         on_event: Callable[[str, int], None] | None = None, stop=None,
-        preset: str | None = None) -> TrainResult:
+        preset: str | None = None, strategy: tf.distribute.Strategy | None = None
+        ) -> TrainResult:
     """Meta-trains (or resumes) a run in ``workdir``; returns the last metrics.
 
     Writes ``config.json``, ``checkpoints/``, ``tensorboard/`` (scalars and
@@ -50,12 +53,22 @@ def run(config: MamlGanConfig, workdir: str,
         the current step and returns with ``interrupted=True``.
       preset: the name of the preset the settings came from, stored in
         ``config.json`` for the record.
+      strategy: a ``tf.distribute`` strategy whose replicas split each
+        meta-batch (see :mod:`tfmeta.distribute`); only its chief writes
+        ``config.json``, grids and summaries. The run directory does not record
+        it: a run resumes under any strategy with the same meta-batch.
 
     Raises:
       ValueError: on an incompatible existing run or bad settings.
       tfmeta.training.Diverged: when a meta-update is non-finite.
     """
     event = on_event or (lambda name, step: None)
+    if strategy is not None and config.algorithm == "scratch":
+        raise ValueError("--distribute: algorithm scratch does not train; use --distribute=none")
+    count = distribute.replicas(strategy)
+    if config.meta_batch_size % count:
+        raise ValueError(f"--meta_batch_size={config.meta_batch_size} cannot be split evenly "
+                         f"across {count} replicas; use a multiple of {count}")
     check_workdir(config, workdir)
     splits = splits if splits is not None else load_data(config)
     sampler = None
@@ -71,10 +84,13 @@ def run(config: MamlGanConfig, workdir: str,
             f"--batch_size={config.batch_size} is larger than the smallest held-out class "
             f"({int(splits.test.counts.numpy().min())} images); lower --batch_size")
     tf.config.experimental.enable_op_determinism()
-    setup = build(config, splits.train.image_shape)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        setup = build(config, splits.train.image_shape)
     random_setup = build(dataclasses.replace(config, algorithm="scratch"),
                          splits.train.image_shape, seed=config.seed + 1)
-    write_config(config, workdir, preset=preset)
+    chief = distribute.is_chief(strategy)
+    if chief:
+        write_config(config, workdir, preset=preset)
     samples_dir = os.path.join(workdir, "samples")
     os.makedirs(samples_dir, exist_ok=True)
     classes = grid_classes(splits.test)
@@ -100,8 +116,9 @@ def run(config: MamlGanConfig, workdir: str,
                         checkpoint=setup.checkpoint, checkpoint_every=config.checkpoint_every,
                         max_to_keep=config.keep_checkpoints, summary_every=config.summary_every,
                         on_step=progress, on_checkpoint=grid, every=config.sample_every,
-                        on_event=on_event, stop=stop)
-    if not result.interrupted and not os.path.exists(os.path.join(samples_dir, "latest.png")):
+                        on_event=on_event, stop=stop, strategy=strategy)
+    if chief and not result.interrupted and \
+            not os.path.exists(os.path.join(samples_dir, "latest.png")):
         with tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")).as_default():
             grid(result.step)
     return result

@@ -7,7 +7,7 @@ Layers, lowest first (a module may import its own layer and the ones below):
     1  data, nets   task distributions, samplers; model builders
     2  objectives   gan, classify, metric, megan: losses and objectives of a problem family
     3  eval         metrics over plain callables
-    4  training     the meta-training loop
+    4  training     the meta-training loop; keras, its Keras-native front door
     5  experiments  one package per experiment
     6  top          trainers, export, bench
 
@@ -36,7 +36,7 @@ LAYERS = {
     "tfmeta.data": 1, "tfmeta.nets": 1,
     "tfmeta.gan": 2, "tfmeta.classify": 2, "tfmeta.metric": 2, "tfmeta.megan": 2,
     "tfmeta.eval": 3,
-    "tfmeta.training": 4,
+    "tfmeta.training": 4, "tfmeta.keras": 4,
     "tfmeta.experiments": 5,
     "trainers": 6, "export": 6, "bench": 6,
 }

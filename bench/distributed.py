@@ -25,18 +25,6 @@ import subprocess
 import sys
 
 
-def strategy_of(kind: str, cpu_devices: int):
-    """The strategy (and the CPU split) before TensorFlow starts its devices."""
-    import tensorflow as tf
-
-    from tfmeta import distribute
-    if cpu_devices:
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
-    return distribute.make_strategy(kind)
-
-
 def scaling(single_sec: float, distributed_sec: float, replicas: int) -> dict:
     return {"sec_single_device": single_sec, "speedup": single_sec / distributed_sec,
             "scaling_efficiency": single_sec / (replicas * distributed_sec)}

@@ -252,8 +252,9 @@ def run_distributed(argv: list[str]) -> dict:
     """One configuration under ``--distribute`` (see bench/distributed.py)."""
     from bench import distributed
     kind, worker = FLAGS.distribute, FLAGS.distribute == "multi_worker" and not FLAGS.local_workers
-    strategy = distributed.strategy_of(kind, FLAGS.cpu_devices) if kind == "mirrored" or worker \
-        else None
+    from tfmeta import distribute
+    strategy = distribute.make_strategy(kind, FLAGS.cpu_devices) \
+        if kind == "mirrored" or worker else None
     import tensorflow as tf
     config = {"algorithm": FLAGS.algorithm, "inner_steps": FLAGS.inner_steps,
               "tasks": FLAGS.tasks, "batch_size": FLAGS.batch_size, "distribute": kind,
@@ -281,9 +282,10 @@ def run_distributed(argv: list[str]) -> dict:
         return dict(out, local_workers=FLAGS.local_workers,
                     **distributed.scaling(single, out["sec_per_meta_update"], out["replicas"]))
     replicas = strategy.num_replicas_in_sync
-    if FLAGS.tasks % replicas:
-        return dict(config, error=f"--tasks={FLAGS.tasks} cannot be split evenly across "
-                                  f"{replicas} replicas")
+    try:
+        distribute.check_meta_batch_size(FLAGS.tasks, strategy, "--tasks={}")
+    except ValueError as e:
+        return dict(config, error=str(e))
     with strategy.scope():
         learner, _ = build(FLAGS.algorithm, FLAGS.inner_steps, FLAGS.jit_compile)
     times = timed(learner)

@@ -33,17 +33,27 @@ import tensorflow as tf
 KINDS = ("none", "mirrored", "multi_worker")
 
 
-def make_strategy(kind: str) -> tf.distribute.Strategy | None:
+def make_strategy(kind: str, cpu_devices: int = 0) -> tf.distribute.Strategy | None:
     """The strategy of ``kind``; None for ``"none"``.
 
-    ``"multi_worker"`` reads the cluster from ``TF_CONFIG`` and must be made
-    before any other TensorFlow op of the process (TensorFlow's rule).
+    ``cpu_devices`` > 0 first splits the CPU into that many logical devices
+    (to run ``"mirrored"`` without GPUs). Both must come before TensorFlow's
+    first op in the process (TensorFlow's rule for devices and for
+    ``"multi_worker"``, which reads the cluster from ``TF_CONFIG``).
 
     Raises:
-      ValueError: an unknown kind, or ``"multi_worker"`` without ``TF_CONFIG``.
+      ValueError: an unknown kind, ``"multi_worker"`` without ``TF_CONFIG``,
+        or devices already started.
     """
     if kind not in KINDS:
         raise ValueError(f"distribute={kind!r}; expected one of {', '.join(KINDS)}")
+    if cpu_devices:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        try:
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
+        except RuntimeError as e:
+            raise ValueError(f"cpu_devices={cpu_devices}: {e}") from None
     if kind == "none":
         return None
     if kind == "mirrored":
@@ -106,13 +116,19 @@ def worker_checkpoint_dir(workdir: str, strategy: tf.distribute.Strategy | None)
     return os.path.join(workdir, ".workers", f"{task_type}_{task_id}")
 
 
+def check_meta_batch_size(size: int | None, strategy: tf.distribute.Strategy | None,
+                          what: str = "a meta-batch of {} tasks") -> None:
+    """Raises ValueError unless the strategy's replicas split ``size`` tasks evenly."""
+    count = replicas(strategy)
+    if size is None or size % count:
+        raise ValueError(f"{what.format(size)} cannot be split evenly across {count} "
+                         f"replicas; use a multiple of {count}")
+
+
 def check_split(tasks: Any, strategy: tf.distribute.Strategy) -> int:
     """The meta-batch size N of ``tasks``; raises ValueError unless the replicas split it."""
-    count = strategy.num_replicas_in_sync
     n = tf.nest.flatten(tasks)[0].shape[0]
-    if n is None or n % count:
-        raise ValueError(f"a meta-batch of {n} tasks cannot be split evenly across {count} "
-                         f"replicas; use a meta-batch size that is a multiple of {count}")
+    check_meta_batch_size(n, strategy)
     return n
 
 

@@ -180,17 +180,9 @@ def make_strategy(kind: str, cpu_devices: int = 0):
     Call it first in ``main``: both must come before TensorFlow's first op.
     Raises ValueError with one line on a bad setting.
     """
-    import tensorflow as tf
     from tfmeta import distribute
     with native_logs_filtered():
-        if cpu_devices:
-            cpu = tf.config.list_physical_devices("CPU")[0]
-            try:
-                tf.config.set_logical_device_configuration(
-                    cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
-            except RuntimeError as e:
-                raise ValueError(f"--cpu_devices={cpu_devices}: {e}") from None
-        return distribute.make_strategy(kind)
+        return distribute.make_strategy(kind, cpu_devices)
 
 
 def distribute_line(strategy) -> str:

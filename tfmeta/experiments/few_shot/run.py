@@ -99,14 +99,11 @@ def run(config: FewShotConfig, workdir: str,
       ValueError: on an incompatible existing run or settings the data cannot
         meet (more ways than classes, more shots + queries than images).
     """
-    count = distribute.replicas(strategy)
     if strategy is not None and config.metric:
         raise ValueError(f"--distribute applies to the gradient-based algorithms "
                          f"({', '.join(GRADIENT_ALGORITHMS)}), not --algorithm="
                          f"{config.algorithm}; use --distribute=none")
-    if config.meta_batch_size % count:
-        raise ValueError(f"--meta_batch_size={config.meta_batch_size} cannot be split evenly "
-                         f"across {count} replicas; use a multiple of {count}")
+    distribute.check_meta_batch_size(config.meta_batch_size, strategy, "--meta_batch_size={}")
     check_workdir(config, workdir)
     splits = splits if splits is not None else load_data(config)
     try:

@@ -65,10 +65,7 @@ def run(config: MamlGanConfig, workdir: str,
     event = on_event or (lambda name, step: None)
     if strategy is not None and config.algorithm == "scratch":
         raise ValueError("--distribute: algorithm scratch does not train; use --distribute=none")
-    count = distribute.replicas(strategy)
-    if config.meta_batch_size % count:
-        raise ValueError(f"--meta_batch_size={config.meta_batch_size} cannot be split evenly "
-                         f"across {count} replicas; use a multiple of {count}")
+    distribute.check_meta_batch_size(config.meta_batch_size, strategy, "--meta_batch_size={}")
     check_workdir(config, workdir)
     splits = splits if splits is not None else load_data(config)
     sampler = None

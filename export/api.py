@@ -35,9 +35,9 @@ from export.versions import write_new_version
 from serving.images import read_support_folder
 from tfmeta import checks
 from tfmeta.experiments import maml_gan, rundir
-from tfmeta.io import read_json, write_json
+from tfmeta.savedmodel import common
+from tfmeta.savedmodel.common import save_module
 
-METADATA_FILE = os.path.join("assets.extra", "tfmeta_export.json")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")   # as serving.models_config
 
 
@@ -50,6 +50,8 @@ def error_line(error: Exception) -> str:
     message = getattr(error, "message", None) or str(error)
     lines = [line.strip() for line in str(message).splitlines() if line.strip()]
     return lines[0] if lines else type(error).__name__
+
+read_metadata = common.read_metadata   # the metadata of an exported version
 
 
 def model_dir(export_dir: str, name: str) -> str:
@@ -129,17 +131,6 @@ def adaptation_module(setup: maml_gan.Setup, *, adapt_steps: int | None = None,
         image_shape=[int(s) for s in generator.output_shape[1:]],
         batch_size=setup.config.batch_size, adapt_steps=steps, max_samples=max_samples,
         max_support=max_support, extra_variables=extra)
-
-
-def save_module(module: tf.Module, path: str, metadata: dict) -> None:
-    """``tf.saved_model.save`` with the module's signatures, plus the metadata JSON."""
-    tf.saved_model.save(module, path, signatures=module.signatures())
-    write_json(os.path.join(path, METADATA_FILE), metadata)
-
-
-def read_metadata(version_dir: str) -> dict:
-    """The ``tfmeta_export.json`` of an exported version."""
-    return read_json(os.path.join(version_dir, METADATA_FILE))
 
 
 def _run_metadata(setup: maml_gan.Setup, workdir: str) -> dict:

@@ -1,6 +1,6 @@
 """Exports of few-shot classification runs: both families behind one ``adapt_and_classify``.
 
-* :func:`classifier_module`: a run's :class:`export.classifier.ClassifierModule`
+* :func:`classifier_module`: a run's :class:`tfmeta.savedmodel.classifier.ClassifierModule`
   -- for a gradient-based run (MAML and kin) the adapt function is
   ``few_shot.adapt`` (inner steps on the weights; MeGAN's generator adapts
   beside the classifier and augments the support set in the graph, its noise
@@ -23,10 +23,10 @@ from __future__ import annotations
 import os
 
 from export.api import _overrides, _refuse_untrained, model_dir, save_module
-from export.classifier import ClassifierModule
-from export.module import variable_names
 from export.versions import write_new_version
 from tfmeta.experiments import few_shot
+from tfmeta.savedmodel.classifier import ClassifierModule
+from tfmeta.savedmodel.common import variable_names
 
 
 def _classifier_parts(setup: few_shot.Setup, steps: int) -> dict:
@@ -111,7 +111,7 @@ def export_classifier(workdir: str, export_dir: str, name: str, *,
     """Writes a few-shot run's classifier with in-graph adaptation as a new version.
 
     Both families (gradient-based and metric learners) get the same signatures
-    (:mod:`export.classifier`); the metadata's ``family`` tells them apart.
+    (:mod:`tfmeta.savedmodel.classifier`); the metadata's ``family`` tells them apart.
 
     Args:
       workdir: a few-shot classification run (``trainers.few_shot``).

@@ -37,7 +37,7 @@ reference, so both compute the same thing):
   :func:`tfmeta.data.support.step_batches` -- the evaluation rule, which it
   equals whenever ``n >= batch_size``.
 
-Requests are validated inside the graph (:mod:`export.validation`): a bad one
+Requests are validated inside the graph (:mod:`tfmeta.savedmodel.validation`): a bad one
 fails with ``InvalidArgumentError`` naming the argument, the rule and the
 offending shape or values, and never reaches an op sized by it. The bounds and
 ``adapt_steps`` are fixed at export time.
@@ -51,37 +51,20 @@ Example:
 
 from __future__ import annotations
 
-import re
 from typing import Any, Callable, Mapping, Sequence
 
 import tensorflow as tf
 
-from export.validation import batch_checks, guard_batch, guard_scalar, scalar_checks, validate
 from tfmeta import checks, functional
 from tfmeta.data.support import step_batches
 from tfmeta.gan import generate
-
-# Limits on the export-time bounds themselves (the step batches are drawn step by step in the
-# graph; the inner steps run as one loop).
-MAX_ADAPT_STEPS = 100
-MAX_BOUND = 1 << 20
-
-_BATCH_STREAM, _ADAPT_STREAM, _LATENT_STREAM = 0, 1, 2
+from tfmeta.savedmodel.common import (MAX_ADAPT_STEPS, MAX_BOUND, _tf_variable, _Untracked,
+                                      request_seeds, variable_names)
+from tfmeta.savedmodel.validation import (batch_checks, guard_batch, guard_scalar,
+                                          scalar_checks, validate)
 
 # adapt_fn(params by player, step batches [k, B, H, W, C], int32 [2] seed) -> params by player
 AdaptFn = Callable[[dict, tf.Tensor, tf.Tensor], Mapping[str, Sequence[tf.Tensor]]]
-
-
-def request_seeds(seed: Any) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """The int32 ``[2]`` seeds ``(batches, adaptation, latents)`` of a request's scalar ``seed``.
-
-    Example:
-        >>> batch_seed, adapt_seed, latent_seed = request_seeds(tf.constant(7))
-    """
-    seed = tf.cast(seed, tf.int32)
-    base = tf.stack([seed, tf.zeros_like(seed)])
-    fold = tf.random.experimental.stateless_fold_in
-    return fold(base, _BATCH_STREAM), fold(base, _ADAPT_STREAM), fold(base, _LATENT_STREAM)
 
 
 def support_batches(support: tf.Tensor, steps: int, batch_size: int, seed: Any) -> tf.Tensor:
@@ -96,38 +79,6 @@ def support_batches(support: tf.Tensor, steps: int, batch_size: int, seed: Any) 
     n = tf.shape(support)[0]
     size = tf.minimum(n, tf.constant(batch_size, n.dtype))
     return step_batches(support, steps, size, seed)
-
-
-def variable_names(variables: Sequence[Any], model_name: str | None = None) -> list[str]:
-    """Output names of the ``adapt`` signature: variable paths with ``/`` -> ``_``.
-
-    ``"deconv1/kernel"`` (or ``"generator/deconv1/kernel"`` for ``model_name``
-    ``"generator"``) -> ``"deconv1_kernel"``. Raises ValueError on a collision.
-    """
-    names = []
-    for v in variables:
-        path = getattr(v, "path", None) or v.name.split(":")[0]
-        if model_name and path.startswith(model_name + "/"):
-            path = path[len(model_name) + 1:]
-        name = re.sub(r"[^A-Za-z0-9_]", "_", path).strip("_")
-        if not name or not name[0].isalpha():
-            name = "w_" + name
-        names.append(name)
-    if len(set(names)) != len(names):
-        raise ValueError(f"variable names collide after sanitizing: {names}")
-    return names
-
-
-def _tf_variable(v: Any) -> tf.Variable:
-    """The ``tf.Variable`` behind a Keras variable (saved once; a TF1 loader restores it)."""
-    return v if isinstance(v, tf.Variable) else v.value
-
-
-class _Untracked:
-    """Holds Python objects on a ``tf.Module`` without the module tracking (saving) them."""
-
-    def __init__(self, **objects: Any):
-        self.__dict__.update(objects)
 
 
 class AdaptationModule(tf.Module):

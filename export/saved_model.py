@@ -8,7 +8,7 @@ Serving watches), atomically. For a MAML-GAN run the signatures are
 for a few-shot classification run (``trainers.few_shot``)
 ``adapt_and_classify(support_images, support_labels, query_images, seed)`` (also
 ``serving_default``), ``adapt(support_images, support_labels, seed)`` and
-``classify(query_images, <weights>)`` (see ``export/classifier.py``); a metric
+``classify(query_images, <weights>)`` (see ``tfmeta/savedmodel/classifier.py``); a metric
 learner's run (``--algorithm=protonet|matching|relation|siamese``) gets the same
 signatures, ``adapt`` returning its support state (e.g. ``prototypes``) instead of weights.
 Prints the version directory. A run at step 0 is refused unless ``--allow_untrained``.

@@ -10,3 +10,12 @@ from tfmeta import functional, inner, types
 __version__ = "0.1.0"
 
 __all__ = ["functional", "inner", "types", "__version__"]
+
+
+def __getattr__(name: str):
+    """``tfmeta.keras`` on first use: the Keras front door sits above the core (layer 4), so
+    the package imports it only when asked, and ``import tfmeta`` stays light."""
+    if name == "keras":
+        import tfmeta.keras as front_door   # lazy: see tests/layout_test.py LAZY
+        return front_door
+    raise AttributeError(f"module 'tfmeta' has no attribute {name!r}")

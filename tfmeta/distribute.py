@@ -168,3 +168,20 @@ def replica_gradients(strategy: tf.distribute.Strategy, compute: Callable[[Any],
 
     out = strategy.run(one_replica, args=(tasks,))
     return tf.nest.map_structure(lambda v: strategy.experimental_local_results(v)[0], out)
+
+
+def keras_replica_share(grads: Any, metrics: Any) -> tuple[Any, Any]:
+    """In a Keras ``train_step``: this replica's mean gradients, ready for the optimizer.
+
+    Under a strategy, Keras runs ``train_step`` once per replica on its share of
+    the global batch, and its optimizer *sums* the replicas' gradients. So each
+    replica's mean gradient is divided by the number of replicas (their sum is
+    the global mean when the shares are equal) and the metrics are all-reduced
+    to their global means. Without a strategy (one replica) nothing changes.
+    """
+    context = tf.distribute.get_replica_context()
+    count = 1 if context is None else context.num_replicas_in_sync
+    if count == 1:
+        return grads, metrics
+    grads = tf.nest.map_structure(lambda g: g / tf.cast(count, g.dtype), grads)
+    return grads, context.all_reduce(tf.distribute.ReduceOp.MEAN, metrics)

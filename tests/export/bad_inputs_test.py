@@ -58,7 +58,7 @@ BAD_REQUESTS = [
 
 # One value where a scalar is declared: refused by the model server (its session sees the
 # runtime shape), taken as that value by a tf.saved_model.load-ed signature, whose runtime
-# folds the declared scalar shape (export/validation.py).
+# folds the declared scalar shape (tfmeta/savedmodel/validation.py).
 ONE_VALUE_NON_SCALARS = [
     ("adapt_and_generate", dict(num_samples=np.array([4], np.int32)),
      r"num_samples must be an int32 scalar; got a tensor of shape\] \[1\]"),

@@ -20,7 +20,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from export import api, classifier_api
-from export.module import request_seeds
+from tfmeta.savedmodel.common import request_seeds
 from tests.export import fixtures
 from tfmeta.data import EpisodeSampler
 from tfmeta.experiments import few_shot

@@ -18,7 +18,7 @@ import tensorflow as tf
 from absl.testing import absltest
 
 from export import api, classifier_api
-from export.module import variable_names
+from tfmeta.savedmodel.common import variable_names
 from tests.export import fixtures
 from tests.export.classifier_test import (SAVED_MODEL_CLI, SIGNATURES, TF_ONLY_PROGRAM, call,
                                           python_probabilities, write_class_folders)

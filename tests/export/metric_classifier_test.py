@@ -18,7 +18,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from export import api, classifier_api
-from export.module import variable_names
+from tfmeta.savedmodel.common import variable_names
 from tests.export import fixtures
 from tests.export.classifier_test import TF_ONLY_PROGRAM, call, write_class_folders
 from tfmeta.data import EpisodeSampler

@@ -32,6 +32,15 @@ def reference(model, support, z, num_samples, seed):
     return {k: v.numpy() for k, v in out.items()}
 
 
+# On CPUs where oneDNN's remapper fuses BiasAdd + LeakyRelu (AVX-512 machines), grappler logs
+# this at E level when the forward node of a LeakyReluGrad inside the adaptation loop was
+# already fused; it then leaves the graph unfused and the call's result is unchanged (a known
+# TensorFlow issue, seen with any Keras LeakyReLU under a GradientTape; not ours to fix).
+GRAPPLER_SKIPPED_FUSION = re.compile(r"meta_optimizer\.cc:\d+\] remapper failed: INVALID_ARGUMENT: "
+                                     r"Mutation::Apply error: fanout '[^']*LeakyReluGrad' exist "
+                                     r"for missing node")
+
+
 class TensorFlowOnlyTest(absltest.TestCase):
 
     def setUp(self):
@@ -143,7 +152,8 @@ class TensorFlowOnlyTest(absltest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(proc.stdout.strip().splitlines()[-1], "[3, 28, 28, 1]")
         logged = proc.stderr.split("--- load and call\n", 1)[1]
-        errors = [line for line in logged.splitlines() if re.match(r"E\d{4} |E tensorflow", line)]
+        errors = [line for line in logged.splitlines() if re.match(r"E\d{4} |E tensorflow", line)
+                  and not GRAPPLER_SKIPPED_FUSION.search(line)]
         self.assertEqual(errors, [], f"E-level lines while loading and calling:\n{logged}")
 
 

@@ -76,6 +76,9 @@ class MetaLearner(tf.Module):
         8 Conv-4 tasks, bench/README.md); the batched form is for wide devices.
       parallel_tasks: ``"loop"``: how many tasks the runtime may compute at
         once (``parallel_iterations``); 1 keeps one task's graph in memory.
+      step: the meta-step counter (``annealed`` and ``first_order_steps`` read
+        it); default: a new one that ``apply_gradients`` advances. One passed in
+        is advanced by its owner (tfmeta.keras: the optimizer's ``iterations``).
       strategy: a ``tf.distribute`` strategy (default: the one in scope when
         the learner is made, if any). Its replicas split each meta-batch
         (:func:`tfmeta.distribute.replica_gradients`); ``variables`` must have
@@ -87,7 +90,7 @@ class MetaLearner(tf.Module):
                  algorithm: str = "maml", steps: int = 10, step_weights: str = "uniform",
                  anneal_steps: int = 1000, jit_compile: bool = False, remat: bool = False,
                  unroll: bool | None = None, first_order_steps: int = 0,
-                 tasks_mode: str = "loop", parallel_tasks: int = 1,
+                 tasks_mode: str = "loop", parallel_tasks: int = 1, step: Any = None,
                  strategy: tf.distribute.Strategy | None = None, name: str | None = None):
         super().__init__(name=name)
         if strategy is None and tf.distribute.has_strategy():
@@ -120,7 +123,9 @@ class MetaLearner(tf.Module):
         self._check_distributed(self.targets)
         with self._scope():
             self._make_outer(outer)
-            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="meta_step")
+            self._owns_step = step is None
+            self.step = (tf.Variable(0, dtype=tf.int64, trainable=False, name="meta_step")
+                         if step is None else step)
         if isinstance(first_order_steps, bool) or not isinstance(first_order_steps, int) \
                 or first_order_steps < 0:
             raise ValueError(f"first_order_steps must be an int >= 0, got {first_order_steps!r}")
@@ -137,8 +142,8 @@ class MetaLearner(tf.Module):
         self.parallel_tasks = parallel_tasks
         # Under a strategy XLA compiles each replica's share (strategy.run cannot be compiled).
         jit_all = jit_compile and self.strategy is None
-        self._replica_compute = (tf.function(self._mean_gradients, jit_compile=True)
-                                 if jit_compile and not jit_all else self._mean_gradients)
+        self._replica_compute = (tf.function(self.mean_gradients, jit_compile=True)
+                                 if jit_compile and not jit_all else self.mean_gradients)
         self._compute = tf.function(self.compute_gradients, jit_compile=jit_all,
                                     reduce_retracing=True)
         self._compute_first_order = tf.function(
@@ -217,13 +222,15 @@ class MetaLearner(tf.Module):
             return distribute.replica_gradients(
                 self.strategy, lambda mine: self._replica_compute(mine, first_order), tasks,
                 self._norms)
-        grads, metrics = self._mean_gradients(tasks, first_order)
+        grads, metrics = self.mean_gradients(tasks, first_order)
         return grads, dict(metrics, **self._norms(grads))
 
     def _norms(self, grads) -> dict:
         return {f"grad_norm/{p}": tf.linalg.global_norm(grads[p]) for p in self.players}
 
-    def _mean_gradients(self, tasks: Task, first_order: bool | None):
+    def mean_gradients(self, tasks: Task, first_order: bool | None = None):
+        """Mean meta-gradient and metrics of exactly ``tasks`` (no split, no all-reduce): a
+        replica's share; without a strategy, :meth:`compute_gradients` less the norms."""
         metric_names = [f"{k}/{p}" for k in ("meta_loss", "inner_loss") for p in self.players]
 
         def one_task(task):
@@ -270,7 +277,8 @@ class MetaLearner(tf.Module):
                 for p in self.players for g in grads[p]]):
             for p in self.players:
                 self.outer[p].apply_gradients(zip(grads[p], self.targets[p]))
-            self.step.assign_add(1)
+            if self._owns_step:
+                self.step.assign_add(1)
 
     def train_step(self, tasks: Task) -> dict[str, tf.Tensor]:
         """One meta-update on a stacked meta-batch; returns the metrics."""

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import tensorflow as tf
+
 from tfmeta.algorithms.adapt import adapt, check_steps
-from tfmeta.types import Objective, Task
+from tfmeta.types import Objective, Reused, Task
 
 
 def reptile_direction(objective: Objective, params: Mapping[str, list], task: Task,
@@ -42,3 +44,14 @@ def reptile_direction(objective: Objective, params: Mapping[str, list], task: Ta
     if return_losses:
         return direction, losses
     return direction
+
+
+def whole_episodes(tasks: Task) -> Task:
+    """A stacked meta-batch of episodes whose inner batch is each episode's support *and* query set.
+
+    Reptile has no separate validation loss: it adapts on a task's whole
+    training set, so an episode's images all feed the inner steps.
+    """
+    (sx, sy), (qx, qy) = tasks.inner.batch, tasks.val.batch
+    both = (tf.concat([sx, qx], axis=1), tf.concat([sy, qy], axis=1))
+    return Task(inner=Reused(both), val=tasks.val, seed=tasks.seed)

@@ -17,9 +17,12 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 
+from tfmeta.distribute import keras_replica_share
 from tfmeta.metric.episodes import MetricNets, check_method, embed, episode_loss, support_state
 from tfmeta.types import Task
 
@@ -34,10 +37,17 @@ class MetricLearner(tf.Module):
       ways: N of the training episodes (Prototypical networks train with more
         ways than they test with).
       optimizer: a Keras optimizer (its schedule is read at its own iteration).
+      step: the update counter (default: a new int64 variable that each update
+        advances; a counter passed in is advanced by its owner, as the Keras
+        front door's optimizer ``iterations``).
+
+    In a Keras ``train_step`` under a strategy each replica's gradients are
+    scaled for the optimizer's sum across replicas
+    (:func:`tfmeta.distribute.keras_replica_share`).
     """
 
     def __init__(self, nets: MetricNets, ways: int, optimizer: keras.optimizers.Optimizer,
-                 name: str | None = None):
+                 step: Any = None, name: str | None = None):
         super().__init__(name=name)
         check_method(nets.method)
         self.nets, self.ways = nets, int(ways)
@@ -45,11 +55,17 @@ class MetricLearner(tf.Module):
         self.trainable = nets.trainable_variables
         self.moving = [v for v in nets.variables if not v.trainable]   # batch norm averages
         self.optimizer.build(self.trainable)
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="meta_step")
-        self._train = tf.function(self._train_step, reduce_retracing=True)
+        self._owns_step = step is None
+        self.step = (tf.Variable(0, dtype=tf.int64, trainable=False, name="meta_step")
+                     if step is None else step)
+        self._train = tf.function(lambda tasks: self.update(tasks)[0], reduce_retracing=True)
 
     def loss(self, tasks: Task, training: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
         """``(loss, accuracy)`` of a stacked batch of episodes (``Task`` of Reused batches)."""
+        return self.loss_and_logits(tasks, training)[:2]
+
+    def loss_and_logits(self, tasks: Task, training: bool = True) -> tuple:
+        """``(loss, accuracy, logits [E, Q, N])`` of a stacked batch of episodes."""
         (sx, sy), (qx, qy) = tasks.inner.batch, tasks.val.batch
         shots = tf.shape(sx)[1]
         embeddings = embed(self.nets, tf.concat([sx, qx], axis=1), training=training)
@@ -59,16 +75,19 @@ class MetricLearner(tf.Module):
         predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
         accuracy = tf.reduce_mean(tf.cast(tf.equal(predicted, tf.cast(qy, tf.int32)),
                                           tf.float32))
-        return loss, accuracy
+        return loss, accuracy, logits
 
-    def _train_step(self, tasks: Task) -> dict:
+    def update(self, tasks: Task) -> tuple[dict, tf.Tensor]:
+        """One update (in a ``tf.function``): ``(metrics, query logits [E, Q, N])``."""
         # Batch norm's moving averages change in the forward pass: kept to be put back if the
         # update is refused, so that a refused update changes nothing.
         kept = [tf.identity(v) for v in self.moving]
         with tf.GradientTape() as tape:
-            loss, accuracy = self.loss(tasks, training=True)
+            loss, accuracy, logits = self.loss_and_logits(tasks, training=True)
         grads = tape.gradient(loss, self.trainable)
         pairs = [(g, v) for g, v in zip(grads, self.trainable) if g is not None]
+        shares, (loss, accuracy) = keras_replica_share([g for g, _ in pairs], (loss, accuracy))
+        pairs = list(zip(shares, [v for _, v in pairs]))
         finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(loss))]
                                + [tf.reduce_all(tf.math.is_finite(g)) for g, _ in pairs])
 
@@ -80,9 +99,10 @@ class MetricLearner(tf.Module):
         with tf.control_dependencies([tf.debugging.Assert(ok, [
                 "non-finite loss or gradient; nothing was updated"])]):
             self.optimizer.apply_gradients(pairs)
-            self.step.assign_add(1)
+            if self._owns_step:
+                self.step.assign_add(1)
         return {f"meta_loss/{PLAYER}": loss, "accuracy": accuracy,
-                f"grad_norm/{PLAYER}": tf.linalg.global_norm([g for g, _ in pairs])}
+                f"grad_norm/{PLAYER}": tf.linalg.global_norm([g for g, _ in pairs])}, logits
 
     def train_step(self, tasks: Task) -> dict[str, tf.Tensor]:
         """One update on a stacked batch of episodes; returns the metrics."""

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmeta import inner as inner_lib
-from tfmeta.algorithms import MetaLearner
+from tfmeta.algorithms import MetaLearner, whole_episodes
 from tfmeta.classify import PLAYER, classification_objective
 from tfmeta.data import (ClassDatasetSplits, EpisodeSampler, load_class_dataset,
                          load_folder_dataset)
@@ -91,13 +91,7 @@ def training_sampler(config: FewShotConfig, dataset) -> Callable[[Any], Task]:
         return megan_batch
     if config.algorithm != "reptile":
         return sampler.meta_batch
-
-    def reptile_batch(step):
-        tasks = sampler.meta_batch(step)
-        (sx, sy), (qx, qy) = tasks.inner.batch, tasks.val.batch
-        both = (tf.concat([sx, qx], axis=1), tf.concat([sy, qy], axis=1))
-        return Task(inner=Reused(both), val=tasks.val, seed=tasks.seed)
-    return reptile_batch
+    return lambda step: whole_episodes(sampler.meta_batch(step))
 
 
 def outer_learning_rate(config: FewShotConfig):

@@ -43,7 +43,7 @@ Images are the preprocessed form the run trained on: float32 NHWC in
 ``[-1, 1]`` (Omniglot: 28x28x1, *bright strokes on dark*, i.e. scanned ink
 inverted). Labels are int32 in ``0..N-1``; every class must occur in the
 support set (so ``S >= N``). ``seed`` is an int32 scalar; the adapt function
-gets ``export.module.request_seeds(seed)[1]`` (the adaptation stream, as in the
+gets ``tfmeta.savedmodel.common.request_seeds(seed)[1]`` (the adaptation stream, as in the
 GAN export). The metric family and MAML and kin draw nothing from it (the seed
 does not change their result); MeGAN's generator draws its noise from it, so a
 MeGAN export's probabilities depend on ``seed`` (the same seed, the same answer).
@@ -51,7 +51,7 @@ MeGAN export's probabilities depend on ``seed`` (the same seed, the same answer)
 The module knows no experiment: the export CLI builds the two functions (for a
 few-shot run, ``few_shot.adapt`` and ``few_shot.logits``), traced into the
 graph at export time. It is stateless (reads variables, assigns none).
-Requests are validated inside the graph (:mod:`export.validation`): a bad one
+Requests are validated inside the graph (:mod:`tfmeta.savedmodel.validation`): a bad one
 fails with ``InvalidArgumentError`` naming the argument, the rule and the
 offending shape or values.
 
@@ -70,11 +70,13 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
-from export.module import MAX_ADAPT_STEPS, MAX_BOUND, _tf_variable, _Untracked, request_seeds
-from export.validation import (batch_checks, guard_batch, guard_labels, guard_scalar,
-                               guard_tensor, label_checks, runtime_dim, scalar_checks,
-                               tensor_checks, validate)
 from tfmeta import checks
+from tfmeta.savedmodel.common import (MAX_ADAPT_STEPS, MAX_BOUND, _tf_variable, _Untracked,
+                                      request_seeds)
+from tfmeta.savedmodel.validation import (batch_checks, guard_batch, guard_labels,
+                                          guard_scalar, guard_tensor, label_checks,
+                                          runtime_dim, scalar_checks, tensor_checks,
+                                          validate)
 
 # adapt_fn(support_images [S, H, W, C], support_labels [S], int32 [2] seed) -> {name: tensor}
 ClassifierAdaptFn = Callable[[tf.Tensor, tf.Tensor, tf.Tensor], Mapping[str, tf.Tensor]]
@@ -157,7 +159,7 @@ class ClassifierModule(tf.Module):
         self.output_names = list(state_shapes)
         self.state_shapes = [[d if d == SUPPORT_SIZE else int(d) for d in state_shapes[n]]
                              for n in self.output_names]
-        # The tf.Variables behind the Keras variables, each saved once (see export.module).
+        # The tf.Variables behind the Keras variables, each saved once (see tfmeta.savedmodel.common).
         for name, nest in variables.items():
             setattr(self, name, tf.nest.map_structure(_tf_variable, nest))
         images = lambda name: tf.TensorSpec([None, *self.image_shape], tf.float32,  # noqa: E731
@@ -172,7 +174,7 @@ class ClassifierModule(tf.Module):
         self.adapt = tf.function(self._adapt_signature, input_signature=[
             images("support_images"), labels, seed])
         # The state is declared with its rank only: a loaded signature called from Python
-        # takes a fully declared shape on trust (export.validation), so the in-graph shape
+        # takes a fully declared shape on trust (tfmeta.savedmodel.validation), so the in-graph shape
         # check could not see a wrong one. Its shapes are the adapt outputs' (and metadata's).
         self.classify = tf.function(self._classify_signature, input_signature=[
             images("query_images"), *[tf.TensorSpec([None] * len(s), tf.float32, name=n)

@@ -135,6 +135,9 @@ class GradientMetaLearner(CompileFromConfig, keras.Model):
                 outer={PLAYER: self.optimizer}, algorithm=self.engine_algorithm,
                 steps=self.inner_steps, step_weights=self.step_weights,
                 anneal_steps=self.anneal_steps, step=self.optimizer.iterations)
+        if self.backbone.outputs:
+            self.build_compiled(int(self.backbone.outputs[0].shape[-1]),
+                                self.backbone.outputs[0].dtype)
 
     @property
     def learner(self) -> MetaLearner:

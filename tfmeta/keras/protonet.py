@@ -92,6 +92,7 @@ class ProtoNet(CompileFromConfig, keras.Model):
         with self.distribute_strategy.scope():
             self._engine.learner = MetricLearner(self._engine.nets, self.ways, self.optimizer,
                                                  step=self.optimizer.iterations)
+        self.build_compiled(self.ways)
 
     @property
     def learner(self) -> MetricLearner:

@@ -1,13 +1,18 @@
-"""``.keras`` loading of the front door's models: compile them back through their own ``compile``.
+"""What every model of the front door needs of Keras's compile machinery.
 
-Keras restores a subclass's compile settings only through ``compile_from_config``
-when ``compile`` is overridden (ours builds the engine); the optimizer is built
-there in the engine's variable order, which is also the order it was saved in.
+* ``.keras`` loading: Keras restores a subclass's compile settings only through
+  ``compile_from_config`` when ``compile`` is overridden (ours builds the
+  engine); the optimizer is built there in the engine's variable order, which
+  is also the order it was saved in;
+* the compiled loss and metrics are built at ``compile`` for labels ``[B]`` and
+  outputs ``[B, N]``: under a ``tf.distribute`` strategy Keras would otherwise
+  build them from a symbolic batch, and a batch here is a meta-batch of episodes.
 """
 
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 
 class CompileFromConfig:
@@ -15,3 +20,13 @@ class CompileFromConfig:
 
     def compile_from_config(self, config: dict) -> None:
         self.compile(**keras.saving.deserialize_keras_object(config))
+
+    def build_compiled(self, classes: int, dtype="float32") -> None:
+        """Creates the compiled loss's and metrics' state now, for ``classes`` outputs."""
+        labels = tf.zeros([1], tf.int32)
+        outputs = tf.zeros([1, classes], dtype)
+        with self.distribute_strategy.scope():
+            if getattr(self, "loss", None) is not None:
+                self.compute_loss(y=labels, y_pred=outputs, training=False)
+            self.compute_metrics(None, labels, outputs, None)
+        self.reset_metrics()

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
 
 import keras
 import numpy as np
@@ -26,6 +27,7 @@ from tfmeta.classify import accuracy, classification_objective, cross_entropy, l
 from tfmeta.data import EpisodeSampler
 from tfmeta.data.class_dataset import ClassDataset
 from tfmeta.metric import MetricLearner, MetricNets
+from tfmeta.nets.layers import BatchStatNorm
 from tfmeta.types import Reused
 from tests.shared import ROOT
 
@@ -201,6 +203,25 @@ class KerasFrontDoorTest(parameterized.TestCase):
         fresh = _meta("metasgd", _backbone(batch_norm=True))
         self.assertGreater(_max_difference(whole.variables, fresh.variables), 1e-3)
 
+    def test_model_checkpoint_and_early_stopping_work_on_validation_episodes(self):
+        meta = _meta("maml", _backbone())
+        with tempfile.TemporaryDirectory() as tmp:
+            best = os.path.join(tmp, "best.keras")
+            history = meta.fit(
+                tk.episodes(self.sampler, start=meta.optimizer.iterations), epochs=6,
+                steps_per_epoch=1, validation_data=tk.test_episodes(self.sampler, 2),
+                callbacks=[keras.callbacks.ModelCheckpoint(best, monitor="val_accuracy",
+                                                           save_best_only=True),
+                           keras.callbacks.EarlyStopping(monitor="loss", patience=1,
+                                                         min_delta=1e6)],
+                verbose=0)
+            self.assertEqual(len(history.history["loss"]), 2)     # stopped after patience 1
+            self.assertIn("val_accuracy", history.history)
+            loaded = keras.saving.load_model(best)
+        self.assertIsInstance(loaded, tk.MAML)
+        best_epoch = int(np.argmax(history.history["val_accuracy"])) + 1   # one update per epoch
+        self.assertEqual(int(loaded.optimizer.iterations.numpy()), best_epoch)
+
     @parameterized.parameters("metasgd", "protonet")
     def test_keras_file_round_trip_restores_config_weights_optimizer_and_scores(self, kind):
         if kind == "protonet":
@@ -236,6 +257,18 @@ class KerasFrontDoorTest(parameterized.TestCase):
         text = lines.getvalue()
         self.assertIn(backbone.name, text)
         self.assertIn(f"{2 * params:,}", text.replace("\u2502", " "))   # weights and rates
+
+    def test_second_order_over_keras_batch_norm_warns_and_batch_stat_norm_does_not(self):
+        with self.assertWarnsRegex(UserWarning, "BatchNormalization, whose second derivative"):
+            _meta("maml", _backbone(batch_norm=True))
+        keras.utils.set_random_seed(0)
+        exact = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                                  keras.layers.Dense(8), BatchStatNorm(),
+                                  keras.layers.Dense(3)])
+        for kind, backbone in (("fomaml", _backbone(batch_norm=True)), ("maml", exact)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", UserWarning)
+                _meta(kind, backbone)
 
     def test_errors_are_one_clear_line(self):
         with self.assertRaisesRegex(ValueError, r"MAML.compile needs loss="):

@@ -38,7 +38,9 @@ def _layers(model: keras.Model) -> list:
     return out
 
 
-def has_batch_norm(model: keras.Model) -> bool:
+def keras_batch_norm(model: keras.Model) -> bool:
+    """Whether ``model`` has a ``keras.layers.BatchNormalization`` (moving averages, ``training``
+    dependent; :class:`tfmeta.nets.layers.BatchStatNorm` always uses the batch's statistics)."""
     return any(isinstance(layer, keras.layers.BatchNormalization) for layer in _layers(model))
 
 
@@ -82,7 +84,7 @@ def plain_model(backbone: keras.Model, params: list) -> keras.Model:
         variable.assign(value)
     for variable, value in zip(clone.non_trainable_variables, backbone.non_trainable_variables):
         variable.assign(value)
-    if not has_batch_norm(backbone):
+    if not keras_batch_norm(backbone):
         return clone
     spec = backbone.inputs[0]
     inputs = keras.Input(shape=tuple(spec.shape[1:]), dtype=spec.dtype)

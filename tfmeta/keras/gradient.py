@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import keras
@@ -42,7 +43,7 @@ from tfmeta.algorithms import MetaLearner, whole_episodes
 from tfmeta.algorithms import adapt as adapt_steps
 from tfmeta.distribute import keras_replica_share
 from tfmeta.keras import exporting
-from tfmeta.keras.saving import CompileFromConfig
+from tfmeta.keras.base import FrontDoor
 from tfmeta.types import Reused, Task
 
 PLAYER = "model"
@@ -62,7 +63,7 @@ def per_example(loss: Any):
     return loss.call if isinstance(loss, keras.losses.Loss) else loss
 
 
-class GradientMetaLearner(CompileFromConfig, keras.Model):
+class GradientMetaLearner(FrontDoor, keras.Model):
     """What MAML, Meta-SGD and Reptile share (see the module docstring).
 
     Args:
@@ -107,21 +108,11 @@ class GradientMetaLearner(CompileFromConfig, keras.Model):
         return tasks
 
     # -- Keras ------------------------------------------------------------------------------
-    def call(self, inputs, training: bool = False):
-        return self.backbone(inputs, training=training)
-
     def get_config(self) -> dict:
         return dict(super().get_config(), backbone=keras.saving.serialize_keras_object(
             self.backbone), inner_steps=self.inner_steps,
             inner_learning_rate=self.inner_learning_rate, step_weights=self.step_weights,
             anneal_steps=self.anneal_steps, eval_inner_steps=self.eval_inner_steps)
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(
-            config["backbone"], custom_objects=custom_objects)
-        return cls(**config)
 
     def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
         if loss is None:
@@ -129,6 +120,13 @@ class GradientMetaLearner(CompileFromConfig, keras.Model):
                              "SparseCategoricalCrossentropy(from_logits=True)")
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
         self._engine.loss = per_example(loss)
+        if self.engine_algorithm == "maml" and exporting.keras_batch_norm(self.backbone):
+            warnings.warn(
+                f"{type(self).__name__}: backbone {self.backbone.name!r} uses keras.layers."
+                "BatchNormalization, whose second derivative is wrong (tf.nn.moments stops the "
+                "gradient of the mean inside the variance), so the second-order meta-gradient "
+                "is inexact; use tfmeta.nets.layers.BatchStatNorm (exact, as "
+                "tfmeta.nets.build_conv4) or first_order=True", stacklevel=3)
         with self.distribute_strategy.scope():
             self._engine.learner = MetaLearner(
                 {PLAYER: self.backbone.trainable_variables}, self.objective, self._engine.inner,
@@ -250,6 +248,7 @@ class MAML(GradientMetaLearner):
     @property
     def engine_algorithm(self) -> str:
         return "fomaml" if self.first_order else "maml"
+
 
     def get_config(self) -> dict:
         return dict(super().get_config(), first_order=self.first_order)

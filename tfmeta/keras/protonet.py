@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from tfmeta import checks
 from tfmeta.keras import exporting
-from tfmeta.keras.saving import CompileFromConfig
+from tfmeta.keras.base import FrontDoor
 from tfmeta.metric import MetricLearner, MetricNets
 from tfmeta.metric.episodes import embed, episode_loss, query_logits, support_state
 from tfmeta.types import Task
@@ -50,7 +50,7 @@ class PrototypeScores(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tfmeta")
-class ProtoNet(CompileFromConfig, keras.Model):
+class ProtoNet(FrontDoor, keras.Model):
     """A prototypical network over ``embedding`` (images ``[B, H, W, C]`` -> ``[B, D]``).
 
     Args:
@@ -58,6 +58,8 @@ class ProtoNet(CompileFromConfig, keras.Model):
       ways: N of the training episodes (the classes a training episode's
         labels ``0..N-1`` take); also the ways of :meth:`export`'s default.
     """
+
+    WRAPPED = "embedding"
 
     def __init__(self, embedding: keras.Model, ways: int, **kwargs):
         super().__init__(**kwargs)
@@ -69,19 +71,9 @@ class ProtoNet(CompileFromConfig, keras.Model):
         self._engine = _Engine(MetricNets("protonet", embedding))
         self.built = True
 
-    def call(self, inputs, training: bool = False):
-        return self.embedding(inputs, training=training)
-
     def get_config(self) -> dict:
         return dict(super().get_config(), ways=self.ways,
                     embedding=keras.saving.serialize_keras_object(self.embedding))
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
-        config = dict(config)
-        config["embedding"] = keras.saving.deserialize_keras_object(
-            config["embedding"], custom_objects=custom_objects)
-        return cls(**config)
 
     def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
         if loss is not None:

@@ -1,5 +1,7 @@
-"""What every model of the front door needs of Keras's compile machinery.
+"""What every model of the front door shares: the wrapped Keras model, and Keras's compile machinery.
 
+* the wrapped model (``WRAPPED``: the backbone or the embedding) is what
+  ``call`` runs and what ``from_config`` deserializes;
 * ``.keras`` loading: Keras restores a subclass's compile settings only through
   ``compile_from_config`` when ``compile`` is overridden (ours builds the
   engine); the optimizer is built there in the engine's variable order, which
@@ -15,8 +17,21 @@ import keras
 import tensorflow as tf
 
 
-class CompileFromConfig:
-    """Mixin of a ``keras.Model`` whose ``compile`` builds its learner."""
+class FrontDoor:
+    """Mixin of a ``keras.Model`` that wraps the model named ``WRAPPED`` and whose ``compile``
+    builds its learner."""
+
+    WRAPPED = "backbone"
+
+    def call(self, inputs, training: bool = False):
+        return getattr(self, self.WRAPPED)(inputs, training=training)
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        config = dict(config)
+        config[cls.WRAPPED] = keras.saving.deserialize_keras_object(
+            config[cls.WRAPPED], custom_objects=custom_objects)
+        return cls(**config)
 
     def compile_from_config(self, config: dict) -> None:
         self.compile(**keras.saving.deserialize_keras_object(config))

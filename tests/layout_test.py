@@ -2,7 +2,7 @@
 
 Layers, lowest first (a module may import its own layer and the ones below):
 
-    0  core         tfmeta (package), types, functional, inner, io, checks, algorithms,
+    0  core         tfmeta (package), types, functional, inner, inner_lstm, io, checks, algorithms,
                     distribute
     1  data, nets   task distributions, samplers; model builders
     2  objectives   gan, classify, metric, megan: losses and objectives of a problem family
@@ -32,6 +32,7 @@ MAX_LINES = 300
 # Longest matching prefix wins. A tfmeta module under no prefix fails the test: give it a layer.
 LAYERS = {
     "tfmeta": 0, "tfmeta.types": 0, "tfmeta.functional": 0, "tfmeta.inner": 0,
+    "tfmeta.inner_lstm": 0,
     "tfmeta.io": 0, "tfmeta.checks": 0, "tfmeta.algorithms": 0, "tfmeta.distribute": 0,
     "tfmeta.data": 1, "tfmeta.nets": 1,
     "tfmeta.gan": 2, "tfmeta.classify": 2, "tfmeta.metric": 2, "tfmeta.megan": 2,

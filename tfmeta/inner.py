@@ -42,12 +42,14 @@ class InnerOptimizer(NamedTuple):
       variables: meta-variables the update reads (Meta-SGD learning rates); the
         meta-learner trains them with the player's meta-loss.
       name: for error messages and configs.
+      takes_loss: ``update`` also takes the step's loss, ``update(grads, state,
+        params, loss=loss)`` (the LSTM meta-learner, :mod:`tfmeta.inner_lstm`).
     """
     init: Callable[[Sequence[tf.Tensor]], State]
-    update: Callable[[Sequence[tf.Tensor], State, Sequence[tf.Tensor]],
-                     tuple[list, State]]
+    update: Callable[..., tuple[list, State]]
     variables: tuple = ()
     name: str = "inner"
+    takes_loss: bool = False
 
 
 def safe_sqrt(x: tf.Tensor) -> tf.Tensor:

@@ -96,7 +96,9 @@ flags.DEFINE_integer("shots", _D.shots, "K: support images per class (papers: 1 
 flags.DEFINE_integer("queries", _D.queries, "Query images per class, scored by the meta-loss "
                      "and by evaluation (papers: 15).")
 flags.DEFINE_enum("algorithm", _D.algorithm, list(lib.ALGORITHMS), "maml: second-order MAML; "
-                  "fomaml: first order; metasgd: learned per-parameter inner rates; reptile: "
+                  "fomaml: first order; metasgd: learned per-parameter inner rates; meta_lstm: the "
+                  "LSTM meta-learner of Ravi and Larochelle (learned input and forget gates, "
+                  "input gate starting at --inner_lr); reptile: "
                   "inner SGD on support and query images, outer SGD step of --outer_lr along "
                   "init - adapted. MAML++ is maml with --per_step_lr, --per_step_bn, "
                   "--first_order_steps, --step_weights=annealed and --outer_lr_schedule=cosine. "

@@ -217,7 +217,7 @@ class DistributedFewShotTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 1)
         self.assertEqual(proc.stderr.strip().splitlines()[-1],
                          "error: --distribute applies to the gradient-based algorithms (maml, "
-                         "fomaml, metasgd, reptile, megan), not --algorithm=protonet; use "
+                         "fomaml, metasgd, meta_lstm, reptile, megan), not --algorithm=protonet; use "
                          "--distribute=none")
 
 

@@ -103,6 +103,9 @@ class FewShotCliTest(unittest.TestCase):
         cls.megan_workdir = os.path.join(tmp, "megan")
         cls.bad_megan_workdir = os.path.join(tmp, "bad_megan")
         megan = [f"--folder={cls.folder}", *TINY, "--algorithm=megan"]
+        cls.lstm_workdir = os.path.join(tmp, "meta_lstm")
+        lstm = [f"--folder={cls.folder}", *TINY, "--algorithm=meta_lstm", "--inner_lr=0.3",
+                f"--workdir={cls.lstm_workdir}", "--steps=2", "--eval_every=2"]
 
         # Wave 1: the run, a bad value, a long run to interrupt, the prototypical runs, and
         # MeGAN's run and bad value.
@@ -122,6 +125,7 @@ class FewShotCliTest(unittest.TestCase):
                           "--steps=2", "--eval_every=2")
         bad_megan = start("trainers.few_shot", *megan, f"--workdir={cls.bad_megan_workdir}",
                           "--fakes_from=5")
+        lstm_run = start("trainers.few_shot", *lstm)
         cls.interrupted = interrupt_after_first_curve_point(long, cls.interrupted_workdir)
         cls.bad_fakes_from = finish(bad_megan)
         cls.megan = finish(megan_run, timeout=400)
@@ -129,13 +133,16 @@ class FewShotCliTest(unittest.TestCase):
         cls.proto_too_many_ways = finish(too_many_ways)
         cls.bad_shots = finish(bad)
         cls.trained = finish(train, timeout=400)
+        cls.lstm = finish(lstm_run, timeout=400)
 
         # Wave 2: the same command again, a conflicting one, and the evaluation.
         again = start("trainers.few_shot", *cls.args)
         conflict = start("trainers.few_shot", *cls.args, "--ways=4")
         scores = start("trainers.few_shot_eval", f"--runs={cls.workdir},{cls.proto_workdir}",
                        "--episodes=5", f"--out={cls.eval_json}", f"--plot={cls.plot}")
+        lstm_again = start("trainers.few_shot", *lstm)
         cls.resumed, cls.conflict, cls.scored = finish(again), finish(conflict), finish(scores)
+        cls.lstm_resumed = finish(lstm_again)
 
     @classmethod
     def tearDownClass(cls):
@@ -167,6 +174,17 @@ class FewShotCliTest(unittest.TestCase):
             png = f.read()
         self.assertTrue(png.startswith(b"\x89PNG\r\n\x1a\n"))
         self.assertGreater(len(png), 5000)   # a drawn figure, not an empty canvas
+
+    def test_meta_lstm_trains_scores_and_resumes(self):
+        code, out, err = self.lstm
+        self.assertEqual(code, 0, err)
+        self.assertIn("few_shot: 3-way 1-shot algorithm=meta_lstm steps=2", err)
+        self.assertRegex(out, r"held-out accuracy at step 2: \d+\.\d\d \+- \d+\.\d\d%")
+        self.assertEqual(last_checkpoint_step(self.lstm_workdir), 2)
+        code, out, err = self.lstm_resumed
+        self.assertEqual(code, 0, err)
+        self.assertIn("resuming at step 2 of 2 from ckpt-2", err)
+        self.assertIn("done: step 2 of 2", out)
 
     def test_rerun_resumes_at_step_6_without_training(self):
         code, out, err = self.resumed

@@ -168,10 +168,14 @@ def take_step(objective: Objective, optimizers: Mapping[str, inner_lib.InnerOpti
         del tape
         new, new_states = {}, {}
         for p in players:
-            g = grads[p]
+            g, loss = grads[p], losses[p]
             if first_order:
-                g = [tf.stop_gradient(gi) for gi in g]
-            new[p], new_states[p] = optimizers[p].update(g, states[p], current[p])
+                g, loss = [tf.stop_gradient(gi) for gi in g], tf.stop_gradient(loss)
+            if optimizers[p].takes_loss:
+                new[p], new_states[p] = optimizers[p].update(g, states[p], current[p],
+                                                             loss=loss)
+            else:
+                new[p], new_states[p] = optimizers[p].update(g, states[p], current[p])
         return new, new_states, dict(losses)
 
     if remat and not tf.executing_eagerly():

@@ -2,8 +2,8 @@
 
 Each algorithm is an inner optimizer plus an outer one: MAML/FOMAML adapt
 with SGD at ``inner_lr`` (MAML++'s LSLR: a learned rate per parameter tensor
-and step), Meta-SGD with learned per-parameter rates, all three with an Adam
-outer step; Reptile adapts with SGD and moves the initialization by an SGD
+and step), Meta-SGD with learned per-parameter rates, the LSTM meta-learner
+with its learned gates (:mod:`tfmeta.inner_lstm`), all with an Adam outer step; Reptile adapts with SGD and moves the initialization by an SGD
 step of size ``outer_lr`` along ``init - adapted``. The metric learners
 (``protonet``, ``matching``, ``relation``, ``siamese``) have no inner loop: a
 Conv-4 embedding (and a head) trained by Adam on the episodes' loss
@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmeta import inner as inner_lib
+from tfmeta.inner_lstm import meta_lstm, meta_lstm_variables
 from tfmeta.algorithms import MetaLearner, whole_episodes
 from tfmeta.classify import PLAYER, classification_objective
 from tfmeta.data import (ClassDatasetSplits, EpisodeSampler, load_class_dataset,
@@ -111,6 +112,10 @@ def build_inner(config: FewShotConfig, variables: list, items: dict, dtype: str 
         rates = inner_lib.meta_sgd_learning_rates(variables, config.inner_lr, name="inner_lr")
         items["inner_learning_rates"] = rates
         return inner_lib.meta_sgd(rates)
+    if config.algorithm == "meta_lstm":
+        weights = meta_lstm_variables(variables, config.inner_lr, seed=config.seed)
+        items["meta_lstm"] = weights
+        return meta_lstm(weights)
     if config.per_step_lr:
         rates = inner_lib.per_step_learning_rates(len(variables), config.inner_steps,
                                                   config.inner_lr, name="inner_lr",
@@ -207,7 +212,8 @@ def build(config: FewShotConfig, image_shape, *, dtype: str = "float32",
     inner = build_inner(config, model.trainable_variables, items, dtype)
     learner = MetaLearner({PLAYER: model.trainable_variables}, objective, inner,
                           outer_optimizer(config),
-                          algorithm="maml" if config.algorithm == "metasgd" else config.algorithm,
+                          algorithm=("maml" if config.algorithm in ("metasgd", "meta_lstm")
+                                     else config.algorithm),
                           steps=config.inner_steps, step_weights=config.step_weights,
                           anneal_steps=config.anneal_steps,
                           first_order_steps=config.first_order_steps)

@@ -8,7 +8,8 @@ tasks with Adam at 3e-3 decayed by a cosine to 0, about 30 minutes on a
 N-way K-shot setting (meta-batch sizes, steps, iterations) for GPU runs.
 
 Algorithms: ``maml`` (second order), ``fomaml``, ``metasgd`` (per-parameter
-learned rates), ``reptile`` (SGD outer step on ``init - adapted``; the inner
+learned rates), ``meta_lstm`` (Ravi & Larochelle's LSTM meta-learner as the inner
+optimizer, :mod:`tfmeta.inner_lstm`, input gate starting near ``inner_lr``), ``reptile`` (SGD outer step on ``init - adapted``; the inner
 steps use the episode's support and query images, as Reptile trains on all of
 a task's data). MAML++ (Antoniou et al. 2019) is ``maml`` with its options:
 ``per_step_lr`` (LSLR), ``per_step_bn`` (per-step batch norm weights and biases;
@@ -43,7 +44,7 @@ import dataclasses
 
 from tfmeta import checks
 
-GRADIENT_ALGORITHMS = ("maml", "fomaml", "metasgd", "reptile", "megan")
+GRADIENT_ALGORITHMS = ("maml", "fomaml", "metasgd", "meta_lstm", "reptile", "megan")
 METRIC_ALGORITHMS = ("protonet", "matching", "relation", "siamese")
 ALGORITHMS = GRADIENT_ALGORITHMS + METRIC_ALGORITHMS
 SPLITS = ("classification", "background")
@@ -146,7 +147,10 @@ class FewShotConfig:
         if self.per_step_bn and self.algorithm == "reptile":
             raise ValueError("--per_step_bn (MAML++ per-step batch norm weights and biases) "
                              "applies to maml, fomaml and metasgd, not 'reptile'")
-        if self.per_step_lr and self.algorithm in ("metasgd", "reptile"):
+        if self.algorithm == "meta_lstm" and not 0.0 < self.inner_lr < 1.0:
+            raise ValueError(f"--algorithm=meta_lstm: --inner_lr={self.inner_lr} is the input "
+                             f"gate's starting value, a sigmoid: it must be in (0, 1)")
+        if self.per_step_lr and self.algorithm in ("metasgd", "meta_lstm", "reptile"):
             raise ValueError(f"--per_step_lr (MAML++ LSLR) applies to maml and fomaml, not "
                              f"{self.algorithm!r}")
 

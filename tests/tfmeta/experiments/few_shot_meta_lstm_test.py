@@ -5,13 +5,11 @@ dataset of few_shot_test.
 """
 
 import os
-import tempfile
 
 import numpy as np
 import tensorflow as tf
-from absl.testing import absltest
 
-from tests.tfmeta.experiments.few_shot_test import checkpoint_values, config, write_class_folders
+from tests.tfmeta.experiments.few_shot_test import FolderTestCase, checkpoint_values, config
 from tfmeta import inner as inner_lib
 from tfmeta.data import EpisodeSampler
 from tfmeta.experiments import few_shot
@@ -21,16 +19,7 @@ SMALL = dict(algorithm="meta_lstm", steps=4, eval_every=100, eval_episodes=2,
              checkpoint_every=2, outer_lr_schedule="constant", inner_lr=0.3)
 
 
-class MetaLSTMExperimentTest(absltest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-        cls.folder = write_class_folders(os.path.join(cls.tmp.name, "classes"))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
+class MetaLSTMExperimentTest(FolderTestCase):
 
     def test_interrupted_and_resumed_run_ends_with_the_same_weights_and_meta_learner(self):
         straight = os.path.join(self.tmp.name, "straight")

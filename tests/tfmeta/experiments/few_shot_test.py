@@ -45,7 +45,8 @@ def checkpoint_values(workdir):
             if not name.startswith(("save_counter", "_CHECKPOINTABLE_OBJECT_GRAPH"))}
 
 
-class FewShotExperimentTest(absltest.TestCase):
+class FolderTestCase(absltest.TestCase):
+    """A temporary directory with the synthetic class folders, for the whole class."""
 
     @classmethod
     def setUpClass(cls):
@@ -55,6 +56,9 @@ class FewShotExperimentTest(absltest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.tmp.cleanup()
+
+
+class FewShotExperimentTest(FolderTestCase):
 
     def test_a_tiny_maml_run_learns_on_held_out_classes(self):
         workdir = os.path.join(self.tmp.name, "learns")

@@ -13,7 +13,7 @@ preprocessed loss, as in the paper (Andrychowicz et al. 2016's preprocessing,
 p = 10: ``(log|v| / p, sign v)`` where ``|v| >= e^-p``, else ``(-1, e^p v)``).
 Every entry of every parameter tensor is one coordinate and all of them share
 the meta-learner's weights, so it has ``4H(4 + H + 1) + 2(H + 3)`` parameters
-(H = 20: 2,066) whatever the learner's size. With forget gate 1 and input gate
+(H = 20: 2,046) whatever the learner's size. With forget gate 1 and input gate
 ``alpha`` the update is an SGD step of ``alpha`` (the gradient-descent special
 case the paper starts from; ``tests/tfmeta/inner_lstm_test.py``).
 

@@ -110,6 +110,15 @@ class KerasFrontDoorTest(parameterized.TestCase):
         self.assertAlmostEqual(history.history["loss"][0], np.mean(losses), places=5)
         self.assertIn("accuracy", history.history)
 
+    def test_fit_without_metrics_skips_the_scoring_pass_and_updates_alike(self):
+        plain = tk.MAML(_backbone(), inner_steps=STEPS, inner_learning_rate=RATE)
+        plain.compile(optimizer=keras.optimizers.Adam(OUTER), loss=LOSS)
+        history = plain.fit(tk.episodes(self.sampler, 2), epochs=1, verbose=0).history
+        scored = _meta("maml", _backbone())
+        scored.fit(tk.episodes(self.sampler, 2), epochs=1, verbose=0)
+        self.assertEqual(sorted(history), ["loss"])
+        self.assertLess(_max_difference(plain.variables, scored.variables), 1e-7)
+
     def test_protonet_fit_equals_the_metric_learner_and_evaluate_its_trainer_scoring(self):
         embedding = _backbone(outputs=4, batch_norm=True)
         proto = tk.ProtoNet(embedding, ways=3)

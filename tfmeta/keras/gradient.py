@@ -161,9 +161,11 @@ class GradientMetaLearner(FrontDoor, keras.Model):
         grads, metrics = learner.mean_gradients(self.training_tasks(data))
         grads, metrics = keras_replica_share(grads, metrics)
         # the compiled metrics of the queries after adaptation from the initialization that
-        # the meta-gradient was taken at (one more first-order pass of the inner loop)
-        with tf.control_dependencies(tf.nest.flatten(grads)):
-            self._score(data, loss=False, steps=self.inner_steps)
+        # the meta-gradient was taken at (one more first-order pass of the inner loop; skipped
+        # when no metric was compiled)
+        if any(metric.name != "loss" for metric in self.metrics):
+            with tf.control_dependencies(tf.nest.flatten(grads)):
+                self._score(data, loss=False, steps=self.inner_steps)
         learner.apply_gradients(grads, metrics)
         for metric in self.metrics:
             if metric.name == "loss":   # the meta-loss: the queries' loss after adaptation

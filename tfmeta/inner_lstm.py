@@ -100,8 +100,7 @@ def meta_lstm(weights: Sequence[Any]) -> InnerOptimizer:
     if len(weights) != 7:
         raise ValueError(f"meta_lstm: expected the 7 weights of meta_lstm_variables, got "
                          f"{len(weights)}")
-    kernel, recurrent, bias, w_input, b_input, w_forget, b_forget = weights
-    hidden = int(recurrent.shape[0])
+    hidden = int(weights[1].shape[0])   # recurrent [H, 4H]
 
     def init(params):
         zeros = [tf.zeros([int(np.prod(p.shape)), hidden], p.dtype) for p in params]
@@ -112,16 +111,15 @@ def meta_lstm(weights: Sequence[Any]) -> InnerOptimizer:
         _check_structure(grads, params, "meta_lstm")
         if loss is None:
             raise ValueError("meta_lstm: update needs the inner loss (loss=...)")
+        dtype = params[0].dtype   # one player's parameters share a dtype
+        kernel, recurrent, bias, w_in, b_in, w_fg, b_fg = [tf.cast(w, dtype) for w in weights]
+        loss_features = preprocess(tf.cast(loss, dtype))[None]                    # [1, 2]
         new, out = [], {"h": [], "c": [], "input": [], "forget": []}
         for i, (g, p) in enumerate(zip(grads, params)):
-            dtype = p.dtype
-            cast = [tf.cast(w, dtype) for w in weights]
-            kernel_, recurrent_, bias_, w_in, b_in, w_fg, b_fg = cast
             flat_g, flat_p = tf.reshape(g, [-1]), tf.reshape(p, [-1])
-            loss_features = tf.broadcast_to(preprocess(tf.cast(loss, dtype))[None],
-                                            [tf.shape(flat_g)[0], 2])
-            inputs = tf.concat([preprocess(flat_g), loss_features], axis=-1)     # [n, 4]
-            z = inputs @ kernel_ + state["h"][i] @ recurrent_ + bias_             # [n, 4H]
+            inputs = tf.concat([preprocess(flat_g), tf.broadcast_to(
+                loss_features, [tf.shape(flat_g)[0], 2])], axis=-1)               # [n, 4]
+            z = inputs @ kernel + state["h"][i] @ recurrent + bias                # [n, 4H]
             zi, zf, zo, zg = tf.split(z, 4, axis=-1)
             c = tf.sigmoid(zf) * state["c"][i] + tf.sigmoid(zi) * tf.tanh(zg)
             h = tf.sigmoid(zo) * tf.tanh(c)
@@ -137,5 +135,4 @@ def meta_lstm(weights: Sequence[Any]) -> InnerOptimizer:
                 out[key].append(value)
         return new, out
 
-    del kernel, bias, w_input, b_input, w_forget, b_forget   # read through `weights`
     return InnerOptimizer(init, update, weights, "meta_lstm", takes_loss=True)

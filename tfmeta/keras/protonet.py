@@ -24,7 +24,7 @@ from tfmeta import checks
 from tfmeta.keras import exporting
 from tfmeta.keras.base import FrontDoor
 from tfmeta.metric import MetricLearner, MetricNets
-from tfmeta.metric.episodes import embed, episode_loss, query_logits, support_state
+from tfmeta.metric.episodes import embed, query_logits, support_state
 from tfmeta.types import Task
 
 
@@ -98,15 +98,9 @@ class ProtoNet(FrontDoor, keras.Model):
         return self.get_metrics_result()
 
     def test_step(self, data: Task):
-        self.learner   # noqa: B018 -- one clear error before compile
-        (support_images, support_labels), (query_images, query_labels) = (
-            data.inner.batch, data.val.batch)
-        ways = tf.reduce_max(tf.cast(support_labels, tf.int32)) + 1
-        state = support_state(self._engine.nets, embed(self._engine.nets, support_images),
-                              support_labels, ways)
-        loss, logits = episode_loss(self._engine.nets, state,
-                                    embed(self._engine.nets, query_images), query_labels, ways,
-                                    training=False)
+        (_, support_labels), (_, query_labels) = data.inner.batch, data.val.batch
+        ways = tf.reduce_max(tf.cast(support_labels, tf.int32)) + 1   # any number of ways
+        loss, _, logits = self.learner.loss_and_logits(data, training=False, ways=ways)
         self._update_metrics(loss, query_labels, logits)
         return self.get_metrics_result()
 
@@ -147,8 +141,7 @@ class ProtoNet(FrontDoor, keras.Model):
 
         def adapt_fn(images, labels, seed):
             del seed   # nothing is drawn
-            return {"prototypes": support_state(nets, embed(nets, images[None]), labels[None],
-                                                ways)["prototypes"][0]}
+            return {"prototypes": self.prototypes(images, labels, ways)}
 
         def logits_fn(state, images):
             return query_logits(nets, {"prototypes": state["prototypes"][None]},

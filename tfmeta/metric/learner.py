@@ -64,14 +64,15 @@ class MetricLearner(tf.Module):
         """``(loss, accuracy)`` of a stacked batch of episodes (``Task`` of Reused batches)."""
         return self.loss_and_logits(tasks, training)[:2]
 
-    def loss_and_logits(self, tasks: Task, training: bool = True) -> tuple:
-        """``(loss, accuracy, logits [E, Q, N])`` of a stacked batch of episodes."""
+    def loss_and_logits(self, tasks: Task, training: bool = True, ways=None) -> tuple:
+        """``(loss, accuracy, logits [E, Q, N])`` of a stacked batch of episodes of ``ways``
+        classes (default: the training ways; may be a tensor)."""
+        ways = self.ways if ways is None else ways
         (sx, sy), (qx, qy) = tasks.inner.batch, tasks.val.batch
         shots = tf.shape(sx)[1]
         embeddings = embed(self.nets, tf.concat([sx, qx], axis=1), training=training)
-        state = support_state(self.nets, embeddings[:, :shots], sy, self.ways, training)
-        loss, logits = episode_loss(self.nets, state, embeddings[:, shots:], qy, self.ways,
-                                    training)
+        state = support_state(self.nets, embeddings[:, :shots], sy, ways, training)
+        loss, logits = episode_loss(self.nets, state, embeddings[:, shots:], qy, ways, training)
         predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
         accuracy = tf.reduce_mean(tf.cast(tf.equal(predicted, tf.cast(qy, tf.int32)),
                                           tf.float32))

@@ -56,6 +56,8 @@ def _classifier_parts(setup: few_shot.Setup, steps: int) -> dict:
                      "inner_learning_rates": [v for p in sorted(inner)
                                               for v in inner[p].variables],
                      "non_trainable": list(model.non_trainable_variables)}
+        if setup.modulation is not None:   # HSML tailors the start inside `adapt`
+            variables["modulation"] = list(setup.modulation.variables)
         if setup.generator is not None:   # MeGAN: the generator adapts inside `adapt`
             generator = setup.generator.trainable_variables
             variables["generator_weights"] = dict(zip(

@@ -86,6 +86,26 @@ def batch_at(batches: Any, j) -> Any:
     return tf.nest.map_structure(lambda t: t[j], batches)
 
 
+class TaskModulation(NamedTuple):
+    """Tailors a player's initialization to a task before its inner steps (HSML).
+
+    Attributes:
+      apply: ``(params, support) -> (task_params, auxiliary_loss)``: ``params``
+        is the player's list of tensors, ``support`` the batch of its first
+        inner step; the inner steps start from ``task_params`` and
+        ``auxiliary_loss`` (a scalar) is added to the player's meta-loss.
+        Differentiable.
+      variables: meta-variables it reads; trained with the player's meta-loss.
+      name: for error messages.
+      inspect: optional ``support -> anything``, what the modulation saw of a
+        task (HSML: its soft cluster assignments), for analysis.
+    """
+    apply: Callable[[list, Any], tuple[list, tf.Tensor]]
+    variables: tuple = ()
+    name: str = "modulation"
+    inspect: Callable[[Any], Any] | None = None
+
+
 @runtime_checkable
 class Learner(Protocol):
     """What the training loop (:func:`tfmeta.training.meta_train`) needs of a learner.

@@ -5,7 +5,8 @@ synthetic folder dataset of 10 classes: plain MAML, exported by the real CLI
 (``python -m export.saved_model``, which must recognize the few-shot run), and
 Meta-SGD, whose learned rates are set to distinctly non-uniform values first
 (so an export that ignored them would differ), exported by
-:func:`export.classifier_api.export_classifier`. Both runs adapt with
+:func:`export.classifier_api.export_classifier`; MAML++ and HSML (whose
+initialization is tailored to each support set inside ``adapt``) likewise. Both runs adapt with
 ``eval_inner_steps=2`` at test time (``inner_steps=1`` in training).
 """
 
@@ -152,7 +153,7 @@ def call(model, signature, **inputs):
 
 class ClassifierGoldenTest(parameterized.TestCase):
 
-    @parameterized.parameters("maml", "metasgd", "mamlpp")
+    @parameterized.parameters("maml", "metasgd", "mamlpp", "hsml")
     def test_reloaded_savedmodel_adapts_and_classifies_like_python(self, algorithm):
         model = loaded(algorithm)
         setup, _ = restored(algorithm)

@@ -217,8 +217,8 @@ class DistributedFewShotTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 1)
         self.assertEqual(proc.stderr.strip().splitlines()[-1],
                          "error: --distribute applies to the gradient-based algorithms (maml, "
-                         "fomaml, metasgd, meta_lstm, reptile, megan), not --algorithm=protonet; use "
-                         "--distribute=none")
+                         "fomaml, metasgd, meta_lstm, hsml, reptile, megan), not "
+                         "--algorithm=protonet; use --distribute=none")
 
 
 if __name__ == "__main__":

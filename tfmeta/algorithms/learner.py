@@ -6,10 +6,9 @@ It is a :class:`tfmeta.types.Learner` (``step``, ``train_step``,
 The math lives in pure functions (:mod:`.adapt`, :mod:`.maml`, :mod:`.reptile`);
 this class only owns state and compiles two functions:
 
-* ``compute_gradients(tasks)`` (optionally XLA-compiled): the meta-gradient of
-  a meta-batch, averaged over its N tasks. The tasks run in a ``tf.while_loop``
-  (one traced copy of the per-task graph instead of N, and each task's inner
-  graph is freed as soon as its gradient is taken);
+* ``compute_gradients(tasks)`` (optionally XLA-compiled): the mean meta-gradient
+  of a meta-batch's N tasks, run in a ``tf.while_loop`` (one traced copy of the
+  per-task graph, each task's inner graph freed once its gradient is taken);
 * ``apply_gradients(grads)``: checks that losses and gradients are finite --
   a non-finite value raises ``InvalidArgumentError`` *before* any variable
   changes -- then lets each player's outer optimizer step.
@@ -33,10 +32,10 @@ from typing import Any, Callable, Mapping
 import keras
 import tensorflow as tf
 
-from tfmeta import distribute
+from tfmeta import checks, distribute
 from tfmeta import inner as inner_lib
 from tfmeta.algorithms.adapt import check_steps, step_weights as make_step_weights
-from tfmeta.algorithms.maml import meta_gradients, meta_variables
+from tfmeta.algorithms.maml import check_modulation, meta_gradients, meta_variables
 from tfmeta.algorithms.reptile import reptile_direction
 from tfmeta.types import Objective, Task, task_at
 
@@ -83,6 +82,9 @@ class MetaLearner(tf.Module):
         the learner is made, if any). Its replicas split each meta-batch
         (:func:`tfmeta.distribute.replica_gradients`); ``variables`` must have
         been created in its scope, and the outer optimizers are made in it.
+      modulation: ``{player: tfmeta.types.TaskModulation}`` (MAML/FOMAML): the
+        inner steps start from the modulated initialization; its variables are
+        meta-variables of the player (HSML, :mod:`tfmeta.algorithms.hsml`).
     """
 
     def __init__(self, variables: Mapping[str, list], objective: Objective, inner: Any,
@@ -91,7 +93,8 @@ class MetaLearner(tf.Module):
                  anneal_steps: int = 1000, jit_compile: bool = False, remat: bool = False,
                  unroll: bool | None = None, first_order_steps: int = 0,
                  tasks_mode: str = "loop", parallel_tasks: int = 1, step: Any = None,
-                 strategy: tf.distribute.Strategy | None = None, name: str | None = None):
+                 strategy: tf.distribute.Strategy | None = None,
+                 modulation: Mapping[str, Any] | None = None, name: str | None = None):
         super().__init__(name=name)
         if strategy is None and tf.distribute.has_strategy():
             strategy = tf.distribute.get_strategy()
@@ -118,23 +121,22 @@ class MetaLearner(tf.Module):
         if algorithm == "reptile" and any(o.variables for o in self.inner.values()):
             raise ValueError("reptile cannot train inner-optimizer meta-variables "
                              "(Meta-SGD learning rates); use algorithm='maml'")
+        # untracked (tf.Module would wrap its NamedTuples); its variables are in ``targets``
+        self.modulation = self._no_dependency(
+            check_modulation(modulation, self.players, algorithm) or None)
         self.model_variables = {p: list(variables[p]) for p in self.players}
-        self.targets = meta_variables(self.model_variables, self.inner)
+        self.targets = meta_variables(self.model_variables, self.inner, modulation)
         self._check_distributed(self.targets)
         with self._scope():
             self._make_outer(outer)
             self._owns_step = step is None
             self.step = (tf.Variable(0, dtype=tf.int64, trainable=False, name="meta_step")
                          if step is None else step)
-        if isinstance(first_order_steps, bool) or not isinstance(first_order_steps, int) \
-                or first_order_steps < 0:
-            raise ValueError(f"first_order_steps must be an int >= 0, got {first_order_steps!r}")
+        checks.count("first_order_steps", first_order_steps, minimum=0)
         if first_order_steps and algorithm != "maml":
             raise ValueError(f"first_order_steps (derivative-order annealing) applies to "
                              f"algorithm='maml', not {algorithm!r}")
-        if isinstance(parallel_tasks, bool) or not isinstance(parallel_tasks, int) \
-                or parallel_tasks < 1:
-            raise ValueError(f"parallel_tasks must be an int >= 1, got {parallel_tasks!r}")
+        checks.count("parallel_tasks", parallel_tasks)
         if tasks_mode not in TASKS_MODES:
             raise ValueError(f"tasks_mode must be one of {TASKS_MODES}, got {tasks_mode!r}")
         self.tasks_mode = tasks_mode
@@ -205,7 +207,7 @@ class MetaLearner(tf.Module):
                               first_order=(self.algorithm == "fomaml" if first_order is None
                                            else first_order),
                               step_weights=weights, remat=self.remat,
-                              unroll=self.unroll)
+                              unroll=self.unroll, modulation=self.modulation)
 
     # -- per meta-batch ---------------------------------------------------------
     def compute_gradients(self, tasks: Task, first_order: bool | None = None):

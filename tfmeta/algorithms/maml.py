@@ -26,7 +26,7 @@ from tfmeta.algorithms.adapt import (_VAL_STREAM, adapt, adapt_loop, call_object
                                      check_losses, check_steps, step_seed)
 from tfmeta.algorithms.adapt import step_weights as make_step_weights
 from tfmeta.algorithms.remat import rematerialize
-from tfmeta.types import Objective, Reused, Task, batch_at
+from tfmeta.types import Objective, Reused, Task, TaskModulation, batch_at
 
 
 def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
@@ -141,16 +141,57 @@ def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
     return meta, {f"inner_loss/{p}": inner_mean[p] for p in players}
 
 
-def meta_variables(variables: Mapping[str, list], inner: Any) -> dict[str, list]:
-    """Per player: its model variables followed by its inner optimizer's meta-variables."""
+def meta_variables(variables: Mapping[str, list], inner: Any,
+                   modulation: Mapping[str, TaskModulation] | None = None) -> dict[str, list]:
+    """Per player: its model variables, its inner optimizer's meta-variables, then its
+    modulation's (HSML's), if any."""
     optimizers = inner_lib.per_player(inner, sorted(variables))
-    return {p: list(variables[p]) + list(optimizers[p].variables) for p in sorted(variables)}
+    modulation = check_modulation(modulation, variables)
+    return {p: list(variables[p]) + list(optimizers[p].variables)
+            + list(modulation[p].variables if p in modulation else ())
+            for p in sorted(variables)}
+
+
+def check_modulation(modulation, players, algorithm: str = "maml") -> dict:
+    """``{player: TaskModulation}`` (``{}`` for None); ValueError on an unknown player, or
+    for ``algorithm="reptile"``, whose direction has no gradient path to a modulation."""
+    if modulation is None:
+        return {}
+    if algorithm == "reptile":
+        raise ValueError("reptile cannot train a task modulation (HSML): its direction "
+                         "init - adapted has no gradient path to it; use algorithm='maml'")
+    if not isinstance(modulation, Mapping) or not all(
+            isinstance(m, TaskModulation) for m in modulation.values()):
+        raise ValueError(f"modulation must be a {{player: TaskModulation}} dict, got "
+                         f"{modulation!r}")
+    unknown = sorted(set(modulation) - set(players))
+    if unknown:
+        raise ValueError(f"modulation names players {unknown} that are not among "
+                         f"{sorted(players)}")
+    return dict(modulation)
+
+
+def modulate(modulation: Mapping[str, TaskModulation] | None, params: Mapping[str, list],
+             task: Task):
+    """``(params, auxiliary_losses)``: each modulated player's task-tailored start (from the
+    support batch of the task's first inner step) and the loss its modulation adds."""
+    modulation = check_modulation(modulation, params)
+    out, extra = dict(params), {}
+    support = batch_at(task.inner, 0)
+    for p, m in sorted(modulation.items()):
+        tailored, extra[p] = m.apply(list(params[p]), support)
+        if len(tailored) != len(params[p]):
+            raise ValueError(f"modulation {m.name!r} of player {p!r} returned "
+                             f"{len(tailored)} tensors for {len(params[p])} parameters")
+        out[p] = list(tailored)
+    return out, extra
 
 
 def meta_gradients(objective: Objective, variables: Mapping[str, list], task: Task,
                    inner: Any, *, steps: int, first_order: bool = False,
                    step_weights: Any = "uniform", remat: bool = False,
-                   unroll: bool | None = None):
+                   unroll: bool | None = None,
+                   modulation: Mapping[str, TaskModulation] | None = None):
     """Gradients of each player's meta-loss on one task w.r.t. its meta-variables.
 
     The inner tape of every step is opened inside this persistent outer tape,
@@ -159,21 +200,27 @@ def meta_gradients(objective: Objective, variables: Mapping[str, list], task: Ta
 
     Args:
       variables: ``{player: [variables]}`` (the initialization).
+      modulation: ``{player: TaskModulation}``: the inner steps start from the
+        modulated parameters and the meta-loss includes its auxiliary loss
+        (HSML, :mod:`tfmeta.algorithms.hsml`).
       Others as :func:`maml_losses`.
 
     Returns:
       ``(grads, meta_losses, metrics)``: ``grads[p]`` is aligned with
-      ``meta_variables(variables, inner)[p]``.
+      ``meta_variables(variables, inner, modulation)[p]``.
 
     Raises:
       ValueError: if a meta-variable gets no gradient from its player's meta-loss.
     """
-    targets = meta_variables(variables, inner)
+    targets = meta_variables(variables, inner, modulation)
     with tf.GradientTape(persistent=True) as tape:
         params = {p: [tf.convert_to_tensor(v) for v in variables[p]] for p in sorted(variables)}
+        params, extra = modulate(modulation, params, task)
         meta, metrics = maml_losses(objective, params, task, inner, steps=steps,
                                     first_order=first_order, step_weights=step_weights,
                                     return_metrics=True, remat=remat, unroll=unroll)
+        meta = {p: meta[p] + tf.cast(extra[p], meta[p].dtype) if p in extra else meta[p]
+                for p in meta}
     grads = {}
     for p in sorted(targets):
         g = tape.gradient(meta[p], targets[p])

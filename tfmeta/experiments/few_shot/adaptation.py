@@ -2,7 +2,8 @@
 
 :func:`adapt` takes ``steps`` inner steps of the run's inner optimizer on the
 support set (the same update the learner meta-trained, possibly more steps,
-``eval_inner_steps``); :func:`classify` gives class probabilities of query
+``eval_inner_steps``; HSML from its initialization tailored to the support
+set); :func:`classify` gives class probabilities of query
 images at given parameters. Both are pure functions of their tensors and run
 inside ``tf.function`` (and in an exported SavedModel).
 
@@ -29,12 +30,13 @@ import tensorflow as tf
 
 from tfmeta.algorithms import adapt as adapt_steps
 from tfmeta.algorithms.adapt import step_seed
+from tfmeta.algorithms.maml import modulate
 from tfmeta.classify import PLAYER, logits_of
 from tfmeta.experiments.few_shot.build import Setup
 from tfmeta.functional import params_of
 from tfmeta.megan import GENERATOR
 from tfmeta.metric import embed, query_logits, support_state
-from tfmeta.types import Reused
+from tfmeta.types import Reused, Task
 
 
 def initial_params(setup: Setup) -> list:
@@ -57,6 +59,10 @@ def adapt(setup: Setup, support_images: tf.Tensor, support_labels: tf.Tensor, *,
 
 def _trajectory(setup: Setup, support_images, support_labels, steps: int, params, seed) -> list:
     start = {PLAYER: initial_params(setup) if params is None else list(params)}
+    if setup.modulation is not None:   # HSML: the start tailored to this support set
+        support = Task(inner=Reused((support_images, support_labels)), val=None,
+                       seed=tf.zeros([2], tf.int32))
+        start, _ = modulate({PLAYER: setup.modulation}, start, support)
     if setup.generator is not None:
         start[GENERATOR] = params_of(setup.generator)
     seed = tf.zeros([2], tf.int32) if seed is None else seed

@@ -3,8 +3,10 @@
 Each algorithm is an inner optimizer plus an outer one: MAML/FOMAML adapt
 with SGD at ``inner_lr`` (MAML++'s LSLR: a learned rate per parameter tensor
 and step), Meta-SGD with learned per-parameter rates, the LSTM meta-learner
-with its learned gates (:mod:`tfmeta.inner_lstm`), all with an Adam outer step; Reptile adapts with SGD and moves the initialization by an SGD
-step of size ``outer_lr`` along ``init - adapted``. The metric learners
+with its learned gates (:mod:`tfmeta.inner_lstm`), HSML with SGD from a per-task
+gated initialization (:mod:`tfmeta.algorithms.hsml`), all with an Adam outer
+step; Reptile adapts with SGD and moves the initialization by an SGD step of
+size ``outer_lr`` along ``init - adapted``. The metric learners
 (``protonet``, ``matching``, ``relation``, ``siamese``) have no inner loop: a
 Conv-4 embedding (and a head) trained by Adam on the episodes' loss
 (:class:`tfmeta.metric.MetricLearner`); their ``inner`` is None. MeGAN
@@ -29,6 +31,7 @@ import tensorflow as tf
 from tfmeta import inner as inner_lib
 from tfmeta.inner_lstm import meta_lstm, meta_lstm_variables
 from tfmeta.algorithms import MetaLearner, whole_episodes
+from tfmeta.algorithms.hsml import hsml, hsml_variables
 from tfmeta.classify import PLAYER, classification_objective
 from tfmeta.data import (ClassDatasetSplits, EpisodeSampler, load_class_dataset,
                          load_folder_dataset)
@@ -56,6 +59,7 @@ class Setup(NamedTuple):
     checkpoint: tf.train.Checkpoint
     nets: MetricNets | None = None   # metric learners: embedding and head
     generator: keras.Model | None = None   # MeGAN: the conditional generator
+    modulation: Any = None     # HSML: the TaskModulation of the initialization
 
 
 def load_data(config: FewShotConfig) -> ClassDatasetSplits:
@@ -196,6 +200,33 @@ def build_megan(config: FewShotConfig, image_shape, *, dtype: str = "float32",
                  generator=generator)
 
 
+# HSML on images (the paper's code for image tasks): clusters 4 then 2, sigma 10; here a gate
+# per output unit (a gate per entry of Conv-4 would take millions of gate weights) and the
+# support set described by 4x4-pooled pixels and one-hot labels.
+HSML_CLUSTERS, HSML_SIGMA, HSML_POOL = (4, 2), 10.0, 4
+
+
+def describe_episode(ways: int) -> Callable:
+    """``(images, labels) -> [n, pixels / 16 + ways]``: HSML's description of each support
+    image, its 4x4 average-pooled pixels and its one-hot label."""
+    def describe(batch):
+        images, labels = batch
+        pooled = tf.nn.avg_pool2d(images, HSML_POOL, HSML_POOL, "VALID")
+        flat = tf.reshape(pooled, [tf.shape(pooled)[0], -1])
+        return tf.concat([flat, tf.one_hot(labels, ways, dtype=flat.dtype)], axis=-1)
+    return describe
+
+
+def build_hsml(config: FewShotConfig, model: keras.Model, items: dict, dtype: str):
+    """HSML's modulation of Conv-4's initialization; its variables are added to ``items``."""
+    height, width, channels = (int(s) for s in model.inputs[0].shape[1:])
+    features = (height // HSML_POOL) * (width // HSML_POOL) * channels + config.ways
+    weights = hsml_variables([v.shape for v in model.trainable_variables], features,
+                             clusters=HSML_CLUSTERS, gate="unit", seed=config.seed, dtype=dtype)
+    items["hsml"] = weights
+    return hsml(weights, describe_episode(config.ways), sigma=HSML_SIGMA)
+
+
 def build(config: FewShotConfig, image_shape, *, dtype: str = "float32",
           activation: str = "relu") -> Setup:
     """Conv-4, objective, inner optimizer, learner and checkpoint of a run."""
@@ -210,13 +241,17 @@ def build(config: FewShotConfig, image_shape, *, dtype: str = "float32",
     objective = classification_objective(model)
     items: dict[str, Any] = {"model": model}
     inner = build_inner(config, model.trainable_variables, items, dtype)
+    modulation = build_hsml(config, model, items, dtype) if config.algorithm == "hsml" else None
     learner = MetaLearner({PLAYER: model.trainable_variables}, objective, inner,
                           outer_optimizer(config),
-                          algorithm=("maml" if config.algorithm in ("metasgd", "meta_lstm")
+                          algorithm=("maml" if config.algorithm in ("metasgd", "meta_lstm",
+                                                                    "hsml")
                                      else config.algorithm),
                           steps=config.inner_steps, step_weights=config.step_weights,
                           anneal_steps=config.anneal_steps,
-                          first_order_steps=config.first_order_steps)
+                          first_order_steps=config.first_order_steps,
+                          modulation={PLAYER: modulation} if modulation else None)
     items["step"] = learner.step
     items["optimizer"] = learner.outer[PLAYER]
-    return Setup(config, model, objective, inner, learner, tf.train.Checkpoint(**items))
+    return Setup(config, model, objective, inner, learner, tf.train.Checkpoint(**items),
+                 modulation=modulation)

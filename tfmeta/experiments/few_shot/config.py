@@ -9,7 +9,10 @@ N-way K-shot setting (meta-batch sizes, steps, iterations) for GPU runs.
 
 Algorithms: ``maml`` (second order), ``fomaml``, ``metasgd`` (per-parameter
 learned rates), ``meta_lstm`` (Ravi & Larochelle's LSTM meta-learner as the inner
-optimizer, :mod:`tfmeta.inner_lstm`, input gate starting near ``inner_lr``), ``reptile`` (SGD outer step on ``init - adapted``; the inner
+optimizer, :mod:`tfmeta.inner_lstm`, input gate starting near ``inner_lr``),
+``hsml`` (MAML from an initialization gated per task by a task representation
+and its soft clusters, :mod:`tfmeta.algorithms.hsml`), ``reptile`` (SGD outer
+step on ``init - adapted``; the inner
 steps use the episode's support and query images, as Reptile trains on all of
 a task's data). MAML++ (Antoniou et al. 2019) is ``maml`` with its options:
 ``per_step_lr`` (LSLR), ``per_step_bn`` (per-step batch norm weights and biases;
@@ -44,7 +47,7 @@ import dataclasses
 
 from tfmeta import checks
 
-GRADIENT_ALGORITHMS = ("maml", "fomaml", "metasgd", "meta_lstm", "reptile", "megan")
+GRADIENT_ALGORITHMS = ("maml", "fomaml", "metasgd", "meta_lstm", "hsml", "reptile", "megan")
 METRIC_ALGORITHMS = ("protonet", "matching", "relation", "siamese")
 ALGORITHMS = GRADIENT_ALGORITHMS + METRIC_ALGORITHMS
 SPLITS = ("classification", "background")

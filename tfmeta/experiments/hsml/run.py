@@ -1,0 +1,155 @@
+"""Meta-trains (or resumes) an HSML or MAML regression run and scores it on held-out tasks.
+
+:func:`run` checks the run directory, writes ``config.json`` and hands the
+learner to :func:`tfmeta.training.meta_train` (checkpoints with exact
+resume, TensorBoard, stop). Every ``eval_every`` meta-updates (and before the
+first) it appends the mean held-out MSE after ``inner_steps`` steps on the
+first ``curve_tasks`` held-out tasks to ``curve.json``. At the end,
+:func:`evaluate` scores ``eval_tasks`` held-out tasks and ``results.json``
+holds the MSE after 0..``eval_steps`` steps (mean and 95% interval), per
+family, and for HSML each family's mean soft assignment to the first-level
+clusters.
+
+Example:
+    >>> result = run(HSMLConfig(steps=2000), "runs/hsml")
+    >>> read_results("runs/hsml")["mse"]["5"]
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+
+from tfmeta import io
+from tfmeta.algorithms import adapt
+from tfmeta.algorithms.maml import modulate
+from tfmeta.data.functions import FAMILIES
+from tfmeta.experiments import rundir
+from tfmeta.experiments.hsml.build import PLAYER, Setup, build, held_out_tasks, training_tasks
+from tfmeta.experiments.hsml.config import RESUMABLE_FIELDS, HSMLConfig
+from tfmeta.training import TrainResult, meta_train
+from tfmeta.types import Reused, Task, task_at
+
+CURVE_FILE = "curve.json"
+RESULTS_FILE = "results.json"
+
+
+def check_workdir(config: HSMLConfig, workdir: str) -> None:
+    """Raises ValueError if ``workdir`` is a file or holds a run with an incompatible config."""
+    rundir.check_workdir(config, workdir, RESUMABLE_FIELDS)
+
+
+def read_config(workdir: str) -> HSMLConfig:
+    """The config of the run in ``workdir``."""
+    return rundir.read_config(HSMLConfig, workdir, what="HSML regression run")
+
+
+def read_curve(workdir: str) -> list[dict]:
+    """``[{"step", "mse", "ci95", "tasks"}, ...]`` of the run ([] if none)."""
+    path = os.path.join(workdir, CURVE_FILE)
+    return list(io.read_json(path)["points"]) if os.path.exists(path) else []
+
+
+def _interval(values) -> dict:
+    values = np.asarray(values, np.float64)
+    half = 1.96 * np.std(values, ddof=1) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+    return {"mean": float(np.mean(values)), "ci95": float(half)}
+
+
+def task_curves(setup: Setup, tasks, steps: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """``([tasks, steps + 1] query MSE after 0..steps inner steps, [tasks, K_1] first-level
+    cluster assignments or None)`` of a stacked meta-batch of held-out tasks."""
+
+    @tf.function
+    def one(task):
+        support = (task.inner[0][0], task.inner[1][0])
+        query = (task.val[0][0], task.val[1][0])
+        task = Task(inner=Reused(support), val=Reused(query), seed=task.seed)
+        params = {PLAYER: [tf.convert_to_tensor(v) for v in setup.model.trainable_variables]}
+        params, _ = modulate({PLAYER: setup.modulation} if setup.modulation else None,
+                             params, task)
+        trajectory = adapt(setup.objective, params, task.inner, setup.inner, steps=steps,
+                           seed=task.seed)
+        mse = tf.stack([setup.objective(p, query, task.seed)[PLAYER] for p in trajectory])
+        if setup.modulation is None:
+            return mse, tf.zeros([0], mse.dtype)
+        return mse, setup.modulation.inspect(support)[0][0]
+
+    curves, assignments = [], []
+    for i in range(int(tasks.seed.shape[0])):
+        mse, p = one(task_at(tasks, i))
+        curves.append(mse.numpy())
+        assignments.append(p.numpy())
+    return np.stack(curves), (np.stack(assignments) if setup.modulation else None)
+
+
+def evaluate(setup: Setup, count: int | None = None) -> dict:
+    """Held-out MSE after 0..``eval_steps`` steps over ``count`` tasks (default
+    ``eval_tasks``): overall and per family, and (HSML) mean assignments per family."""
+    config = setup.config
+    count = config.eval_tasks if count is None else count
+    tasks, families = held_out_tasks(config, count)
+    families = families.numpy()
+    curves, assignments = task_curves(setup, tasks, config.eval_steps)
+    steps = range(config.eval_steps + 1)
+    out = {"tasks": count, "mse": {}, "mse_ci95": {}, "per_family": {}}
+    for s in steps:
+        out["mse"][str(s)], out["mse_ci95"][str(s)] = _interval(curves[:, s]).values()
+    for f, name in enumerate(FAMILIES):
+        mine = curves[families == f]
+        if len(mine):
+            out["per_family"][name] = {"tasks": int(len(mine)), **{
+                key: {str(s): _interval(mine[:, s])[stat] for s in steps}
+                for key, stat in (("mse", "mean"), ("mse_ci95", "ci95"))}}
+    if assignments is not None:
+        out["assignments"] = {name: assignments[families == f].mean(axis=0).tolist()
+                              for f, name in enumerate(FAMILIES) if np.any(families == f)}
+    return out
+
+
+def run(config: HSMLConfig, workdir: str, progress: Callable[[int, dict], None] | None = None,
+        *, on_event: Callable[[str, int], None] | None = None, stop=None,
+        on_curve: Callable[[list], None] | None = None) -> TrainResult:
+    """Meta-trains (or resumes) the run in ``workdir``; when it completes, writes
+    ``results.json`` (:func:`evaluate`) and returns the training result with
+    ``results`` added (absent when ``stop`` interrupted it)."""
+    check_workdir(config, workdir)
+    tf.config.experimental.enable_op_determinism()
+    setup = build(config)
+    os.makedirs(workdir, exist_ok=True)
+    rundir.write_config(config, workdir)
+    curve_path = os.path.join(workdir, CURVE_FILE)
+
+    def curve_point(step: int) -> None:
+        tasks, _ = held_out_tasks(config, config.curve_tasks)
+        mse = task_curves(setup, tasks, config.inner_steps)[0][:, -1]
+        points = [p for p in read_curve(workdir) if p["step"] != step]
+        point = {"step": int(step), "tasks": config.curve_tasks,
+                 "inner_steps": config.inner_steps, **_interval(mse)}
+        points = sorted(points + [point], key=lambda p: p["step"])
+        io.write_json(curve_path, {"algorithm": config.algorithm, "shots": config.shots,
+                                   "points": points})
+        tf.summary.scalar("eval/mse", point["mean"], step=step)
+        if on_event is not None:
+            on_event("eval", step)
+        if on_curve is not None:
+            on_curve(points)
+
+    if not read_curve(workdir) and rundir.latest_checkpoint(workdir) is None:
+        with tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")).as_default():
+            curve_point(0)
+    result = meta_train(setup.learner, training_tasks(config), workdir=workdir,
+                        steps=config.steps, checkpoint=setup.checkpoint,
+                        checkpoint_every=config.checkpoint_every, on_step=progress,
+                        on_checkpoint=curve_point, every=config.eval_every,
+                        on_event=on_event, stop=stop)
+    if not result.interrupted:
+        results = dict(evaluate(setup), algorithm=config.algorithm, step=result.step,
+                       config=config.to_json())
+        io.write_json(os.path.join(workdir, RESULTS_FILE), results)
+        result.results = results
+    return result

@@ -1,0 +1,158 @@
+"""``python -m trainers.cmaml`` as a user runs it: train, results, Ctrl-C, exact resume, bad flags.
+
+Real subprocesses on a tiny folder dataset (16 classes of 6 PNG images, one
+bright square per class at its own place), started once for the class in two
+waves of concurrent processes: a 4-update CMAML run; a 2-update run resumed to
+4 updates, which must equal the first bit for bit (every checkpointed tensor
+and every score); a long run stopped by Ctrl-C; a plain MAML run; bad settings.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from tests.shared import ROOT
+
+TINY = ["--dataset=folder", "--ways=2", "--shots=1", "--queries=2", "--meta_batch_size=2",
+        "--filters=4", "--private_hidden=4,4,4", "--pretrain_steps=1", "--eval_episodes=4",
+        "--sharing_pairs=3", "--checkpoint_every=2", "--threshold=0.3", "--l1=0.5"]
+
+
+def write_folder_dataset(root: str, classes: int = 16, images: int = 6) -> str:
+    rng = np.random.default_rng(0)
+    for c in range(classes):
+        folder = os.path.join(root, f"class_{c:02d}")
+        os.makedirs(folder)
+        row, col = 2 + 6 * (c // 4), 2 + 6 * (c % 4)
+        for i in range(images):
+            pixels = rng.integers(0, 40, size=(28, 28)).astype(np.uint8)
+            pixels[row:row + 6, col:col + 6] = 255
+            Image.fromarray(pixels).save(os.path.join(folder, f"{i:02d}.png"))
+    return root
+
+
+def start(*args: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.Popen([sys.executable, "-m", "trainers.cmaml", *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+
+def finish(process: subprocess.Popen, timeout: float = 300):
+    try:
+        out, err = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return process.returncode, out, err
+
+
+def checkpoint_tensors(workdir: str) -> dict:
+    reader = tf.train.load_checkpoint(os.path.join(workdir, "checkpoints"))
+    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+            if "save_counter" not in k and "CHECKPOINTABLE_OBJECT_GRAPH" not in k}
+
+
+class CmamlCliTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        root = cls.tmp.name
+        data = write_folder_dataset(os.path.join(root, "data"))
+        cls.dirs = {k: os.path.join(root, k) for k in ("full", "split", "stopped", "maml")}
+        common = TINY + [f"--folder={data}"]
+        procs = {
+            "full": start(f"--workdir={cls.dirs['full']}", "--steps=4", *common),
+            "split": start(f"--workdir={cls.dirs['split']}", "--steps=2", *common),
+            "stopped": start(f"--workdir={cls.dirs['stopped']}", "--steps=100000", *common),
+            "maml": start(f"--workdir={cls.dirs['maml']}", "--steps=2", "--algorithm=maml",
+                          *common),
+            "threshold": start(f"--workdir={root}/bad", *common, "--threshold=-1"),
+            "hidden": start(f"--workdir={root}/bad", *common, "--private_hidden=4,x"),
+        }
+        first_checkpoint = os.path.join(cls.dirs["stopped"], "checkpoints", "ckpt-0.index")
+        deadline = time.monotonic() + 300
+        while (not os.path.exists(first_checkpoint) and procs["stopped"].poll() is None
+               and time.monotonic() < deadline):
+            time.sleep(0.2)
+        procs["stopped"].send_signal(signal.SIGINT)
+        cls.out = {k: finish(p) for k, p in procs.items()}
+        cls.out["resumed"] = finish(start(f"--workdir={cls.dirs['split']}", "--steps=4", *common))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def results(self, name):
+        with open(os.path.join(self.dirs[name], "results.json")) as f:
+            return json.load(f)
+
+    def test_run_prints_and_writes_accuracy_sparsity_and_sharing(self):
+        rc, out, err = self.out["full"]
+        self.assertEqual(rc, 0, err[-2000:])
+        self.assertIn("cmaml: held-out accuracy", out)
+        self.assertIn("private edges kept", out)
+        self.assertIn("mask overlap (Jaccard): similar", out)
+        self.assertNotIn("I0000", err)
+        results = self.results("full")
+        self.assertEqual(results["step"], 4)
+        self.assertEqual(results["accuracy"]["n"], 4)
+        self.assertTrue(0.0 <= results["sparsity"]["kept_prunable"]["mean"] <= 1.0)
+        self.assertEqual(set(results["sharing"]), {"similar", "dissimilar", "difference"})
+
+    def test_resumed_run_equals_the_uninterrupted_run_bit_for_bit(self):
+        self.assertEqual(self.out["split"][0], 0, self.out["split"][2][-2000:])
+        self.assertEqual(self.out["resumed"][0], 0, self.out["resumed"][2][-2000:])
+        full, resumed = checkpoint_tensors(self.dirs["full"]), checkpoint_tensors(
+            self.dirs["split"])
+        self.assertEqual(set(full), set(resumed))
+        self.assertGreater(len(full), 20)
+        for key in full:
+            np.testing.assert_array_equal(full[key], resumed[key], err_msg=key)
+        a, b = self.results("full"), self.results("split")
+        for key in ("step", "accuracy", "sparsity", "sharing"):
+            self.assertEqual(a[key], b[key], key)
+
+    def test_ctrl_c_saves_and_exits_130(self):
+        rc, _, err = self.out["stopped"]
+        self.assertEqual(rc, 130, err[-2000:])
+        self.assertIn("rerun the same command to resume", err)
+        self.assertNotIn("Traceback", err)
+        latest = tf.train.latest_checkpoint(os.path.join(self.dirs["stopped"], "checkpoints"))
+        self.assertIsNotNone(latest)
+
+    def test_plain_maml_runs_on_the_same_backbone(self):
+        rc, out, err = self.out["maml"]
+        self.assertEqual(rc, 0, err[-2000:])
+        self.assertIn("maml: held-out accuracy", out)
+        self.assertNotIn("sparsity", self.results("maml"))
+
+    def test_bad_settings_fail_in_one_line_naming_the_value(self):
+        for name, line in (("threshold", "error: --threshold must be a finite number >= 0, "
+                                         "got -1.0"),
+                           ("hidden", "error: --private_hidden must be integers, got '4,x'")):
+            rc, _, err = self.out[name]
+            self.assertEqual(rc, 1, err[-2000:])
+            self.assertIn(line, err)
+            self.assertNotIn("Traceback", err)
+
+    def test_help_documents_every_flag(self):
+        proc = subprocess.run([sys.executable, "-m", "trainers.cmaml", "--helpfull"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+        for flag in ("--workdir", "--algorithm", "--threshold", "--l1", "--prune_steps",
+                     "--pretrain_steps", "--private_hidden", "--sharing_pairs"):
+            self.assertIn(flag, proc.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,115 @@
+"""Meta-trains (or resumes) a CMAML or MAML run in its run directory, then scores it.
+
+:func:`run` checks the directory, loads the data, builds the run, writes
+``config.json`` and hands the learner to :func:`tfmeta.training.meta_train`
+(checkpoints with exact resume, TensorBoard, stop). When training reaches
+``steps`` it scores the held-out episodes and, for CMAML, the sparsity and the
+mask overlap of similar and dissimilar tasks, and writes ``results.json``.
+
+Example:
+    >>> results = run(CmamlConfig(steps=100, data_dir="../shared/tensorflow_datasets"), "runs/c")
+    >>> results["accuracy"]["mean"], results["sparsity"]["kept_prunable"]["mean"]
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable
+
+import tensorflow as tf
+
+from tfmeta import io
+from tfmeta.data import EpisodeSampler
+from tfmeta.experiments import rundir
+from tfmeta.experiments.cmaml.build import build, load_data, training_sampler
+from tfmeta.experiments.cmaml.config import RESUMABLE_FIELDS, CmamlConfig
+from tfmeta.experiments.cmaml.evaluate import (check_sharing, episode_scores, interval,
+                                                sharing)
+from tfmeta.training import meta_train
+
+RESULTS_FILE = "results.json"
+TIME_FILE = "train_time.json"
+
+
+def check_workdir(config: CmamlConfig, workdir: str) -> None:
+    """Raises ValueError if ``workdir`` is a file or holds a run with another config."""
+    rundir.check_workdir(config, workdir, RESUMABLE_FIELDS)
+
+
+def _check_data(config: CmamlConfig, splits) -> None:
+    if config.pretrain_steps > config.steps and config.algorithm == "cmaml":
+        raise ValueError(f"--pretrain_steps={config.pretrain_steps} exceeds --steps="
+                         f"{config.steps}; CMAML would never prune")
+    for name, dataset in (("meta-train", splits.train), ("meta-test", splits.test)):
+        try:
+            EpisodeSampler(dataset, ways=config.ways, shots=config.shots,
+                           queries=config.queries)
+        except ValueError as e:
+            raise ValueError(f"--ways/--shots/--queries ({name} split): {e}") from None
+    if config.algorithm == "cmaml":
+        check_sharing(config, splits.test)
+
+
+def run(config: CmamlConfig, workdir: str,
+        progress: Callable[[int, dict], None] | None = None, *,
+        on_event: Callable[[str, int], None] | None = None, stop=None,
+        splits=None) -> dict:
+    """Trains or resumes the run in ``workdir``; scores it when training is complete.
+
+    Args:
+      config: the run's settings.
+      workdir: the run directory (created; a run there is resumed).
+      progress: ``(step, metrics)`` after every meta-update.
+      on_event: ``(name, step)``: :func:`tfmeta.training.meta_train`'s events and
+        ``"data"`` (data loaded), ``"scoring"`` (evaluation began).
+      stop: predicate or ``threading.Event``; when set, the run checkpoints and
+        returns ``{"interrupted": True, "step": ...}``.
+      splits: the loaded data (default: loaded from ``config``).
+
+    Returns:
+      The results (also written to ``workdir/results.json``): ``config``,
+      ``step``, ``train_seconds`` (training time of all sessions, compilation
+      included), ``accuracy`` (mean, ci95, n), and for CMAML ``sparsity``
+      (``kept_prunable``: fraction of the prunable private edges kept, per
+      held-out task) and ``sharing``; or ``{"interrupted": True, "step"}``.
+    """
+    event = on_event or (lambda name, step: None)
+    check_workdir(config, workdir)
+    splits = splits if splits is not None else load_data(config)
+    _check_data(config, splits)
+    event("data", 0)
+    tf.config.experimental.enable_op_determinism()
+    setup = build(config, splits.train.image_shape)
+    os.makedirs(workdir, exist_ok=True)
+    rundir.write_config(config, workdir)
+    time_path = os.path.join(workdir, TIME_FILE)
+    before = io.read_json(time_path)["seconds"] if os.path.exists(time_path) else 0.0
+    clock = {}
+
+    def timed_event(name, step):
+        if name == "start":
+            clock["start"] = time.perf_counter()
+        if name in ("saved", "interrupted") and "start" in clock:
+            io.write_json(time_path, {"seconds": before + time.perf_counter() - clock["start"]})
+        event(name, step)
+
+    result = meta_train(setup.learner, training_sampler(setup, splits.train), workdir=workdir,
+                        steps=config.steps, checkpoint=setup.checkpoint,
+                        checkpoint_every=config.checkpoint_every, on_step=progress,
+                        on_event=timed_event, stop=stop)
+    if result.interrupted:
+        return {"interrupted": True, "step": result.step}
+    seconds = io.read_json(time_path)["seconds"] if os.path.exists(time_path) else 0.0
+    event("scoring", result.step)
+    scores = episode_scores(setup, splits.test, episodes=config.eval_episodes)
+    results = {"config": config.to_json(), "algorithm": config.algorithm, "step": result.step,
+               "train_seconds": round(seconds, 1),
+               "accuracy": interval(scores["accuracy"]),
+               "eval_inner_steps": config.eval_inner_steps}
+    if setup.modules is not None:
+        results["sparsity"] = {"kept_prunable": interval(scores["kept"]),
+                               "threshold": config.threshold, "l1": config.l1}
+        results["sharing"] = sharing(setup, splits.test, pairs=config.sharing_pairs)
+    io.write_json(os.path.join(workdir, RESULTS_FILE), results)
+    return results

@@ -11,7 +11,9 @@ meta-updates it scores the first ``--curve_tasks`` held-out tasks
 (``curve.json``, ``curve.png``); at the end ``results.json`` holds the MSE
 after 0..``--eval_steps`` inner steps on ``--eval_tasks`` held-out tasks
 (mean and 95% interval, overall and per family) and, for HSML, each family's
-mean soft assignment to the first-level clusters (``assignments.png``).
+mean soft assignment to the first-level clusters and how many of its tasks
+each one dominates (``assignments.png``). Rerunning a finished run evaluates
+it again.
 Held-out tasks are the same for every run of a ``--seed``, so two runs
 compare on the same tasks. Rerunning in the same ``--workdir`` resumes from
 the last checkpoint; Ctrl-C (or SIGTERM) checkpoints after the running
@@ -97,35 +99,43 @@ def make_config() -> "lib.HSMLConfig":
                           **{n: getattr(FLAGS, n) for n in names})
 
 
-def plot(workdir: str, results: dict | None, curve: list[dict]) -> None:
-    """``curve.png`` (held-out MSE by meta-update) and, for HSML, ``assignments.png``."""
+def plot(workdir: str, results: dict, curve: list[dict]) -> None:
+    """``curve.png`` (held-out MSE by meta-update) and, for HSML, ``assignments.png``: per
+    family, the mean soft assignment to each first-level cluster and the share of its tasks
+    that each cluster dominates."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
+    title = f"{results['algorithm']}, K={results['config']['shots']}"
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     steps = [p["step"] for p in curve]
     mean, half = np.array([p["mean"] for p in curve]), np.array([p["ci95"] for p in curve])
     ax.plot(steps, mean, marker="o")
     ax.fill_between(steps, mean - half, mean + half, alpha=0.25)
     ax.set(xlabel="meta-update", ylabel=f"held-out MSE after {curve[-1]['inner_steps']} steps",
-           yscale="log", title=f"{FLAGS.algorithm}, K={FLAGS.shots}")
+           yscale="log", title=title)
     fig.tight_layout()
     common.save_figure(fig, os.path.join(workdir, "curve.png"))
-    if not results or "assignments" not in results:
+    if "assignments" not in results:
         return
     families = list(results["assignments"])
-    table = np.array([results["assignments"][f] for f in families])
-    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * table.shape[1], 3.2))
-    image = ax.imshow(table, cmap="viridis", vmin=0, vmax=1)
-    for (i, j), v in np.ndenumerate(table):
-        ax.text(j, i, f"{v:.2f}", ha="center", va="center",
-                color="black" if v > 0.6 else "white")
-    ax.set_xticks(range(table.shape[1]), [f"cluster {k + 1}" for k in range(table.shape[1])])
-    ax.set_yticks(range(len(families)), families)
-    ax.set_title(f"HSML mean soft assignment, K={FLAGS.shots}")
-    fig.colorbar(image, ax=ax, fraction=0.046)
+    dominant = np.array([results["dominant"][f] for f in families], float)
+    tables = (np.array([results["assignments"][f] for f in families]),
+              dominant / dominant.sum(axis=1, keepdims=True))
+    fig, axes = plt.subplots(1, 2, figsize=(2.5 + 2.2 * tables[0].shape[1], 3.4))
+    for ax, table, what in zip(axes, tables, ("mean soft assignment",
+                                              "share of tasks it dominates")):
+        image = ax.imshow(table, cmap="viridis")
+        for (i, j), v in np.ndenumerate(table):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", color="white" if v <
+                    table.min() + 0.6 * (table.max() - table.min()) else "black")
+        ax.set_xticks(range(table.shape[1]), [f"c{k + 1}" for k in range(table.shape[1])])
+        ax.set_yticks(range(len(families)), families)
+        ax.set_title(what, fontsize=10)
+        fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.suptitle(f"HSML first-level clusters by function family ({title})", fontsize=10)
     fig.tight_layout()
     common.save_figure(fig, os.path.join(workdir, "assignments.png"))
 
@@ -141,7 +151,8 @@ def report(results: dict) -> None:
         print(f"  {name:10s} " + "  ".join(f"{mse[s]:8.3f} ± {ci[s]:.3f}" for s in
                                            ("0", k, last)))
     for name, p in results.get("assignments", {}).items():
-        print(f"  {name:10s} clusters " + " ".join(f"{v:.2f}" for v in p))
+        print(f"  {name:10s} clusters " + " ".join(f"{v:.2f}" for v in p) + "  dominant in "
+              + " ".join(str(n) for n in results["dominant"][name]) + " tasks")
 
 
 def main(argv):

@@ -36,7 +36,7 @@ class HSMLCliTest(unittest.TestCase):
             self.assertEqual(set(results["per_family"]),
                              {"sinusoid", "line", "quadratic", "cubic"})
             for line in ("hsml held-out MSE over 40 tasks (mean ± 95% CI) after 0 / 2 / 3",
-                         "  cubic ", "clusters "):
+                         "  cubic ", "clusters ", "dominant in "):
                 self.assertIn(line, proc.stdout)
             for name in ("curve.png", "assignments.png"):
                 with open(os.path.join(workdir, name), "rb") as f:

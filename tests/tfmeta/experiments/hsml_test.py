@@ -44,6 +44,10 @@ class HSMLExperimentTest(absltest.TestCase):
         for name in want:
             np.testing.assert_array_equal(got[name], want[name], err_msg=name)
         self.assertEqual(second.results, done.results)
+        # a finished run rerun only evaluates again: the same results
+        self.assertEqual(hsml.run(config, resumed).results, done.results)
+        restored = hsml.load_run(resumed)
+        self.assertEqual(int(restored.learner.step.numpy()), 4)
         self.assertEqual([p["step"] for p in hsml.read_curve(resumed)], [0, 2, 4])
 
     def test_results_hold_mse_per_family_and_assignments_per_family(self):
@@ -56,6 +60,7 @@ class HSMLExperimentTest(absltest.TestCase):
             self.assertEqual(results["per_family"][name]["tasks"], int(np.sum(families == f)))
             self.assertLen(results["assignments"][name], 3)
             self.assertAlmostEqual(sum(results["assignments"][name]), 1.0, places=5)
+            self.assertEqual(sum(results["dominant"][name]), int(np.sum(families == f)))
         self.assertLess(results["mse"]["3"], results["mse"]["0"])   # adaptation helps
         maml = hsml.run(hsml.HSMLConfig(**dict(SMALL, algorithm="maml")),
                         os.path.join(self.tmp.name, "maml")).results

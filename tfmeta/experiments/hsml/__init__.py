@@ -15,8 +15,8 @@ Example:
 from tfmeta.experiments.hsml.build import Setup, build, describe_regression
 from tfmeta.experiments.hsml.config import ALGORITHMS, RESUMABLE_FIELDS, HSMLConfig
 from tfmeta.experiments.hsml.run import (CURVE_FILE, RESULTS_FILE, check_workdir, evaluate,
-                                         read_config, read_curve, run)
+                                         load_run, read_config, read_curve, run)
 
 __all__ = ["ALGORITHMS", "RESUMABLE_FIELDS", "HSMLConfig", "Setup", "build",
-           "describe_regression", "check_workdir", "evaluate", "run", "read_config", "read_curve",
+           "describe_regression", "check_workdir", "evaluate", "load_run", "run", "read_config", "read_curve",
            "CURVE_FILE", "RESULTS_FILE"]

@@ -8,7 +8,8 @@ first ``curve_tasks`` held-out tasks to ``curve.json``. At the end,
 :func:`evaluate` scores ``eval_tasks`` held-out tasks and ``results.json``
 holds the MSE after 0..``eval_steps`` steps (mean and 95% interval), per
 family, and for HSML each family's mean soft assignment to the first-level
-clusters.
+clusters and how many of its tasks each cluster dominates. Rerunning a
+finished run only evaluates it again.
 
 Example:
     >>> result = run(HSMLConfig(steps=2000), "runs/hsml")
@@ -31,7 +32,7 @@ from tfmeta.data.functions import FAMILIES
 from tfmeta.experiments import rundir
 from tfmeta.experiments.hsml.build import PLAYER, Setup, build, held_out_tasks, training_tasks
 from tfmeta.experiments.hsml.config import RESUMABLE_FIELDS, HSMLConfig
-from tfmeta.training import TrainResult, meta_train
+from tfmeta.training import TrainResult, meta_train, restore_latest
 from tfmeta.types import Reused, Task, task_at
 
 CURVE_FILE = "curve.json"
@@ -89,7 +90,9 @@ def task_curves(setup: Setup, tasks, steps: int) -> tuple[np.ndarray, np.ndarray
 
 def evaluate(setup: Setup, count: int | None = None) -> dict:
     """Held-out MSE after 0..``eval_steps`` steps over ``count`` tasks (default
-    ``eval_tasks``): overall and per family, and (HSML) mean assignments per family."""
+    ``eval_tasks``): overall and per family; HSML: per family, the mean first-level
+    assignment (``assignments``) and the count of tasks whose largest assignment is
+    each cluster (``dominant``)."""
     config = setup.config
     count = config.eval_tasks if count is None else count
     tasks, families = held_out_tasks(config, count)
@@ -106,9 +109,22 @@ def evaluate(setup: Setup, count: int | None = None) -> dict:
                 key: {str(s): _interval(mine[:, s])[stat] for s in steps}
                 for key, stat in (("mse", "mean"), ("mse_ci95", "ci95"))}}
     if assignments is not None:
+        present = [(f, name) for f, name in enumerate(FAMILIES) if np.any(families == f)]
         out["assignments"] = {name: assignments[families == f].mean(axis=0).tolist()
-                              for f, name in enumerate(FAMILIES) if np.any(families == f)}
+                              for f, name in present}
+        dominant = np.argmax(assignments, axis=1)
+        out["dominant"] = {name: np.bincount(dominant[families == f],
+                                             minlength=assignments.shape[1]).tolist()
+                           for f, name in present}
     return out
+
+
+def load_run(workdir: str) -> Setup:
+    """Rebuilds the run in ``workdir`` and restores its latest checkpoint."""
+    setup = build(read_config(workdir))
+    if restore_latest(setup.checkpoint, workdir) is None:
+        raise FileNotFoundError(f"{workdir} holds no checkpoint (checkpoints/ is empty)")
+    return setup
 
 
 def run(config: HSMLConfig, workdir: str, progress: Callable[[int, dict], None] | None = None,

@@ -1,7 +1,7 @@
 """``python -m trainers.cmaml`` as a user runs it: train, results, Ctrl-C, exact resume, bad flags.
 
 Real subprocesses on a tiny folder dataset (16 classes of 6 PNG images, one
-bright square per class at its own place), started once for the class in two
+bright square per class at its own place, few_shot_test's), started once for the class in two
 waves of concurrent processes: a 4-update CMAML run; a 2-update run resumed to
 4 updates, which must equal the first bit for bit (every checkpointed tensor
 and every score); a long run stopped by Ctrl-C; a plain MAML run; bad settings.
@@ -18,26 +18,13 @@ import unittest
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image
 
 from tests.shared import ROOT
+from tests.trainers.few_shot_test import write_folder_dataset
 
 TINY = ["--dataset=folder", "--ways=2", "--shots=1", "--queries=2", "--meta_batch_size=2",
         "--filters=4", "--private_hidden=4,4,4", "--pretrain_steps=1", "--eval_episodes=4",
         "--sharing_pairs=3", "--checkpoint_every=2", "--threshold=0.3", "--l1=0.5"]
-
-
-def write_folder_dataset(root: str, classes: int = 16, images: int = 6) -> str:
-    rng = np.random.default_rng(0)
-    for c in range(classes):
-        folder = os.path.join(root, f"class_{c:02d}")
-        os.makedirs(folder)
-        row, col = 2 + 6 * (c // 4), 2 + 6 * (c % 4)
-        for i in range(images):
-            pixels = rng.integers(0, 40, size=(28, 28)).astype(np.uint8)
-            pixels[row:row + 6, col:col + 6] = 255
-            Image.fromarray(pixels).save(os.path.join(folder, f"{i:02d}.png"))
-    return root
 
 
 def start(*args: str) -> subprocess.Popen:
@@ -68,7 +55,7 @@ class CmamlCliTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
         root = cls.tmp.name
-        data = write_folder_dataset(os.path.join(root, "data"))
+        data = write_folder_dataset(os.path.join(root, "data"), classes=16, images=6)
         cls.dirs = {k: os.path.join(root, k) for k in ("full", "split", "stopped", "maml")}
         common = TINY + [f"--folder={data}"]
         procs = {

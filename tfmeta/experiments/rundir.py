@@ -40,6 +40,12 @@ def stored_settings(workdir: str) -> dict | None:
     return io.read_json(path) if os.path.exists(path) else None
 
 
+def read_points(workdir: str, name: str) -> list[dict]:
+    """The ``points`` list of the JSON curve file ``workdir/name`` ([] if there is none)."""
+    path = os.path.join(workdir, name)
+    return list(io.read_json(path)["points"]) if os.path.exists(path) else []
+
+
 def check_workdir(config, workdir: str, resumable: Iterable[str]) -> None:
     """Raises ValueError if ``workdir`` is a file or holds a run with an incompatible config.
 

@@ -56,8 +56,7 @@ def read_config(workdir: str) -> FewShotConfig:
 
 def read_curve(workdir: str) -> list[dict]:
     """``[{"step", "accuracy", "ci95", "episodes"}, ...]`` of the run, by step ([] if none)."""
-    path = os.path.join(workdir, CURVE_FILE)
-    return list(io.read_json(path)["points"]) if os.path.exists(path) else []
+    return rundir.read_points(workdir, CURVE_FILE)
 
 
 def load_run(workdir: str, splits=None, **overrides) -> tuple[Setup, Any]:

@@ -18,5 +18,5 @@ from tfmeta.experiments.hsml.run import (CURVE_FILE, RESULTS_FILE, check_workdir
                                          load_run, read_config, read_curve, run)
 
 __all__ = ["ALGORITHMS", "RESUMABLE_FIELDS", "HSMLConfig", "Setup", "build",
-           "describe_regression", "check_workdir", "evaluate", "load_run", "run", "read_config", "read_curve",
-           "CURVE_FILE", "RESULTS_FILE"]
+           "describe_regression", "check_workdir", "evaluate", "load_run", "run", "read_config",
+           "read_curve", "CURVE_FILE", "RESULTS_FILE"]

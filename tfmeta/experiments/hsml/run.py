@@ -51,8 +51,7 @@ def read_config(workdir: str) -> HSMLConfig:
 
 def read_curve(workdir: str) -> list[dict]:
     """``[{"step", "mse", "ci95", "tasks"}, ...]`` of the run ([] if none)."""
-    path = os.path.join(workdir, CURVE_FILE)
-    return list(io.read_json(path)["points"]) if os.path.exists(path) else []
+    return rundir.read_points(workdir, CURVE_FILE)
 
 
 def _interval(values) -> dict:

@@ -120,14 +120,15 @@ def plot(workdir: str, results: dict, curve: list[dict]) -> None:
     common.save_figure(fig, os.path.join(workdir, "curve.png"))
     if "assignments" not in results:
         return
-    families = list(results["assignments"])
+    from tfmeta.data.functions import FAMILIES
+    families = [f for f in FAMILIES if f in results["assignments"]]   # JSON sorts the keys
     dominant = np.array([results["dominant"][f] for f in families], float)
     tables = (np.array([results["assignments"][f] for f in families]),
               dominant / dominant.sum(axis=1, keepdims=True))
-    fig, axes = plt.subplots(1, 2, figsize=(2.5 + 2.2 * tables[0].shape[1], 3.4))
+    fig, axes = plt.subplots(1, 2, figsize=(2.8 + 1.5 * tables[0].shape[1], 3.2))
     for ax, table, what in zip(axes, tables, ("mean soft assignment",
                                               "share of tasks it dominates")):
-        image = ax.imshow(table, cmap="viridis")
+        image = ax.imshow(table, cmap="viridis", aspect="auto")
         for (i, j), v in np.ndenumerate(table):
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", color="white" if v <
                     table.min() + 0.6 * (table.max() - table.min()) else "black")

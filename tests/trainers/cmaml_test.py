@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from tests.shared import ROOT
-from tests.trainers.few_shot_test import write_folder_dataset
+from tests.trainers.few_shot_test import finish, write_folder_dataset
 
 TINY = ["--dataset=folder", "--ways=2", "--shots=1", "--queries=2", "--meta_batch_size=2",
         "--filters=4", "--private_hidden=4,4,4", "--pretrain_steps=1", "--eval_episodes=4",
@@ -31,16 +31,6 @@ def start(*args: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     return subprocess.Popen([sys.executable, "-m", "trainers.cmaml", *args], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-
-
-def finish(process: subprocess.Popen, timeout: float = 300):
-    try:
-        out, err = process.communicate(timeout=timeout)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    return process.returncode, out, err
 
 
 def checkpoint_tensors(workdir: str) -> dict:

@@ -39,6 +39,7 @@ from absl import app, flags  # noqa: E402
 
 with common.native_logs_filtered():
     from tfmeta.experiments import hsml as lib  # noqa: E402
+    from tfmeta.algorithms.hsml import ACTIVATIONS, GATES  # noqa: E402
 
 _D = lib.HSMLConfig()
 flags.DEFINE_string("workdir", None, "(required) Run directory: config, checkpoints, curve, "
@@ -60,7 +61,7 @@ flags.DEFINE_bool("jit_compile", _D.jit_compile, "XLA-compile the meta-update (s
                   "to float precision, several times faster on a CPU).")
 flags.DEFINE_list("hidden", [str(h) for h in _D.hidden], "Hidden layer widths of the "
                   "regressor, e.g. 40,40.")
-flags.DEFINE_enum("activation", _D.activation, ["relu", "tanh", "softplus"],
+flags.DEFINE_enum("activation", _D.activation, sorted(ACTIVATIONS),
                   "Activation of the regressor and of HSML's autoencoder.")
 flags.DEFINE_integer("task_hidden", _D.task_hidden, "HSML: size of the task representation "
                      "and of the cluster nodes.")
@@ -71,7 +72,7 @@ flags.DEFINE_list("clusters", [str(k) for k in _D.clusters], "HSML: clusters per
 flags.DEFINE_float("sigma", _D.sigma, "HSML: length scale of the soft cluster assignment.")
 flags.DEFINE_float("reconstruction_weight", _D.reconstruction_weight, "HSML: weight xi of "
                    "the autoencoder's reconstruction loss in the meta-loss.")
-flags.DEFINE_enum("gate", _D.gate, ["weight", "unit"], "HSML: a gate per parameter entry "
+flags.DEFINE_enum("gate", _D.gate, list(GATES), "HSML: a gate per parameter entry "
                   "(the paper's code) or per output unit.")
 flags.DEFINE_integer("eval_tasks", _D.eval_tasks, "Held-out tasks of the final evaluation.")
 flags.DEFINE_integer("eval_query", _D.eval_query, "Query points of a held-out task.")

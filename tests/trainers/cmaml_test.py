@@ -7,8 +7,10 @@ waves of concurrent processes: a 4-update CMAML run; a 2-update run resumed to
 and every score); a long run stopped by Ctrl-C; a plain MAML run; bad settings.
 """
 
+import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from tests.shared import ROOT
+from tfmeta.experiments.cmaml import CmamlConfig
 from tests.trainers.few_shot_test import finish, write_folder_dataset
 
 TINY = ["--dataset=folder", "--ways=2", "--shots=1", "--queries=2", "--meta_batch_size=2",
@@ -123,12 +126,27 @@ class CmamlCliTest(unittest.TestCase):
             self.assertIn(line, err)
             self.assertNotIn("Traceback", err)
 
-    def test_help_documents_every_flag(self):
+    def test_help_documents_every_flag_with_the_config_defaults(self):
         proc = subprocess.run([sys.executable, "-m", "trainers.cmaml", "--helpfull"], cwd=ROOT,
                               capture_output=True, text=True, timeout=120)
         for flag in ("--workdir", "--algorithm", "--threshold", "--l1", "--prune_steps",
                      "--pretrain_steps", "--private_hidden", "--sharing_pairs"):
             self.assertIn(flag, proc.stdout)
+        # the flags repeat CmamlConfig's defaults (the CLI prints before importing tfmeta)
+        shown = {}
+        for block in proc.stdout.split("\n  --")[1:]:
+            default = re.search(r"\n    \(default: '([^']*)'\)", block)
+            if default:
+                shown[re.match(r"(?:\[no\])?(\w+)", block).group(1)] = default.group(1)
+        defaults = dataclasses.asdict(CmamlConfig())
+        checked = 0
+        for name, value in defaults.items():
+            if value is None:          # data_dir: absl shows no default
+                continue
+            want = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+            self.assertEqual(shown.get(name), want, name)
+            checked += 1
+        self.assertGreater(checked, 20)
 
 
 if __name__ == "__main__":

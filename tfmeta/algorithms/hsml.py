@@ -149,8 +149,8 @@ def gates(weights, representation: tf.Tensor, root: tf.Tensor, shapes) -> list:
     for i, shape in enumerate(shapes):
         o = tf.sigmoid(z @ tf.convert_to_tensor(weights[f"gate_w_{i}"])
                        + tf.convert_to_tensor(weights[f"gate_b_{i}"]))[0]
-        full = int(np.prod(shape)) if shape else 1
-        out.append(tf.reshape(o, shape) if int(o.shape[0]) == full and shape else o)
+        # a gate per entry takes the tensor's shape; one per unit broadcasts on the last axis
+        out.append(tf.reshape(o, shape) if int(o.shape[0]) == int(np.prod(shape)) else o)
     return out
 
 

@@ -172,12 +172,11 @@ def check_modulation(modulation, players, algorithm: str = "maml") -> dict:
 
 
 def modulate(modulation: Mapping[str, TaskModulation] | None, params: Mapping[str, list],
-             task: Task):
-    """``(params, auxiliary_losses)``: each modulated player's task-tailored start (from the
-    support batch of the task's first inner step) and the loss its modulation adds."""
+             support: Any):
+    """``(params, auxiliary_losses)``: each modulated player's start tailored to a task's
+    ``support`` batch (that of its first inner step) and the loss its modulation adds."""
     modulation = check_modulation(modulation, params)
     out, extra = dict(params), {}
-    support = batch_at(task.inner, 0)
     for p, m in sorted(modulation.items()):
         tailored, extra[p] = m.apply(list(params[p]), support)
         if len(tailored) != len(params[p]):
@@ -215,7 +214,7 @@ def meta_gradients(objective: Objective, variables: Mapping[str, list], task: Ta
     targets = meta_variables(variables, inner, modulation)
     with tf.GradientTape(persistent=True) as tape:
         params = {p: [tf.convert_to_tensor(v) for v in variables[p]] for p in sorted(variables)}
-        params, extra = modulate(modulation, params, task)
+        params, extra = modulate(modulation, params, batch_at(task.inner, 0))
         meta, metrics = maml_losses(objective, params, task, inner, steps=steps,
                                     first_order=first_order, step_weights=step_weights,
                                     return_metrics=True, remat=remat, unroll=unroll)

@@ -26,7 +26,6 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from tfmeta import checks
 from tfmeta.data.sinusoid import SinusoidTasks
 
 FAMILIES = ("sinusoid", "line", "quadratic", "cubic")
@@ -60,7 +59,6 @@ class FunctionTasks(SinusoidTasks):
         families = tuple(families)
         if not families or any(f not in range(len(FAMILIES)) for f in families):
             raise ValueError(f"families must be indices into {FAMILIES}, got {families!r}")
-        checks.count("query", self.query)
         self.families = families
 
     def curves(self, step, num_tasks: int) -> FunctionParams:

@@ -1,4 +1,5 @@
-"""Markdown tables of generation-quality rows (Table 1 of paper 000 and its per-class accuracy).
+"""Markdown tables of generation-quality rows (Table 1 of paper 000 and its per-class accuracy),
+and the mean-and-interval summary the experiments report (:func:`interval`).
 
 A row is a dict as :func:`tfmeta.eval.generation.evaluate_source` returns it,
 plus ``name`` and ``dataset`` (and, for adapted models, ``adapt_steps`` and
@@ -12,7 +13,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["markdown_table"]
+__all__ = ["interval", "markdown_table"]
+
+
+def interval(values) -> dict:
+    """``{"mean", "ci95", "n"}`` of ``values``: the mean and the normal 95% interval's half
+    width ``1.96 std / sqrt(n)`` (0 for one value)."""
+    values = np.asarray(values, np.float64)
+    n = int(values.size)
+    std = float(np.std(values, ddof=1)) if n > 1 else 0.0
+    return {"mean": float(np.mean(values)), "ci95": 1.96 * std / float(np.sqrt(n)), "n": n}
 
 
 def markdown_table(rows: list[dict]) -> str:

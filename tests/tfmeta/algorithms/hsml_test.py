@@ -129,6 +129,16 @@ class HSMLTest(absltest.TestCase):
                 np.testing.assert_allclose(a.numpy().sum(axis=1), 1.0, rtol=1e-12)
             self.assertEqual(int(np.argmax(assignments[0].numpy()[0])), k)
 
+    def test_tailored_parameters_keep_their_shapes_scalars_included(self):
+        shapes = [[], [3], [2, 3], [3, 3, 1, 2]]
+        params = [tf.ones(s, tf.float64) for s in shapes]
+        support = (tf.ones([4, 1], tf.float64), tf.zeros([4, 1], tf.float64))
+        for gate in ("weight", "unit"):
+            weights = hsml_variables(shapes, input_dim=2, hidden=3, encoder_hidden=3,
+                                     clusters=(2,), gate=gate, dtype=F64)
+            tailored, _ = hsml(weights, _describe).apply(params, support)
+            self.assertEqual([t.shape.as_list() for t in tailored], shapes, gate)
+
     def test_modulation_variables_are_trained_by_the_learner(self):
         model = _regressor()
         weights, modulation = _hsml(model)
@@ -146,7 +156,7 @@ class HSMLTest(absltest.TestCase):
         model = _regressor()
         _, modulation = _hsml(model)
         with self.assertRaisesRegex(ValueError, r"players \['critic'\] that are not among"):
-            modulate({"critic": modulation}, {"model": []}, _task())
+            modulate({"critic": modulation}, {"model": []}, _task().inner.batch)
         with self.assertRaisesRegex(ValueError, "reptile cannot train a task modulation"):
             MetaLearner({"model": model.trainable_variables}, _objective(model),
                         inner_lib.sgd(0.3), outer=lambda: keras.optimizers.SGD(1.0),

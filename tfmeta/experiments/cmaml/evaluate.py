@@ -9,7 +9,8 @@
   structure: the Jaccard index of the kept prunable edges of two tasks, for
   pairs of *similar* tasks (the same classes in the same label order, drawn
   with disjoint images) and of *dissimilar* tasks (disjoint classes).
-* :func:`interval` -- mean and normal 95% interval ``1.96 std / sqrt(n)``.
+* :func:`interval` (:func:`tfmeta.eval.table.interval`) -- mean and normal 95% interval
+  ``1.96 std / sqrt(n)``.
 
 Example:
     >>> scores = episode_scores(setup, splits.test, episodes=200)
@@ -27,19 +28,12 @@ from tfmeta.algorithms import adapt, cmaml
 from tfmeta.classify import accuracy
 from tfmeta.data import ClassDataset, EpisodeSampler
 from tfmeta.data.sampling import sample_without_replacement
+from tfmeta.eval.table import interval
 from tfmeta.experiments.cmaml.build import PLAYER, Setup
 from tfmeta.types import Reused
 
 EVAL_SEED = 1_000_003
 SHARING_SEED = 2_000_003
-
-
-def interval(values) -> dict:
-    """``{"mean", "ci95", "n"}`` of ``values``."""
-    values = np.asarray(values, np.float64)
-    n = int(values.size)
-    std = float(np.std(values, ddof=1)) if n > 1 else 0.0
-    return {"mean": float(np.mean(values)), "ci95": 1.96 * std / float(np.sqrt(n)), "n": n}
 
 
 def _params(setup: Setup) -> list:

@@ -36,7 +36,7 @@ from tfmeta.experiments.few_shot.build import Setup
 from tfmeta.functional import params_of
 from tfmeta.megan import GENERATOR
 from tfmeta.metric import embed, query_logits, support_state
-from tfmeta.types import Reused, Task
+from tfmeta.types import Reused
 
 
 def initial_params(setup: Setup) -> list:
@@ -60,9 +60,7 @@ def adapt(setup: Setup, support_images: tf.Tensor, support_labels: tf.Tensor, *,
 def _trajectory(setup: Setup, support_images, support_labels, steps: int, params, seed) -> list:
     start = {PLAYER: initial_params(setup) if params is None else list(params)}
     if setup.modulation is not None:   # HSML: the start tailored to this support set
-        support = Task(inner=Reused((support_images, support_labels)), val=None,
-                       seed=tf.zeros([2], tf.int32))
-        start, _ = modulate({PLAYER: setup.modulation}, start, support)
+        start, _ = modulate({PLAYER: setup.modulation}, start, (support_images, support_labels))
     if setup.generator is not None:
         start[GENERATOR] = params_of(setup.generator)
     seed = tf.zeros([2], tf.int32) if seed is None else seed

@@ -16,10 +16,9 @@ from __future__ import annotations
 import dataclasses
 
 from tfmeta import checks
+from tfmeta.algorithms.hsml import ACTIVATIONS, GATES
 
 ALGORITHMS = ("hsml", "maml")
-GATES = ("weight", "unit")
-ACTIVATIONS = ("relu", "tanh", "softplus")
 # Fields that may change between a run and its resumption; all others must match.
 RESUMABLE_FIELDS = ("steps", "jit_compile", "checkpoint_every", "eval_every", "eval_tasks",
                     "curve_tasks")
@@ -64,7 +63,7 @@ class HSMLConfig:
         object.__setattr__(self, "clusters", tuple(self.clusters))
         checks.one_of("algorithm", self.algorithm, ALGORITHMS, flag=True)
         checks.one_of("gate", self.gate, GATES, flag=True)
-        checks.one_of("activation", self.activation, ACTIVATIONS, flag=True)
+        checks.one_of("activation", self.activation, sorted(ACTIVATIONS), flag=True)
         for name in ("shots", "query", "steps", "meta_batch_size", "inner_steps", "task_hidden",
                      "encoder_hidden", "eval_query", "eval_steps", "eval_every",
                      "checkpoint_every"):

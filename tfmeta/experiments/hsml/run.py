@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Callable
 
@@ -29,11 +28,12 @@ from tfmeta import io
 from tfmeta.algorithms import adapt
 from tfmeta.algorithms.maml import modulate
 from tfmeta.data.functions import FAMILIES
+from tfmeta.eval.table import interval
 from tfmeta.experiments import rundir
 from tfmeta.experiments.hsml.build import PLAYER, Setup, build, held_out_tasks, training_tasks
 from tfmeta.experiments.hsml.config import RESUMABLE_FIELDS, HSMLConfig
 from tfmeta.training import TrainResult, meta_train, restore_latest
-from tfmeta.types import Reused, Task, task_at
+from tfmeta.types import Reused, task_at
 
 CURVE_FILE = "curve.json"
 RESULTS_FILE = "results.json"
@@ -54,25 +54,18 @@ def read_curve(workdir: str) -> list[dict]:
     return rundir.read_points(workdir, CURVE_FILE)
 
 
-def _interval(values) -> dict:
-    values = np.asarray(values, np.float64)
-    half = 1.96 * np.std(values, ddof=1) / math.sqrt(len(values)) if len(values) > 1 else 0.0
-    return {"mean": float(np.mean(values)), "ci95": float(half)}
-
-
 def task_curves(setup: Setup, tasks, steps: int) -> tuple[np.ndarray, np.ndarray | None]:
     """``([tasks, steps + 1] query MSE after 0..steps inner steps, [tasks, K_1] first-level
     cluster assignments or None)`` of a stacked meta-batch of held-out tasks."""
 
     @tf.function
     def one(task):
-        support = (task.inner[0][0], task.inner[1][0])
+        support = (task.inner[0][0], task.inner[1][0])   # step 0 of the one stacked step
         query = (task.val[0][0], task.val[1][0])
-        task = Task(inner=Reused(support), val=Reused(query), seed=task.seed)
         params = {PLAYER: [tf.convert_to_tensor(v) for v in setup.model.trainable_variables]}
         params, _ = modulate({PLAYER: setup.modulation} if setup.modulation else None,
-                             params, task)
-        trajectory = adapt(setup.objective, params, task.inner, setup.inner, steps=steps,
+                             params, support)
+        trajectory = adapt(setup.objective, params, Reused(support), setup.inner, steps=steps,
                            seed=task.seed)
         mse = tf.stack([setup.objective(p, query, task.seed)[PLAYER] for p in trajectory])
         if setup.modulation is None:
@@ -100,12 +93,13 @@ def evaluate(setup: Setup, count: int | None = None) -> dict:
     steps = range(config.eval_steps + 1)
     out = {"tasks": count, "mse": {}, "mse_ci95": {}, "per_family": {}}
     for s in steps:
-        out["mse"][str(s)], out["mse_ci95"][str(s)] = _interval(curves[:, s]).values()
+        stats = interval(curves[:, s])
+        out["mse"][str(s)], out["mse_ci95"][str(s)] = stats["mean"], stats["ci95"]
     for f, name in enumerate(FAMILIES):
         mine = curves[families == f]
         if len(mine):
             out["per_family"][name] = {"tasks": int(len(mine)), **{
-                key: {str(s): _interval(mine[:, s])[stat] for s in steps}
+                key: {str(s): interval(mine[:, s])[stat] for s in steps}
                 for key, stat in (("mse", "mean"), ("mse_ci95", "ci95"))}}
     if assignments is not None:
         present = [(f, name) for f, name in enumerate(FAMILIES) if np.any(families == f)]
@@ -139,12 +133,14 @@ def run(config: HSMLConfig, workdir: str, progress: Callable[[int, dict], None] 
     rundir.write_config(config, workdir)
     curve_path = os.path.join(workdir, CURVE_FILE)
 
+    curve_tasks, _ = held_out_tasks(config, config.curve_tasks)
+
     def curve_point(step: int) -> None:
-        tasks, _ = held_out_tasks(config, config.curve_tasks)
-        mse = task_curves(setup, tasks, config.inner_steps)[0][:, -1]
+        stats = interval(task_curves(setup, curve_tasks, config.inner_steps)[0][:, -1])
         points = [p for p in read_curve(workdir) if p["step"] != step]
         point = {"step": int(step), "tasks": config.curve_tasks,
-                 "inner_steps": config.inner_steps, **_interval(mse)}
+                 "inner_steps": config.inner_steps, "mean": stats["mean"],
+                 "ci95": stats["ci95"]}
         points = sorted(points + [point], key=lambda p: p["step"])
         io.write_json(curve_path, {"algorithm": config.algorithm, "shots": config.shots,
                                    "points": points})

@@ -37,6 +37,8 @@ from typing import NamedTuple
 
 from absl import app, flags
 
+from trainers import common
+
 from bench.compare_peer import _default_peer_dir, _run
 
 PEER_SCRIPT = "torch_maml_omniglot.py"
@@ -175,7 +177,7 @@ def main(argv) -> None:
         for text in FLAGS.configs:
             compare(text.strip(), args)
     except (RuntimeError, FileNotFoundError, ValueError) as e:
-        sys.exit(f"error: {e}")
+        sys.exit(f"error: {common.to_flags(str(e))}")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ from typing import NamedTuple
 
 from absl import app, flags
 
+from trainers import common
+
 ALGORITHMS = ("maml", "fomaml", "reptile")
 
 flags.DEFINE_string("peer_python", None, "Required: the python of a virtual environment with "
@@ -149,7 +151,7 @@ def main(argv) -> None:
         for algorithm in FLAGS.algorithms:
             compare(algorithm, args)
     except (RuntimeError, FileNotFoundError, ValueError) as e:
-        sys.exit(f"error: {e}")
+        sys.exit(f"error: {common.to_flags(str(e))}")
 
 
 if __name__ == "__main__":

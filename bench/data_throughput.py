@@ -159,7 +159,7 @@ def time_meta_step(*, tasks: int = 4, inner_steps: int = 10, batch_size: int = 3
                            "discriminator": d.trainable_variables},
                           gan_objective(g, d), inner.rmsprop(1e-4),
                           outer=lambda: keras.optimizers.RMSprop(1e-4), algorithm="maml",
-                          steps=inner_steps)
+                          inner_steps=inner_steps)
     start = time.perf_counter()
     learner.train_step(sampler(tf.constant(0)))
     warmup = time.perf_counter() - start

@@ -86,12 +86,12 @@ def build(algorithm: str, ways: int, inner_steps: int, inner_lr: float, outer_lr
         return MetaLearner({"model": model.trainable_variables,
                             "generator": generator.trainable_variables}, objective,
                            inner.sgd(inner_lr), lambda: keras.optimizers.Adam(outer_lr),
-                           algorithm="maml", steps=inner_steps, step_weights="final",
+                           algorithm="maml", inner_steps=inner_steps, step_weights="final",
                            tasks_mode=tasks_mode, parallel_tasks=parallel_tasks)
     model = build_conv4(ways)
     return MetaLearner({"model": model.trainable_variables}, classification_objective(model),
                        inner.sgd(inner_lr), lambda: keras.optimizers.Adam(outer_lr),
-                       algorithm=algorithm, steps=inner_steps, step_weights="final",
+                       algorithm=algorithm, inner_steps=inner_steps, step_weights="final",
                        tasks_mode=tasks_mode, parallel_tasks=parallel_tasks)
 
 

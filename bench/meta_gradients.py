@@ -36,6 +36,8 @@ import os
 
 from absl import app, flags
 
+from trainers import common
+
 flags.DEFINE_string("workdir", None, "MAML-GAN run directory (checkpoints/ and config.json).",
                     required=True)
 flags.DEFINE_list("variants", ["run"], "Inner loops to compare: run, rmsprop:LR:EPS, sgd:LR, "
@@ -194,7 +196,7 @@ def main(argv):
     try:
         variants = [parse_variant(s, config) for s in FLAGS.variants]
     except ValueError as e:
-        raise SystemExit(f"error: {e}") from None
+        raise SystemExit(f"error: {common.to_flags(str(e))}") from None
     splits = maml_gan.load_data(config)
     setup = maml_gan.build(config, splits.train.image_shape)
     ckpt_dir = os.path.join(FLAGS.workdir, "checkpoints")

@@ -100,11 +100,11 @@ def build(algorithm: str, inner_steps: int, jit_compile: bool, remat: bool = Fal
     if algorithm == "reptile":
         learner = MetaLearner(variables, objective, inner.adam(1e-4, beta_1=0.5),
                               outer=lambda: keras.optimizers.SGD(0.1), algorithm="reptile",
-                              steps=inner_steps, jit_compile=jit_compile)
+                              inner_steps=inner_steps, jit_compile=jit_compile)
     else:
         learner = MetaLearner(variables, objective, inner.rmsprop(1e-4, rho=0.9, epsilon=1e-7),
                               outer=lambda: keras.optimizers.RMSprop(1e-4, rho=0.9, epsilon=1e-7),
-                              algorithm=algorithm, steps=inner_steps, jit_compile=jit_compile,
+                              algorithm=algorithm, inner_steps=inner_steps, jit_compile=jit_compile,
                               remat=remat, unroll=unroll)
     return learner, objective
 

@@ -44,12 +44,15 @@ _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")   # as serving.models_
 def error_line(error: Exception) -> str:
     """One line for a CLI's ``error: ...``: the message of an in-graph check, or ``str(error)``.
 
+    Backticked settings that are flags of the running program read as ``--flags``.
+
     An ``InvalidArgumentError`` of an Assert reads ``assertion failed: [rule; got] [values]``
     followed by the node; only the first line is kept.
     """
+    from trainers.common import to_flags
     message = getattr(error, "message", None) or str(error)
     lines = [line.strip() for line in str(message).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
+    return to_flags(lines[0]) if lines else type(error).__name__
 
 read_metadata = common.read_metadata   # the metadata of an exported version
 
@@ -206,7 +209,7 @@ def export_adapted(workdir: str, export_dir: str, name: str, support: np.ndarray
       tf.errors.InvalidArgumentError: values outside [-1, 1] (the in-graph check).
     """
     target = model_dir(export_dir, name)
-    seed = checks.bounded("seed", seed, -2**31, 2**31 - 1, flag=True)
+    seed = checks.bounded("seed", seed, -2**31, 2**31 - 1)
     setup = load_setup(workdir, data_dir, download, allow_untrained)
     image_shape = tuple(int(s) for s in setup.generator.output_shape[1:])
     source = None

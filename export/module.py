@@ -116,10 +116,9 @@ class AdaptationModule(tf.Module):
             raise ValueError(f"variables_by_player needs a 'generator' entry, got "
                              f"{sorted(variables_by_player)}")
         self._python = _Untracked(generator=generator, adapt_fn=adapt_fn)
-        self.adapt_steps = checks.bounded("adapt_steps", adapt_steps, 1, MAX_ADAPT_STEPS,
-                                          flag=True)
-        self.max_samples = checks.bounded("max_samples", max_samples, 1, MAX_BOUND, flag=True)
-        self.max_support = checks.bounded("max_support", max_support, 1, MAX_BOUND, flag=True)
+        self.adapt_steps = checks.bounded("adapt_steps", adapt_steps, 1, MAX_ADAPT_STEPS)
+        self.max_samples = checks.bounded("max_samples", max_samples, 1, MAX_BOUND)
+        self.max_support = checks.bounded("max_support", max_support, 1, MAX_BOUND)
         self.batch_size = checks.bounded("batch_size", batch_size, 1, MAX_BOUND)
         self.latent_dim = checks.count("latent_dim", latent_dim)
         self.image_shape = tuple(int(s) for s in image_shape)
@@ -238,7 +237,7 @@ class GeneratorModule(tf.Module):
         names = variable_names(generator.trainable_variables, generator.name)
         self.generator_weights = {n: tf.Variable(p, name=n, trainable=False)
                                   for n, p in zip(names, params)}
-        self.max_samples = checks.bounded("max_samples", max_samples, 1, MAX_BOUND, flag=True)
+        self.max_samples = checks.bounded("max_samples", max_samples, 1, MAX_BOUND)
         latent_dim = int(generator.input_shape[-1])
         architecture = [generator]   # a list attribute of a closure: not tracked, not saved
 

@@ -1,4 +1,10 @@
-"""Pytest configuration shared by every test.
+"""Pytest configuration shared by every test: the two tiers, and what every test shares.
+
+The tiers: :data:`SLOW` lists the end-to-end tests (trainers, export and serving,
+benchmarks, experiments, multi-process and the heaviest exactness sweeps); they
+carry the ``slow`` marker. The fast tier for the edit loop is
+``python -m pytest -q -n 2 --dist loadfile -m "not slow" tests`` (about 3
+minutes on 2 cores); the README's command runs both tiers (about 12 minutes).
 
 ``tf.test.TestCase`` carries a legacy ``test_session`` method that pytest would
 collect and report as skipped; it is not a test, so it is deselected here.
@@ -13,7 +19,28 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
 
 
+# Node-id prefixes of the slow tier (a file, or a file's class).
+SLOW = (
+    "tests/trainers/", "tests/export/", "tests/serving/", "tests/bench/",
+    "tests/tfmeta/experiments/", "tests/tfmeta/eval/generation_test.py",
+    "tests/tfmeta/eval/critic_test.py", "tests/tfmeta/distribute_test.py",
+    "tests/tfmeta/keras_guide_test.py", "tests/tfmeta/keras_test.py",
+    "tests/tfmeta/algorithms/maml_test.py::LoopAndRematTest",
+    "tests/tfmeta/algorithms/reused_test.py::ReusedEqualsCopiedTest",
+    "tests/tfmeta/megan/objective_test.py::MetaGradientTest",
+)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: an end-to-end or heavy test (the full tier only; "
+                            "deselect with -m 'not slow')")
+
+
 def pytest_collection_modifyitems(config, items):
+    import pytest
+    for item in items:
+        if item.nodeid.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)
     keep = [item for item in items if item.name != "test_session"]
     if len(keep) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i.name == "test_session"])

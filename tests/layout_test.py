@@ -21,13 +21,17 @@ have no cycle.
 from __future__ import annotations
 
 import ast
+import io
 import os
+import re
+import tokenize
 import unittest
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("tfmeta", "trainers", "export", "bench", "serving")
 MAX_LINES = 300
+MAX_TRAINER_LINES = 150
 
 # Longest matching prefix wins. A tfmeta module under no prefix fails the test: give it a layer.
 LAYERS = {
@@ -274,6 +278,57 @@ class LibraryFilesTest(unittest.TestCase):
         long = {str(p.relative_to(ROOT)): n for p in sorted((ROOT / "tfmeta").rglob("*.py"))
                 if (n := len(p.read_text().splitlines())) > MAX_LINES}
         self.assertEqual(long, {}, f"split these modules (limit {MAX_LINES} lines)")
+
+    def test_every_trainer_is_a_short_declaration_of_its_experiment(self):
+        # The shell (trainers/shell.py, trainers/common.py) does the work; a trainer declares.
+        long = {p.name: n for p in sorted((ROOT / "trainers").glob("*.py"))
+                if p.name not in ("shell.py", "common.py")
+                and (n := len(p.read_text().splitlines())) > MAX_TRAINER_LINES}
+        self.assertEqual(long, {}, f"trainers over {MAX_TRAINER_LINES} lines")
+
+    def test_library_names_no_command_line_flags(self):
+        # Library messages name config fields and arguments (`name`); only the shell says --name.
+        found = flag_mentions(ROOT / "tfmeta")
+        self.assertEqual(found, [], "\n" + "\n".join(found))
+
+
+# Two dashes then a letter: ``--ways``, ``--{name}``. Strings (docstrings, f-strings) and comments.
+_FLAG = re.compile(r"--[A-Za-z{]")
+_TEXT_TOKENS = {tokenize.STRING, tokenize.COMMENT}
+for _name in ("FSTRING_MIDDLE", "TSTRING_MIDDLE"):     # Python 3.12+ splits f-strings
+    if hasattr(tokenize, _name):
+        _TEXT_TOKENS.add(getattr(tokenize, _name))
+
+
+def flag_mentions_in(source: str) -> list[tuple[int, str]]:
+    """(line, text) of each string or comment naming a ``--flag``, and each ``flag=True``."""
+    found = []
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type in _TEXT_TOKENS and _FLAG.search(tok.string):
+            found.append((tok.start[0], tok.string.strip()))
+    found += [(i, line.strip()) for i, line in enumerate(source.splitlines(), 1)
+              if "flag=True" in line]
+    return sorted(set(found))
+
+
+def flag_mentions(root: Path) -> list[str]:
+    """``file:line: text`` for every flag mention in the .py files under ``root``."""
+    return [f"{path.relative_to(ROOT)}:{line}: {text}"
+            for path in sorted(root.rglob("*.py"))
+            for line, text in flag_mentions_in(path.read_text())]
+
+
+class FlagScanSelfTest(unittest.TestCase):
+
+    def test_strings_comments_fstrings_and_flag_true_are_reported(self):
+        source = ('x = 3\ny = x--1\n'
+                  'a = "--ways must be"\n'
+                  'b = f"--{name} must be {x}"\n'
+                  '# use --loss=wgan-gp\n'
+                  'def f():\n    """Docstring: the --seed."""\n'
+                  'check("n", 1, flag=True)\n'
+                  'c = "`ways` must be -- really"\n')
+        self.assertEqual([line for line, _ in flag_mentions_in(source)], [3, 4, 5, 7, 8])
 
 
 if __name__ == "__main__":

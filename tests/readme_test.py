@@ -2,8 +2,9 @@
 
 Every ``python -m MODULE ...`` command of this project's tools in the ``sh`` blocks of README.md,
 docs/ and bench/README.md is parsed with the tool's own absl flags (an unknown flag, a bad
-value or a missing required flag fails), and ``trainers.maml_gan``'s flags are also turned into
-its config, so a bad enum or an invalid combination fails too. The imports of the README's
+value or a missing required flag fails), and a trainer's flags are also resolved into its
+config (``TRAINER.resolve``, with and without a GPU), so a bad enum or an invalid combination
+fails too. The imports of the README's
 Python blocks must resolve. All of it runs in one subprocess, so TensorFlow is imported once.
 """
 
@@ -38,6 +39,16 @@ for module, commands in by_module.items():
     before = set(FLAGS)
     try:
         mod = importlib.import_module(module)
+        if hasattr(mod, "TRAINER"):   # trainers: their own flags, resolved into a config
+            for args in commands:
+                command = " ".join(["python -m", module, *args])
+                try:
+                    mod.TRAINER.parse(args)
+                    for gpu in (False, True):   # --preset=auto without and with a GPU
+                        mod.TRAINER.resolve(gpu)
+                except Exception as e:
+                    failures.append(f"{command}: {type(e).__name__}: {e}")
+            continue
         if hasattr(mod, "define_flags"):  # tools that define their flags only when run
             mod.define_flags()
     except Exception as e:
@@ -54,11 +65,6 @@ for module, commands in by_module.items():
             rest = FLAGS(["prog", *args])
             if len(rest) > 1:
                 raise ValueError(f"unexpected arguments {rest[1:]}")
-            if module == "trainers.maml_gan":
-                # the config the trainer would run, as --preset=auto resolves it without and
-                # with a GPU (from the flags alone: nothing is stored under the test's cwd)
-                for gpu in (False, True):
-                    mod.resolve_settings(gpu)
         except Exception as e:
             failures.append(f"{command}: {type(e).__name__}: {e}")
     FLAGS.unparse_flags()

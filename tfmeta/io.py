@@ -127,3 +127,12 @@ def write_with(path: str | os.PathLike, writer: Callable[[str], None], suffix: s
     """Calls ``writer(tmp)`` to write a file, then renames it to ``path`` atomically."""
     with atomic_path(path, suffix=suffix) as tmp:
         writer(tmp)
+
+
+def write_figure(path: str | os.PathLike, fig: Any, dpi: int = 110) -> None:
+    """Writes a matplotlib figure as PNG at ``path`` atomically and closes it."""
+    import matplotlib.pyplot as plt
+    try:
+        write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi), suffix=".png")
+    finally:
+        plt.close(fig)

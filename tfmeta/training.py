@@ -23,7 +23,8 @@ before any variable is changed; the last good checkpoint stays the latest.
 Example:
     >>> stop = threading.Event()   # set by a SIGINT handler
     >>> result = meta_train(learner, sampler, workdir="runs/x", steps=1000, stop=stop,
-    ...                     checkpoint=tf.train.Checkpoint(g=g, d=d, step=learner.step))
+    ...                     checkpoint=tf.train.Checkpoint(g=g, d=d, step=learner.step),
+    ...                     callbacks=[Periodic(100, draw_samples)])
     >>> result.step, result.interrupted
     (1000, False)
 """
@@ -34,7 +35,7 @@ import contextlib
 import os
 import shutil
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import tensorflow as tf
 from absl import logging
@@ -62,6 +63,69 @@ class Diverged(RuntimeError):
     """Raised when a meta-update produced a non-finite loss or gradient."""
 
 
+class Callback:
+    """What :func:`meta_train` calls, as ``keras.callbacks.Callback``: override what you need.
+
+    ``chief_only`` callbacks run only on the chief of a multi-worker strategy.
+    """
+    chief_only = False
+    steps = 0   # the run's total meta-updates, set by meta_train before anything is called
+
+    def on_start(self, step: int) -> None:
+        """Before the first meta-update of this call (it traces and compiles the update)."""
+
+    def on_update(self, step: int, metrics: Mapping[str, float]) -> None:
+        """After each meta-update; ``step`` counts the meta-updates done."""
+
+    def on_saved(self, step: int) -> None:
+        """After each checkpoint."""
+
+    def on_interrupted(self, step: int) -> None:
+        """When ``stop`` ended the loop (after its checkpoint)."""
+
+
+class LambdaCallback(Callback):
+    """A :class:`Callback` of plain functions; ``on_event(name, step)`` gets ``"start"``,
+    ``"saved"`` and ``"interrupted"``."""
+
+    def __init__(self, on_update: Callable[[int, Mapping[str, float]], None] | None = None,
+                 on_event: Callable[[str, int], None] | None = None):
+        self._update, self._event = on_update, on_event
+
+    def on_update(self, step, metrics):
+        if self._update is not None:
+            self._update(step, metrics)
+
+    def on_start(self, step):
+        if self._event is not None:
+            self._event("start", step)
+
+    def on_saved(self, step):
+        if self._event is not None:
+            self._event("saved", step)
+
+    def on_interrupted(self, step):
+        if self._event is not None:
+            self._event("interrupted", step)
+
+
+class Periodic(Callback):
+    """Calls ``fn(step)`` every ``period`` meta-updates and after the run's last one.
+
+    For curve points and sample grids: chief only; the run's TensorBoard writer
+    is the default writer while ``fn`` runs; not called when ``stop`` ended the
+    loop. ``period`` 0: only after the last meta-update.
+    """
+    chief_only = True
+
+    def __init__(self, period: int, fn: Callable[[int], None]):
+        self.period, self.fn = period, fn
+
+    def on_update(self, step, metrics):
+        if (self.period and step % self.period == 0) or step == self.steps:
+            self.fn(step)
+
+
 def checkpoint_manager(checkpoint: tf.train.Checkpoint, workdir: str,
                        step_counter: tf.Variable | None = None,
                        max_to_keep: int = 3) -> tf.train.CheckpointManager:
@@ -81,11 +145,8 @@ def restore_latest(checkpoint: tf.train.Checkpoint, workdir: str) -> str | None:
 
 def meta_train(learner: Learner, sampler: Callable[[tf.Tensor], Any], *,
                workdir: str, steps: int, checkpoint: tf.train.Checkpoint,
-               checkpoint_every: int = 100, summary_every: int = 10,
-               on_step: Callable[[int, Mapping[str, float]], None] | None = None,
-               on_checkpoint: Callable[[int], None] | None = None,
-               every: int = 0, max_to_keep: int = 3,
-               on_event: Callable[[str, int], None] | None = None,
+               checkpoint_every: int = 100, summary_every: int = 10, max_to_keep: int = 3,
+               callbacks: Sequence[Callback] = (),
                stop: Callable[[], bool] | Any | None = None,
                strategy: tf.distribute.Strategy | None = None) -> TrainResult:
     """Meta-trains until ``learner.step == steps``, resuming from ``workdir``.
@@ -103,21 +164,14 @@ def meta_train(learner: Learner, sampler: Callable[[tf.Tensor], Any], *,
         ``learner.step``).
       checkpoint_every: updates between checkpoints (and a final one).
       summary_every: updates between TensorBoard scalar summaries.
-      on_step: called after every update with ``(step, metrics)``.
-      on_checkpoint: called as ``on_checkpoint(step)`` every ``every`` steps and
-        at the end (sample grids, image summaries); the summary writer is the
-        default writer while it runs. Not called when ``stop`` ends the loop.
-      every: period of ``on_checkpoint`` (0: only at the end).
       max_to_keep: checkpoints kept.
-      on_event: called as ``on_event(name, step)`` with ``"start"`` before the
-        first update of this call (it traces and compiles the update, which
-        can take long), ``"saved"`` after each checkpoint and ``"interrupted"``
-        when ``stop`` ended the loop (after its checkpoint).
+      callbacks: :class:`Callback` objects, called in order: :class:`LambdaCallback`
+        for progress, :class:`Periodic` for curve points and sample grids.
       stop: a zero-argument predicate or anything with ``is_set()`` (a
         ``threading.Event``), checked before every update; when true, a
         checkpoint is saved at the current step and the loop returns.
       strategy: the learner's ``tf.distribute`` strategy, if any. Only the
-        chief writes TensorBoard summaries, calls ``on_checkpoint`` and writes
+        chief writes TensorBoard summaries, calls ``chief_only`` callbacks and writes
         ``workdir/checkpoints``; every worker saves (the others to a scratch
         directory they delete at the end) and restores from there. Under a
         multi-worker strategy the workers agree on ``stop`` before every
@@ -133,11 +187,11 @@ def meta_train(learner: Learner, sampler: Callable[[tf.Tensor], Any], *,
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be a non-negative int, got {steps!r}")
     stopped = _stop_predicate(stop)
-    event = on_event or (lambda name, step: None)
     chief = distribute.is_chief(strategy)
     stopped = _agreed(stopped, strategy)
-    if not chief:
-        on_checkpoint = None
+    callbacks = [c for c in callbacks if chief or not c.chief_only]
+    for callback in callbacks:
+        callback.steps = steps
     os.makedirs(workdir, exist_ok=True)
     directory = distribute.worker_checkpoint_dir(workdir, strategy)
     if not chief:   # a scratch directory: what a killed worker left there is stale
@@ -160,7 +214,8 @@ def meta_train(learner: Learner, sampler: Callable[[tf.Tensor], Any], *,
     interrupted = False
     with writer.as_default():
         if start_step < steps:
-            event("start", start_step)
+            for callback in callbacks:
+                callback.on_start(start_step)
         for step in range(start_step, steps):
             if stopped():
                 interrupted = True
@@ -173,7 +228,7 @@ def meta_train(learner: Learner, sampler: Callable[[tf.Tensor], Any], *,
                 raise Diverged(
                     f"meta-update {step} diverged ({_first_line(e.message)}); no variable was "
                     f"updated and the last good checkpoint is kept: {kept}. Lower the "
-                    "learning rates or use --loss=wgan-gp.") from None
+                    "learning rates or use `loss`=wgan-gp.") from None
             metrics = {k: float(v) for k, v in out.items()}
             done = step + 1
             if done % summary_every == 0 or done == steps:
@@ -185,20 +240,20 @@ def meta_train(learner: Learner, sampler: Callable[[tf.Tensor], Any], *,
                 tf.summary.scalar("meta_updates_per_sec", rate, step=done)
                 for name, value in learning_rates(learner).items():
                     tf.summary.scalar(f"outer_lr/{name}", float(value), step=done)
-            if on_step is not None:
-                on_step(done, metrics)
             if done % checkpoint_every == 0 or done == steps:
                 manager.save(checkpoint_number=done)
                 saved = done
-                event("saved", done)
-            if on_checkpoint is not None and ((every and done % every == 0) or done == steps):
-                on_checkpoint(done)
+            for callback in callbacks:
+                callback.on_update(done, metrics)
+                if saved == done:
+                    callback.on_saved(done)
         if interrupted and saved != done:
             manager.save(checkpoint_number=done)
             saved = done
         writer.flush()
     if interrupted:
-        event("interrupted", done)
+        for callback in callbacks:
+            callback.on_interrupted(done)
     if not chief:
         shutil.rmtree(manager.directory, ignore_errors=True)
         with contextlib.suppress(OSError):   # the last worker out removes .workers/

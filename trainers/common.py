@@ -26,10 +26,24 @@ def default_data_dir() -> str | None:
     return os.path.normpath(shared) if os.path.isdir(shared) else None
 
 
-def refuse_file_workdir(workdir: str) -> None:
-    """Exits with one error line when ``--workdir`` names an existing file."""
-    if os.path.exists(workdir) and not os.path.isdir(workdir):
-        sys.exit(f"error: --workdir={workdir} is a file, not a directory")
+def to_flags(message: str, names=None) -> str:
+    """``message`` with every backticked name in ``names`` shown as ``--name``.
+
+    The library names settings in backticks (`` `ways` ``); a command line
+    shows the ones that are its flags as flags. ``names`` defaults to the
+    flags defined on absl's global registry. Other backticked words lose
+    their backticks only.
+
+    Example:
+        >>> to_flags("`ways` must be >= 2, got 1", {"ways"})
+        '--ways must be >= 2, got 1'
+    """
+    if names is None:
+        from absl import flags
+        names = set(flags.FLAGS)
+    names = set(names)
+    return re.sub(r"`([A-Za-z_][A-Za-z0-9_]*)`",
+                  lambda m: f"--{m.group(1)}" if m.group(1) in names else m.group(1), message)
 
 
 def progress_bar(total: int, desc: str, initial: int = 0):
@@ -88,8 +102,11 @@ def quiet_start(argv: list[str] | None = None) -> None:
 _QUIET = False
 # Lines TensorFlow's native code writes before its log level applies (CUDA builds on a
 # machine without a GPU driver): "WARNING: All log messages before absl::InitializeLog()
-# ..." and "I0000 ... cudart_stub.cc:31] Could not find cuda drivers ...".
-_NATIVE_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IW]\d{4} )")
+# ..." and "I0000 ... cudart_stub.cc:31] Could not find cuda drivers ...", and, where a CUDA
+# runtime is installed but no GPU can be used, "E0000 ... cuda_platform.cc:52] failed call to
+# cuInit: ..." (TensorFlow then runs on the CPU; the estimate line says no GPU is visible).
+_NATIVE_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IW]\d{4} |"
+                           r"E\d{4} .*cuda_platform\.cc:\d+\] failed call to cuInit)")
 
 
 @contextlib.contextmanager
@@ -127,14 +144,15 @@ def _exit_quietly(signum, frame):
     os._exit(INTERRUPTED_EXIT if signum == signal.SIGINT else 128 + signum)
 
 
-def define_verbose_flag() -> None:
+def define_verbose_flag(flag_values=None) -> None:
     """``--verbose``: TensorFlow and absl logs as they are (default: warnings off)."""
     from absl import flags
-    if VERBOSE_FLAG in flags.FLAGS:   # several tools imported into one process (tests)
+    flag_values = flags.FLAGS if flag_values is None else flag_values
+    if VERBOSE_FLAG in flag_values:   # several tools imported into one process (tests)
         return
     flags.DEFINE_bool(VERBOSE_FLAG, False, "Show TensorFlow's native log lines (INFO, "
                       "WARNING, ERROR) and absl INFO lines; by default only this program's "
-                      "own lines and Python-side warnings appear.")
+                      "own lines and Python-side warnings appear.", flag_values=flag_values)
 
 
 def apply_verbosity(verbose: bool) -> None:
@@ -159,19 +177,21 @@ def import_tensorflow_quietly() -> None:
 DISTRIBUTE_FLAGS = ("distribute", "cpu_devices")
 
 
-def define_distribute_flags() -> None:
+def define_distribute_flags(flag_values=None) -> None:
     """``--distribute`` and ``--cpu_devices`` (see docs/distributed.md)."""
     from absl import flags
+    flag_values = flags.FLAGS if flag_values is None else flag_values
     flags.DEFINE_enum("distribute", "none", ["none", "mirrored", "multi_worker"],
                       "Split each meta-batch across replicas: none (one device); mirrored "
                       "(tf.distribute.MirroredStrategy: every local GPU, or the CPU); "
                       "multi_worker (MultiWorkerMirroredStrategy over the processes and "
                       "machines in $TF_CONFIG; the workdir must be shared). The meta-batch "
                       "size must be a multiple of the replicas; a run resumes under any "
-                      "setting. See docs/distributed.md.")
+                      "setting. See docs/distributed.md.", flag_values=flag_values)
     flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this many logical devices "
                          "(0: as TensorFlow sees it), e.g. to try --distribute=mirrored "
-                         "without GPUs; they share the CPU's cores.", lower_bound=0)
+                         "without GPUs; they share the CPU's cores.", lower_bound=0,
+                         flag_values=flag_values)
 
 
 def make_strategy(kind: str, cpu_devices: int = 0):
@@ -258,15 +278,3 @@ def say(line: str) -> None:
     """One line on stderr for the person at the terminal (outside any progress bar)."""
     from tqdm import tqdm
     tqdm.write(line, file=sys.stderr)
-
-
-def save_figure(fig, path: str) -> None:
-    """Writes a matplotlib figure as PNG at ``path`` atomically (110 dpi) and closes it."""
-    import matplotlib.pyplot as plt
-
-    from tfmeta import io as tfmeta_io
-    try:
-        tfmeta_io.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110),
-                             suffix=".png")
-    finally:
-        plt.close(fig)

@@ -78,7 +78,7 @@ def main(argv):
         table = markdown_table(rows)
         io.write_text(os.path.splitext(FLAGS.out)[0] + ".md", table)
     except (ValueError, OSError) as e:
-        sys.exit(f"error: {e}")
+        sys.exit(f"error: {common.to_flags(str(e))}")
     print(table)
 
 

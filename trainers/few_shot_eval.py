@@ -56,66 +56,6 @@ common.define_verbose_flag()
 FLAGS = flags.FLAGS
 
 
-def markdown(rows: list[dict]) -> str:
-    """The rows as a Markdown table: accuracy (%) with its 95% interval."""
-    lines = ["| Run | Algorithm | Dataset | Setting | Step | Training time | Inner steps | "
-             "Episodes | Accuracy (%) |",
-             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
-    for r in rows:
-        seconds = r.get("train_seconds")
-        took = "-" if seconds is None else f"{seconds / 60:.1f} min"
-        inner = "-" if r["inner_steps"] is None else r["inner_steps"]
-        lines.append(f"| {r['run']} | {r['algorithm']} | {r['dataset']} | "
-                     f"{r['ways']}-way {r['shots']}-shot | {r['step']} | {took} | {inner} | "
-                     f"{r['episodes']} | {percent(r)} |")
-    lines += ["", "Mean query accuracy over held-out episodes (test classes) +- 95% interval "
-              "(1.96 standard errors). Training time: wall clock of the updates up to the run's "
-              "last curve point (its curve.json), compilation included, evaluation excluded; "
-              "'-' inner steps: a metric learner (no inner loop)."]
-    return "\n".join(lines) + "\n"
-
-
-def percent(row: dict) -> str:
-    return f"{100 * row['accuracy']:.2f} +- {100 * row['ci95']:.2f}"
-
-
-def plot(rows: list[dict], curves: list[list[dict]], path: str, against: str = "time") -> None:
-    """Held-out accuracy (%) against training minutes or updates: each run's curve and score."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    def x_of(point: dict):
-        return point["seconds"] / 60 if against == "time" else point["step"]
-
-    fig, ax = plt.subplots(figsize=(7.0, 4.4))
-    for i, (row, curve) in enumerate(zip(rows, curves)):
-        color = f"C{i % 10}"
-        timed = [p for p in curve if "seconds" in p] if against == "time" else curve
-        label = f"{row['algorithm']} ({os.path.basename(os.path.normpath(row['run']))})"
-        if timed:
-            ax.plot([x_of(p) for p in timed], [100 * p["accuracy"] for p in timed],
-                    color=color, alpha=0.6, marker="o", markersize=2, label=label)
-            label = None
-        final = {"seconds": row.get("train_seconds"), "step": row["step"]}
-        if against == "updates" or final["seconds"] is not None:
-            ax.errorbar([x_of(final)], [100 * row["accuracy"]],
-                        yerr=[100 * row["ci95"]], color=color, marker="*", markersize=10,
-                        capsize=3, label=label)
-    first = rows[0]
-    what = "training time" if against == "time" else "meta-updates"
-    ax.set_title(f"held-out {first['ways']}-way {first['shots']}-shot accuracy against "
-                 f"{what}\n(lines: curve points; stars: {first['episodes']} episodes, "
-                 "95% interval)", fontsize=9)
-    ax.set_xlabel("training time (minutes, this machine)" if against == "time"
-                  else "meta-updates (updates: metric learners)")
-    ax.set_ylabel("accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    common.save_figure(fig, path)
-
-
 def main(argv):
     del argv
     common.apply_verbosity(FLAGS.verbose)
@@ -123,15 +63,15 @@ def main(argv):
     from tfmeta import checks
     from tfmeta import io as tfmeta_io
     from tfmeta.experiments import few_shot as lib
+    from tfmeta.experiments.few_shot import curve
 
     try:
-        checks.count("episodes", FLAGS.episodes, flag=True)
+        checks.count("episodes", FLAGS.episodes)
         if FLAGS.inner_steps is not None:
-            checks.count("inner_steps", FLAGS.inner_steps, minimum=0, flag=True)
+            checks.count("inner_steps", FLAGS.inner_steps, minimum=0)
         for name in ("queries", "ways", "shots"):
             if getattr(FLAGS, name) is not None:
-                checks.count(name, getattr(FLAGS, name), minimum=2 if name == "ways" else 1,
-                             flag=True)
+                checks.count(name, getattr(FLAGS, name), minimum=2 if name == "ways" else 1)
         runs = [r for r in FLAGS.runs if r]
         if not runs:
             raise ValueError("--runs names no run directory")
@@ -176,14 +116,14 @@ def main(argv):
                          "inner_steps": None if config.metric else steps,
                          "episodes": score["episodes"], "accuracy": score["accuracy"],
                          "ci95": score["ci95"], "seed": FLAGS.seed})
-            common.say(f"{run}: {percent(rows[-1])}%")
+            common.say(f"{run}: {curve.percent(rows[-1])}%")
         tfmeta_io.write_json(FLAGS.out, rows)
-        table = markdown(rows)
+        table = curve.markdown_table(rows)
         tfmeta_io.write_text(os.path.splitext(FLAGS.out)[0] + ".md", table)
         if FLAGS.plot:
-            plot(rows, curves, FLAGS.plot, FLAGS.plot_against)
+            curve.plot_comparison(rows, curves, FLAGS.plot, FLAGS.plot_against)
     except (ValueError, OSError) as e:
-        sys.exit(f"error: {e}")
+        sys.exit(f"error: {common.to_flags(str(e))}")
     print(table)
 
 

@@ -12,81 +12,17 @@ Example:
 
 from __future__ import annotations
 
-import os
-import sys
-
-from trainers import common
+from trainers import common, shell
 
 if __name__ == "__main__":
-    common.quiet_start()   # before TensorFlow is imported
+    shell.quiet_start()   # before TensorFlow is imported
 
-from absl import app, flags  # noqa: E402
-
-flags.DEFINE_string("workdir", None, "(required) Output directory for results.json and "
-                    "sinusoid.png.",
-                    required=True)
-flags.DEFINE_integer("steps", 70000, "Meta-updates of MAML (and updates of the pre-training "
-                     "baseline, which gets the same number).", lower_bound=1)
-flags.DEFINE_integer("shots", 10, "K: support points per task (the paper uses 5 or 10).",
-                     lower_bound=1)
-flags.DEFINE_integer("meta_batch_size", 25, "Tasks per meta-update.", lower_bound=1)
-flags.DEFINE_float("inner_lr", 0.01, "SGD step size of adaptation (training and evaluation).")
-flags.DEFINE_float("outer_lr", 1e-3, "Adam learning rate of the meta-update and pre-training.")
-flags.DEFINE_integer("eval_tasks", 600, "Held-out tasks scored (>= 100 for tight intervals).",
-                     lower_bound=2)
-flags.DEFINE_integer("eval_steps", 10, "Fine-tuning steps scored at evaluation.", lower_bound=1)
-flags.DEFINE_integer("seed", 0, "Seed of initialization and of the task stream.")
-common.define_verbose_flag()
-FLAGS = flags.FLAGS
+with shell.native_logs_filtered():
+    from tfmeta.experiments import sinusoid as lib  # noqa: E402
 
 
-def plot(results: dict, path: str) -> None:
-    """The paper's figure: true curve, support points, pre-update, 1 and k steps."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from tfmeta import io
-
-    fig_data = results["figure"]
-    k = max(fig_data["maml"])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for ax, name, title in ((axes[0], "maml", "MAML"), (axes[1], "pretrain", "pre-trained")):
-        ax.plot(fig_data["x"], fig_data["true"], color="red", lw=2, label="ground truth")
-        ax.scatter(*fig_data["support"], marker="^", color="purple", zorder=5,
-                   label="K points used for gradient")
-        styles = {0: ("--", "pre-update"), 1: ("-", "1 grad step"), k: ("-.", f"{k} grad steps")}
-        for steps, (style, label) in styles.items():
-            ax.plot(fig_data["x"], fig_data[name][steps], style, color="green", lw=1.5,
-                    alpha=0.4 + 0.6 * steps / k, label=label)
-        mse = results[name]["mse"]
-        ax.set_title(f"{title}, K={results['config']['shots']}: MSE "
-                     f"{mse['0']:.2f} / {mse['1']:.2f} / {mse[str(k)]:.2f} (0/1/{k} steps)")
-        ax.set_xlabel("x")
-        ax.legend(fontsize=8, loc="lower right")
-    axes[0].set_ylabel("y")
-    fig.tight_layout()
-    try:
-        io.write_with(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"), suffix=".png")
-    finally:
-        plt.close(fig)
-
-
-def main(argv):
-    del argv
-    common.apply_verbosity(FLAGS.verbose)
-    common.import_tensorflow_quietly()
-    from tfmeta import io
-    from tfmeta.experiments.sinusoid import SinusoidConfig, run
-
-    try:
-        config = SinusoidConfig(steps=FLAGS.steps, shots=FLAGS.shots,
-                                meta_batch_size=FLAGS.meta_batch_size, inner_lr=FLAGS.inner_lr,
-                                outer_lr=FLAGS.outer_lr, eval_tasks=FLAGS.eval_tasks,
-                                eval_steps=FLAGS.eval_steps, seed=FLAGS.seed)
-    except ValueError as e:
-        sys.exit(f"error: {e}")
-    common.refuse_file_workdir(FLAGS.workdir)
+def train(config, workdir: str, hooks, preset, strategy) -> dict:
+    """MAML, then the pre-trained baseline, a bar each; writes the run's files."""
     bars = {}
 
     def progress(phase, step, metrics):
@@ -98,18 +34,30 @@ def main(argv):
         if step % 50 == 0:
             bars[phase].set_postfix(loss=f"{metrics['loss']:.3f}", refresh=False)
 
-    results = run(config, progress)
-    for bar in bars.values():
-        bar.close()
-    plot(results, os.path.join(FLAGS.workdir, "sinusoid.png"))
-    results.pop("figure")
-    io.write_json(os.path.join(FLAGS.workdir, "results.json"), results)
+    try:
+        results = lib.run(config, progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    return lib.save(results, workdir)
+
+
+def report(results: dict, config, workdir: str) -> str:
+    lines = []
     for name in ("maml", "pretrain"):
         mse, ci = results[name]["mse"], results[name]["mse_ci95"]
-        print(f"{name:9s} held-out MSE  " + "  ".join(
+        lines.append(f"{name:9s} held-out MSE  " + "  ".join(
             f"{k} steps: {mse[k]:.3f} ± {ci[k]:.3f}" for k in mse))
-    print(f"wrote {FLAGS.workdir}")
+    return "\n".join(lines + [f"wrote {workdir}"])
 
+
+TRAINER = shell.Trainer(
+    name="sinusoid", doc=__doc__, config=lib.SinusoidConfig, run=train,
+    describe=lambda c: (f"sinusoid: MAML and pre-training, K={c.shots}, {c.steps} updates "
+                        f"each, {c.meta_batch_size} tasks per meta-update"),
+    report=report, workdir_help="results.json and sinusoid.png (a rerun trains anew)",
+    check_workdir=shell.refuse_file_workdir)
+main = TRAINER.main
 
 if __name__ == "__main__":
-    app.run(main)
+    TRAINER.start()

@@ -1,8 +1,9 @@
 """A few-shot run exported as ``adapt_and_classify`` classifies exactly like tfmeta in Python.
 
 Two tiny real runs (3-way 1-shot, Conv-4 with 8 filters, 2 meta-updates) on a
-synthetic folder dataset of 10 classes: plain MAML, exported by the real CLI
-(``python -m export.saved_model``, which must recognize the few-shot run), and
+synthetic folder dataset of 10 classes: plain MAML, exported by the CLI
+``export.saved_model`` (its ``main`` in this process, :func:`fixtures.run_cli`; it
+must recognize the few-shot run), and
 Meta-SGD, whose learned rates are set to distinctly non-uniform values first
 (so an export that ignored them would differ), exported by
 :func:`export.classifier_api.export_classifier`; MAML++ and HSML (whose
@@ -33,11 +34,10 @@ TINY = dict(dataset="folder", ways=WAYS, shots=SHOTS, queries=QUERIES, meta_batc
             steps=2, filters=8, eval_every=2, eval_episodes=2, inner_steps=1,
             eval_inner_steps=2, checkpoint_every=2, summary_every=1)
 SIGNATURES = ["adapt", "adapt_and_classify", "classify", "serving_default"]
-SAVED_MODEL_CLI = [sys.executable, "-c",
-                   "import sys; from tensorflow.python.tools import saved_model_cli; "
-                   "sys.argv[0] = 'saved_model_cli'; saved_model_cli.main()"]
 
-# Loads the export with Keras and tfmeta unimportable, calls every signature, saves the outputs.
+# Loads the export with Keras and tfmeta unimportable, calls every signature, saves the outputs
+# and prints a JSON summary; then TF's own saved_model_cli (its command line's main(), in the
+# same Keras-free process) shows the export (``show --all``) below the summary.
 TF_ONLY_PROGRAM = '''
 import sys
 for name in ("keras", "tf_keras", "tfmeta", "export", "serving", "tests"):
@@ -67,8 +67,30 @@ out = {"probabilities": both["probabilities"], "labels": both["labels"],
 out.update({"adapt/" + k: v for k, v in weights.items()})
 np.savez(sys.argv[3], **{k: np.asarray(v) for k, v in out.items()})
 print(json.dumps({"signatures": sorted(sig), "rejected": rejected,
-                  "importable": [m for m in ("keras", "tfmeta") if sys.modules.get(m)]}))
+                  "importable": [m for m in ("keras", "tfmeta") if sys.modules.get(m)]}),
+      flush=True)
+
+from tensorflow.python.tools import saved_model_cli
+sys.argv = ["saved_model_cli", "show", "--dir", sys.argv[1], "--all"]
+saved_model_cli.main()
 '''
+
+
+def run_tf_only_program(export_dir: str, name: str, support, labels, query, seed: int):
+    """``(summary, outputs, shown)`` of :data:`TF_ONLY_PROGRAM` on one request: its JSON
+    summary, the outputs it saved and what saved_model_cli showed."""
+    folder = os.path.join(fixtures.TMP, f"{name}_tf_only")
+    os.makedirs(folder, exist_ok=True)
+    inputs, outputs, program = (os.path.join(folder, f) for f in
+                                ("inputs.npz", "outputs.npz", "program.py"))
+    np.savez(inputs, support_images=support, support_labels=labels, query_images=query,
+             seed=np.int32(seed))
+    with open(program, "w") as f:
+        f.write(TF_ONLY_PROGRAM)
+    stdout = fixtures.run_checked([sys.executable, program, export_dir, inputs, outputs]).stdout
+    lines = stdout.splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if line.startswith("{"))
+    return json.loads(lines[first]), dict(np.load(outputs)), "".join(lines[first + 1:])
 
 
 def write_class_folders(folder: str, classes: int = 10, per_class: int = 5) -> str:
@@ -110,11 +132,10 @@ def exported(algorithm: str) -> str:
     """The version directory of the run's export; maml through the CLI, others the API."""
     base, name = os.path.join(fixtures.TMP, "classifier_exports"), f"{algorithm}_classifier"
     if algorithm == "maml":
-        proc = fixtures.run_checked([sys.executable, "-m", "export.saved_model",
-                                     f"--workdir={tiny_run(algorithm)}", f"--export_dir={base}",
-                                     f"--name={name}", f"--max_support={MAX_SUPPORT}",
-                                     f"--max_query={MAX_QUERY}"])
-        return proc.stdout.strip().splitlines()[-1]
+        return fixtures.run_cli_checked("export.saved_model", f"--workdir={tiny_run(algorithm)}",
+                                        f"--export_dir={base}", f"--name={name}",
+                                        f"--max_support={MAX_SUPPORT}",
+                                        f"--max_query={MAX_QUERY}")
     return classifier_api.export_classifier(tiny_run(algorithm), base, name,
                                             max_support=MAX_SUPPORT, max_query=MAX_QUERY)
 
@@ -137,6 +158,14 @@ def episode(index: int, shots: int = 2):
     order = np.random.default_rng(index).permutation(WAYS * shots)
     return (e.support_images.numpy()[order], e.support_labels.numpy()[order],
             e.query_images.numpy(), e.query_labels.numpy())
+
+
+@functools.lru_cache(maxsize=None)
+def tf_only_run():
+    """``((support, labels, query), run_tf_only_program(...))`` on the maml export, seed 4."""
+    support, labels, query, _ = episode(3)
+    return (support, labels, query), run_tf_only_program(exported("maml"), "classifier",
+                                                         support, labels, query, 4)
 
 
 def python_probabilities(setup, support, labels, query, seed, steps):
@@ -205,29 +234,17 @@ class ClassifierGoldenTest(parameterized.TestCase):
         np.testing.assert_allclose(again["probabilities"], both["probabilities"], atol=1e-6)
 
     def test_loads_and_runs_in_a_program_without_keras_or_tfmeta(self):
-        support, labels, query, _ = episode(3)
-        inputs = os.path.join(fixtures.TMP, "classifier_inputs.npz")
-        outputs = os.path.join(fixtures.TMP, "classifier_outputs.npz")
-        program = os.path.join(fixtures.TMP, "classifier_tf_only.py")
-        np.savez(inputs, support_images=support, support_labels=labels, query_images=query,
-                 seed=np.int32(4))
-        with open(program, "w") as f:
-            f.write(TF_ONLY_PROGRAM)
-        proc = fixtures.run_checked([sys.executable, program, exported("maml"), inputs,
-                                     outputs])
-        summary = json.loads(proc.stdout.strip().splitlines()[-1])
+        (support, labels, query), (summary, got, _) = tf_only_run()
         self.assertEqual(summary["importable"], [])
         self.assertEqual(summary["signatures"], SIGNATURES)
         self.assertIn(f"support_labels must be in [0, {WAYS - 1}]", summary["rejected"])
-        got = dict(np.load(outputs))
         want = call(loaded("maml"), "adapt_and_classify", support_images=support,
                     support_labels=labels, query_images=query, seed=np.int32(4))
         np.testing.assert_allclose(got["probabilities"], want["probabilities"], atol=1e-5)
         np.testing.assert_allclose(got["classify"], want["probabilities"], atol=1e-5)
 
     def test_saved_model_cli_lists_the_signatures_and_their_inputs(self):
-        text = fixtures.run_checked(SAVED_MODEL_CLI + ["show", "--dir", exported("maml"),
-                                                       "--all"]).stdout
+        _, (_, _, text) = tf_only_run()
         for name in SIGNATURES:
             self.assertIn(f"signature_def['{name}']:", text)
         for name, dtype, shape in (("support_images", "DT_FLOAT", "(-1, 28, 28, 1)"),

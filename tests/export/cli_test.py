@@ -1,4 +1,10 @@
-"""The export CLIs: ``--export_dir=BASE --name=NAME``, one-line errors, step-0 runs refused."""
+"""The export CLIs: ``--export_dir=BASE --name=NAME``, one-line errors, step-0 runs refused.
+
+Started as processes (``python -m ...``) where the process is what is checked (exit
+status, the last line of stderr, no traceback, ``--helpshort``); otherwise their
+``main`` runs in this process (:func:`fixtures.run_cli`), which exits with the same
+``error: ...`` line.
+"""
 
 import os
 import subprocess
@@ -15,26 +21,31 @@ class ExportCommandLineTest(absltest.TestCase):
     def test_untrained_run_is_refused_in_one_line_unless_allowed(self):
         workdir = fixtures.untrained_run()
         base = os.path.join(fixtures.TMP, "untrained_exports")
-        line = fixtures.run_failing([sys.executable, "-m", "export.saved_model",
-                                     f"--workdir={workdir}", f"--export_dir={base}",
-                                     "--name=untrained"])
-        self.assertEqual(line, f"error: {workdir} is at step 0: its weights are the random "
-                               "initialization, not meta-learned; train it first, or pass "
-                               "--allow_untrained to export it anyway")
+        code, out = fixtures.run_cli("export.saved_model", f"--workdir={workdir}",
+                                     f"--export_dir={base}", "--name=untrained")
+        self.assertEqual((code, out), (f"error: {workdir} is at step 0: its weights are the "
+                                       "random initialization, not meta-learned; train it "
+                                       "first, or pass --allow_untrained to export it anyway",
+                                       ""))
         self.assertFalse(os.path.exists(os.path.join(base, "untrained")))
         path = api.export_run(workdir, base, "untrained", allow_untrained=True, max_samples=4,
                               max_support=4)
         self.assertEqual(path, os.path.join(base, "untrained", "1"))
         self.assertEqual(api.read_metadata(path)["step"], 0)
 
-    def test_bad_name_and_missing_run_are_one_line_errors(self):
+    def test_bad_name_bad_bound_and_missing_run_are_one_line_errors(self):
         base = os.path.join(fixtures.TMP, "error_exports")
-        line = fixtures.run_failing([sys.executable, "-m", "export.adapted",
-                                     f"--workdir={fixtures.tiny_run('maml')}",
-                                     f"--export_dir={base}", "--name=a/b",
-                                     f"--support={base}"])
-        self.assertEqual(line, "error: --name must be a model name (a letter or digit, then "
+        workdir = fixtures.untrained_run()
+        code, _ = fixtures.run_cli("export.adapted", f"--workdir={workdir}",
+                                   f"--export_dir={base}", "--name=a/b", f"--support={base}")
+        self.assertEqual(code, "error: --name must be a model name (a letter or digit, then "
                                "letters, digits, '_', '.', '-'), got 'a/b'")
+        # The library names the setting (`adapt_steps`); the CLI shows it as its flag.
+        code, _ = fixtures.run_cli("export.saved_model", f"--workdir={workdir}",
+                                   f"--export_dir={base}", "--name=x", "--allow_untrained",
+                                   "--adapt_steps=0")
+        self.assertEqual(code, "error: --adapt_steps must be an integer in [1, 100], got 0")
+        # As a process: exit status 1, the error the last line of stderr, no traceback.
         missing = os.path.join(fixtures.TMP, "no_such_run")
         line = fixtures.run_failing([sys.executable, "-m", "export.saved_model",
                                      f"--workdir={missing}", f"--export_dir={base}",

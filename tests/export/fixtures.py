@@ -1,20 +1,27 @@
 """Tiny real MAML-GAN runs on MNIST and their exports, made once per test process.
 
 Each run meta-trains one step of a tiny DCGAN (widths 8, latent 16, batch 8,
-2 inner steps; Meta-SGD 1) on the offline MNIST copy. The Meta-SGD run's learned
+2 inner steps; Meta-SGD 1) on the offline MNIST copy; its closing sample grid
+shows one adaptation step (``grid_steps=(1,)``). The Meta-SGD run's learned
 rates are then set to distinctly non-uniform values (and checkpointed), so a
 served adaptation that ignored them, or used one rate for all, would differ.
-The maml run is exported by the real CLI (``python -m export.saved_model``);
+The maml run is exported by the CLI ``export.saved_model`` and the adapted
+generator by ``export.adapted``, each run in this process by :func:`run_cli`
+(what they do is tested here; starting a process is tested in ``cli_test``);
 the others by :func:`export.api.export_run`, the function the CLI calls.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.util
+import io
+import logging as py_logging
 import os
 import subprocess
-import sys
 import tempfile
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -26,8 +33,8 @@ from tfmeta.training import checkpoint_manager
 
 TINY = dict(dataset="mnist", download=False, inner_steps=2, meta_batch_size=2, batch_size=8,
             generator_width=8, discriminator_width=8, latent_dim=16, checkpoint_every=1,
-            sample_every=1000, summary_every=1, grid_samples=2, inner_lr=1e-3, outer_lr=1e-3,
-            steps=1)
+            sample_every=1000, summary_every=1, grid_samples=2, grid_steps=(1,), inner_lr=1e-3,
+            outer_lr=1e-3, steps=1)
 MAX_SAMPLES, MAX_SUPPORT = 64, 32
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -49,6 +56,54 @@ def run_checked(args: list[str], timeout: float = 300) -> subprocess.CompletedPr
     if proc.returncode != 0:
         raise AssertionError(f"{args} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def run_cli(module: str, *args: str) -> tuple[object, str]:
+    """``python -m MODULE ARGS`` of an absl CLI run in this process: ``(exit code, stdout)``.
+
+    A fresh copy of the module is executed (not as ``__main__``), its flags are
+    parsed from ``args`` and its ``main`` called; the exit code is ``0``, or what it
+    passed to ``sys.exit`` (e.g. its ``"error: ..."`` line). Its flags live in
+    absl's global registry only during the call (then they are removed and the
+    registry is left unparsed again), so CLIs that share flag names (``--workdir``)
+    run one after the other in one process; logging and warning settings the CLI
+    changes are restored too. Other exceptions propagate.
+    """
+    from absl import flags
+    from absl import logging as absl_logging
+    registry = flags.FLAGS
+    before, was_parsed = set(registry), registry.is_parsed()
+    verbosity = absl_logging.get_verbosity()
+    tf_level = py_logging.getLogger("tensorflow").level
+    spec = importlib.util.find_spec(module)
+    cli = importlib.util.module_from_spec(spec)
+    out = io.StringIO()
+    try:
+        with warnings.catch_warnings():
+            spec.loader.exec_module(cli)              # defines its flags
+            argv = registry([module, *args])          # parses them (required ones checked)
+            with contextlib.redirect_stdout(out):
+                try:
+                    cli.main(argv)
+                    code = 0
+                except SystemExit as e:
+                    code = e.code
+    finally:
+        for name in set(registry) - before:
+            delattr(registry, name)
+        if not was_parsed:
+            registry.unparse_flags()
+        absl_logging.set_verbosity(verbosity)
+        py_logging.getLogger("tensorflow").setLevel(tf_level)
+    return code, out.getvalue()
+
+
+def run_cli_checked(module: str, *args: str) -> str:
+    """:func:`run_cli` that must succeed; returns the last line it printed."""
+    code, out = run_cli(module, *args)
+    if code not in (0, None):
+        raise AssertionError(f"{module} {' '.join(args)} exited {code!r}:\n{out}")
+    return out.strip().splitlines()[-1]
 
 
 @functools.lru_cache(maxsize=None)
@@ -76,11 +131,9 @@ def exported(algorithm: str) -> str:
     """The version directory of the run's export (adapt_steps: the run's inner_steps)."""
     base, name = os.path.join(TMP, "exports"), f"{algorithm}_gan"
     if algorithm == "maml":
-        proc = run_checked([sys.executable, "-m", "export.saved_model",
-                            f"--workdir={tiny_run(algorithm)}", f"--export_dir={base}",
-                            f"--name={name}", f"--max_samples={MAX_SAMPLES}",
-                            f"--max_support={MAX_SUPPORT}"])
-        path = proc.stdout.strip().splitlines()[-1]
+        path = run_cli_checked("export.saved_model", f"--workdir={tiny_run(algorithm)}",
+                               f"--export_dir={base}", f"--name={name}",
+                               f"--max_samples={MAX_SAMPLES}", f"--max_support={MAX_SUPPORT}")
     else:
         path = api.export_run(tiny_run(algorithm), base, name, max_samples=MAX_SAMPLES,
                               max_support=MAX_SUPPORT)
@@ -122,21 +175,21 @@ ADAPTED_SEED = 3
 
 @functools.lru_cache(maxsize=None)
 def adapted_export() -> tuple[str, str]:
-    """``(version_dir, support_folder)``: ``python -m export.adapted`` on 6 PNGs of a 7."""
+    """``(version_dir, support_folder)``: the CLI ``export.adapted`` on 6 PNGs of a 7."""
     folder = write_png_folder(support_images(6, offset=20), os.path.join(TMP, "my_seven"))
     base = os.path.join(TMP, "adapted_exports")
-    proc = run_checked([sys.executable, "-m", "export.adapted",
-                        f"--workdir={tiny_run('maml')}", f"--export_dir={base}",
-                        "--name=my_seven", f"--support={folder}", f"--seed={ADAPTED_SEED}",
-                        f"--max_samples={MAX_SAMPLES}"])
-    return proc.stdout.strip().splitlines()[-1], folder
+    path = run_cli_checked("export.adapted", f"--workdir={tiny_run('maml')}",
+                           f"--export_dir={base}", "--name=my_seven", f"--support={folder}",
+                           f"--seed={ADAPTED_SEED}", f"--max_samples={MAX_SAMPLES}")
+    return path, folder
 
 
 @functools.lru_cache(maxsize=None)
 def untrained_run() -> str:
-    """A run at step 0: the tiny maml run's config and a checkpoint of its fresh weights."""
+    """A run at step 0: the tiny maml run's config and a checkpoint of its fresh weights
+    (nothing is trained, nor any data read)."""
     workdir = os.path.join(TMP, "runs", "untrained")
-    config = lib.read_config(tiny_run("maml"))
+    config = lib.MamlGanConfig(data_dir=str(tfds_dir()), **TINY)
     setup = lib.build(config, IMAGE_SHAPE)
     lib.write_config(config, workdir)
     checkpoint_manager(setup.checkpoint, workdir).save(checkpoint_number=0)

@@ -3,15 +3,13 @@
 One tiny real run (3-way 1-shot, an N+1 Conv-4 with 8 filters, a generator of
 width 4 and noise 4, 2 inner steps with generated images from step 1 on, 2
 meta-updates) on the synthetic folder dataset of ``classifier_test``, exported
-once by the real CLI (``python -m export.saved_model``). Its signatures are the
+once by the CLI ``export.saved_model`` (in this process). Its signatures are the
 other classifiers'; adapting runs the generator in the graph, its noise drawn
 from the request seed's adaptation stream, so the seed changes the answer.
 """
 
 import functools
-import json
 import os
-import sys
 
 import numpy as np
 import tensorflow as tf
@@ -20,8 +18,8 @@ from absl.testing import absltest
 from export import api, classifier_api
 from tfmeta.savedmodel.common import variable_names
 from tests.export import fixtures
-from tests.export.classifier_test import (SAVED_MODEL_CLI, SIGNATURES, TF_ONLY_PROGRAM, call,
-                                          python_probabilities, write_class_folders)
+from tests.export.classifier_test import (SIGNATURES, call, python_probabilities,
+                                          run_tf_only_program, write_class_folders)
 from tfmeta.data import EpisodeSampler
 from tfmeta.experiments import few_shot
 
@@ -48,12 +46,10 @@ def tiny_run() -> str:
 @functools.lru_cache(maxsize=None)
 def exported() -> str:
     """The version directory of the run's export, written by the CLI."""
-    proc = fixtures.run_checked([sys.executable, "-m", "export.saved_model",
-                                 f"--workdir={tiny_run()}",
-                                 f"--export_dir={os.path.join(fixtures.TMP, 'megan_exports')}",
-                                 "--name=megan_classifier", f"--max_support={MAX_SUPPORT}",
-                                 f"--max_query={MAX_QUERY}"])
-    return proc.stdout.strip().splitlines()[-1]
+    return fixtures.run_cli_checked("export.saved_model", f"--workdir={tiny_run()}",
+                                    f"--export_dir={os.path.join(fixtures.TMP, 'megan_exports')}",
+                                    "--name=megan_classifier", f"--max_support={MAX_SUPPORT}",
+                                    f"--max_query={MAX_QUERY}")
 
 
 @functools.lru_cache(maxsize=None)
@@ -74,6 +70,14 @@ def episode(index: int, shots: int = 2):
     order = np.random.default_rng(index).permutation(WAYS * shots)
     return (e.support_images.numpy()[order], e.support_labels.numpy()[order].astype(np.int32),
             e.query_images.numpy())
+
+
+@functools.lru_cache(maxsize=None)
+def tf_only_run():
+    """``((support, labels, query), run_tf_only_program(...))`` on the export, seed 4."""
+    support, labels, query = episode(4)
+    return (support, labels, query), run_tf_only_program(exported(), "megan", support, labels,
+                                                         query, 4)
 
 
 def served(signature: str, support, labels, query, seed: int) -> dict:
@@ -153,20 +157,10 @@ class MeganClassifierExportTest(absltest.TestCase):
         self.assertEqual(metadata["weights"], metadata["state"])
 
     def test_loads_and_runs_in_a_program_without_keras_or_tfmeta(self):
-        support, labels, query = episode(4)
-        inputs = os.path.join(fixtures.TMP, "megan_inputs.npz")
-        outputs = os.path.join(fixtures.TMP, "megan_outputs.npz")
-        program = os.path.join(fixtures.TMP, "megan_tf_only.py")
-        np.savez(inputs, support_images=support, support_labels=labels, query_images=query,
-                 seed=np.int32(4))
-        with open(program, "w") as f:
-            f.write(TF_ONLY_PROGRAM)
-        proc = fixtures.run_checked([sys.executable, program, exported(), inputs, outputs])
-        summary = json.loads(proc.stdout.strip().splitlines()[-1])
+        (support, labels, query), (summary, got, _) = tf_only_run()
         self.assertEqual(summary["importable"], [])
         self.assertEqual(summary["signatures"], SIGNATURES)
         self.assertIn(f"support_labels must be in [0, {WAYS - 1}]", summary["rejected"])
-        got = dict(np.load(outputs))
         setup, _ = restored()
         want, _ = python_probabilities(setup, support, labels, query, 4, steps=STEPS)
         np.testing.assert_allclose(got["probabilities"], want, atol=1e-5, rtol=0)
@@ -174,8 +168,7 @@ class MeganClassifierExportTest(absltest.TestCase):
         self.assertEqual(got["adapt/head_kernel"].shape, (8, WAYS + 1))
 
     def test_saved_model_cli_lists_the_signatures_and_the_n_plus_one_head(self):
-        text = fixtures.run_checked(SAVED_MODEL_CLI + ["show", "--dir", exported(),
-                                                       "--all"]).stdout
+        _, (_, _, text) = tf_only_run()
         for name in SIGNATURES:
             self.assertIn(f"signature_def['{name}']:", text)
         for needle in ("inputs['seed'] tensor_info:", "outputs['probabilities'] tensor_info:",

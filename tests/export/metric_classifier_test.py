@@ -2,16 +2,14 @@
 
 Four tiny real runs (3-way 1-shot, Conv-4 with 8 filters, 2 updates) on the
 synthetic folder dataset of ``classifier_test``: Prototypical networks trained
-4-way (served 3-way) and exported by the real CLI, Matching networks with full
+4-way (served 3-way) and exported by the CLI (in this process), Matching networks with full
 context embeddings, Relation and Siamese networks exported by
 :func:`export.classifier_api.export_classifier`. Their served signatures are those of the
 gradient-based export; "adapting" computes the support state in the graph.
 """
 
 import functools
-import json
 import os
-import sys
 
 import numpy as np
 import tensorflow as tf
@@ -20,7 +18,7 @@ from absl.testing import parameterized
 from export import api, classifier_api
 from tfmeta.savedmodel.common import variable_names
 from tests.export import fixtures
-from tests.export.classifier_test import TF_ONLY_PROGRAM, call, write_class_folders
+from tests.export.classifier_test import call, run_tf_only_program, write_class_folders
 from tfmeta.data import EpisodeSampler
 from tfmeta.experiments import few_shot
 
@@ -56,11 +54,10 @@ def exported(method: str) -> str:
     """The version directory of the run's export; protonet through the CLI, others the API."""
     base, name = os.path.join(fixtures.TMP, "metric_exports"), f"{method}_classifier"
     if method == "protonet":
-        proc = fixtures.run_checked([sys.executable, "-m", "export.saved_model",
-                                     f"--workdir={tiny_run(method)}", f"--export_dir={base}",
-                                     f"--name={name}", f"--max_support={MAX_SUPPORT}",
-                                     f"--max_query={MAX_QUERY}"])
-        return proc.stdout.strip().splitlines()[-1]
+        return fixtures.run_cli_checked("export.saved_model", f"--workdir={tiny_run(method)}",
+                                        f"--export_dir={base}", f"--name={name}",
+                                        f"--max_support={MAX_SUPPORT}",
+                                        f"--max_query={MAX_QUERY}")
     return classifier_api.export_classifier(tiny_run(method), base, name, max_support=MAX_SUPPORT,
                                  max_query=MAX_QUERY)
 
@@ -156,20 +153,12 @@ class MetricClassifierGoldenTest(parameterized.TestCase):
 
     def test_loads_and_runs_in_a_program_without_keras_or_tfmeta(self):
         support, labels, query = episode("matching", 3)
-        inputs = os.path.join(fixtures.TMP, "metric_inputs.npz")
-        outputs = os.path.join(fixtures.TMP, "metric_outputs.npz")
-        program = os.path.join(fixtures.TMP, "metric_tf_only.py")
-        np.savez(inputs, support_images=support, support_labels=labels, query_images=query,
-                 seed=np.int32(4))
-        with open(program, "w") as f:
-            f.write(TF_ONLY_PROGRAM)
-        proc = fixtures.run_checked([sys.executable, program, exported("matching"), inputs,
-                                     outputs])
-        summary = json.loads(proc.stdout.strip().splitlines()[-1])
+        summary, got, shown = run_tf_only_program(exported("matching"), "metric", support,
+                                                  labels, query, 4)
         self.assertEqual(summary["importable"], [])
         self.assertEqual(summary["signatures"], SIGNATURES)
         self.assertIn(f"support_labels must be in [0, {WAYS - 1}]", summary["rejected"])
-        got = dict(np.load(outputs))
+        self.assertIn("outputs['support_embeddings'] tensor_info:", shown)
         _, want = python_state_and_probabilities("matching", support, labels, query)
         np.testing.assert_allclose(got["probabilities"], want, atol=1e-5, rtol=0)
         np.testing.assert_allclose(got["classify"], want, atol=1e-5, rtol=0)

@@ -1,11 +1,14 @@
 """The exported SavedModel adapts inside the graph exactly like tfmeta does in Python.
 
-Golden property, for every algorithm: the reloaded SavedModel's
+Golden property, for every kind of served adaptation: the reloaded SavedModel's
 ``adapt_and_generate`` equals tfmeta's own adaptation
 (``maml_gan.adaptation_trajectory`` with the run's objective and inner
 optimizers) on the same support set and seed, composed in the test from the two
 documented rules the export shares with it (``request_seeds``,
-``support_batches``).
+``support_batches``). The kinds: the run's configured inner optimizer (maml;
+fomaml adapts with the very same optimizer, ``build._inner_of_config``, and
+differs only in meta-training, so it is not exported again here), Meta-SGD's
+learned per-parameter rates and Reptile's inner Adam.
 """
 
 import concurrent.futures
@@ -45,7 +48,7 @@ def call(model, signature, **inputs):
 
 class GoldenTest(parameterized.TestCase):
 
-    @parameterized.parameters("maml", "fomaml", "metasgd", "reptile")
+    @parameterized.parameters("maml", "metasgd", "reptile")
     def test_reloaded_savedmodel_adapts_like_python(self, algorithm):
         model = fixtures.loaded(algorithm)
         setup, _ = lib.load_run(fixtures.tiny_run(algorithm))
@@ -174,13 +177,15 @@ class AnyAdaptFunctionTest(parameterized.TestCase):
 
 class ModuleErrorsTest(parameterized.TestCase):
 
+    # The library names the setting in backticks; the CLI shows it as its flag
+    # (``cli_test``: ``error: --adapt_steps must be ...``).
     @parameterized.parameters(
-        (dict(adapt_steps=0), "--adapt_steps must be an integer in \\[1, 100\\], got 0"),
-        (dict(adapt_steps=101), "--adapt_steps must be an integer in \\[1, 100\\], got 101"),
-        (dict(adapt_steps=2, max_samples=0), "--max_samples must be an integer"),
-        (dict(adapt_steps=2, max_support=-3), "--max_support must be an integer"),
+        (dict(adapt_steps=0), "`adapt_steps` must be an integer in \\[1, 100\\], got 0"),
+        (dict(adapt_steps=101), "`adapt_steps` must be an integer in \\[1, 100\\], got 101"),
+        (dict(adapt_steps=2, max_samples=0), "`max_samples` must be an integer"),
+        (dict(adapt_steps=2, max_support=-3), "`max_support` must be an integer"),
     )
-    def test_bad_export_bounds_name_the_flag(self, kwargs, message):
+    def test_bad_export_bounds_name_the_setting(self, kwargs, message):
         setup, _ = lib.load_run(fixtures.tiny_run("maml"))
         with self.assertRaisesRegex(ValueError, message):
             api.adaptation_module(setup, **kwargs)

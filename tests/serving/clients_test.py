@@ -268,17 +268,17 @@ class UnreachableServerTest(absltest.TestCase):
                                                 "over gRPC (connection refused); is it running?")
 
     def test_cli_says_in_one_line_which_server_it_cannot_reach(self):
+        # Its main in this process (the CLI as a process, without tfmeta: CommandLineTest).
         port = closed_port()
         folder = fixtures.write_png_folder(fixtures.support_images(2),
                                            os.path.join(fixtures.TMP, "unreachable_support"))
         for protocol, server in (("rest", f"http://localhost:{port}"),
                                  ("grpc", f"localhost:{port} over gRPC")):
-            line = fixtures.run_failing([sys.executable, "-m", "serving.cli",
-                                         f"--server=localhost:{port}", f"--protocol={protocol}",
-                                         "--model=mnist_gan", f"--support={folder}",
-                                         f"--out={folder}/grid.png"])
-            self.assertEqual(line, f"error: cannot reach TF Serving at {server} "
-                                   "(connection refused); is it running?")
+            code, out = fixtures.run_cli("serving.cli", f"--server=localhost:{port}",
+                                         f"--protocol={protocol}", "--model=mnist_gan",
+                                         f"--support={folder}", f"--out={folder}/grid.png")
+            self.assertEqual((code, out), (f"error: cannot reach TF Serving at {server} "
+                                           "(connection refused); is it running?", ""))
         self.assertFalse(os.path.exists(os.path.join(folder, "grid.png")))
 
 

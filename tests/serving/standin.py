@@ -24,6 +24,7 @@ server feeds a tensor of another dtype as is and TensorFlow rejects it with
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -120,7 +121,11 @@ class SessionServable:
 
 
 class ModelStore:
-    """The models under an export base, loaded on first use, latest version by default."""
+    """The models under an export base, loaded on first use, latest version by default.
+
+    Stand-ins of one base share its store (:func:`shared_store`), as TF Serving's REST and
+    gRPC ports answer from the same loaded models.
+    """
 
     def __init__(self, base: str):
         self.base = base
@@ -143,6 +148,12 @@ class ModelStore:
             if key not in self._loaded:
                 self._loaded[key] = SessionServable(os.path.join(folder, str(version)))
             return version, self._loaded[key]
+
+
+@functools.lru_cache(maxsize=None)
+def shared_store(base: str) -> ModelStore:
+    """The one :class:`ModelStore` of ``base`` (an absolute path) in this process."""
+    return ModelStore(base)
 
 
 # -- REST ----------------------------------------------------------------------------------
@@ -208,7 +219,7 @@ class RestStandIn:
     """The REST predict API on ``127.0.0.1:<ephemeral port>``; ``url`` after ``start``."""
 
     def __init__(self, base: str):
-        store = ModelStore(base)
+        store = shared_store(os.path.abspath(base))
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):
@@ -301,7 +312,7 @@ class GrpcStandIn:
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=[
             ("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)])
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            _Servicer(ModelStore(base)), self._server)
+            _Servicer(shared_store(os.path.abspath(base))), self._server)
         self.port = self._server.add_insecure_port("127.0.0.1:0")
 
     @property

@@ -77,7 +77,7 @@ def _reference(kind: str, backbone) -> MetaLearner:
     algorithm = {"metasgd": "maml"}.get(kind, kind)
     return MetaLearner({"model": backbone.trainable_variables},
                        classification_objective(backbone), inner, outer=outer,
-                       algorithm=algorithm, steps=STEPS, step_weights="final")
+                       algorithm=algorithm, inner_steps=STEPS, step_weights="final")
 
 
 def _max_difference(a, b) -> float:

@@ -12,14 +12,14 @@ from absl.testing import parameterized
 from tests import toys
 from tfmeta import inner as inner_lib
 from tfmeta.algorithms import MetaLearner
-from tfmeta.training import Diverged, meta_train
+from tfmeta.training import Diverged, LambdaCallback, Periodic, meta_train
 from tfmeta.types import Task
 
 
 def _setup():
     models, objective = toys.toy_regressor(dtype="float32")
     learner = MetaLearner(toys.variables(models), objective, inner_lib.sgd(0.05),
-                          outer=lambda: keras.optimizers.Adam(1e-2), steps=1)
+                          outer=lambda: keras.optimizers.Adam(1e-2), inner_steps=1)
     checkpoint = tf.train.Checkpoint(model=models["model"], step=learner.step,
                                      opt=learner.outer["model"])
     return models["model"], learner, checkpoint
@@ -61,7 +61,7 @@ class MetaTrainTest(parameterized.TestCase):
             model_c, learner_c, ckpt_c = _setup()
             seen = []
             meta_train(learner_c, _sampler(), workdir=b, steps=6, checkpoint=ckpt_c,
-                       checkpoint_every=3, on_step=lambda s, m: seen.append(s))
+                       checkpoint_every=3, callbacks=[LambdaCallback(lambda s, m: seen.append(s))])
             self.assertEqual(seen, [4, 5, 6])
             for x, y in zip(model_a.trainable_variables, model_c.trainable_variables):
                 np.testing.assert_array_equal(x.numpy(), y.numpy())
@@ -140,16 +140,17 @@ class LearnerProtocolAndStopTest(parameterized.TestCase):
                     stop.set()   # as a signal handler would, during update 4
 
             result = meta_train(learner_b, _sampler(), workdir=b, steps=6, checkpoint=ckpt_b,
-                                checkpoint_every=100, on_step=on_step, stop=stop,
-                                on_event=lambda name, step: events.append((name, step)))
+                                checkpoint_every=100, stop=stop, callbacks=[LambdaCallback(
+                                    on_step, lambda name, step: events.append((name, step)))])
             self.assertEqual((result.step, result.interrupted), (4, True))
             self.assertTrue(result.checkpoint.endswith("ckpt-4"), result.checkpoint)
             self.assertEqual(events, [("start", 0), ("interrupted", 4)])
             model_c, learner_c, ckpt_c = _setup()
             seen = []
             result = meta_train(learner_c, _sampler(), workdir=b, steps=6, checkpoint=ckpt_c,
-                                checkpoint_every=100, on_step=lambda s, m: seen.append(s),
-                                on_event=lambda name, step: events.append((name, step)))
+                                checkpoint_every=100, callbacks=[LambdaCallback(
+                                    lambda s, m: seen.append(s),
+                                    lambda name, step: events.append((name, step)))])
             self.assertEqual(seen, [5, 6])
             self.assertEqual(events[2:], [("start", 4), ("saved", 6)])
             self.assertFalse(result.interrupted)
@@ -166,6 +167,22 @@ class LearnerProtocolAndStopTest(parameterized.TestCase):
             self.assertTrue(result.checkpoint.endswith("ckpt-0"), result.checkpoint)
         for x, y in zip(before, _weights_of(model)):
             np.testing.assert_array_equal(x, y)
+
+    def test_periodic_callback_runs_every_period_and_after_the_last_update_not_when_stopped(self):
+        _, learner, checkpoint = _setup()
+        seen, stopped_seen = [], []
+        with tempfile.TemporaryDirectory() as workdir:
+            meta_train(learner, _sampler(), workdir=workdir, steps=5, checkpoint=checkpoint,
+                       callbacks=[Periodic(2, seen.append)])
+        self.assertEqual(seen, [2, 4, 5])
+        _, learner, checkpoint = _setup()
+        with tempfile.TemporaryDirectory() as workdir:
+            stop = threading.Event()
+            result = meta_train(
+                learner, _sampler(), workdir=workdir, steps=5, checkpoint=checkpoint, stop=stop,
+                callbacks=[LambdaCallback(lambda s, m: stop.set() if s == 3 else None),
+                           Periodic(0, stopped_seen.append)])
+        self.assertEqual((result.step, stopped_seen), (3, []))
 
     def test_learning_rates_are_summarized_when_the_learner_has_them(self):
         _, learner, checkpoint = _setup()

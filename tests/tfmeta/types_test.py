@@ -13,7 +13,7 @@ from tfmeta.types import Learner, Reused, Task, learning_rates, task_at
 def test_meta_learner_and_a_learner_without_inner_loop_satisfy_the_learner_protocol():
     models, objective = toys.toy_regressor()
     meta = MetaLearner(toys.variables(models), objective, inner_lib.sgd(0.1),
-                       outer=lambda: keras.optimizers.SGD(0.1), steps=1)
+                       outer=lambda: keras.optimizers.SGD(0.1), inner_steps=1)
     other, _ = toys.toy_regressor(seed=1)
     plain = toys.SupervisedLearner(other["model"], keras.optimizers.SGD(0.05))
     for learner in (meta, plain):
@@ -39,7 +39,7 @@ def test_learning_rates_read_the_outer_schedule_at_the_current_iteration():
     models, objective = toys.toy_regressor()
     schedule = keras.optimizers.schedules.CosineDecay(0.1, decay_steps=4)
     learner = MetaLearner(toys.variables(models), objective, inner_lib.sgd(0.1),
-                          outer=lambda: keras.optimizers.SGD(schedule), steps=1)
+                          outer=lambda: keras.optimizers.SGD(schedule), inner_steps=1)
     assert learning_rates(learner) == learner.learning_rates()
     np.testing.assert_allclose(learner.learning_rates()["model"], 0.1, rtol=1e-6)
     tasks = tf.nest.map_structure(lambda t: t[None], toys.regression_task(1))

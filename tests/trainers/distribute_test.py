@@ -106,7 +106,7 @@ class DistributedTrainerTest(unittest.TestCase):
         _run(cls.reference, "--steps=2")
         cls.halfway = os.path.join(cls._tmp.name, "halfway")
         shutil.copytree(cls.reference, cls.halfway)        # the run at step 2, one device
-        _run(cls.reference, "--steps=12")                  # ... extended to 12 on one device
+        _run(cls.reference, "--steps=8")                   # ... extended to 8 on one device
 
     @classmethod
     def tearDownClass(cls):
@@ -137,7 +137,7 @@ class DistributedTrainerTest(unittest.TestCase):
 
     def test_two_local_workers_equal_one_process_and_a_killed_job_resumes_exactly(self):
         workdir = os.path.join(self._tmp.name, "workers")
-        with Workers(workdir, "--steps=12", "--checkpoint_every=1") as job:
+        with Workers(workdir, "--steps=8", "--checkpoint_every=1") as job:
             # Kill worker 1 as soon as the chief has saved step 2, then the blocked chief.
             deadline = time.monotonic() + TIMEOUT
             while not os.path.exists(os.path.join(workdir, "checkpoints", "ckpt-2.index")):
@@ -147,12 +147,12 @@ class DistributedTrainerTest(unittest.TestCase):
             job.kill(1)
             job.kill(0)
         self.assertSameWeights(workdir, 2)
-        with Workers(workdir, "--steps=12", "--checkpoint_every=1") as job:
+        with Workers(workdir, "--steps=8", "--checkpoint_every=1") as job:
             self.assertEqual(job.wait(), [0, 0], job.output(0)[-3000:] + job.output(1)[-3000:])
             resumed = [int(RESUMING.search(job.output(i)).group(1)) for i in range(2)]
         self.assertEqual(resumed[0], resumed[1])
-        self.assertTrue(2 <= resumed[0] < 12, resumed)    # the kill came mid-run
-        self.assertSameWeights(workdir, 12)                # nothing lost, nothing repeated
+        self.assertTrue(2 <= resumed[0] < 8, resumed)     # the kill came mid-run
+        self.assertSameWeights(workdir, 8)                 # nothing lost, nothing repeated
         self.assertEqual(sorted(os.listdir(workdir)),      # the chief wrote; the rest cleaned up
                          ["checkpoints", "config.json", "samples", "tensorboard"])
 

@@ -1,11 +1,11 @@
 """``python -m trainers.few_shot`` and ``trainers.few_shot_eval`` as a user runs them.
 
-Real subprocesses of both CLIs on a tiny folder dataset written to a temporary
-directory (12 classes of 8 PNG images, 28x28, one distinct pattern per class):
-a 6-update run with curve points at 0, 3 and 6, its resumption, its
-evaluation, a Ctrl-C, and the one-line errors of bad settings. The commands
-run in two waves of concurrent processes (the second needs the trained run),
-started once for the whole class; each test checks one property of them. A
+Both CLIs on a tiny folder dataset written to a temporary directory (12 classes
+of 8 PNG images, 28x28, one distinct pattern per class): a 6-update run with
+curve points at 0, 3 and 6, its resumption, its evaluation, a Ctrl-C, and the
+one-line errors of bad settings. The Ctrl-C run and the evaluation are real
+processes; the trainer's other runs run in this process (``TRAINER.main``), once
+for the whole class; each test checks one property of them. A
 prototypical-network run trains beside them, with the CPU recipe of its
 algorithm for the flags not given (60-way training episodes, which 12 classes
 cannot give: one error line), and is scored with the MAML run and a figure. A
@@ -13,6 +13,8 @@ MeGAN run (first order, so its outer loss defaults to hybrid) trains beside them
 too, and one whose --fakes_from its recipe's 5 inner steps never reach is refused.
 """
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -67,6 +69,15 @@ def finish(process: subprocess.Popen, timeout: float = 300) -> tuple[int, str, s
     return process.returncode, out, err
 
 
+def inprocess(*args: str) -> tuple[int, str, str]:
+    """``(status, stdout, stderr)`` of ``trainers.few_shot`` run in this process."""
+    from trainers import few_shot
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = few_shot.TRAINER.main(list(args))
+    return status, out.getvalue(), err.getvalue()
+
+
 def interrupt_after_first_curve_point(process: subprocess.Popen,
                                       workdir: str) -> tuple[int, str, str]:
     """Ctrl-C (SIGINT) once the run has written its step-0 curve point; its outcome."""
@@ -107,42 +118,32 @@ class FewShotCliTest(unittest.TestCase):
         lstm = [f"--folder={cls.folder}", *TINY, "--algorithm=meta_lstm", "--inner_lr=0.3",
                 f"--workdir={cls.lstm_workdir}", "--steps=2", "--eval_every=2"]
 
-        # Wave 1: the run, a bad value, a long run to interrupt, the prototypical runs, and
-        # MeGAN's run and bad value.
-        train = start("trainers.few_shot", *cls.args)
-        too_many_ways = start("trainers.few_shot", *proto,
-                              f"--workdir={os.path.join(tmp, 'proto_60')}")
-        proto_run = start("trainers.few_shot", *proto, f"--workdir={cls.proto_workdir}",
-                          "--train_ways=4", "--train_queries=3")
-        bad = start("trainers.few_shot", f"--workdir={cls.bad_workdir}",
-                    f"--folder={cls.folder}", *TINY, "--shots=0")
+        # The Ctrl-C run is a real process (its signal handling is the point); the others run
+        # in this process, one after the other, while it starts (run CLIs in-process where the
+        # test is not about the process).
         long = start("trainers.few_shot", f"--workdir={cls.interrupted_workdir}",
                      f"--folder={cls.folder}", *TINY, "--steps=50", "--eval_every=50",
                      "--eval_episodes=2")
-        megan_run = start("trainers.few_shot", *megan, f"--workdir={cls.megan_workdir}",
-                          "--first_order", "--inner_steps=2", "--eval_inner_steps=2",
-                          "--fakes_from=1", "--generator_filters=4", "--noise_dim=4",
-                          "--steps=2", "--eval_every=2")
-        bad_megan = start("trainers.few_shot", *megan, f"--workdir={cls.bad_megan_workdir}",
-                          "--fakes_from=5")
-        lstm_run = start("trainers.few_shot", *lstm)
+        cls.bad_fakes_from = inprocess(*megan, f"--workdir={cls.bad_megan_workdir}",
+                                       "--fakes_from=5")
+        cls.bad_shots = inprocess(f"--workdir={cls.bad_workdir}", f"--folder={cls.folder}",
+                                  *TINY, "--shots=0")
+        cls.proto_too_many_ways = inprocess(*proto, f"--workdir={os.path.join(tmp, 'proto_60')}")
         cls.interrupted = interrupt_after_first_curve_point(long, cls.interrupted_workdir)
-        cls.bad_fakes_from = finish(bad_megan)
-        cls.megan = finish(megan_run, timeout=400)
-        cls.proto = finish(proto_run, timeout=400)
-        cls.proto_too_many_ways = finish(too_many_ways)
-        cls.bad_shots = finish(bad)
-        cls.trained = finish(train, timeout=400)
-        cls.lstm = finish(lstm_run, timeout=400)
-
-        # Wave 2: the same command again, a conflicting one, and the evaluation.
-        again = start("trainers.few_shot", *cls.args)
-        conflict = start("trainers.few_shot", *cls.args, "--ways=4")
+        cls.megan = inprocess(*megan, f"--workdir={cls.megan_workdir}", "--first_order",
+                              "--inner_steps=2", "--eval_inner_steps=2", "--fakes_from=1",
+                              "--generator_filters=4", "--noise_dim=4", "--steps=2",
+                              "--eval_every=2")
+        cls.proto = inprocess(*proto, f"--workdir={cls.proto_workdir}", "--train_ways=4",
+                              "--train_queries=3")
+        cls.trained = inprocess(*cls.args)
+        cls.lstm = inprocess(*lstm)
         scores = start("trainers.few_shot_eval", f"--runs={cls.workdir},{cls.proto_workdir}",
                        "--episodes=5", f"--out={cls.eval_json}", f"--plot={cls.plot}")
-        lstm_again = start("trainers.few_shot", *lstm)
-        cls.resumed, cls.conflict, cls.scored = finish(again), finish(conflict), finish(scores)
-        cls.lstm_resumed = finish(lstm_again)
+        # The same command again, a conflicting one, the evaluation.
+        cls.resumed, cls.conflict = inprocess(*cls.args), inprocess(*cls.args, "--ways=4")
+        cls.lstm_resumed = inprocess(*lstm)
+        cls.scored = finish(scores)
 
     @classmethod
     def tearDownClass(cls):

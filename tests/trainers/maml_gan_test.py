@@ -1,7 +1,8 @@
 """``python -m trainers.maml_gan`` as a user runs it: banner, progress, Ctrl-C, resume, errors.
 
-Each test starts the real CLI on the offline MNIST with tiny networks; stderr
-is a pseudo-terminal, as at a shell, so the progress bar refreshes every second.
+The Ctrl-C and progress tests start the real CLI on the offline MNIST with tiny networks;
+stderr is a pseudo-terminal, as at a shell, so the progress bar refreshes every second.
+What is not about the process (the rerun, a bad workdir) runs in this one (``TRAINER.main``).
 """
 
 import os
@@ -19,7 +20,9 @@ import numpy as np
 import tensorflow as tf
 
 from tests.shared import ROOT, tfds_dir
+from tests.trainers.shell_test import run
 from tfmeta.experiments import maml_gan as lib
+from trainers import maml_gan
 
 INTERRUPTED = re.compile(r"interrupted at step (\d+); saved; rerun the same command to resume")
 TINY = ["--preset=cpu", "--nodownload", "--generator_width=4", "--discriminator_width=4",
@@ -126,14 +129,13 @@ class MamlGanCliTest(unittest.TestCase):
             self.assertTrue(3 <= step < 300, err)
             self.assertEqual(lib.latest_checkpoint(workdir)[1], step)
 
-            rerun = subprocess.run(
-                [sys.executable, "-m", "trainers.maml_gan", f"--data_dir={tfds_dir()}",
-                 f"--workdir={workdir}", *TINY], cwd=ROOT, capture_output=True, text=True,
-                timeout=400, env=user_env())
-            self.assertEqual(rerun.returncode, 0, rerun.stderr)
-            self.assertIn(f"resuming at step {step} of 300 from ckpt-{step}", rerun.stderr)
-            self.assertIn("done: step 300 of 300", rerun.stdout)
-            self.assertIn(os.path.join(workdir, "samples", "latest.png"), rerun.stdout)
+            # The rerun is not about the process: in this one.
+            code, out, err = run(maml_gan, f"--data_dir={tfds_dir()}", f"--workdir={workdir}",
+                                 *TINY)
+            self.assertEqual(code, 0, err)
+            self.assertIn(f"resuming at step {step} of 300 from ckpt-{step}", err)
+            self.assertIn("done: step 300 of 300", out)
+            self.assertIn(os.path.join(workdir, "samples", "latest.png"), out)
 
             straight = os.path.join(tmp, "straight")
             lib.run(lib.read_config(workdir), straight)
@@ -172,11 +174,9 @@ class MamlGanCliTest(unittest.TestCase):
 
     def test_a_workdir_that_is_a_file_is_one_error_line(self):
         with tempfile.NamedTemporaryFile() as f:
-            run = subprocess.run([sys.executable, "-m", "trainers.maml_gan",
-                                  f"--workdir={f.name}", "--nodownload"], cwd=ROOT,
-                                 capture_output=True, text=True, timeout=300, env=user_env())
-        self.assertNotEqual(run.returncode, 0)
-        self.assertEqual(run.stderr.strip().splitlines(),
+            code, _, err = run(maml_gan, f"--workdir={f.name}", "--nodownload")
+        self.assertNotEqual(code, 0)
+        self.assertEqual(err.strip().splitlines(),
                          [f"error: --workdir={f.name} is a file; give a directory (a new one, "
                           "or one holding a run to resume)"])
 

@@ -18,7 +18,7 @@ Example:
     ...                        "discriminator": d.trainable_variables},
     ...                       objective, inner.rmsprop(1e-4),
     ...                       outer=lambda: keras.optimizers.RMSprop(1e-4),
-    ...                       algorithm="maml", steps=10)
+    ...                       algorithm="maml", inner_steps=10)
     >>> metrics = learner.train_step(tasks)   # tasks: a stacked tfmeta.types.Task
     >>> learner.learning_rates()
     {'discriminator': 0.0001, 'generator': 0.0001}
@@ -43,6 +43,7 @@ ALGORITHMS = ("maml", "fomaml", "reptile")
 TASKS_MODES = ("loop", "vectorized")
 
 
+
 class MetaLearner(tf.Module):
     """Meta-trains the initialization of every player of an objective.
 
@@ -54,9 +55,9 @@ class MetaLearner(tf.Module):
       outer: a zero-argument factory of Keras optimizers (one is made per
         player) or a ``{player: optimizer}`` dict.
       algorithm: ``"maml"`` (second order), ``"fomaml"`` or ``"reptile"``.
-      steps: inner steps k.
+      inner_steps: inner steps k (``steps``: its deprecated name).
       step_weights: ``"uniform"``, ``"final"`` or ``"annealed"`` (MAML only).
-      anneal_steps: meta-iterations of the ``annealed`` schedule.
+      anneal_steps: meta-updates of the ``annealed`` schedule.
       jit_compile: XLA-compile the meta-gradient computation.
       remat: MAML/FOMAML: recompute each inner step and validation loss during
         the meta-gradient instead of keeping their activations, in a symbolic
@@ -71,8 +72,7 @@ class MetaLearner(tf.Module):
       tasks_mode: ``"loop"`` (default) computes the tasks of a meta-batch one
         after another in a ``tf.while_loop``; ``"vectorized"`` computes them as
         one batched computation (``tf.vectorized_map``: every op gets a task
-        axis). Same meta-gradient. On a 2-core CPU the loop is faster (3x at
-        8 Conv-4 tasks, bench/README.md); the batched form is for wide devices.
+        axis). Same meta-gradient; the loop is faster on a 2-core CPU (bench/README.md).
       parallel_tasks: ``"loop"``: how many tasks the runtime may compute at
         once (``parallel_iterations``); 1 keeps one task's graph in memory.
       step: the meta-step counter (``annealed`` and ``first_order_steps`` read
@@ -89,13 +89,15 @@ class MetaLearner(tf.Module):
 
     def __init__(self, variables: Mapping[str, list], objective: Objective, inner: Any,
                  outer: Callable[[], keras.optimizers.Optimizer] | Mapping[str, Any], *,
-                 algorithm: str = "maml", steps: int = 10, step_weights: str = "uniform",
-                 anneal_steps: int = 1000, jit_compile: bool = False, remat: bool = False,
-                 unroll: bool | None = None, first_order_steps: int = 0,
-                 tasks_mode: str = "loop", parallel_tasks: int = 1, step: Any = None,
-                 strategy: tf.distribute.Strategy | None = None,
-                 modulation: Mapping[str, Any] | None = None, name: str | None = None):
+                 algorithm: str = "maml", inner_steps: int | None = None,
+                 step_weights: str = "uniform", anneal_steps: int = 1000,
+                 jit_compile: bool = False, remat: bool = False, unroll: bool | None = None,
+                 first_order_steps: int = 0, tasks_mode: str = "loop", parallel_tasks: int = 1,
+                 step: Any = None, strategy: tf.distribute.Strategy | None = None,
+                 modulation: Mapping[str, Any] | None = None, name: str | None = None,
+                 steps: int | None = None):
         super().__init__(name=name)
+        steps = checks.renamed("inner_steps", inner_steps, "steps", steps, default=10)
         if strategy is None and tf.distribute.has_strategy():
             strategy = tf.distribute.get_strategy()
         self.strategy = strategy
@@ -104,13 +106,13 @@ class MetaLearner(tf.Module):
         self.algorithm = algorithm
         self.remat = bool(remat)
         self.unroll = unroll
-        self.steps = check_steps(steps)
+        self.inner_steps = check_steps(steps)
         if algorithm == "reptile" and remat:
             raise ValueError("remat=True applies to maml and fomaml (it recomputes inner steps "
                              "for the meta-gradient); reptile takes no gradient through them")
-        if algorithm == "reptile" and self.steps < 1:
+        if algorithm == "reptile" and self.inner_steps < 1:
             raise ValueError(f"reptile needs steps >= 1, got {steps!r}")
-        make_step_weights(step_weights, self.steps, 0, anneal_steps)  # validates the name
+        make_step_weights(step_weights, self.inner_steps, 0, anneal_steps)  # validates the name
         self.step_weights_kind = step_weights
         self.anneal_steps = anneal_steps
         self.players = sorted(variables)
@@ -170,7 +172,7 @@ class MetaLearner(tf.Module):
             self._check_distributed({p: self.outer[p].variables for p in self.players},
                                     "outer optimizer")
 
-    def _scope(self):
+    def _scope(self):   # noqa: D102
         return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
 
     def _check_distributed(self, variables, what: str = "meta-learned") -> None:
@@ -194,16 +196,16 @@ class MetaLearner(tf.Module):
             params = {p: [tf.convert_to_tensor(v) for v in self.model_variables[p]]
                       for p in self.players}
             direction, losses = reptile_direction(self.objective, params, task, self.inner,
-                                                  steps=self.steps, return_losses=True)
+                                                  steps=self.inner_steps, return_losses=True)
             meta = dict(losses[-1])
             metrics = {f"inner_loss/{p}": tf.add_n([l[p] for l in losses]) / len(losses)
                        for p in self.players}
             return direction, meta, metrics
         weights = self.step_weights_kind  # fixed weights by name ("final": last loss only)
         if weights == "annealed":
-            weights = make_step_weights(weights, self.steps, self.step, self.anneal_steps)
+            weights = make_step_weights(weights, self.inner_steps, self.step, self.anneal_steps)
         return meta_gradients(self.objective, self.model_variables, task, self.inner,
-                              steps=self.steps,
+                              steps=self.inner_steps,
                               first_order=(self.algorithm == "fomaml" if first_order is None
                                            else first_order),
                               step_weights=weights, remat=self.remat,
@@ -211,15 +213,10 @@ class MetaLearner(tf.Module):
 
     # -- per meta-batch ---------------------------------------------------------
     def compute_gradients(self, tasks: Task, first_order: bool | None = None):
-        """Mean meta-gradient over a stacked meta-batch, and metrics.
-
-        Returns:
-          ``(grads, metrics)``: ``grads[p]`` aligned with ``self.targets[p]``;
-          metrics ``meta_loss/<p>`` and ``inner_loss/<p>`` (means over tasks)
-          and ``grad_norm/<p>`` (of the mean gradient). Under a strategy each
-          replica computes its share of the tasks and the result is the
-          all-reduced mean (this process's copy).
-        """
+        """``(grads, metrics)``: the mean meta-gradient over a stacked meta-batch (``grads[p]``
+        aligned with ``self.targets[p]``), ``meta_loss/<p>`` and ``inner_loss/<p>`` (means over
+        tasks) and ``grad_norm/<p>``. Under a strategy each replica computes its share of the
+        tasks and the result is the all-reduced mean (this process's copy)."""
         if self.strategy is not None:
             return distribute.replica_gradients(
                 self.strategy, lambda mine: self._replica_compute(mine, first_order), tasks,

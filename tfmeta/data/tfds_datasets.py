@@ -222,8 +222,8 @@ def _check_prepared(builder, name: str, data_dir, download: bool) -> None:
         where = data_dir if data_dir is not None else "TFDS's default data_dir"
         raise FileNotFoundError(
             f"dataset {name!r} is not in {where} (looked for {builder.data_dir}) and "
-            f"download=False; pass --download (download=True) to fetch it, or --data_dir "
-            f"(data_dir=...) pointing at a TFDS data directory that holds {name}/") from None
+            f"`download`=False; pass `download`=True to fetch it, or a `data_dir` pointing "
+            f"at a TFDS data directory that holds {name}/") from None
 
 
 def _check_features(builder, name: str, image_key: str, label_key: str) -> int:

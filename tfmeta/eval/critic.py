@@ -152,8 +152,8 @@ def load_critic(workdir: str | os.PathLike) -> tuple[keras.Model, dict[str, Any]
     missing = [os.path.basename(p) for p in paths if not os.path.isfile(p)]
     if missing:
         raise FileNotFoundError(
-            f"no critic in {workdir!r}: missing {', '.join(missing)}; train one with "
-            f"`python -m trainers.critic --dataset=... --workdir={workdir}`")
+            f"no critic in {workdir!r}: missing {', '.join(missing)}; train one there with the "
+            f"critic experiment (trainers.critic with its `dataset` and `workdir`={workdir})")
     info = io.read_json(paths[1])
     model = keras.models.load_model(paths[0], compile=False)
     return model, info

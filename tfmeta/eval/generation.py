@@ -75,7 +75,7 @@ class GenerationEvalConfig:
 
     def __post_init__(self):
         for name in ("tasks", "samples", "adapt_steps", "support_size", "chunk"):
-            checks.count(name, getattr(self, name), flag=True)
+            checks.count(name, getattr(self, name))
 
 
 def adapted_source(adapt_fn: AdaptFn, sample_fn: SampleFn, dataset: ClassDataset, *,

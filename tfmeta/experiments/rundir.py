@@ -34,7 +34,7 @@ def config_path(workdir: str) -> str:
 def stored_settings(workdir: str) -> dict | None:
     """The raw ``config.json`` of ``workdir`` (with ``preset`` if stored); None if no run."""
     if os.path.exists(workdir) and not os.path.isdir(workdir):
-        raise ValueError(f"--workdir={workdir} is a file; give a directory (a new one, or one "
+        raise ValueError(f"`workdir`={workdir} is a file; give a directory (a new one, or one "
                          "holding a run to resume)")
     path = config_path(workdir)
     return io.read_json(path) if os.path.exists(path) else None
@@ -67,10 +67,10 @@ def check_workdir(config, workdir: str, resumable: Iterable[str]) -> None:
     diff = {k: (stored[k], current[k]) for k in current
             if k not in resumable and stored[k] != current[k]}
     if diff:
-        detail = ", ".join(f"--{k}={new!r} (the run has {old!r})" for k, (old, new) in diff.items())
+        detail = ", ".join(f"`{k}`={new!r} (the run has {old!r})" for k, (old, new) in diff.items())
         raise ValueError(
-            f"--workdir={workdir} holds a run with another config: {detail}. Use the run's "
-            "settings to resume it, or another --workdir for a new run.")
+            f"`workdir`={workdir} holds a run with another config: {detail}. Use the run's "
+            "settings to resume it, or another `workdir` for a new run.")
 
 
 def write_config(config, workdir: str, preset: str | None = None) -> None:

@@ -69,7 +69,7 @@ def test_episodes(sampler, count: int, batch: int = 1) -> tf.data.Dataset:
     """Episodes ``sampler(0) ... sampler(count - 1)``, ``batch`` to a meta-batch.
 
     The trainers' evaluation draws these (``EpisodeSampler(test_classes, ways,
-    shots, queries, seed=--seed)``), one per index.
+    shots, queries, seed=seed)``, the evaluation's `seed`), one per index.
     """
     for name, value in (("count", count), ("batch", batch)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

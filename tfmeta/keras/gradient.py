@@ -76,7 +76,7 @@ class GradientMetaLearner(FrontDoor, keras.Model):
         follows the optimizer's iterations over ``anneal_steps``).
       anneal_steps: meta-updates of the ``annealed`` schedule.
       eval_inner_steps: inner steps of ``evaluate``, ``adapt`` and ``export``
-        (default: ``inner_steps``; the trainers' ``--eval_inner_steps``).
+        (default: ``inner_steps``; the experiments' `eval_inner_steps` field).
     """
 
     engine_algorithm = "maml"
@@ -131,7 +131,7 @@ class GradientMetaLearner(FrontDoor, keras.Model):
             self._engine.learner = MetaLearner(
                 {PLAYER: self.backbone.trainable_variables}, self.objective, self._engine.inner,
                 outer={PLAYER: self.optimizer}, algorithm=self.engine_algorithm,
-                steps=self.inner_steps, step_weights=self.step_weights,
+                inner_steps=self.inner_steps, step_weights=self.step_weights,
                 anneal_steps=self.anneal_steps, step=self.optimizer.iterations)
         if self.backbone.outputs:
             self.build_compiled(int(self.backbone.outputs[0].shape[-1]),

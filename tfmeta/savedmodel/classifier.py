@@ -149,11 +149,10 @@ class ClassifierModule(tf.Module):
         if family == "metric" and adapt_steps != 0:
             raise ValueError(f"adapt_steps must be 0 for a metric classifier (it takes no "
                              f"steps), got {adapt_steps!r}")
-        self.adapt_steps = (checks.bounded("adapt_steps", adapt_steps, 1, MAX_ADAPT_STEPS,
-                                           flag=True) if family == "gradient" else 0)
-        self.max_support = checks.bounded("max_support", max_support, self.ways, MAX_BOUND,
-                                          flag=True)
-        self.max_query = checks.bounded("max_query", max_query, 1, MAX_BOUND, flag=True)
+        self.adapt_steps = (checks.bounded("adapt_steps", adapt_steps, 1, MAX_ADAPT_STEPS)
+                            if family == "gradient" else 0)
+        self.max_support = checks.bounded("max_support", max_support, self.ways, MAX_BOUND)
+        self.max_query = checks.bounded("max_query", max_query, 1, MAX_BOUND)
         if state_shapes is None:   # after the checks: adapt_steps bounds its run time
             state_shapes = state_shapes_of(adapt_fn, self.image_shape, self.ways)
         self.output_names = list(state_shapes)

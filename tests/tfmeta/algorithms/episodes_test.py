@@ -36,7 +36,7 @@ def _learner(seed: int = 0) -> MetaLearner:
             labels=labels, logits=logits))}
 
     return MetaLearner({"model": model.trainable_variables}, objective, inner_lib.sgd(0.5),
-                       outer=lambda: keras.optimizers.Adam(1e-2), algorithm="maml", steps=3)
+                       outer=lambda: keras.optimizers.Adam(1e-2), algorithm="maml", inner_steps=3)
 
 
 def _weights(learner):

@@ -144,7 +144,7 @@ class HSMLTest(absltest.TestCase):
         weights, modulation = _hsml(model)
         learner = MetaLearner({"model": model.trainable_variables}, _objective(model),
                               inner_lib.sgd(0.3), outer=lambda: keras.optimizers.Adam(0.01),
-                              steps=1, modulation={"model": modulation})
+                              inner_steps=1, modulation={"model": modulation})
         before = {n: v.numpy().copy() for n, v in weights.items()}
         tasks = tf.nest.map_structure(lambda *t: tf.stack(t), _task(0), _task(1))
         learner.train_step(tasks)   # a zero bias gives its gate no gradient: a second update
@@ -160,7 +160,7 @@ class HSMLTest(absltest.TestCase):
         with self.assertRaisesRegex(ValueError, "reptile cannot train a task modulation"):
             MetaLearner({"model": model.trainable_variables}, _objective(model),
                         inner_lib.sgd(0.3), outer=lambda: keras.optimizers.SGD(1.0),
-                        algorithm="reptile", steps=1, modulation={"model": modulation})
+                        algorithm="reptile", inner_steps=1, modulation={"model": modulation})
         with self.assertRaisesRegex(ValueError, r"clusters must be one or more ints >= 1"):
             hsml_variables([[1, 4]], input_dim=2, clusters=(4, 0))
         with self.assertRaisesRegex(ValueError, r"gate must be one of \('weight', 'unit'\)"):

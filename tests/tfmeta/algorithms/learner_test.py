@@ -61,7 +61,7 @@ class ReptileTest(parameterized.TestCase):
                                       inner_lib.sgd(0.1), steps=2)
         learner = MetaLearner(toys.variables(models), objective, inner_lib.sgd(0.1),
                               outer=lambda: keras.optimizers.SGD(0.5), algorithm="reptile",
-                              steps=2)
+                              inner_steps=2)
         learner.train_step(_stack([task]))
         for p, m in models.items():
             for v, b, d in zip(m.trainable_variables, before[p], direction[p]):
@@ -77,7 +77,7 @@ class MetaLearnerTest(parameterized.TestCase):
         inner = inner_lib.rmsprop(0.01)
         learner = MetaLearner(toys.variables(models), objective, inner,
                               outer=lambda: keras.optimizers.RMSprop(1e-3),
-                              algorithm=algorithm, steps=2)
+                              algorithm=algorithm, inner_steps=2)
         grads, metrics = learner._compute(_stack(tasks))
         expected = {p: [0.0] * len(models[p].trainable_variables) for p in models}
         for t in tasks:
@@ -98,19 +98,34 @@ class MetaLearnerTest(parameterized.TestCase):
         models, objective = toys.toy_regressor()
         tasks = _stack([toys.regression_task(2, seed=s) for s in (1, 2)])
         learner = MetaLearner(toys.variables(models), objective, inner_lib.sgd(0.05),
-                              outer=lambda: keras.optimizers.Adam(1e-2), steps=2)
+                              outer=lambda: keras.optimizers.Adam(1e-2), inner_steps=2)
         first = float(learner.train_step(tasks)["meta_loss/model"])
         for _ in range(30):
             last = float(learner.train_step(tasks)["meta_loss/model"])
         self.assertLess(last, 0.7 * first)
         self.assertEqual(int(learner.step.numpy()), 31)
 
+    def test_steps_is_the_deprecated_name_of_inner_steps(self):
+        models, objective = toys.toy_regressor()
+        variables = toys.variables(models)
+
+        def make(**kw):
+            return MetaLearner(variables, objective, inner_lib.sgd(0.05),
+                               outer=lambda: keras.optimizers.SGD(0.1), **kw)
+
+        self.assertEqual(make().inner_steps, 10)
+        self.assertEqual(make(inner_steps=3).inner_steps, 3)
+        with self.assertWarnsRegex(DeprecationWarning, "`steps` is deprecated: use `inner_steps`"):
+            self.assertEqual(make(steps=4).inner_steps, 4)
+        with self.assertRaisesRegex(ValueError, "give `inner_steps` only"):
+            make(steps=4, inner_steps=4)
+
     def test_non_finite_loss_raises_and_keeps_variables(self):
         models, objective = toys.toy_regressor()
         task = toys.regression_task(1)
         bad = Task(inner=task.inner, val=(task.val[0], task.val[1] * np.nan), seed=task.seed)
         learner = MetaLearner(toys.variables(models), objective, inner_lib.sgd(0.05),
-                              outer=lambda: keras.optimizers.Adam(1e-2), steps=1)
+                              outer=lambda: keras.optimizers.Adam(1e-2), inner_steps=1)
         before = [v.numpy() for v in models["model"].trainable_variables]
         with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "non-finite"):
             learner.train_step(_stack([bad]))
@@ -148,7 +163,7 @@ class RMSpropZeroGradientTest(parameterized.TestCase):
         first_grad = tape.gradient(losses["model"], params["model"])[0]
         self.assertEqual(float(tf.reduce_max(tf.abs(first_grad[0]))), 0.0)
         learner = MetaLearner(toys.variables(models), objective, inner_lib.rmsprop(0.01),
-                              outer=lambda: keras.optimizers.SGD(0.1), steps=2,
+                              outer=lambda: keras.optimizers.SGD(0.1), inner_steps=2,
                               jit_compile=jit_compile)
         grads, _ = learner._compute(_stack([task]))
         for g in grads["model"]:

@@ -91,7 +91,7 @@ class ReusedEqualsCopiedTest(parameterized.TestCase):
         self.assertIsInstance(stacked[0].inner, Reused)
         learner = MetaLearner(toys.variables(models), objective, _inner(),
                               outer=lambda: keras.optimizers.SGD(0.1), algorithm=algorithm,
-                              steps=STEPS, remat=remat)
+                              inner_steps=STEPS, remat=remat)
         grads = [_flat(learner._compute(t)[0]) for t in stacked]
         _assert_close(self, grads[0], grads[1], msg=algorithm)
 

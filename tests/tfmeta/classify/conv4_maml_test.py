@@ -134,7 +134,7 @@ def _learner_grads(tasks_mode, parallel_tasks=1, algorithm="maml"):
     model = small_conv4()
     learner = MetaLearner({PLAYER: model.trainable_variables}, classification_objective(model),
                           inner_lib.sgd(0.4), lambda: keras.optimizers.Adam(1e-3),
-                          algorithm=algorithm, steps=2, step_weights="final",
+                          algorithm=algorithm, inner_steps=2, step_weights="final",
                           tasks_mode=tasks_mode, parallel_tasks=parallel_tasks)
     grads, metrics = tf.function(learner.compute_gradients)(episodes(3))
     return [g.numpy() for g in grads[PLAYER]], {k: float(v) for k, v in metrics.items()}
@@ -185,7 +185,7 @@ class MamlPlusPlusOptionsTest(absltest.TestCase):
             model = small_conv4()
             learner = MetaLearner({PLAYER: model.trainable_variables},
                                   classification_objective(model), inner_lib.sgd(0.4),
-                                  lambda: keras.optimizers.SGD(0.1), steps=1, **kw)
+                                  lambda: keras.optimizers.SGD(0.1), inner_steps=1, **kw)
             out = []
             for i in range(2):
                 before = [v.numpy().copy() for v in model.trainable_variables]
@@ -207,7 +207,7 @@ class MamlPlusPlusOptionsTest(absltest.TestCase):
         with self.assertRaisesRegex(ValueError, "first_order_steps"):
             MetaLearner({PLAYER: model.trainable_variables}, classification_objective(model),
                         inner_lib.sgd(0.4), lambda: keras.optimizers.SGD(0.1),
-                        algorithm="fomaml", steps=1, first_order_steps=5)
+                        algorithm="fomaml", inner_steps=1, first_order_steps=5)
 
 
 class PerStepBatchNormTest(absltest.TestCase):

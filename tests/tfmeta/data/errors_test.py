@@ -19,7 +19,7 @@ def test_missing_data_without_download_is_a_short_file_not_found_error(tmp_path)
         load_class_dataset("mnist", data_dir=tmp_path, download=False)
     message = str(info.value)
     assert str(tmp_path) in message
-    assert "--download" in message and "--data_dir" in message
+    assert "`download`" in message and "`data_dir`" in message
     assert info.value.__cause__ is None and info.value.__suppress_context__  # no TFDS traceback
 
 
@@ -66,7 +66,7 @@ def test_more_tasks_than_classes_is_refused(mnist):
 
 
 def test_bad_sampler_counts_and_steps_are_refused(mnist):
-    with pytest.raises(ValueError, match="inner_steps must be an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match="`inner_steps` must be an integer >= 0, got -1"):
         MetaBatchSampler(mnist.test, tasks=2, inner_steps=-1, batch_size=8)
     sampler = MetaBatchSampler(mnist.test, tasks=2, inner_steps=1, batch_size=8)
     with pytest.raises(ValueError, match="step must be an integer"):

@@ -105,13 +105,13 @@ def test_episodes_of_the_rotated_train_split_have_disjoint_support_and_query(
 
 @pytest.mark.parametrize("split", ["omniglot", "evaluation", ""])
 def test_unknown_split_is_a_value_error_naming_it(split):
-    with pytest.raises(ValueError, match=f"split={split!r} is not one of"):
+    with pytest.raises(ValueError, match=f"`split`={split!r} is not one of"):
         load_omniglot(split, download=False)
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"image_size": 0}, "image_size must be an integer >= 1, got 0"),
-    ({"image_size": 28.0}, "image_size must be an integer >= 1, got 28.0"),
+    ({"image_size": 0}, "`image_size` must be an integer >= 1, got 0"),
+    ({"image_size": 28.0}, "`image_size` must be an integer >= 1, got 28.0"),
     ({"rotations": "yes"}, "rotations must be True or False"),
     ({"seed": 1.5}, "seed must be a Python int"),
 ])

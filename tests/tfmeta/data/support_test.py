@@ -63,5 +63,5 @@ def test_sampling_primitives_draw_distinct_valid_indices_and_check_counts():
     assert sorted(index[0].tolist()) == [0, 1, 2, 3, 4]          # all of a 5-image class
     assert len(set(index[1].tolist())) == 5 and index[1].max() < 9
     assert check_count("ways", 3, 1) == 3
-    with pytest.raises(ValueError, match="ways must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match="`ways` must be an integer >= 1, got 0"):
         check_count("ways", 0, 1)

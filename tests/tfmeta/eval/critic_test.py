@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import keras
@@ -9,7 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfmeta.data import ClassDataset, ClassDatasetSplits
+from tests import shared
+from tfmeta.data import ClassDataset, ClassDatasetSplits, load_class_dataset
 from tfmeta.eval import critic as critic_lib
 from tfmeta.eval.critic import evaluate_critic, labels_for_class_ids, load_critic, save_critic
 from tfmeta.experiments.critic import CriticConfig, critic_data, heldout_count, train_critic
@@ -116,17 +118,25 @@ def test_unknown_class_ids_and_bad_settings_raise_with_the_value():
             CriticConfig(**bad)
 
 
-@pytest.fixture(scope="module")
-def trained(mnist):
-    """A critic trained briefly on a 3000-image subset of real MNIST (~10 s).
+@functools.lru_cache(maxsize=None)
+def trained_critic() -> tuple[keras.Model, dict, list]:
+    """A critic trained briefly on a 3000-image subset of real MNIST (~10 s), once per process.
 
-    Held-out accuracy of this budget over seeds 0..3: 0.92 - 0.95 (chance: 0.1).
+    ``(model, report, progress calls)``. Held-out accuracy of this budget over seeds 0..3:
+    0.92 - 0.95 (chance: 0.1). generation_test scores with it too (without changing it), so a
+    process that runs both modules trains it once.
     """
+    mnist = load_class_dataset("mnist", data_dir=shared.tfds_dir(), download=False)
     calls = []
     config = CriticConfig(epochs=2, batch_size=32, width=16, holdout_fraction=0.02,
                           max_train_images=3000, seed=0)
     model, report = train_critic(config, lambda *args: calls.append(args), splits=mnist)
     return model, report, calls
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return trained_critic()
 
 
 def test_short_training_on_real_mnist_beats_chance_clearly(trained):

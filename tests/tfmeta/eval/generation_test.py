@@ -1,6 +1,9 @@
 """The few-shot generation protocol: Real and model rows through one code path."""
 
+import contextlib
 import functools
+import importlib
+import io
 import os
 import subprocess
 import sys
@@ -9,9 +12,12 @@ import tempfile
 import json
 import numpy as np
 import tensorflow as tf
+from absl import flags
 from absl.testing import parameterized
 
 from tests.shared import ROOT, tfds_dir
+from tests.tfmeta.eval.critic_test import trained_critic
+from tfmeta import io as tfmeta_io
 from tfmeta.data import ClassDataset
 from tfmeta.data.support import support_set, task_classes
 from tfmeta.eval import labels_for_class_ids, save_critic
@@ -20,21 +26,23 @@ from tfmeta.eval.generation import (GenerationEvalConfig, adapted_source, evalua
                                     support_distance_ratio)
 from tfmeta.eval.table import markdown_table
 from tfmeta.experiments import maml_gan as lib
-from tfmeta.experiments.critic import CriticConfig, train_critic
 from tfmeta.experiments.maml_gan.evaluate import (EvaluationRequest, evaluate_runs,
                                                   generator_source)
 
 TINY_RUN = dict(dataset="mnist", download=False, inner_steps=2, meta_batch_size=2, batch_size=8,
                 generator_width=8, discriminator_width=8, latent_dim=16, checkpoint_every=2,
-                sample_every=1000, grid_samples=2, inner_lr=1e-3, outer_lr=1e-3)
+                sample_every=1000, grid_samples=2, grid_steps=(1,), inner_lr=1e-3, outer_lr=1e-3)
+# grid_steps=(1,): the sample grid a run draws at its end adapts eagerly for max(grid_steps)
+# steps per row; nothing here looks at it.
 
 
 @functools.lru_cache(maxsize=None)
 def tiny_critic_dir() -> str:
-    """A small MNIST critic, trained once per test session (weak, but far above chance)."""
-    model, report = train_critic(CriticConfig(dataset="mnist", data_dir=str(tfds_dir()),
-                                              download=False, epochs=2, batch_size=32,
-                                              width=16, max_train_images=3000))
+    """critic_test's small MNIST critic (weak, but far above chance), saved once per process.
+
+    Trained once per process for both modules: the same critic when they share a process.
+    """
+    model, report, _ = trained_critic()
     path = tempfile.mkdtemp(prefix="tfmeta-critic-")
     save_critic(model, report, path)
     return path
@@ -50,6 +58,43 @@ def tiny_runs() -> dict:
                                   **TINY_RUN), path)
         out[algorithm] = path
     return out
+
+
+def run_evaluate(*argv) -> tuple:
+    """``python -m trainers.evaluate ARGV`` run in this process: ``(exit code, stdout, stderr)``.
+
+    The exit code is ``main``'s ``SystemExit`` code (0 when it returns): a string is the one line
+    Python prints to stderr before exiting with status 1. The process itself is not what these
+    tests check (``--helpfull`` below starts the program once); starting it cost a TensorFlow
+    import and an MNIST load per call. The tool's flags are reset afterwards, and removed with
+    the module when this call defined them, so that another tool defining flags of the same
+    names can still be imported into this process.
+    """
+    fv = flags.FLAGS
+    was_parsed, before = fv.is_parsed(), set(fv)
+    evaluate = importlib.import_module("trainers.evaluate")
+    defined = [name for name in set(fv) - before
+               if fv.find_module_defining_flag(name, "").startswith("trainers.")]
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        fv(["trainers.evaluate", *argv])
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                evaluate.main([])
+                code = 0
+            except SystemExit as e:
+                code = e.code
+    finally:
+        for flag in fv.flags_by_module_dict().get(evaluate.__name__, []):
+            flag.unparse()
+        if not was_parsed:
+            fv.unparse_flags()
+        if defined:
+            for name in defined:
+                delattr(fv, name)
+            sys.modules.pop(evaluate.__name__, None)
+            delattr(sys.modules["trainers"], "evaluate")
+    return code, out.getvalue(), err.getvalue()
 
 
 class FrechetTest(parameterized.TestCase):
@@ -130,8 +175,8 @@ class AdaptedSourceTest(parameterized.TestCase):
                                    rtol=1e-6, atol=1e-6)
         np.testing.assert_array_equal(out, source(7, 1, 10).numpy())
 
-    def test_bad_protocol_settings_name_the_flag(self):
-        with self.assertRaisesRegex(ValueError, "--support_size must be an integer >= 1, got 0"):
+    def test_bad_protocol_settings_name_the_field(self):
+        with self.assertRaisesRegex(ValueError, "`support_size` must be an integer >= 1, got 0"):
             GenerationEvalConfig(support_size=0)
 
 
@@ -170,15 +215,6 @@ class ProtocolTest(parameterized.TestCase):
                 self.assertAlmostEqual(sum(v["tasks"] * v[key] for v in per_class.values()) / 6,
                                        row[key], places=4)
 
-    def test_same_seed_gives_same_numbers(self):
-        request = EvaluationRequest(runs=(tiny_runs()["maml"],), critic=tiny_critic_dir(),
-                                    tasks=3, samples=64, adapt_steps=2, support_size=16,
-                                    data_dir=str(tfds_dir()), download=False, real=False)
-        first, second = evaluate_runs(request), evaluate_runs(request)
-        self.assertEqual(first, second)
-        other = evaluate_runs(EvaluationRequest(**dict(request.__dict__, seed=1)))
-        self.assertNotEqual(first[0]["nll"], other[0]["nll"])
-
     def test_critic_of_another_dataset_is_rejected(self):
         with tempfile.TemporaryDirectory() as critic_dir:
             with open(os.path.join(tiny_critic_dir(), "critic.json")) as f:
@@ -205,13 +241,13 @@ class ProtocolTest(parameterized.TestCase):
     def test_cli_reports_a_missing_run_in_one_line_and_names_support_size_in_help(self):
         with tempfile.TemporaryDirectory() as out_dir:
             missing = os.path.join(out_dir, "no_run")
-            proc = subprocess.run(
-                [sys.executable, "-m", "trainers.evaluate", f"--runs={missing}",
-                 f"--critic={out_dir}", f"--out={out_dir}/t.json"],
-                cwd=ROOT, capture_output=True, text=True, timeout=300)
-            self.assertEqual(proc.returncode, 1)
-            self.assertNotIn("Traceback", proc.stderr)
-            self.assertIn(f"error: {missing} holds no MAML-GAN run", proc.stderr)
+            code, _, err = run_evaluate(f"--runs={missing}", f"--critic={out_dir}",
+                                        f"--out={out_dir}/t.json")
+            # A string code: Python prints it as the one line on stderr and exits with 1.
+            self.assertIsInstance(code, str)
+            self.assertTrue(code.startswith(f"error: {missing} holds no MAML-GAN run"), code)
+            self.assertNotIn("\n", code)
+            self.assertNotIn("Traceback", err)
         proc = subprocess.run([sys.executable, "-m", "trainers.evaluate", "--helpfull"],
                               cwd=ROOT, capture_output=True, text=True, timeout=300)
         self.assertIn("--support_size", proc.stdout)
@@ -219,23 +255,23 @@ class ProtocolTest(parameterized.TestCase):
         self.assertIn("--runs: (required)", proc.stdout)
         self.assertNotIn("--support:", proc.stdout)
 
-    def test_cli_writes_json_rows_and_markdown_table(self):
+    def test_cli_writes_json_rows_and_markdown_table_and_the_same_seed_gives_same_numbers(self):
+        """The CLI's rows and table; the library gives the same row again, another seed not."""
         runs = tiny_runs()
+        settings = dict(tasks=2, samples=32, adapt_steps=2, support_size=16)
         with tempfile.TemporaryDirectory() as out_dir:
             out = os.path.join(out_dir, "table1.json")
-            proc = subprocess.run(
-                [sys.executable, "-m", "trainers.evaluate",
-                 f"--runs={runs['maml']},{runs['scratch']}", f"--critic={tiny_critic_dir()}",
-                 f"--out={out}", "--tasks=2", "--samples=32", "--adapt_steps=2", "--support_size=16",
-                 f"--data_dir={tfds_dir()}", "--nodownload"],
-                cwd=ROOT, capture_output=True, text=True, timeout=600)
-            self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
-            with open(out) as f:
-                rows = json.load(f)
+            code, _, err = run_evaluate(
+                f"--runs={runs['maml']},{runs['scratch']}", f"--critic={tiny_critic_dir()}",
+                f"--out={out}", *(f"--{k}={v}" for k, v in settings.items()),
+                f"--data_dir={tfds_dir()}", "--nodownload")
+            self.assertEqual(code, 0, err[-3000:])
+            rows = tfmeta_io.read_json(out)
             self.assertEqual([r["name"] for r in rows], ["Real", "Not pre-trained", "MAML-GAN"])
             for row in rows:
                 for key in ("name", "nll", "accuracy", "frechet", "support_ratio"):
                     self.assertIn(key, row)
+            self.assertEqual([rows[1]["step"], rows[2]["step"]], [0, 2])
             with open(os.path.join(out_dir, "table1.md")) as f:
                 table = f.read()
             self.assertIn("| MAML-GAN | mnist |", table)
@@ -243,3 +279,13 @@ class ProtocolTest(parameterized.TestCase):
             self.assertIn("adapted for 2 steps on 16 support images", table)
             self.assertIn("Accuracy per class", table)
             self.assertIn("Not pre-trained", markdown_table(rows))
+
+            # Same seed, same numbers: the MAML row again, alone and through the library.
+            request = EvaluationRequest(runs=(runs["maml"],), critic=tiny_critic_dir(),
+                                        data_dir=str(tfds_dir()), download=False, real=False,
+                                        **settings)
+            again = os.path.join(out_dir, "again.json")
+            tfmeta_io.write_json(again, evaluate_runs(request))
+            self.assertEqual(tfmeta_io.read_json(again), [rows[2]])
+            other = evaluate_runs(EvaluationRequest(**dict(request.__dict__, seed=1)))
+            self.assertNotEqual(rows[2]["nll"], other[0]["nll"])

@@ -21,10 +21,16 @@ SMALL = dict(algorithm="meta_lstm", steps=4, eval_every=100, eval_episodes=2,
 
 class MetaLSTMExperimentTest(FolderTestCase):
 
+    @classmethod
+    def setUpClass(cls):
+        """One uninterrupted run: the resume test's reference, the evaluation test's run."""
+        super().setUpClass()
+        cls.straight = os.path.join(cls.tmp.name, "straight")
+        few_shot.run(config(cls.folder, **SMALL), cls.straight)
+
     def test_interrupted_and_resumed_run_ends_with_the_same_weights_and_meta_learner(self):
-        straight = os.path.join(self.tmp.name, "straight")
+        straight = self.straight
         resumed = os.path.join(self.tmp.name, "resumed")
-        few_shot.run(config(self.folder, **SMALL), straight)
         first = few_shot.run(config(self.folder, **SMALL), resumed,
                              stop=lambda: os.path.exists(os.path.join(resumed, "checkpoints",
                                                                       "ckpt-2.index")))
@@ -42,14 +48,12 @@ class MetaLSTMExperimentTest(FolderTestCase):
         self.assertNotEqual(float(forget_bias), FORGET_BIAS)
 
     def test_inner_lr_outside_the_unit_interval_is_one_error_line(self):
-        with self.assertRaisesRegex(ValueError, r"--inner_lr=1.5 is the input gate's starting "
+        with self.assertRaisesRegex(ValueError, r"`inner_lr`=1.5 is the input gate's starting "
                                                 r"value, a sigmoid: it must be in \(0, 1\)"):
             config(self.folder, algorithm="meta_lstm", inner_lr=1.5)
 
     def test_evaluation_adapts_with_the_meta_learner_not_with_sgd(self):
-        workdir = os.path.join(self.tmp.name, "eval")
-        few_shot.run(config(self.folder, **dict(SMALL, steps=2)), workdir)
-        setup, splits = few_shot.load_run(workdir)
+        setup, splits = few_shot.load_run(self.straight)
         self.assertEqual(setup.inner.name, "meta_lstm")
         episode = EpisodeSampler(splits.test, ways=3, shots=1, queries=3, seed=0)(0)
         support = (episode.support_images, episode.support_labels)

@@ -69,17 +69,17 @@ class HSMLExperimentTest(absltest.TestCase):
         self.assertEqual({n: f["tasks"] for n, f in maml["per_family"].items()},
                          {n: f["tasks"] for n, f in results["per_family"].items()})
 
-    def test_another_config_in_the_workdir_is_one_error_naming_the_flag(self):
+    def test_another_config_in_the_workdir_is_one_error_naming_the_field(self):
         workdir = os.path.join(self.tmp.name, "run")
         hsml.run(hsml.HSMLConfig(**dict(SMALL, steps=1)), workdir)
-        with self.assertRaisesRegex(ValueError, r"--shots=10 \(the run has 5\)"):
+        with self.assertRaisesRegex(ValueError, r"`shots`=10 \(the run has 5\)"):
             hsml.run(hsml.HSMLConfig(**dict(SMALL, shots=10)), workdir)
 
-    def test_bad_settings_name_the_flag(self):
-        for bad, message in ((dict(algorithm="reptile"), r"--algorithm='reptile' is not one of"),
-                             (dict(clusters=(4, 0)), r"--clusters must be an integer >= 1"),
-                             (dict(sigma=0.0), r"--sigma must be a positive number, got 0.0"),
-                             (dict(gate="layer"), r"--gate='layer' is not one of")):
+    def test_bad_settings_name_the_field(self):
+        for bad, message in ((dict(algorithm="reptile"), r"`algorithm`='reptile' is not one of"),
+                             (dict(clusters=(4, 0)), r"`clusters` must be an integer >= 1"),
+                             (dict(sigma=0.0), r"`sigma` must be a positive number, got 0.0"),
+                             (dict(gate="layer"), r"`gate`='layer' is not one of")):
             with self.assertRaisesRegex(ValueError, message):
                 hsml.HSMLConfig(**bad)
 

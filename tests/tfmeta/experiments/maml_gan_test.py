@@ -18,7 +18,10 @@ from tfmeta.gan import generate
 
 TINY = dict(dataset="mnist", download=False, inner_steps=2, meta_batch_size=2, batch_size=8,
             generator_width=8, discriminator_width=8, latent_dim=16, checkpoint_every=2,
-            sample_every=1000, summary_every=1, grid_samples=2, inner_lr=1e-3, outer_lr=1e-3)
+            sample_every=1000, summary_every=1, grid_samples=2, grid_steps=(1,), inner_lr=1e-3,
+            outer_lr=1e-3)
+# grid_steps=(1,): a sample grid adapts 3 classes x 2 initializations eagerly for
+# max(grid_steps) steps; the tests that check its columns set their own.
 
 
 def tiny_config(**overrides) -> lib.MamlGanConfig:
@@ -73,7 +76,8 @@ class MamlGanTrainingTest(parameterized.TestCase):
             self.assertLess(after[player], before[player], f"{player}: {before} -> {after}")
 
     def test_interrupted_and_resumed_run_equals_uninterrupted_run(self):
-        config = tiny_config(algorithm="maml", steps=4)
+        # Second order, one inner step: the meta-step of three runs traces in half the time.
+        config = tiny_config(algorithm="maml", steps=4, inner_steps=1)
         splits = lib.load_data(config)
         with tempfile.TemporaryDirectory() as straight, tempfile.TemporaryDirectory() as resumed:
             lib.run(config, straight, splits=splits)
@@ -99,55 +103,48 @@ class MamlGanTrainingTest(parameterized.TestCase):
             for a, b in zip(opt_a, opt_b):
                 np.testing.assert_array_equal(a.numpy(), b.numpy())
 
-    def test_run_writes_config_checkpoints_summaries_and_sample_grid(self):
-        config = tiny_config(algorithm="fomaml", steps=2, sample_every=2)
+    def test_run_writes_its_files_decays_a_cosine_outer_lr_and_keeps_the_newest_checkpoints(self):
+        """One fomaml run of 6 steps: it writes config, checkpoints, summaries and sample grid;
+        the cosine outer learning rate decays to zero over the run and fixes its length; and
+        keep_checkpoints bounds the checkpoints kept."""
+        config = tiny_config(algorithm="fomaml", steps=6, sample_every=3,
+                             outer_lr_schedule="cosine", keep_checkpoints=2)
         with tempfile.TemporaryDirectory() as workdir:
             lib.run(config, workdir)
             with open(os.path.join(workdir, "config.json")) as f:
                 self.assertEqual(json.load(f), config.to_json())
-            self.assertTrue(os.path.exists(os.path.join(workdir, "samples", "step_000002.png")))
+            # The grid of every sample_every updates, not only the last one's.
+            self.assertTrue(os.path.exists(os.path.join(workdir, "samples", "step_000003.png")))
             image = tf.io.decode_png(tf.io.read_file(
                 os.path.join(workdir, "samples", "latest.png"))).numpy()
-            # 3 held-out digits x (meta-init, random init) rows of real + 4 sample blocks.
+            # 3 held-out digits x (meta-init, random init) rows of real + sample blocks.
             self.assertGreater(image.shape[0], 6 * 28)
             events = tf.io.gfile.glob(os.path.join(workdir, "tensorboard", "events.*"))
             self.assertLen(events, 1)
-            tags = set()
+            tags, logged = set(), {}
             for record in tf.compat.v1.train.summary_iterator(events[0]):
-                tags.update(v.tag for v in record.summary.value)
+                for v in record.summary.value:
+                    tags.add(v.tag)
+                    if v.tag == "outer_lr/generator":
+                        logged[record.step] = float(tf.make_ndarray(v.tensor))
             for tag in ("meta_loss/discriminator", "meta_loss/generator", "inner_loss/generator",
                         "grad_norm/discriminator", "meta_updates_per_sec", "samples/figure5"):
                 self.assertIn(tag, tags)
-
-    def test_cosine_outer_lr_decays_to_zero_over_the_run_and_fixes_its_length(self):
-        config = tiny_config(algorithm="fomaml", steps=4, outer_lr_schedule="cosine")
-        with tempfile.TemporaryDirectory() as workdir:
-            lib.run(config, workdir)
-            events = tf.io.gfile.glob(os.path.join(workdir, "tensorboard", "events.*"))
-            logged = {}
-            for record in tf.compat.v1.train.summary_iterator(events[0]):
-                for v in record.summary.value:
-                    if v.tag == "outer_lr/generator":
-                        logged[record.step] = float(tf.make_ndarray(v.tensor))
             # lr(t) = outer_lr * (1 + cos(pi * t / steps)) / 2 after t meta-updates.
-            expected = {t: 1e-3 * (1 + np.cos(np.pi * t / 4)) / 2 for t in (1, 2, 3, 4)}
-            self.assertEqual(sorted(logged), [1, 2, 3, 4])
+            expected = {t: 1e-3 * (1 + np.cos(np.pi * t / 6)) / 2 for t in range(1, 7)}
+            self.assertEqual(sorted(logged), list(range(1, 7)))
             for t in expected:
                 self.assertAlmostEqual(logged[t], expected[t], places=9)
             setup, _ = lib.load_run(workdir)
-            self.assertEqual(int(setup.learner.outer["generator"].iterations.numpy()), 4)
-            with self.assertRaisesRegex(ValueError, r"--steps=8 \(the run has 4\)"):
+            self.assertEqual(int(setup.learner.outer["generator"].iterations.numpy()), 6)
+            with self.assertRaisesRegex(ValueError, r"`steps`=8 \(the run has 6\)"):
                 lib.check_workdir(dataclasses.replace(config, steps=8), workdir)
-        with self.assertRaisesRegex(ValueError, "--outer_lr_schedule='linear' is not one of"):
-            tiny_config(outer_lr_schedule="linear")
-
-    def test_keep_checkpoints_bounds_the_checkpoints_kept(self):
-        with tempfile.TemporaryDirectory() as workdir:
-            lib.run(tiny_config(algorithm="fomaml", steps=6, keep_checkpoints=2), workdir)
             kept = sorted(tf.io.gfile.glob(os.path.join(workdir, "checkpoints", "*.index")))
             self.assertEqual([os.path.basename(k) for k in kept],
                              ["ckpt-4.index", "ckpt-6.index"])
-        with self.assertRaisesRegex(ValueError, "--keep_checkpoints must be an integer >= 1"):
+        with self.assertRaisesRegex(ValueError, "`outer_lr_schedule`='linear' is not one of"):
+            tiny_config(outer_lr_schedule="linear")
+        with self.assertRaisesRegex(ValueError, "`keep_checkpoints` must be an integer >= 1"):
             tiny_config(keep_checkpoints=0)
 
     def test_scratch_run_holds_the_random_initialization(self):
@@ -287,7 +284,7 @@ class InnerLearningRateTest(parameterized.TestCase):
             with open(path, "w") as f:
                 json.dump(stored, f)
             lib.check_workdir(config, workdir)   # accepted: the default is "same as inner_lr"
-            with self.assertRaisesRegex(ValueError, r"--discriminator_inner_lr=0\.002 \(the run "
+            with self.assertRaisesRegex(ValueError, r"`discriminator_inner_lr`=0\.002 \(the run "
                                         r"has None\)"):
                 lib.check_workdir(tiny_config(discriminator_inner_lr=2e-3), workdir)
 
@@ -295,19 +292,19 @@ class InnerLearningRateTest(parameterized.TestCase):
 class MamlGanErrorsTest(parameterized.TestCase):
 
     @parameterized.parameters(
-        (dict(algorithm="mamll"), "--algorithm='mamll' is not one of"),
-        (dict(inner_steps=0), "--inner_steps must be an integer >= 1, got 0"),
-        (dict(loss="hinge"), "--loss='hinge' is not one of"),
-        (dict(outer_lr=-1.0), "--outer_lr must be a positive number"),
-        (dict(discriminator_inner_lr=0.0), "--discriminator_inner_lr must be a positive number"),
-        (dict(inner_epsilon=0.0), "--inner_epsilon must be a positive number"),
-        (dict(image_size=30), "--image_size must be a multiple of 4"),
-        (dict(grid_steps=(5, 1)), r"--grid_steps must be increasing integers >= 1 .*\(5, 1\)"),
-        (dict(grid_steps=(0, 5)), "--grid_steps must be increasing integers >= 1"),
-        (dict(grid_steps=()), "--grid_steps must be increasing integers >= 1"),
-        (dict(grid_steps=("1", "x")), r"--grid_steps must be .*'x'"),
+        (dict(algorithm="mamll"), "`algorithm`='mamll' is not one of"),
+        (dict(inner_steps=0), "`inner_steps` must be an integer >= 1, got 0"),
+        (dict(loss="hinge"), "`loss`='hinge' is not one of"),
+        (dict(outer_lr=-1.0), "`outer_lr` must be a positive number"),
+        (dict(discriminator_inner_lr=0.0), "`discriminator_inner_lr` must be a positive number"),
+        (dict(inner_epsilon=0.0), "`inner_epsilon` must be a positive number"),
+        (dict(image_size=30), "`image_size` must be a multiple of 4"),
+        (dict(grid_steps=(5, 1)), r"`grid_steps` must be increasing integers >= 1 .*\(5, 1\)"),
+        (dict(grid_steps=(0, 5)), "`grid_steps` must be increasing integers >= 1"),
+        (dict(grid_steps=()), "`grid_steps` must be increasing integers >= 1"),
+        (dict(grid_steps=("1", "x")), r"`grid_steps` must be .*'x'"),
     )
-    def test_bad_settings_name_the_flag(self, overrides, message):
+    def test_bad_settings_name_the_field(self, overrides, message):
         with self.assertRaisesRegex(ValueError, message):
             tiny_config(**overrides)
 
@@ -315,14 +312,15 @@ class MamlGanErrorsTest(parameterized.TestCase):
         with self.assertRaisesRegex(ValueError, "mnsit"):
             lib.load_data(tiny_config(dataset="mnsit"))
 
-    def test_batch_larger_than_a_class_names_the_flag(self):
-        config = tiny_config(dataset="omniglot", batch_size=32, steps=1)
+    def test_batch_larger_than_a_class_names_the_field(self):
+        # Larger than every MNIST class (6313 to 7877 images): the data the other tests loaded.
+        config = tiny_config(batch_size=8000, steps=1)
         with tempfile.TemporaryDirectory() as workdir:
-            with self.assertRaisesRegex(ValueError, "--batch_size"):
+            with self.assertRaisesRegex(ValueError, "`batch_size`"):
                 lib.run(config, workdir)
             self.assertFalse(os.path.exists(os.path.join(workdir, "checkpoints")))
 
-    def test_incompatible_workdir_names_the_flag(self):
+    def test_incompatible_workdir_names_the_field(self):
         with tempfile.TemporaryDirectory() as workdir:
             lib.write_config(tiny_config(), workdir)
             lib.check_workdir(dataclasses.replace(tiny_config(), steps=99), workdir)  # fine
@@ -332,10 +330,10 @@ class MamlGanErrorsTest(parameterized.TestCase):
             with open(os.path.join(workdir, "config.json"), "w") as f:
                 json.dump(older, f)
             lib.check_workdir(tiny_config(), workdir)  # its default is assumed
-            with self.assertRaisesRegex(ValueError, r"--outer_lr_schedule='cosine' \(the run "
+            with self.assertRaisesRegex(ValueError, r"`outer_lr_schedule`='cosine' \(the run "
                                         r"has 'constant'\)"):
                 lib.check_workdir(tiny_config(outer_lr_schedule="cosine"), workdir)
-            with self.assertRaisesRegex(ValueError, r"--inner_lr=0.5 \(the run has 0.001\)"):
+            with self.assertRaisesRegex(ValueError, r"`inner_lr`=0.5 \(the run has 0.001\)"):
                 lib.check_workdir(tiny_config(inner_lr=0.5), workdir)
 
     def test_load_run_without_checkpoint_raises(self):
@@ -352,7 +350,7 @@ class PresetTest(parameterized.TestCase):
     def test_auto_is_cpu_without_a_gpu_and_paper_with_one(self):
         config, preset, how = lib.resolve("auto", {}, None, gpu=False)
         self.assertEqual((preset, how), ("cpu", "auto: no GPU visible"))
-        self.assertEqual(config, lib.MamlGanConfig(**lib.PRESETS["cpu"]))
+        self.assertEqual(config, lib.MamlGanConfig(**lib.PRESETS["cpu"].overrides))
         self.assertEqual((config.algorithm, config.steps, config.grid_steps),
                          ("fomaml", 960, (1, 5, 10, 40, 80)))
         config, preset, _ = lib.resolve("auto", {}, None, gpu=True)
@@ -361,11 +359,11 @@ class PresetTest(parameterized.TestCase):
     def test_an_explicit_setting_wins_over_the_preset(self):
         config, preset, how = lib.resolve("cpu", {"inner_lr": 0.01, "steps": 5}, None, gpu=True)
         self.assertEqual((preset, how), ("cpu", "given"))
-        self.assertEqual(config, lib.MamlGanConfig(**dict(lib.PRESETS["cpu"], inner_lr=0.01,
+        self.assertEqual(config, lib.MamlGanConfig(**dict(lib.PRESETS["cpu"].overrides, inner_lr=0.01,
                                                           steps=5)))
         config, _, _ = lib.resolve("paper", {"algorithm": "metasgd"}, None, gpu=False)
         self.assertEqual((config.algorithm, config.inner_steps), ("metasgd", 1))
-        with self.assertRaisesRegex(ValueError, r"--preset='gpu' is not one of"):
+        with self.assertRaisesRegex(ValueError, r"`preset`='gpu' is not one of"):
             lib.resolve("gpu", {}, None, gpu=False)
 
     def test_a_resumed_run_keeps_its_stored_settings_and_checks_explicit_ones(self):
@@ -380,7 +378,7 @@ class PresetTest(parameterized.TestCase):
             self.assertEqual(config, dataclasses.replace(started, steps=9))
             lib.check_workdir(config, workdir)
             config, _, _ = lib.resolve("auto", {"inner_lr": 0.5}, stored, gpu=True)
-            with self.assertRaisesRegex(ValueError, r"--inner_lr=0.5 \(the run has 0.001\)"):
+            with self.assertRaisesRegex(ValueError, r"`inner_lr`=0.5 \(the run has 0.001\)"):
                 lib.check_workdir(config, workdir)
             # A run written before presets existed has no "preset" key: it resumes as stored.
             lib.write_config(started, workdir)
@@ -389,5 +387,5 @@ class PresetTest(parameterized.TestCase):
 
     def test_a_workdir_that_is_a_file_is_refused_in_one_line(self):
         with tempfile.NamedTemporaryFile() as f:
-            with self.assertRaisesRegex(ValueError, r"^--workdir=.* is a file; give a directory"):
+            with self.assertRaisesRegex(ValueError, r"^`workdir`=.* is a file; give a directory"):
                 lib.check_workdir(tiny_config(), f.name)

@@ -29,14 +29,16 @@ class SinusoidTasksTest(parameterized.TestCase):
         np.testing.assert_allclose(a.inner[1], expected, rtol=1e-5, atol=1e-5)
 
     def test_bad_shots_raise(self):
-        with self.assertRaisesRegex(ValueError, "shots must be an integer >= 1, got 0"):
+        with self.assertRaisesRegex(ValueError, "`shots` must be an integer >= 1, got 0"):
             SinusoidTasks(shots=0)
 
 
 class SinusoidExperimentTest(parameterized.TestCase):
 
     def test_maml_one_step_mse_lower_than_pretraining(self):
-        config = SinusoidConfig(steps=3000, shots=10, eval_tasks=200, eval_steps=10)
+        # 1000 meta-updates: MAML's 1-step MSE ~0.93 +- 0.12 against pre-training's ~2.40 +- 0.35
+        # (3000 gave 0.61 against 2.43; 500 still separates the intervals, by 0.28).
+        config = SinusoidConfig(steps=1000, shots=10, eval_tasks=200, eval_steps=10)
         results = run(config)
         maml, pre = results["maml"]["mse"], results["pretrain"]["mse"]
         # Pre-training regresses to the mean curve; one step barely helps it.
@@ -48,9 +50,9 @@ class SinusoidExperimentTest(parameterized.TestCase):
         self.assertEqual(set(results["figure"]["maml"]), {0, 1, 10})
 
     def test_config_rejects_bad_values(self):
-        with self.assertRaisesRegex(ValueError, "--steps must be an integer >= 1, got 0"):
+        with self.assertRaisesRegex(ValueError, "`steps` must be an integer >= 1, got 0"):
             SinusoidConfig(steps=0)
-        with self.assertRaisesRegex(ValueError, "--inner_lr must be a positive number, got -0.1"):
+        with self.assertRaisesRegex(ValueError, "`inner_lr` must be a positive number, got -0.1"):
             SinusoidConfig(inner_lr=-0.1)
-        with self.assertRaisesRegex(ValueError, "--eval_tasks must be an integer >= 2, got 1"):
+        with self.assertRaisesRegex(ValueError, "`eval_tasks` must be an integer >= 2, got 1"):
             SinusoidConfig(eval_tasks=1)

@@ -103,8 +103,8 @@ class DcganTest(tf.test.TestCase, parameterized.TestCase):
     @parameterized.named_parameters(
         ("two_dims", dict(image_shape=(28, 28)), "image_shape"),
         ("zero_channels", dict(image_shape=(28, 28, 0)), "image_shape"),
-        ("zero_width", dict(width=0), "width must be an integer >= 1, got 0"),
-        ("float_latent", dict(latent_dim=10.0), "latent_dim must be an integer >= 1, got 10.0"),
+        ("zero_width", dict(width=0), "`width` must be an integer >= 1, got 0"),
+        ("float_latent", dict(latent_dim=10.0), "`latent_dim` must be an integer >= 1, got 10.0"),
     )
     def test_invalid_sizes_raise_with_value(self, kwargs, message):
         with self.assertRaisesRegex(ValueError, message):

@@ -104,7 +104,7 @@ def build(config: CmamlConfig, image_shape) -> Setup:
     inner = inner_lib.sgd(config.inner_lr)
     learner = MetaLearner({PLAYER: variables}, objective, inner,
                           lambda: keras.optimizers.Adam(config.outer_lr), algorithm="maml",
-                          steps=config.inner_steps)
+                          inner_steps=config.inner_steps)
     items.update(step=learner.step, optimizer=learner.outer[PLAYER])
     return Setup(config, conv4, modules, objective, inner, learner,
                  tf.train.Checkpoint(**items))

@@ -76,10 +76,10 @@ def episode_scores(setup: Setup, dataset: ClassDataset, *, episodes: int,
 def check_sharing(config, dataset: ClassDataset) -> None:
     """Raises ValueError unless ``dataset`` can give the sharing pairs."""
     if 2 * config.ways > dataset.num_classes:
-        raise ValueError(f"the sharing measurement draws 2 x --ways={config.ways} disjoint "
+        raise ValueError(f"the sharing measurement draws 2 x `ways`={config.ways} disjoint "
                          f"classes but the meta-test split has {dataset.num_classes}")
     if 2 * config.shots > int(np.min(dataset.counts.numpy())):
-        raise ValueError(f"the sharing measurement draws 2 x --shots={config.shots} images per "
+        raise ValueError(f"the sharing measurement draws 2 x `shots`={config.shots} images per "
                          f"class but a meta-test class has {int(np.min(dataset.counts.numpy()))}")
 
 

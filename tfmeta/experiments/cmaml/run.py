@@ -26,7 +26,7 @@ from tfmeta.experiments.cmaml.build import build, load_data, training_sampler
 from tfmeta.experiments.cmaml.config import RESUMABLE_FIELDS, CmamlConfig
 from tfmeta.experiments.cmaml.evaluate import (check_sharing, episode_scores, interval,
                                                 sharing)
-from tfmeta.training import meta_train
+from tfmeta.training import LambdaCallback, meta_train
 
 RESULTS_FILE = "results.json"
 TIME_FILE = "train_time.json"
@@ -39,14 +39,14 @@ def check_workdir(config: CmamlConfig, workdir: str) -> None:
 
 def _check_data(config: CmamlConfig, splits) -> None:
     if config.pretrain_steps > config.steps and config.algorithm == "cmaml":
-        raise ValueError(f"--pretrain_steps={config.pretrain_steps} exceeds --steps="
+        raise ValueError(f"`pretrain_steps`={config.pretrain_steps} exceeds `steps`="
                          f"{config.steps}; CMAML would never prune")
     for name, dataset in (("meta-train", splits.train), ("meta-test", splits.test)):
         try:
             EpisodeSampler(dataset, ways=config.ways, shots=config.shots,
                            queries=config.queries)
         except ValueError as e:
-            raise ValueError(f"--ways/--shots/--queries ({name} split): {e}") from None
+            raise ValueError(f"`ways`/`shots`/`queries` ({name} split): {e}") from None
     if config.algorithm == "cmaml":
         check_sharing(config, splits.test)
 
@@ -96,8 +96,8 @@ def run(config: CmamlConfig, workdir: str,
 
     result = meta_train(setup.learner, training_sampler(setup, splits.train), workdir=workdir,
                         steps=config.steps, checkpoint=setup.checkpoint,
-                        checkpoint_every=config.checkpoint_every, on_step=progress,
-                        on_event=timed_event, stop=stop)
+                        checkpoint_every=config.checkpoint_every, stop=stop,
+                        callbacks=[LambdaCallback(progress, timed_event)])
     if result.interrupted:
         return {"interrupted": True, "step": result.step}
     seconds = io.read_json(time_path)["seconds"] if os.path.exists(time_path) else 0.0

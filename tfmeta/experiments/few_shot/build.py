@@ -192,7 +192,7 @@ def build_megan(config: FewShotConfig, image_shape, *, dtype: str = "float32",
                            GENERATOR: generator.trainable_variables}, objective, inner,
                           outer_optimizer(config),
                           algorithm="fomaml" if config.first_order else "maml",
-                          steps=config.inner_steps, step_weights=config.step_weights,
+                          inner_steps=config.inner_steps, step_weights=config.step_weights,
                           anneal_steps=config.anneal_steps)
     items.update(step=learner.step, optimizer=learner.outer[PLAYER],
                  generator_optimizer=learner.outer[GENERATOR])
@@ -247,7 +247,7 @@ def build(config: FewShotConfig, image_shape, *, dtype: str = "float32",
                           algorithm=("maml" if config.algorithm in ("metasgd", "meta_lstm",
                                                                     "hsml")
                                      else config.algorithm),
-                          steps=config.inner_steps, step_weights=config.step_weights,
+                          inner_steps=config.inner_steps, step_weights=config.step_weights,
                           anneal_steps=config.anneal_steps,
                           first_order_steps=config.first_order_steps,
                           modulation={PLAYER: modulation} if modulation else None)

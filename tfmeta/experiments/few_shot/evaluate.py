@@ -25,7 +25,7 @@ from tfmeta.data import ClassDataset, EpisodeSampler
 from tfmeta.experiments.few_shot.adaptation import adapt, classify
 from tfmeta.experiments.few_shot.build import Setup
 
-CURVE_SEED = 1_000_003     # the training curve's episodes: apart from --seed of evaluation
+CURVE_SEED = 1_000_003     # the training curve's episodes: apart from the evaluation's `seed`
 
 
 def episode_accuracies(setup: Setup, dataset: ClassDataset, *, episodes: int, steps: int,

@@ -34,9 +34,10 @@ from tfmeta.experiments import rundir
 from tfmeta.experiments.few_shot.build import Setup, build, load_data, training_sampler
 from tfmeta.experiments.few_shot.config import (GRADIENT_ALGORITHMS, RESUMABLE_FIELDS,
                                                  FewShotConfig)
+from tfmeta.experiments.few_shot.curve import CURVE_FIGURE, plot_curve
 from tfmeta.experiments.few_shot.evaluate import CURVE_SEED, episode_accuracies, summary
 from tfmeta.experiments.few_shot.figures import SAMPLES_FILE, augmentation_grid
-from tfmeta.training import TrainResult, meta_train, restore_latest
+from tfmeta.training import LambdaCallback, Periodic, TrainResult, meta_train, restore_latest
 
 CURVE_FILE = "curve.json"
 
@@ -99,23 +100,23 @@ def run(config: FewShotConfig, workdir: str,
         meet (more ways than classes, more shots + queries than images).
     """
     if strategy is not None and config.metric:
-        raise ValueError(f"--distribute applies to the gradient-based algorithms "
-                         f"({', '.join(GRADIENT_ALGORITHMS)}), not --algorithm="
-                         f"{config.algorithm}; use --distribute=none")
-    distribute.check_meta_batch_size(config.meta_batch_size, strategy, "--meta_batch_size={}")
+        raise ValueError(f"`distribute` applies to the gradient-based algorithms "
+                         f"({', '.join(GRADIENT_ALGORITHMS)}), not `algorithm`="
+                         f"{config.algorithm}; use `distribute`=none")
+    distribute.check_meta_batch_size(config.meta_batch_size, strategy, "`meta_batch_size`={}")
     check_workdir(config, workdir)
     splits = splits if splits is not None else load_data(config)
     try:
         sampler = training_sampler(config, splits.train)
     except ValueError as e:
-        names = ("--train_ways/--shots/--train_queries (training episodes)" if config.metric
-                 else "--ways/--shots/--queries")
+        names = ("`train_ways`/`shots`/`train_queries` (training episodes)" if config.metric
+                 else "`ways`/`shots`/`queries`")
         raise ValueError(f"{names}: {e}") from None
     try:
         EpisodeSampler(splits.test, ways=config.ways, shots=config.shots,
                        queries=config.queries)
     except ValueError as e:
-        raise ValueError(f"--ways/--shots/--queries: {e}") from None
+        raise ValueError(f"`ways`/`shots`/`queries`: {e}") from None
     tf.config.experimental.enable_op_determinism()
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         setup = build(config, splits.train.image_shape)
@@ -152,6 +153,7 @@ def run(config: FewShotConfig, workdir: str,
         points = sorted(points + [point], key=lambda p: p["step"])
         io.write_json(curve_path, {"ways": config.ways, "shots": config.shots,
                                    "points": points})
+        plot_curve(points, config, os.path.join(workdir, CURVE_FIGURE))
         tf.summary.scalar("eval/accuracy", point["accuracy"], step=step)
         if config.megan:
             io.write_png(os.path.join(workdir, SAMPLES_FILE),
@@ -168,5 +170,6 @@ def run(config: FewShotConfig, workdir: str,
     return meta_train(setup.learner, sampler, workdir=workdir, steps=config.steps,
                       checkpoint=setup.checkpoint, checkpoint_every=config.checkpoint_every,
                       max_to_keep=config.keep_checkpoints, summary_every=config.summary_every,
-                      on_step=progress, on_checkpoint=curve_point, every=config.eval_every,
-                      on_event=event, stop=stop, strategy=strategy)
+                      callbacks=[LambdaCallback(progress, event),
+                                 Periodic(config.eval_every, curve_point)],
+                      stop=stop, strategy=strategy)

@@ -74,7 +74,7 @@ def build(config: HSMLConfig, dtype: str = "float32") -> Setup:
     learner = MetaLearner({PLAYER: model.trainable_variables}, objective, inner,
                           outer=lambda: keras.optimizers.Adam(config.outer_lr, **clip),
                           algorithm="fomaml" if config.first_order else "maml",
-                          steps=config.inner_steps, step_weights="final",
+                          inner_steps=config.inner_steps, step_weights="final",
                           jit_compile=config.jit_compile,
                           modulation={PLAYER: modulation} if modulation else None)
     items.update(step=learner.step, optimizer=learner.outer[PLAYER])

@@ -32,7 +32,8 @@ from tfmeta.eval.table import interval
 from tfmeta.experiments import rundir
 from tfmeta.experiments.hsml.build import PLAYER, Setup, build, held_out_tasks, training_tasks
 from tfmeta.experiments.hsml.config import RESUMABLE_FIELDS, HSMLConfig
-from tfmeta.training import TrainResult, meta_train, restore_latest
+from tfmeta.experiments.hsml.figures import write_figures
+from tfmeta.training import LambdaCallback, Periodic, TrainResult, meta_train, restore_latest
 from tfmeta.types import Reused, task_at
 
 CURVE_FILE = "curve.json"
@@ -124,7 +125,7 @@ def run(config: HSMLConfig, workdir: str, progress: Callable[[int, dict], None] 
         *, on_event: Callable[[str, int], None] | None = None, stop=None,
         on_curve: Callable[[list], None] | None = None) -> TrainResult:
     """Meta-trains (or resumes) the run in ``workdir``; when it completes, writes
-    ``results.json`` (:func:`evaluate`) and returns the training result with
+    ``results.json`` (:func:`evaluate`) and its figures and returns the training result with
     ``results`` added (absent when ``stop`` interrupted it)."""
     check_workdir(config, workdir)
     tf.config.experimental.enable_op_determinism()
@@ -155,12 +156,13 @@ def run(config: HSMLConfig, workdir: str, progress: Callable[[int, dict], None] 
             curve_point(0)
     result = meta_train(setup.learner, training_tasks(config), workdir=workdir,
                         steps=config.steps, checkpoint=setup.checkpoint,
-                        checkpoint_every=config.checkpoint_every, on_step=progress,
-                        on_checkpoint=curve_point, every=config.eval_every,
-                        on_event=on_event, stop=stop)
+                        checkpoint_every=config.checkpoint_every, stop=stop,
+                        callbacks=[LambdaCallback(progress, on_event),
+                                   Periodic(config.eval_every, curve_point)])
     if not result.interrupted:
         results = dict(evaluate(setup), algorithm=config.algorithm, step=result.step,
                        config=config.to_json())
         io.write_json(os.path.join(workdir, RESULTS_FILE), results)
+        write_figures(workdir, results, read_curve(workdir))
         result.results = results
     return result

@@ -36,11 +36,11 @@ from tfmeta.experiments.maml_gan.config import (
     GRID_SUPPORT,
     INNER_OPTIMIZERS,
     OUTER_LR_SCHEDULES,
+    AUTO,
     PRESETS,
     RESUMABLE_FIELDS,
     STEP_WEIGHTS,
     MamlGanConfig,
-    preset_values,
     resolve,
 )
 from tfmeta.experiments.maml_gan.figures import grid_classes, grid_image, sample_grid, write_grid
@@ -57,9 +57,9 @@ from tfmeta.gan import LOSSES
 
 __all__ = [
     "ALGORITHMS", "GRID_STEPS", "GRID_SUPPORT", "INNER_OPTIMIZERS", "LOSSES",
-    "OUTER_LR_SCHEDULES", "PRESETS", "RESUMABLE_FIELDS", "STEP_WEIGHTS", "MamlGanConfig",
+    "AUTO", "OUTER_LR_SCHEDULES", "PRESETS", "RESUMABLE_FIELDS", "STEP_WEIGHTS", "MamlGanConfig",
     "Setup", "adaptation_trajectory", "adapted_params", "build", "check_workdir",
     "grid_classes", "grid_image", "latest_checkpoint", "load_data", "load_run",
-    "outer_learning_rate", "params_of", "preset_values", "read_config", "resolve", "run",
+    "outer_learning_rate", "params_of", "read_config", "resolve", "run",
     "sample_grid", "stored_settings", "write_config", "write_grid",
 ]

@@ -124,7 +124,7 @@ def build(config: MamlGanConfig, image_shape, seed: int | None = None) -> Setup:
     else:
         algorithm = recipe.learner_algorithm
         learner = MetaLearner(variables, objective, inner, recipe.outer(config),
-                              algorithm=algorithm, steps=config.inner_steps,
+                              algorithm=algorithm, inner_steps=config.inner_steps,
                               step_weights=config.step_weights,
                               anneal_steps=config.anneal_steps, jit_compile=config.jit_compile,
                               remat=config.remat and algorithm != "reptile")

@@ -1,11 +1,11 @@
 """The settings of a MAML-GAN run: ``MamlGanConfig``, its choices, checks and presets.
 
-The defaults are paper 000's (section 5). ``PRESETS`` names whole recipes the
-trainer's ``--preset`` picks from: ``paper`` (the defaults, sized for a GPU)
+The defaults are paper 000's (section 5). ``PRESETS`` names whole recipes that
+the `preset` setting picks from: ``paper`` (the defaults, sized for a GPU)
 and ``cpu`` (the README's CPU recipe, about 30 minutes on a 2-core CPU).
 
 Example:
-    >>> config = MamlGanConfig(dataset="mnist", **PRESETS["cpu"])
+    >>> config = MamlGanConfig(dataset="mnist", **PRESETS["cpu"].overrides)
     >>> config.inner_lrs()
     {'generator': 0.004, 'discriminator': 0.004}
 """
@@ -16,6 +16,8 @@ import dataclasses
 from typing import Any, Mapping
 
 from tfmeta import checks
+from tfmeta.experiments import settings
+from tfmeta.experiments.settings import Preset, Rule, setting
 from tfmeta.gan import LOSSES
 
 ALGORITHMS = ("maml", "fomaml", "metasgd", "reptile", "scratch")
@@ -23,7 +25,7 @@ INNER_OPTIMIZERS = ("rmsprop", "sgd", "adam")
 STEP_WEIGHTS = ("uniform", "final", "annealed")
 OUTER_LR_SCHEDULES = ("constant", "cosine")
 GRID_STEPS = (1, 5, 10)   # paper 000, Figure 5: after 1, 5 and 10 adaptation steps
-GRID_SUPPORT = 32          # images a grid's class adapts on (trainers.evaluate's --support_size)
+GRID_SUPPORT = 32          # images a grid's class adapts on (evaluation's `support_size`)
 
 # Fields that may change between a run and its resumption; all others must match.
 RESUMABLE_FIELDS = ("steps", "data_dir", "download", "checkpoint_every", "keep_checkpoints",
@@ -38,57 +40,92 @@ _RATES = ("inner_lr", "inner_epsilon", "outer_lr", "reptile_step_size")
 @dataclasses.dataclass(frozen=True)
 class MamlGanConfig:
     """Settings of a MAML-GAN run; defaults are paper 000's (section 5)."""
-    dataset: str = "mnist"
-    data_dir: str | None = None
-    download: bool = True
-    algorithm: str = "maml"
-    loss: str = "wgan-gp"
-    inner_steps: int = 10
-    meta_batch_size: int = 4
-    batch_size: int = 32
-    inner_optimizer: str = "rmsprop"
-    inner_lr: float = 1e-4
-    inner_epsilon: float = 1e-7                  # rmsprop/adam denominator floor
-    discriminator_inner_lr: float | None = None   # None: inner_lr
-    outer_lr: float = 1e-4
-    outer_lr_schedule: str = "constant"
-    reptile_step_size: float = 0.1
-    step_weights: str = "uniform"
-    anneal_steps: int = 1000
-    steps: int = 20000
-    seed: int = 0
-    jit_compile: bool = False
-    remat: bool = False
-    latent_dim: int = 100
-    generator_width: int = 64
-    discriminator_width: int = 64
-    image_size: int = 28
-    gp_weight: float = 10.0
-    checkpoint_every: int = 100
-    keep_checkpoints: int = 3
-    sample_every: int = 500
-    summary_every: int = 10
-    grid_samples: int = 8
-    grid_steps: tuple = GRID_STEPS
+    dataset: str = setting("mnist",
+        'TFDS dataset of the tasks (one task per class): mnist (meta-train digits 0-6, test '
+        '7-9), fashion_mnist, omniglot.')
+    data_dir: str | None = setting(None,
+        'TFDS data directory. Default: $TFDS_DATA_DIR, else ../shared/tensorflow_datasets '
+        "next to the project if present, else TFDS's default (~/tensorflow_datasets).")
+    download: bool = setting(True,
+        'Let TFDS download the dataset if it is missing (`download`=false when offline).')
+    algorithm: str = setting("maml",
+        'maml: second-order MAML-GAN; fomaml: first order; metasgd: one step with learned '
+        'per-parameter rates (paper 000 used it with `loss`=minimax only); reptile: FIGR '
+        '(Reptile + WGAN-GP, inner Adam beta_1=0.5, outer SGD); scratch: no meta-training, '
+        "the random initialization ('Not pre-trained').", choices=ALGORITHMS)
+    loss: str = setting("wgan-gp",
+        'GAN loss: wgan-gp (lambda `gp_weight`), minimax (paper eq. 1) or non-saturating.', choices=LOSSES)
+    inner_steps: int = setting(10, 'k: inner steps per task (default 10; 1 for metasgd).')
+    meta_batch_size: int = setting(4, 'N: tasks (classes) per meta-update.')
+    batch_size: int = setting(32,
+        'Real images and latents per inner step and per validation loss.')
+    inner_optimizer: str = setting("rmsprop",
+        'Differentiable inner optimizer (maml, fomaml; reptile always uses Adam, metasgd its '
+        'learned rates).', choices=INNER_OPTIMIZERS)
+    inner_lr: float = setting(1e-4, 'Inner learning rate beta (Meta-SGD: initial rates).')
+    inner_epsilon: float = setting(1e-7,
+        "Inner RMSprop/Adam epsilon: the floor of the update's denominator. Its "
+        'per-coordinate step lr / (sqrt(v) + eps) reaches lr / eps where gradients are tiny, '
+        'which makes the second-order meta-gradient explode at large inner rates '
+        '(docs/results/second_order_maml_gan.md); 1e-3 tames it. Not used by sgd, metasgd.')
+    discriminator_inner_lr: float | None = setting(None,
+        "The discriminator's own inner learning rate (default: `inner_lr` for both players).")
+    outer_lr: float = setting(1e-4, 'Outer RMSprop learning rate gamma (maml, fomaml, metasgd).')
+    outer_lr_schedule: str = setting("constant",
+        'constant (paper 000), or cosine: the outer learning rate (reptile: the step size) '
+        'decays from its value to 0 at `steps`. With cosine, `steps` cannot change when '
+        'resuming.', choices=OUTER_LR_SCHEDULES)
+    reptile_step_size: float = setting(0.1,
+        'Reptile/FIGR outer step: init += size * mean(adapted - init).')
+    step_weights: str = setting("uniform",
+        'Multi-step loss weights: uniform (paper 000), final (original MAML), annealed '
+        '(uniform decaying to final over `anneal_steps`).', choices=STEP_WEIGHTS)
+    anneal_steps: int = setting(1000, 'Meta-updates of the annealed schedule.')
+    steps: int = setting(20000, 'Total meta-updates of the run.')
+    seed: int = setting(0, 'Seed of initialization and task stream.')
+    jit_compile: bool = setting(False,
+        'XLA-compile the meta-gradient (slower on CPU for these convolutions; try it on GPU).')
+    remat: bool = setting(False,
+        'Trade compute for memory (maml, fomaml, metasgd): recompute each inner step when the '
+        'meta-gradient reaches it instead of keeping its activations; same results, about '
+        '1.7x the time, memory nearly flat in `inner_steps` (see bench/README.md). Can be '
+        'switched when resuming.')
+    latent_dim: int = setting(100, 'Size of the latent z.')
+    generator_width: int = setting(64, "Generator base width (64: the paper's 128/64 channels).")
+    discriminator_width: int = setting(64,
+        "Discriminator base width (64: the paper's 64/128 channels).")
+    image_size: int = setting(28, 'Images are resized to this square size (a multiple of 4).')
+    gp_weight: float = setting(10.0, 'WGAN-GP gradient-penalty weight lambda.')
+    checkpoint_every: int = setting(100, 'Meta-updates between checkpoints.')
+    keep_checkpoints: int = setting(3,
+        'Newest checkpoints kept in WORKDIR/checkpoints; older ones are deleted.')
+    sample_every: int = setting(500,
+        'Meta-updates between sample grids (samples/step_XXXXXX.png and TensorBoard images).')
+    summary_every: int = setting(10, 'Meta-updates between TensorBoard scalars.')
+    grid_samples: int = setting(8, 'Samples per cell of the sample grids.')
+    grid_steps: tuple = setting(GRID_STEPS,
+        "Adaptation steps shown in the sample grids, after the prior (paper 000's Figure 5: "
+        '1,5,10). Each held-out class adapts on 32 of its images however many steps are '
+        'shown. Can be changed when resuming.')
 
     def __post_init__(self):
-        checks.one_of("algorithm", self.algorithm, ALGORITHMS, flag=True)
-        checks.one_of("loss", self.loss, tuple(LOSSES), flag=True)
-        checks.one_of("inner_optimizer", self.inner_optimizer, INNER_OPTIMIZERS, flag=True)
-        checks.one_of("step_weights", self.step_weights, STEP_WEIGHTS, flag=True)
-        checks.one_of("outer_lr_schedule", self.outer_lr_schedule, OUTER_LR_SCHEDULES, flag=True)
+        checks.one_of("algorithm", self.algorithm, ALGORITHMS)
+        checks.one_of("loss", self.loss, tuple(LOSSES))
+        checks.one_of("inner_optimizer", self.inner_optimizer, INNER_OPTIMIZERS)
+        checks.one_of("step_weights", self.step_weights, STEP_WEIGHTS)
+        checks.one_of("outer_lr_schedule", self.outer_lr_schedule, OUTER_LR_SCHEDULES)
         for name in _COUNTS:
-            checks.count(name, getattr(self, name), flag=True)
-        checks.count("steps", self.steps, minimum=0, flag=True)
+            checks.count(name, getattr(self, name))
+        checks.count("steps", self.steps, minimum=0)
         for name in _RATES:
-            checks.positive(name, getattr(self, name), flag=True)
-        if self.discriminator_inner_lr is not None:   # unset: --inner_lr
-            checks.positive("discriminator_inner_lr", self.discriminator_inner_lr, flag=True)
+            checks.positive(name, getattr(self, name))
+        if self.discriminator_inner_lr is not None:   # unset: `inner_lr`
+            checks.positive("discriminator_inner_lr", self.discriminator_inner_lr)
         # A JSON list reads back as a tuple.
         object.__setattr__(self, "grid_steps",
-                           checks.increasing("grid_steps", self.grid_steps, flag=True))
+                           checks.increasing("grid_steps", self.grid_steps))
         if self.image_size % 4:
-            raise ValueError(f"--image_size must be a multiple of 4 (two stride-2 layers), "
+            raise ValueError(f"`image_size` must be a multiple of 4 (two stride-2 layers), "
                              f"got {self.image_size}")
 
     def inner_lrs(self) -> dict[str, float]:
@@ -106,27 +143,24 @@ class MamlGanConfig:
         return out
 
 
-# Whole recipes for ``--preset``; a field not named keeps MamlGanConfig's default.
-PRESETS: dict[str, dict] = {
-    # Paper 000's settings: 20000 second-order updates, 5-11 s each on a 2-core CPU
-    # (28-61 hours), minutes on a GPU.
-    "paper": {},
+# Whole recipes by preset name; a field not named keeps MamlGanConfig's default. Meta-SGD
+# takes one inner step unless told otherwise.
+_ONE_STEP = Rule({"algorithm": "metasgd"}, {"inner_steps": 1})
+PRESETS: dict[str, Preset] = {
+    # Paper 000's settings: 20000 second-order updates, minutes on a GPU.
+    "paper": Preset("paper", "paper 000's settings, the defaults shown here: 20000 "
+                    "second-order updates, hours on a GPU, days on a CPU", rules=(_ONE_STEP,)),
     # The README's CPU recipe: about 30 minutes on a 2-core CPU, recognisable held-out
     # digits after 40-80 adaptation steps.
-    "cpu": dict(algorithm="fomaml", loss="non-saturating", inner_steps=10, meta_batch_size=4,
-                batch_size=32, generator_width=32, discriminator_width=32, inner_lr=4e-3,
-                outer_lr=1e-3, outer_lr_schedule="cosine", grid_steps=(1, 5, 10, 40, 80),
-                sample_every=480, steps=960),
+    "cpu": Preset("cpu", "the CPU recipe, first-order MAML with widths 32, about 30 minutes "
+                  "on a 2-core CPU", dict(
+                      algorithm="fomaml", loss="non-saturating", inner_steps=10,
+                      meta_batch_size=4, batch_size=32, generator_width=32,
+                      discriminator_width=32, inner_lr=4e-3, outer_lr=1e-3,
+                      outer_lr_schedule="cosine", grid_steps=(1, 5, 10, 40, 80),
+                      sample_every=480, steps=960), rules=(_ONE_STEP,)),
 }
-
-
-def preset_values(name: str) -> dict:
-    """Every field of ``MamlGanConfig`` under preset ``name`` (defaults filled in)."""
-    checks.one_of("preset", name, tuple(PRESETS), flag=True)
-    values = MamlGanConfig().to_json()
-    values.update(PRESETS[name])
-    values["grid_steps"] = tuple(values["grid_steps"])
-    return values
+AUTO = ("paper", "cpu")   # the preset "auto": paper when TensorFlow sees a GPU, else cpu
 
 
 def resolve(preset: str, given: Mapping[str, Any], stored: Mapping[str, Any] | None,
@@ -137,25 +171,12 @@ def resolve(preset: str, given: Mapping[str, Any], stored: Mapping[str, Any] | N
     (``stored``: its ``config.json``, None for a new run) unless ``preset`` is
     named explicitly (``paper``/``cpu``, not ``auto``), else the preset's;
     ``auto`` is ``paper`` when ``gpu`` else ``cpu``. Meta-SGD defaults to one
-    inner step.
+    inner step. :func:`tfmeta.experiments.settings.resolve` does the work.
 
     Returns:
       ``(config, preset, how)``: the preset the settings come from (None for a
       stored run that did not record one) and how it was chosen, for the banner.
     """
-    checks.one_of("preset", preset, ("auto", *PRESETS), flag=True)
-    from_stored = stored is not None and preset == "auto"
-    if from_stored:
-        chosen = stored.get("preset")
-        base = dict(MamlGanConfig().to_json(), **stored)
-        how = "as stored with the run" if chosen else "the run's stored settings"
-    else:
-        chosen = preset if preset != "auto" else ("paper" if gpu else "cpu")
-        base = preset_values(chosen)
-        how = ("given" if preset != "auto" else
-               "auto: a GPU is visible" if gpu else "auto: no GPU visible")
-    names = [f.name for f in dataclasses.fields(MamlGanConfig)]
-    values = {n: given[n] if n in given else base[n] for n in names}
-    if not from_stored and "inner_steps" not in given and values["algorithm"] == "metasgd":
-        values["inner_steps"] = 1
-    return MamlGanConfig(**values), chosen, how
+    checks.one_of("preset", preset, ("auto", *PRESETS))
+    return tuple(settings.resolve(MamlGanConfig, PRESETS, given=given, stored=stored,
+                                  preset=preset, default_preset="auto", auto=AUTO, gpu=gpu))

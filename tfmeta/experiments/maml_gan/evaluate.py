@@ -66,7 +66,7 @@ def generator_source(setup, dataset: ClassDataset, *, support_size: int, adapt_s
     """
     batch = setup.config.batch_size
     if batch > support_size:
-        raise ValueError(f"--support_size={support_size} is smaller than the run's "
+        raise ValueError(f"`support_size`={support_size} is smaller than the run's "
                          f"batch_size={batch}; every adaptation step uses batch_size images "
                          f"of the support set")
     init = params_of(setup)
@@ -94,15 +94,15 @@ def evaluate_runs(request: EvaluationRequest,
       FileNotFoundError: a run without checkpoint or a missing critic.
     """
     if not request.runs:
-        raise ValueError("--runs is empty; give at least one run directory")
+        raise ValueError("`runs` is empty; give at least one run directory")
     configs = [read_config(r) for r in request.runs]
     datasets = {c.dataset for c in configs}
     if len(datasets) != 1:
-        raise ValueError(f"--runs mix datasets {sorted(datasets)}; evaluate one dataset at a time")
+        raise ValueError(f"`runs` mix datasets {sorted(datasets)}; evaluate one dataset at a time")
     dataset_name = datasets.pop()
     critic, info = load_critic(request.critic)
     if info.get("dataset") != dataset_name:
-        raise ValueError(f"--critic={request.critic} was trained on {info.get('dataset')!r} but "
+        raise ValueError(f"`critic`={request.critic} was trained on {info.get('dataset')!r} but "
                          f"the runs are on {dataset_name!r}; train a critic on {dataset_name!r}")
     overrides = {"data_dir": request.data_dir, "download": request.download}
     rows = []
@@ -111,7 +111,7 @@ def evaluate_runs(request: EvaluationRequest,
         setup, splits = load_run(path, **overrides)
         test = splits.test
         if tuple(info.get("image_shape", test.image_shape)) != tuple(test.image_shape):
-            raise ValueError(f"--critic={request.critic} takes images of shape "
+            raise ValueError(f"`critic`={request.critic} takes images of shape "
                              f"{info['image_shape']} but run {path} makes {test.image_shape}")
         labels = labels_for_class_ids(info["class_ids"], test.class_ids)
         if int(info["num_classes"]) < test.num_classes:

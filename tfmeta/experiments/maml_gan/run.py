@@ -27,7 +27,7 @@ from tfmeta.experiments.maml_gan.build import build, load_data
 from tfmeta.experiments.maml_gan.config import MamlGanConfig
 from tfmeta.experiments.maml_gan.figures import grid_classes, grid_image, sample_grid, write_grid
 from tfmeta.experiments.maml_gan.rundir import check_workdir, write_config
-from tfmeta.training import TrainResult, checkpoint_manager, meta_train
+from tfmeta.training import LambdaCallback, Periodic, TrainResult, checkpoint_manager, meta_train
 
 
 def run(config: MamlGanConfig, workdir: str,
@@ -64,8 +64,8 @@ def run(config: MamlGanConfig, workdir: str,
     """
     event = on_event or (lambda name, step: None)
     if strategy is not None and config.algorithm == "scratch":
-        raise ValueError("--distribute: algorithm scratch does not train; use --distribute=none")
-    distribute.check_meta_batch_size(config.meta_batch_size, strategy, "--meta_batch_size={}")
+        raise ValueError("`distribute`: algorithm scratch does not train; use `distribute`=none")
+    distribute.check_meta_batch_size(config.meta_batch_size, strategy, "`meta_batch_size`={}")
     check_workdir(config, workdir)
     splits = splits if splits is not None else load_data(config)
     sampler = None
@@ -75,11 +75,11 @@ def run(config: MamlGanConfig, workdir: str,
                                        inner_steps=config.inner_steps,
                                        batch_size=config.batch_size, seed=config.seed)
         except ValueError as e:
-            raise ValueError(f"--batch_size/--meta_batch_size: {e}") from None
+            raise ValueError(f"`batch_size`/`meta_batch_size`: {e}") from None
     if splits.test.counts.numpy().min() < config.batch_size:
         raise ValueError(
-            f"--batch_size={config.batch_size} is larger than the smallest held-out class "
-            f"({int(splits.test.counts.numpy().min())} images); lower --batch_size")
+            f"`batch_size`={config.batch_size} is larger than the smallest held-out class "
+            f"({int(splits.test.counts.numpy().min())} images); lower `batch_size`")
     tf.config.experimental.enable_op_determinism()
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         setup = build(config, splits.train.image_shape)
@@ -112,8 +112,9 @@ def run(config: MamlGanConfig, workdir: str,
     result = meta_train(setup.learner, sampler, workdir=workdir, steps=config.steps,
                         checkpoint=setup.checkpoint, checkpoint_every=config.checkpoint_every,
                         max_to_keep=config.keep_checkpoints, summary_every=config.summary_every,
-                        on_step=progress, on_checkpoint=grid, every=config.sample_every,
-                        on_event=on_event, stop=stop, strategy=strategy)
+                        callbacks=[LambdaCallback(progress, on_event),
+                                   Periodic(config.sample_every, grid)],
+                        stop=stop, strategy=strategy)
     if chief and not result.interrupted and \
             not os.path.exists(os.path.join(samples_dir, "latest.png")):
         with tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")).as_default():

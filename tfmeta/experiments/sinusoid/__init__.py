@@ -13,6 +13,7 @@ Example:
 """
 
 from tfmeta.experiments.sinusoid.config import SinusoidConfig
+from tfmeta.experiments.sinusoid.files import save
 from tfmeta.experiments.sinusoid.run import build_regressor, mse_objective, run
 
-__all__ = ["SinusoidConfig", "build_regressor", "mse_objective", "run"]
+__all__ = ["SinusoidConfig", "build_regressor", "mse_objective", "run", "save"]

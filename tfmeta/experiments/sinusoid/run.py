@@ -115,7 +115,7 @@ def run(config: SinusoidConfig, progress: Callable[[str, int, dict], None] | Non
     learner = MetaLearner({"model": maml_model.trainable_variables}, mse_objective(maml_model),
                           inner_lib.sgd(config.inner_lr),
                           outer=lambda: keras.optimizers.Adam(config.outer_lr),
-                          algorithm="maml", steps=config.train_inner_steps, step_weights="final")
+                          algorithm="maml", inner_steps=config.train_inner_steps, step_weights="final")
     sample = tf.function(lambda step: train.meta_batch(step, config.meta_batch_size,
                                                        config.train_inner_steps))
     start = time.perf_counter()

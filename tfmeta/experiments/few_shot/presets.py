@@ -1,0 +1,93 @@
+"""The few-shot presets, as data: the CPU recipes and the published settings.
+
+:data:`PAPER` holds the published settings of each N-way K-shot setting for
+GPU runs (meta-batch sizes, steps, iterations); :data:`MEGAN_CPU`,
+:data:`METRIC_CPU` and :data:`METRIC_PAPER` the recipes of MeGAN and the
+metric learners. :data:`PRESETS` puts them together as the `preset`s
+``cpu`` (the default) and ``paper``
+(:func:`tfmeta.experiments.settings.resolve` applies them).
+
+Example:
+    >>> config = FewShotConfig(ways=20, shots=5, **PAPER[(20, 5)])
+"""
+
+from __future__ import annotations
+
+from tfmeta.experiments.few_shot.config import GRADIENT_ALGORITHMS
+from tfmeta.experiments.settings import NoneOf, OneOf, Preset, Rule
+
+# Published settings (MAML, Finn et al. 2017, appendix; MAML++ keeps them) for the full-length
+# GPU runs: meta-batch sizes, inner steps and rate, iterations; 10 inner steps at test time.
+PAPER: dict[tuple[int, int], dict] = {
+    (5, 1): dict(meta_batch_size=32, inner_steps=1, inner_lr=0.4, steps=60000,
+                 eval_inner_steps=10, outer_lr=1e-3, outer_lr_schedule="constant"),
+    (5, 5): dict(meta_batch_size=32, inner_steps=1, inner_lr=0.4, steps=60000,
+                 eval_inner_steps=10, outer_lr=1e-3, outer_lr_schedule="constant"),
+    (20, 1): dict(meta_batch_size=16, inner_steps=5, inner_lr=0.1, steps=60000,
+                  eval_inner_steps=10, outer_lr=1e-3, outer_lr_schedule="constant"),
+    (20, 5): dict(meta_batch_size=16, inner_steps=5, inner_lr=0.1, steps=60000,
+                  eval_inner_steps=10, outer_lr=1e-3, outer_lr_schedule="constant"),
+}
+
+
+
+# MeGAN (paper 001): five inner steps, generated images from the third (what trainers.few_shot
+# takes, over the defaults, for fields not given; the `paper` preset: over PAPER's).
+MEGAN_PAPER: dict = dict(inner_steps=5, fakes_from=2)
+MEGAN_CPU: dict = dict(inner_steps=5, eval_inner_steps=5, fakes_from=2, meta_batch_size=4,
+                       outer_lr=3e-3, outer_lr_schedule="cosine", steps=1500, eval_every=250)
+
+
+# CPU recipes of the metric learners (5-way 1-shot on Omniglot, 2-core CPU; see
+# docs/results/few_shot.md): what trainers.few_shot takes, over the defaults, for fields not given.
+METRIC_CPU: dict[str, dict] = {
+    "protonet": dict(train_ways=60, train_queries=5, meta_batch_size=1, outer_lr=1e-3,
+                     outer_lr_schedule="cosine", steps=8000, eval_every=500),
+    "matching": dict(meta_batch_size=4, outer_lr=1e-3, outer_lr_schedule="cosine",
+                     steps=4000, eval_every=500),
+    "relation": dict(meta_batch_size=1, outer_lr=1e-3, outer_lr_schedule="cosine",
+                     steps=1500, eval_every=250),
+    "siamese": dict(meta_batch_size=4, outer_lr=1e-3, outer_lr_schedule="cosine",
+                    steps=3000, eval_every=500),
+}
+
+# The metric papers' training settings for full-length GPU runs (any ways/shots; Omniglot):
+# Snell et al.: 60-way training episodes with 5 queries per class, Adam 1e-3 (halved every 2000
+# episodes in the paper; a cosine here), max-pooled Conv-4; Sung et al.: 19 queries (1-shot),
+# Adam 1e-3, max-pool in the first two blocks; Vinyals et al. and Koch et al. give no episode
+# schedule for Conv-4, so theirs take the prototypical schedule at the evaluation ways.
+METRIC_PAPER: dict[str, dict] = {
+    "protonet": dict(train_ways=60, train_queries=5, meta_batch_size=1, outer_lr=1e-3,
+                     steps=20000, pooling="max"),
+    "matching": dict(meta_batch_size=1, outer_lr=1e-3, steps=20000, pooling="max"),
+    "relation": dict(train_queries=19, meta_batch_size=1, outer_lr=1e-3, steps=100000,
+                     pooling="max"),
+    "siamese": dict(meta_batch_size=1, outer_lr=1e-3, steps=20000, pooling="max"),
+}
+
+
+def _presets():
+    hybrid = Rule({"algorithm": "megan", "first_order": True}, {"outer_loss": "hybrid"})
+    gradient = OneOf(GRADIENT_ALGORITHMS)
+    known = ", ".join(f"`ways`={w} `shots`={s}" for w, s in sorted(PAPER))
+    return {
+        "cpu": Preset(
+            "cpu", "the CPU recipe: the defaults shown here, about 30 minutes on 2 cores for "
+            "5-way 1-shot MAML; each metric learner and megan take their own CPU recipe",
+            rules=(hybrid, *(Rule({"algorithm": a}, METRIC_CPU[a]) for a in METRIC_CPU),
+                   Rule({"algorithm": "megan"}, MEGAN_CPU))),
+        "paper": Preset(
+            "paper", "the published settings of the given `ways` and `shots` (5w1s, 5w5s, "
+            "20w1s, 20w5s) or of the metric learner; hours on a GPU",
+            rules=(hybrid, *(Rule({"algorithm": a}, METRIC_PAPER[a]) for a in METRIC_PAPER),
+                   Rule({"algorithm": gradient, ("ways", "shots"): NoneOf(PAPER)},
+                        refuse="`preset`=paper has no settings for `ways`={ways} "
+                        "`shots`={shots}; it has " + known),
+                   *(Rule({"algorithm": gradient, ("ways", "shots"): key}, PAPER[key])
+                     for key in PAPER),
+                   Rule({"algorithm": "megan"}, MEGAN_PAPER))),
+    }
+
+
+# What `preset` names: the CPU recipes (the default) and the published settings.
+PRESETS = _presets()

@@ -286,7 +286,7 @@ class KerasFrontDoorTest(parameterized.TestCase):
             tk.ProtoNet(_backbone(), ways=3).compile(optimizer="adam", loss="mse")
         with self.assertRaisesRegex(ValueError, "backbone must be a built keras.Model"):
             tk.MAML(keras.Sequential([keras.layers.Dense(3)]))
-        with self.assertRaisesRegex(ValueError, "inner_steps must be"):
+        with self.assertRaisesRegex(ValueError, "`inner_steps` must be"):
             tk.MAML(_backbone(), inner_steps=0)
         with self.assertRaisesRegex(ValueError, r"call `compile\(\)`"):
             tk.MAML(_backbone()).evaluate(tk.episodes(self.sampler, 1), verbose=0)

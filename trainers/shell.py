@@ -4,13 +4,11 @@ A trainer declares its experiment as a :class:`Trainer` (config class,
 presets, how to run it, its banner line and its closing lines); the shell
 does the rest, the same way for all of them:
 
-* one flag per config field, generated from the field's declaration
-  (:func:`tfmeta.experiments.settings.setting`: name, type, default, help,
-  choices), plus ``--workdir``, ``--preset``, ``--verbose`` and, where the
-  experiment can split its meta-batch, ``--distribute`` and ``--cpu_devices``;
+* one flag per config field, generated from the field's declaration, and the
+  shell's own flags (:mod:`trainers.fields`);
 * one settings resolution (flags given > the stored run > the preset);
-* one banner, one progress bar with its time estimate, one Ctrl-C path
-  (checkpoint after the running update, exit 130), one closing line;
+* one banner, one progress bar with its time estimate (:mod:`trainers.progress`),
+  one Ctrl-C path (checkpoint after the running update, exit 130), one closing line;
 * errors as one line, with the library's backticked field names shown as
   ``--flags``.
 
@@ -24,98 +22,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import time
-import typing
 from typing import Any, Callable, Mapping, Sequence
 
-from absl import flags
+from absl.flags import FlagValues
 
-from trainers import common
+from trainers import common, fields
+from trainers import progress as progress_lines
 from trainers.common import native_logs_filtered, quiet_start, to_flags  # noqa: F401
 
 INTERRUPTED_EXIT = common.INTERRUPTED_EXIT
-
-
-# --- Flags from fields -----------------------------------------------------------------------
-
-def _field_type(config_class, field: dataclasses.Field):
-    hints = typing.get_type_hints(config_class)
-    hint = hints.get(field.name, type(field.default))
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if args and typing.get_origin(hint) is not tuple:   # X | None
-        hint = args[0]
-    if hint is tuple or typing.get_origin(hint) is tuple or isinstance(field.default, tuple):
-        return tuple
-    return hint
-
-
-def _shown(value) -> str:
-    if isinstance(value, tuple):
-        return ",".join(map(str, value))
-    return str(value)
-
-
-def field_help(config_class, field: dataclasses.Field, presets: Mapping[str, Any],
-               names) -> str:
-    """A field's help text for ``--helpfull``: flags for fields, the presets' values."""
-    from tfmeta.experiments import settings
-    text = to_flags(settings.help_of(config_class, field.name), names)
-    shown = []
-    for name, preset in presets.items():
-        values = sorted({_shown(v) for v in preset.values_of(field.name)})
-        if values:
-            shown.append(f"--preset={name}: {'/'.join(values)}")
-    return text + (f" ({'; '.join(shown)})" if shown else "")
-
-
-def define_field_flags(fv: flags.FlagValues, config_class, presets: Mapping[str, Any] = {},
-                       skip: Sequence[str] = (), names=None) -> list[str]:
-    """Defines a flag on ``fv`` for every field of ``config_class`` but ``skip``.
-
-    Type from the annotation (``X | None`` is X with default None; a tuple is
-    a comma-separated list), default from the field, enum values from its
-    ``choices``, help from its help text. Returns the names defined.
-    """
-    from tfmeta.experiments import settings
-    names = set(names or ()) | {f.name for f in dataclasses.fields(config_class)}
-    defined = []
-    for field in dataclasses.fields(config_class):
-        if field.name in skip:
-            continue
-        kind = _field_type(config_class, field)
-        help_text = field_help(config_class, field, presets, names)
-        choices = settings.choices_of(config_class, field.name)
-        default = field.default
-        if choices is not None:
-            flags.DEFINE_enum(field.name, default, [str(c) for c in choices], help_text,
-                              flag_values=fv)
-        elif kind is bool:
-            flags.DEFINE_bool(field.name, default, help_text, flag_values=fv)
-        elif kind is int:
-            flags.DEFINE_integer(field.name, default, help_text, flag_values=fv)
-        elif kind is float:
-            flags.DEFINE_float(field.name, default, help_text, flag_values=fv)
-        elif kind is tuple:
-            flags.DEFINE_list(field.name, None if default is None else
-                              [str(v) for v in default], help_text, flag_values=fv)
-        elif kind is str:
-            flags.DEFINE_string(field.name, default, help_text, flag_values=fv)
-        else:
-            raise TypeError(f"{config_class.__name__}.{field.name}: no flag type for {kind!r}")
-        defined.append(field.name)
-    return defined
-
-
-def _given_value(config_class, name: str, value):
-    """A flag's value as the config field wants it (lists of numbers become tuples)."""
-    field = {f.name: f for f in dataclasses.fields(config_class)}[name]
-    if _field_type(config_class, field) is not tuple or value is None:
-        return value
-    try:
-        return tuple(int(v) for v in value)
-    except ValueError:
-        raise ValueError(f"`{name}` must be integers separated by commas, got "
-                         f"{','.join(value)!r}") from None
 
 
 # --- The declaration -------------------------------------------------------------------------
@@ -161,7 +76,6 @@ class Trainer:
         after ``step`` (scoring, drawing).
       cpu_hint: ``(config, preset, workdir) -> str | None``: added to the estimate
         when no GPU is visible.
-      fixed: flags given by the trainer, not by fields (name -> value) -- none yet.
     """
     name: str
     doc: str
@@ -185,45 +99,16 @@ class Trainer:
     on_data: Callable[[Any, str, int], str] | None = None
     pause: Callable[[Any, int], str | None] | None = None
     cpu_hint: Callable[[Any, str | None, str], str | None] | None = None
-    skip_fields: Sequence[str] = ()
-    _flags: flags.FlagValues | None = dataclasses.field(default=None, repr=False)
+    _flags: FlagValues | None = dataclasses.field(default=None, repr=False)
 
     # -- flags --
 
     @property
-    def flags(self) -> flags.FlagValues:
+    def flags(self) -> FlagValues:
         """This trainer's flags (defined on first use)."""
         if self._flags is None:
-            self._flags = self._define()
+            self._flags = fields.define_flags(self)
         return self._flags
-
-    def _define(self) -> flags.FlagValues:
-        fv = flags.FlagValues()
-        shell_names = {"workdir", "preset", "verbose"} | (
-            {"distribute", "cpu_devices"} if self.distribute else set())
-        field_names = set(define_field_flags(fv, self.config, self.presets, self.skip_fields,
-                                             shell_names))
-        clash = field_names & shell_names
-        if clash:
-            raise ValueError(f"{self.config.__name__} fields {sorted(clash)} clash with the "
-                             "shell's own flags")
-        flags.DEFINE_string("workdir", self.workdir, f"Run directory: {self.workdir_help}. "
-                            "An existing run there is resumed with its stored settings."
-                            + (" (required)" if self.workdir is None else ""), flag_values=fv)
-        if self.presets:
-            names = list(self.presets) + (["auto"] if self.auto else [])
-            default = self.default_preset
-            lines = "; ".join(f"{p.name}: {to_flags(p.help, field_names)}"
-                              for p in self.presets.values())
-            auto = (f"; auto: {self.auto[0]} when TensorFlow sees a GPU, else {self.auto[1]}"
-                    if self.auto else "")
-            flags.DEFINE_enum("preset", default, names, "Settings every flag not given takes "
-                              f"({lines}{auto}). A resumed run keeps its stored settings "
-                              "unless --preset is given.", flag_values=fv)
-        common.define_verbose_flag(fv)
-        if self.distribute:
-            common.define_distribute_flags(fv)
-        return fv
 
     def unit_of(self, config) -> str:
         return self.unit(config) if callable(self.unit) else self.unit
@@ -232,33 +117,12 @@ class Trainer:
         return set(self.flags)
 
     def parse(self, argv: Sequence[str]) -> None:
-        """Parses ``argv`` (without the program name) into :attr:`flags`.
-
-        Raises ValueError with one line for an unknown flag, a bad value, an
-        extra argument or a missing ``--workdir``.
-        """
-        fv = self.flags
-        fv.unparse_flags()
-        try:
-            rest = fv(["prog", *argv])
-        except flags.Error as e:
-            raise ValueError(str(e).splitlines()[0]) from None
-        if len(rest) > 1:
-            raise ValueError(f"unexpected arguments {rest[1:]}; every setting is a --flag")
-        if fv.workdir is None:
-            raise ValueError("--workdir is required: the run directory (a new one, or one "
-                             "holding a run to resume)")
+        """Parses ``argv`` (without the program name) into :attr:`flags` (see :func:`fields.parse`)."""
+        fields.parse(self.flags, argv)
 
     def given(self) -> dict[str, Any]:
         """The config fields set on the command line, as the config wants them."""
-        fv = self.flags
-        names = [f.name for f in dataclasses.fields(self.config)
-                 if f.name in fv and fv[f.name].present]
-        given = {n: _given_value(self.config, n, fv[n].value) for n in names}
-        if "data_dir" in {f.name for f in dataclasses.fields(self.config)}:
-            if given.get("data_dir") is None:
-                given["data_dir"] = common.default_data_dir()
-        return given
+        return fields.given_values(self.config, self.flags)
 
     def resolve(self, gpu: bool = False):
         """The run's settings from the parsed flags: ``(config, preset, how)``."""
@@ -295,7 +159,7 @@ class Trainer:
             common.say(self.banner(config, preset, how, fv.workdir))
             if strategy is not None:
                 common.say(common.distribute_line(strategy))
-            progress = Progress(self, config, fv.workdir, gpu, preset)
+            progress = progress_lines.Progress(self, config, fv.workdir, gpu, preset)
             with common.StopOnSignal(on_signal=lambda: common.say(
                     f"stopping after the running {self.unit_of(config)}; Ctrl-C again quits at once "
                     "(the last checkpoint is kept)")) as stop:
@@ -325,32 +189,11 @@ class Trainer:
 
     def help(self) -> str:
         """The trainer's docstring and every flag with its help, default and type."""
-        import textwrap
-        lines = [self.doc.strip(), "", "flags:"]
-        fv = self.flags
-        for name in sorted(fv):
-            flag = fv[name]
-            if flag.name != name:   # a short name
-                continue
-            kind = flag.flag_type()
-            default = flag.default_as_str
-            text = f"--{name}: {flag.help} (default: {default}; {kind})"
-            lines += textwrap.wrap(text, 98, initial_indent="  ", subsequent_indent="      ")
-        return "\n".join(lines)
+        return fields.help_text(self.doc, self.flags)
 
     def banner(self, config, preset: str | None, how: str, workdir: str) -> str:
         """What is about to run, its preset, and where (new or resumed)."""
-        latest = self.latest_checkpoint(workdir) if self.latest_checkpoint else None
-        state = "new run" if latest is None else f"resuming at step {latest[1]}"
-        steps = getattr(config, "steps", None)
-        if latest is not None:
-            state += (f" of {steps}" if steps is not None else "") + (
-                f" from {os.path.basename(latest[0])}")
-        lines = [self.describe(config)]
-        if self.presets:
-            lines.append(f"preset: {preset or 'none'} ({how})")
-        lines.append(f"workdir: {os.path.abspath(workdir)} ({state})")
-        return "\n".join(lines)
+        return progress_lines.banner(self, config, preset, how, workdir)
 
 
 def refuse_file_workdir(config, workdir: str) -> None:
@@ -364,80 +207,3 @@ def _get(result, name):
     if hasattr(result, name):
         return getattr(result, name)
     return result.get(name) if isinstance(result, dict) else None
-
-
-class Progress:
-    """Phase lines, the bar ("compiling the meta-update" until the first update) and estimate."""
-
-    def __init__(self, trainer: Trainer, config, workdir: str, gpu: bool,
-                 preset: str | None):
-        self.trainer, self.config, self.workdir = trainer, config, workdir
-        self.gpu, self.preset = gpu, preset
-        self.bar, self.times, self.started = None, [], time.perf_counter()
-        self.shown: dict[str, str] = {}
-        self.unit = trainer.unit_of(config)
-
-    def event(self, name: str, step: int) -> None:
-        t = self.trainer
-        if name == "data":
-            line = f"data loaded in {time.perf_counter() - self.started:.0f} s"
-            extra = t.on_data(self.config, self.workdir, step) if t.on_data else ""
-            common.say(line + (f"; {extra}" if extra else ""))
-        elif name == "start":
-            self.bar = common.progress_bar(self.config.steps, f"compiling the {self.unit}",
-                                           initial=step)
-            self._postfix()
-            self.bar.refresh()
-            self.times.append(time.perf_counter())
-        elif name == "eval" and self.bar is not None:
-            self.bar.set_description(self._label(), refresh=False)
-        elif name == "scoring":
-            if self.bar is not None:
-                self.bar.close()
-                self.bar = None
-            common.say("scoring held-out episodes...")
-
-    def _label(self) -> str:
-        return getattr(self.config, "algorithm", self.trainer.name)
-
-    def _postfix(self) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix(self.shown, refresh=False)
-
-    def curve(self, points: list) -> None:
-        if self.trainer.curve_postfix is not None:
-            self.shown.update(self.trainer.curve_postfix(points[-1]))
-        if self.bar is not None:
-            self._postfix()
-            self.bar.refresh()
-        elif self.trainer.curve_line is not None:
-            common.say(self.trainer.curve_line(points[-1]))
-
-    def step(self, step: int, metrics: Mapping[str, Any]) -> None:
-        t = self.trainer
-        self.times.append(time.perf_counter())
-        self.bar.set_description(self._label(), refresh=False)
-        for label, key in t.postfix.items():
-            if key in metrics:
-                self.shown[label] = f"{float(metrics[key]):.3f}"
-        self._postfix()
-        self.bar.update(1)
-        pause = t.pause(self.config, step) if t.pause else None
-        if pause:
-            self.bar.set_description(pause, refresh=False)
-            self.bar.refresh()
-        if len(self.times) <= 4:   # the first updates show at once, however fast
-            self.bar.refresh()
-        if len(self.times) == 4 and not self.gpu:
-            per_update = (self.times[3] - self.times[1]) / 2
-            left = self.config.steps - step
-            if left > 0:
-                hint = t.cpu_hint(self.config, self.preset, self.workdir) if t.cpu_hint else None
-                common.say(f"no GPU visible: {per_update:.2f} s per {self.unit}; the {left} left "
-                           f"take about {common.duration(per_update * left)}"
-                           + (f". {hint}" if hint else ""))
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None

@@ -48,6 +48,19 @@ def setting(default: Any, help: str, *, choices: Sequence[Any] | None = None) ->
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def data_dir_setting() -> Any:
+    """The ``data_dir`` field every dataset-reading config declares (default None)."""
+    return setting(None, "TFDS data directory. Default: $TFDS_DATA_DIR, else "
+                   "../shared/tensorflow_datasets next to the project if present, else TFDS's "
+                   "default (~/tensorflow_datasets).")
+
+
+def download_setting() -> Any:
+    """The ``download`` field: whether TFDS may download a missing dataset (default True)."""
+    return setting(True, "Let TFDS download and prepare the dataset if it is not in "
+                   "`data_dir` (`download`=false to fail instead, offline).")
+
+
 def help_of(config_class, name: str) -> str:
     """The help text of field ``name`` of ``config_class`` (KeyError if it has none)."""
     fields = {f.name: f for f in dataclasses.fields(config_class)}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 
 from tfmeta import checks
-from tfmeta.experiments.settings import setting
+from tfmeta.experiments.settings import data_dir_setting, setting
 
 __all__ = ["ALGORITHMS", "DATASETS", "GPU", "RESUMABLE_FIELDS", "CmamlConfig"]
 
@@ -44,8 +44,7 @@ class CmamlConfig:
     folder: str = setting("",
         'With `dataset`=folder: a folder of class sub-folders (70% of the classes meta-train, '
         '30% meta-test).')
-    data_dir: str | None = setting(None,
-        'TFDS data directory (default: $TFDS_DATA_DIR or ../shared/tensorflow_datasets).')
+    data_dir: str | None = data_dir_setting()
     ways: int = setting(5, 'N: classes per episode.')
     shots: int = setting(1, 'K: support images per class.')
     queries: int = setting(5, 'Query images per class (training and evaluation).')

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from tfmeta import checks
-from tfmeta.experiments.settings import setting
+from tfmeta.experiments.settings import data_dir_setting, download_setting, setting
 
 __all__ = ["AUGMENTATIONS", "CriticConfig"]
 
@@ -57,12 +57,8 @@ class CriticConfig:
     dataset: str = setting("mnist",
         'TFDS dataset whose classes (all of them, meta-train and meta-test) the critic '
         'learns, e.g. mnist, fashion_mnist, omniglot.')
-    data_dir: str | None = setting(None,
-        'TFDS data directory (default: $TFDS_DATA_DIR, else ../shared/tensorflow_datasets '
-        "next to the project if present, else TFDS's own default).")
-    download: bool = setting(True,
-        'Let TFDS download and prepare the dataset if it is not in `data_dir` (`nodownload` '
-        'to fail instead).')
+    data_dir: str | None = data_dir_setting()
+    download: bool = download_setting()
     epochs: int = setting(3,
         'Passes over the training images (3 give >= 99% held-out accuracy on MNIST; Omniglot '
         'needs more, e.g. 30).')

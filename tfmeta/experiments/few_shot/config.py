@@ -41,7 +41,7 @@ from __future__ import annotations
 import dataclasses
 
 from tfmeta import checks
-from tfmeta.experiments.settings import setting
+from tfmeta.experiments.settings import data_dir_setting, download_setting, setting
 
 GRADIENT_ALGORITHMS = ("maml", "fomaml", "metasgd", "meta_lstm", "hsml", "reptile", "megan")
 METRIC_ALGORITHMS = ("protonet", "matching", "relation", "siamese")
@@ -78,11 +78,8 @@ class FewShotConfig:
         "000's).", choices=SPLITS)
     folder: str | None = setting(None,
         '`dataset`=folder: a directory with one sub-folder of images per class.')
-    data_dir: str | None = setting(None,
-        'TFDS data directory. Default: $TFDS_DATA_DIR, else ../shared/tensorflow_datasets '
-        "next to the project if present, else TFDS's default (~/tensorflow_datasets).")
-    download: bool = setting(True,
-        'Let TFDS download the dataset if it is missing (`download`=false when offline).')
+    data_dir: str | None = data_dir_setting()
+    download: bool = download_setting()
     image_size: int = setting(28,
         'Images are resized to this square size (Omniglot in the papers: 28).')
     ways: int = setting(5, 'N: classes per episode (papers: 5 or 20).')

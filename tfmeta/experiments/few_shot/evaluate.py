@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
@@ -43,8 +43,32 @@ def episode_accuracies(setup: Setup, dataset: ClassDataset, *, episodes: int, st
     if ways != config.ways and not config.metric:
         raise ValueError(f"the run's classifier has {config.ways} outputs; it cannot score "
                          f"{ways}-way episodes")
-    sampler = EpisodeSampler(dataset, ways=ways, shots=config.shots if shots is None else shots,
-                             queries=config.queries if queries is None else queries, seed=seed)
+    score = _scorer(setup, dataset, ways, config.shots if shots is None else shots,
+                    config.queries if queries is None else queries, steps, seed)
+    out = np.empty([episodes], np.float64)
+    for i in range(episodes):
+        out[i] = float(score(tf.constant(i, tf.int64)))
+        if progress is not None and ((i + 1) % 50 == 0 or i + 1 == episodes):
+            progress(i + 1, episodes)
+    return out
+
+
+_SCORERS: list[tuple[tuple, Any, Any, Callable]] = []   # (key, setup, dataset, score)
+_MAX_SCORERS = 4
+
+
+def _scorer(setup: Setup, dataset: ClassDataset, ways: int, shots: int, queries: int,
+            steps: int, seed: int) -> Callable:
+    """The compiled ``score(index)`` of one (run, dataset, episode shape, steps, seed).
+
+    Traced once and kept (the last few), so that the training curve and
+    repeated evaluations do not pay the tracing again.
+    """
+    key = (ways, shots, queries, steps, seed)
+    for k, s, d, score in _SCORERS:
+        if k == key and s is setup and d is dataset:
+            return score
+    sampler = EpisodeSampler(dataset, ways=ways, shots=shots, queries=queries, seed=seed)
 
     @tf.function(reduce_retracing=True)
     def score(index):
@@ -54,12 +78,9 @@ def episode_accuracies(setup: Setup, dataset: ClassDataset, *, episodes: int, st
         probabilities = classify(setup, params, episode.query_images)
         return accuracy(probabilities, episode.query_labels)
 
-    out = np.empty([episodes], np.float64)
-    for i in range(episodes):
-        out[i] = float(score(tf.constant(i, tf.int64)))
-        if progress is not None and ((i + 1) % 50 == 0 or i + 1 == episodes):
-            progress(i + 1, episodes)
-    return out
+    _SCORERS.insert(0, (key, setup, dataset, score))
+    del _SCORERS[_MAX_SCORERS:]
+    return score
 
 
 def summary(accuracies: np.ndarray) -> dict:

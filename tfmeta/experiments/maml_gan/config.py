@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from tfmeta import checks
 from tfmeta.experiments import settings
-from tfmeta.experiments.settings import Preset, Rule, setting
+from tfmeta.experiments.settings import Preset, Rule, data_dir_setting, download_setting, setting
 from tfmeta.gan import LOSSES
 
 ALGORITHMS = ("maml", "fomaml", "metasgd", "reptile", "scratch")
@@ -43,11 +43,8 @@ class MamlGanConfig:
     dataset: str = setting("mnist",
         'TFDS dataset of the tasks (one task per class): mnist (meta-train digits 0-6, test '
         '7-9), fashion_mnist, omniglot.')
-    data_dir: str | None = setting(None,
-        'TFDS data directory. Default: $TFDS_DATA_DIR, else ../shared/tensorflow_datasets '
-        "next to the project if present, else TFDS's default (~/tensorflow_datasets).")
-    download: bool = setting(True,
-        'Let TFDS download the dataset if it is missing (`download`=false when offline).')
+    data_dir: str | None = data_dir_setting()
+    download: bool = download_setting()
     algorithm: str = setting("maml",
         'maml: second-order MAML-GAN; fomaml: first order; metasgd: one step with learned '
         'per-parameter rates (paper 000 used it with `loss`=minimax only); reptile: FIGR '

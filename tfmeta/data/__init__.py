@@ -41,7 +41,8 @@ from tfmeta.data.folders import load_folder_dataset
 from tfmeta.data.omniglot import load_omniglot, rotate_classes
 from tfmeta.data.samplers import Episode, EpisodeSampler, MetaBatchSampler
 from tfmeta.data.support import step_batches, support_set, task_classes
-from tfmeta.data.tfds_datasets import clear_cache, load_class_dataset, preprocess_images
+from tfmeta.data.images import preprocess_images
+from tfmeta.data.tfds_datasets import clear_cache, load_class_dataset
 
 __all__ = [
     "ClassDataset",

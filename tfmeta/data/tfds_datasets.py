@@ -37,7 +37,9 @@ Data location: ``data_dir=None`` uses TFDS's default (``TFDS_DATA_DIR`` or
 ``~/tensorflow_datasets``). With ``download=False`` a missing dataset stops
 with a short :class:`FileNotFoundError` naming the directory.
 
-Loaded pools are kept in an in-process cache keyed on the arguments.
+Loaded pools are kept in an in-process cache keyed on the arguments, and the
+prepared arrays on disk (:mod:`tfmeta.data.cache`; ``TFMETA_CACHE_DIR=off``
+turns that off), so a new process does not decode the dataset again.
 
 Example:
     >>> splits = load_class_dataset("mnist", data_dir="shared/tensorflow_datasets",
@@ -56,12 +58,12 @@ import time
 from typing import Sequence
 
 from absl import logging
-import numpy as np
-import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from tfmeta.data import cache
 from tfmeta.data.class_dataset import ClassDataset, ClassDatasetSplits
 from tfmeta.data.class_ids import check_disjoint, class_id_list, image_size_pair
+from tfmeta.data.images import decode_split, preprocess_images  # noqa: F401  (public here too)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,9 +176,10 @@ def load_class_dataset(
                        class_id_list(test_classes, "test_classes"))
 
     data_dir = None if data_dir is None else os.fspath(data_dir)
+    files = tuple(cache.files_fingerprint(builder.data_dir)) if builder.is_prepared() else ()
     load = functools.partial(_load_pool, name, size=size, channels=channels, invert=invert,
                              data_dir=data_dir, download=download, image_key=image_key,
-                             label_key=label_key)
+                             label_key=label_key, files=files)
     train_pool = load(train_split)
     test_pool = train_pool if test_split == train_split else load(test_split)
     train = _pick(train_pool, train_classes, test_classes, "train_classes")
@@ -240,61 +243,33 @@ def _check_features(builder, name: str, image_key: str, label_key: str) -> int:
     return int(label.num_classes)
 
 
-def preprocess_images(images: tf.Tensor, size: tuple[int, int], channels: int,
-                      invert: bool) -> tf.Tensor:
-    """Images (``[..., H, W, C]``, any dtype) -> float32 ``[..., *size, channels]`` in [-1, 1].
-
-    Integer images are scaled by their dtype's maximum; float images are taken
-    to be in ``[0, 1]``. Resizing averages areas (``method="area"``) and is
-    skipped when the size already matches, so MNIST keeps its exact pixels.
-
-    Example:
-        >>> x = preprocess_images(tf.zeros([2, 105, 105, 3], tf.uint8), (28, 28), 1, True)
-    """
-    x = tf.image.convert_image_dtype(images, tf.float32)
-    if x.shape[-1] == 3 and channels == 1:
-        x = tf.image.rgb_to_grayscale(x)
-    elif x.shape[-1] == 1 and channels == 3:
-        x = tf.image.grayscale_to_rgb(x)
-    elif x.shape[-1] != channels:
-        x = x[..., :channels]
-    if tuple(x.shape[-3:-1]) != tuple(size):
-        x = tf.image.resize(x, size, method="area")
-    x = tf.clip_by_value(x * 2.0 - 1.0, -1.0, 1.0)
-    return -x if invert else x
-
-
 @functools.lru_cache(maxsize=4)
 def _load_pool(name: str, split: str, *, size: tuple[int, int], channels: int, invert: bool,
-               data_dir: str | None, download: bool, image_key: str,
-               label_key: str) -> ClassDataset:
-    """Loads every image of one TFDS split as a ClassDataset (cached)."""
+               data_dir: str | None, download: bool, image_key: str, label_key: str,
+               files: tuple = ()) -> ClassDataset:
+    """Loads every image of one TFDS split as a ClassDataset (cached in-process and on disk).
+
+    ``files`` fingerprints the prepared dataset's files (:mod:`tfmeta.data.cache`);
+    without it (a dataset still to download) nothing is read from or written to disk.
+    """
     start = time.perf_counter()
-    ds, info = tfds.load(name, split=split, data_dir=data_dir, download=download,
-                         shuffle_files=False, with_info=True)
-    static = info.features[image_key].shape[0] is not None and \
-        info.features[image_key].shape[1] is not None
 
-    def prepare(example):
-        return (preprocess_images(example[image_key], size, channels, invert),
-                tf.cast(example[label_key], tf.int64))
+    def decode():
+        return decode_split(name, split, size=size, channels=channels, invert=invert,
+                             data_dir=data_dir, download=download, image_key=image_key,
+                             label_key=label_key)
 
-    if static:  # resize whole batches: faster than one image at a time
-        ds = ds.batch(1024).map(prepare, num_parallel_calls=tf.data.AUTOTUNE,
-                                deterministic=True)
+    if files:
+        key = cache.key_of(name=name, split=split, size=size, channels=channels,
+                           invert=invert, image_key=image_key, label_key=label_key,
+                           files=files)
+        arrays = cache.cached_arrays(key, decode)
     else:
-        ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE,
-                    deterministic=True).batch(1024)
-    images, labels = [], []
-    for x, y in ds.prefetch(2).as_numpy_iterator():
-        images.append(x)
-        labels.append(y)
-    if not images:
-        raise ValueError(f"split {split!r} of {name!r} holds no images; pick another split")
-    images, labels = np.concatenate(images), np.concatenate(labels)
+        arrays = decode()
     pool = ClassDataset.from_labelled_images(
-        images, labels, class_names=info.features[label_key].names,
+        arrays["images"], arrays["labels"], class_names=[str(n) for n in arrays["class_names"]],
         name=f"{name} split {split!r}")
     logging.info("Loaded %s split %r: %d classes, %d images of %s in %.1f s.", name, split,
-                 pool.num_classes, len(labels), pool.image_shape, time.perf_counter() - start)
+                 pool.num_classes, len(arrays["labels"]), pool.image_shape,
+                 time.perf_counter() - start)
     return pool

@@ -46,6 +46,24 @@ def read_points(workdir: str, name: str) -> list[dict]:
     return list(io.read_json(path)["points"]) if os.path.exists(path) else []
 
 
+def write_point(workdir: str, name: str, point: dict, **header) -> list[dict]:
+    """Adds ``point`` to the JSON curve file ``workdir/name`` (replacing a point of the same
+    ``step``), with ``header``'s keys beside ``points``; returns the points by step."""
+    points = [p for p in read_points(workdir, name) if p["step"] != point["step"]]
+    points = sorted(points + [point], key=lambda p: p["step"])
+    io.write_json(os.path.join(workdir, name), {**header, "points": points})
+    return points
+
+
+def resumable_fields(fields: Iterable[str], config) -> set[str]:
+    """``fields`` that may change when ``config``'s run is resumed; not ``steps`` when the
+    outer learning rate follows a schedule over the run's length."""
+    out = set(fields)
+    if getattr(config, "outer_lr_schedule", "constant") != "constant":
+        out.discard("steps")
+    return out
+
+
 def check_workdir(config, workdir: str, resumable: Iterable[str]) -> None:
     """Raises ValueError if ``workdir`` is a file or holds a run with an incompatible config.
 

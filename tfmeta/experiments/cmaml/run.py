@@ -14,19 +14,16 @@ Example:
 from __future__ import annotations
 
 import os
-import time
 from typing import Callable
 
-import tensorflow as tf
 
 from tfmeta import io
 from tfmeta.data import EpisodeSampler
-from tfmeta.experiments import rundir
+from tfmeta.experiments import rundir, skeleton
 from tfmeta.experiments.cmaml.build import build, load_data, training_sampler
 from tfmeta.experiments.cmaml.config import RESUMABLE_FIELDS, CmamlConfig
 from tfmeta.experiments.cmaml.evaluate import (check_sharing, episode_scores, interval,
                                                 sharing)
-from tfmeta.training import LambdaCallback, meta_train
 
 RESULTS_FILE = "results.json"
 TIME_FILE = "train_time.json"
@@ -74,35 +71,27 @@ def run(config: CmamlConfig, workdir: str,
       (``kept_prunable``: fraction of the prunable private edges kept, per
       held-out task) and ``sharing``; or ``{"interrupted": True, "step"}``.
     """
-    event = on_event or (lambda name, step: None)
-    check_workdir(config, workdir)
-    splits = splits if splits is not None else load_data(config)
-    _check_data(config, splits)
-    event("data", 0)
-    tf.config.experimental.enable_op_determinism()
-    setup = build(config, splits.train.image_shape)
-    os.makedirs(workdir, exist_ok=True)
-    rundir.write_config(config, workdir)
     time_path = os.path.join(workdir, TIME_FILE)
     before = io.read_json(time_path)["seconds"] if os.path.exists(time_path) else 0.0
-    clock = {}
+    return skeleton.train(EXPERIMENT, config, workdir, progress, splits=splits,
+                          on_event=on_event, stop=stop, extra={"before": before})
 
-    def timed_event(name, step):
-        if name == "start":
-            clock["start"] = time.perf_counter()
-        if name in ("saved", "interrupted") and "start" in clock:
-            io.write_json(time_path, {"seconds": before + time.perf_counter() - clock["start"]})
-        event(name, step)
 
-    result = meta_train(setup.learner, training_sampler(setup, splits.train), workdir=workdir,
-                        steps=config.steps, checkpoint=setup.checkpoint,
-                        checkpoint_every=config.checkpoint_every, stop=stop,
-                        callbacks=[LambdaCallback(progress, timed_event)])
+def _time(run: skeleton.Run, name: str, step: int) -> None:
+    """Keeps ``train_time.json``: the training seconds of every session so far."""
+    if name in ("saved", "interrupted") and run.clock.started is not None:
+        io.write_json(os.path.join(run.workdir, TIME_FILE),
+                      {"seconds": run.extra["before"] + run.clock.seconds()})
+
+
+def _finish(run: skeleton.Run, result) -> dict:
+    config, setup, workdir = run.config, run.setup, run.workdir
     if result.interrupted:
         return {"interrupted": True, "step": result.step}
+    time_path = os.path.join(workdir, TIME_FILE)
     seconds = io.read_json(time_path)["seconds"] if os.path.exists(time_path) else 0.0
-    event("scoring", result.step)
-    scores = episode_scores(setup, splits.test, episodes=config.eval_episodes)
+    run.event("scoring", result.step)
+    scores = episode_scores(setup, run.splits.test, episodes=config.eval_episodes)
     results = {"config": config.to_json(), "algorithm": config.algorithm, "step": result.step,
                "train_seconds": round(seconds, 1),
                "accuracy": interval(scores["accuracy"]),
@@ -110,6 +99,13 @@ def run(config: CmamlConfig, workdir: str,
     if setup.modules is not None:
         results["sparsity"] = {"kept_prunable": interval(scores["kept"]),
                                "threshold": config.threshold, "l1": config.l1}
-        results["sharing"] = sharing(setup, splits.test, pairs=config.sharing_pairs)
+        results["sharing"] = sharing(setup, run.splits.test, pairs=config.sharing_pairs)
     io.write_json(os.path.join(workdir, RESULTS_FILE), results)
     return results
+
+
+EXPERIMENT = skeleton.Experiment(
+    build=lambda config, splits: build(config, splits.train.image_shape),
+    sampler=lambda run: training_sampler(run.setup, run.splits.train),
+    resumable=lambda config: RESUMABLE_FIELDS, load_data=load_data, check_data=_check_data,
+    on_event=_time, finish=_finish)

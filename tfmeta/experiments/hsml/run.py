@@ -29,11 +29,11 @@ from tfmeta.algorithms import adapt
 from tfmeta.algorithms.maml import modulate
 from tfmeta.data.functions import FAMILIES
 from tfmeta.eval.table import interval
-from tfmeta.experiments import rundir
+from tfmeta.experiments import rundir, skeleton
 from tfmeta.experiments.hsml.build import PLAYER, Setup, build, held_out_tasks, training_tasks
 from tfmeta.experiments.hsml.config import RESUMABLE_FIELDS, HSMLConfig
 from tfmeta.experiments.hsml.figures import write_figures
-from tfmeta.training import LambdaCallback, Periodic, TrainResult, meta_train, restore_latest
+from tfmeta.training import TrainResult, restore_latest
 from tfmeta.types import Reused, task_at
 
 CURVE_FILE = "curve.json"
@@ -127,42 +127,44 @@ def run(config: HSMLConfig, workdir: str, progress: Callable[[int, dict], None] 
     """Meta-trains (or resumes) the run in ``workdir``; when it completes, writes
     ``results.json`` (:func:`evaluate`) and its figures and returns the training result with
     ``results`` added (absent when ``stop`` interrupted it)."""
-    check_workdir(config, workdir)
-    tf.config.experimental.enable_op_determinism()
-    setup = build(config)
-    os.makedirs(workdir, exist_ok=True)
-    rundir.write_config(config, workdir)
-    curve_path = os.path.join(workdir, CURVE_FILE)
+    return skeleton.train(EXPERIMENT, config, workdir, progress, on_event=on_event, stop=stop,
+                          extra={"on_curve": on_curve})
 
+
+def _every(run: skeleton.Run):
+    config, workdir = run.config, run.workdir
     curve_tasks, _ = held_out_tasks(config, config.curve_tasks)
 
     def curve_point(step: int) -> None:
-        stats = interval(task_curves(setup, curve_tasks, config.inner_steps)[0][:, -1])
-        points = [p for p in read_curve(workdir) if p["step"] != step]
+        stats = interval(task_curves(run.setup, curve_tasks, config.inner_steps)[0][:, -1])
         point = {"step": int(step), "tasks": config.curve_tasks,
                  "inner_steps": config.inner_steps, "mean": stats["mean"],
                  "ci95": stats["ci95"]}
-        points = sorted(points + [point], key=lambda p: p["step"])
-        io.write_json(curve_path, {"algorithm": config.algorithm, "shots": config.shots,
-                                   "points": points})
+        points = rundir.write_point(workdir, CURVE_FILE, point, algorithm=config.algorithm,
+                                    shots=config.shots)
         tf.summary.scalar("eval/mse", point["mean"], step=step)
-        if on_event is not None:
-            on_event("eval", step)
-        if on_curve is not None:
-            on_curve(points)
+        run.event("eval", step)
+        if run.extra["on_curve"] is not None:
+            run.extra["on_curve"](points)
 
-    if not read_curve(workdir) and rundir.latest_checkpoint(workdir) is None:
-        with tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")).as_default():
-            curve_point(0)
-    result = meta_train(setup.learner, training_tasks(config), workdir=workdir,
-                        steps=config.steps, checkpoint=setup.checkpoint,
-                        checkpoint_every=config.checkpoint_every, stop=stop,
-                        callbacks=[LambdaCallback(progress, on_event),
-                                   Periodic(config.eval_every, curve_point)])
+    return [(config.eval_every, curve_point)]
+
+
+def _finish(run: skeleton.Run, result: TrainResult) -> TrainResult:
     if not result.interrupted:
-        results = dict(evaluate(setup), algorithm=config.algorithm, step=result.step,
+        config = run.config
+        results = dict(evaluate(run.setup), algorithm=config.algorithm, step=result.step,
                        config=config.to_json())
-        io.write_json(os.path.join(workdir, RESULTS_FILE), results)
-        write_figures(workdir, results, read_curve(workdir))
+        io.write_json(os.path.join(run.workdir, RESULTS_FILE), results)
+        write_figures(run.workdir, results, read_curve(run.workdir))
         result.results = results
     return result
+
+
+EXPERIMENT = skeleton.Experiment(
+    build=lambda config, splits: build(config),
+    sampler=lambda run: training_tasks(run.config),
+    resumable=lambda config: RESUMABLE_FIELDS, every=_every,
+    first_point=lambda run: (not read_curve(run.workdir)
+                             and rundir.latest_checkpoint(run.workdir) is None),
+    finish=_finish)

@@ -14,20 +14,18 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 from typing import Callable
 
 import tensorflow as tf
 
-from tfmeta import distribute
 from tfmeta.data import MetaBatchSampler
+from tfmeta.experiments import rundir, skeleton
 from tfmeta.experiments.maml_gan.build import build, load_data
-from tfmeta.experiments.maml_gan.config import MamlGanConfig
+from tfmeta.experiments.maml_gan.config import RESUMABLE_FIELDS, MamlGanConfig
 from tfmeta.experiments.maml_gan.figures import grid_classes, grid_image, sample_grid, write_grid
-from tfmeta.experiments.maml_gan.rundir import check_workdir, write_config
-from tfmeta.training import LambdaCallback, Periodic, TrainResult, checkpoint_manager, meta_train
+from tfmeta.training import TrainResult, checkpoint_manager
 
 
 def run(config: MamlGanConfig, workdir: str,
@@ -62,12 +60,20 @@ def run(config: MamlGanConfig, workdir: str,
       ValueError: on an incompatible existing run or bad settings.
       tfmeta.training.Diverged: when a meta-update is non-finite.
     """
-    event = on_event or (lambda name, step: None)
+    if config.algorithm == "scratch":
+        _check(config, strategy)
+        return _scratch(config, workdir, splits, on_event, preset)
+    return skeleton.train(EXPERIMENT, config, workdir, progress, splits=splits,
+                          on_event=on_event, stop=stop, preset=preset, strategy=strategy)
+
+
+def _check(config: MamlGanConfig, strategy) -> None:
     if strategy is not None and config.algorithm == "scratch":
         raise ValueError("`distribute`: algorithm scratch does not train; use `distribute`=none")
-    distribute.check_meta_batch_size(config.meta_batch_size, strategy, "`meta_batch_size`={}")
-    check_workdir(config, workdir)
-    splits = splits if splits is not None else load_data(config)
+
+
+def _sampler(config: MamlGanConfig, splits) -> MetaBatchSampler | None:
+    """The training meta-batches; checks that every class can serve a batch."""
     sampler = None
     if config.algorithm != "scratch":
         try:
@@ -80,43 +86,66 @@ def run(config: MamlGanConfig, workdir: str,
         raise ValueError(
             f"`batch_size`={config.batch_size} is larger than the smallest held-out class "
             f"({int(splits.test.counts.numpy().min())} images); lower `batch_size`")
-    tf.config.experimental.enable_op_determinism()
-    with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        setup = build(config, splits.train.image_shape)
+    return sampler
+
+
+def _grid(run: skeleton.Run) -> Callable[[int], None]:
+    """``grid(step)``: writes the sample grid of ``step`` (paper 000, Figure 5)."""
+    config, splits = run.config, run.splits
     random_setup = build(dataclasses.replace(config, algorithm="scratch"),
                          splits.train.image_shape, seed=config.seed + 1)
-    chief = distribute.is_chief(strategy)
-    if chief:
-        write_config(config, workdir, preset=preset)
-    samples_dir = os.path.join(workdir, "samples")
+    samples_dir = os.path.join(run.workdir, "samples")
     os.makedirs(samples_dir, exist_ok=True)
     classes = grid_classes(splits.test)
-    event("data", int(setup.checkpoint.step.numpy()))
 
     def grid(step: int) -> None:
-        blocks, rows, cols = sample_grid(setup, random_setup, splits.test, classes,
+        blocks, rows, cols = sample_grid(run.setup, random_setup, splits.test, classes,
                                          samples=config.grid_samples, seed=config.seed,
                                          steps=config.grid_steps)
         image = grid_image(blocks, rows, cols)
         write_grid(samples_dir, step, image)
         tf.summary.image("samples/figure5", image[None], step=step)
-        event("grid", step)
+        run.event("grid", step)
+    return grid
 
-    if config.algorithm == "scratch":
-        manager = checkpoint_manager(setup.checkpoint, workdir, setup.checkpoint.step)
-        if manager.latest_checkpoint is None:
-            manager.save(checkpoint_number=0)
-        with tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")).as_default():
-            grid(0)
-        return TrainResult({}, 0, False, manager.latest_checkpoint)
-    result = meta_train(setup.learner, sampler, workdir=workdir, steps=config.steps,
-                        checkpoint=setup.checkpoint, checkpoint_every=config.checkpoint_every,
-                        max_to_keep=config.keep_checkpoints, summary_every=config.summary_every,
-                        callbacks=[LambdaCallback(progress, on_event),
-                                   Periodic(config.sample_every, grid)],
-                        stop=stop, strategy=strategy)
-    if chief and not result.interrupted and \
-            not os.path.exists(os.path.join(samples_dir, "latest.png")):
-        with tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")).as_default():
-            grid(result.step)
+
+def _every(run: skeleton.Run):
+    run.extra["grid"] = _grid(run)
+    return [(run.config.sample_every, run.extra["grid"])]
+
+
+def _finish(run: skeleton.Run, result: TrainResult) -> TrainResult:
+    """The last grid, when the run completed without drawing one (e.g. nothing to do)."""
+    if run.chief and not result.interrupted and \
+            not os.path.exists(os.path.join(run.workdir, "samples", "latest.png")):
+        with tf.summary.create_file_writer(os.path.join(run.workdir, "tensorboard")).as_default():
+            run.extra["grid"](result.step)
     return result
+
+
+EXPERIMENT = skeleton.Experiment(
+    build=lambda config, splits: build(config, splits.train.image_shape),
+    check_data=_sampler, sampler=lambda run: _sampler(run.config, run.splits),
+    load_data=load_data, check=_check, every=_every,
+    resumable=lambda config: rundir.resumable_fields(RESUMABLE_FIELDS, config),
+    first_point=lambda run: False, finish=_finish)
+
+
+def _scratch(config: MamlGanConfig, workdir: str, splits, on_event, preset) -> TrainResult:
+    """A run that does not train: its random initialization, checkpoint 0 and its grid."""
+    skeleton.check_workdir(EXPERIMENT, config, workdir)
+    splits = splits if splits is not None else load_data(config)
+    _sampler(config, splits)
+    tf.config.experimental.enable_op_determinism()
+    setup = build(config, splits.train.image_shape)
+    rundir.write_config(config, workdir, preset=preset)
+    run = skeleton.Run(config, workdir, splits, setup, True, None,
+                       on_event or (lambda name, step: None), skeleton.Clock())
+    run.event("data", int(setup.checkpoint.step.numpy()))
+    grid = _grid(run)
+    manager = checkpoint_manager(setup.checkpoint, workdir, setup.checkpoint.step)
+    if manager.latest_checkpoint is None:
+        manager.save(checkpoint_number=0)
+    with tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")).as_default():
+        grid(0)
+    return TrainResult({}, 0, False, manager.latest_checkpoint)

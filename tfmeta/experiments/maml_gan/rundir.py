@@ -25,10 +25,7 @@ from tfmeta.training import restore_latest
 
 def check_workdir(config: MamlGanConfig, workdir: str) -> None:
     """Raises ValueError if ``workdir`` is a file or holds a run whose config is incompatible."""
-    resumable = set(RESUMABLE_FIELDS)
-    if config.outer_lr_schedule != "constant":
-        resumable.discard("steps")  # the schedule's length is the run's length
-    _rundir.check_workdir(config, workdir, resumable)
+    _rundir.check_workdir(config, workdir, _rundir.resumable_fields(RESUMABLE_FIELDS, config))
 
 
 def read_config(workdir: str) -> MamlGanConfig:

@@ -1,6 +1,7 @@
 """Exports of few-shot classification runs: both families behind one ``adapt_and_classify``.
 
 * :func:`classifier_module`: a run's :class:`tfmeta.savedmodel.classifier.ClassifierModule`
+  from its learner's ``serving`` parts (:mod:`tfmeta.experiments.few_shot.learners`)
   -- for a gradient-based run (MAML and kin) the adapt function is
   ``few_shot.adapt`` (inner steps on the weights; MeGAN's generator adapts
   beside the classifier and augments the support set in the graph, its noise
@@ -26,58 +27,6 @@ from export.api import _overrides, _refuse_untrained, model_dir, save_module
 from export.versions import write_new_version
 from tfmeta.experiments import few_shot
 from tfmeta.savedmodel.classifier import ClassifierModule
-from tfmeta.savedmodel.common import variable_names
-
-
-def _classifier_parts(setup: few_shot.Setup, steps: int) -> dict:
-    """The functions, variables and state shapes of a few-shot run for :class:`ClassifierModule`.
-
-    Gradient-based: the state is the weights after ``steps`` inner steps, by
-    name (MeGAN: the N+1 classifier's; its generator's weights are saved too, as
-    ``generator_weights``, and adapt beside it in the graph). Metric:
-    ``few_shot.adapt``'s support summary of one episode without its leading axis
-    of 1 (shapes found by the module); the embedding's and head's variables
-    (also the BatchNorm averages) are saved by name.
-    """
-    if setup.nets is None:
-        model = setup.model
-        names = variable_names(model.trainable_variables, model.name)
-
-        def adapt_fn(images, labels, seed):
-            return dict(zip(names, few_shot.adapt(setup, images, labels, steps=steps,
-                                                  seed=seed)))
-
-        def logits_fn(state, images):
-            return few_shot.logits(setup, [state[n] for n in names], images)
-
-        weights = model.trainable_variables
-        inner = setup.inner if isinstance(setup.inner, dict) else {"model": setup.inner}
-        variables = {"model_weights": dict(zip(names, weights)),
-                     "inner_learning_rates": [v for p in sorted(inner)
-                                              for v in inner[p].variables],
-                     "non_trainable": list(model.non_trainable_variables)}
-        if setup.modulation is not None:   # HSML tailors the start inside `adapt`
-            variables["modulation"] = list(setup.modulation.variables)
-        if setup.generator is not None:   # MeGAN: the generator adapts inside `adapt`
-            generator = setup.generator.trainable_variables
-            variables["generator_weights"] = dict(zip(
-                variable_names(generator, setup.generator.name), generator))
-        return dict(adapt_fn=adapt_fn, logits_fn=logits_fn,
-                    state_shapes={n: list(v.shape) for n, v in zip(names, weights)},
-                    variables=variables)
-
-    def metric_adapt_fn(images, labels, seed):
-        del seed   # nothing is drawn
-        state = few_shot.adapt(setup, images, labels, steps=0, ways=setup.config.ways)
-        return {n: t[0] for n, t in state.items()}
-
-    def metric_logits_fn(state, images):
-        return few_shot.logits(setup, {n: t[None] for n, t in state.items()}, images)
-
-    nets = {"embedding": setup.nets.embedding, "head": setup.nets.head}
-    return dict(adapt_fn=metric_adapt_fn, logits_fn=metric_logits_fn, variables={
-        f"{kind}_variables": dict(zip(variable_names(net.variables, net.name), net.variables))
-        for kind, net in nets.items() if net is not None})
 
 
 def classifier_module(setup: few_shot.Setup, *, adapt_steps: int | None = None,
@@ -89,21 +38,20 @@ def classifier_module(setup: few_shot.Setup, *, adapt_steps: int | None = None,
     more than its ``fakes_from``).
     """
     config = setup.config
-    if config.metric and adapt_steps is not None:
+    spec = few_shot.learners.get(config.algorithm)
+    if not spec.inner_loop and adapt_steps is not None:
         raise ValueError(f"--adapt_steps applies to gradient-based runs; a {config.algorithm} "
                          f"run adapts by embedding the support set (no steps), got "
                          f"--adapt_steps={adapt_steps}")
-    steps = 0 if config.metric else (config.eval_inner_steps if adapt_steps is None
-                                     else adapt_steps)
-    if config.megan and steps <= config.fakes_from:
-        raise ValueError(f"--adapt_steps={steps} must exceed the MeGAN run's fakes_from="
-                         f"{config.fakes_from} (the first inner step with generated images, "
-                         f"0-based): with fewer steps the classifier, meta-trained with them, "
-                         f"would never see one")
-    return ClassifierModule(**_classifier_parts(setup, steps), ways=config.ways,
+    steps = 0 if not spec.inner_loop else (config.eval_inner_steps if adapt_steps is None
+                                           else adapt_steps)
+    refusal = spec.refuse_steps(config, steps) if spec.refuse_steps is not None else None
+    if refusal is not None:
+        raise ValueError(f"--adapt_steps={steps} {refusal}")
+    return ClassifierModule(**spec.serving(setup, steps), ways=config.ways,
                             image_shape=[int(s) for s in setup.model.inputs[0].shape[1:]],
-                            family="metric" if config.metric else "gradient",
-                            adapt_steps=steps, max_support=max_support, max_query=max_query)
+                            family=spec.family, adapt_steps=steps, max_support=max_support,
+                            max_query=max_query)
 
 
 def export_classifier(workdir: str, export_dir: str, name: str, *,
@@ -134,17 +82,7 @@ def export_classifier(workdir: str, export_dir: str, name: str, *,
     module = classifier_module(setup, adapt_steps=adapt_steps, max_support=max_support,
                                max_query=max_query)
     config = setup.config
-    if setup.generator is not None:
-        family = {"inner_optimizer": {p: o.name for p, o in sorted(setup.inner.items())},
-                  "generator": {"conditioning": config.conditioning,
-                                "fakes_from": config.fakes_from,
-                                "real_weight": config.real_weight,
-                                "fake_weight": config.fake_weight},
-                  "classifier_outputs": config.ways + 1}
-    elif setup.inner is not None:
-        family = {"inner_optimizer": setup.inner.name}
-    else:
-        family = {"trained_ways": config.training_ways, "fce": config.fce}
+    family = few_shot.learners.get(config.algorithm).serving_metadata(setup)
     metadata = dict(module.metadata(), kind="classifier", run=os.path.abspath(workdir),
                     step=int(setup.checkpoint.step.numpy()), algorithm=config.algorithm,
                     dataset=config.dataset, trained_shots=config.shots, **family,

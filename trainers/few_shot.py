@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from trainers import shell
@@ -31,6 +32,7 @@ if __name__ == "__main__":
 with shell.native_logs_filtered():
     from tfmeta.experiments import few_shot as lib  # noqa: E402
     from tfmeta.experiments import rundir  # noqa: E402
+    from tfmeta.experiments.few_shot.fields import InnerLoopFields  # noqa: E402
     from tfmeta.experiments.few_shot.run import check_workdir  # noqa: E402
 
 
@@ -38,7 +40,8 @@ def describe(config: lib.FewShotConfig) -> str:
     """The banner's first lines: the learner, its settings and the data."""
     data = config.folder if config.dataset == "folder" else (
         f"omniglot ({config.split} split)" if config.dataset == "omniglot" else config.dataset)
-    if config.metric:
+    spec = lib.learners.get(config.algorithm)
+    if not spec.inner_loop:
         extras = "".join(f" {k}={getattr(config, k)}" for k in ("fce", "fce_steps") if config.fce)
         training = (f"training episodes: {config.training_ways}-way {config.shots}-shot "
                     f"{config.training_queries} queries, {config.meta_batch_size} per update; "
@@ -46,11 +49,12 @@ def describe(config: lib.FewShotConfig) -> str:
                     f"pooling={config.pooling} filters={config.filters}{extras}")
     else:
         default = lib.FewShotConfig()
-        megan = lib.config.MEGAN_FIELDS if config.megan else ()
+        own = [f.name for block in spec.blocks if block is not InnerLoopFields
+               for f in dataclasses.fields(block) if f.name in spec.fields]   # MeGAN's
         extras = "".join(f" {k}={getattr(config, k)}" for k in (
             "per_step_lr", "per_step_bn", "first_order_steps", "step_weights")
             if getattr(config, k) != getattr(default, k)) + "".join(
-            f" {k}={getattr(config, k)}" for k in megan)
+            f" {k}={getattr(config, k)}" for k in own)
         training = (f"steps={config.steps} meta_batch_size={config.meta_batch_size} "
                     f"inner_steps={config.inner_steps} (test: {config.eval_inner_steps}) "
                     f"inner_lr={config.inner_lr} outer_lr={config.outer_lr} "
@@ -58,7 +62,7 @@ def describe(config: lib.FewShotConfig) -> str:
                     f"filters={config.filters}{extras}")
     return (f"few_shot: {config.ways}-way {config.shots}-shot algorithm={config.algorithm} "
             f"{training}\ndata: {data}; curve: {config.eval_episodes} held-out episodes every "
-            f"{config.eval_every} {'updates' if config.metric else 'meta-updates'}")
+            f"{config.eval_every} {'meta-updates' if spec.inner_loop else 'updates'}")
 
 
 def report(result, config: lib.FewShotConfig, workdir: str) -> str:
@@ -66,7 +70,7 @@ def report(result, config: lib.FewShotConfig, workdir: str) -> str:
     curve, score = lib.read_curve(workdir), "no curve point"
     if curve:
         p = curve[-1]
-        adapted = "" if config.metric else (
+        adapted = "" if not lib.learners.get(config.algorithm).inner_loop else (
             f", {p.get('inner_steps', config.eval_inner_steps)} inner steps")
         score = (f"held-out accuracy at step {p['step']}: {100 * p['accuracy']:.2f} +- "
                  f"{100 * p['ci95']:.2f}% ({p['episodes']} episodes{adapted})")
@@ -91,7 +95,7 @@ TRAINER = shell.Trainer(
         on_curve=hooks.curve, preset=preset, strategy=strategy),
     describe=describe, report=report, distribute=True,
     workdir_help="config.json, checkpoints/, tensorboard/, curve.json, curve.png",
-    check_workdir=check_workdir, unit=lambda c: "update" if c.metric else "meta-update",
+    check_workdir=check_workdir, unit=lambda c: "meta-update" if lib.learners.get(c.algorithm).inner_loop else "update",
     latest_checkpoint=rundir.latest_checkpoint,
     stored=rundir.stored_settings,
     postfix={"loss": "meta_loss/model"},

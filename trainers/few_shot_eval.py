@@ -113,7 +113,7 @@ def main(argv):
                          "queries": FLAGS.queries or config.queries,
                          "step": int(setup.learner.step.numpy()),
                          "train_seconds": timed[-1]["seconds"] if timed else None,
-                         "inner_steps": None if config.metric else steps,
+                         "inner_steps": steps if lib.learners.get(config.algorithm).inner_loop else None,
                          "episodes": score["episodes"], "accuracy": score["accuracy"],
                          "ci95": score["ci95"], "seed": FLAGS.seed})
             common.say(f"{run}: {curve.percent(rows[-1])}%")

@@ -1,7 +1,10 @@
 """Few-shot classification (N-way K-shot): MAML and kin, and metric learners.
 
-* :class:`FewShotConfig` -- a run's settings (defaults: the CPU recipe);
-  :data:`PAPER` the published settings per (ways, shots);
+* :class:`FewShotConfig` -- a run's settings (defaults: the CPU recipe), its
+  fields in blocks by family (:mod:`.fields`); :data:`PAPER` the published
+  settings per (ways, shots);
+* :mod:`.learners` -- the registry of learners (``algorithm`` names one):
+  how each builds, trains, adapts, scores and is served;
 * :func:`load_data`, :func:`build` -- data splits, Conv-4, learner, checkpoint;
 * :func:`run` -- meta-trains or resumes a run directory, with a learning
   curve of held-out accuracy (``curve.json``);
@@ -19,6 +22,7 @@ Example:
     >>> few_shot.summary(few_shot.episode_accuracies(setup, splits.test, episodes=600, steps=3))
 """
 
+from tfmeta.experiments.few_shot import learners
 from tfmeta.experiments.few_shot.adaptation import (adapt, classify, generated, initial_params,
                                                     logits)
 from tfmeta.experiments.few_shot.build import Setup, build, load_data, training_sampler
@@ -33,5 +37,5 @@ from tfmeta.experiments.few_shot.run import (CURVE_FILE, load_run, read_config, 
 __all__ = ["ALGORITHMS", "CURVE_FILE", "FewShotConfig", "GRADIENT_ALGORITHMS", "MEGAN_CPU",
            "MEGAN_PAPER", "METRIC_ALGORITHMS", "METRIC_CPU", "METRIC_PAPER", "PAPER", "PRESETS", "Setup",
            "adapt", "build", "classify", "episode_accuracies", "generated", "initial_params",
-           "load_data", "load_run", "logits", "read_config", "read_curve", "run", "summary",
+           "learners", "load_data", "load_run", "logits", "read_config", "read_curve", "run", "summary",
            "training_sampler"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from tfmeta import io
+from tfmeta.experiments.few_shot import learners
 from tfmeta.experiments.few_shot.config import FewShotConfig
 
 CURVE_FIGURE = "curve.png"
@@ -49,7 +50,8 @@ def plot_curve(points: list[dict], config: FewShotConfig, path: str) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     ax.fill_between(steps, accuracy - ci95, np.minimum(accuracy + ci95, 100.0), alpha=0.25,
                     color="C0", label="95% interval")
-    adapted = "" if config.metric else (
+    inner_loop = learners.get(config.algorithm).inner_loop
+    adapted = "" if not inner_loop else (
         f", {points[-1].get('inner_steps', config.eval_inner_steps)} inner steps")
     ax.plot(steps, accuracy, marker="o", markersize=3, color="C0",
             label=f"held-out accuracy ({points[-1]['episodes']} episodes{adapted})")
@@ -59,7 +61,7 @@ def plot_curve(points: list[dict], config: FewShotConfig, path: str) -> None:
                    label=f"published {reference[0]}: {reference[1]}%")
     name = "Omniglot" if config.dataset == "omniglot" else config.dataset
     ax.set_title(f"{name} {config.ways}-way {config.shots}-shot, {config.algorithm}")
-    ax.set_xlabel("updates" if config.metric else "meta-updates")
+    ax.set_xlabel("meta-updates" if inner_loop else "updates")
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_ylabel("accuracy (%)")
     ax.grid(alpha=0.3)

@@ -22,8 +22,9 @@ import tensorflow as tf
 
 from tfmeta.classify import accuracy
 from tfmeta.data import ClassDataset, EpisodeSampler
+from tfmeta.experiments.few_shot import learners
 from tfmeta.experiments.few_shot.adaptation import adapt, classify
-from tfmeta.experiments.few_shot.build import Setup
+from tfmeta.experiments.few_shot.registry import Setup
 
 CURVE_SEED = 1_000_003     # the training curve's episodes: apart from the evaluation's `seed`
 
@@ -40,7 +41,7 @@ def episode_accuracies(setup: Setup, dataset: ClassDataset, *, episodes: int, st
     """
     config = setup.config
     ways = config.ways if ways is None else ways
-    if ways != config.ways and not config.metric:
+    if ways != config.ways and not learners.get(config.algorithm).any_ways:
         raise ValueError(f"the run's classifier has {config.ways} outputs; it cannot score "
                          f"{ways}-way episodes")
     score = _scorer(setup, dataset, ways, config.shots if shots is None else shots,

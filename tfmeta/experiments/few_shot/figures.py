@@ -3,8 +3,8 @@
 For each of a few held-out episodes (the curve's episodes: the same ones at
 every point), one row of the support images and one row of the generator's
 images of them at each inner step of the adaptation the run is scored with
-(:func:`tfmeta.experiments.few_shot.adaptation.generated`); the steps whose
-images the classifier sees (from ``fakes_from`` on) are boxed.
+(:func:`generated`); the steps whose images the classifier sees (from
+``fakes_from`` on) are boxed.
 
 Example:
     >>> image = augmentation_grid(setup, splits.test, episodes=3)
@@ -16,11 +16,24 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from tfmeta.algorithms.adapt import step_seed
 from tfmeta.data import ClassDataset, EpisodeSampler
-from tfmeta.experiments.few_shot.adaptation import generated
-from tfmeta.experiments.few_shot.build import Setup
+from tfmeta.experiments.few_shot.learners.gradient import trajectory
+from tfmeta.experiments.few_shot.registry import Setup
 
 SAMPLES_FILE = "samples.png"
+
+
+def generated(setup: Setup, support_images: tf.Tensor, support_labels: tf.Tensor, *,
+              steps: int, seed=None) -> tf.Tensor:
+    """MeGAN: ``[steps, S, H, W, C]``, the generator's images of the support set at each
+    inner step of ``adapt`` (the ones the classifier sees from ``fakes_from`` on)."""
+    if setup.generator is None:
+        raise ValueError(f"{setup.config.algorithm!r} has no generator (only megan has)")
+    seed = tf.zeros([2], tf.int32) if seed is None else seed
+    path = trajectory(setup, support_images, support_labels, steps, None, seed)
+    return tf.stack([setup.objective.generate(path[j], support_images, support_labels,
+                                              step_seed(seed, 0, j)) for j in range(steps)])
 
 
 def augmentation_rows(setup: Setup, dataset: ClassDataset, *, episodes: int = 3,

@@ -7,9 +7,10 @@ meta-updates (and before the first) it scores ``eval_episodes`` held-out
 episodes -- the same episodes every time -- and appends the accuracy to
 ``curve.json``: the run's learning curve, each point with ``seconds``, the
 wall-clock training time up to it (curve points excluded, compilation
-included; a resumed run continues from its last point's). A MeGAN run also
-writes ``samples.png`` at each point: the generator's images of a few
-held-out support sets (:mod:`tfmeta.experiments.few_shot.figures`).
+included; a resumed run continues from its last point's). A learner with
+``samples`` (MeGAN) also writes ``samples.png`` at each point: the
+generator's images of a few held-out support sets
+(:mod:`tfmeta.experiments.few_shot.figures`).
 
 Example:
     >>> result = run(FewShotConfig(steps=100, data_dir="../shared/tensorflow_datasets"),
@@ -31,12 +32,12 @@ import tensorflow as tf
 from tfmeta import distribute, io
 from tfmeta.data import EpisodeSampler
 from tfmeta.experiments import rundir
+from tfmeta.experiments.few_shot import learners
 from tfmeta.experiments.few_shot.build import Setup, build, load_data, training_sampler
-from tfmeta.experiments.few_shot.config import (GRADIENT_ALGORITHMS, RESUMABLE_FIELDS,
-                                                 FewShotConfig)
+from tfmeta.experiments.few_shot.config import RESUMABLE_FIELDS, FewShotConfig
 from tfmeta.experiments.few_shot.curve import CURVE_FIGURE, plot_curve
 from tfmeta.experiments.few_shot.evaluate import CURVE_SEED, episode_accuracies, summary
-from tfmeta.experiments.few_shot.figures import SAMPLES_FILE, augmentation_grid
+from tfmeta.experiments.few_shot.figures import SAMPLES_FILE
 from tfmeta.training import LambdaCallback, Periodic, TrainResult, meta_train, restore_latest
 
 CURVE_FILE = "curve.json"
@@ -99,9 +100,10 @@ def run(config: FewShotConfig, workdir: str,
       ValueError: on an incompatible existing run or settings the data cannot
         meet (more ways than classes, more shots + queries than images).
     """
-    if strategy is not None and config.metric:
+    spec = learners.get(config.algorithm)
+    if strategy is not None and not spec.inner_loop:   # MetricLearner takes no strategy
         raise ValueError(f"`distribute` applies to the gradient-based algorithms "
-                         f"({', '.join(GRADIENT_ALGORITHMS)}), not `algorithm`="
+                         f"({', '.join(learners.names('gradient'))}), not `algorithm`="
                          f"{config.algorithm}; use `distribute`=none")
     distribute.check_meta_batch_size(config.meta_batch_size, strategy, "`meta_batch_size`={}")
     check_workdir(config, workdir)
@@ -109,8 +111,8 @@ def run(config: FewShotConfig, workdir: str,
     try:
         sampler = training_sampler(config, splits.train)
     except ValueError as e:
-        names = ("`train_ways`/`shots`/`train_queries` (training episodes)" if config.metric
-                 else "`ways`/`shots`/`queries`")
+        names = ("`train_ways`/`shots`/`train_queries` (training episodes)"
+                 if "train_ways" in spec.fields else "`ways`/`shots`/`queries`")
         raise ValueError(f"{names}: {e}") from None
     try:
         EpisodeSampler(splits.test, ways=config.ways, shots=config.shots,
@@ -148,16 +150,16 @@ def run(config: FewShotConfig, workdir: str,
                                         steps=config.eval_inner_steps, seed=CURVE_SEED)
         point = dict(summary(accuracies), step=step, inner_steps=config.eval_inner_steps,
                      seconds=round(seconds, 1))
-        if config.metric:
+        if not spec.inner_loop:
             del point["inner_steps"]
         points = sorted(points + [point], key=lambda p: p["step"])
         io.write_json(curve_path, {"ways": config.ways, "shots": config.shots,
                                    "points": points})
         plot_curve(points, config, os.path.join(workdir, CURVE_FIGURE))
         tf.summary.scalar("eval/accuracy", point["accuracy"], step=step)
-        if config.megan:
+        if spec.samples is not None:
             io.write_png(os.path.join(workdir, SAMPLES_FILE),
-                         augmentation_grid(setup, splits.test, seed=CURVE_SEED))
+                         spec.samples(setup, splits.test, seed=CURVE_SEED))
         event("eval", step)
         if on_curve is not None:
             on_curve(points)

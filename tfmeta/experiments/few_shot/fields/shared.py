@@ -1,0 +1,97 @@
+"""The fields every few-shot learner takes: the data, the episodes, the net and the run.
+
+Each block is a frozen dataclass of fields declared with
+:func:`tfmeta.experiments.settings.setting`; :class:`FewShotConfig` inherits
+them all, so the fields stay flat (one flag each, one ``config.json``). A
+block's ``check_block(config)`` checks its own fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tfmeta import checks
+from tfmeta.experiments.settings import data_dir_setting, download_setting, setting
+
+SPLITS = ("classification", "background")
+DATASETS = ("omniglot", "fashion_mnist", "mnist", "folder")
+OUTER_LR_SCHEDULES = ("constant", "cosine", "linear")
+POOLINGS = ("stride", "max")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataFields:
+    """Where the classes of the episodes come from."""
+    dataset: str = setting("omniglot",
+        'Classes of the episodes: omniglot (characters x 4 rotations, 28x28), fashion_mnist, '
+        'mnist, or folder (`folder`: one sub-folder of images per class, 70% of the classes '
+        'train).', choices=DATASETS)
+    split: str = setting("classification",
+        'Omniglot split: classification (1200 training / 423 test characters, the split the '
+        'papers report on) or background (964 background / 659 evaluation characters, paper '
+        "000's).", choices=SPLITS)
+    folder: str | None = setting(None,
+        '`dataset`=folder: a directory with one sub-folder of images per class.')
+    data_dir: str | None = data_dir_setting()
+    download: bool = download_setting()
+    image_size: int = setting(28,
+        'Images are resized to this square size (Omniglot in the papers: 28).')
+
+    def check_block(self, spec=None) -> None:
+        checks.one_of("dataset", self.dataset, DATASETS)
+        checks.one_of("split", self.split, SPLITS)
+        checks.count("image_size", self.image_size)
+        if self.dataset == "folder" and not self.folder:
+            raise ValueError("`dataset`=folder needs `folder`=DIR (a directory of class folders)")
+
+
+@dataclasses.dataclass(frozen=True)
+class EpisodeFields:
+    """The shape of an episode and of a meta-batch."""
+    ways: int = setting(5, 'N: classes per episode (papers: 5 or 20).')
+    shots: int = setting(1, 'K: support images per class (papers: 1 or 5).')
+    queries: int = setting(15,
+        'Query images per class, scored by the meta-loss and by evaluation (papers: 15).')
+    meta_batch_size: int = setting(16,
+        'Episodes (tasks) per meta-update; metric learners: episodes per update.')
+
+    def check_block(self, spec=None) -> None:
+        for name in ("ways", "shots", "queries", "meta_batch_size"):
+            checks.count(name, getattr(self, name))
+        if self.ways < 2:
+            raise ValueError(f"`ways` must be at least 2, got {self.ways}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingFields:
+    """The net, the outer step, the run's length and what it writes along the way."""
+    outer_lr: float = setting(3e-3,
+        "Outer learning rate: Adam's (maml, fomaml, metasgd; papers: 1e-3) or Reptile's SGD "
+        'step size.')
+    outer_lr_schedule: str = setting("cosine",
+        'constant, cosine (MAML++: decays to 0 at `steps`) or linear (to 0 at `steps`). With '
+        'a decay, `steps` cannot change when resuming.', choices=OUTER_LR_SCHEDULES)
+    filters: int = setting(64, 'Conv-4 filters per block (papers: 64).')
+    pooling: str = setting("stride",
+        "Conv-4 down-sampling: stride (stride-2 convolutions, MAML's Omniglot net) or max "
+        '(2x2 max-pool).', choices=POOLINGS)
+    steps: int = setting(3000, 'Total meta-updates of the run.')
+    seed: int = setting(0, 'Seed of initialization and episode stream.')
+    checkpoint_every: int = setting(100, 'Meta-updates between checkpoints.')
+    keep_checkpoints: int = setting(3, 'Newest checkpoints kept.')
+    eval_every: int = setting(250,
+        'Meta-updates between curve points (held-out accuracy, curve.json and curve.png).')
+    eval_episodes: int = setting(100,
+        'Held-out episodes per curve point (the same episodes every time; the final score: '
+        'trainers.few_shot_eval with 600).')
+    summary_every: int = setting(10, 'Meta-updates between TensorBoard scalars.')
+
+    def check_block(self, spec=None) -> None:
+        checks.one_of("outer_lr_schedule", self.outer_lr_schedule, OUTER_LR_SCHEDULES)
+        checks.one_of("pooling", self.pooling, POOLINGS)
+        for name in ("filters", "checkpoint_every", "keep_checkpoints", "eval_every",
+                     "eval_episodes", "summary_every"):
+            checks.count(name, getattr(self, name))
+        checks.count("steps", self.steps, minimum=0)
+        checks.count("seed", self.seed, minimum=0)
+        checks.positive("outer_lr", self.outer_lr)

@@ -1,0 +1,53 @@
+"""What several learners build alike: the outer learning rate, Conv-4, the inner SGD step.
+
+Example:
+    >>> model = conv4_classifier(config, (28, 28, 1), config.ways)
+    >>> inner = inner_sgd(config, model.trainable_variables, items)
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+
+from tfmeta import inner as inner_lib
+from tfmeta.experiments.few_shot.registry import Config
+from tfmeta.nets import build_conv4
+
+
+def outer_learning_rate(config: Config):
+    """``outer_lr`` under the run's schedule (read from the optimizer's own iteration)."""
+    if config.outer_lr_schedule == "constant":
+        return config.outer_lr
+    if config.outer_lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(config.outer_lr,
+                                                      decay_steps=max(config.steps, 1))
+    return keras.optimizers.schedules.PolynomialDecay(config.outer_lr, max(config.steps, 1),
+                                                      end_learning_rate=0.0)
+
+
+def adam(config: Config) -> Callable[[], keras.optimizers.Optimizer]:
+    """A factory of Adam at ``outer_lr`` under its schedule (one optimizer per player)."""
+    rate = outer_learning_rate(config)
+    return lambda: keras.optimizers.Adam(rate)
+
+
+def conv4_classifier(config: Config, image_shape, outputs: int, *, dtype: str = "float32",
+                     activation: str = "relu") -> keras.Model:
+    """Conv-4 with ``outputs`` logits (MAML++'s per-step batch norm rows with `per_step_bn`)."""
+    return build_conv4(outputs, tuple(image_shape), filters=config.filters,
+                       pooling=config.pooling, activation=activation, dtype=dtype,
+                       per_step_rows=config.inner_steps + 1 if config.per_step_bn else 0)
+
+
+def inner_sgd(config: Config, variables: list, items: dict, dtype: str = "float32"):
+    """SGD at ``inner_lr``, or MAML++'s learned rate per tensor and step (`per_step_lr`; its
+    rates are added to the checkpoint ``items``)."""
+    if config.per_step_lr:
+        rates = inner_lib.per_step_learning_rates(len(variables), config.inner_steps,
+                                                  config.inner_lr, name="inner_lr",
+                                                  dtype=dtype)
+        items["inner_learning_rates"] = rates
+        return inner_lib.per_step(rates)
+    return inner_lib.sgd(config.inner_lr)

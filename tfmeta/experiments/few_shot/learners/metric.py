@@ -1,0 +1,129 @@
+"""The metric family: a Conv-4 embedding (and a head) that learns a comparison, no inner loop.
+
+``protonet`` (Snell et al. 2017; class means, squared Euclidean distance),
+``matching`` (Vinyals et al. 2016; cosine attention over the support, `fce`),
+``relation`` (Sung et al. 2018; a learned relation module on 7x7 feature maps)
+and ``siamese`` (Koch et al. 2015; weighted L1 scorer of pairs), all trained
+by Adam at ``outer_lr`` on the episodes' loss
+(:class:`tfmeta.metric.MetricLearner`). Adapting is summarizing the support set
+with the embedding in inference mode (moving batch-norm averages):
+:func:`adapt` returns that state (:func:`tfmeta.metric.support_state`) and
+:func:`logits` scores queries against it; inner steps do not apply.
+
+Example:
+    >>> setup = get("relation").build(config, (28, 28, 1))
+    >>> setup.nets.head                 # the relation module
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+import tensorflow as tf
+
+from tfmeta.experiments.few_shot.fields import MetricFields
+from tfmeta.experiments.few_shot.learners.common import outer_learning_rate
+from tfmeta.experiments.few_shot.registry import Config, LearnerSpec, Setup, register
+from tfmeta.metric import MetricLearner, MetricNets, embed, query_logits, support_state
+from tfmeta.nets.conv4 import build_conv4_embedding
+from tfmeta.nets.metric_heads import (FullContextEmbedding, build_relation_module,
+                                      build_siamese_scorer)
+from tfmeta.savedmodel.common import variable_names
+
+
+def build_metric(config: Config, image_shape, *, dtype: str = "float32",
+                 activation: str = "relu", maps: bool = False,
+                 head: Callable | None = None) -> Setup:
+    """Nets, learner (Adam at ``outer_lr`` under its schedule) and checkpoint of a metric run.
+
+    ``maps``: the embedding keeps 7x7 feature maps of 28x28 (two pooled
+    blocks, not flattened); ``head(config, features, dtype)`` builds the head
+    on the embedding's output shape (None: no head).
+    """
+    embedding = build_conv4_embedding(tuple(image_shape), filters=config.filters,
+                                      pooling=config.pooling, pool_blocks=2 if maps else 4,
+                                      flatten=not maps, activation=activation, dtype=dtype)
+    features = tuple(int(s) for s in embedding.output_shape[1:])
+    nets = MetricNets(config.algorithm, embedding,
+                      None if head is None else head(config, features, dtype))
+    learner = MetricLearner(nets, config.training_ways,
+                            keras.optimizers.Adam(outer_learning_rate(config)))
+    items: dict = {"model": nets.embedding, "step": learner.step,
+                   "optimizer": learner.optimizer}
+    if nets.head is not None:
+        items["head"] = nets.head
+    return Setup(config, nets.embedding, None, None, learner, tf.train.Checkpoint(**items),
+                 nets)
+
+
+def adapt(setup: Setup, support_images, support_labels, *, steps: int = 0, params=None,
+          seed=None, ways=None) -> dict:
+    """The support state of ``ways`` classes (default: the run's); ``steps`` do not apply."""
+    del steps, params, seed
+    ways = setup.config.ways if ways is None else ways
+    embeddings = embed(setup.nets, support_images[None], training=False)
+    return support_state(setup.nets, embeddings, support_labels[None], ways)
+
+
+def logits(setup: Setup, state: dict, images: tf.Tensor) -> tf.Tensor:
+    """Class logits ``[Q, N]`` of ``images`` against the support state."""
+    queries = embed(setup.nets, images[None], training=False)
+    return query_logits(setup.nets, state, queries)[0]
+
+
+def serving(setup: Setup, steps: int) -> dict:
+    """The serving parts: the state is one episode's support state without its leading axis
+    of 1 (shapes found by the module); the embedding's and head's variables (also the
+    BatchNorm averages) are saved by name."""
+    del steps
+
+    def adapt_fn(images, labels, seed):
+        del seed   # nothing is drawn
+        state = adapt(setup, images, labels, ways=setup.config.ways)
+        return {n: t[0] for n, t in state.items()}
+
+    def logits_fn(state, images):
+        return logits(setup, {n: t[None] for n, t in state.items()}, images)
+
+    nets = {"embedding": setup.nets.embedding, "head": setup.nets.head}
+    return dict(adapt_fn=adapt_fn, logits_fn=logits_fn, variables={
+        f"{kind}_variables": dict(zip(variable_names(net.variables, net.name), net.variables))
+        for kind, net in nets.items() if net is not None})
+
+
+def serving_metadata(setup: Setup) -> dict:
+    return {"trained_ways": setup.config.training_ways, "fce": setup.config.fce}
+
+
+def metric_learner(name: str, help: str, **build_options) -> LearnerSpec:
+    """A metric-family :class:`LearnerSpec` built by :func:`build_metric` with these options."""
+    without = build_options.pop("without", ("fce", "fce_steps"))
+
+    def build(config, image_shape, *, dtype="float32", activation="relu"):
+        return build_metric(config, image_shape, dtype=dtype, activation=activation,
+                            **build_options)
+    return LearnerSpec(name=name, family="metric", help=help, build=build, adapt=adapt,
+                       logits=logits, serving=serving, serving_metadata=serving_metadata,
+                       blocks=(MetricFields,), without=without, any_ways=True)
+
+
+def _fce(config: Config, features: tuple, dtype: str):
+    if not config.fce:
+        return None
+    head = FullContextEmbedding(features[-1], steps=config.fce_steps, dtype=dtype, name="fce")
+    head.build()
+    return head
+
+
+register(metric_learner("protonet", "class means, squared Euclidean distance"))
+register(metric_learner("matching", "cosine attention over the support (`fce`: full context embeddings)", head=_fce,
+                        without=()))
+register(metric_learner(
+    "relation", "a learned relation module on feature maps, MSE to one-hot", maps=True,
+    head=lambda config, features, dtype: build_relation_module(
+        features, filters=config.filters, dtype=dtype)))
+register(metric_learner(
+    "siamese", "same/different pairs; a query takes the class of its most similar support "
+    "image", head=lambda config, features, dtype: build_siamese_scorer(features[-1],
+                                                                      dtype=dtype)))

@@ -21,34 +21,29 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-import time
 from typing import Any, Callable
 
 import tensorflow as tf
 
-from tfmeta import distribute, io
+from tfmeta import io
 from tfmeta.data import EpisodeSampler
-from tfmeta.experiments import rundir
+from tfmeta.experiments import rundir, skeleton
 from tfmeta.experiments.few_shot import learners
 from tfmeta.experiments.few_shot.build import Setup, build, load_data, training_sampler
 from tfmeta.experiments.few_shot.config import RESUMABLE_FIELDS, FewShotConfig
 from tfmeta.experiments.few_shot.curve import CURVE_FIGURE, plot_curve
 from tfmeta.experiments.few_shot.evaluate import CURVE_SEED, episode_accuracies, summary
 from tfmeta.experiments.few_shot.figures import SAMPLES_FILE
-from tfmeta.training import LambdaCallback, Periodic, TrainResult, meta_train, restore_latest
+from tfmeta.training import TrainResult, restore_latest
 
 CURVE_FILE = "curve.json"
 
 
 def check_workdir(config: FewShotConfig, workdir: str) -> None:
     """Raises ValueError if ``workdir`` holds a run with an incompatible config."""
-    resumable = set(RESUMABLE_FIELDS)
-    if config.outer_lr_schedule != "constant":
-        resumable.discard("steps")  # the schedule's length is the run's length
-    rundir.check_workdir(config, workdir, resumable)
+    rundir.check_workdir(config, workdir, rundir.resumable_fields(RESUMABLE_FIELDS, config))
 
 
 def read_config(workdir: str) -> FewShotConfig:
@@ -100,78 +95,67 @@ def run(config: FewShotConfig, workdir: str,
       ValueError: on an incompatible existing run or settings the data cannot
         meet (more ways than classes, more shots + queries than images).
     """
-    spec = learners.get(config.algorithm)
-    if strategy is not None and not spec.inner_loop:   # MetricLearner takes no strategy
+    return skeleton.train(EXPERIMENT, config, workdir, progress, splits=splits,
+                          on_event=on_event, stop=stop, preset=preset, strategy=strategy,
+                          extra={"on_curve": on_curve})
+
+
+def _check(config: FewShotConfig, strategy) -> None:
+    if strategy is not None and not learners.get(config.algorithm).inner_loop:
         raise ValueError(f"`distribute` applies to the gradient-based algorithms "
                          f"({', '.join(learners.names('gradient'))}), not `algorithm`="
                          f"{config.algorithm}; use `distribute`=none")
-    distribute.check_meta_batch_size(config.meta_batch_size, strategy, "`meta_batch_size`={}")
-    check_workdir(config, workdir)
-    splits = splits if splits is not None else load_data(config)
+
+
+def _check_data(config: FewShotConfig, splits) -> None:
+    """Refuses episodes the classes cannot fill, naming the fields."""
     try:
-        sampler = training_sampler(config, splits.train)
+        training_sampler(config, splits.train)
     except ValueError as e:
         names = ("`train_ways`/`shots`/`train_queries` (training episodes)"
-                 if "train_ways" in spec.fields else "`ways`/`shots`/`queries`")
+                 if "train_ways" in learners.get(config.algorithm).fields
+                 else "`ways`/`shots`/`queries`")
         raise ValueError(f"{names}: {e}") from None
     try:
         EpisodeSampler(splits.test, ways=config.ways, shots=config.shots,
                        queries=config.queries)
     except ValueError as e:
         raise ValueError(f"`ways`/`shots`/`queries`: {e}") from None
-    tf.config.experimental.enable_op_determinism()
-    with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        setup = build(config, splits.train.image_shape)
-    chief = distribute.is_chief(strategy)
-    os.makedirs(workdir, exist_ok=True)
-    if preset is None:   # a resumed run keeps the preset name it recorded
-        preset = (rundir.stored_settings(workdir) or {}).get(rundir.PRESET_KEY)
-    if chief:
-        rundir.write_config(config, workdir, preset=preset)
-    curve_path = os.path.join(workdir, CURVE_FILE)
+
+
+def _every(run: skeleton.Run):
+    """The curve point: held-out accuracy, the training seconds so far, the figures."""
+    config, workdir, setup, splits = run.config, run.workdir, run.setup, run.splits
+    spec = learners.get(config.algorithm)
     previous = read_curve(workdir)
-    clock = {"base": float(previous[-1].get("seconds", 0.0)) if previous else 0.0,
-             "start": None, "evaluating": 0.0}
-
-    def event(name: str, step: int) -> None:
-        if name == "start":
-            clock["start"] = time.perf_counter()
-        if on_event is not None:
-            on_event(name, step)
-
-    event("data", 0)
+    base = float(previous[-1].get("seconds", 0.0)) if previous else 0.0
 
     def curve_point(step: int) -> None:
-        began = time.perf_counter()
-        seconds = clock["base"] if clock["start"] is None else (
-            clock["base"] + began - clock["start"] - clock["evaluating"])
-        points = [p for p in read_curve(workdir) if p["step"] != step]
+        seconds = base + run.clock.seconds()
         accuracies = episode_accuracies(setup, splits.test, episodes=config.eval_episodes,
                                         steps=config.eval_inner_steps, seed=CURVE_SEED)
         point = dict(summary(accuracies), step=step, inner_steps=config.eval_inner_steps,
                      seconds=round(seconds, 1))
         if not spec.inner_loop:
             del point["inner_steps"]
-        points = sorted(points + [point], key=lambda p: p["step"])
-        io.write_json(curve_path, {"ways": config.ways, "shots": config.shots,
-                                   "points": points})
+        points = rundir.write_point(workdir, CURVE_FILE, point, ways=config.ways,
+                                    shots=config.shots)
         plot_curve(points, config, os.path.join(workdir, CURVE_FIGURE))
         tf.summary.scalar("eval/accuracy", point["accuracy"], step=step)
         if spec.samples is not None:
             io.write_png(os.path.join(workdir, SAMPLES_FILE),
                          spec.samples(setup, splits.test, seed=CURVE_SEED))
-        event("eval", step)
-        if on_curve is not None:
-            on_curve(points)
-        if clock["start"] is not None:
-            clock["evaluating"] += time.perf_counter() - began
+        run.event("eval", step)
+        if run.extra["on_curve"] is not None:
+            run.extra["on_curve"](points)
 
-    if chief and not read_curve(workdir) and rundir.latest_checkpoint(workdir) is None:
-        with tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")).as_default():
-            curve_point(0)
-    return meta_train(setup.learner, sampler, workdir=workdir, steps=config.steps,
-                      checkpoint=setup.checkpoint, checkpoint_every=config.checkpoint_every,
-                      max_to_keep=config.keep_checkpoints, summary_every=config.summary_every,
-                      callbacks=[LambdaCallback(progress, event),
-                                 Periodic(config.eval_every, curve_point)],
-                      stop=stop, strategy=strategy)
+    return [(config.eval_every, curve_point)]
+
+
+EXPERIMENT = skeleton.Experiment(
+    build=lambda config, splits: build(config, splits.train.image_shape),
+    sampler=lambda run: training_sampler(run.config, run.splits.train),
+    resumable=lambda config: rundir.resumable_fields(RESUMABLE_FIELDS, config),
+    load_data=load_data, check=_check, check_data=_check_data, every=_every,
+    first_point=lambda run: (not read_curve(run.workdir)
+                             and rundir.latest_checkpoint(run.workdir) is None))

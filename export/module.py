@@ -58,7 +58,7 @@ import tensorflow as tf
 from tfmeta import checks, functional
 from tfmeta.data.support import step_batches
 from tfmeta.gan import generate
-from tfmeta.savedmodel.common import (MAX_ADAPT_STEPS, MAX_BOUND, _tf_variable, _Untracked,
+from tfmeta.savedmodel.common import (MAX_ADAPT_STEPS, MAX_BOUND, tf_variable, Untracked,
                                       request_seeds, variable_names)
 from tfmeta.savedmodel.validation import (batch_checks, guard_batch, guard_scalar,
                                           scalar_checks, validate)
@@ -115,7 +115,7 @@ class AdaptationModule(tf.Module):
         if "generator" not in variables_by_player:
             raise ValueError(f"variables_by_player needs a 'generator' entry, got "
                              f"{sorted(variables_by_player)}")
-        self._python = _Untracked(generator=generator, adapt_fn=adapt_fn)
+        self._python = Untracked(generator=generator, adapt_fn=adapt_fn)
         self.adapt_steps = checks.bounded("adapt_steps", adapt_steps, 1, MAX_ADAPT_STEPS)
         self.max_samples = checks.bounded("max_samples", max_samples, 1, MAX_BOUND)
         self.max_support = checks.bounded("max_support", max_support, 1, MAX_BOUND)
@@ -130,9 +130,9 @@ class AdaptationModule(tf.Module):
         # and a TF1 loader such as the model server would restore only one copy).
         for player, variables in variables_by_player.items():
             setattr(self, f"{player}_weights",
-                    {n: _tf_variable(v) for n, v in zip(self._names[player], variables)})
+                    {n: tf_variable(v) for n, v in zip(self._names[player], variables)})
         for name, nest in (extra_variables or {}).items():
-            setattr(self, name, tf.nest.map_structure(_tf_variable, nest))
+            setattr(self, name, tf.nest.map_structure(tf_variable, nest))
         support = tf.TensorSpec([None, *self.image_shape], tf.float32, name="support_images")
         z = tf.TensorSpec([None, self.latent_dim], tf.float32, name="z")
         scalar = lambda name: tf.TensorSpec([], tf.int32, name=name)   # noqa: E731

@@ -66,7 +66,8 @@ def _const(x: Any, dtype: tf.DType) -> tf.Tensor:
     return tf.cast(x, dtype)
 
 
-def _check_structure(grads: Sequence[Any], params: Sequence[Any], name: str) -> None:
+def check_structure(grads: Sequence[Any], params: Sequence[Any], name: str) -> None:
+    """Raises ValueError unless ``grads`` pairs with ``params``, tensor by tensor (shapes)."""
     if len(grads) != len(params):
         raise ValueError(
             f"{name}: got {len(grads)} gradients for {len(params)} parameters; "
@@ -101,7 +102,7 @@ def sgd(learning_rate: float) -> InnerOptimizer:
         return ()
 
     def update(grads, state, params):
-        _check_structure(grads, params, "sgd")
+        check_structure(grads, params, "sgd")
         new = [p - _const(learning_rate, p.dtype) * g for p, g in zip(params, grads)]
         return new, state
 
@@ -124,7 +125,7 @@ def rmsprop(learning_rate: float, rho: float = 0.9,
         return [tf.zeros_like(p) for p in params]
 
     def update(grads, state, params):
-        _check_structure(grads, params, "rmsprop")
+        check_structure(grads, params, "rmsprop")
         new_params, new_state = [], []
         for p, g, v in zip(params, grads, state):
             c = lambda x: _const(x, p.dtype)  # noqa: E731
@@ -153,7 +154,7 @@ def adam(learning_rate: float, beta_1: float = 0.9, beta_2: float = 0.999,
         return (tf.constant(0.0, tf.float64), zeros, list(zeros))
 
     def update(grads, state, params):
-        _check_structure(grads, params, "adam")
+        check_structure(grads, params, "adam")
         t, ms, vs = state
         t = t + 1.0
         new_params, new_m, new_v = [], [], []
@@ -194,8 +195,8 @@ def meta_sgd(learning_rates: Sequence[Any]) -> InnerOptimizer:
         return ()
 
     def update(grads, state, params):
-        _check_structure(grads, params, "meta_sgd")
-        _check_structure(list(learning_rates), params, "meta_sgd learning rates")
+        check_structure(grads, params, "meta_sgd")
+        check_structure(list(learning_rates), params, "meta_sgd learning rates")
         new = [p - tf.cast(a, p.dtype) * g for p, g, a in zip(params, grads, learning_rates)]
         return new, state
 
@@ -233,7 +234,7 @@ def per_step(learning_rates: Any) -> InnerOptimizer:
         return tf.constant(0, tf.int32)
 
     def update(grads, state, params):
-        _check_structure(grads, params, "per_step")
+        check_structure(grads, params, "per_step")
         # A one-hot row pick (not gather): its gradient is a dense tensor, which the loop
         # over tasks can add up.
         pick = tf.one_hot(tf.minimum(state, steps - 1), steps, dtype=learning_rates.dtype)

@@ -40,7 +40,7 @@ from typing import Any, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfmeta.inner import InnerOptimizer, _check_structure
+from tfmeta.inner import InnerOptimizer, check_structure
 
 PREPROCESS_P = 10.0
 FORGET_BIAS = 5.0
@@ -108,7 +108,7 @@ def meta_lstm(weights: Sequence[Any]) -> InnerOptimizer:
         return {"h": zeros, "c": list(zeros), "input": gates, "forget": list(gates)}
 
     def update(grads, state, params, loss=None):
-        _check_structure(grads, params, "meta_lstm")
+        check_structure(grads, params, "meta_lstm")
         if loss is None:
             raise ValueError("meta_lstm: update needs the inner loss (loss=...)")
         dtype = params[0].dtype   # one player's parameters share a dtype

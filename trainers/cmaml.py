@@ -23,7 +23,7 @@ if __name__ == "__main__":
     shell.quiet_start()   # before TensorFlow is imported
 
 with shell.native_logs_filtered():
-    from tfmeta.experiments import cmaml as lib  # noqa: E402
+    from tfmeta.experiments import cmaml as experiment  # noqa: E402
     from tfmeta.experiments import rundir  # noqa: E402
 
 
@@ -46,17 +46,17 @@ def report(results: dict, config, workdir: str) -> str:
         lines.append("mask overlap (Jaccard): " + ", ".join(
             f"{k} {share[k]['mean']:.3f} +- {share[k]['ci95']:.3f}"
             for k in ("similar", "dissimilar", "difference")))
-    lines.append(f"wrote {os.path.join(workdir, lib.RESULTS_FILE)}")
+    lines.append(f"wrote {os.path.join(workdir, experiment.RESULTS_FILE)}")
     return "\n".join(lines)
 
 
 TRAINER = shell.Trainer(
-    name="cmaml", doc=__doc__, config=lib.CmamlConfig,
-    run=lambda config, workdir, hooks, preset, strategy: lib.run(
+    name="cmaml", doc=__doc__, config=experiment.CmamlConfig,
+    run=lambda config, workdir, hooks, preset, strategy: experiment.run(
         config, workdir, hooks.step, on_event=hooks.event, stop=hooks.stop),
     describe=describe, report=report,
     workdir_help="config.json, checkpoints/, tensorboard/, results.json",
-    check_workdir=lib.check_workdir,
+    check_workdir=experiment.check_workdir,
     latest_checkpoint=rundir.latest_checkpoint,
     stored=rundir.stored_settings, postfix={"loss": "meta_loss/model"})
 main = TRAINER.main

@@ -33,7 +33,7 @@ if __name__ == "__main__":
     shell.quiet_start()   # before TensorFlow is imported
 
 with shell.native_logs_filtered():
-    from tfmeta.experiments import critic as lib  # noqa: E402
+    from tfmeta.experiments import critic as experiment  # noqa: E402
 
 
 def train(config, workdir: str, hooks, preset, strategy) -> dict:
@@ -51,11 +51,11 @@ def train(config, workdir: str, hooks, preset, strategy) -> dict:
             bars[epoch].set_postfix(loss=f"{metrics['loss']:.3f}", refresh=False)
 
     try:
-        model, report = lib.train_critic(config, progress)
+        model, report = experiment.train_critic(config, progress)
     finally:
         for bar in bars.values():
             bar.close()
-    lib.save_critic(model, report, workdir)
+    experiment.save_critic(model, report, workdir)
     return report
 
 
@@ -68,7 +68,7 @@ def report(report: dict, config, workdir: str) -> str:
 
 
 TRAINER = shell.Trainer(
-    name="critic", doc=__doc__, config=lib.CriticConfig, run=train,
+    name="critic", doc=__doc__, config=experiment.CriticConfig, run=train,
     describe=lambda c: (f"critic: {c.dataset}, {c.epochs} epochs of batch {c.batch_size}, "
                         f"width {c.width}"),
     report=report, workdir_help="critic.keras and critic.json (a rerun trains anew)",

@@ -30,17 +30,17 @@ if __name__ == "__main__":
     shell.quiet_start()   # before TensorFlow is imported
 
 with shell.native_logs_filtered():
-    from tfmeta.experiments import few_shot as lib  # noqa: E402
+    from tfmeta.experiments import few_shot as experiment  # noqa: E402
     from tfmeta.experiments import rundir  # noqa: E402
     from tfmeta.experiments.few_shot.fields import InnerLoopFields  # noqa: E402
     from tfmeta.experiments.few_shot.run import check_workdir  # noqa: E402
 
 
-def describe(config: lib.FewShotConfig) -> str:
+def describe(config: experiment.FewShotConfig) -> str:
     """The banner's first lines: the learner, its settings and the data."""
     data = config.folder if config.dataset == "folder" else (
         f"omniglot ({config.split} split)" if config.dataset == "omniglot" else config.dataset)
-    spec = lib.learners.get(config.algorithm)
+    spec = experiment.learners.get(config.algorithm)
     if not spec.inner_loop:
         extras = "".join(f" {k}={getattr(config, k)}" for k in ("fce", "fce_steps") if config.fce)
         training = (f"training episodes: {config.training_ways}-way {config.shots}-shot "
@@ -48,7 +48,7 @@ def describe(config: lib.FewShotConfig) -> str:
                     f"lr={config.outer_lr} ({config.outer_lr_schedule}) steps={config.steps} "
                     f"pooling={config.pooling} filters={config.filters}{extras}")
     else:
-        default = lib.FewShotConfig()
+        default = experiment.FewShotConfig()
         own = [f.name for block in spec.blocks if block is not InnerLoopFields
                for f in dataclasses.fields(block) if f.name in spec.fields]   # MeGAN's
         extras = "".join(f" {k}={getattr(config, k)}" for k in (
@@ -65,37 +65,39 @@ def describe(config: lib.FewShotConfig) -> str:
             f"{config.eval_every} {'meta-updates' if spec.inner_loop else 'updates'}")
 
 
-def report(result, config: lib.FewShotConfig, workdir: str) -> str:
+def report(result, config: experiment.FewShotConfig, workdir: str) -> str:
     """The last lines: the final curve point, where the files are, the next command."""
-    curve, score = lib.read_curve(workdir), "no curve point"
+    curve, score = experiment.read_curve(workdir), "no curve point"
     if curve:
         p = curve[-1]
-        adapted = "" if not lib.learners.get(config.algorithm).inner_loop else (
+        adapted = "" if not experiment.learners.get(config.algorithm).inner_loop else (
             f", {p.get('inner_steps', config.eval_inner_steps)} inner steps")
         score = (f"held-out accuracy at step {p['step']}: {100 * p['accuracy']:.2f} +- "
                  f"{100 * p['ci95']:.2f}% ({p['episodes']} episodes{adapted})")
     where = os.path.abspath(workdir)
     return (f"done: step {result.step} of {config.steps} in {where}; {score}\n"
-            f"curve: {os.path.join(where, 'curve.png')} ({lib.CURVE_FILE}); tensorboard "
+            f"curve: {os.path.join(where, 'curve.png')} ({experiment.CURVE_FILE}); tensorboard "
             f"--logdir {os.path.join(where, 'tensorboard')}\n"
             f"next: python -m trainers.few_shot_eval --runs={workdir} --episodes=600 "
             f"--out={os.path.join(workdir, 'eval.json')}")
 
 
 def first_curve(config, workdir: str, step: int) -> str:
-    if lib.read_curve(workdir) or step:
+    if experiment.read_curve(workdir) or step:
         return ""
     return f"scoring {config.eval_episodes} held-out episodes for the curve at step 0"
 
 
 TRAINER = shell.Trainer(
-    name="few_shot", doc=__doc__, config=lib.FewShotConfig, presets=lib.PRESETS, default_preset="cpu",
-    run=lambda config, workdir, hooks, preset, strategy: lib.run(
+    name="few_shot", doc=__doc__, config=experiment.FewShotConfig, presets=experiment.PRESETS,
+    default_preset="cpu",
+    run=lambda config, workdir, hooks, preset, strategy: experiment.run(
         config, workdir, hooks.step, on_event=hooks.event, stop=hooks.stop,
         on_curve=hooks.curve, preset=preset, strategy=strategy),
     describe=describe, report=report, distribute=True,
     workdir_help="config.json, checkpoints/, tensorboard/, curve.json, curve.png",
-    check_workdir=check_workdir, unit=lambda c: "meta-update" if lib.learners.get(c.algorithm).inner_loop else "update",
+    check_workdir=check_workdir,
+    unit=lambda c: "meta-update" if experiment.learners.get(c.algorithm).inner_loop else "update",
     latest_checkpoint=rundir.latest_checkpoint,
     stored=rundir.stored_settings,
     postfix={"loss": "meta_loss/model"},

@@ -62,7 +62,7 @@ def main(argv):
     common.import_tensorflow_quietly()
     from tfmeta import checks
     from tfmeta import io as tfmeta_io
-    from tfmeta.experiments import few_shot as lib
+    from tfmeta.experiments import few_shot as experiment
     from tfmeta.experiments.few_shot import curve
 
     try:
@@ -78,7 +78,7 @@ def main(argv):
         if os.path.isdir(FLAGS.out):
             raise ValueError(f"--out={FLAGS.out} is a directory; give a .json file path")
         overrides = {"data_dir": FLAGS.data_dir} if FLAGS.data_dir else {}
-        configs = [lib.read_config(run) for run in runs]   # every run readable before any work
+        configs = [experiment.read_config(run) for run in runs]   # all readable before any work
         data: dict[tuple, object] = {}
         rows, curves = [], []
         for run, config in zip(runs, configs):
@@ -86,7 +86,7 @@ def main(argv):
                    overrides.get("data_dir", config.data_dir))
             if key not in data:
                 common.say(f"{run}: loading {config.folder or config.dataset}")
-            setup, splits = lib.load_run(run, splits=data.get(key), **overrides)
+            setup, splits = experiment.load_run(run, splits=data.get(key), **overrides)
             data[key] = splits
             steps = config.eval_inner_steps if FLAGS.inner_steps is None else FLAGS.inner_steps
             ways = FLAGS.ways or config.ways
@@ -97,23 +97,23 @@ def main(argv):
                 bar.update(done - bar.n)
 
             try:
-                accuracies = lib.episode_accuracies(setup, splits.test, episodes=FLAGS.episodes,
-                                                    steps=steps, seed=FLAGS.seed,
-                                                    ways=ways, shots=shots,
-                                                    queries=FLAGS.queries, progress=progress)
+                accuracies = experiment.episode_accuracies(
+                    setup, splits.test, episodes=FLAGS.episodes, steps=steps, seed=FLAGS.seed,
+                    ways=ways, shots=shots, queries=FLAGS.queries, progress=progress)
             except ValueError as e:
                 raise ValueError(f"{run}: {e}") from None
             finally:
                 bar.close()
-            score = lib.summary(accuracies)
-            curves.append(lib.read_curve(run))
+            score = experiment.summary(accuracies)
+            curves.append(experiment.read_curve(run))
             timed = [p for p in curves[-1] if "seconds" in p]
             rows.append({"run": run, "algorithm": config.algorithm, "dataset": config.dataset,
                          "ways": ways, "shots": shots,
                          "queries": FLAGS.queries or config.queries,
                          "step": int(setup.learner.step.numpy()),
                          "train_seconds": timed[-1]["seconds"] if timed else None,
-                         "inner_steps": steps if lib.learners.get(config.algorithm).inner_loop else None,
+                         "inner_steps": (steps if experiment.learners.get(config.algorithm)
+                                         .inner_loop else None),
                          "episodes": score["episodes"], "accuracy": score["accuracy"],
                          "ci95": score["ci95"], "seed": FLAGS.seed})
             common.say(f"{run}: {curve.percent(rows[-1])}%")

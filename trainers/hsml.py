@@ -33,7 +33,7 @@ if __name__ == "__main__":
     shell.quiet_start()   # before TensorFlow is imported
 
 with shell.native_logs_filtered():
-    from tfmeta.experiments import hsml as lib  # noqa: E402
+    from tfmeta.experiments import hsml as experiment  # noqa: E402
     from tfmeta.experiments import rundir  # noqa: E402
 
 
@@ -58,19 +58,19 @@ def report(result, config, workdir: str) -> str:
         lines.append(f"  {name:10s} clusters " + " ".join(f"{v:.2f}" for v in p)
                      + "  dominant in " + " ".join(str(n) for n in results["dominant"][name])
                      + " tasks")
-    lines.append(f"wrote {os.path.join(workdir, lib.RESULTS_FILE)}")
+    lines.append(f"wrote {os.path.join(workdir, experiment.RESULTS_FILE)}")
     return "\n".join(lines)
 
 
 TRAINER = shell.Trainer(
-    name="hsml", doc=__doc__, config=lib.HSMLConfig,
-    run=lambda config, workdir, hooks, preset, strategy: lib.run(
+    name="hsml", doc=__doc__, config=experiment.HSMLConfig,
+    run=lambda config, workdir, hooks, preset, strategy: experiment.run(
         config, workdir, hooks.step, on_event=hooks.event, stop=hooks.stop,
         on_curve=hooks.curve),
     describe=describe, report=report,
     workdir_help="config.json, checkpoints/, curve.json, curve.png, results.json, "
     "assignments.png",
-    check_workdir=lib.check_workdir,
+    check_workdir=experiment.check_workdir,
     latest_checkpoint=rundir.latest_checkpoint,
     stored=rundir.stored_settings, postfix={"loss": "meta_loss/model"},
     curve_postfix=lambda p: {"mse": f"{p['mean']:.3f}"},

@@ -24,17 +24,17 @@ if __name__ == "__main__":
     shell.quiet_start()   # before TensorFlow is imported
 
 with shell.native_logs_filtered():
-    from tfmeta.experiments import maml_gan as lib  # noqa: E402
+    from tfmeta.experiments import maml_gan as experiment  # noqa: E402
 
 
-def describe(config: lib.MamlGanConfig) -> str:
+def describe(config: experiment.MamlGanConfig) -> str:
     return (f"maml_gan: algorithm={config.algorithm} loss={config.loss} steps={config.steps} "
             f"k={config.inner_steps} N={config.meta_batch_size} B={config.batch_size} "
             f"widths={config.generator_width}/{config.discriminator_width} "
             f"(generator/discriminator) dataset={config.dataset}")
 
 
-def report(result, config: lib.MamlGanConfig, workdir: str) -> str:
+def report(result, config: experiment.MamlGanConfig, workdir: str) -> str:
     """The last line: where the run is and which of its files to open."""
     latest = os.path.join(workdir, "samples", "latest.png")
     grid = os.path.join(workdir, "samples", f"step_{result.step:06d}.png")
@@ -53,16 +53,16 @@ def cpu_hint(config, preset: str | None, workdir: str) -> str | None:
 
 
 TRAINER = shell.Trainer(
-    name="maml_gan", doc=__doc__, config=lib.MamlGanConfig, presets=lib.PRESETS,
-    default_preset="auto", auto=lib.AUTO,
-    run=lambda config, workdir, hooks, preset, strategy: lib.run(
+    name="maml_gan", doc=__doc__, config=experiment.MamlGanConfig, presets=experiment.PRESETS,
+    default_preset="auto", auto=experiment.AUTO,
+    run=lambda config, workdir, hooks, preset, strategy: experiment.run(
         config, workdir, hooks.step, on_event=hooks.event, stop=hooks.stop, preset=preset,
         strategy=strategy),
     describe=describe, report=report, distribute=True, workdir="runs/maml_gan",
     workdir_help="config.json, checkpoints/, tensorboard/, samples/",
-    check_workdir=lib.check_workdir,
-    latest_checkpoint=lib.latest_checkpoint,
-    stored=lib.stored_settings,
+    check_workdir=experiment.check_workdir,
+    latest_checkpoint=experiment.latest_checkpoint,
+    stored=experiment.stored_settings,
     postfix={"D": "meta_loss/discriminator", "G": "meta_loss/generator"}, cpu_hint=cpu_hint)
 main = TRAINER.main
 

@@ -117,7 +117,7 @@ class Trainer:
         return set(self.flags)
 
     def parse(self, argv: Sequence[str]) -> None:
-        """Parses ``argv`` (without the program name) into :attr:`flags` (see :func:`fields.parse`)."""
+        """Parses ``argv`` (no program name) into :attr:`flags` (see :func:`fields.parse`)."""
         fields.parse(self.flags, argv)
 
     def given(self) -> dict[str, Any]:
@@ -161,8 +161,8 @@ class Trainer:
                 common.say(common.distribute_line(strategy))
             progress = progress_lines.Progress(self, config, fv.workdir, gpu, preset)
             with common.StopOnSignal(on_signal=lambda: common.say(
-                    f"stopping after the running {self.unit_of(config)}; Ctrl-C again quits at once "
-                    "(the last checkpoint is kept)")) as stop:
+                    f"stopping after the running {self.unit_of(config)}; Ctrl-C again quits at "
+                    "once (the last checkpoint is kept)")) as stop:
                 hooks = Hooks(progress.step, progress.event, progress.curve, stop.event)
                 result = self.run(config, fv.workdir, hooks, preset=preset, strategy=strategy)
             progress.close()

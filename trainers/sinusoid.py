@@ -18,7 +18,7 @@ if __name__ == "__main__":
     shell.quiet_start()   # before TensorFlow is imported
 
 with shell.native_logs_filtered():
-    from tfmeta.experiments import sinusoid as lib  # noqa: E402
+    from tfmeta.experiments import sinusoid as experiment  # noqa: E402
 
 
 def train(config, workdir: str, hooks, preset, strategy) -> dict:
@@ -35,11 +35,11 @@ def train(config, workdir: str, hooks, preset, strategy) -> dict:
             bars[phase].set_postfix(loss=f"{metrics['loss']:.3f}", refresh=False)
 
     try:
-        results = lib.run(config, progress)
+        results = experiment.run(config, progress)
     finally:
         for bar in bars.values():
             bar.close()
-    return lib.save(results, workdir)
+    return experiment.save(results, workdir)
 
 
 def report(results: dict, config, workdir: str) -> str:
@@ -52,7 +52,7 @@ def report(results: dict, config, workdir: str) -> str:
 
 
 TRAINER = shell.Trainer(
-    name="sinusoid", doc=__doc__, config=lib.SinusoidConfig, run=train,
+    name="sinusoid", doc=__doc__, config=experiment.SinusoidConfig, run=train,
     describe=lambda c: (f"sinusoid: MAML and pre-training, K={c.shots}, {c.steps} updates "
                         f"each, {c.meta_batch_size} tasks per meta-update"),
     report=report, workdir_help="results.json and sinusoid.png (a rerun trains anew)",

@@ -42,7 +42,7 @@ KERNEL_SIZE = 4
 STRIDE = 2
 
 
-def _check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
+def check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
     """Returns ``(H, W, C)`` or raises ValueError naming the offending shape."""
     try:
         shape = tuple(image_shape)
@@ -105,7 +105,7 @@ def build_generator(latent_dim: int = 100,
     """
     checks.count("latent_dim", latent_dim)
     checks.count("width", width)
-    height, img_width, channels = _check_image_shape(image_shape)
+    height, img_width, channels = check_image_shape(image_shape)
     h4, w4 = height // 4, img_width // 4
     layers = keras.layers
 
@@ -157,7 +157,7 @@ def build_discriminator(image_shape: Sequence[int] = (28, 28, 1),
         (None, 1)
     """
     checks.count("width", width)
-    shape = _check_image_shape(image_shape)
+    shape = check_image_shape(image_shape)
     layers = keras.layers
 
     x = keras.Input(shape, dtype=dtype, name="image")

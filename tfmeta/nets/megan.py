@@ -35,7 +35,7 @@ from typing import Any, Sequence
 import keras
 
 from tfmeta import checks
-from tfmeta.nets.dcgan import KERNEL_SIZE, LEAKY_SLOPE, STRIDE, _check_image_shape
+from tfmeta.nets.dcgan import KERNEL_SIZE, LEAKY_SLOPE, STRIDE, check_image_shape
 
 CONDITIONINGS = ("image", "label", "prototype", "none")
 
@@ -74,7 +74,7 @@ def build_conditional_generator(image_shape: Sequence[int] = (28, 28, 1), *, way
     checks.count("ways", ways, minimum=2)
     checks.count("noise_dim", noise_dim)
     checks.count("width", width)
-    height, img_width, channels = _check_image_shape(tuple(image_shape))
+    height, img_width, channels = check_image_shape(tuple(image_shape))
     h4, w4 = height // 4, img_width // 4
     layers = keras.layers
 

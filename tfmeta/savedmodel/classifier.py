@@ -71,7 +71,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmeta import checks
-from tfmeta.savedmodel.common import (MAX_ADAPT_STEPS, MAX_BOUND, _tf_variable, _Untracked,
+from tfmeta.savedmodel.common import (MAX_ADAPT_STEPS, MAX_BOUND, tf_variable, Untracked,
                                       request_seeds)
 from tfmeta.savedmodel.validation import (batch_checks, guard_batch, guard_labels,
                                           guard_scalar, guard_tensor, label_checks,
@@ -142,7 +142,7 @@ class ClassifierModule(tf.Module):
                  family: str = "gradient", adapt_steps: int = 0, max_support: int = 256,
                  max_query: int = 1024):
         super().__init__(name="tfmeta_classifier")
-        self._python = _Untracked(adapt_fn=adapt_fn, logits_fn=logits_fn)
+        self._python = Untracked(adapt_fn=adapt_fn, logits_fn=logits_fn)
         self.family = checks.one_of("family", family, FAMILIES)
         self.ways = checks.count("ways", ways, minimum=2)
         self.image_shape = tuple(int(s) for s in image_shape)
@@ -160,7 +160,7 @@ class ClassifierModule(tf.Module):
                              for n in self.output_names]
         # The tf.Variables behind the Keras variables, each saved once (see tfmeta.savedmodel.common).
         for name, nest in variables.items():
-            setattr(self, name, tf.nest.map_structure(_tf_variable, nest))
+            setattr(self, name, tf.nest.map_structure(tf_variable, nest))
         images = lambda name: tf.TensorSpec([None, *self.image_shape], tf.float32,  # noqa: E731
                                             name=name)
         labels = tf.TensorSpec([None], tf.int32, name="support_labels")

@@ -64,12 +64,12 @@ def variable_names(variables: Sequence[Any], model_name: str | None = None) -> l
     return names
 
 
-def _tf_variable(v: Any) -> tf.Variable:
+def tf_variable(v: Any) -> tf.Variable:
     """The ``tf.Variable`` behind a Keras variable (saved once; a TF1 loader restores it)."""
     return v if isinstance(v, tf.Variable) else v.value
 
 
-class _Untracked:
+class Untracked:
     """Holds Python objects on a ``tf.Module`` without the module tracking (saving) them."""
 
     def __init__(self, **objects: Any):

@@ -44,15 +44,8 @@ from tfmeta.experiments.maml_gan.config import (
     resolve,
 )
 from tfmeta.experiments.maml_gan.figures import grid_classes, grid_image, sample_grid, write_grid
-from tfmeta.experiments.maml_gan.run import run
-from tfmeta.experiments.maml_gan.rundir import (
-    check_workdir,
-    latest_checkpoint,
-    load_run,
-    read_config,
-    stored_settings,
-    write_config,
-)
+from tfmeta.experiments.maml_gan.run import check_workdir, load_run, read_config, run
+from tfmeta.experiments.rundir import latest_checkpoint, stored_settings, write_config
 from tfmeta.gan import LOSSES
 
 __all__ = [

@@ -1,9 +1,9 @@
-"""Meta-trains (or resumes) a MAML-GAN run in its run directory.
+"""Meta-trains (or resumes) a MAML-GAN run in its run directory; reads and reloads runs.
 
-:func:`run` checks the directory, loads the data, builds the run, writes
-``config.json`` and hands the learner to :func:`tfmeta.training.meta_train`,
-which checkpoints, summarizes and calls back with progress; a sample grid is
-written every ``sample_every`` updates and at the end.
+:func:`run` declares the experiment to the run skeleton
+(:mod:`tfmeta.experiments.skeleton`): the data, the meta-batches, the build, a
+sample grid every ``sample_every`` updates and at the end. :func:`check_workdir`,
+:func:`read_config` and :func:`load_run` read a run directory back.
 
 Example:
     >>> result = run(MamlGanConfig(steps=100, data_dir="../shared/tensorflow_datasets"),
@@ -16,16 +16,40 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Callable
+from typing import Any, Callable
 
 import tensorflow as tf
 
 from tfmeta.data import MetaBatchSampler
 from tfmeta.experiments import rundir, skeleton
-from tfmeta.experiments.maml_gan.build import build, load_data
+from tfmeta.experiments.maml_gan.build import Setup, build, load_data
 from tfmeta.experiments.maml_gan.config import RESUMABLE_FIELDS, MamlGanConfig
 from tfmeta.experiments.maml_gan.figures import grid_classes, grid_image, sample_grid, write_grid
-from tfmeta.training import TrainResult, checkpoint_manager
+from tfmeta.training import TrainResult, checkpoint_manager, restore_latest
+
+
+def check_workdir(config: MamlGanConfig, workdir: str) -> None:
+    """Raises ValueError if ``workdir`` is a file or holds a run whose config is incompatible."""
+    rundir.check_workdir(config, workdir, rundir.resumable_fields(RESUMABLE_FIELDS, config))
+
+
+def read_config(workdir: str) -> MamlGanConfig:
+    """The config of the run in ``workdir``."""
+    return rundir.read_config(MamlGanConfig, workdir, what="MAML-GAN run")
+
+
+def load_run(workdir: str, **overrides) -> tuple[Setup, Any]:
+    """Rebuilds a run from ``workdir`` and restores its latest checkpoint.
+
+    Returns:
+      ``(setup, splits)``. Raises FileNotFoundError if there is no checkpoint.
+    """
+    config = dataclasses.replace(read_config(workdir), **overrides)
+    splits = load_data(config)
+    setup = build(config, splits.train.image_shape)
+    if restore_latest(setup.checkpoint, workdir) is None:
+        raise FileNotFoundError(f"{workdir} holds no checkpoint (checkpoints/ is empty)")
+    return setup, splits
 
 
 def run(config: MamlGanConfig, workdir: str,

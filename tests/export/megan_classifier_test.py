@@ -28,7 +28,8 @@ MAX_SUPPORT, MAX_QUERY = 12, 20
 STEPS = 2   # eval_inner_steps: the served adaptation's
 TINY = dict(dataset="folder", algorithm="megan", ways=WAYS, shots=SHOTS, queries=QUERIES,
             meta_batch_size=2, steps=2, filters=8, generator_filters=4, noise_dim=4,
-            inner_steps=2, fakes_from=1, eval_inner_steps=STEPS, eval_every=2,
+            inner_steps=2, fakes_from=1, eval_inner_steps=STEPS, eval_every=2, first_order=True,
+            outer_loss="hybrid",
             eval_episodes=2, checkpoint_every=2, summary_every=1)
 
 

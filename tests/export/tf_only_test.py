@@ -12,6 +12,7 @@ import tensorflow as tf
 from absl.testing import absltest
 
 from tests.export import fixtures
+from tests.shared import NO_GPU_CUINIT
 from tfmeta.experiments import maml_gan as lib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -73,8 +74,6 @@ GRAPPLER_SKIPPED_FUSION = re.compile(r"meta_optimizer\.cc:\d+\] remapper failed:
 # Where a CUDA runtime is installed but no GPU can be used (no driver, or no device), TensorFlow
 # logs this once at E level when it first looks for devices, then runs on the CPU (the library's
 # CLIs drop the same line: trainers/common.py). It says nothing about the export.
-NO_GPU_CUINIT = re.compile(r"^E\d{4} [\d:.]+ +\d+ cuda_platform\.cc:\d+\] failed call to cuInit: "
-                           r"INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR \(303\)$")
 ALLOWED_ERROR_LINES = (GRAPPLER_SKIPPED_FUSION, NO_GPU_CUINIT)
 
 

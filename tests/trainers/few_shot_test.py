@@ -114,9 +114,6 @@ class FewShotCliTest(unittest.TestCase):
         cls.megan_workdir = os.path.join(tmp, "megan")
         cls.bad_megan_workdir = os.path.join(tmp, "bad_megan")
         megan = [f"--folder={cls.folder}", *TINY, "--algorithm=megan"]
-        cls.lstm_workdir = os.path.join(tmp, "meta_lstm")
-        lstm = [f"--folder={cls.folder}", *TINY, "--algorithm=meta_lstm", "--inner_lr=0.3",
-                f"--workdir={cls.lstm_workdir}", "--steps=2", "--eval_every=2"]
 
         # The Ctrl-C run is a real process (its signal handling is the point); the others run
         # in this process, one after the other, while it starts (run CLIs in-process where the
@@ -137,12 +134,10 @@ class FewShotCliTest(unittest.TestCase):
         cls.proto = inprocess(*proto, f"--workdir={cls.proto_workdir}", "--train_ways=4",
                               "--train_queries=3")
         cls.trained = inprocess(*cls.args)
-        cls.lstm = inprocess(*lstm)
         scores = start("trainers.few_shot_eval", f"--runs={cls.workdir},{cls.proto_workdir}",
                        "--episodes=5", f"--out={cls.eval_json}", f"--plot={cls.plot}")
         # The same command again, a conflicting one, the evaluation.
         cls.resumed, cls.conflict = inprocess(*cls.args), inprocess(*cls.args, "--ways=4")
-        cls.lstm_resumed = inprocess(*lstm)
         cls.scored = finish(scores)
 
     @classmethod
@@ -175,17 +170,6 @@ class FewShotCliTest(unittest.TestCase):
             png = f.read()
         self.assertTrue(png.startswith(b"\x89PNG\r\n\x1a\n"))
         self.assertGreater(len(png), 5000)   # a drawn figure, not an empty canvas
-
-    def test_meta_lstm_trains_scores_and_resumes(self):
-        code, out, err = self.lstm
-        self.assertEqual(code, 0, err)
-        self.assertIn("few_shot: 3-way 1-shot algorithm=meta_lstm steps=2", err)
-        self.assertRegex(out, r"held-out accuracy at step 2: \d+\.\d\d \+- \d+\.\d\d%")
-        self.assertEqual(last_checkpoint_step(self.lstm_workdir), 2)
-        code, out, err = self.lstm_resumed
-        self.assertEqual(code, 0, err)
-        self.assertIn("resuming at step 2 of 2 from ckpt-2", err)
-        self.assertIn("done: step 2 of 2", out)
 
     def test_rerun_resumes_at_step_6_without_training(self):
         code, out, err = self.resumed

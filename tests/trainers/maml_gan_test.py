@@ -19,7 +19,7 @@ import unittest
 import numpy as np
 import tensorflow as tf
 
-from tests.shared import ROOT, tfds_dir
+from tests.shared import NO_GPU_CUINIT, ROOT, tfds_dir
 from tests.trainers.shell_test import run
 from tfmeta.experiments import maml_gan as lib
 from trainers import maml_gan
@@ -156,7 +156,6 @@ class MamlGanCliTest(unittest.TestCase):
                 compiling_at, _ = trainer.wait_for(r"compiling the meta-update: .* 0/960",
                                                    timeout=300)
                 first_at, _ = trainer.wait_for(r"fomaml: .* 1/960", timeout=600)
-                trainer.wait_for(r"fomaml: .* [3-9]/960", timeout=300)
                 trainer.process.send_signal(signal.SIGINT)
                 code, _, err = trainer.finish(timeout=200)
             finally:
@@ -168,7 +167,7 @@ class MamlGanCliTest(unittest.TestCase):
                       "widths=32/32", err)
         self.assertEqual(code, 130, err)
         errors = [line for line in err.splitlines() if re.match(r"^E\d{4}", line)
-                  and "cuInit" not in line]   # a CUDA build on a machine without a driver
+                  and not NO_GPU_CUINIT.match(line)]   # a CUDA build on a machine without a GPU
         self.assertEqual(errors, [])
         self.assertNotRegex(err, r"(?m)^[IW]\d{4} ")
 

@@ -21,16 +21,23 @@ SMALL = dict(steps=4, meta_batch_size=4, inner_steps=2, hidden=(8,), task_hidden
 
 class HSMLExperimentTest(absltest.TestCase):
 
-    def setUp(self):
-        super().setUp()
-        self.tmp = tempfile.TemporaryDirectory()
-        self.addCleanup(self.tmp.cleanup)
+    @classmethod
+    def setUpClass(cls):
+        """One uninterrupted HSML run: the resume test's reference, the results' run."""
+        super().setUpClass()
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.straight = os.path.join(cls.tmp.name, "straight")
+        cls.done = hsml.run(hsml.HSMLConfig(**SMALL), cls.straight)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+        super().tearDownClass()
 
     def test_interrupted_and_resumed_run_ends_with_the_same_weights_and_modulation(self):
-        straight = os.path.join(self.tmp.name, "straight")
+        straight, done = self.straight, self.done
         resumed = os.path.join(self.tmp.name, "resumed")
         config = hsml.HSMLConfig(**SMALL)
-        done = hsml.run(config, straight)
         first = hsml.run(config, resumed, stop=lambda: os.path.exists(
             os.path.join(resumed, "checkpoints", "ckpt-2.index")))
         self.assertTrue(first.interrupted)
@@ -51,8 +58,7 @@ class HSMLExperimentTest(absltest.TestCase):
         self.assertEqual([p["step"] for p in hsml.read_curve(resumed)], [0, 2, 4])
 
     def test_results_hold_mse_per_family_and_assignments_per_family(self):
-        workdir = os.path.join(self.tmp.name, "run")
-        results = hsml.run(hsml.HSMLConfig(**SMALL), workdir).results
+        results = self.done.results
         self.assertEqual(set(results["mse"]), {"0", "1", "2", "3"})
         self.assertEqual(sum(f["tasks"] for f in results["per_family"].values()), 40)
         families = FunctionTasks(5, seed=10_000).curves(0, 40).family.numpy()
@@ -70,10 +76,8 @@ class HSMLExperimentTest(absltest.TestCase):
                          {n: f["tasks"] for n, f in results["per_family"].items()})
 
     def test_another_config_in_the_workdir_is_one_error_naming_the_field(self):
-        workdir = os.path.join(self.tmp.name, "run")
-        hsml.run(hsml.HSMLConfig(**dict(SMALL, steps=1)), workdir)
         with self.assertRaisesRegex(ValueError, r"`shots`=10 \(the run has 5\)"):
-            hsml.run(hsml.HSMLConfig(**dict(SMALL, shots=10)), workdir)
+            hsml.run(hsml.HSMLConfig(**dict(SMALL, shots=10)), self.straight)
 
     def test_bad_settings_name_the_field(self):
         for bad, message in ((dict(algorithm="reptile"), r"`algorithm`='reptile' is not one of"),

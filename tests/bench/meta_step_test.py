@@ -2,9 +2,10 @@
 
 Each configuration runs once per test process (:func:`_bench` is cached): the flop-count test
 reuses the documented-keys test's Reptile run (2 steps, 2 tasks) as its larger configuration.
-Single-device configurations run in this process (:func:`tests.export.fixtures.run_cli`: no
-test here reads a value only a fresh process has); the distributed ones are processes of
-their own (two logical CPU devices must be set before TensorFlow starts; worker processes).
+Configurations run in this process (:func:`tests.export.fixtures.run_cli`: no test here reads
+a value only a fresh process has), except ``--cpu_devices=2``, a process of its own (logical
+CPU devices must be set before TensorFlow starts); ``--local_workers=2`` starts its two worker
+processes from here.
 """
 
 import functools
@@ -25,7 +26,7 @@ KEYS = {"algorithm", "inner_steps", "tasks", "batch_size", "jit_compile", "sec_p
 
 @functools.lru_cache(maxsize=None)
 def _bench(*flags):
-    if any(f.startswith("--distribute") for f in flags):
+    if any(f.startswith("--cpu_devices") for f in flags):
         proc = subprocess.run([sys.executable, "-m", "bench.meta_step", *flags], cwd=ROOT,
                               capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]

@@ -248,7 +248,13 @@ def run_suite() -> None:
         print(proc.stdout.strip().splitlines()[-1], flush=True)
 
 
-def run_distributed(argv: list[str]) -> dict:
+def _flags_as_given() -> list[str]:
+    """The flags set on this process's command line (``--name=value``), for its workers."""
+    return [flag.serialize() for module_flags in FLAGS.flags_by_module_dict().values()
+            for flag in module_flags if flag.present]
+
+
+def run_distributed() -> dict:
     """One configuration under ``--distribute`` (see bench/distributed.py)."""
     from bench import distributed
     kind, worker = FLAGS.distribute, FLAGS.distribute == "multi_worker" and not FLAGS.local_workers
@@ -275,7 +281,7 @@ def run_distributed(argv: list[str]) -> dict:
         learner, _ = build(FLAGS.algorithm, FLAGS.inner_steps, FLAGS.jit_compile)
         single = timed(learner)["sec"]
     if kind == "multi_worker" and not worker:
-        args = [a for a in argv[1:] if not a.startswith("--local_workers")]
+        args = [a for a in _flags_as_given() if not a.startswith("--local_workers")]
         out = distributed.run_local_workers(args, FLAGS.local_workers, SUITE_TIMEOUT_SEC)
         if "error" in out:
             return dict(config, **out)
@@ -297,7 +303,7 @@ def run_distributed(argv: list[str]) -> dict:
 
 def main(argv) -> None:
     if FLAGS.distribute != "none":
-        print(json.dumps(run_distributed(list(sys.argv))), flush=True)
+        print(json.dumps(run_distributed()), flush=True)
         return
     del argv
     if FLAGS.suite:

@@ -1,6 +1,14 @@
 """bench.few_shot_step times real Conv-4 meta-updates and prints the documented JSON (tiny sizes);
-bench.compare_few_shot refuses bad flags with one line (its real runs need the peer's torch)."""
+bench.compare_few_shot refuses bad flags with one line (its real runs need the peer's torch).
 
+The reference configuration (maml, loop) runs as ``python -m bench.few_shot_step``: one JSON
+line on stdout, progress on stderr. The others call its main in this process
+(:func:`tests.export.fixtures.run_cli`, stderr captured): no assertion needs a fresh process
+(peak RSS >= RSS before > 100 MB holds for any process), and each saves TensorFlow's import.
+"""
+
+import contextlib
+import io
 import json
 import math
 import os
@@ -8,6 +16,8 @@ import subprocess
 import sys
 
 import pytest
+
+from tests.export.fixtures import run_cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # the peer's keys (torch_maml_omniglot.py) that mean the same here, then tfmeta's own
@@ -19,13 +29,21 @@ OWN_KEYS = {"inner_lr", "outer_lr", "parallel_tasks", "warmup", "repeats", "max_
             "loadavg_1min"}
 
 
-def _bench(*flags):
-    proc = subprocess.run([sys.executable, "-m", "bench.few_shot_step", *flags], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [l for l in proc.stdout.splitlines() if l.strip()]
-    assert len(lines) == 1 and lines[0].startswith("{"), proc.stdout  # progress goes to stderr
-    return json.loads(lines[0]), proc.stderr
+def _bench(*flags, process=False):
+    if process:
+        proc = subprocess.run([sys.executable, "-m", "bench.few_shot_step", *flags], cwd=ROOT,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        code, stdout, stderr = 0, proc.stdout, proc.stderr
+    else:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code, stdout = run_cli("bench.few_shot_step", *flags)
+        stderr = err.getvalue()
+        assert code in (0, None), (code, stderr[-3000:])
+    lines = [l for l in stdout.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("{"), stdout  # progress goes to stderr
+    return json.loads(lines[0]), stderr
 
 
 # MeGAN takes 2 inner steps: its generated images enter the classifier's loss from step 1.
@@ -36,7 +54,7 @@ def test_prints_one_json_line_with_the_peer_keys_and_positive_values(algorithm, 
                                                                      steps):
     out, err = _bench(f"--algorithm={algorithm}", f"--tasks_mode={tasks_mode}", "--ways=3",
                       "--tasks=2", "--queries=2", f"--inner_steps={steps}", "--repeats=2",
-                      "--warmup=1")
+                      "--warmup=1", process=algorithm == "maml")
     assert PEER_KEYS | OWN_KEYS <= set(out), sorted(PEER_KEYS | OWN_KEYS - set(out))
     assert out["side"] == "tfmeta" and out["framework"].startswith("tensorflow ")
     assert (out["algorithm"], out["tasks_mode"], out["ways"], out["shots"], out["queries"],

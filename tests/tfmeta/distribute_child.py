@@ -44,7 +44,7 @@ def make(algorithm: str, strategy):
     learner = MetaLearner(variables, objective, inner,
                           outer=lambda: keras.optimizers.RMSprop(1e-2),
                           algorithm="maml" if algorithm == "metasgd" else algorithm,
-                          inner_steps=1 if algorithm == "metasgd" else 2, strategy=strategy)
+                          inner_steps=1, strategy=strategy)
     return models, learner
 
 

@@ -43,6 +43,8 @@ def describe(config: experiment.FewShotConfig) -> str:
     spec = experiment.learners.get(config.algorithm)
     if not spec.inner_loop:
         extras = "".join(f" {k}={getattr(config, k)}" for k in ("fce", "fce_steps") if config.fce)
+        if config.algorithm == "matching":
+            extras += f" matching_scale={config.matching_scale:g}"
         training = (f"training episodes: {config.training_ways}-way {config.shots}-shot "
                     f"{config.training_queries} queries, {config.meta_batch_size} per update; "
                     f"lr={config.outer_lr} ({config.outer_lr_schedule}) steps={config.steps} "

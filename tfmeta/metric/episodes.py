@@ -42,10 +42,14 @@ class MetricNets(NamedTuple):
       head: the relation module (relation), the pair scorer (siamese), the
         :class:`tfmeta.nets.metric_heads.FullContextEmbedding` (matching with
         FCE) or None.
+      scale: matching: the cosine similarities are multiplied by it before the
+        attention's softmax (1: Vinyals et al.'s formula; with non-negative
+        features that caps the right support's attention at e / (e + N - 1)).
     """
     method: str
     embedding: keras.Model
     head: Any = None
+    scale: float = 1.0
 
     @property
     def trainable_variables(self) -> list:
@@ -152,7 +156,7 @@ def query_logits(nets: MetricNets, state: dict, queries: tf.Tensor,
         support = state["support_embeddings"]
         if nets.head is not None:
             queries = nets.head.query(queries, support, training=training)
-        attention = tf.nn.softmax(cosine_similarities(queries, support), axis=-1)
+        attention = tf.nn.softmax(nets.scale * cosine_similarities(queries, support), axis=-1)
         mass = tf.einsum("eqs,esn->eqn", attention, one_hot)
         return tf.math.log(tf.maximum(mass, _TINY))
     return _best_of_class(siamese_pair_logits(nets, state, queries, training), one_hot)

@@ -120,16 +120,20 @@ class LossEqualsNumpyReferenceTest(tf.test.TestCase):
         sn = s / np.linalg.norm(s, axis=-1, keepdims=True)
         qn = q / np.linalg.norm(q, axis=-1, keepdims=True)
         cosine = np.einsum("eqd,esd->eqs", qn, sn)
-        attention = np.exp(cosine) / np.exp(cosine).sum(-1, keepdims=True)
-        mass = np.stack([[attention[e][:, SUPPORT_LABELS[e] == n].sum(-1) for n in range(N)]
-                         for e in range(E)]).transpose(0, 2, 1)                 # [E, Q, N]
-        self.assertAllClose(mass.sum(-1), np.ones((E, N * Q)))
-        nets = _nets("matching")
         support, labels, queries, query_labels = _inputs("matching")
-        state = support_state(nets, support, labels, N)
-        loss, got = episode_loss(nets, state, queries, query_labels, N)
-        self.assertAllClose(np.exp(got), mass, rtol=1e-12, atol=1e-12)
-        self.assertAllClose(loss, _cross_entropy(np.log(mass), QUERY_LABELS), rtol=1e-12)
+        losses = []
+        for scale in (1.0, 10.0):   # the paper's formula, and the attention sharpened by 10
+            attention = np.exp(scale * cosine) / np.exp(scale * cosine).sum(-1, keepdims=True)
+            mass = np.stack([[attention[e][:, SUPPORT_LABELS[e] == n].sum(-1)
+                              for n in range(N)] for e in range(E)]).transpose(0, 2, 1)
+            self.assertAllClose(mass.sum(-1), np.ones((E, N * Q)))              # [E, Q, N]
+            nets = _nets("matching")._replace(scale=scale)
+            state = support_state(nets, support, labels, N)
+            loss, got = episode_loss(nets, state, queries, query_labels, N)
+            self.assertAllClose(np.exp(got), mass, rtol=1e-12, atol=1e-12)
+            self.assertAllClose(loss, _cross_entropy(np.log(mass), QUERY_LABELS), rtol=1e-12)
+            losses.append(float(loss))
+        self.assertNotAlmostEqual(losses[0], losses[1], places=3)
 
     def test_relation_loss_is_mse_of_sigmoid_module_score_of_class_sum_and_query(self):
         nets = _nets("relation")

@@ -44,7 +44,7 @@ METRIC_CPU: dict[str, dict] = {
     "protonet": dict(train_ways=60, train_queries=5, meta_batch_size=1, outer_lr=1e-3,
                      outer_lr_schedule="cosine", steps=8000, eval_every=500),
     "matching": dict(meta_batch_size=4, outer_lr=1e-3, outer_lr_schedule="cosine",
-                     steps=4000, eval_every=500),
+                     steps=4000, eval_every=500, matching_scale=10.0),
     "relation": dict(meta_batch_size=1, outer_lr=1e-3, outer_lr_schedule="cosine",
                      steps=1500, eval_every=250),
     "siamese": dict(meta_batch_size=4, outer_lr=1e-3, outer_lr_schedule="cosine",

@@ -46,7 +46,8 @@ def build_metric(config: Config, image_shape, *, dtype: str = "float32",
                                       flatten=not maps, activation=activation, dtype=dtype)
     features = tuple(int(s) for s in embedding.output_shape[1:])
     nets = MetricNets(config.algorithm, embedding,
-                      None if head is None else head(config, features, dtype))
+                      None if head is None else head(config, features, dtype),
+                      scale=config.matching_scale)
     learner = MetricLearner(nets, config.training_ways,
                             keras.optimizers.Adam(outer_learning_rate(config)))
     items: dict = {"model": nets.embedding, "step": learner.step,
@@ -98,7 +99,7 @@ def serving_metadata(setup: Setup) -> dict:
 
 def metric_learner(name: str, help: str, **build_options) -> LearnerSpec:
     """A metric-family :class:`LearnerSpec` built by :func:`build_metric` with these options."""
-    without = build_options.pop("without", ("fce", "fce_steps"))
+    without = build_options.pop("without", ("fce", "fce_steps", "matching_scale"))
 
     def build(config, image_shape, *, dtype="float32", activation="relu"):
         return build_metric(config, image_shape, dtype=dtype, activation=activation,

@@ -42,6 +42,10 @@ flags.DEFINE_integer("queries", None, "Query images per class of each episode (d
 flags.DEFINE_integer("ways", None, "Classes per episode (default: each run's --ways; a "
                      "gradient-based run's head fixes it, metric learners take any).")
 flags.DEFINE_integer("shots", None, "Support images per class (default: each run's --shots).")
+flags.DEFINE_bool("transductive", True, "Score the queries with the batch statistics of all "
+                  "of them (MAML's and the training curve's way); --notransductive: each query "
+                  "with those of the support set and itself alone (the Reptile paper's "
+                  "non-transductive setting; gradient-based learners only).")
 flags.DEFINE_string("plot", None, "Also write this PNG: held-out accuracy against training "
                     "time (or --plot_against=updates) of every run (its curve.json points and "
                     "the final score).")
@@ -99,7 +103,8 @@ def main(argv):
             try:
                 accuracies = experiment.episode_accuracies(
                     setup, splits.test, episodes=FLAGS.episodes, steps=steps, seed=FLAGS.seed,
-                    ways=ways, shots=shots, queries=FLAGS.queries, progress=progress)
+                    ways=ways, shots=shots, queries=FLAGS.queries,
+                    transductive=FLAGS.transductive, progress=progress)
             except ValueError as e:
                 raise ValueError(f"{run}: {e}") from None
             finally:
@@ -110,6 +115,7 @@ def main(argv):
             rows.append({"run": run, "algorithm": config.algorithm, "dataset": config.dataset,
                          "ways": ways, "shots": shots,
                          "queries": FLAGS.queries or config.queries,
+                         "transductive": FLAGS.transductive,
                          "step": int(setup.learner.step.numpy()),
                          "train_seconds": timed[-1]["seconds"] if timed else None,
                          "inner_steps": (steps if experiment.learners.get(config.algorithm)

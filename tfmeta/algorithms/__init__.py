@@ -19,8 +19,8 @@ from tfmeta.algorithms.adapt import adapt, adapt_loop, step_seed, step_weights
 from tfmeta.algorithms.learner import ALGORITHMS, MetaLearner
 from tfmeta.algorithms.maml import maml_losses, meta_gradients, meta_variables
 from tfmeta.algorithms.remat import rematerialize
-from tfmeta.algorithms.reptile import reptile_direction, whole_episodes
+from tfmeta.algorithms.reptile import mini_batches, reptile_direction, whole_episodes
 
 __all__ = ["adapt", "adapt_loop", "rematerialize", "step_seed", "step_weights", "MetaLearner",
-           "ALGORITHMS", "maml_losses", "meta_gradients", "meta_variables", "reptile_direction",
-           "whole_episodes"]
+           "ALGORITHMS", "mini_batches", "maml_losses", "meta_gradients", "meta_variables",
+           "reptile_direction", "whole_episodes"]

@@ -55,3 +55,33 @@ def whole_episodes(tasks: Task) -> Task:
     (sx, sy), (qx, qy) = tasks.inner.batch, tasks.val.batch
     both = (tf.concat([sx, qx], axis=1), tf.concat([sy, qy], axis=1))
     return Task(inner=Reused(both), val=tasks.val, seed=tasks.seed)
+
+
+def mini_batches(tasks: Task, *, batch: int, steps: int) -> Task:
+    """``tasks`` whose inner batch is ``steps`` mini-batches of ``batch`` examples per task.
+
+    Reptile's reference code (``_mini_batches`` of openai/supervised-reptile)
+    shuffles a task's examples and deals them out ``batch`` at a time,
+    reshuffling when they are used up; the same here, per task, from the task's
+    seed (deterministic). ``tasks.inner`` is a stacked ``Reused((images,
+    labels))`` batch of ``M >= batch`` examples per task (e.g. from
+    :func:`whole_episodes`); the result's ``inner`` is per-step: ``[T, steps,
+    batch, ...]``.
+    """
+    images, labels = tasks.inner.batch
+    count = images.shape[1]
+    if count is None or not 1 <= batch <= count:
+        raise ValueError(f"a mini-batch of {batch} examples needs 1 to {count} examples per task")
+    rounds = -(-steps * batch // count)    # shuffled passes needed, the last one partly used
+    tasks_n = images.shape[0]
+    if tasks_n is None:
+        raise ValueError("mini_batches needs a static number of tasks")
+    picked_images, picked_labels = [], []
+    for t in range(tasks_n):
+        key = tf.random.experimental.stateless_fold_in(tasks.seed[t], 7)
+        order = tf.argsort(tf.random.stateless_uniform([rounds, count], key), axis=-1)
+        order = tf.reshape(tf.reshape(order, [-1])[:steps * batch], [steps, batch])
+        picked_images.append(tf.gather(images[t], order))
+        picked_labels.append(tf.gather(labels[t], order))
+    return Task(inner=(tf.stack(picked_images), tf.stack(picked_labels)), val=tasks.val,
+                seed=tasks.seed)

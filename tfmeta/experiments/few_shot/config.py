@@ -10,8 +10,8 @@ The fields come in blocks (:mod:`tfmeta.experiments.few_shot.fields`): the
 shared ones (data, episodes, net and run), the gradient family's inner loop
 and MAML++ options (``per_step_lr``, ``per_step_bn``, ``first_order_steps``,
 ``step_weights="annealed"``; with ``outer_lr_schedule="cosine"`` that is
-MAML++), MeGAN's generator options and the metric learners' training episodes
-and FCE. :class:`FewShotConfig` inherits them all: one flat dataclass, one
+MAML++), MeGAN's generator options, the metric learners' training episodes
+and FCE, and Reptile's inner optimizer and training mini-batches. :class:`FewShotConfig` inherits them all: one flat dataclass, one
 flag per field, one flat ``config.json``. ``algorithm`` names a registered
 learner (:mod:`tfmeta.experiments.few_shot.learners`), which says which
 option blocks apply to it; every block checks its own fields and refuses its
@@ -31,7 +31,8 @@ from tfmeta.experiments.few_shot.fields import (CONDITIONINGS, DATASETS, MEGAN_F
                                                 OPTION_BLOCKS, OUTER_LOSSES, OUTER_LR_SCHEDULES,
                                                 POOLINGS, SHARED_BLOCKS, SPLITS, STEP_WEIGHTS,
                                                 DataFields, EpisodeFields, InnerLoopFields,
-                                                MeganFields, MetricFields, TrainingFields)
+                                                MeganFields, MetricFields, ReptileFields,
+                                                TrainingFields)
 from tfmeta.experiments.settings import setting
 
 __all__ = ["ALGORITHMS", "BLOCKS", "CONDITIONINGS", "DATASETS", "FewShotConfig",
@@ -60,8 +61,8 @@ def _algorithm_help() -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class FewShotConfig(MetricFields, MeganFields, InnerLoopFields, TrainingFields, EpisodeFields,
-                    DataFields):
+class FewShotConfig(ReptileFields, MetricFields, MeganFields, InnerLoopFields, TrainingFields,
+                    EpisodeFields, DataFields):
     """Settings of an N-way K-shot meta-training run (defaults: the CPU recipe)."""
     algorithm: str = setting("maml", _algorithm_help(), choices=ALGORITHMS)
 

@@ -3,8 +3,10 @@
 Every episode is drawn from the meta-test classes by an
 :class:`tfmeta.data.EpisodeSampler`, deterministically in ``(seed, episode)``;
 the classifier adapts on the support set with ``steps`` inner steps from its
-meta-learned initialization and is scored on the query set (batch statistics
-of the query set, as in training). The interval is the normal one,
+meta-learned initialization and is scored on the query set: with the batch
+statistics of the query set, as in training (transductive, as MAML), or with
+``transductive=False`` each query with the statistics of the support set and
+that query alone (the Reptile paper's non-transductive setting). The interval is the normal one,
 ``1.96 * std / sqrt(episodes)``, as the papers report.
 
 Example:
@@ -31,21 +33,26 @@ CURVE_SEED = 1_000_003     # the training curve's episodes: apart from the evalu
 
 def episode_accuracies(setup: Setup, dataset: ClassDataset, *, episodes: int, steps: int,
                        seed: int = 0, ways: int | None = None, shots: int | None = None,
-                       queries: int | None = None,
+                       queries: int | None = None, transductive: bool = True,
                        progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Query accuracy of each of ``episodes`` held-out episodes after ``steps`` inner steps.
 
     ``ways``/``shots``/``queries`` default to the run's (a metric learner
-    scores any number of ways; ``steps`` does not apply to it). ``progress(done,
+    scores any number of ways; ``steps`` does not apply to it). ``transductive``:
+    see the module; a metric learner's queries are always scored one by one
+    (moving batch-norm averages), so it takes only ``True``. ``progress(done,
     total)`` is called every 50 episodes and at the end.
     """
     config = setup.config
+    if not transductive and not learners.get(config.algorithm).inner_loop:
+        raise ValueError(f"{config.algorithm!r} scores each query with moving batch-norm "
+                         "averages, not the batch's: non-transductive scoring does not apply")
     ways = config.ways if ways is None else ways
     if ways != config.ways and not learners.get(config.algorithm).any_ways:
         raise ValueError(f"the run's classifier has {config.ways} outputs; it cannot score "
                          f"{ways}-way episodes")
     score = _scorer(setup, dataset, ways, config.shots if shots is None else shots,
-                    config.queries if queries is None else queries, steps, seed)
+                    config.queries if queries is None else queries, steps, seed, transductive)
     out = np.empty([episodes], np.float64)
     for i in range(episodes):
         out[i] = float(score(tf.constant(i, tf.int64)))
@@ -59,13 +66,13 @@ _MAX_SCORERS = 4
 
 
 def _scorer(setup: Setup, dataset: ClassDataset, ways: int, shots: int, queries: int,
-            steps: int, seed: int) -> Callable:
+            steps: int, seed: int, transductive: bool = True) -> Callable:
     """The compiled ``score(index)`` of one (run, dataset, episode shape, steps, seed).
 
     Traced once and kept (the last few), so that the training curve and
     repeated evaluations do not pay the tracing again.
     """
-    key = (ways, shots, queries, steps, seed)
+    key = (ways, shots, queries, steps, seed, transductive)
     for k, s, d, score in _SCORERS:
         if k == key and s is setup and d is dataset:
             return score
@@ -76,7 +83,13 @@ def _scorer(setup: Setup, dataset: ClassDataset, ways: int, shots: int, queries:
         episode = sampler(index)
         params = adapt(setup, episode.support_images, episode.support_labels, steps=steps,
                        seed=episode.seed, ways=ways)
-        probabilities = classify(setup, params, episode.query_images)
+        if transductive:
+            probabilities = classify(setup, params, episode.query_images)
+        else:
+            probabilities = tf.map_fn(
+                lambda query: classify(setup, params, tf.concat(
+                    [episode.support_images, query[None]], axis=0))[-1],
+                episode.query_images)
         return accuracy(probabilities, episode.query_labels)
 
     _SCORERS.insert(0, (key, setup, dataset, score))

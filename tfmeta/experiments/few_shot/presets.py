@@ -1,7 +1,8 @@
 """The few-shot presets, as data: the CPU recipes and the published settings.
 
 :data:`PAPER` holds the published settings of each N-way K-shot setting for
-GPU runs (meta-batch sizes, steps, iterations); :data:`MEGAN_CPU`,
+GPU runs (meta-batch sizes, steps, iterations), :data:`REPTILE_PAPER` Reptile's;
+:data:`REPTILE_CPU`, :data:`MEGAN_CPU`,
 :data:`METRIC_CPU` and :data:`METRIC_PAPER` the recipes of MeGAN and the
 metric learners. :data:`PRESETS` puts them together as the `preset`s
 ``cpu`` (the default) and ``paper``
@@ -29,6 +30,21 @@ PAPER: dict[tuple[int, int], dict] = {
                   eval_inner_steps=10, outer_lr=1e-3, outer_lr_schedule="constant"),
 }
 
+
+# Reptile's published runs (Nichol et al. 2018; openai/supervised-reptile's README, Omniglot):
+# 10 images per class dealt out in mini-batches to Adam (beta1 = 0), 5 tasks per meta-update,
+# an outer step of 1 decayed linearly to 0, 50 Adam steps on the support set at test. The
+# reference's test mini-batches (its `eval_batch`) are the whole support set here.
+_REPTILE = dict(inner_optimizer="adam", train_shots=10, meta_batch_size=5, outer_lr=1.0,
+                outer_lr_schedule="linear", eval_inner_steps=50)
+_REPTILE_5 = dict(_REPTILE, inner_lr=1e-3, inner_steps=5, inner_batch=10, steps=100000)
+_REPTILE_20 = dict(_REPTILE, inner_lr=5e-4, inner_steps=10, inner_batch=20, steps=200000)
+REPTILE_PAPER: dict[tuple[int, int], dict] = {
+    (5, 1): _REPTILE_5, (5, 5): _REPTILE_5, (20, 1): _REPTILE_20, (20, 5): _REPTILE_20}
+
+# Reptile's CPU recipe (5-way; docs/results/fidelity.md): the paper's inner loop and test, fewer
+# meta-updates.
+REPTILE_CPU: dict = dict(_REPTILE_5, steps=5000, eval_every=500)
 
 
 # MeGAN (paper 001): five inner steps, generated images from the third (what trainers.few_shot
@@ -68,14 +84,20 @@ METRIC_PAPER: dict[str, dict] = {
 
 def _presets():
     hybrid = Rule({"algorithm": "megan", "first_order": True}, {"outer_loss": "hybrid"})
-    gradient = OneOf(GRADIENT_ALGORITHMS)
+    gradient = OneOf(set(GRADIENT_ALGORITHMS) - {"reptile"})
     known = ", ".join(f"`ways`={w} `shots`={s}" for w, s in sorted(PAPER))
+    reptile = [Rule({"algorithm": "reptile", ("ways", "shots"): NoneOf(REPTILE_PAPER)},
+                    refuse="`preset`=paper has no Reptile settings for `ways`={ways} "
+                    "`shots`={shots}; it has " + known),
+               *(Rule({"algorithm": "reptile", ("ways", "shots"): key}, REPTILE_PAPER[key])
+                 for key in REPTILE_PAPER)]
     return {
         "cpu": Preset(
             "cpu", "the CPU recipe: the defaults shown here, about 30 minutes on 2 cores for "
             "5-way 1-shot MAML; each metric learner and megan take their own CPU recipe",
             rules=(hybrid, *(Rule({"algorithm": a}, METRIC_CPU[a]) for a in METRIC_CPU),
-                   Rule({"algorithm": "megan"}, MEGAN_CPU))),
+                   Rule({"algorithm": "megan"}, MEGAN_CPU),
+                   Rule({"algorithm": "reptile", "ways": 5}, REPTILE_CPU))),
         "paper": Preset(
             "paper", "the published settings of the given `ways` and `shots` (5w1s, 5w5s, "
             "20w1s, 20w5s) or of the metric learner; hours on a GPU",
@@ -84,7 +106,7 @@ def _presets():
                         refuse="`preset`=paper has no settings for `ways`={ways} "
                         "`shots`={shots}; it has " + known),
                    *(Rule({"algorithm": gradient, ("ways", "shots"): key}, PAPER[key])
-                     for key in PAPER),
+                     for key in PAPER), *reptile,
                    Rule({"algorithm": "megan"}, MEGAN_PAPER))),
     }
 

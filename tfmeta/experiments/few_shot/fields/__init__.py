@@ -11,21 +11,23 @@ refuses its switches where they do not apply.
   :class:`TrainingFields`;
 * :mod:`.inner_loop` -- the gradient family's: :class:`InnerLoopFields`;
 * :mod:`.megan` -- MeGAN's: :class:`MeganFields`;
-* :mod:`.metric` -- the metric learners': :class:`MetricFields`.
+* :mod:`.metric` -- the metric learners': :class:`MetricFields`;
+* :mod:`.reptile` -- Reptile's: :class:`ReptileFields`.
 """
 
 from tfmeta.experiments.few_shot.fields.inner_loop import STEP_WEIGHTS, InnerLoopFields
 from tfmeta.experiments.few_shot.fields.megan import (CONDITIONINGS, MEGAN_FIELDS, OUTER_LOSSES,
                                                       MeganFields)
 from tfmeta.experiments.few_shot.fields.metric import MetricFields
+from tfmeta.experiments.few_shot.fields.reptile import INNER_OPTIMIZERS, ReptileFields
 from tfmeta.experiments.few_shot.fields.shared import (DATASETS, OUTER_LR_SCHEDULES, POOLINGS,
                                                        SPLITS, DataFields, EpisodeFields,
                                                        TrainingFields)
 
 SHARED_BLOCKS = (DataFields, EpisodeFields, TrainingFields)
-OPTION_BLOCKS = (InnerLoopFields, MeganFields, MetricFields)
+OPTION_BLOCKS = (InnerLoopFields, MeganFields, MetricFields, ReptileFields)
 
-__all__ = ["CONDITIONINGS", "DATASETS", "MEGAN_FIELDS", "OPTION_BLOCKS", "OUTER_LOSSES",
-           "OUTER_LR_SCHEDULES", "POOLINGS", "SHARED_BLOCKS", "SPLITS", "STEP_WEIGHTS",
-           "DataFields", "EpisodeFields", "InnerLoopFields", "MeganFields", "MetricFields",
-           "TrainingFields"]
+__all__ = ["CONDITIONINGS", "DATASETS", "INNER_OPTIMIZERS", "MEGAN_FIELDS", "OPTION_BLOCKS",
+           "OUTER_LOSSES", "OUTER_LR_SCHEDULES", "POOLINGS", "SHARED_BLOCKS", "SPLITS",
+           "STEP_WEIGHTS", "DataFields", "EpisodeFields", "InnerLoopFields", "MeganFields",
+           "MetricFields", "ReptileFields", "TrainingFields"]

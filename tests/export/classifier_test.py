@@ -110,11 +110,13 @@ def write_class_folders(folder: str, classes: int = 10, per_class: int = 5) -> s
 @functools.lru_cache(maxsize=None)
 def tiny_run(algorithm: str) -> str:
     """The workdir of a 2-step few-shot run of ``algorithm`` (Meta-SGD: rates perturbed;
-    ``mamlpp``: maml with MAML++'s per-step rates and per-step batch norm)."""
+    ``mamlpp``: maml with MAML++'s per-step rates and per-step batch norm;
+    ``reptile_carried``: Reptile whose Adam state is carried into every adaptation)."""
     folder = write_class_folders(os.path.join(fixtures.TMP, "few_shot_classes"))
     workdir = os.path.join(fixtures.TMP, "few_shot_runs", algorithm)
-    options = dict(algorithm="maml", per_step_lr=True, per_step_bn=True) \
-        if algorithm == "mamlpp" else dict(algorithm=algorithm)
+    options = {"mamlpp": dict(algorithm="maml", per_step_lr=True, per_step_bn=True),
+               "reptile_carried": dict(algorithm="reptile", inner_optimizer="adam_carried",
+                                       inner_lr=1e-2)}.get(algorithm, dict(algorithm=algorithm))
     config = few_shot.FewShotConfig(folder=folder, **options, **TINY)
     few_shot.run(config, workdir)
     if algorithm == "metasgd":
@@ -182,7 +184,7 @@ def call(model, signature, **inputs):
 
 class ClassifierGoldenTest(parameterized.TestCase):
 
-    @parameterized.parameters("maml", "metasgd", "mamlpp", "hsml")
+    @parameterized.parameters("maml", "metasgd", "mamlpp", "hsml", "reptile_carried")
     def test_reloaded_savedmodel_adapts_and_classifies_like_python(self, algorithm):
         model = loaded(algorithm)
         setup, _ = restored(algorithm)

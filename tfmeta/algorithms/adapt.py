@@ -39,7 +39,7 @@ from tfmeta import inner as inner_lib
 from tfmeta.algorithms.remat import rematerialize
 from tfmeta.types import Objective, Reused, batch_at
 
-_INNER_STREAM = 0
+INNER_STREAM = 0   # the inner steps' seed stream (step_seed)
 _VAL_STREAM = 1
 
 
@@ -134,7 +134,7 @@ def adapt(objective: Objective, params: Mapping[str, list], batches: Any,
     step_losses = []
     for j in range(steps):
         current, states, losses = take_step(objective, optimizers, current, states,
-                                            batch_at(batches, j), step_seed(seed, _INNER_STREAM, j),
+                                            batch_at(batches, j), step_seed(seed, INNER_STREAM, j),
                                             first_order=first_order, remat=remat, where=j,
                                             index=j)
         trajectory.append(current)
@@ -221,7 +221,7 @@ def adapt_loop(objective: Objective, params: Mapping[str, list], batches: Any,
         step_batches = Reused(invariant[0]) if reused else batches
         new, new_states, losses = take_step(
             objective, optimizers, current, states, batch_at(step_batches, j),
-            step_seed(seed, _INNER_STREAM, j), first_order=first_order, remat=remat,
+            step_seed(seed, INNER_STREAM, j), first_order=first_order, remat=remat,
             where="(in the loop)", index=j)
         if after_step is not None:
             carry = after_step(j, new, losses, carry)

@@ -41,6 +41,7 @@ from tfmeta.types import Objective, Task, task_at
 
 ALGORITHMS = ("maml", "fomaml", "reptile")
 TASKS_MODES = ("loop", "vectorized")
+_STATE = "inner_state"   # metrics carrying the tasks' final inner states (carry_inner_state)
 
 
 
@@ -85,6 +86,13 @@ class MetaLearner(tf.Module):
       modulation: ``{player: tfmeta.types.TaskModulation}`` (MAML/FOMAML): the
         inner steps start from the modulated initialization; its variables are
         meta-variables of the player (HSML, :mod:`tfmeta.algorithms.hsml`).
+      carry_inner_state: Reptile: the inner optimizer's state (Adam's moments and
+        count) persists in :attr:`inner_state` (checkpointed with the learner):
+        every task of a meta-batch starts its inner steps from it, and after
+        the meta-update it is the mean of the tasks' final states. The Reptile
+        reference's Adam runs on from task to task in one chain; this is its
+        order-free form (the same under a loop, vectorized tasks or replicas).
+        Adapt with :meth:`carried_inner` to start from it at test time.
     """
 
     def __init__(self, variables: Mapping[str, list], objective: Objective, inner: Any,
@@ -95,7 +103,7 @@ class MetaLearner(tf.Module):
                  first_order_steps: int = 0, tasks_mode: str = "loop", parallel_tasks: int = 1,
                  step: Any = None, strategy: tf.distribute.Strategy | None = None,
                  modulation: Mapping[str, Any] | None = None, name: str | None = None,
-                 steps: int | None = None):
+                 steps: int | None = None, carry_inner_state: bool = False):
         super().__init__(name=name)
         steps = checks.renamed("inner_steps", inner_steps, "steps", steps, default=10)
         if strategy is None and tf.distribute.has_strategy():
@@ -129,7 +137,16 @@ class MetaLearner(tf.Module):
         self.model_variables = {p: list(variables[p]) for p in self.players}
         self.targets = meta_variables(self.model_variables, self.inner, modulation)
         self._check_distributed(self.targets)
+        if carry_inner_state and algorithm != "reptile":
+            raise ValueError(f"carry_inner_state applies to algorithm='reptile', not "
+                             f"{algorithm!r}")
+        self.inner_state = {}
         with self._scope():
+            for p in self.players if carry_inner_state else ():
+                start = self.inner[p].init([tf.convert_to_tensor(v)
+                                            for v in self.model_variables[p]])
+                self.inner_state[p] = tf.nest.map_structure(
+                    lambda t: tf.Variable(t, trainable=False, name="inner_state"), start)
             self._make_outer(outer)
             self._owns_step = step is None
             self.step = (tf.Variable(0, dtype=tf.int64, trainable=False, name="meta_step")
@@ -195,11 +212,17 @@ class MetaLearner(tf.Module):
         if self.algorithm == "reptile":
             params = {p: [tf.convert_to_tensor(v) for v in self.model_variables[p]]
                       for p in self.players}
-            direction, losses = reptile_direction(self.objective, params, task, self.inner,
-                                                  steps=self.inner_steps, return_losses=True)
+            states = {p: tf.nest.map_structure(tf.convert_to_tensor, self.inner_state[p])
+                      for p in self.inner_state} or None
+            direction, losses, final = reptile_direction(
+                self.objective, params, task, self.inner, steps=self.inner_steps,
+                return_losses=True, states=states, return_states=True)
             meta = dict(losses[-1])
             metrics = {f"inner_loss/{p}": tf.add_n([l[p] for l in losses]) / len(losses)
                        for p in self.players}
+            for p in self.inner_state:   # averaged over tasks (and replicas) like a metric
+                for i, t in enumerate(tf.nest.flatten(final[p])):
+                    metrics[f"{_STATE}/{p}/{i}"] = t
             return direction, meta, metrics
         weights = self.step_weights_kind  # fixed weights by name ("final": last loss only)
         if weights == "annealed":
@@ -231,6 +254,7 @@ class MetaLearner(tf.Module):
         """Mean meta-gradient and metrics of exactly ``tasks`` (no split, no all-reduce): a
         replica's share; without a strategy, :meth:`compute_gradients` less the norms."""
         metric_names = [f"{k}/{p}" for k in ("meta_loss", "inner_loss") for p in self.players]
+        metric_names += list(self._state_zeros())
 
         def one_task(task):
             grads, meta, metrics = self.task_gradients(task, first_order)
@@ -251,7 +275,10 @@ class MetaLearner(tf.Module):
         """Mean gradients and metrics of the tasks, one task per ``tf.while_loop`` iteration."""
         n = tf.shape(tasks.seed)[0]
         zeros_g = {p: [tf.zeros_like(v) for v in self.targets[p]] for p in self.players}
-        zeros_m = {k: tf.zeros([], self.targets[k.split("/")[1]][0].dtype) for k in metric_names}
+        state_zeros = self._state_zeros()
+        zeros_m = {k: state_zeros[k] if k in state_zeros
+                   else tf.zeros([], self.targets[k.split("/")[1]][0].dtype)
+                   for k in metric_names}
 
         def body(i, acc_g, acc_m):
             grads, metrics = one_task(task_at(tasks, i))
@@ -265,6 +292,27 @@ class MetaLearner(tf.Module):
         scale = {p: tf.cast(n, self.targets[p][0].dtype) for p in self.players}
         grads = {p: [g / scale[p] for g in acc_g[p]] for p in self.players}
         return grads, {k: v / tf.cast(n, v.dtype) for k, v in acc_m.items()}
+
+    def _state_zeros(self) -> dict:
+        """``{metric name: zeros}`` of the carried inner state's tensors."""
+        return {f"{_STATE}/{p}/{i}": tf.zeros_like(v)
+                for p in self.inner_state
+                for i, v in enumerate(tf.nest.flatten(self.inner_state[p]))}
+
+    def carried_inner(self, player: str) -> inner_lib.InnerOptimizer:
+        """``player``'s inner optimizer starting from the carried :attr:`inner_state`."""
+        state = self.inner_state[player]
+        return self.inner[player]._replace(
+            init=lambda params: tf.nest.map_structure(tf.convert_to_tensor, state),
+            name=f"{self.inner[player].name}_carried")
+
+    def _store_state(self, metrics: dict) -> dict:
+        """Assigns the mean final inner state (popped from ``metrics``); the rest of them."""
+        for p in self.inner_state:
+            leaves = tf.nest.flatten(self.inner_state[p])
+            for i, v in enumerate(leaves):
+                v.assign(tf.cast(metrics[f"{_STATE}/{p}/{i}"], v.dtype))
+        return {k: v for k, v in metrics.items() if not k.startswith(_STATE + "/")}
 
     def apply_gradients(self, grads: Mapping[str, list], metrics: Mapping[str, tf.Tensor]):
         """Raises InvalidArgumentError on a non-finite loss or gradient, else steps."""
@@ -288,7 +336,7 @@ class MetaLearner(tf.Module):
         else:
             grads, metrics = self._compute(tasks)
         self._apply(grads, metrics)
-        return metrics
+        return self._store_state(metrics)
 
     def learning_rates(self) -> dict[str, float]:
         """``{player: outer learning rate}`` now (a schedule read at its current iteration)."""

@@ -17,12 +17,14 @@ from typing import Any, Mapping
 
 import tensorflow as tf
 
-from tfmeta.algorithms.adapt import adapt, check_steps
-from tfmeta.types import Objective, Reused, Task
+from tfmeta import inner as inner_lib
+from tfmeta.algorithms.adapt import INNER_STREAM, check_steps, step_seed, take_step
+from tfmeta.types import Objective, Reused, Task, batch_at
 
 
 def reptile_direction(objective: Objective, params: Mapping[str, list], task: Task,
-                      inner: Any, *, steps: int, return_losses: bool = False):
+                      inner: Any, *, steps: int, return_losses: bool = False,
+                      states: Mapping[str, Any] | None = None, return_states: bool = False):
     """``{player: [init - adapted]}`` after ``steps`` inner steps on ``task``.
 
     Args:
@@ -33,17 +35,33 @@ def reptile_direction(objective: Objective, params: Mapping[str, list], task: Ta
       inner: inner optimizer (or one per player).
       steps: k >= 1.
       return_losses: also return the inner loss dicts of each step.
+      states: ``{player: inner optimizer state}`` to start from (default: each
+        optimizer's ``init``, a fresh state); the Reptile reference's Adam runs
+        on from task to task (:class:`tfmeta.algorithms.MetaLearner`'s
+        ``carry_inner_state``).
+      return_states: also return the final ``{player: state}``.
+
+    Returns:
+      The direction, then the losses and the final states if asked, in that order.
     """
     steps = check_steps(steps)
     if steps < 1:
         raise ValueError(f"reptile needs at least one inner step, got steps={steps!r}")
-    trajectory, losses = adapt(objective, params, task.inner, inner, steps=steps,
-                               seed=task.seed, first_order=True, return_losses=True)
-    adapted = trajectory[-1]
-    direction = {p: [a - b for a, b in zip(params[p], adapted[p])] for p in sorted(params)}
-    if return_losses:
-        return direction, losses
-    return direction
+    players = sorted(params)
+    optimizers = inner_lib.per_player(inner, players)
+    current = {p: list(params[p]) for p in players}
+    states = ({p: optimizers[p].init(current[p]) for p in players} if states is None
+              else {p: states[p] for p in players})
+    losses = []
+    for j in range(steps):   # adapt()'s steps, first order, with the state in and out
+        current, states, step_losses = take_step(
+            objective, optimizers, current, states, batch_at(task.inner, j),
+            step_seed(task.seed, INNER_STREAM, j), first_order=True, where=j, index=j)
+        losses.append(step_losses)
+    direction = {p: [a - b for a, b in zip(params[p], current[p])] for p in players}
+    out = (direction,) + ((losses,) if return_losses else ()) + (
+        (states,) if return_states else ())
+    return out if len(out) > 1 else direction
 
 
 def whole_episodes(tasks: Task) -> Task:

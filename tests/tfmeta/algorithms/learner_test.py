@@ -67,6 +67,47 @@ class ReptileTest(parameterized.TestCase):
             for v, b, d in zip(m.trainable_variables, before[p], direction[p]):
                 np.testing.assert_allclose(v.numpy(), b - 0.5 * d.numpy(), rtol=1e-6, atol=1e-12)
 
+    @parameterized.parameters("loop", "vectorized")
+    def test_carried_inner_state_starts_each_task_and_becomes_the_tasks_mean(self, mode):
+        models, objective = toys.toy_gan()
+        tasks = [toys.gan_task(2, seed=s) for s in (1, 2)]
+        inner = inner_lib.adam(0.01, beta_1=0.0)
+        learner = MetaLearner(toys.variables(models), objective, inner,
+                              outer=lambda: keras.optimizers.SGD(0.5), algorithm="reptile",
+                              inner_steps=2, carry_inner_state=True, tasks_mode=mode)
+        fresh = {p: inner.init(_params(models)[p]) for p in models}
+        for update in range(2):
+            start = {p: tf.nest.map_structure(tf.identity, learner.inner_state[p])
+                     for p in models}
+            if update == 0:    # the first update starts from a fresh state
+                tf.nest.map_structure(lambda a, b: np.testing.assert_array_equal(a, b),
+                                      start, fresh)
+            params = _params(models)
+            outs = [reptile_direction(objective, params, t, inner, steps=2, states=start,
+                                      return_states=True) for t in tasks]
+            metrics = learner.train_step(_stack(tasks))
+            self.assertFalse([k for k in metrics if k.startswith("inner_state")])
+            for p in models:
+                want = tf.nest.map_structure(lambda a, b: (a + b) / 2, outs[0][1][p],
+                                             outs[1][1][p])
+                tf.nest.map_structure(
+                    lambda have, w: np.testing.assert_allclose(have.numpy(), w.numpy(),
+                                                               rtol=1e-6, atol=1e-12),
+                    learner.inner_state[p], want)
+                moved = [v.numpy() - b.numpy() for v, b in zip(models[p].trainable_variables,
+                                                                params[p])]
+                for m, d0, d1 in zip(moved, outs[0][0][p], outs[1][0][p]):
+                    np.testing.assert_allclose(m, -0.5 * (d0 + d1).numpy() / 2, rtol=1e-5,
+                                               atol=1e-9)
+        self.assertEqual(float(learner.inner_state["generator"][0].numpy()), 4.0)  # 2 x 2 steps
+        carried = learner.carried_inner("generator")
+        tf.nest.map_structure(lambda a, b: np.testing.assert_array_equal(a, b),
+                              carried.init(None), learner.inner_state["generator"])
+        with self.assertRaisesRegex(ValueError, "carry_inner_state applies to "
+                                                "algorithm='reptile', not 'maml'"):
+            MetaLearner(toys.variables(models), objective, inner, outer=keras.optimizers.SGD,
+                        algorithm="maml", inner_steps=1, carry_inner_state=True)
+
 
 class MetaLearnerTest(parameterized.TestCase):
 

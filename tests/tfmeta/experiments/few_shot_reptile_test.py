@@ -2,14 +2,16 @@
 images per class dealt out in mini-batches, its own `paper` preset, and non-transductive
 scoring."""
 
+import dataclasses
 import os
 
 import numpy as np
 import tensorflow as tf
 from absl.testing import absltest
 
-from tests.tfmeta.experiments.few_shot_test import FolderTestCase, config
+from tests.tfmeta.experiments.few_shot_test import FolderTestCase, checkpoint_values, config
 from tfmeta.algorithms import mini_batches, whole_episodes
+from tfmeta.classify import PLAYER
 from tfmeta.data import EpisodeSampler
 from tfmeta.experiments import few_shot, settings
 from tfmeta.experiments.few_shot import evaluate
@@ -81,20 +83,71 @@ class ReptileConfigTest(FolderTestCase):
         with self.assertRaisesRegex(ValueError, "no Reptile settings for `ways`=3"):
             resolved(algorithm="reptile", ways=3)
 
+    def test_clip_norm_caps_the_outer_step_of_every_family(self):
+        setup = few_shot.build(config(self.folder, algorithm="reptile", clip_norm=0.5,
+                                      outer_lr=1.0, outer_lr_schedule="constant"), (28, 28, 1))
+        weights = setup.model.trainable_variables
+        before = [w.numpy() for w in weights]
+        direction = [tf.ones_like(w) * 5.0 for w in weights]     # global norm far above 0.5
+        next(iter(setup.learner.outer.values())).apply_gradients(zip(direction, weights))
+        moved = np.sqrt(sum(np.sum((w.numpy() - b) ** 2) for w, b in zip(weights, before)))
+        self.assertAlmostEqual(moved, 0.5, places=4)
+        for algorithm in ("maml", "relation"):
+            learner = few_shot.build(config(self.folder, algorithm=algorithm, clip_norm=0.5),
+                                     (28, 28, 1)).learner
+            optimizer = (learner.optimizer if algorithm == "relation"
+                         else next(iter(learner.outer.values())))
+            self.assertEqual(optimizer.global_clipnorm, 0.5, algorithm)
+        with self.assertRaisesRegex(ValueError, "`clip_norm`"):
+            config(self.folder, clip_norm=-1.0)
+
 
 class ReptileRunTest(FolderTestCase):
-    """One tiny run in the paper's form, shared by the tests."""
+    """Tiny runs in the paper's form with the reference's carried Adam, shared by the tests:
+    4 updates straight, and 2 then resumed to 4."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.config = config(cls.folder, algorithm="reptile", inner_optimizer="adam",
+        cls.config = config(cls.folder, algorithm="reptile", inner_optimizer="adam_carried",
                             inner_lr=1e-3, train_shots=4, inner_batch=3, inner_steps=3,
-                            outer_lr=1.0, outer_lr_schedule="linear", meta_batch_size=2,
-                            steps=4, eval_every=100, eval_episodes=2, eval_inner_steps=2)
+                            outer_lr=1.0, outer_lr_schedule="constant", meta_batch_size=2,
+                            steps=4, eval_every=100, eval_episodes=2, eval_inner_steps=2,
+                            checkpoint_every=2)
         cls.workdir = os.path.join(cls.tmp.name, "reptile")
         few_shot.run(cls.config, cls.workdir)
+        cls.split = os.path.join(cls.tmp.name, "split")
+        few_shot.run(dataclasses.replace(cls.config, steps=2), cls.split)
+        few_shot.run(cls.config, cls.split)
         cls.setup, cls.splits = few_shot.load_run(cls.workdir)
+
+    def test_a_resumed_run_ends_with_the_same_weights_and_carried_state(self):
+        straight, split = checkpoint_values(self.workdir), checkpoint_values(self.split)
+        self.assertEqual(sorted(straight), sorted(split))
+        self.assertTrue([k for k in straight if k.startswith("inner_state")])
+        for name in straight:
+            np.testing.assert_array_equal(straight[name], split[name], err_msg=name)
+        count = self.setup.learner.inner_state[PLAYER][0]
+        self.assertEqual(float(count.numpy()), 4 * 3)   # updates x inner steps, mean of tasks
+
+    def test_test_time_adaptation_starts_from_the_carried_state(self):
+        episode = EpisodeSampler(self.splits.test, ways=3, shots=1,
+                                 queries=3, seed=5)(tf.constant(0, tf.int64))
+        start = [tf.convert_to_tensor(v) for v in self.setup.model.trainable_variables]
+        adapted = adapt(self.setup, episode.support_images, episode.support_labels, steps=1,
+                        seed=episode.seed)
+        with tf.GradientTape() as tape:
+            tape.watch(start)
+            loss = self.setup.objective({PLAYER: start}, (episode.support_images,
+                                                          episode.support_labels),
+                                        episode.seed)[PLAYER]
+        grads = tape.gradient(loss, start)
+        count, _, second = self.setup.learner.inner_state[PLAYER]
+        t = float(count.numpy()) + 1
+        for p, g, v, a in zip(start, grads, second, adapted):
+            v = 0.999 * v.numpy() + 0.001 * g.numpy() ** 2
+            want = p.numpy() - 1e-3 * g.numpy() / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+            np.testing.assert_allclose(a.numpy(), want, rtol=1e-5, atol=1e-7)
 
     def test_training_tasks_are_train_shots_per_class_in_mini_batches(self):
         tasks = training_sampler(self.config, self.splits.train)(tf.constant(0, tf.int64))
@@ -111,7 +164,8 @@ class ReptileRunTest(FolderTestCase):
         self.assertTrue(set(labels.numpy().ravel()) <= {0, 1, 2})
 
     def test_inner_adam_has_no_momentum_first_step_is_lr_times_sign(self):
-        inner = self.setup.inner
+        self.assertEqual(self.setup.inner.name, "adam_carried")
+        inner = self.setup.learner.inner[PLAYER]     # the same Adam from a fresh state
         self.assertEqual(inner.name, "adam")
         params = [tf.constant([1.0, 2.0, 3.0])]
         grads = [tf.constant([0.5, -4.0, 1e-3])]

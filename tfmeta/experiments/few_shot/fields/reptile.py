@@ -16,16 +16,19 @@ from tfmeta import checks
 from tfmeta.experiments.few_shot.registry import refuse_unused
 from tfmeta.experiments.settings import setting
 
-INNER_OPTIMIZERS = ("sgd", "adam")
+INNER_OPTIMIZERS = ("sgd", "adam", "adam_carried")
 
 
 @dataclasses.dataclass(frozen=True)
 class ReptileFields:
     """The inner optimizer and the inner steps' mini-batches."""
     inner_optimizer: str = setting("sgd",
-        "`algorithm`=reptile: the inner optimizer at `inner_lr`, in training and at test: sgd, "
-        "or adam (beta1 = 0, beta2 = 0.999, epsilon 1e-8: the Reptile paper's code; its "
-        'moments start from zero for every task).', choices=INNER_OPTIMIZERS)
+        "`algorithm`=reptile: the inner optimizer at `inner_lr`, in training and at test: sgd; "
+        "adam (beta1 = 0, beta2 = 0.999, epsilon 1e-8: the Reptile paper's; its moments start "
+        'from zero for every task); or adam_carried (the same Adam with its moments carried '
+        "as the paper's code does: they run on from task to task in training, here as the "
+        'mean over the tasks of each meta-update, and every test adaptation starts from '
+        'them).', choices=INNER_OPTIMIZERS)
     inner_batch: int = setting(0,
         '`algorithm`=reptile: images per inner step in training, drawn without replacement '
         "from the training episode's images and reshuffled when used up (0: every image at "

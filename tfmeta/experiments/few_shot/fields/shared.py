@@ -71,6 +71,9 @@ class TrainingFields:
     outer_lr_schedule: str = setting("cosine",
         'constant, cosine (MAML++: decays to 0 at `steps`) or linear (to 0 at `steps`). With '
         'a decay, `steps` cannot change when resuming.', choices=OUTER_LR_SCHEDULES)
+    clip_norm: float = setting(0.0,
+        "The outer step's gradient (Reptile: its direction) clipped to this global norm "
+        "(0: off; Relation networks' code: 0.5).")
     filters: int = setting(64, 'Conv-4 filters per block (papers: 64).')
     pooling: str = setting("stride",
         "Conv-4 down-sampling: stride (stride-2 convolutions, MAML's Omniglot net) or max "
@@ -95,3 +98,4 @@ class TrainingFields:
         checks.count("steps", self.steps, minimum=0)
         checks.count("seed", self.seed, minimum=0)
         checks.positive("outer_lr", self.outer_lr)
+        checks.positive("clip_norm", self.clip_norm, allow_zero=True)

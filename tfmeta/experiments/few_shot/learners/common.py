@@ -27,10 +27,15 @@ def outer_learning_rate(config: Config):
                                                       end_learning_rate=0.0)
 
 
+def outer_optimizer(config: Config, kind=None) -> keras.optimizers.Optimizer:
+    """Adam (or ``kind``) at ``outer_lr`` under its schedule, clipping to `clip_norm` if set."""
+    kind = keras.optimizers.Adam if kind is None else kind
+    return kind(outer_learning_rate(config), global_clipnorm=config.clip_norm or None)
+
+
 def adam(config: Config) -> Callable[[], keras.optimizers.Optimizer]:
-    """A factory of Adam at ``outer_lr`` under its schedule (one optimizer per player)."""
-    rate = outer_learning_rate(config)
-    return lambda: keras.optimizers.Adam(rate)
+    """A factory of :func:`outer_optimizer` (one optimizer per player)."""
+    return lambda: outer_optimizer(config)
 
 
 def conv4_classifier(config: Config, image_shape, outputs: int, *, dtype: str = "float32",

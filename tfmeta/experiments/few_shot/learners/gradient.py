@@ -79,6 +79,8 @@ def serving(setup: Setup, steps: int) -> dict:
     variables = {"model_weights": dict(zip(names, weights)),
                  "inner_learning_rates": [v for p in sorted(inner) for v in inner[p].variables],
                  "non_trainable": list(model.non_trainable_variables)}
+    if getattr(setup.learner, "inner_state", None):   # Reptile's carried Adam state
+        variables["inner_state"] = tf.nest.flatten(setup.learner.inner_state)
     if setup.modulation is not None:   # HSML tailors the start inside `adapt`
         variables["modulation"] = list(setup.modulation.variables)
     if setup.generator is not None:   # MeGAN: the generator adapts inside `adapt`
@@ -97,13 +99,15 @@ def serving_metadata(setup: Setup) -> dict:
 def build_gradient(config: Config, image_shape, *, dtype: str = "float32",
                    activation: str = "relu", algorithm: str = "maml",
                    inner: Callable = inner_sgd, modulation: Callable | None = None,
-                   outer: Callable = adam) -> Setup:
+                   outer: Callable = adam, carry_inner_state: bool = False) -> Setup:
     """Conv-4, objective, inner optimizer, :class:`MetaLearner` and checkpoint.
 
     ``algorithm``: MetaLearner's (maml, fomaml or reptile); ``inner(config,
     variables, items, dtype)`` and ``modulation(config, model, items, dtype)``
     add their meta-variables to the checkpoint ``items``; ``outer(config)`` is
-    the outer optimizers' factory.
+    the outer optimizers' factory. ``carry_inner_state`` (Reptile): the inner
+    optimizer's state persists across tasks (:class:`MetaLearner`), is
+    checkpointed, and starts every adaptation at test time.
     """
     model = conv4_classifier(config, image_shape, config.ways, dtype=dtype,
                              activation=activation)
@@ -116,9 +120,13 @@ def build_gradient(config: Config, image_shape, *, dtype: str = "float32",
                           inner_steps=config.inner_steps, step_weights=config.step_weights,
                           anneal_steps=config.anneal_steps,
                           first_order_steps=config.first_order_steps,
-                          modulation={PLAYER: modulated} if modulated else None)
+                          modulation={PLAYER: modulated} if modulated else None,
+                          carry_inner_state=carry_inner_state)
     items["step"] = learner.step
     items["optimizer"] = learner.outer[PLAYER]
+    if carry_inner_state:
+        items["inner_state"] = tf.nest.flatten(learner.inner_state)
+        inner_optimizer = learner.carried_inner(PLAYER)
     return Setup(config, model, objective, inner_optimizer, learner,
                  tf.train.Checkpoint(**items), modulation=modulated)
 

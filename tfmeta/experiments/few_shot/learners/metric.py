@@ -19,11 +19,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-import keras
 import tensorflow as tf
 
 from tfmeta.experiments.few_shot.fields import MetricFields
-from tfmeta.experiments.few_shot.learners.common import outer_learning_rate
+from tfmeta.experiments.few_shot.learners.common import outer_optimizer
 from tfmeta.experiments.few_shot.registry import Config, LearnerSpec, Setup, register
 from tfmeta.metric import MetricLearner, MetricNets, embed, query_logits, support_state
 from tfmeta.nets.conv4 import build_conv4_embedding
@@ -48,8 +47,7 @@ def build_metric(config: Config, image_shape, *, dtype: str = "float32",
     nets = MetricNets(config.algorithm, embedding,
                       None if head is None else head(config, features, dtype),
                       scale=config.matching_scale)
-    learner = MetricLearner(nets, config.training_ways,
-                            keras.optimizers.Adam(outer_learning_rate(config)))
+    learner = MetricLearner(nets, config.training_ways, outer_optimizer(config))
     items: dict = {"model": nets.embedding, "step": learner.step,
                    "optimizer": learner.optimizer}
     if nets.head is not None:

@@ -6,8 +6,10 @@ queries into the inner steps (:func:`tfmeta.algorithms.whole_episodes`), with
 `train_shots` images per class, dealt out `inner_batch` at a time
 (:func:`tfmeta.algorithms.mini_batches`); at test time it adapts on the
 support set like MAML. The inner optimizer (`inner_optimizer`) is SGD or the
-paper's Adam with beta1 = 0, its moments fresh for every task (the reference
-code carries them from task to task in training and resets them at test).
+paper's Adam with beta1 = 0, its moments fresh for every task (`adam`) or
+carried as the reference code does (`adam_carried`: they run on from task to
+task in training, here as the mean over a meta-batch's tasks, and every test
+adaptation starts from them).
 
 Example:
     >>> setup = get("reptile").build(config, (28, 28, 1))
@@ -23,22 +25,21 @@ from tfmeta import inner as inner_lib
 from tfmeta.algorithms import mini_batches, whole_episodes
 from tfmeta.data import EpisodeSampler
 from tfmeta.experiments.few_shot.fields import InnerLoopFields, ReptileFields
-from tfmeta.experiments.few_shot.learners.common import outer_learning_rate
+from tfmeta.experiments.few_shot.learners.common import outer_optimizer
 from tfmeta.experiments.few_shot.learners.gradient import build_gradient, gradient_learner
 from tfmeta.experiments.few_shot.registry import Config, Setup, register
 
 
 def sgd(config: Config) -> Callable[[], keras.optimizers.Optimizer]:
     """Reptile's outer step: SGD at ``outer_lr`` under its schedule."""
-    rate = outer_learning_rate(config)
-    return lambda: keras.optimizers.SGD(rate)
+    return lambda: outer_optimizer(config, keras.optimizers.SGD)
 
 
 def inner_optimizer(config: Config, variables: list, items: dict, dtype: str = "float32"):
     """SGD at ``inner_lr``, or Adam with beta1 = 0 and epsilon 1e-8 (``tf.train.AdamOptimizer(
     beta1=0)``, the reference's) at ``inner_lr``."""
     del variables, items, dtype
-    if config.inner_optimizer == "adam":
+    if config.inner_optimizer in ("adam", "adam_carried"):
         return inner_lib.adam(config.inner_lr, beta_1=0.0, epsilon=1e-8)
     return inner_lib.sgd(config.inner_lr)
 
@@ -46,7 +47,8 @@ def inner_optimizer(config: Config, variables: list, items: dict, dtype: str = "
 def build(config: Config, image_shape, *, dtype: str = "float32",
           activation: str = "relu") -> Setup:
     return build_gradient(config, image_shape, dtype=dtype, activation=activation,
-                          algorithm="reptile", inner=inner_optimizer, outer=sgd)
+                          algorithm="reptile", inner=inner_optimizer, outer=sgd,
+                          carry_inner_state=config.inner_optimizer == "adam_carried")
 
 
 def episodes(config: Config, sampler: EpisodeSampler) -> Callable:

@@ -149,7 +149,7 @@ def _finish(run: skeleton.Run, result: TrainResult) -> TrainResult:
 
 EXPERIMENT = skeleton.Experiment(
     build=lambda config, splits: build(config, splits.train.image_shape),
-    check_data=_sampler, sampler=lambda run: _sampler(run.config, run.splits),
+    check_data=_sampler, sampler=lambda run: run.checked,   # the sampler _sampler made
     load_data=load_data, check=_check, every=_every,
     resumable=lambda config: rundir.resumable_fields(RESUMABLE_FIELDS, config),
     first_point=lambda run: False, finish=_finish)

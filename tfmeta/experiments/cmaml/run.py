@@ -19,7 +19,7 @@ from typing import Callable
 
 from tfmeta import io
 from tfmeta.data import EpisodeSampler
-from tfmeta.experiments import rundir, skeleton
+from tfmeta.experiments import skeleton
 from tfmeta.experiments.cmaml.build import build, load_data, training_episodes, training_sampler
 from tfmeta.experiments.cmaml.config import RESUMABLE_FIELDS, CmamlConfig
 from tfmeta.experiments.cmaml.evaluate import (check_sharing, episode_scores, interval,
@@ -31,7 +31,7 @@ TIME_FILE = "train_time.json"
 
 def check_workdir(config: CmamlConfig, workdir: str) -> None:
     """Raises ValueError if ``workdir`` is a file or holds a run with another config."""
-    rundir.check_workdir(config, workdir, RESUMABLE_FIELDS)
+    skeleton.check_workdir(EXPERIMENT, config, workdir)
 
 
 def _check_data(config: CmamlConfig, splits) -> EpisodeSampler:

@@ -43,7 +43,7 @@ CURVE_FILE = "curve.json"
 
 def check_workdir(config: FewShotConfig, workdir: str) -> None:
     """Raises ValueError if ``workdir`` holds a run with an incompatible config."""
-    rundir.check_workdir(config, workdir, rundir.resumable_fields(RESUMABLE_FIELDS, config))
+    skeleton.check_workdir(EXPERIMENT, config, workdir)
 
 
 def read_config(workdir: str) -> FewShotConfig:

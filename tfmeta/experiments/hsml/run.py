@@ -42,7 +42,7 @@ RESULTS_FILE = "results.json"
 
 def check_workdir(config: HSMLConfig, workdir: str) -> None:
     """Raises ValueError if ``workdir`` is a file or holds a run with an incompatible config."""
-    rundir.check_workdir(config, workdir, RESUMABLE_FIELDS)
+    skeleton.check_workdir(EXPERIMENT, config, workdir)
 
 
 def read_config(workdir: str) -> HSMLConfig:

@@ -30,7 +30,7 @@ from tfmeta.training import TrainResult, checkpoint_manager, restore_latest
 
 def check_workdir(config: MamlGanConfig, workdir: str) -> None:
     """Raises ValueError if ``workdir`` is a file or holds a run whose config is incompatible."""
-    rundir.check_workdir(config, workdir, rundir.resumable_fields(RESUMABLE_FIELDS, config))
+    skeleton.check_workdir(EXPERIMENT, config, workdir)
 
 
 def read_config(workdir: str) -> MamlGanConfig:

@@ -135,7 +135,7 @@ def measure(setup, tasks, probe_tasks, variant, config, probe_lr):
         g = {}
         for order, first in (("first", True), ("second", False)):
             g[order], _, _ = meta_gradients(setup.objective, variables, task, inner,
-                                            steps=config.inner_steps, first_order=first,
+                                            inner_steps=config.inner_steps, first_order=first,
                                             step_weights=weights)
             for p in players:
                 acc = sums[order][p]
@@ -162,7 +162,7 @@ def measure(setup, tasks, probe_tasks, variant, config, probe_lr):
             total = {p: 0.0 for p in players}
             for t in range(probe_tasks.inner.shape[0]):
                 m = maml_losses(setup.objective, params, task_at(probe_tasks, t), inner,
-                                steps=config.inner_steps, step_weights=weights)
+                                inner_steps=config.inner_steps, step_weights=weights)
                 for p in players:
                     total[p] += float(m[p]) / probe_tasks.inner.shape[0]
             return total

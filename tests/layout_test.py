@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("tfmeta", "trainers", "export", "bench", "serving")
 MAX_LINES = 300
 MAX_TRAINER_LINES = 150
+MAX_SHELL_LINES = 170   # the shell's own modules; trainers/common.py, shared with the exporters,
+                        # keeps the library's MAX_LINES
 
 # Longest matching prefix wins. A tfmeta module under no prefix fails the test: give it a layer.
 LAYERS = {
@@ -282,14 +284,16 @@ class LibraryFilesTest(unittest.TestCase):
     def test_every_trainer_is_a_short_declaration_of_its_experiment(self):
         # The shell (trainers/shell.py and the modules it is made of) does the work; a
         # trainer declares.
-        shell = ("shell.py", "fields.py", "progress.py", "common.py")
+        shell = {"shell.py": MAX_SHELL_LINES, "fields.py": MAX_SHELL_LINES,
+                 "progress.py": MAX_SHELL_LINES, "failures.py": MAX_SHELL_LINES,
+                 "common.py": MAX_LINES}
         long = {p.name: n for p in sorted((ROOT / "trainers").glob("*.py"))
                 if p.name not in shell
                 and (n := len(p.read_text().splitlines())) > MAX_TRAINER_LINES}
         self.assertEqual(long, {}, f"trainers over {MAX_TRAINER_LINES} lines")
-        long = {name: n for name in shell
-                if (n := len((ROOT / "trainers" / name).read_text().splitlines())) > MAX_LINES}
-        self.assertEqual(long, {}, f"shell modules over {MAX_LINES} lines")
+        long = {name: n for name, cap in shell.items()
+                if (n := len((ROOT / "trainers" / name).read_text().splitlines())) > cap}
+        self.assertEqual(long, {}, f"shell modules over their caps {shell}")
 
     def test_library_names_no_command_line_flags(self):
         # Library messages name config fields and arguments (`name`); only the shell says --name.

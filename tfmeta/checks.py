@@ -23,7 +23,7 @@ import math
 import numbers
 from typing import Any, Sequence
 
-__all__ = ["count", "bounded", "positive", "one_of", "increasing", "renamed"]
+__all__ = ["count", "bounded", "positive", "one_of", "increasing", "renamed", "renamed_keyword"]
 
 
 def _is_int(value: Any) -> bool:
@@ -82,4 +82,31 @@ def renamed(name: str, value: Any, old_name: str, old_value: Any, default: Any) 
         raise ValueError(f"give `{name}` only (`{old_name}` is its deprecated name)")
     import warnings
     warnings.warn(f"`{old_name}` is deprecated: use `{name}`", DeprecationWarning, stacklevel=3)
+    return old_value
+
+
+def renamed_keyword(function: str, name: str, value: Any, old_name: str, old_value: Any, *,
+                    warn: bool = True, stacklevel: int = 3) -> Any:
+    """The value of the required keyword ``name`` of ``function``, or of its deprecated name
+    ``old_name`` (with a DeprecationWarning unless ``warn=False``).
+
+    Raises:
+      TypeError: when both names are given, or neither (as Python does for a
+        missing or repeated keyword).
+
+    Example:
+        >>> inner_steps = renamed_keyword("maml_losses", "inner_steps", inner_steps,
+        ...                               "steps", steps)
+    """
+    if old_value is not None and value is not None:
+        raise TypeError(f"{function}() got both `{name}` and `{old_name}`, its deprecated "
+                        f"name; give `{name}` only")
+    if old_value is None:
+        if value is None:
+            raise TypeError(f"{function}() missing the keyword argument `{name}`")
+        return value
+    if warn:
+        import warnings
+        warnings.warn(f"`{old_name}` of {function}() is deprecated: use `{name}`",
+                      DeprecationWarning, stacklevel=stacklevel)
     return old_value

@@ -71,8 +71,7 @@ TRAINER = shell.Trainer(
     name="critic", doc=__doc__, config=experiment.CriticConfig, run=train,
     describe=lambda c: (f"critic: {c.dataset}, {c.epochs} epochs of batch {c.batch_size}, "
                         f"width {c.width}"),
-    report=report, workdir_help="critic.keras and critic.json (a rerun trains anew)",
-    check_workdir=shell.refuse_file_workdir)
+    report=report, workdir_help="critic.keras and critic.json (a rerun trains anew)")
 main = TRAINER.main
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ does the rest, the same way for all of them:
 * one banner, one progress bar with its time estimate (:mod:`trainers.progress`),
   one Ctrl-C path (checkpoint after the running update, exit 130), one closing line;
 * errors as one line, with the library's backticked field names shown as
-  ``--flags``.
+  ``--flags`` (both in :mod:`trainers.failures`).
 
 Each trainer has its own :class:`absl.flags.FlagValues`, so a test (or a
 notebook) can run one in-process: ``few_shot.TRAINER.main(["--workdir=x"])``
@@ -20,17 +20,17 @@ returns the exit status.
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 from typing import Any, Callable, Mapping, Sequence
 
 from absl.flags import FlagValues
 
-from trainers import common, fields
+from trainers import common, failures, fields
 from trainers import progress as progress_lines
-from trainers.common import native_logs_filtered, quiet_start, to_flags  # noqa: F401
 
-INTERRUPTED_EXIT = common.INTERRUPTED_EXIT
+INTERRUPTED_EXIT = failures.INTERRUPTED_EXIT
+quiet_start = common.quiet_start   # a trainer's first lines, before TensorFlow is imported
+native_logs_filtered = common.native_logs_filtered
 
 
 # --- The declaration -------------------------------------------------------------------------
@@ -48,34 +48,7 @@ class Hooks:
 class Trainer:
     """A command-line trainer, declared: the experiment, its presets, its lines.
 
-    Attributes:
-      name: the module's short name (``few_shot``), first word of the banner.
-      doc: the module's docstring, the head of ``--help``.
-      config: the experiment's frozen config dataclass (fields made with
-        :func:`tfmeta.experiments.settings.setting`).
-      run: ``run(config, workdir, hooks, preset=..., strategy=...) -> result``;
-        the result has ``interrupted`` and ``step`` (attributes or keys).
-      describe: ``describe(config) -> str``: the banner's first line(s).
-      report: ``report(result, config, workdir) -> str``: the closing lines (stdout).
-      presets: name -> :class:`tfmeta.experiments.settings.Preset`.
-      default_preset: the preset of a new run when ``--preset`` is not given;
-        ``"auto"`` picks ``auto[0]`` when TensorFlow sees a GPU, else ``auto[1]``.
-      workdir: the default ``--workdir`` (None: required).
-      workdir_help: what the run directory holds.
-      distribute: whether ``--distribute`` and ``--cpu_devices`` exist.
-      check_workdir: ``check(config, workdir)`` before anything runs (resume checks).
-      latest_checkpoint: ``(workdir) -> (path, step) | None``, the newest checkpoint
-        of a run to resume, for the banner.
-      stored: ``stored(workdir) -> dict | None``: the stored run's config.json.
-      unit: what one update is called (or ``unit(config) -> str``).
-      postfix: progress-bar label -> metric name of ``hooks.step``'s metrics.
-      curve_postfix: ``(point) -> {label: text}`` for the bar after a curve point.
-      curve_line: ``(point) -> str`` said for a curve point scored before the bar starts.
-      on_data: ``(config, workdir, step) -> str``: what is said once data loaded.
-      pause: ``(config, step) -> str | None``: the bar's text while the run pauses
-        after ``step`` (scoring, drawing).
-      cpu_hint: ``(config, preset, workdir) -> str | None``: added to the estimate
-        when no GPU is visible.
+    Its attributes: docs/flags.md, "Declaring a trainer".
     """
     name: str
     doc: str
@@ -89,7 +62,7 @@ class Trainer:
     workdir: str | None = None
     workdir_help: str = "config.json, checkpoints/, tensorboard/"
     distribute: bool = False
-    check_workdir: Callable[[Any, str], None] | None = None
+    check_workdir: Callable[[Any, str], None] = failures.refuse_file_workdir
     latest_checkpoint: Callable[[str], tuple[str, int] | None] | None = None
     stored: Callable[[str], dict | None] | None = None
     unit: str | Callable[[Any], str] = "meta-update"
@@ -152,32 +125,20 @@ class Trainer:
                         if self.distribute else None)
             gpu = common.gpu_visible()
             config, preset, how = self.resolve(gpu)
-            if self.check_workdir is not None:
-                self.check_workdir(config, fv.workdir)
-            else:
-                refuse_file_workdir(config, fv.workdir)
+            self.check_workdir(config, fv.workdir)
             common.say(self.banner(config, preset, how, fv.workdir))
             if strategy is not None:
                 common.say(common.distribute_line(strategy))
             progress = progress_lines.Progress(self, config, fv.workdir, gpu, preset)
-            with common.StopOnSignal(on_signal=lambda: common.say(
-                    f"stopping after the running {self.unit_of(config)}; Ctrl-C again quits at "
-                    "once (the last checkpoint is kept)")) as stop:
+            with failures.stop_on_signal(self.unit_of(config)) as stop:
                 hooks = Hooks(progress.step, progress.event, progress.curve, stop.event)
                 result = self.run(config, fv.workdir, hooks, preset=preset, strategy=strategy)
             progress.close()
         except Exception as e:   # noqa: BLE001  (one line for the errors a user can fix)
-            from tfmeta.training import Diverged
-            if progress is not None:
-                progress.close()
-            if not isinstance(e, (ValueError, OSError, FloatingPointError, Diverged)):
-                raise
-            sys.stderr.write(f"error: {to_flags(str(e), names)}\n")
-            return 1
-        if _get(result, "interrupted"):
-            common.say(f"interrupted at step {_get(result, 'step')}; saved; rerun the same "
-                       "command to resume")
-            return INTERRUPTED_EXIT
+            return failures.error_status(e, names, progress)   # raises the others again
+        interrupted = failures.interrupted_status(result)
+        if interrupted is not None:
+            return interrupted
         text = self.report(result, config, fv.workdir)
         if text:
             print(text, flush=True)
@@ -195,15 +156,3 @@ class Trainer:
         """What is about to run, its preset, and where (new or resumed)."""
         return progress_lines.banner(self, config, preset, how, workdir)
 
-
-def refuse_file_workdir(config, workdir: str) -> None:
-    """``check_workdir`` of trainers without resume: the run directory must not be a file."""
-    if os.path.exists(workdir) and not os.path.isdir(workdir):
-        raise ValueError(f"`workdir`={workdir} is a file, not a directory")
-
-
-def _get(result, name):
-    """``result.name``, or ``result[name]`` for a plain results dict."""
-    if hasattr(result, name):
-        return getattr(result, name)
-    return result.get(name) if isinstance(result, dict) else None

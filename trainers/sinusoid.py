@@ -55,8 +55,7 @@ TRAINER = shell.Trainer(
     name="sinusoid", doc=__doc__, config=experiment.SinusoidConfig, run=train,
     describe=lambda c: (f"sinusoid: MAML and pre-training, K={c.shots}, {c.steps} updates "
                         f"each, {c.meta_batch_size} tasks per meta-update"),
-    report=report, workdir_help="results.json and sinusoid.png (a rerun trains anew)",
-    check_workdir=shell.refuse_file_workdir)
+    report=report, workdir_help="results.json and sinusoid.png (a rerun trains anew)")
 main = TRAINER.main
 
 if __name__ == "__main__":

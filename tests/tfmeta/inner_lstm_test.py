@@ -8,7 +8,7 @@ from absl.testing import parameterized
 
 from tests import toys
 from tfmeta import inner as inner_lib
-from tfmeta.algorithms import adapt, maml_losses, meta_gradients
+from tfmeta.algorithms import adaptation_trajectory, maml_losses, meta_gradients
 from tfmeta.inner_lstm import meta_lstm, meta_lstm_variables, preprocess
 
 H = 1e-6
@@ -42,8 +42,10 @@ class MetaLSTMTest(parameterized.TestCase):
         params = _params(models)
         lstm = {"generator": meta_lstm(weights), "discriminator": inner_lib.sgd(alpha)}
         sgd = {"generator": inner_lib.sgd(alpha), "discriminator": inner_lib.sgd(alpha)}
-        got = adapt(objective, params, task.inner, lstm, steps=3, seed=task.seed)
-        want = adapt(objective, params, task.inner, sgd, steps=3, seed=task.seed)
+        got = adaptation_trajectory(objective, params, task.inner, lstm, inner_steps=3,
+                                    seed=task.seed)
+        want = adaptation_trajectory(objective, params, task.inner, sgd, inner_steps=3,
+                                     seed=task.seed)
         moved = 0.0
         for j in range(1, 4):
             for a, b, start in zip(got[j]["generator"], want[j]["generator"],
@@ -69,7 +71,7 @@ class MetaLSTMTest(parameterized.TestCase):
         weights = meta_lstm_variables(generator, 0.05, hidden=3, seed=1)
         inner = {"generator": meta_lstm(weights), "discriminator": inner_lib.sgd(0.05)}
         task = toys.gan_task(2)
-        grads, _, _ = meta_gradients(objective, toys.variables(models), task, inner, steps=2)
+        grads, _, _ = meta_gradients(objective, toys.variables(models), task, inner, inner_steps=2)
         player = "generator"
         n = len(generator)
         variable = weights[which]
@@ -81,7 +83,7 @@ class MetaLSTMTest(parameterized.TestCase):
             bumped[index] += sign * H
             variable.assign(bumped)
             values.append(float(maml_losses(objective, _params(models), task, inner,
-                                            steps=2)[player]))
+                                            inner_steps=2)[player]))
         variable.assign(base)
         numeric = (values[0] - values[1]) / (2 * H)
         analytic = grads[player][n + which].numpy()[index]

@@ -22,7 +22,7 @@ import tfmeta
 from tfmeta import functional
 from tfmeta import inner as inner_lib
 from tfmeta import keras as tk
-from tfmeta.algorithms import MetaLearner, adapt, whole_episodes
+from tfmeta.algorithms import MetaLearner, adaptation_trajectory, whole_episodes
 from tfmeta.classify import accuracy, classification_objective, cross_entropy, logits_of
 from tfmeta.data import EpisodeSampler
 from tfmeta.data.class_dataset import ClassDataset
@@ -157,8 +157,9 @@ class KerasFrontDoorTest(parameterized.TestCase):
                 support = tuple(t[i] for t in tasks.inner.batch)
                 query_images, query_labels = (t[i] for t in tasks.val.batch)
                 start = {"model": [tf.convert_to_tensor(v) for v in backbone.trainable_variables]}
-                params = adapt(objective, start, Reused(support), inner_lib.sgd(RATE),
-                               steps=3, seed=tf.zeros([2], tf.int32))[-1]["model"]
+                params = adaptation_trajectory(
+                    objective, start, Reused(support), inner_lib.sgd(RATE), inner_steps=3,
+                    seed=tf.zeros([2], tf.int32))[-1]["model"]
                 logits = logits_of(backbone, params, query_images)
                 losses.append(float(cross_entropy(logits, query_labels)))
                 accuracies.append(float(accuracy(logits, query_labels)))

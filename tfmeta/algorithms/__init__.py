@@ -1,11 +1,12 @@
 """Meta-learning algorithms over players: the inner loop, MAML, Meta-SGD, Reptile.
 
 Public API:
-  adapt(objective, params, batches, inner, *, steps, seed, first_order) -> trajectory
+  adaptation_trajectory(objective, params, batches, inner, *, inner_steps, seed, first_order)
+    -> the trajectory [params_0, ..., params_k]
   adapt_loop(...): the same steps as one tf.while_loop, folding over them
   rematerialize(fn, *args): fn(*args) with its activations recomputed for the gradient
-  maml_losses(objective, params, task, inner, *, steps, first_order, step_weights)
-  meta_gradients(objective, variables, task, inner, *, steps, first_order, step_weights)
+  maml_losses(objective, params, task, inner, *, inner_steps, first_order, step_weights)
+  meta_gradients(objective, variables, task, inner, *, inner_steps, first_order, step_weights)
   reptile_direction(objective, params, task, inner, *, steps)
   step_weights(kind, steps, iteration, anneal_steps)
   MetaLearner: owns the variables and outer optimizers; ``train_step(tasks)``,
@@ -13,14 +14,19 @@ Public API:
 
 Tasks give their inner and validation batches per step or as one
 ``tfmeta.types.Reused`` batch (an episode's support and query sets).
+
+Deprecated names (they warn, and work as before): ``adapt`` for
+``adaptation_trajectory``; ``steps=`` for ``inner_steps=`` of
+``adaptation_trajectory``, ``adapt_loop``, ``maml_losses`` and ``meta_gradients``.
 """
 
-from tfmeta.algorithms.adapt import adapt, adapt_loop, step_seed, step_weights
+from tfmeta.algorithms.adapt import (adapt, adapt_loop, adaptation_trajectory, step_seed,
+                                     step_weights)
 from tfmeta.algorithms.learner import ALGORITHMS, MetaLearner
 from tfmeta.algorithms.maml import maml_losses, meta_gradients, meta_variables
 from tfmeta.algorithms.remat import rematerialize
 from tfmeta.algorithms.reptile import mini_batches, reptile_direction, whole_episodes
 
-__all__ = ["adapt", "adapt_loop", "rematerialize", "step_seed", "step_weights", "MetaLearner",
-           "ALGORITHMS", "mini_batches", "maml_losses", "meta_gradients", "meta_variables",
-           "reptile_direction", "whole_episodes"]
+__all__ = ["adaptation_trajectory", "adapt", "adapt_loop", "rematerialize", "step_seed",
+           "step_weights", "MetaLearner", "ALGORITHMS", "mini_batches", "maml_losses",
+           "meta_gradients", "meta_variables", "reptile_direction", "whole_episodes"]

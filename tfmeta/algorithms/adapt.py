@@ -7,11 +7,11 @@ all players are updated from the same pre-update parameters (Algorithm 1 of
 paper 000: D and G step together).
 
 Second order comes for free: when the caller opens a ``GradientTape`` around
-:func:`adapt`, the inner gradients are themselves recorded, so the outer
+:func:`adaptation_trajectory`, the inner gradients are themselves recorded, so the outer
 gradient flows through them. ``first_order=True`` puts the inner gradients
 behind ``tf.stop_gradient`` (first-order MAML).
 
-Two forms of the loop: :func:`adapt` unrolls it in Python (inside ``tf.function``
+Two forms of the loop: :func:`adaptation_trajectory` unrolls it in Python (inside ``tf.function``
 one graph node set per step; it returns the whole trajectory) and
 :func:`adapt_loop` runs it as one ``tf.while_loop`` (one traced step, whatever
 k; it folds over the steps). :func:`tfmeta.algorithms.remat.rematerialize` trades
@@ -23,18 +23,24 @@ batch reused at every step (:class:`tfmeta.types.Reused`, e.g. an episode's
 support set); every form of the loop accepts both.
 
 Example:
-    >>> trajectory = adapt(objective, params, task.inner, rmsprop(1e-4),
-    ...                    steps=10, seed=task.seed)
+    >>> trajectory = adaptation_trajectory(objective, params, task.inner, rmsprop(1e-4),
+    ...                                    inner_steps=10, seed=task.seed)
     >>> adapted = trajectory[-1]
-    >>> adapt(objective, params, Reused(support), sgd(0.4), steps=5, seed=seed)[-1]
+    >>> adaptation_trajectory(objective, params, Reused(support), sgd(0.4), inner_steps=5,
+    ...                       seed=seed)[-1]
+
+``adapt`` is the deprecated name of :func:`adaptation_trajectory`, and ``steps=``
+that of ``inner_steps=`` (both still work, with a DeprecationWarning).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Mapping
 
 import tensorflow as tf
 
+from tfmeta import checks
 from tfmeta import inner as inner_lib
 from tfmeta.algorithms.remat import rematerialize
 from tfmeta.types import Objective, Reused, batch_at
@@ -50,10 +56,10 @@ def step_seed(seed: tf.Tensor, stream: int, step: int) -> tf.Tensor:
         tf.random.experimental.stateless_fold_in(seed, stream), step)
 
 
-def check_steps(steps: Any) -> int:
-    """Returns ``steps`` as an int or raises ValueError naming it."""
+def check_steps(steps: Any, name: str = "steps") -> int:
+    """Returns ``steps`` as an int or raises ValueError naming it (as ``name``)."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative int, got {steps!r}")
+        raise ValueError(f"{name} must be a non-negative int, got {steps!r}")
     return steps
 
 
@@ -96,24 +102,26 @@ def player_gradients(tape: tf.GradientTape, losses: Mapping[str, tf.Tensor],
     return grads
 
 
-def adapt(objective: Objective, params: Mapping[str, list], batches: Any,
-          inner: inner_lib.InnerOptimizer | Mapping[str, inner_lib.InnerOptimizer],
-          *, steps: int, seed: tf.Tensor, first_order: bool = False,
-          return_losses: bool = False, remat: bool = False):
-    """Takes ``steps`` differentiable inner steps of every player.
+def adaptation_trajectory(objective: Objective, params: Mapping[str, list], batches: Any,
+                          inner: inner_lib.InnerOptimizer | Mapping[str, inner_lib.InnerOptimizer],
+                          *, inner_steps: int | None = None, seed: tf.Tensor,
+                          first_order: bool = False, return_losses: bool = False,
+                          remat: bool = False, steps: int | None = None):
+    """Takes ``inner_steps`` differentiable inner steps of every player; their trajectory.
 
     Args:
       objective: ``(params, batch, seed) -> {player: scalar loss}``.
       params: ``{player: [tensors]}``, the starting point.
       batches: a nest of tensors with a leading step axis (``batches[j]`` is
-        the batch of step ``j``), at least ``steps`` long; or
+        the batch of step ``j``), at least ``inner_steps`` long; or
         ``tfmeta.types.Reused(batch)``, one batch used at every step (an
         episode's support set, not copied k times).
       inner: one inner optimizer for all players, or one per player.
-      steps: number of inner steps k >= 0.
+      inner_steps: number of inner steps k >= 0 (required).
       seed: int32 ``[2]``; step ``j`` uses ``step_seed(seed, 0, j)``.
       first_order: stop gradients through the inner gradients.
       return_losses: also return the inner losses of each step.
+      steps: the deprecated name of ``inner_steps``.
       remat: trade compute for memory: keep only each step's parameters and
         optimizer state for the outer gradient and recompute the step's
         activations (forward pass and inner gradient) when the outer gradient
@@ -124,8 +132,12 @@ def adapt(objective: Objective, params: Mapping[str, list], batches: Any,
     Returns:
       The trajectory ``[params_0, ..., params_k]`` (``params_0`` is ``params``),
       and with ``return_losses`` a list of the k loss dicts.
+
+    Raises:
+      TypeError: ``inner_steps`` and ``steps`` both given, or neither.
     """
-    steps = check_steps(steps)
+    steps = check_steps(checks.renamed_keyword("adaptation_trajectory", "inner_steps",
+                                               inner_steps, "steps", steps), "inner_steps")
     players = sorted(params)
     optimizers = inner_lib.per_player(inner, players)
     current = {p: list(params[p]) for p in players}
@@ -142,6 +154,20 @@ def adapt(objective: Objective, params: Mapping[str, list], batches: Any,
     if return_losses:
         return trajectory, step_losses
     return trajectory
+
+
+def adapt(objective: Objective, params: Mapping[str, list], batches: Any, inner: Any, *,
+          steps: int | None = None, inner_steps: int | None = None, **kwargs):
+    """Deprecated name of :func:`adaptation_trajectory` (whose ``inner_steps`` is ``steps``).
+
+    Warns once per call (a DeprecationWarning) and returns the same trajectory.
+    """
+    warnings.warn("`tfmeta.algorithms.adapt` is deprecated: use `adaptation_trajectory` "
+                  "(with `inner_steps=` for `steps=`)", DeprecationWarning, stacklevel=2)
+    inner_steps = checks.renamed_keyword("adapt", "inner_steps", inner_steps, "steps", steps,
+                                         warn=False)
+    return adaptation_trajectory(objective, params, batches, inner, inner_steps=inner_steps,
+                                 **kwargs)
 
 
 def take_step(objective: Objective, optimizers: Mapping[str, inner_lib.InnerOptimizer],
@@ -185,11 +211,12 @@ def take_step(objective: Objective, optimizers: Mapping[str, inner_lib.InnerOpti
 
 def adapt_loop(objective: Objective, params: Mapping[str, list], batches: Any,
                inner: inner_lib.InnerOptimizer | Mapping[str, inner_lib.InnerOptimizer],
-               *, steps: int, seed: tf.Tensor, first_order: bool = False,
-               remat: bool = False, after_step=None, carry: Any = ()):
-    """:func:`adapt` as one symbolic loop (``tf.while_loop``), folding over the steps.
+               *, inner_steps: int | None = None, seed: tf.Tensor, first_order: bool = False,
+               remat: bool = False, after_step=None, carry: Any = (), steps: int | None = None):
+    """:func:`adaptation_trajectory` as one symbolic loop (``tf.while_loop``), folding over
+    the steps.
 
-    Where :func:`adapt` unrolls ``k`` copies of the step into the graph, this
+    Where :func:`adaptation_trajectory` unrolls ``k`` copies of the step into the graph, this
     traces the step once: the graph, its trace and compile time and the memory
     the runtime spends on it no longer grow with ``k``. Gradients through the
     loop (second-order MAML) are exact; with ``remat`` the loop keeps only each
@@ -200,12 +227,14 @@ def adapt_loop(objective: Objective, params: Mapping[str, list], batches: Any,
         the loop body after step ``j`` (a scalar int32 tensor), for example to
         add a validation loss at the new parameters to a running meta-loss.
       carry: a nest of tensors with fixed shapes and dtypes, the fold's start.
-      Others as :func:`adapt`.
+      steps: the deprecated name of ``inner_steps``.
+      Others as :func:`adaptation_trajectory`.
 
     Returns:
       ``(adapted_params, carry)``.
     """
-    steps = check_steps(steps)
+    steps = check_steps(checks.renamed_keyword("adapt_loop", "inner_steps", inner_steps,
+                                               "steps", steps), "inner_steps")
     players = sorted(params)
     optimizers = inner_lib.per_player(inner, players)
     current = {p: list(params[p]) for p in players}

@@ -228,7 +228,7 @@ class MetaLearner(tf.Module):
         if weights == "annealed":
             weights = make_step_weights(weights, self.inner_steps, self.step, self.anneal_steps)
         return meta_gradients(self.objective, self.model_variables, task, self.inner,
-                              steps=self.inner_steps,
+                              inner_steps=self.inner_steps,
                               first_order=(self.algorithm == "fomaml" if first_order is None
                                            else first_order),
                               step_weights=weights, remat=self.remat,

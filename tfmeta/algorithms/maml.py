@@ -6,13 +6,13 @@ moves by the gradient of *its own* meta-loss: for a GAN,
 ``dL_D^meta/dphi`` and ``dL_G^meta/dtheta``, each through every path of the
 coupled inner graph (paper 000, Algorithm 1).
 
-Meta-SGD is MAML with ``steps=1`` and the :func:`tfmeta.inner.meta_sgd` inner
+Meta-SGD is MAML with ``inner_steps=1`` and the :func:`tfmeta.inner.meta_sgd` inner
 optimizer: its learning rates are meta-variables of the player they update and
 receive the gradient of that player's meta-loss.
 
 Example:
-    >>> grads, metrics = meta_gradients(objective, variables, task, rmsprop(1e-4),
-    ...                                 steps=10, first_order=False)
+    >>> grads, meta, metrics = meta_gradients(objective, variables, task, rmsprop(1e-4),
+    ...                                       inner_steps=10, first_order=False)
 """
 
 from __future__ import annotations
@@ -21,18 +21,19 @@ from typing import Any, Mapping
 
 import tensorflow as tf
 
+from tfmeta import checks
 from tfmeta import inner as inner_lib
-from tfmeta.algorithms.adapt import (_VAL_STREAM, adapt, adapt_loop, call_objective,
-                                     check_losses, check_steps, step_seed)
+from tfmeta.algorithms.adapt import (_VAL_STREAM, adapt_loop, adaptation_trajectory,
+                                     call_objective, check_losses, check_steps, step_seed)
 from tfmeta.algorithms.adapt import step_weights as make_step_weights
 from tfmeta.algorithms.remat import rematerialize
 from tfmeta.types import Objective, Reused, Task, TaskModulation, batch_at
 
 
 def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
-                inner: Any, *, steps: int, first_order: bool = False,
+                inner: Any, *, inner_steps: int | None = None, first_order: bool = False,
                 step_weights: Any = "uniform", return_metrics: bool = False,
-                remat: bool = False, unroll: bool | None = None):
+                remat: bool = False, unroll: bool | None = None, steps: int | None = None):
     """Each player's multi-step meta-loss on one task.
 
     Args:
@@ -41,7 +42,8 @@ def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
       task: a :class:`tfmeta.types.Task` (not stacked); its ``inner`` and
         ``val`` may each be per-step batches or a ``Reused`` batch.
       inner: inner optimizer (or one per player).
-      steps: inner steps k >= 0; k = 0 gives the plain loss at ``params``.
+      inner_steps: inner steps k >= 0 (required); k = 0 gives the plain loss at
+        ``params``.
       first_order: stop gradients through the inner gradients.
       step_weights: a name for :func:`tfmeta.algorithms.adapt.step_weights` or a
         ``[max(k,1)]`` tensor. ``"final"`` by name computes only the last
@@ -53,18 +55,23 @@ def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
         their activations (:func:`tfmeta.algorithms.remat.rematerialize`).
         Takes effect inside ``tf.function``.
       unroll: ``True`` builds the k steps into the graph one after another
-        (:func:`tfmeta.algorithms.adapt.adapt`); ``False`` runs them as one
+        (:func:`tfmeta.algorithms.adaptation_trajectory`); ``False`` runs them as one
         symbolic loop (:func:`tfmeta.algorithms.adapt.adapt_loop`), whose
         graph, trace and compile time do not grow with k. Default: unrolled,
         the fastest per meta-update, unless ``remat`` (then the loop, whose
         memory holds only each step's parameters and optimizer state).
         Meta-SGD (inner optimizers with meta-variables) with ``remat`` is
         always unrolled. Same numbers either way.
+      steps: the deprecated name of ``inner_steps``.
 
     Returns:
       ``{player: scalar meta-loss}`` (and the metrics dict if asked).
+
+    Raises:
+      TypeError: ``inner_steps`` and ``steps`` both given, or neither.
     """
-    steps = check_steps(steps)
+    steps = check_steps(checks.renamed_keyword("maml_losses", "inner_steps", inner_steps,
+                                               "steps", steps), "inner_steps")
     # "final" by name: the other steps' validation losses have weight 0, so they are
     # not computed at all (about half the work of a first-order meta-gradient).
     final_only = isinstance(step_weights, str) and step_weights == "final" and steps > 0
@@ -97,9 +104,9 @@ def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
         # A rematerialized step that reads variables (Meta-SGD's learning rates) cannot
         # sit in a symbolic loop: TensorFlow's while-loop gradient does not accept the
         # variable read its recomputation adds. Such steps are unrolled.
-        trajectory, inner_losses = adapt(objective, params, task.inner, inner, steps=steps,
-                                         seed=task.seed, first_order=first_order,
-                                         return_losses=True, remat=remat)
+        trajectory, inner_losses = adaptation_trajectory(
+            objective, params, task.inner, inner, inner_steps=steps, seed=task.seed,
+            first_order=first_order, return_losses=True, remat=remat)
         meta = {p: 0.0 for p in players}
         for j in range(steps - 1 if final_only else 0, steps):
             losses = validation(j, trajectory[j + 1])
@@ -125,14 +132,14 @@ def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
         zeros = {p: tf.zeros([], params[p][0].dtype) for p in players}
         if final_only:
             adapted, inner_sum = adapt_loop(
-                objective, params, task.inner, inner, steps=steps, seed=task.seed,
+                objective, params, task.inner, inner, inner_steps=steps, seed=task.seed,
                 first_order=first_order, remat=remat, after_step=after_inner_step,
                 carry=dict(zeros))
             losses = validation(steps - 1, adapted)
             meta = {p: tf.cast(step_weights[-1], losses[p].dtype) * losses[p] for p in players}
         else:
             _, (meta, inner_sum, *_) = adapt_loop(
-                objective, params, task.inner, inner, steps=steps, seed=task.seed,
+                objective, params, task.inner, inner, inner_steps=steps, seed=task.seed,
                 first_order=first_order, remat=remat, after_step=after_step,
                 carry=(zeros, dict(zeros)) + ((task.val.batch,) if reused_val else ()))
         inner_mean = {p: inner_sum[p] / steps for p in players}
@@ -187,10 +194,11 @@ def modulate(modulation: Mapping[str, TaskModulation] | None, params: Mapping[st
 
 
 def meta_gradients(objective: Objective, variables: Mapping[str, list], task: Task,
-                   inner: Any, *, steps: int, first_order: bool = False,
+                   inner: Any, *, inner_steps: int | None = None, first_order: bool = False,
                    step_weights: Any = "uniform", remat: bool = False,
                    unroll: bool | None = None,
-                   modulation: Mapping[str, TaskModulation] | None = None):
+                   modulation: Mapping[str, TaskModulation] | None = None,
+                   steps: int | None = None):
     """Gradients of each player's meta-loss on one task w.r.t. its meta-variables.
 
     The inner tape of every step is opened inside this persistent outer tape,
@@ -202,7 +210,7 @@ def meta_gradients(objective: Objective, variables: Mapping[str, list], task: Ta
       modulation: ``{player: TaskModulation}``: the inner steps start from the
         modulated parameters and the meta-loss includes its auxiliary loss
         (HSML, :mod:`tfmeta.algorithms.hsml`).
-      Others as :func:`maml_losses`.
+      Others as :func:`maml_losses` (``steps``: the deprecated name of ``inner_steps``).
 
     Returns:
       ``(grads, meta_losses, metrics)``: ``grads[p]`` is aligned with
@@ -210,12 +218,15 @@ def meta_gradients(objective: Objective, variables: Mapping[str, list], task: Ta
 
     Raises:
       ValueError: if a meta-variable gets no gradient from its player's meta-loss.
+      TypeError: ``inner_steps`` and ``steps`` both given, or neither.
     """
+    inner_steps = checks.renamed_keyword("meta_gradients", "inner_steps", inner_steps, "steps",
+                                         steps)
     targets = meta_variables(variables, inner, modulation)
     with tf.GradientTape(persistent=True) as tape:
         params = {p: [tf.convert_to_tensor(v) for v in variables[p]] for p in sorted(variables)}
         params, extra = modulate(modulation, params, batch_at(task.inner, 0))
-        meta, metrics = maml_losses(objective, params, task, inner, steps=steps,
+        meta, metrics = maml_losses(objective, params, task, inner, inner_steps=inner_steps,
                                     first_order=first_order, step_weights=step_weights,
                                     return_metrics=True, remat=remat, unroll=unroll)
         meta = {p: meta[p] + tf.cast(extra[p], meta[p].dtype) if p in extra else meta[p]

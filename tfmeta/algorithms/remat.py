@@ -1,7 +1,7 @@
 """``rematerialize``: a function whose activations are recomputed for the gradient.
 
 Trades compute for memory in the inner loop (``remat=True`` of
-:func:`tfmeta.algorithms.adapt.adapt` and :func:`tfmeta.algorithms.maml.maml_losses`):
+:func:`tfmeta.algorithms.adaptation_trajectory` and :func:`tfmeta.algorithms.maml.maml_losses`):
 a tape around the call keeps only the function's inputs and outputs.
 """
 

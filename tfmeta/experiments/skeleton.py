@@ -1,14 +1,15 @@
 """One run skeleton for every experiment that meta-trains in a run directory.
 
-An experiment declares what is its own (:class:`Experiment`): its data, its
-training sampler (which also checks that the data can serve the settings), how
-it builds its run, the periodic work along the way (curve points, sample
+An experiment declares what is its own (:class:`Experiment`): its data, the
+check that the data can serve the settings, its training sampler (made from
+what the check built, so it is built once), how it builds its run, the periodic work along the way (curve points, sample
 grids) and what it does when training completes (scores, ``results.json``,
 figures). :func:`train` does the rest, the same way for all of them:
 
 1. refuses a strategy the experiment cannot use or a meta-batch its replicas
    cannot split, and a run directory holding an incompatible run;
-2. loads the data and checks it can serve the settings; turns on op determinism;
+2. loads the data and checks it can serve the settings (keeping what the check
+   returns as ``run.checked``); turns on op determinism;
 3. builds the run (under the strategy's scope), makes its training sampler and
    writes ``config.json`` (the chief only; a resumed run keeps the name of the
    preset it started from);
@@ -25,7 +26,8 @@ training time.
 Example:
     >>> EXPERIMENT = Experiment(
     ...     load_data=load_data, build=lambda config, splits: build(config, splits),
-    ...     sampler=lambda run: training_sampler(run.config, run.splits.train),
+    ...     check_data=lambda config, splits: training_sampler(config, splits.train),
+    ...     sampler=lambda run: run.checked,   # the sampler the data check built
     ...     resumable=lambda config: RESUMABLE_FIELDS)
     >>> result = train(EXPERIMENT, config, "runs/x", progress)
 """
@@ -87,6 +89,7 @@ class Run:
     event: Callable[[str, int], None]
     clock: Clock
     extra: dict = dataclasses.field(default_factory=dict)   # the experiment's own state
+    checked: Any = None   # what the experiment's ``check_data`` returned
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,8 +102,10 @@ class Experiment:
       resumable: ``config -> fields`` that may change when the run is resumed.
       load_data: ``config -> splits`` (None: the experiment makes its own tasks).
       check: ``(config, strategy) -> None``: settings refused before anything runs.
-      check_data: ``(config, splits) -> None``: raises ValueError (naming the
-        fields) when the data cannot serve the settings, before the run is built.
+      check_data: ``(config, splits) -> checked``: raises ValueError (naming the
+        fields) when the data cannot serve the settings, before the run is built;
+        what it returns (e.g. the training sampler it made to check) is
+        ``run.checked``, so ``sampler`` need not make it again.
       every: ``run -> [(period, fn(step))]``: the periodic work (see
         :class:`tfmeta.training.Periodic`; chief only, TensorBoard writer set).
       first_point: ``run -> bool``: whether to do the periodic work at step 0
@@ -115,7 +120,7 @@ class Experiment:
     resumable: Callable[[Any], Iterable[str]]
     load_data: Callable[[Any], Any] | None = None
     check: Callable[[Any, Any], None] | None = None
-    check_data: Callable[[Any, Any], None] | None = None
+    check_data: Callable[[Any, Any], Any] | None = None
     every: Callable[[Run], Sequence[tuple[int, Callable[[int], None]]]] = lambda run: ()
     first_point: Callable[[Run], bool] | None = None
     on_event: Callable[[Run, str, int], None] | None = None
@@ -173,8 +178,8 @@ def train(experiment: Experiment, config, workdir: str,
     check_workdir(experiment, config, workdir)
     if splits is None and experiment.load_data is not None:
         splits = experiment.load_data(config)
-    if experiment.check_data is not None:
-        experiment.check_data(config, splits)
+    checked = (experiment.check_data(config, splits) if experiment.check_data is not None
+               else None)
     tf.config.experimental.enable_op_determinism()
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         setup = experiment.build(config, splits)
@@ -184,7 +189,8 @@ def train(experiment: Experiment, config, workdir: str,
         preset = (rundir.stored_settings(workdir) or {}).get(rundir.PRESET_KEY)
     if chief:
         rundir.write_config(config, workdir, preset=preset)
-    run = Run(config, workdir, splits, setup, chief, strategy, event, clock, dict(extra or {}))
+    run = Run(config, workdir, splits, setup, chief, strategy, event, clock, dict(extra or {}),
+              checked)
     sampler = experiment.sampler(run)
     event("data", int(setup.checkpoint.step.numpy()))
     periodic = [(period, clock.pausing(fn)) for period, fn in experiment.every(run)]

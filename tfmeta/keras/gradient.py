@@ -11,7 +11,7 @@ images to class scores), as a ``keras.Model`` whose
   share of the episodes and the optimizer sums the replicas' gradients
   (:func:`tfmeta.distribute.keras_replica_share`);
 * ``test_step`` adapts to each episode's support set
-  (:func:`tfmeta.algorithms.adapt`, ``inner_steps`` steps) and scores its
+  (:func:`tfmeta.algorithms.adaptation_trajectory`, ``inner_steps`` steps) and scores its
   queries with the compiled loss and metrics.
 
 The compiled loss is both the inner loss on the support set and the meta-loss
@@ -40,7 +40,7 @@ import tensorflow as tf
 from tfmeta import checks, functional
 from tfmeta import inner as inner_lib
 from tfmeta.algorithms import MetaLearner, whole_episodes
-from tfmeta.algorithms import adapt as adapt_steps
+from tfmeta.algorithms import adaptation_trajectory
 from tfmeta.distribute import keras_replica_share
 from tfmeta.keras import exporting
 from tfmeta.keras.base import FrontDoor
@@ -185,9 +185,9 @@ class GradientMetaLearner(FrontDoor, keras.Model):
         self.learner   # noqa: B018 -- needs the compiled loss
         steps = self.eval_inner_steps if steps is None else checks.count("steps", steps, 0)
         start = {PLAYER: [tf.convert_to_tensor(v) for v in self.backbone.trainable_variables]}
-        trajectory = adapt_steps(self.objective, start, Reused((support_images, support_labels)),
-                                 self._engine.inner, steps=steps,
-                                 seed=tf.zeros([2], tf.int32) if seed is None else seed)
+        trajectory = adaptation_trajectory(
+            self.objective, start, Reused((support_images, support_labels)), self._engine.inner,
+            inner_steps=steps, seed=tf.zeros([2], tf.int32) if seed is None else seed)
         return trajectory[-1][PLAYER]
 
     def adapt(self, support_images, support_labels, steps: int | None = None) -> keras.Model:

@@ -1,7 +1,7 @@
 """MeGAN's N+1 objective (paper 001, section 3.3): one classifier-discriminator, one generator.
 
 Two players, adapted together by the one inner loop
-(:func:`tfmeta.algorithms.adapt`) and meta-trained by MAML like every other:
+(:func:`tfmeta.algorithms.adaptation_trajectory`) and meta-trained by MAML like every other:
 
 * ``"model"``: a classifier with N+1 outputs, the N classes of the episode and
   "fake" (the last). Its inner loss on the support set is the weighted mean

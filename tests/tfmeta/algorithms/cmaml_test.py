@@ -144,12 +144,13 @@ class MetaGradientTest(parameterized.TestCase):
         variables = modules.variables()
         task, masks = self._task(modules, 3)
         inner = inner_lib.sgd(0.3)
-        grads, _, _ = meta_gradients(objective, {"model": variables}, task, inner, steps=2)
+        grads, _, _ = meta_gradients(objective, {"model": variables}, task, inner, inner_steps=2)
         grads = grads["model"]
         base = [tf.convert_to_tensor(v) for v in variables]
 
         def meta_loss(params):
-            return float(maml_losses(objective, {"model": params}, task, inner, steps=2)["model"])
+            return float(maml_losses(objective, {"model": params}, task, inner,
+                                     inner_steps=2)["model"])
 
         rng = np.random.default_rng(0)
         sizes = [len(m.trainable_variables) for m in modules]
@@ -189,10 +190,11 @@ class MetaGradientTest(parameterized.TestCase):
                      seed=task.seed)
         inner = inner_lib.sgd(0.4)
         got, got_loss, _ = meta_gradients(cmaml.cmaml_objective(modules, cross_entropy),
-                                          {"model": modules.variables()}, task, inner, steps=2)
+                                          {"model": modules.variables()}, task, inner,
+                                          inner_steps=2)
         want, want_loss, _ = meta_gradients(classification_objective(conv4),
                                             {"model": conv4.trainable_variables}, plain, inner,
-                                            steps=2)
+                                            inner_steps=2)
         self.assertEqual(float(got_loss["model"]), float(want_loss["model"]))
         for g, w in zip(got["model"], want["model"]):
             np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-12, atol=1e-14)

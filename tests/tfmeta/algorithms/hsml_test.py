@@ -64,9 +64,10 @@ class HSMLTest(absltest.TestCase):
                 v.assign(tf.fill(v.shape, tf.constant(40.0, tf.float64)))  # sigmoid: 1.0
         task, variables = _task(), {"model": model.trainable_variables}
         inner = inner_lib.sgd(0.3)
-        got, got_meta, _ = meta_gradients(_objective(model), variables, task, inner, steps=2,
+        got, got_meta, _ = meta_gradients(_objective(model), variables, task, inner, inner_steps=2,
                                           modulation={"model": modulation})
-        want, want_meta, _ = meta_gradients(_objective(model), variables, task, inner, steps=2)
+        want, want_meta, _ = meta_gradients(_objective(model), variables, task, inner,
+                                            inner_steps=2)
         self.assertEqual(float(got_meta["model"]), float(want_meta["model"]))
         n = len(model.trainable_variables)
         for a, b in zip(got["model"][:n], want["model"][:n]):
@@ -74,7 +75,7 @@ class HSMLTest(absltest.TestCase):
         self.assertGreater(max(float(tf.reduce_max(tf.abs(g))) for g in want["model"]), 1e-3)
         # the default gates (about 0.5) tailor the start: not MAML
         _, modulation = _hsml(model, reconstruction_weight=0.0)
-        _, other, _ = meta_gradients(_objective(model), variables, task, inner, steps=2,
+        _, other, _ = meta_gradients(_objective(model), variables, task, inner, inner_steps=2,
                                      modulation={"model": modulation})
         self.assertGreater(abs(float(other["model"]) - float(want_meta["model"])), 1e-3)
 
@@ -86,10 +87,10 @@ class HSMLTest(absltest.TestCase):
             objective, inner = _objective(model), inner_lib.sgd(0.3)
 
             def loss():
-                return float(meta_gradients(objective, variables, task, inner, steps=2,
+                return float(meta_gradients(objective, variables, task, inner, inner_steps=2,
                                             modulation={"model": modulation})[1]["model"])
 
-            grads, _, _ = meta_gradients(objective, variables, task, inner, steps=2,
+            grads, _, _ = meta_gradients(objective, variables, task, inner, inner_steps=2,
                                          modulation={"model": modulation})
             targets = list(model.trainable_variables) + list(weights.values())
             names = [v.path for v in model.trainable_variables] + list(weights)

@@ -8,7 +8,7 @@ from absl.testing import parameterized
 from tests import toys
 from tfmeta import functional
 from tfmeta import inner as inner_lib
-from tfmeta.algorithms import (MetaLearner, adapt, maml_losses, meta_gradients,
+from tfmeta.algorithms import (MetaLearner, adaptation_trajectory, maml_losses, meta_gradients,
                                reptile_direction, step_weights)
 from tfmeta.types import Task, task_at
 
@@ -125,7 +125,7 @@ class MetaLearnerTest(parameterized.TestCase):
             if algorithm == "reptile":
                 g = reptile_direction(objective, _params(models), t, inner, steps=2)
             else:
-                g, _, _ = meta_gradients(objective, toys.variables(models), t, inner, steps=2,
+                g, _, _ = meta_gradients(objective, toys.variables(models), t, inner, inner_steps=2,
                                          first_order=algorithm == "fomaml")
             for p in g:
                 expected[p] = [a + b / 3 for a, b in zip(expected[p], g[p])]
@@ -177,7 +177,7 @@ class MetaLearnerTest(parameterized.TestCase):
     def test_every_variable_of_every_player_gets_a_gradient(self):
         models, objective = toys.toy_gan()
         grads, _, _ = meta_gradients(objective, toys.variables(models), toys.gan_task(2),
-                                     inner_lib.rmsprop(1e-3), steps=2)
+                                     inner_lib.rmsprop(1e-3), inner_steps=2)
         for p, m in models.items():
             self.assertLen(grads[p], len(m.trainable_variables))
             for g in grads[p]:
@@ -240,9 +240,10 @@ class StepWeightsTest(parameterized.TestCase):
         models, objective = toys.toy_gan()
         task = toys.gan_task(3)
         params = _params(models)
-        final = maml_losses(objective, params, task, inner_lib.sgd(0.1), steps=3,
+        final = maml_losses(objective, params, task, inner_lib.sgd(0.1), inner_steps=3,
                             step_weights="final")
-        traj = adapt(objective, params, task.inner, inner_lib.sgd(0.1), steps=3, seed=task.seed)
+        traj = adaptation_trajectory(objective, params, task.inner, inner_lib.sgd(0.1),
+                                     inner_steps=3, seed=task.seed)
         from tfmeta.algorithms.adapt import step_seed
         last = objective(traj[-1], task.val[2], step_seed(task.seed, 1, 2))
         for p in final:
@@ -254,8 +255,8 @@ class ErrorsTest(parameterized.TestCase):
     def test_negative_steps_raises(self):
         models, objective = toys.toy_gan()
         with self.assertRaisesRegex(ValueError, "steps must be a non-negative int, got -1"):
-            adapt(objective, _params(models), toys.gan_task(1).inner, inner_lib.sgd(0.1),
-                  steps=-1, seed=tf.constant([0, 0]))
+            adaptation_trajectory(objective, _params(models), toys.gan_task(1).inner,
+                                  inner_lib.sgd(0.1), inner_steps=-1, seed=tf.constant([0, 0]))
 
     def test_unknown_algorithm_and_optimizer_raise(self):
         models, objective = toys.toy_gan()
@@ -289,11 +290,11 @@ class ErrorsTest(parameterized.TestCase):
                     "discriminator": tf.reduce_mean(batch) * 0.0 + 1.0}
 
         with self.assertRaisesRegex(ValueError, "player 'discriminator' does not depend"):
-            adapt(lazy, _params(models), toys.gan_task(1).inner, inner_lib.sgd(0.1), steps=1,
-                  seed=tf.constant([0, 0]))
+            adaptation_trajectory(lazy, _params(models), toys.gan_task(1).inner,
+                                  inner_lib.sgd(0.1), inner_steps=1, seed=tf.constant([0, 0]))
         with self.assertRaisesRegex(ValueError, "meta-loss of player 'discriminator'"):
             meta_gradients(lazy, toys.variables(models), toys.gan_task(0), inner_lib.sgd(0.1),
-                           steps=0)
+                           inner_steps=0)
 
     def test_bad_optimizer_arguments_raise(self):
         with self.assertRaisesRegex(ValueError, "learning_rate must be a positive number, got -1"):

@@ -6,7 +6,7 @@ from absl.testing import parameterized
 
 from tests import toys
 from tfmeta import inner as inner_lib
-from tfmeta.algorithms import adapt, maml_losses, meta_gradients
+from tfmeta.algorithms import adaptation_trajectory, maml_losses, meta_gradients
 from tfmeta.types import Task
 
 H = 1e-8  # see the issue: RMSprop's early steps make the meta-loss steep near small gradients
@@ -25,7 +25,7 @@ def _params(models, offsets=None):
 def _directional_fd(objective, models, task, inner, steps, player, direction):
     def loss(sign):
         params = _params(models, {player: [sign * H * d for d in direction]})
-        return float(maml_losses(objective, params, task, inner, steps=steps)[player])
+        return float(maml_losses(objective, params, task, inner, inner_steps=steps)[player])
     return (loss(1.0) - loss(-1.0)) / (2 * H)
 
 
@@ -38,7 +38,7 @@ class SecondOrderTest(parameterized.TestCase):
                  else inner_lib.rmsprop(0.01, rho=0.9, epsilon=1e-7))
         task = toys.gan_task(steps)
         grads, _, _ = meta_gradients(objective, toys.variables(models), task, inner,
-                                     steps=steps)
+                                     inner_steps=steps)
         rng = np.random.default_rng(0)
         for player in ("generator", "discriminator"):
             for _ in range(3):
@@ -53,9 +53,9 @@ class SecondOrderTest(parameterized.TestCase):
         models, objective = toys.toy_gan()
         task = toys.gan_task(2)
         second, _, _ = meta_gradients(objective, toys.variables(models), task,
-                                      inner_lib.sgd(0.5), steps=2)
+                                      inner_lib.sgd(0.5), inner_steps=2)
         first, _, _ = meta_gradients(objective, toys.variables(models), task,
-                                     inner_lib.sgd(0.5), steps=2, first_order=True)
+                                     inner_lib.sgd(0.5), inner_steps=2, first_order=True)
         diff = max(float(tf.reduce_max(tf.abs(a - b)))
                    for p in second for a, b in zip(second[p], first[p]))
         self.assertGreater(diff, 1e-4)
@@ -69,9 +69,9 @@ class FirstOrderTest(parameterized.TestCase):
         inner = inner_lib.get(optimizer, learning_rate=0.05)
         task = toys.gan_task(1)
         grads, _, _ = meta_gradients(objective, toys.variables(models), task, inner,
-                                     steps=1, first_order=True, step_weights="final")
-        adapted = adapt(objective, _params(models), task.inner, inner, steps=1,
-                        seed=task.seed)[-1]
+                                     inner_steps=1, first_order=True, step_weights="final")
+        adapted = adaptation_trajectory(objective, _params(models), task.inner, inner,
+                                        inner_steps=1, seed=task.seed)[-1]
         adapted = {p: [tf.constant(t.numpy()) for t in v] for p, v in adapted.items()}
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(adapted)
@@ -86,7 +86,7 @@ class FirstOrderTest(parameterized.TestCase):
         task = toys.gan_task(0)
         for first_order in (False, True):
             grads, _, _ = meta_gradients(objective, toys.variables(models), task,
-                                         inner_lib.sgd(0.1), steps=0, first_order=first_order)
+                                         inner_lib.sgd(0.1), inner_steps=0, first_order=first_order)
             params = _params(models)
             with tf.GradientTape(persistent=True) as tape:
                 tape.watch(params)
@@ -109,7 +109,7 @@ class MetaSGDTest(parameterized.TestCase):
                for p, m in models.items()}
         inner = {p: inner_lib.meta_sgd(lrs[p]) for p in models}
         grads, _, _ = meta_gradients(objective, toys.variables(models), toys.gan_task(1),
-                                     inner, steps=1)
+                                     inner, inner_steps=1)
         for p, m in models.items():
             n = len(m.trainable_variables)
             self.assertLen(grads[p], n + len(lrs[p]))
@@ -128,7 +128,8 @@ class MetaSGDTest(parameterized.TestCase):
         inner = {p: inner_lib.meta_sgd(lrs[p]) for p in models}
         task = toys.gan_task(1)
         params = _params(models)
-        adapted = adapt(objective, params, task.inner, inner, steps=1, seed=task.seed)[-1]
+        adapted = adaptation_trajectory(objective, params, task.inner, inner, inner_steps=1,
+                                        seed=task.seed)[-1]
         from tfmeta.algorithms.adapt import step_seed
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(params)
@@ -144,7 +145,7 @@ class MetaSGDTest(parameterized.TestCase):
                for p, m in models.items()}
         inner = {p: inner_lib.meta_sgd(lrs[p]) for p in models}
         task = toys.gan_task(1)
-        grads, _, _ = meta_gradients(objective, toys.variables(models), task, inner, steps=1)
+        grads, _, _ = meta_gradients(objective, toys.variables(models), task, inner, inner_steps=1)
         p = "generator"
         n = len(models[p].trainable_variables)
         lr = lrs[p][0]
@@ -155,7 +156,8 @@ class MetaSGDTest(parameterized.TestCase):
             bumped = base.copy()
             bumped[idx] += sign * H
             lr.assign(bumped)
-            vals.append(float(maml_losses(objective, _params(models), task, inner, steps=1)[p]))
+            vals.append(float(maml_losses(objective, _params(models), task, inner,
+                                          inner_steps=1)[p]))
         lr.assign(base)
         numeric = (vals[0] - vals[1]) / (2 * H)
         np.testing.assert_allclose(grads[p][n].numpy()[idx], numeric, rtol=1e-5)
@@ -179,13 +181,13 @@ class LoopAndRematTest(parameterized.TestCase):
 
     def _compute(self, objective, variables, task, inner, steps, **mode):
         fn = tf.function(lambda: meta_gradients(objective, variables, task, inner,
-                                                steps=steps, **mode))
+                                                inner_steps=steps, **mode))
         grads, meta, _ = fn()
         return _flat_grads(grads), {p: float(v) for p, v in meta.items()}
 
     def _assert_all_equal(self, objective, variables, task, inner, steps, rtol, atol,
                           first_order=False, modes=None):
-        reference, _, _ = meta_gradients(objective, variables, task, inner, steps=steps,
+        reference, _, _ = meta_gradients(objective, variables, task, inner, inner_steps=steps,
                                          first_order=first_order, unroll=True)  # eager
         reference = _flat_grads(reference)
         self.assertGreater(max(float(np.abs(a).max()) for a in reference), 0.0)
@@ -221,10 +223,10 @@ class LoopAndRematTest(parameterized.TestCase):
         weights = step_weights("annealed", 3, 300, anneal_steps=1000, dtype=tf.float64)
         variables, task = toys.variables(models), toys.gan_task(3)
         inner = inner_lib.rmsprop(0.01)
-        reference = _flat_grads(meta_gradients(objective, variables, task, inner, steps=3,
+        reference = _flat_grads(meta_gradients(objective, variables, task, inner, inner_steps=3,
                                                step_weights=weights, unroll=True)[0])
         loop = _flat_grads(tf.function(lambda: meta_gradients(
-            objective, variables, task, inner, steps=3, step_weights=weights)[0])())
+            objective, variables, task, inner, inner_steps=3, step_weights=weights)[0])())
         for a, b in zip(reference, loop):
             np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-14)
 
@@ -247,7 +249,7 @@ class LoopAndRematTest(parameterized.TestCase):
                 np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15, err_msg=str(mode))
         # and fewer validation losses are built: the unrolled graph is smaller
         sizes = [len(tf.function(lambda w=w: meta_gradients(
-            objective, variables, task, inner, steps=2, step_weights=w,
+            objective, variables, task, inner, inner_steps=2, step_weights=w,
             unroll=True)[1]).get_concrete_function().graph.get_operations())
             for w in ("final", one_hot)]
         self.assertLess(sizes[0], sizes[1])
@@ -270,7 +272,7 @@ class LoopAndRematTest(parameterized.TestCase):
     def test_metrics_same_in_loop_and_unrolled(self):
         models, objective = toys.toy_gan()
         args = (objective, toys.variables(models), toys.gan_task(3), inner_lib.sgd(0.1))
-        out = [tf.function(lambda u=u: meta_gradients(*args, steps=3, unroll=u)[1:])()
+        out = [tf.function(lambda u=u: meta_gradients(*args, inner_steps=3, unroll=u)[1:])()
                for u in (True, False)]
         for (meta_a, metrics_a), (meta_b, metrics_b) in [out]:
             for p in meta_a:

@@ -49,7 +49,7 @@ class ReusedEqualsCopiedTest(parameterized.TestCase):
         out = []
         for task in (reused, copied):
             fn = lambda task=task: meta_gradients(  # noqa: E731
-                objective, variables, task, _inner(), steps=STEPS,
+                objective, variables, task, _inner(), inner_steps=STEPS,
                 first_order=algorithm == "fomaml", **MODES[mode])[:2]
             # unrolled without remat: the same ops eagerly; the other modes act in graphs
             grads, meta = fn() if mode == "unroll" else tf.function(fn)()
@@ -65,7 +65,7 @@ class ReusedEqualsCopiedTest(parameterized.TestCase):
         reused, copied = _gan_tasks()
         mixed = copied._replace(**{which: getattr(reused, which)})
         grads = [_flat(tf.function(lambda t=t: meta_gradients(
-            objective, variables, t, _inner(), steps=STEPS, **MODES["loop_remat"])[0])())
+            objective, variables, t, _inner(), inner_steps=STEPS, **MODES["loop_remat"])[0])())
             for t in (mixed, copied)]
         _assert_close(self, grads[0], grads[1])
 
@@ -103,7 +103,7 @@ class ReusedExactnessTest(parameterized.TestCase):
         reused, _ = _gan_tasks()
         inner = _inner()
         grads = tf.function(lambda: meta_gradients(
-            objective, toys.variables(models), reused, inner, steps=STEPS,
+            objective, toys.variables(models), reused, inner, inner_steps=STEPS,
             unroll=False)[0])()
         h = 1e-7
         rng = np.random.default_rng(0)
@@ -116,7 +116,7 @@ class ReusedExactnessTest(parameterized.TestCase):
                           for p, m in models.items()}
                 params[player] = [v + sign * h * d for v, d in zip(params[player], direction)]
                 return float(maml_losses(objective, params, reused, inner,
-                                         steps=STEPS)[player])
+                                         inner_steps=STEPS)[player])
 
             numeric = (loss(1.0) - loss(-1.0)) / (2 * h)
             analytic = float(sum(tf.reduce_sum(g * d) for g, d in zip(grads[player], direction)))
@@ -136,7 +136,7 @@ class ReusedExactnessTest(parameterized.TestCase):
             toys.classification_batch(per_class=2, seed=1),
             toys.classification_batch(per_class=3, seed=2), [3, 4], STEPS)
         grads = [_flat(tf.function(lambda t=t: meta_gradients(
-            objective, toys.variables(models), t, _inner(), steps=STEPS, **MODES[mode])[0])())
+            objective, toys.variables(models), t, _inner(), inner_steps=STEPS, **MODES[mode])[0])())
             for t in (reused, copied)]
         _assert_close(self, grads[0], grads[1])
 

@@ -47,7 +47,7 @@ def task_at(tasks, i):
 def mean_meta_loss(objective, params, tasks, inner, steps):
     total = 0.0
     for i in range(int(tasks.seed.shape[0])):
-        total += maml_losses(objective, params, task_at(tasks, i), inner, steps=steps,
+        total += maml_losses(objective, params, task_at(tasks, i), inner, inner_steps=steps,
                              step_weights="final")[PLAYER]
     return total / int(tasks.seed.shape[0])
 
@@ -123,9 +123,9 @@ class ClassificationMetaGradientTest(parameterized.TestCase):
         objective = classification_objective(model)
         task = task_at(episodes(1), 0)
         g2 = meta_gradients(objective, {PLAYER: model.trainable_variables}, task,
-                            inner_lib.sgd(0.4), steps=1)[0][PLAYER]
+                            inner_lib.sgd(0.4), inner_steps=1)[0][PLAYER]
         g1 = meta_gradients(objective, {PLAYER: model.trainable_variables}, task,
-                            inner_lib.sgd(0.4), steps=1, first_order=True)[0][PLAYER]
+                            inner_lib.sgd(0.4), inner_steps=1, first_order=True)[0][PLAYER]
         diff = max(float(tf.reduce_max(tf.abs(a - b))) for a, b in zip(g1, g2))
         self.assertGreater(diff, 1e-4)
 
@@ -157,7 +157,7 @@ class TaskExecutionTest(parameterized.TestCase):
         objective = classification_objective(model)
         tasks = episodes(3)
         singles = [meta_gradients(objective, {PLAYER: model.trainable_variables},
-                                  task_at(tasks, i), inner_lib.sgd(0.4), steps=2,
+                                  task_at(tasks, i), inner_lib.sgd(0.4), inner_steps=2,
                                   step_weights="final")[0][PLAYER] for i in range(3)]
         looped, _ = _learner_grads("loop")
         for i, g in enumerate(looped):
@@ -217,14 +217,14 @@ class PerStepBatchNormTest(absltest.TestCase):
         # Row j serves inner step j (and the query scores after j steps): the inner step that
         # updates row j comes after its only use, so the adapted rows never change a loss and
         # the per-step weights are meta-learned only, as in MAML++.
-        from tfmeta.algorithms import adapt
+        from tfmeta.algorithms import adaptation_trajectory
         from tfmeta.classify import logits_of
         model = small_conv4(per_step_rows=3)
         objective = classification_objective(model)
         task = task_at(episodes(1), 0)
         start = [tf.convert_to_tensor(v) for v in model.trainable_variables]
-        adapted = adapt(objective, {PLAYER: start}, task.inner, inner_lib.sgd(0.4), steps=2,
-                        seed=task.seed)[-1][PLAYER]
+        adapted = adaptation_trajectory(objective, {PLAYER: start}, task.inner, inner_lib.sgd(0.4),
+                                        inner_steps=2, seed=task.seed)[-1][PLAYER]
         tables = [i for i, v in enumerate(model.trainable_variables) if v.path.startswith("bn")]
         self.assertLen(tables, 8)
         moved = max(float(tf.reduce_max(tf.abs(adapted[i] - start[i]))) for i in tables)

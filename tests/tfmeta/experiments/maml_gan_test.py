@@ -43,7 +43,7 @@ def _own_meta_losses(setup, start, tasks):
         for i in range(int(tasks.seed.shape[0])):
             task = tf.nest.map_structure(lambda t: t[i], tasks)
             total += float(maml_losses(setup.objective, params, task, setup.inner,
-                                       steps=setup.config.inner_steps)[player])
+                                       inner_steps=setup.config.inner_steps)[player])
         out[player] = total
     return out
 

@@ -17,7 +17,7 @@ from absl.testing import absltest, parameterized
 
 from tfmeta import inner as inner_lib
 from tfmeta.algorithms import maml_losses, meta_gradients
-from tfmeta.algorithms.adapt import adapt
+from tfmeta.algorithms.adapt import adaptation_trajectory
 from tfmeta.classify import PLAYER, cross_entropy, logits_of
 from tfmeta.megan import GENERATOR, generator_loss, megan_objective, n_plus_one_loss
 from tfmeta.nets import build_conv4
@@ -126,7 +126,8 @@ class InnerLossTest(parameterized.TestCase):
         with tf.GradientTape(persistent=True) as tape:
             p = params(classifier, generator)
             tape.watch(p[GENERATOR])
-            trajectory = adapt(objective, p, t.inner, inner_lib.sgd(0.3), steps=4, seed=t.seed)
+            trajectory = adaptation_trajectory(objective, p, t.inner, inner_lib.sgd(0.3),
+                                               inner_steps=4, seed=t.seed)
             sums = [tf.add_n([tf.reduce_sum(w) for w in at[PLAYER]]) for at in trajectory]
         for j, total in enumerate(sums):
             grads = tape.gradient(total, p[GENERATOR],
@@ -142,13 +143,13 @@ class InnerLossTest(parameterized.TestCase):
             classifier, generator, objective = tiny(conditioning=conditioning)
             t = task()
             losses = maml_losses(objective, params(classifier, generator), t,
-                                 inner_lib.sgd(0.3), steps=2, step_weights="final")
+                                 inner_lib.sgd(0.3), inner_steps=2, step_weights="final")
             self.assertTrue(np.isfinite(float(losses[PLAYER])), conditioning)
 
 
 def meta_loss(objective, classifier, generator, t, steps, first_order=False):
     inner = {PLAYER: inner_lib.sgd(0.3), GENERATOR: inner_lib.sgd(0.2)}
-    return maml_losses(objective, params(classifier, generator), t, inner, steps=steps,
+    return maml_losses(objective, params(classifier, generator), t, inner, inner_steps=steps,
                        first_order=first_order, step_weights="final")
 
 
@@ -161,7 +162,7 @@ class MetaGradientTest(parameterized.TestCase):
         inner = {PLAYER: inner_lib.sgd(0.3), GENERATOR: inner_lib.sgd(0.2)}
         grads, _, _ = meta_gradients(objective, {PLAYER: classifier.trainable_variables,
                                                  GENERATOR: generator.trainable_variables},
-                                     t, inner, steps=steps, step_weights="final")
+                                     t, inner, inner_steps=steps, step_weights="final")
         rng = np.random.default_rng(0)
         for player, model in ((GENERATOR, generator), (PLAYER, classifier)):
             variables = model.trainable_variables
@@ -185,7 +186,7 @@ class MetaGradientTest(parameterized.TestCase):
         variables = {PLAYER: classifier.trainable_variables,
                      GENERATOR: generator.trainable_variables}
         with self.assertRaisesRegex(ValueError, "player 'generator' does not depend"):
-            meta_gradients(objective, variables, task(), inner_lib.sgd(0.3), steps=2,
+            meta_gradients(objective, variables, task(), inner_lib.sgd(0.3), inner_steps=2,
                            first_order=True, step_weights="final")
 
     def test_first_order_hybrid_trains_both_players(self):
@@ -193,7 +194,7 @@ class MetaGradientTest(parameterized.TestCase):
         variables = {PLAYER: classifier.trainable_variables,
                      GENERATOR: generator.trainable_variables}
         grads, meta, _ = meta_gradients(objective, variables, task(), inner_lib.sgd(0.3),
-                                        steps=2, first_order=True, step_weights="final")
+                                        inner_steps=2, first_order=True, step_weights="final")
         for player in (PLAYER, GENERATOR):
             self.assertGreater(float(tf.linalg.global_norm(grads[player])), 1e-8, player)
         self.assertNotAlmostEqual(float(meta[PLAYER]), float(meta[GENERATOR]), places=6)
@@ -205,7 +206,7 @@ class MetaGradientTest(parameterized.TestCase):
         results = []
         for unroll in (True, False):
             fn = tf.function(lambda t, unroll=unroll: maml_losses(
-                objective, params(classifier, generator), t, inner_lib.sgd(0.3), steps=3,
+                objective, params(classifier, generator), t, inner_lib.sgd(0.3), inner_steps=3,
                 step_weights="uniform", unroll=unroll))
             results.append(fn(task()))
         for player in (PLAYER, GENERATOR):
@@ -213,7 +214,7 @@ class MetaGradientTest(parameterized.TestCase):
                                    places=10)
         with_fakes_off = tf.function(lambda t: maml_losses(
             megan_objective(classifier, generator, ways=WAYS, fakes_from=3, outer_loss="fakes"),
-            params(classifier, generator), t, inner_lib.sgd(0.3), steps=3,
+            params(classifier, generator), t, inner_lib.sgd(0.3), inner_steps=3,
             step_weights="uniform", unroll=False))(task())
         self.assertNotAlmostEqual(float(results[1][PLAYER]), float(with_fakes_off[PLAYER]),
                                   places=4)

@@ -110,11 +110,21 @@ def build(config: CmamlConfig, image_shape) -> Setup:
                  tf.train.Checkpoint(**items))
 
 
-def training_sampler(setup: Setup, dataset) -> Callable:
-    """``step -> Task`` of ``meta_batch_size`` episodes; CMAML's carry each task's masks."""
+def training_episodes(config: CmamlConfig, dataset) -> EpisodeSampler:
+    """The run's training episodes, ``meta_batch_size`` per meta-batch (ValueError if the
+    classes of ``dataset`` cannot fill them)."""
+    return EpisodeSampler(dataset, ways=config.ways, shots=config.shots, queries=config.queries,
+                          seed=config.seed, episodes=config.meta_batch_size)
+
+
+def training_sampler(setup: Setup, dataset, *,
+                     episodes: EpisodeSampler | None = None) -> Callable:
+    """``step -> Task`` of ``meta_batch_size`` episodes; CMAML's carry each task's masks.
+
+    ``episodes``: :func:`training_episodes` of ``dataset`` when already made.
+    """
     c = setup.config
-    episodes = EpisodeSampler(dataset, ways=c.ways, shots=c.shots, queries=c.queries,
-                              seed=c.seed, episodes=c.meta_batch_size)
+    episodes = episodes if episodes is not None else training_episodes(c, dataset)
     if setup.modules is None:
         return episodes.meta_batch
     full = cmaml.full_masks(setup.modules.private)

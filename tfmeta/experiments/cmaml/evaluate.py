@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmeta import functional
-from tfmeta.algorithms import adapt, cmaml
+from tfmeta.algorithms import adaptation_trajectory, cmaml
 from tfmeta.classify import accuracy
 from tfmeta.data import ClassDataset, EpisodeSampler
 from tfmeta.data.sampling import sample_without_replacement
@@ -44,12 +44,13 @@ def adapted_logits(setup: Setup, support: tuple, query_images, seed, steps: int)
     """``(logits of the query, masks or None)`` after ``steps`` inner steps on ``support``."""
     params = _params(setup)
     if setup.modules is None:
-        final = adapt(setup.objective, {PLAYER: params}, Reused(support), setup.inner,
-                      steps=steps, seed=seed)[-1][PLAYER]
+        final = adaptation_trajectory(setup.objective, {PLAYER: params}, Reused(support),
+                                      setup.inner, inner_steps=steps, seed=seed)[-1][PLAYER]
         return functional.apply(setup.conv4, final, query_images, training=True), None
     masks = setup.masks_of(params, support)
-    final = adapt(setup.objective, {PLAYER: params}, Reused(tuple(support) + (masks,)),
-                  setup.inner, steps=steps, seed=seed)[-1][PLAYER]
+    final = adaptation_trajectory(setup.objective, {PLAYER: params},
+                                  Reused(tuple(support) + (masks,)), setup.inner,
+                                  inner_steps=steps, seed=seed)[-1][PLAYER]
     return cmaml.customized_output(setup.modules, final, masks, query_images), masks
 
 

@@ -19,8 +19,8 @@ from typing import Callable
 
 from tfmeta import io
 from tfmeta.data import EpisodeSampler
-from tfmeta.experiments import rundir, skeleton
-from tfmeta.experiments.cmaml.build import build, load_data, training_sampler
+from tfmeta.experiments import skeleton
+from tfmeta.experiments.cmaml.build import build, load_data, training_episodes, training_sampler
 from tfmeta.experiments.cmaml.config import RESUMABLE_FIELDS, CmamlConfig
 from tfmeta.experiments.cmaml.evaluate import (check_sharing, episode_scores, interval,
                                                 sharing)
@@ -31,21 +31,23 @@ TIME_FILE = "train_time.json"
 
 def check_workdir(config: CmamlConfig, workdir: str) -> None:
     """Raises ValueError if ``workdir`` is a file or holds a run with another config."""
-    rundir.check_workdir(config, workdir, RESUMABLE_FIELDS)
+    skeleton.check_workdir(EXPERIMENT, config, workdir)
 
 
-def _check_data(config: CmamlConfig, splits) -> None:
+def _check_data(config: CmamlConfig, splits) -> EpisodeSampler:
+    """The training episodes; refuses settings the data cannot serve, naming the fields."""
     if config.pretrain_steps > config.steps and config.algorithm == "cmaml":
         raise ValueError(f"`pretrain_steps`={config.pretrain_steps} exceeds `steps`="
                          f"{config.steps}; CMAML would never prune")
+    samplers = []
     for name, dataset in (("meta-train", splits.train), ("meta-test", splits.test)):
         try:
-            EpisodeSampler(dataset, ways=config.ways, shots=config.shots,
-                           queries=config.queries)
+            samplers.append(training_episodes(config, dataset))
         except ValueError as e:
             raise ValueError(f"`ways`/`shots`/`queries` ({name} split): {e}") from None
     if config.algorithm == "cmaml":
         check_sharing(config, splits.test)
+    return samplers[0]
 
 
 def run(config: CmamlConfig, workdir: str,
@@ -106,6 +108,6 @@ def _finish(run: skeleton.Run, result) -> dict:
 
 EXPERIMENT = skeleton.Experiment(
     build=lambda config, splits: build(config, splits.train.image_shape),
-    sampler=lambda run: training_sampler(run.setup, run.splits.train),
+    sampler=lambda run: training_sampler(run.setup, run.splits.train, episodes=run.checked),
     resumable=lambda config: RESUMABLE_FIELDS, load_data=load_data, check_data=_check_data,
     on_event=_time, finish=_finish)

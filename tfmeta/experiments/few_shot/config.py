@@ -11,8 +11,9 @@ shared ones (data, episodes, net and run), the gradient family's inner loop
 and MAML++ options (``per_step_lr``, ``per_step_bn``, ``first_order_steps``,
 ``step_weights="annealed"``; with ``outer_lr_schedule="cosine"`` that is
 MAML++), MeGAN's generator options, the metric learners' training episodes
-and FCE, and Reptile's inner optimizer and training mini-batches. :class:`FewShotConfig` inherits them all: one flat dataclass, one
-flag per field, one flat ``config.json``. ``algorithm`` names a registered
+and FCE, and Reptile's inner optimizer and training mini-batches.
+:class:`FewShotConfig` inherits them all: one flat dataclass, one flag per
+field, one flat ``config.json``. ``algorithm`` names a registered
 learner (:mod:`tfmeta.experiments.few_shot.learners`), which says which
 option blocks apply to it; every block checks its own fields and refuses its
 switches on a learner they do not apply to, then the learner checks what is

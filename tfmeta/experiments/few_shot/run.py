@@ -43,7 +43,7 @@ CURVE_FILE = "curve.json"
 
 def check_workdir(config: FewShotConfig, workdir: str) -> None:
     """Raises ValueError if ``workdir`` holds a run with an incompatible config."""
-    rundir.check_workdir(config, workdir, rundir.resumable_fields(RESUMABLE_FIELDS, config))
+    skeleton.check_workdir(EXPERIMENT, config, workdir)
 
 
 def read_config(workdir: str) -> FewShotConfig:
@@ -107,10 +107,10 @@ def _check(config: FewShotConfig, strategy) -> None:
                          f"{config.algorithm}; use `distribute`=none")
 
 
-def _check_data(config: FewShotConfig, splits) -> None:
-    """Refuses episodes the classes cannot fill, naming the fields."""
+def _check_data(config: FewShotConfig, splits) -> Callable[[Any], Any]:
+    """The training sampler; refuses episodes the classes cannot fill, naming the fields."""
     try:
-        training_sampler(config, splits.train)
+        sampler = training_sampler(config, splits.train)
     except ValueError as e:
         names = ("`train_ways`/`shots`/`train_queries` (training episodes)"
                  if "train_ways" in learners.get(config.algorithm).fields
@@ -121,6 +121,7 @@ def _check_data(config: FewShotConfig, splits) -> None:
                        queries=config.queries)
     except ValueError as e:
         raise ValueError(f"`ways`/`shots`/`queries`: {e}") from None
+    return sampler
 
 
 def _every(run: skeleton.Run):
@@ -154,7 +155,7 @@ def _every(run: skeleton.Run):
 
 EXPERIMENT = skeleton.Experiment(
     build=lambda config, splits: build(config, splits.train.image_shape),
-    sampler=lambda run: training_sampler(run.config, run.splits.train),
+    sampler=lambda run: run.checked,   # the training sampler _check_data made
     resumable=lambda config: rundir.resumable_fields(RESUMABLE_FIELDS, config),
     load_data=load_data, check=_check, check_data=_check_data, every=_every,
     first_point=lambda run: (not read_curve(run.workdir)

@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmeta import io
-from tfmeta.algorithms import adapt
+from tfmeta.algorithms import adaptation_trajectory
 from tfmeta.algorithms.maml import modulate
 from tfmeta.data.functions import FAMILIES
 from tfmeta.eval.table import interval
@@ -42,7 +42,7 @@ RESULTS_FILE = "results.json"
 
 def check_workdir(config: HSMLConfig, workdir: str) -> None:
     """Raises ValueError if ``workdir`` is a file or holds a run with an incompatible config."""
-    rundir.check_workdir(config, workdir, RESUMABLE_FIELDS)
+    skeleton.check_workdir(EXPERIMENT, config, workdir)
 
 
 def read_config(workdir: str) -> HSMLConfig:
@@ -66,8 +66,8 @@ def task_curves(setup: Setup, tasks, steps: int) -> tuple[np.ndarray, np.ndarray
         params = {PLAYER: [tf.convert_to_tensor(v) for v in setup.model.trainable_variables]}
         params, _ = modulate({PLAYER: setup.modulation} if setup.modulation else None,
                              params, support)
-        trajectory = adapt(setup.objective, params, Reused(support), setup.inner, steps=steps,
-                           seed=task.seed)
+        trajectory = adaptation_trajectory(setup.objective, params, Reused(support), setup.inner,
+                                           inner_steps=steps, seed=task.seed)
         mse = tf.stack([setup.objective(p, query, task.seed)[PLAYER] for p in trajectory])
         if setup.modulation is None:
             return mse, tf.zeros([0], mse.dtype)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfmeta import functional
-from tfmeta.algorithms import adapt, adapt_loop
+from tfmeta import algorithms
+from tfmeta.algorithms import adapt_loop
 from tfmeta.experiments.maml_gan.build import Setup
 
 
@@ -26,9 +27,14 @@ def params_of(setup: Setup) -> dict[str, list]:
 
 def adaptation_trajectory(setup: Setup, params, images: tf.Tensor, seed, steps: int,
                           inner=None):
-    """Adapts both players on ``images [k, B, H, W, C]``; returns the trajectory."""
-    return adapt(setup.objective, params, images, inner or setup.inner, steps=steps,
-                 seed=tf.convert_to_tensor(seed, tf.int32))
+    """Adapts both players on ``images [k, B, H, W, C]``; returns the trajectory.
+
+    :func:`tfmeta.algorithms.adaptation_trajectory` with the run's objective and
+    inner optimizers (or ``inner``).
+    """
+    return algorithms.adaptation_trajectory(setup.objective, params, images,
+                                            inner or setup.inner, inner_steps=steps,
+                                            seed=tf.convert_to_tensor(seed, tf.int32))
 
 
 def adapted_params(setup: Setup, params, images: tf.Tensor, seed, steps: int):
@@ -39,6 +45,6 @@ def adapted_params(setup: Setup, params, images: tf.Tensor, seed, steps: int):
     step is traced once, so the graph (an export's, evaluate's) and its trace
     time do not grow with ``steps``.
     """
-    adapted, _ = adapt_loop(setup.objective, params, images, setup.inner, steps=steps,
+    adapted, _ = adapt_loop(setup.objective, params, images, setup.inner, inner_steps=steps,
                             seed=tf.convert_to_tensor(seed, tf.int32))
     return adapted

@@ -30,7 +30,7 @@ from tfmeta.training import TrainResult, checkpoint_manager, restore_latest
 
 def check_workdir(config: MamlGanConfig, workdir: str) -> None:
     """Raises ValueError if ``workdir`` is a file or holds a run whose config is incompatible."""
-    rundir.check_workdir(config, workdir, rundir.resumable_fields(RESUMABLE_FIELDS, config))
+    skeleton.check_workdir(EXPERIMENT, config, workdir)
 
 
 def read_config(workdir: str) -> MamlGanConfig:
@@ -149,7 +149,7 @@ def _finish(run: skeleton.Run, result: TrainResult) -> TrainResult:
 
 EXPERIMENT = skeleton.Experiment(
     build=lambda config, splits: build(config, splits.train.image_shape),
-    check_data=_sampler, sampler=lambda run: _sampler(run.config, run.splits),
+    check_data=_sampler, sampler=lambda run: run.checked,   # the sampler _sampler made
     load_data=load_data, check=_check, every=_every,
     resumable=lambda config: rundir.resumable_fields(RESUMABLE_FIELDS, config),
     first_point=lambda run: False, finish=_finish)

@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from tfmeta import functional
 from tfmeta import inner as inner_lib
-from tfmeta.algorithms import MetaLearner, adapt
+from tfmeta.algorithms import MetaLearner, adaptation_trajectory
 from tfmeta.data.sinusoid import X_RANGE, SinusoidTasks
 from tfmeta.experiments.sinusoid.config import SinusoidConfig
 from tfmeta.types import Task
@@ -70,8 +70,9 @@ class _Evaluator:
         self._curve = tf.function(self._mse_curve)
 
     def _mse_curve(self, params, task: Task):
-        trajectory = adapt(self.objective, {"model": params}, task.inner, self.inner,
-                           steps=self.config.eval_steps, seed=task.seed)
+        trajectory = adaptation_trajectory(self.objective, {"model": params}, task.inner,
+                                           self.inner, inner_steps=self.config.eval_steps,
+                                           seed=task.seed)
         x, y = task.val[0], task.val[1]
         return tf.stack([self.objective(p, (x[0], y[0]), task.seed)["model"] for p in trajectory])
 
@@ -86,8 +87,8 @@ class _Evaluator:
     def fits(self, params, task_index: int, x: np.ndarray, steps=(0, 1, 10)) -> dict:
         """Predictions on ``x`` after the given numbers of steps on one task."""
         task = tf.nest.map_structure(lambda t: t[task_index], self.tasks)
-        trajectory = adapt(self.objective, {"model": params}, task.inner, self.inner,
-                           steps=max(steps), seed=task.seed)
+        trajectory = adaptation_trajectory(self.objective, {"model": params}, task.inner,
+                                           self.inner, inner_steps=max(steps), seed=task.seed)
         xt = tf.constant(x.reshape(-1, 1), tf.float32)
         return {s: functional.apply(self.model, trajectory[s]["model"], xt).numpy().ravel()
                 for s in steps}

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from tfmeta import inner as inner_lib
 from tfmeta.algorithms import MetaLearner
-from tfmeta.algorithms import adapt as adapt_steps
+from tfmeta.algorithms import adaptation_trajectory
 from tfmeta.algorithms.maml import modulate
 from tfmeta.classify import PLAYER, classification_objective, logits_of
 from tfmeta.experiments.few_shot.fields import InnerLoopFields
@@ -42,8 +42,8 @@ def trajectory(setup: Setup, support_images, support_labels, steps: int, params=
     if setup.generator is not None:
         start[GENERATOR] = params_of(setup.generator)
     seed = tf.zeros([2], tf.int32) if seed is None else seed
-    return adapt_steps(setup.objective, start, Reused((support_images, support_labels)),
-                       setup.inner, steps=steps, seed=seed)
+    return adaptation_trajectory(setup.objective, start, Reused((support_images, support_labels)),
+                                 setup.inner, inner_steps=steps, seed=seed)
 
 
 def adapt(setup: Setup, support_images, support_labels, *, steps: int, params=None, seed=None,

@@ -1,0 +1,104 @@
+"""The inner loop's names: `adaptation_trajectory` and `inner_steps=`; the old names still work.
+
+`tfmeta.algorithms.adapt` is the deprecated name of `adaptation_trajectory`, and `steps=` that
+of `inner_steps=` in `adaptation_trajectory`, `adapt_loop`, `maml_losses` and `meta_gradients`:
+each old name gives one DeprecationWarning per call and the same numbers; both names at once
+is a TypeError that names both.
+"""
+
+import warnings
+
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+
+from tests import toys
+from tfmeta import algorithms
+from tfmeta import inner as inner_lib
+from tfmeta.algorithms import adapt_loop, adaptation_trajectory, maml_losses, meta_gradients
+
+
+def _params(models):
+    return {p: [tf.convert_to_tensor(v) for v in m.trainable_variables]
+            for p, m in models.items()}
+
+
+def _flat(nest):
+    return np.concatenate([np.ravel(t) for t in tf.nest.flatten(nest)])
+
+
+def _deprecations(fn):
+    """``(fn(), [messages of the DeprecationWarnings it raised])``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = fn()
+    return out, [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
+
+
+class RenamedTest(parameterized.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.toy = toys.toy_gan()   # (models, objective); a function as an attribute would bind
+        cls.task = toys.gan_task(2)
+        cls.inner = inner_lib.sgd(0.1)
+
+    def _call(self, name, **steps):
+        (models, objective), task, inner = self.toy, self.task, self.inner
+        calls = {
+            "adaptation_trajectory": lambda: adaptation_trajectory(
+                objective, _params(models), task.inner, inner, seed=task.seed, **steps),
+            "adapt": lambda: algorithms.adapt(
+                objective, _params(models), task.inner, inner, seed=task.seed, **steps),
+            "adapt_loop": lambda: adapt_loop(
+                objective, _params(models), task.inner, inner, seed=task.seed, **steps)[0],
+            "maml_losses": lambda: maml_losses(objective, _params(models), task, inner,
+                                               **steps),
+            "meta_gradients": lambda: meta_gradients(objective, toys.variables(models),
+                                                     task, inner, **steps)[:2],
+        }
+        return calls[name]()
+
+    @parameterized.parameters("adaptation_trajectory", "adapt_loop", "maml_losses",
+                              "meta_gradients")
+    def test_inner_steps_is_the_name_and_steps_warns_once_with_the_same_numbers(self, name):
+        new, warned = _deprecations(lambda: self._call(name, inner_steps=2))
+        self.assertEqual(warned, [])
+        old, warned = _deprecations(lambda: self._call(name, steps=2))
+        self.assertLen(warned, 1)
+        self.assertIn("`steps`", warned[0])
+        self.assertIn("use `inner_steps`", warned[0])
+        np.testing.assert_array_equal(_flat(old), _flat(new))
+
+    def test_adapt_is_the_deprecated_name_of_adaptation_trajectory(self):
+        new, warned = _deprecations(lambda: self._call("adaptation_trajectory", inner_steps=2))
+        self.assertEqual(warned, [])
+        self.assertLen(new, 3)   # params before, after step 1, after step 2
+        for steps in ({"steps": 2}, {"inner_steps": 2}):
+            old, warned = _deprecations(lambda steps=steps: self._call("adapt", **steps))
+            self.assertLen(warned, 1, f"adapt(..., {steps}): {warned}")
+            self.assertIn("`tfmeta.algorithms.adapt` is deprecated: use `adaptation_trajectory`",
+                          warned[0])
+            np.testing.assert_array_equal(_flat(old), _flat(new))
+
+    @parameterized.parameters("adaptation_trajectory", "adapt", "adapt_loop", "maml_losses",
+                              "meta_gradients")
+    def test_both_names_is_a_type_error_naming_both(self, name):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            with self.assertRaisesRegex(TypeError, r"both `inner_steps` and `steps`"):
+                self._call(name, inner_steps=2, steps=2)
+
+    @parameterized.parameters("adaptation_trajectory", "maml_losses", "meta_gradients")
+    def test_no_inner_steps_is_a_type_error_naming_it(self, name):
+        with self.assertRaisesRegex(TypeError, r"missing the keyword argument `inner_steps`"):
+            self._call(name)
+
+    def test_a_negative_count_names_inner_steps(self):
+        with self.assertRaisesRegex(ValueError, "inner_steps must be a non-negative int, got -1"):
+            self._call("adaptation_trajectory", inner_steps=-1)
+
+
+if __name__ == "__main__":
+    tf.test.main()

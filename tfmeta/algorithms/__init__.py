@@ -7,7 +7,7 @@ Public API:
   rematerialize(fn, *args): fn(*args) with its activations recomputed for the gradient
   maml_losses(objective, params, task, inner, *, inner_steps, first_order, step_weights)
   meta_gradients(objective, variables, task, inner, *, inner_steps, first_order, step_weights)
-  reptile_direction(objective, params, task, inner, *, steps)
+  reptile_direction(objective, params, task, inner, *, inner_steps)
   step_weights(kind, steps, iteration, anneal_steps)
   MetaLearner: owns the variables and outer optimizers; ``train_step(tasks)``,
     ``learning_rates()``; a ``tfmeta.types.Learner``.

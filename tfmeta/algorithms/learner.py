@@ -215,7 +215,7 @@ class MetaLearner(tf.Module):
             states = {p: tf.nest.map_structure(tf.convert_to_tensor, self.inner_state[p])
                       for p in self.inner_state} or None
             direction, losses, final = reptile_direction(
-                self.objective, params, task, self.inner, steps=self.inner_steps,
+                self.objective, params, task, self.inner, inner_steps=self.inner_steps,
                 return_losses=True, states=states, return_states=True)
             meta = dict(losses[-1])
             metrics = {f"inner_loss/{p}": tf.add_n([l[p] for l in losses]) / len(losses)

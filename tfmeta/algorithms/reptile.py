@@ -7,7 +7,7 @@ rate ``epsilon`` this is Reptile's ``init += epsilon * (adapted - init)``.
 
 Example:
     >>> direction = reptile_direction(objective, params, task, adam(1e-4, beta_1=0.5),
-    ...                               steps=10)
+    ...                               inner_steps=10)
     >>> outer.apply(direction["generator"], generator.trainable_variables)
 """
 
@@ -17,15 +17,17 @@ from typing import Any, Mapping
 
 import tensorflow as tf
 
+from tfmeta import checks
 from tfmeta import inner as inner_lib
 from tfmeta.algorithms.adapt import INNER_STREAM, check_steps, step_seed, take_step
 from tfmeta.types import Objective, Reused, Task, batch_at
 
 
 def reptile_direction(objective: Objective, params: Mapping[str, list], task: Task,
-                      inner: Any, *, steps: int, return_losses: bool = False,
-                      states: Mapping[str, Any] | None = None, return_states: bool = False):
-    """``{player: [init - adapted]}`` after ``steps`` inner steps on ``task``.
+                      inner: Any, *, inner_steps: int | None = None,
+                      return_losses: bool = False, states: Mapping[str, Any] | None = None,
+                      return_states: bool = False, steps: int | None = None):
+    """``{player: [init - adapted]}`` after ``inner_steps`` inner steps on ``task``.
 
     Args:
       objective: ``(params, batch, seed) -> {player: loss}``.
@@ -33,7 +35,7 @@ def reptile_direction(objective: Objective, params: Mapping[str, list], task: Ta
       task: a :class:`tfmeta.types.Task`; only ``task.inner`` (per-step batches
         or a ``Reused`` batch) and ``task.seed`` are used.
       inner: inner optimizer (or one per player).
-      steps: k >= 1.
+      inner_steps: k >= 1 (``steps``: its deprecated name).
       return_losses: also return the inner loss dicts of each step.
       states: ``{player: inner optimizer state}`` to start from (default: each
         optimizer's ``init``, a fresh state); the Reptile reference's Adam runs
@@ -44,9 +46,10 @@ def reptile_direction(objective: Objective, params: Mapping[str, list], task: Ta
     Returns:
       The direction, then the losses and the final states if asked, in that order.
     """
-    steps = check_steps(steps)
+    steps = check_steps(checks.renamed_keyword("reptile_direction", "inner_steps", inner_steps,
+                                                "steps", steps))
     if steps < 1:
-        raise ValueError(f"reptile needs at least one inner step, got steps={steps!r}")
+        raise ValueError(f"reptile needs at least one inner step, got inner_steps={steps!r}")
     players = sorted(params)
     optimizers = inner_lib.per_player(inner, players)
     current = {p: list(params[p]) for p in players}

@@ -28,7 +28,7 @@ class ReptileTest(parameterized.TestCase):
         task = toys.gan_task(3)
         inner = inner_lib.adam(0.01, beta_1=0.5)
         params = _params(models)
-        direction = reptile_direction(objective, params, task, inner, steps=3)
+        direction = reptile_direction(objective, params, task, inner, inner_steps=3)
         # Independent computation: three plain Adam steps written out here.
         from tfmeta.algorithms.adapt import step_seed
         current = {p: [tf.identity(t) for t in v] for p, v in params.items()}
@@ -58,7 +58,7 @@ class ReptileTest(parameterized.TestCase):
         task = toys.gan_task(2)
         before = {p: [v.numpy() for v in m.trainable_variables] for p, m in models.items()}
         direction = reptile_direction(objective, _params(models), task,
-                                      inner_lib.sgd(0.1), steps=2)
+                                      inner_lib.sgd(0.1), inner_steps=2)
         learner = MetaLearner(toys.variables(models), objective, inner_lib.sgd(0.1),
                               outer=lambda: keras.optimizers.SGD(0.5), algorithm="reptile",
                               inner_steps=2)
@@ -83,7 +83,7 @@ class ReptileTest(parameterized.TestCase):
                 tf.nest.map_structure(lambda a, b: np.testing.assert_array_equal(a, b),
                                       start, fresh)
             params = _params(models)
-            outs = [reptile_direction(objective, params, t, inner, steps=2, states=start,
+            outs = [reptile_direction(objective, params, t, inner, inner_steps=2, states=start,
                                       return_states=True) for t in tasks]
             metrics = learner.train_step(_stack(tasks))
             self.assertFalse([k for k in metrics if k.startswith("inner_state")])
@@ -123,7 +123,7 @@ class MetaLearnerTest(parameterized.TestCase):
         expected = {p: [0.0] * len(models[p].trainable_variables) for p in models}
         for t in tasks:
             if algorithm == "reptile":
-                g = reptile_direction(objective, _params(models), t, inner, steps=2)
+                g = reptile_direction(objective, _params(models), t, inner, inner_steps=2)
             else:
                 g, _, _ = meta_gradients(objective, toys.variables(models), t, inner, inner_steps=2,
                                          first_order=algorithm == "fomaml")

@@ -1,7 +1,8 @@
 """The inner loop's names: `adaptation_trajectory` and `inner_steps=`; the old names still work.
 
 `tfmeta.algorithms.adapt` is the deprecated name of `adaptation_trajectory`, and `steps=` that
-of `inner_steps=` in `adaptation_trajectory`, `adapt_loop`, `maml_losses` and `meta_gradients`:
+of `inner_steps=` in `adaptation_trajectory`, `adapt_loop`, `maml_losses`, `meta_gradients` and
+`reptile_direction`:
 each old name gives one DeprecationWarning per call and the same numbers; both names at once
 is a TypeError that names both.
 """
@@ -15,7 +16,8 @@ from absl.testing import parameterized
 from tests import toys
 from tfmeta import algorithms
 from tfmeta import inner as inner_lib
-from tfmeta.algorithms import adapt_loop, adaptation_trajectory, maml_losses, meta_gradients
+from tfmeta.algorithms import (adapt_loop, adaptation_trajectory, maml_losses, meta_gradients,
+                               reptile_direction)
 
 
 def _params(models):
@@ -57,11 +59,13 @@ class RenamedTest(parameterized.TestCase):
                                                **steps),
             "meta_gradients": lambda: meta_gradients(objective, toys.variables(models),
                                                      task, inner, **steps)[:2],
+            "reptile_direction": lambda: reptile_direction(objective, _params(models), task,
+                                                           inner, **steps),
         }
         return calls[name]()
 
     @parameterized.parameters("adaptation_trajectory", "adapt_loop", "maml_losses",
-                              "meta_gradients")
+                              "meta_gradients", "reptile_direction")
     def test_inner_steps_is_the_name_and_steps_warns_once_with_the_same_numbers(self, name):
         new, warned = _deprecations(lambda: self._call(name, inner_steps=2))
         self.assertEqual(warned, [])
@@ -83,14 +87,15 @@ class RenamedTest(parameterized.TestCase):
             np.testing.assert_array_equal(_flat(old), _flat(new))
 
     @parameterized.parameters("adaptation_trajectory", "adapt", "adapt_loop", "maml_losses",
-                              "meta_gradients")
+                              "meta_gradients", "reptile_direction")
     def test_both_names_is_a_type_error_naming_both(self, name):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             with self.assertRaisesRegex(TypeError, r"both `inner_steps` and `steps`"):
                 self._call(name, inner_steps=2, steps=2)
 
-    @parameterized.parameters("adaptation_trajectory", "maml_losses", "meta_gradients")
+    @parameterized.parameters("adaptation_trajectory", "maml_losses", "meta_gradients",
+                              "reptile_direction")
     def test_no_inner_steps_is_a_type_error_naming_it(self, name):
         with self.assertRaisesRegex(TypeError, r"missing the keyword argument `inner_steps`"):
             self._call(name)

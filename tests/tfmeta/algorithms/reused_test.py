@@ -76,7 +76,7 @@ class ReusedEqualsCopiedTest(parameterized.TestCase):
         out = []
         for task in _gan_tasks():
             fn = lambda task=task: reptile_direction(  # noqa: E731
-                objective, params, task, inner_lib.adam(0.01, beta_1=0.5), steps=STEPS)
+                objective, params, task, inner_lib.adam(0.01, beta_1=0.5), inner_steps=STEPS)
             out.append(_flat(tf.function(fn)() if compiled else fn()))
         _assert_close(self, out[0], out[1])
 

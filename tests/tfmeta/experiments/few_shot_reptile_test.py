@@ -74,7 +74,7 @@ class ReptileConfigTest(FolderTestCase):
         for name, value in REPTILE_PAPER[(5, 1)].items():
             self.assertEqual(getattr(reptile, name), value, name)
         self.assertEqual((reptile.inner_optimizer, reptile.outer_lr, reptile.meta_batch_size,
-                          reptile.eval_inner_steps), ("adam", 1.0, 5, 50))
+                          reptile.eval_inner_steps), ("adam_carried", 1.0, 5, 50))
         twenty = resolved(algorithm="reptile", ways=20, shots=5)
         self.assertEqual((twenty.inner_lr, twenty.inner_batch, twenty.inner_steps),
                          (5e-4, 20, 10))

@@ -32,10 +32,11 @@ PAPER: dict[tuple[int, int], dict] = {
 
 
 # Reptile's published runs (Nichol et al. 2018; openai/supervised-reptile's README, Omniglot):
-# 10 images per class dealt out in mini-batches to Adam (beta1 = 0), 5 tasks per meta-update,
-# an outer step of 1 decayed linearly to 0, 50 Adam steps on the support set at test. The
-# reference's test mini-batches (its `eval_batch`) are the whole support set here.
-_REPTILE = dict(inner_optimizer="adam", train_shots=10, meta_batch_size=5, outer_lr=1.0,
+# 10 images per class dealt out in mini-batches to Adam (beta1 = 0) whose moments run on from
+# task to task (the code's), 5 tasks per meta-update, an outer step of 1 decayed linearly to 0,
+# 50 Adam steps on the support set at test. The reference's test mini-batches (its
+# `eval_batch`) are the whole support set here.
+_REPTILE = dict(inner_optimizer="adam_carried", train_shots=10, meta_batch_size=5, outer_lr=1.0,
                 outer_lr_schedule="linear", eval_inner_steps=50)
 _REPTILE_5 = dict(_REPTILE, inner_lr=1e-3, inner_steps=5, inner_batch=10, steps=100000)
 _REPTILE_20 = dict(_REPTILE, inner_lr=5e-4, inner_steps=10, inner_batch=20, steps=200000)

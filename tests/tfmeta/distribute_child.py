@@ -3,14 +3,15 @@
 Splitting the CPU into logical devices must happen before TensorFlow starts
 its devices, so it cannot happen in the test process. Run as
 ``python -m tests.tfmeta.distribute_child DEVICES``; prints one JSON line per
-algorithm: the largest differences of meta-gradient, metrics and updated
-weights between a learner on one device and one under a MirroredStrategy of
-DEVICES logical CPUs, on the same global meta-batch, plus the error lines of
-the two misuses (a meta-batch the replicas cannot split; models made outside
-the strategy's scope).
+algorithm (maml, reptile, Meta-SGD): the largest differences of meta-gradient,
+metrics and updated weights between a learner on one device and one under a
+MirroredStrategy of DEVICES logical CPUs, on the same global meta-batch, plus
+the error lines of the two misuses (a meta-batch the replicas cannot split; models made outside
+the strategy's scope); with 2 devices, then keras_distribute_child's lines (``"kind"``).
 """
 
 import json
+import os
 import sys
 
 import tensorflow as tf
@@ -69,7 +70,9 @@ def main():
     strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(DEVICES)])
     tasks = tf.nest.map_structure(lambda *t: tf.stack(t),
                                   *[toys.gan_task(2, seed=s) for s in range(1, TASKS + 1)])
-    for algorithm in ("maml", "fomaml", "reptile", "metasgd"):
+    # Not fomaml: it is maml with the inner gradients stopped, through the same split and
+    # all-reduce; tests/trainers/distribute_test.py runs it on 2 devices and 2 workers.
+    for algorithm in ("maml", "reptile", "metasgd"):
         _, single = make(algorithm, None)
         with strategy.scope():
             _, mirrored = make(algorithm, strategy)
@@ -99,7 +102,11 @@ def main():
     outside = lambda: make("fomaml", strategy)  # noqa: E731  (models made outside the scope)
     print(json.dumps({"indivisible": error_line(lambda: learner.train_step(three)),
                       "outside_scope": error_line(outside)}), flush=True)
+    if DEVICES == 2:   # tfmeta.keras's fit on the same two devices, in the same process
+        from tests.tfmeta import keras_distribute_child
+        keras_distribute_child.main(strategy)
 
 
 if __name__ == "__main__":
     main()
+    os._exit(0)   # all is printed; skip seconds of TensorFlow's teardown at interpreter exit

@@ -1,4 +1,8 @@
-"""tfmeta.distribute: a meta-update under MirroredStrategy equals the single-device one."""
+"""tfmeta.distribute: a meta-update under MirroredStrategy equals the single-device one.
+
+One child process on 2 logical CPUs checks the engine (``MetaLearner``) and the Keras front
+door's ``fit`` (``tfmeta.keras``) against one device: one TensorFlow start for both.
+"""
 
 import json
 import os
@@ -11,7 +15,8 @@ from tfmeta import distribute
 
 
 class MirroredMetaUpdateTest(unittest.TestCase):
-    """Two logical CPU devices (set up in a child process, before TensorFlow starts them)."""
+    """Two logical CPU devices (set up in a child process, before TensorFlow starts them):
+    the engine's meta-update and tfmeta.keras's fit."""
 
     @classmethod
     def setUpClass(cls):
@@ -21,9 +26,10 @@ class MirroredMetaUpdateTest(unittest.TestCase):
         rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
         cls.rows = {r["algorithm"]: r for r in rows if "algorithm" in r}
         [cls.errors] = [r for r in rows if "indivisible" in r]
+        cls.keras_rows = {r["kind"]: r for r in rows if "kind" in r}
 
     def test_one_meta_update_equals_the_single_device_one_for_every_algorithm(self):
-        self.assertEqual(sorted(self.rows), ["fomaml", "maml", "metasgd", "reptile"])
+        self.assertEqual(sorted(self.rows), ["maml", "metasgd", "reptile"])
         for algorithm, row in self.rows.items():
             self.assertEqual(row["replicas"], 2)
             self.assertEqual(row["start"], 0.0, algorithm)
@@ -46,6 +52,18 @@ class MirroredMetaUpdateTest(unittest.TestCase):
     def test_models_made_outside_the_strategy_scope_are_refused(self):
         self.assertIn("was not created in the scope of the learner's MirroredStrategy",
                       self.errors["outside_scope"])
+
+    def test_keras_fit_under_a_mirrored_strategy_scope_equals_one_device(self):
+        # tfmeta.keras (tests/tfmeta/keras_test.py's front door) on the same two devices
+        rows = self.keras_rows
+        self.assertEqual(sorted(rows), ["maml", "metasgd", "protonet"])
+        for kind, row in rows.items():
+            self.assertEqual(row["shares"], [2, 2], kind)    # each replica: half the episodes
+            self.assertLess(row["weights"], 1e-6, kind)
+            self.assertGreater(row["moved"], 1e-2, kind)
+            self.assertEqual(row["iterations"], 2, kind)
+            for key in ("loss", "accuracy"):
+                self.assertAlmostEqual(row["one"][key][0], row["two"][key][0], places=5)
 
 
 class StrategyHelpersTest(unittest.TestCase):

@@ -1,31 +1,24 @@
-"""Child process of keras_test: fit under a MirroredStrategy equals fit on one device.
+"""Part of distribute_child's process: fit under a MirroredStrategy equals fit on one device.
 
-Splitting the CPU into logical devices must happen before TensorFlow starts
-its devices, so it cannot happen in the test process. Run as
-``python -m tests.tfmeta.keras_distribute_child``; prints one JSON line per
-model (MAML and Meta-SGD with BatchNorm, ProtoNet without: its one forward pass
-of the meta-batch normalizes over the episodes a replica holds, so with BatchNorm
-replicas see other statistics, as any data-parallel Keras model): the largest difference of
-the weights after two meta-batches of 4 episodes fitted on one device and
-under a MirroredStrategy of 2 logical CPUs, both histories, the strategy
-run's optimizer iterations, and the episodes each replica receives.
+:func:`main` runs in ``tests.tfmeta.distribute_child``, whose process has split the CPU
+into 2 logical devices (that must happen before TensorFlow starts its devices, so it
+cannot happen in the test process). It prints one JSON line per model (MAML and Meta-SGD
+with BatchNorm, ProtoNet without: its one forward pass of the meta-batch normalizes over the
+episodes a replica holds, so with BatchNorm replicas see other statistics, as any
+data-parallel Keras model): the largest difference of the weights after two meta-batches of
+4 episodes fitted on one device and under a MirroredStrategy of 2 logical CPUs, both
+histories, the strategy run's optimizer iterations, and the episodes each replica receives.
 """
 
 import contextlib
 import json
 
-import tensorflow as tf
+import keras
+import numpy as np
 
-tf.get_logger().setLevel("ERROR")
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from tfmeta import keras as tk  # noqa: E402
-from tfmeta.data import EpisodeSampler  # noqa: E402
-from tfmeta.data.class_dataset import ClassDataset  # noqa: E402
+from tfmeta import keras as tk
+from tfmeta.data import EpisodeSampler
+from tfmeta.data.class_dataset import ClassDataset
 
 
 def sampler() -> EpisodeSampler:
@@ -64,17 +57,18 @@ def fit(kind: str, strategy):
     return model, history
 
 
-strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-for element in strategy.experimental_distribute_dataset(tk.episodes(sampler(), 1)):
-    shares = [int(t.shape[0]) for t in strategy.experimental_local_results(element.seed)]
-for kind in ("maml", "metasgd", "protonet"):
-    one, one_history = fit(kind, None)
-    two, two_history = fit(kind, strategy)
-    print(json.dumps({
-        "kind": kind, "shares": shares,
-        "weights": max(float(np.max(np.abs(a.numpy() - b.numpy())))
-                       for a, b in zip(one.variables, two.variables)),
-        "moved": max(float(np.max(np.abs(a.numpy() - b.numpy())))
-                     for a, b in zip(one.variables, make(kind).variables)),
-        "one": one_history, "two": two_history,
-        "iterations": int(two.optimizer.iterations.numpy())}), flush=True)
+def main(strategy) -> None:
+    """One JSON line per model, ``strategy`` a MirroredStrategy over 2 logical CPUs."""
+    for element in strategy.experimental_distribute_dataset(tk.episodes(sampler(), 1)):
+        shares = [int(t.shape[0]) for t in strategy.experimental_local_results(element.seed)]
+    for kind in ("maml", "metasgd", "protonet"):
+        one, one_history = fit(kind, None)
+        two, two_history = fit(kind, strategy)
+        print(json.dumps({
+            "kind": kind, "shares": shares,
+            "weights": max(float(np.max(np.abs(a.numpy() - b.numpy())))
+                           for a, b in zip(one.variables, two.variables)),
+            "moved": max(float(np.max(np.abs(a.numpy() - b.numpy())))
+                         for a, b in zip(one.variables, make(kind).variables)),
+            "one": one_history, "two": two_history,
+            "iterations": int(two.optimizer.iterations.numpy())}), flush=True)

@@ -2,10 +2,10 @@
 
 Real subprocesses on a tiny folder dataset (16 classes of 6 PNG images, one
 bright square per class at its own place, few_shot_test's), started once for the class in two
-concurrent processes: a 4-update CMAML run; a 2-update run, resumed to 4 updates in this
-process afterwards, which must equal the first bit for bit (every checkpointed tensor and every
-score); a long run stopped by Ctrl-C. A plain MAML run and bad settings run in this process
-(``TRAINER.main``) meanwhile.
+concurrent processes: a 4-update CMAML run (its output is a user's) and a long run stopped by
+Ctrl-C. Meanwhile in this process (``TRAINER.main``): bad settings, a plain MAML run, and a
+2-update CMAML run, resumed to 4 updates afterwards, which must equal the first process's run
+bit for bit (every checkpointed tensor and every score).
 """
 
 import json
@@ -27,7 +27,10 @@ from trainers import cmaml
 
 TINY = ["--dataset=folder", "--ways=2", "--shots=1", "--queries=2", "--meta_batch_size=2",
         "--filters=4", "--private_hidden=4,4,4", "--pretrain_steps=1", "--eval_episodes=4",
-        "--sharing_pairs=3", "--checkpoint_every=2", "--threshold=0.3", "--l1=0.5"]
+        "--sharing_pairs=3", "--checkpoint_every=2", "--threshold=0.3", "--l1=0.5",
+        "--prune_steps=1", "--eval_inner_steps=1"]
+# One fine-tuning step of Algorithm 1 and one adaptation step at evaluation: each step is
+# unrolled into the traced graphs; no test here looks at how many there are.
 
 
 def start(*args: str) -> subprocess.Popen:
@@ -53,7 +56,6 @@ class CmamlCliTest(unittest.TestCase):
         common = TINY + [f"--folder={data}"]
         procs = {
             "full": start(f"--workdir={cls.dirs['full']}", "--steps=4", *common),
-            "split": start(f"--workdir={cls.dirs['split']}", "--steps=2", *common),
             "stopped": start(f"--workdir={cls.dirs['stopped']}", "--steps=100000", *common),
         }
         # What is not about the process runs in this one, beside the processes.
@@ -67,8 +69,9 @@ class CmamlCliTest(unittest.TestCase):
                and time.monotonic() < deadline):
             time.sleep(0.2)
         procs["stopped"].send_signal(signal.SIGINT)
+        # The resumption is not about the process: both of its halves run in this one.
+        cls.out["split"] = run(cmaml, f"--workdir={cls.dirs['split']}", "--steps=2", *common)
         cls.out.update({k: finish(p) for k, p in procs.items()})
-        # The resumption is not about the process: in this one.
         cls.out["resumed"] = run(cmaml, f"--workdir={cls.dirs['split']}", "--steps=4", *common)
 
     @classmethod

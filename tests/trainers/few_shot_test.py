@@ -3,9 +3,9 @@
 Both CLIs on a tiny folder dataset written to a temporary directory (12 classes
 of 8 PNG images, 28x28, one distinct pattern per class): a 6-update run with
 curve points at 0, 3 and 6, its resumption, its evaluation, a Ctrl-C, and the
-one-line errors of bad settings. The Ctrl-C run and the evaluation are real
-processes; the trainer's other runs run in this process (``TRAINER.main``), once
-for the whole class; each test checks one property of them. A
+one-line errors of bad settings. The Ctrl-C run is a real process; the trainer's
+other runs run in this process (``TRAINER.main``), once for the whole class, and so
+does the evaluation (its ``main``); each test checks one property of them. A
 prototypical-network run trains beside them, with the CPU recipe of its
 algorithm for the flags not given (60-way training episodes, which 12 classes
 cannot give: one error line), and is scored with the MAML run and a figure. A
@@ -28,6 +28,7 @@ import unittest
 import numpy as np
 from PIL import Image
 
+from tests.export.fixtures import run_cli
 from tests.shared import ROOT
 
 TINY = ["--dataset=folder", "--ways=3", "--shots=1", "--queries=2", "--meta_batch_size=2",
@@ -120,25 +121,28 @@ class FewShotCliTest(unittest.TestCase):
         # test is not about the process).
         long = start("trainers.few_shot", f"--workdir={cls.interrupted_workdir}",
                      f"--folder={cls.folder}", *TINY, "--steps=50", "--eval_every=50",
-                     "--eval_episodes=2")
+                     "--eval_episodes=2", "--eval_inner_steps=1")   # its first point: sooner
         cls.bad_fakes_from = inprocess(*megan, f"--workdir={cls.bad_megan_workdir}",
                                        "--fakes_from=5")
         cls.bad_shots = inprocess(f"--workdir={cls.bad_workdir}", f"--folder={cls.folder}",
                                   *TINY, "--shots=0")
         cls.proto_too_many_ways = inprocess(*proto, f"--workdir={os.path.join(tmp, 'proto_60')}")
         cls.interrupted = interrupt_after_first_curve_point(long, cls.interrupted_workdir)
+        # One inner step, on the generator's fakes from step 0 (each step traces in the update)
         cls.megan = inprocess(*megan, f"--workdir={cls.megan_workdir}", "--first_order",
-                              "--inner_steps=2", "--eval_inner_steps=2", "--fakes_from=1",
+                              "--inner_steps=1", "--eval_inner_steps=1", "--fakes_from=0",
                               "--generator_filters=4", "--noise_dim=4", "--steps=2",
                               "--eval_every=2")
         cls.proto = inprocess(*proto, f"--workdir={cls.proto_workdir}", "--train_ways=4",
                               "--train_queries=3")
         cls.trained = inprocess(*cls.args)
-        scores = start("trainers.few_shot_eval", f"--runs={cls.workdir},{cls.proto_workdir}",
-                       "--episodes=5", f"--out={cls.eval_json}", f"--plot={cls.plot}")
-        # The same command again, a conflicting one, the evaluation.
+        # The same command again, a conflicting one, the evaluation (its main, in this process:
+        # what it writes and prints is tested, not the process).
         cls.resumed, cls.conflict = inprocess(*cls.args), inprocess(*cls.args, "--ways=4")
-        cls.scored = finish(scores)
+        code, out = run_cli("trainers.few_shot_eval",
+                            f"--runs={cls.workdir},{cls.proto_workdir}", "--episodes=5",
+                            f"--out={cls.eval_json}", f"--plot={cls.plot}")
+        cls.scored = (0 if code is None else code, out, "")
 
     @classmethod
     def tearDownClass(cls):
@@ -259,12 +263,12 @@ class FewShotCliTest(unittest.TestCase):
         self.assertEqual(code, 0, err)
         self.assertNotIn("Traceback", err)
         self.assertIn("few_shot: 3-way 1-shot algorithm=megan steps=2 meta_batch_size=2 "
-                      "inner_steps=2 (test: 2)", err)
+                      "inner_steps=1 (test: 1)", err)
         self.assertIn(" first_order=True conditioning=image real_weight=3.0 fake_weight=1.0 "
-                      "fakes_from=1 outer_loss=hybrid generator_inner_lr=0.4 "
+                      "fakes_from=0 outer_loss=hybrid generator_inner_lr=0.4 "
                       "generator_filters=4 noise_dim=4", err)
         self.assertRegex(out, r"held-out accuracy at step 2: \d+\.\d\d \+- \d+\.\d\d% "
-                              r"\(5 episodes, 2 inner steps\)")
+                              r"\(5 episodes, 1 inner steps\)")
         with open(os.path.join(self.megan_workdir, "curve.json")) as f:
             self.assertEqual([p["step"] for p in json.load(f)["points"]], [0, 2])
         for name in ("curve.png", "samples.png"):
@@ -279,7 +283,7 @@ class FewShotCliTest(unittest.TestCase):
         self.assertEqual({k: config[k] for k in ("algorithm", "first_order", "outer_loss",
                                                  "fakes_from", "inner_steps")},
                          {"algorithm": "megan", "first_order": True, "outer_loss": "hybrid",
-                          "fakes_from": 1, "inner_steps": 2})
+                          "fakes_from": 0, "inner_steps": 1})
 
     def test_megan_fakes_from_beyond_the_recipe_inner_steps_is_one_error_line_naming_it(self):
         code, _, err = self.bad_fakes_from

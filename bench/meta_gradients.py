@@ -95,7 +95,7 @@ def gain_quantiles(objective, params, task, inner, rms, steps):
     """Per inner step, quantiles of d(update)/d(g) of RMSprop, from the optimizer's states."""
     import numpy as np
     import tensorflow as tf
-    from tfmeta.algorithms.adapt import _INNER_STREAM, step_seed, take_step
+    from tfmeta.algorithms.adapt import INNER_STREAM, step_seed, take_step
     from tfmeta.types import batch_at
     states = {p: inner[p].init(params[p]) for p in params}
     current = dict(params)
@@ -103,7 +103,7 @@ def gain_quantiles(objective, params, task, inner, rms, steps):
     seed = tf.constant([0, 0], tf.int32)
     for j in range(steps):
         new, new_states, _ = take_step(objective, inner, current, states,
-                                       batch_at(task.inner, j), step_seed(seed, _INNER_STREAM, j))
+                                       batch_at(task.inner, j), step_seed(seed, INNER_STREAM, j))
         for p in params:
             lr, eps = rms[p]
             v_old = np.concatenate([s.numpy().ravel() for s in states[p]])

@@ -36,12 +36,13 @@ from tfmeta import checks, distribute
 from tfmeta import inner as inner_lib
 from tfmeta.algorithms.adapt import check_steps, step_weights as make_step_weights
 from tfmeta.algorithms.maml import check_modulation, meta_gradients, meta_variables
+from tfmeta.algorithms import carried
 from tfmeta.algorithms.reptile import reptile_direction
-from tfmeta.types import Objective, Task, task_at
+from tfmeta.algorithms.tasks import mean_over_tasks
+from tfmeta.types import Objective, Task
 
 ALGORITHMS = ("maml", "fomaml", "reptile")
 TASKS_MODES = ("loop", "vectorized")
-_STATE = "inner_state"   # metrics carrying the tasks' final inner states (carry_inner_state)
 
 
 
@@ -86,13 +87,10 @@ class MetaLearner(tf.Module):
       modulation: ``{player: tfmeta.types.TaskModulation}`` (MAML/FOMAML): the
         inner steps start from the modulated initialization; its variables are
         meta-variables of the player (HSML, :mod:`tfmeta.algorithms.hsml`).
-      carry_inner_state: Reptile: the inner optimizer's state (Adam's moments and
-        count) persists in :attr:`inner_state` (checkpointed with the learner):
-        every task of a meta-batch starts its inner steps from it, and after
-        the meta-update it is the mean of the tasks' final states. The Reptile
-        reference's Adam runs on from task to task in one chain; this is its
-        order-free form (the same under a loop, vectorized tasks or replicas).
-        Adapt with :meth:`carried_inner` to start from it at test time.
+      carry_inner_state: Reptile: the inner optimizer's state persists in
+        :attr:`inner_state`: every task starts from it, then it is the mean of
+        the tasks' final states (:mod:`tfmeta.algorithms.carried`; the Reptile
+        reference's Adam); :meth:`carried_inner` adapts from it at test time.
     """
 
     def __init__(self, variables: Mapping[str, list], objective: Objective, inner: Any,
@@ -140,13 +138,9 @@ class MetaLearner(tf.Module):
         if carry_inner_state and algorithm != "reptile":
             raise ValueError(f"carry_inner_state applies to algorithm='reptile', not "
                              f"{algorithm!r}")
-        self.inner_state = {}
         with self._scope():
-            for p in self.players if carry_inner_state else ():
-                start = self.inner[p].init([tf.convert_to_tensor(v)
-                                            for v in self.model_variables[p]])
-                self.inner_state[p] = tf.nest.map_structure(
-                    lambda t: tf.Variable(t, trainable=False, name="inner_state"), start)
+            self.inner_state = (carried.state_variables(self.inner, self.model_variables)
+                                if carry_inner_state else {})
             self._make_outer(outer)
             self._owns_step = step is None
             self.step = (tf.Variable(0, dtype=tf.int64, trainable=False, name="meta_step")
@@ -212,17 +206,14 @@ class MetaLearner(tf.Module):
         if self.algorithm == "reptile":
             params = {p: [tf.convert_to_tensor(v) for v in self.model_variables[p]]
                       for p in self.players}
-            states = {p: tf.nest.map_structure(tf.convert_to_tensor, self.inner_state[p])
-                      for p in self.inner_state} or None
+            states = carried.read(self.inner_state)
             direction, losses, final = reptile_direction(
                 self.objective, params, task, self.inner, inner_steps=self.inner_steps,
                 return_losses=True, states=states, return_states=True)
             meta = dict(losses[-1])
             metrics = {f"inner_loss/{p}": tf.add_n([l[p] for l in losses]) / len(losses)
                        for p in self.players}
-            for p in self.inner_state:   # averaged over tasks (and replicas) like a metric
-                for i, t in enumerate(tf.nest.flatten(final[p])):
-                    metrics[f"{_STATE}/{p}/{i}"] = t
+            metrics.update(carried.as_metrics(final, self.inner_state))   # averaged as one
             return direction, meta, metrics
         weights = self.step_weights_kind  # fixed weights by name ("final": last loss only)
         if weights == "annealed":
@@ -254,65 +245,25 @@ class MetaLearner(tf.Module):
         """Mean meta-gradient and metrics of exactly ``tasks`` (no split, no all-reduce): a
         replica's share; without a strategy, :meth:`compute_gradients` less the norms."""
         metric_names = [f"{k}/{p}" for k in ("meta_loss", "inner_loss") for p in self.players]
-        metric_names += list(self._state_zeros())
+        metric_names += list(carried.zeros(self.inner_state))
 
         def one_task(task):
             grads, meta, metrics = self.task_gradients(task, first_order)
             metrics = dict(metrics, **{f"meta_loss/{p}": meta[p] for p in self.players})
             return grads, {k: metrics[k] for k in metric_names}
 
-        if self.tasks_mode == "vectorized":
-            per_task = tf.vectorized_map(one_task, tasks, fallback_to_while_loop=True,
-                                         warn=False)
-            grads = {p: [tf.reduce_mean(g, axis=0) for g in per_task[0][p]]
-                     for p in self.players}
-            metrics = {k: tf.reduce_mean(v, axis=0) for k, v in per_task[1].items()}
-        else:
-            grads, metrics = self._loop_over_tasks(one_task, tasks, metric_names)
-        return grads, metrics
-
-    def _loop_over_tasks(self, one_task, tasks: Task, metric_names: list):
-        """Mean gradients and metrics of the tasks, one task per ``tf.while_loop`` iteration."""
-        n = tf.shape(tasks.seed)[0]
-        zeros_g = {p: [tf.zeros_like(v) for v in self.targets[p]] for p in self.players}
-        state_zeros = self._state_zeros()
-        zeros_m = {k: state_zeros[k] if k in state_zeros
-                   else tf.zeros([], self.targets[k.split("/")[1]][0].dtype)
-                   for k in metric_names}
-
-        def body(i, acc_g, acc_m):
-            grads, metrics = one_task(task_at(tasks, i))
-            acc_g = {p: [a + tf.cast(g, a.dtype) for a, g in zip(acc_g[p], grads[p])]
-                     for p in self.players}
-            acc_m = {k: acc_m[k] + tf.cast(metrics[k], acc_m[k].dtype) for k in acc_m}
-            return i + 1, acc_g, acc_m
-
-        _, acc_g, acc_m = tf.while_loop(lambda i, *_: i < n, body, (0, zeros_g, zeros_m),
-                                        parallel_iterations=self.parallel_tasks)
-        scale = {p: tf.cast(n, self.targets[p][0].dtype) for p in self.players}
-        grads = {p: [g / scale[p] for g in acc_g[p]] for p in self.players}
-        return grads, {k: v / tf.cast(n, v.dtype) for k, v in acc_m.items()}
-
-    def _state_zeros(self) -> dict:
-        """``{metric name: zeros}`` of the carried inner state's tensors."""
-        return {f"{_STATE}/{p}/{i}": tf.zeros_like(v)
-                for p in self.inner_state
-                for i, v in enumerate(tf.nest.flatten(self.inner_state[p]))}
+        state_zeros = carried.zeros(self.inner_state)
+        zeros = ({p: [tf.zeros_like(v) for v in self.targets[p]] for p in self.players},
+                 {k: state_zeros[k] if k in state_zeros
+                  else tf.zeros([], self.targets[k.split("/")[1]][0].dtype)
+                  for k in metric_names})
+        grads, metrics = mean_over_tasks(one_task, tasks, zeros, mode=self.tasks_mode,
+                                         parallel=self.parallel_tasks)
+        return {p: grads[p] for p in self.players}, metrics
 
     def carried_inner(self, player: str) -> inner_lib.InnerOptimizer:
         """``player``'s inner optimizer starting from the carried :attr:`inner_state`."""
-        state = self.inner_state[player]
-        return self.inner[player]._replace(
-            init=lambda params: tf.nest.map_structure(tf.convert_to_tensor, state),
-            name=f"{self.inner[player].name}_carried")
-
-    def _store_state(self, metrics: dict) -> dict:
-        """Assigns the mean final inner state (popped from ``metrics``); the rest of them."""
-        for p in self.inner_state:
-            leaves = tf.nest.flatten(self.inner_state[p])
-            for i, v in enumerate(leaves):
-                v.assign(tf.cast(metrics[f"{_STATE}/{p}/{i}"], v.dtype))
-        return {k: v for k, v in metrics.items() if not k.startswith(_STATE + "/")}
+        return carried.starting_from(self.inner[player], self.inner_state[player])
 
     def apply_gradients(self, grads: Mapping[str, list], metrics: Mapping[str, tf.Tensor]):
         """Raises InvalidArgumentError on a non-finite loss or gradient, else steps."""
@@ -336,7 +287,7 @@ class MetaLearner(tf.Module):
         else:
             grads, metrics = self._compute(tasks)
         self._apply(grads, metrics)
-        return self._store_state(metrics)
+        return carried.store(self.inner_state, metrics)
 
     def learning_rates(self) -> dict[str, float]:
         """``{player: outer learning rate}`` now (a schedule read at its current iteration)."""

@@ -4,7 +4,7 @@ The tiers: :data:`SLOW` lists the end-to-end tests (trainers, export and serving
 benchmarks, experiments, multi-process and the heaviest exactness sweeps); they
 carry the ``slow`` marker. The fast tier for the edit loop is
 ``python -m pytest -q -n 2 --dist loadfile -m "not slow" tests`` (about 3
-minutes on 2 cores); the README's command runs both tiers (about 14 minutes; bench/README.md).
+minutes on 2 cores); the README's command runs both tiers (about 12 minutes; bench/README.md).
 
 ``tf.test.TestCase`` carries a legacy ``test_session`` method that pytest would
 collect and report as skipped; it is not a test, so it is deselected here.

@@ -43,9 +43,9 @@ _REPTILE_20 = dict(_REPTILE, inner_lr=5e-4, inner_steps=10, inner_batch=20, step
 REPTILE_PAPER: dict[tuple[int, int], dict] = {
     (5, 1): _REPTILE_5, (5, 5): _REPTILE_5, (20, 1): _REPTILE_20, (20, 5): _REPTILE_20}
 
-# Reptile's CPU recipe (5-way; docs/results/fidelity.md): the paper's inner loop and test, fewer
-# meta-updates.
-REPTILE_CPU: dict = dict(_REPTILE_5, steps=5000, eval_every=500)
+# Reptile's CPU recipe (5-way; docs/results/fidelity.md): the paper's inner loop and test, a
+# tenth of its meta-updates: 91.5% on Omniglot 5-way 1-shot in 19 minutes on 2 cores.
+REPTILE_CPU: dict = dict(_REPTILE_5, steps=10000, eval_every=1000)
 
 
 # MeGAN (paper 001): five inner steps, generated images from the third (what trainers.few_shot

@@ -75,11 +75,13 @@ def increasing(name: str, values: Any, minimum: int = 1, *,
 
 def renamed(name: str, value: Any, old_name: str, old_value: Any, default: Any) -> Any:
     """The value of argument ``name``, or of its deprecated name ``old_name`` (with a
-    DeprecationWarning); ``default`` when neither is given; both is an error."""
+    DeprecationWarning); ``default`` when neither is given; both is a TypeError, as in
+    :func:`renamed_keyword`."""
     if old_value is None:
         return default if value is None else value
     if value is not None:
-        raise ValueError(f"give `{name}` only (`{old_name}` is its deprecated name)")
+        raise TypeError(f"got both `{name}` and `{old_name}`, its deprecated name; give "
+                        f"`{name}` only")
     import warnings
     warnings.warn(f"`{old_name}` is deprecated: use `{name}`", DeprecationWarning, stacklevel=3)
     return old_value

@@ -158,7 +158,8 @@ class MetaLearnerTest(parameterized.TestCase):
         self.assertEqual(make(inner_steps=3).inner_steps, 3)
         with self.assertWarnsRegex(DeprecationWarning, "`steps` is deprecated: use `inner_steps`"):
             self.assertEqual(make(steps=4).inner_steps, 4)
-        with self.assertRaisesRegex(ValueError, "give `inner_steps` only"):
+        with self.assertRaisesRegex(TypeError, "got both `inner_steps` and `steps`, its "
+                                               "deprecated name; give `inner_steps` only"):
             make(steps=4, inner_steps=4)
 
     def test_non_finite_loss_raises_and_keeps_variables(self):

@@ -26,7 +26,7 @@ from tfmeta.data import (ClassDatasetSplits, EpisodeSampler, load_class_dataset,
 from tfmeta.data.omniglot import load_omniglot
 from tfmeta.experiments.few_shot import learners
 from tfmeta.experiments.few_shot.config import FewShotConfig
-from tfmeta.experiments.few_shot.learners.common import outer_learning_rate
+from tfmeta.experiments.few_shot.learners.components import outer_learning_rate
 from tfmeta.experiments.few_shot.registry import Setup
 from tfmeta.types import Task
 

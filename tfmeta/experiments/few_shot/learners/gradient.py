@@ -24,7 +24,7 @@ from tfmeta.algorithms import adaptation_trajectory
 from tfmeta.algorithms.maml import modulate
 from tfmeta.classify import PLAYER, classification_objective, logits_of
 from tfmeta.experiments.few_shot.fields import InnerLoopFields
-from tfmeta.experiments.few_shot.learners.common import adam, conv4_classifier, inner_sgd
+from tfmeta.experiments.few_shot.learners.components import adam, conv4_classifier, inner_sgd
 from tfmeta.experiments.few_shot.registry import Config, LearnerSpec, Setup, get, register
 from tfmeta.functional import params_of
 from tfmeta.inner_lstm import meta_lstm, meta_lstm_variables

@@ -25,7 +25,7 @@ from tfmeta.algorithms import MetaLearner
 from tfmeta.classify import PLAYER, logits_of
 from tfmeta.experiments.few_shot.fields import InnerLoopFields, MeganFields
 from tfmeta.experiments.few_shot.figures import augmentation_grid
-from tfmeta.experiments.few_shot.learners.common import adam, conv4_classifier, inner_sgd
+from tfmeta.experiments.few_shot.learners.components import adam, conv4_classifier, inner_sgd
 from tfmeta.experiments.few_shot.learners.gradient import gradient_learner
 from tfmeta.experiments.few_shot.registry import Config, Setup, register
 from tfmeta.megan import GENERATOR, megan_objective

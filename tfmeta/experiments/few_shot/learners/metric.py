@@ -22,7 +22,7 @@ from typing import Callable
 import tensorflow as tf
 
 from tfmeta.experiments.few_shot.fields import MetricFields
-from tfmeta.experiments.few_shot.learners.common import outer_optimizer
+from tfmeta.experiments.few_shot.learners.components import outer_optimizer
 from tfmeta.experiments.few_shot.registry import Config, LearnerSpec, Setup, register
 from tfmeta.metric import MetricLearner, MetricNets, embed, query_logits, support_state
 from tfmeta.nets.conv4 import build_conv4_embedding

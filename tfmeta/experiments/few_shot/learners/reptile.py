@@ -25,7 +25,7 @@ from tfmeta import inner as inner_lib
 from tfmeta.algorithms import mini_batches, whole_episodes
 from tfmeta.data import EpisodeSampler
 from tfmeta.experiments.few_shot.fields import InnerLoopFields, ReptileFields
-from tfmeta.experiments.few_shot.learners.common import outer_optimizer
+from tfmeta.experiments.few_shot.learners.components import outer_optimizer
 from tfmeta.experiments.few_shot.learners.gradient import build_gradient, gradient_learner
 from tfmeta.experiments.few_shot.registry import Config, Setup, register
 

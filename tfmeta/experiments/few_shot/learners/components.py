@@ -1,4 +1,5 @@
-"""What several learners build alike: the outer learning rate, Conv-4, the inner SGD step.
+"""What several learners build alike: the outer learning rate and optimizer, Conv-4, the inner
+SGD step.
 
 Example:
     >>> model = conv4_classifier(config, (28, 28, 1), config.ways)

@@ -146,7 +146,10 @@ def last_json(text: str) -> dict:
 
 def run_side(side: Side) -> dict:
     """Runs ``side`` once; its record, parity checked, with ``side`` and ``exact`` set."""
-    proc = subprocess.run(side.command, cwd=side.cwd, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(side.command, cwd=side.cwd, capture_output=True, text=True)
+    except OSError as e:  # not executable, a bad interpreter line
+        raise RuntimeError(f"{side.name}: cannot run {side.command[0]}: {e.strerror}") from e
     if proc.returncode != 0:
         raise RuntimeError(f"{side.name}: {' '.join(side.command)} failed (exit "
                            f"{proc.returncode}):\n{proc.stderr[-3000:]}")

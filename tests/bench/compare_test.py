@@ -321,7 +321,10 @@ def test_few_shot_stops_when_a_side_reports_other_threads(tmp_path):
 
 def test_bad_flags_are_refused_with_one_line_naming_them(tmp_path):
     fakes = _fakes(tmp_path, GAN_RUNS)
+    (tmp_path / "not_executable").write_text("")
     for module, flag, message in [
+            ("bench.compare_peer", f"--tfmeta_python={tmp_path / 'not_executable'}",
+             f"error: tfmeta: cannot run {tmp_path / 'not_executable'}: Permission denied"),
             ("bench.compare_peer", "--threads=0", "flag --threads=0: 0 is not a positive integer"),
             ("bench.compare_peer", "--rounds=0", "flag --rounds=0: 0 is not a positive integer"),
             ("bench.compare_few_shot", "--outer_lr=0", "--outer_lr: expected a number > 0"),

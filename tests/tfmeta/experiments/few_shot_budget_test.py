@@ -9,9 +9,10 @@ from absl.testing import absltest
 
 from tests.tfmeta.experiments.few_shot_test import FolderTestCase, config
 from tfmeta.data import EpisodeSampler
-from tfmeta.experiments import few_shot
+from tfmeta.experiments import few_shot, rundir
 from tfmeta.experiments.few_shot import learners
 from tfmeta.experiments.few_shot.build import build, load_data
+from tfmeta.experiments.few_shot.run import check_workdir
 from tfmeta.metric import embed, query_logits, support_state
 
 
@@ -22,45 +23,46 @@ def budget_seconds(workdir):
 
 class BudgetRunTest(FolderTestCase):
 
-    def test_the_budget_ends_the_run_complete_keeps_its_seconds_and_a_larger_one_resumes(self):
+    def test_a_budget_ends_the_run_complete_keeps_its_seconds_and_a_larger_one_resumes(self):
         workdir = os.path.join(self.tmp.name, "budget")
-        timed = dict(algorithm="protonet", steps=100000, eval_every=100000,
-                     checkpoint_every=100000, outer_lr_schedule="constant")
-        result = few_shot.run(config(self.folder, max_minutes=0.02, **timed), workdir)
-        self.assertFalse(result.interrupted)
-        self.assertBetween(result.step, 1, 99999)
-        self.assertTrue(result.checkpoint.endswith(f"ckpt-{result.step}"), result.checkpoint)
-        self.assertEqual([p["step"] for p in few_shot.read_curve(workdir)], [0, result.step])
-        self.assertGreaterEqual(budget_seconds(workdir), 1.2)
-        again = few_shot.run(config(self.folder, max_minutes=0.02, **timed), workdir)
-        self.assertEqual((again.step, again.interrupted), (result.step, False))   # spent
-        spent = budget_seconds(workdir)
-        longer = few_shot.run(config(self.folder, max_minutes=(spent + 5) / 60, **timed),
+        timed = dict(algorithm="protonet", eval_every=100000, checkpoint_every=100000,
+                     outer_lr_schedule="constant")
+        few_shot.run(config(self.folder, steps=3, **timed), workdir)   # begun without one
+        result = few_shot.run(config(self.folder, steps=100000, max_minutes=0.02, **timed),
                               workdir)
+        self.assertFalse(result.interrupted)
+        self.assertBetween(result.step, 4, 99999)
+        self.assertTrue(result.checkpoint.endswith(f"ckpt-{result.step}"), result.checkpoint)
+        self.assertEqual([p["step"] for p in few_shot.read_curve(workdir)],
+                         [0, 3, result.step])
+        spent = budget_seconds(workdir)
+        self.assertGreaterEqual(spent, 1.2)
+        again = few_shot.run(config(self.folder, steps=100000, max_minutes=0.02, **timed),
+                             workdir)
+        self.assertEqual((again.step, again.interrupted), (result.step, False))   # spent
+        longer = few_shot.run(config(self.folder, steps=100000, max_minutes=(spent + 5) / 60,
+                                     **timed), workdir)
         self.assertGreater(longer.step, result.step)
         self.assertGreaterEqual(budget_seconds(workdir), spent + 5)
 
-    def test_a_run_begun_without_a_budget_resumes_under_one(self):
-        workdir = os.path.join(self.tmp.name, "later")
-        plain = dict(algorithm="protonet", eval_every=100000, checkpoint_every=100000,
-                     outer_lr_schedule="constant")
-        few_shot.run(config(self.folder, steps=3, **plain), workdir)
-        result = few_shot.run(config(self.folder, steps=100000, max_minutes=0.01, **plain),
-                              workdir)
-        self.assertBetween(result.step, 4, 99999)
-        self.assertGreaterEqual(budget_seconds(workdir), 0.6)
-
-    def test_budget_and_distribute_are_refused_together(self):
+    def test_budget_and_distribute_are_refused_and_so_is_a_new_budget_under_a_decay(self):
         strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
         with self.assertRaisesRegex(ValueError, r"^`max_minutes` needs one clock"):
             few_shot.run(config(self.folder, max_minutes=1.0), os.path.join(
                 self.tmp.name, "refused"), strategy=strategy)
         with self.assertRaisesRegex(ValueError, "`max_minutes` must be"):
             config(self.folder, max_minutes=-1.0)
-        decaying = os.path.join(self.tmp.name, "decaying")
-        few_shot.run(config(self.folder, steps=2, max_minutes=5.0), decaying)
-        with self.assertRaisesRegex(ValueError, r"`max_minutes`=6.0 \(the run has 5.0\)"):
-            few_shot.run(config(self.folder, steps=2, max_minutes=6.0), decaying)
+        for schedule, refused in (("cosine", True), ("constant", False)):
+            workdir = os.path.join(self.tmp.name, schedule)
+            os.makedirs(workdir)
+            rundir.write_config(config(self.folder, max_minutes=5.0,
+                                       outer_lr_schedule=schedule), workdir)
+            longer = config(self.folder, max_minutes=6.0, outer_lr_schedule=schedule)
+            if refused:   # the decay would change its pace mid-run
+                with self.assertRaisesRegex(ValueError, r"`max_minutes`=6.0 \(the run has 5.0\)"):
+                    check_workdir(longer, workdir)
+            else:
+                check_workdir(longer, workdir)
 
 
 class TransductiveMetricTest(FolderTestCase):

@@ -275,6 +275,41 @@ class InnerLearningRateTest(parameterized.TestCase):
                                                  1 / (0.1 ** 0.5 + 1e-3)], rtol=1e-5)
         self.assertLess(moves[1e-3][0], 1e-2 * moves[1e-7][0])
 
+    def test_metasgd_rates_are_checkpointed_meta_variables_of_both_players(self):
+        setup = lib.build(tiny_config(algorithm="metasgd", inner_steps=1, loss="minimax"),
+                          (28, 28, 1))
+        for p, model in (("generator", setup.generator),
+                         ("discriminator", setup.discriminator)):
+            rates = getattr(setup.checkpoint, f"{p}_learning_rates")
+            n = len(model.trainable_variables)
+            self.assertEqual([id(v) for v in setup.learner.targets[p][n:]],
+                             [id(v) for v in rates])
+            self.assertLen(rates, n)
+
+    def test_outer_epsilon_lets_tiny_meta_gradients_move_the_metasgd_rates(self):
+        # A learned rate's meta-gradient is a product of two gradients: ~1e-9 per entry of the
+        # DCGAN's kernels (docs/results/metasgd_gan.md). Keras's RMSprop adds epsilon inside
+        # the square root: at 1e-7 the first step is lr * 1e-9 / sqrt(1e-19 + 1e-7), 3e-6 of
+        # lr; at 1e-14 it is lr * 1e-9 / sqrt(1e-19 + 1e-14) = 0.01 lr, as PyTorch's
+        # lr * 1e-9 / (sqrt(1e-19) + 1e-7) = 0.01 lr.
+        moves = {}
+        for eps in (1e-7, 1e-14):
+            setup = lib.build(tiny_config(algorithm="metasgd", inner_steps=1, loss="minimax",
+                                          outer_epsilon=eps), (28, 28, 1))
+            learner = setup.learner
+            before = {p: [v.numpy().copy() for v in learner.targets[p]] for p in learner.players}
+            n = {p: len(learner.model_variables[p]) for p in learner.players}
+            grads = {p: [tf.zeros_like(v) if i < n[p] else tf.fill(v.shape, 1e-9)
+                         for i, v in enumerate(learner.targets[p])] for p in learner.players}
+            learner.apply_gradients(grads, {})
+            lr = setup.config.outer_lr
+            moves[eps] = {p: min(float(np.min(b - v.numpy())) / lr
+                                 for b, v in zip(before[p][n[p]:], learner.targets[p][n[p]:]))
+                          for p in learner.players}
+        for p in ("generator", "discriminator"):
+            self.assertLess(moves[1e-7][p], 1e-5, p)
+            np.testing.assert_allclose(moves[1e-14][p], 1e-2, rtol=1e-3, err_msg=p)
+
     def test_older_run_without_the_field_has_one_inner_lr(self):
         config = tiny_config()
         with tempfile.TemporaryDirectory() as workdir:

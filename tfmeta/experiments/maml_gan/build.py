@@ -80,7 +80,7 @@ def _inner_reptile(config, variables, items):
 
 def _rmsprop_outer(config):
     rate = outer_learning_rate(config, config.outer_lr)
-    return lambda: keras.optimizers.RMSprop(rate, rho=0.9, epsilon=1e-7)
+    return lambda: keras.optimizers.RMSprop(rate, rho=0.9, epsilon=config.outer_epsilon)
 
 
 def _sgd_outer(config):

@@ -34,7 +34,7 @@ RESUMABLE_FIELDS = ("steps", "data_dir", "download", "checkpoint_every", "keep_c
 _COUNTS = ("inner_steps", "meta_batch_size", "batch_size", "anneal_steps", "latent_dim",
            "generator_width", "discriminator_width", "image_size", "checkpoint_every",
            "keep_checkpoints", "sample_every", "summary_every", "grid_samples")
-_RATES = ("inner_lr", "inner_epsilon", "outer_lr", "reptile_step_size")
+_RATES = ("inner_lr", "inner_epsilon", "outer_lr", "outer_epsilon", "reptile_step_size")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +72,12 @@ class MamlGanConfig:
         'constant (paper 000), or cosine: the outer learning rate (reptile: the step size) '
         'decays from its value to 0 at `steps`. With cosine, `steps` cannot change when '
         'resuming.', choices=OUTER_LR_SCHEDULES)
+    outer_epsilon: float = setting(1e-7,
+        "Outer RMSprop epsilon (maml, fomaml, metasgd). Keras adds it to the mean square "
+        'inside the square root, so the step lr g / sqrt(v + eps) shrinks on entries whose '
+        'gradient is far below sqrt(eps) (3.2e-4 at 1e-7): it holds the generator\'s Meta-SGD '
+        'rates still (docs/results/metasgd_gan.md). 1e-14 is about paper 000\'s PyTorch '
+        'RMSprop, whose eps 1e-7 is added outside the root.')
     reptile_step_size: float = setting(0.1,
         'Reptile/FIGR outer step: init += size * mean(adapted - init).')
     step_weights: str = setting("uniform",

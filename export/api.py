@@ -206,7 +206,8 @@ def export_adapted(workdir: str, export_dir: str, name: str, support: np.ndarray
 
     Raises:
       ValueError: wrong shape, a missing or empty folder, a step-0 run.
-      tf.errors.InvalidArgumentError: values outside [-1, 1] (the in-graph check).
+      tf.errors.InvalidArgumentError: values more than 1e-5 outside [-1, 1] (the in-graph
+        check; closer ones are clipped).
     """
     target = model_dir(export_dir, name)
     seed = checks.bounded("seed", seed, -2**31, 2**31 - 1)

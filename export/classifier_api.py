@@ -30,15 +30,22 @@ from tfmeta.savedmodel.classifier import ClassifierModule
 
 
 def classifier_module(setup: few_shot.Setup, *, adapt_steps: int | None = None,
-                      max_support: int = 256, max_query: int = 1024) -> ClassifierModule:
+                      max_support: int = 256, max_query: int = 1024,
+                      max_ways: int | None = None) -> ClassifierModule:
     """A few-shot run's serving module: ``few_shot.adapt`` and ``few_shot.logits`` in the graph.
 
     ``adapt_steps``: gradient-based runs only (default: the run's
     ``eval_inner_steps``, what its held-out accuracy is measured with; MeGAN:
-    more than its ``fakes_from``).
+    more than its ``fakes_from``). ``max_ways``: metric learners only, the
+    largest N of a request (default: ``max_support``); a gradient-based run
+    answers its own ``ways`` only (its head).
     """
     config = setup.config
     spec = few_shot.learners.get(config.algorithm)
+    if spec.family != "metric" and max_ways not in (None, config.ways):
+        raise ValueError(f"--max_ways applies to metric learners, which have no fixed head; "
+                         f"a {config.algorithm} run answers {config.ways}-way requests only "
+                         f"(its head has {config.ways} classes), got --max_ways={max_ways}")
     if not spec.inner_loop and adapt_steps is not None:
         raise ValueError(f"--adapt_steps applies to gradient-based runs; a {config.algorithm} "
                          f"run adapts by embedding the support set (no steps), got "
@@ -51,13 +58,14 @@ def classifier_module(setup: few_shot.Setup, *, adapt_steps: int | None = None,
     return ClassifierModule(**spec.serving(setup, steps), ways=config.ways,
                             image_shape=[int(s) for s in setup.model.inputs[0].shape[1:]],
                             family=spec.family, adapt_steps=steps, max_support=max_support,
-                            max_query=max_query)
+                            max_query=max_query, max_ways=max_ways)
 
 
 def export_classifier(workdir: str, export_dir: str, name: str, *,
                       adapt_steps: int | None = None, max_support: int = 256,
-                      max_query: int = 1024, data_dir: str | None = None,
-                      download: bool | None = None, allow_untrained: bool = False) -> str:
+                      max_query: int = 1024, max_ways: int | None = None,
+                      data_dir: str | None = None, download: bool | None = None,
+                      allow_untrained: bool = False) -> str:
     """Writes a few-shot run's classifier with in-graph adaptation as a new version.
 
     Both families (gradient-based and metric learners) get the same signatures
@@ -69,6 +77,9 @@ def export_classifier(workdir: str, export_dir: str, name: str, *,
       adapt_steps: inner steps of the served adaptation (default: the run's
         ``eval_inner_steps``; gradient-based runs only).
       max_support, max_query: largest support set / query batch of a request.
+      max_ways: a metric learner's largest N of a request (default:
+        ``max_support``; the metadata's ``max_ways``); refused for a
+        gradient-based run, whose head fixes N to its ``ways``.
       data_dir, download: override the run's dataset location (read for the
         image shape).
       allow_untrained: export a run at step 0 too.
@@ -80,12 +91,13 @@ def export_classifier(workdir: str, export_dir: str, name: str, *,
     setup, _ = few_shot.load_run(workdir, **_overrides(data_dir, download))
     _refuse_untrained(setup, workdir, allow_untrained)
     module = classifier_module(setup, adapt_steps=adapt_steps, max_support=max_support,
-                               max_query=max_query)
+                               max_query=max_query, max_ways=max_ways)
     config = setup.config
     family = few_shot.learners.get(config.algorithm).serving_metadata(setup)
     metadata = dict(module.metadata(), kind="classifier", run=os.path.abspath(workdir),
                     step=int(setup.checkpoint.step.numpy()), algorithm=config.algorithm,
                     dataset=config.dataset, trained_shots=config.shots, **family,
-                    images="float32 in [-1, 1], the run's preprocessing (Omniglot: bright "
-                           "strokes on a dark background)")
+                    images="float32 in [-1, 1] (values within image_tolerance of it clipped), "
+                           "the run's preprocessing (Omniglot: bright strokes on a dark "
+                           "background)")
     return write_new_version(target, lambda path: save_module(module, path, metadata))

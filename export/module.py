@@ -17,7 +17,8 @@ signature                       inputs -> outputs
                                 generator weights, one named tensor per variable
 ==============================  =================================================
 
-Images are float32 NHWC in [-1, 1]; ``num_samples`` and ``seed`` are int32
+Images are float32 NHWC in [-1, 1] (values within ``IMAGE_TOLERANCE``, 1e-5, of
+it are clipped into it; others refused); ``num_samples`` and ``seed`` are int32
 scalars. The module knows no experiment: the export CLI builds the adapt function
 (for a MAML-GAN run, ``maml_gan.adapted_params``: tfmeta's own inner loop with
 the run's objective, inner optimizers and learning rates); it is traced into the
@@ -58,8 +59,9 @@ import tensorflow as tf
 from tfmeta import checks, functional
 from tfmeta.data.support import step_batches
 from tfmeta.gan import generate
-from tfmeta.savedmodel.common import (MAX_ADAPT_STEPS, MAX_BOUND, tf_variable, Untracked,
-                                      request_seeds, variable_names)
+from tfmeta.savedmodel.common import (IMAGE_RANGE, IMAGE_TOLERANCE, MAX_ADAPT_STEPS,
+                                      MAX_BOUND, tf_variable, Untracked, request_seeds,
+                                      variable_names)
 from tfmeta.savedmodel.validation import (batch_checks, guard_batch, guard_scalar,
                                           scalar_checks, validate)
 
@@ -156,7 +158,7 @@ class AdaptationModule(tf.Module):
 
     def _support_checks(self, support_images: tf.Tensor) -> list:
         return batch_checks(support_images, "support_images", self.image_shape,
-                            self.max_support, value_range=(-1.0, 1.0))
+                            self.max_support, value_range=IMAGE_RANGE, tolerance=IMAGE_TOLERANCE)
 
     def _z_checks(self, z: tf.Tensor) -> list:
         return batch_checks(z, "z", [self.latent_dim], self.max_samples)
@@ -182,7 +184,7 @@ class AdaptationModule(tf.Module):
         ok = validate(self._support_checks(support_images)
                       + scalar_checks(num_samples, "num_samples", 1, self.max_samples)
                       + scalar_checks(seed, "seed"))
-        support = guard_batch(support_images, ok, self.image_shape)
+        support = guard_batch(support_images, ok, self.image_shape, clip=IMAGE_RANGE)
         num_samples, seed = guard_scalar(num_samples, ok, 1), guard_scalar(seed, ok, 0)
         g_params = self._adapt(support, seed)
         z = tf.random.stateless_normal([num_samples, self.latent_dim], request_seeds(seed)[2])
@@ -192,7 +194,7 @@ class AdaptationModule(tf.Module):
         """Adapts on ``support_images`` and returns ``{"images": G_adapted(z)}``."""
         ok = validate(self._support_checks(support_images) + self._z_checks(z)
                       + scalar_checks(seed, "seed"))
-        support = guard_batch(support_images, ok, self.image_shape)
+        support = guard_batch(support_images, ok, self.image_shape, clip=IMAGE_RANGE)
         z = guard_batch(z, ok, [self.latent_dim])
         seed = guard_scalar(seed, ok, 0)
         return self._generate(self._adapt(support, seed), z)
@@ -200,7 +202,7 @@ class AdaptationModule(tf.Module):
     def _adapt_signature(self, support_images, seed):
         """Adapts on ``support_images``; returns ``{variable name: adapted tensor}``."""
         ok = validate(self._support_checks(support_images) + scalar_checks(seed, "seed"))
-        support = guard_batch(support_images, ok, self.image_shape)
+        support = guard_batch(support_images, ok, self.image_shape, clip=IMAGE_RANGE)
         seed = guard_scalar(seed, ok, 0)
         return dict(zip(self.output_names, self._adapt(support, seed)))
 
@@ -213,7 +215,8 @@ class AdaptationModule(tf.Module):
 
     def metadata(self) -> dict:
         """What a client needs to know about the export (written beside it as JSON)."""
-        return {"image_shape": list(self.image_shape), "latent_dim": self.latent_dim,
+        return {"image_shape": list(self.image_shape), "image_range": list(IMAGE_RANGE),
+                "image_tolerance": IMAGE_TOLERANCE, "latent_dim": self.latent_dim,
                 "adapt_steps": self.adapt_steps, "step_batch_size": self.batch_size,
                 "max_samples": self.max_samples, "max_support": self.max_support,
                 "generator_outputs": self.output_names,

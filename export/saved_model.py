@@ -10,7 +10,8 @@ for a few-shot classification run (``trainers.few_shot``)
 ``serving_default``), ``adapt(support_images, support_labels, seed)`` and
 ``classify(query_images, <weights>)`` (see ``tfmeta/savedmodel/classifier.py``); a metric
 learner's run (``--algorithm=protonet|matching|relation|siamese``) gets the same
-signatures, ``adapt`` returning its support state (e.g. ``prototypes``) instead of weights.
+signatures, ``adapt`` returning its support state (e.g. ``prototypes``) instead of weights,
+and answers N-way requests for any N up to ``--max_ways``.
 Prints the version directory. A run at step 0 is refused unless ``--allow_untrained``.
 
 Example:
@@ -46,6 +47,9 @@ flags.DEFINE_integer("max_support", 256, "Largest number of support images a req
                      "send; larger requests get INVALID_ARGUMENT.")
 flags.DEFINE_integer("max_query", 1024, "Few-shot runs: largest number of query images a "
                      "request may send; larger requests get INVALID_ARGUMENT.")
+flags.DEFINE_integer("max_ways", None, "Metric learners' runs: largest number of classes N of a "
+                     "request (N = the largest support label + 1; default: --max_support). "
+                     "Not for gradient-based runs, whose head fixes N to the run's --ways.")
 flags.DEFINE_string("data_dir", None, "TFDS data directory of the run's dataset (read for the "
                     "image shape; default: the run's own --data_dir).")
 flags.DEFINE_bool("allow_untrained", False, "Export a run at step 0 (random weights) too.")
@@ -65,7 +69,7 @@ def main(argv):
         if api.run_kind(FLAGS.workdir) == "few_shot":
             path = classifier_api.export_classifier(FLAGS.workdir, FLAGS.export_dir,
                                                     FLAGS.name, max_query=FLAGS.max_query,
-                                                    **common_args)
+                                                    max_ways=FLAGS.max_ways, **common_args)
         else:
             path = api.export_run(FLAGS.workdir, FLAGS.export_dir, FLAGS.name,
                                   max_samples=FLAGS.max_samples, **common_args)

@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
+from export import api
 from tests.export import fixtures
 
 GOOD = dict(support_images=np.zeros([3, 28, 28, 1], np.float32), num_samples=np.int32(2),
@@ -27,7 +28,10 @@ BAD_REQUESTS = [
     ("adapt_and_generate", dict(support_images=np.zeros([33, 28, 28, 1], np.float32)),
      r"support_images must hold between 1 and 32 items .*got n =\] \[33\]"),
     ("adapt_and_generate", dict(support_images=np.full([3, 28, 28, 1], 1.5, np.float32)),
-     r"support_images must be finite and in \[-1, 1\]; got\] \[min 1.5, max 1.5\]"),
+     r"support_images must be finite and in \[-1, 1\] \(to within 1e-05, then clipped\); "
+     r"got\] \[min 1.5, max 1.5\]"),
+    ("adapt", dict(support_images=np.full([3, 28, 28, 1], -1.01, np.float32)),
+     r"support_images must be finite and in \[-1, 1\] .*got\] \[min -1.01, max -1.01\]"),
     ("adapt_and_generate", dict(support_images=np.full([3, 28, 28, 1], NAN, np.float32)),
      r"support_images must be finite and in \[-1, 1\]"),
     ("adapt_and_generate", dict(support_images=np.full([3, 28, 28, 1], -np.inf, np.float32)),
@@ -88,6 +92,19 @@ class BadInputsTest(parameterized.TestCase):
         good = {k: tf.constant(v) for k, v in request(signature, {}).items()}
         out = model.signatures[signature](**good)
         self.assertTrue(all(np.all(np.isfinite(v.numpy())) for v in out.values()))
+
+    def test_pixels_a_hair_outside_the_range_adapt_as_if_clipped(self):
+        sig = fixtures.loaded("maml").signatures["adapt"]
+        support = fixtures.support_images(4)
+        support[0, :2, :2, 0] = -1.0000005                 # an antialiased resize's overshoot
+        support[1, 0, 0, 0] = 1.0000005
+        got, want = (sig(support_images=tf.constant(x), seed=tf.constant(2))
+                     for x in (support, np.clip(support, -1, 1)))
+        self.assertEqual(sorted(got), sorted(want))
+        for name in want:
+            np.testing.assert_array_equal(got[name].numpy(), want[name].numpy(), err_msg=name)
+        metadata = api.read_metadata(fixtures.exported("maml"))
+        self.assertEqual((metadata["image_range"], metadata["image_tolerance"]), ([-1, 1], 1e-5))
 
     def test_loaded_signature_takes_a_one_value_tensor_as_the_scalar(self):
         model = fixtures.loaded("maml")

@@ -239,7 +239,8 @@ class ClassifierGoldenTest(parameterized.TestCase):
         (support, labels, query), (summary, got, _) = tf_only_run()
         self.assertEqual(summary["importable"], [])
         self.assertEqual(summary["signatures"], SIGNATURES)
-        self.assertIn(f"support_labels must be in [0, {WAYS - 1}]", summary["rejected"])
+        self.assertIn(f"support_labels must be in [0, {WAYS - 1}] (it answers {WAYS}-way "
+                      "requests only", summary["rejected"])
         want = call(loaded("maml"), "adapt_and_classify", support_images=support,
                     support_labels=labels, query_images=query, seed=np.int32(4))
         np.testing.assert_allclose(got["probabilities"], want["probabilities"], atol=1e-5)
@@ -270,14 +271,26 @@ def good_request() -> dict:
 # (signature, a function changing the good request, the expected message)
 BAD_REQUESTS = [
     ("adapt_and_classify", lambda r: dict(r, support_labels=np.array([0, 1, 3], np.int32)),
-     r"support_labels must be in \[0, 2\] \(the classifier has 3 classes\); "
-     r"got\] \[min 0, max 3\]"),
+     r"support_labels must be in \[0, 2\] \(it answers 3-way requests only: its head has 3 "
+     r"classes\); got\] \[min 0, max 3\]"),
     ("adapt_and_classify", lambda r: dict(r, support_labels=np.array([0, -1, 2], np.int32)),
      r"support_labels must be in \[0, 2\]"),
     ("adapt_and_classify", lambda r: dict(r, support_labels=np.array([0, 2, 2], np.int32)),
-     r"support_labels must hold every class 0..2 at least once; missing classes\] \[1\]"),
+     r"support_labels must hold every class 0..2 at least once \(it answers 3-way requests "
+     r"only: its head has 3 classes\); missing classes\] \[1\]"),
     ("adapt", lambda r: dict(r, support_labels=np.array([0, 0, 0], np.int32)),
-     r"support_labels must hold every class 0..2 at least once; missing classes\] \[1 2\]"),
+     r"support_labels must hold every class 0..2 at least once .*missing classes\] \[1 2\]"),
+    # a 2-way request to the 3-way head
+    ("adapt_and_classify", lambda r: dict(r, support_images=r["support_images"][:2],
+                                          support_labels=np.array([0, 1], np.int32)),
+     r"support_images must hold between 3 and 12 items .*got n =\] \[2\]"),
+    ("adapt_and_classify", lambda r: dict(r, support_labels=np.array([0, 1, 1], np.int32)),
+     r"support_labels must hold every class 0..2 at least once \(it answers 3-way requests "
+     r"only: its head has 3 classes\); missing classes\] \[2\]"),
+    ("adapt_and_classify", lambda r: dict(r, support_images=np.minimum(r["support_images"],
+                                                                       -1.01)),
+     r"support_images must be finite and in \[-1, 1\] \(to within 1e-05, then clipped\); "
+     r"got\] \[min -1.01, max -1.01\]"),
     ("adapt_and_classify", lambda r: dict(r, support_labels=np.array([0, 1, 2, 0], np.int32)),
      r"support_labels must hold one label per image of support_images; got labels, "
      r"images =\] \[4 3\]"),
@@ -328,6 +341,29 @@ class ClassifierBadInputsTest(parameterized.TestCase):
             call(model, signature, **request(signature, change))
         out = call(model, signature, **request(signature, lambda r: r))
         self.assertTrue(all(np.all(np.isfinite(v)) for v in out.values()))
+
+    def test_pixels_a_hair_outside_the_range_are_answered_as_if_clipped(self):
+        r = request("adapt_and_classify", lambda r: r)
+        over = dict(r, support_images=r["support_images"].copy(),
+                    query_images=r["query_images"].copy())
+        over["support_images"][0, :2, :2, 0] = -1.0000005   # an antialiased resize's overshoot
+        over["query_images"][1, 5, 5, 0] = 1.0000005
+        self.assertLess(over["support_images"].min(), -1.0)
+        clipped = {k: np.clip(v, -1, 1) if "images" in k else v for k, v in over.items()}
+        got, want = (call(loaded("maml"), "adapt_and_classify", **x) for x in (over, clipped))
+        for key in ("probabilities", "labels"):
+            np.testing.assert_array_equal(got[key], want[key])
+        metadata = api.read_metadata(exported("maml"))
+        self.assertEqual((metadata["ways"], metadata["max_ways"], metadata["image_range"],
+                          metadata["image_tolerance"]), (WAYS, WAYS, [-1, 1], 1e-5))
+
+    def test_max_ways_is_refused_for_a_run_with_a_head(self):
+        with self.assertRaisesRegex(ValueError, r"--max_ways applies to metric learners, which "
+                                                r"have no fixed head; a maml run answers 3-way "
+                                                r"requests only"):
+            classifier_api.export_classifier(tiny_run("maml"), os.path.join(fixtures.TMP,
+                                                                            "unused"),
+                                             "never", max_ways=5)
 
     def test_run_kind_tells_a_few_shot_run_from_a_gan_run(self):
         self.assertEqual(api.run_kind(tiny_run("maml")), "few_shot")

@@ -73,7 +73,8 @@ class KerasTrainerParityTest(parameterized.TestCase):
         keras_export = tf.saved_model.load(os.path.join(base, "keras"))
         self.assertEqual(sorted(keras_export.signatures), sorted(trainer.signatures))
         mine, theirs = (api.read_metadata(os.path.join(base, d)) for d in ("keras", "trainer"))
-        for key in ("family", "ways", "image_shape", "adapt_steps", "state", "signatures"):
+        for key in ("family", "ways", "max_ways", "image_shape", "image_range",
+                    "image_tolerance", "adapt_steps", "state", "signatures"):
             self.assertEqual(mine[key], theirs[key], key)
         episode = EpisodeSampler(splits.test, ways=WAYS, shots=2, queries=3, seed=11)(0)
         inputs = dict(support_images=episode.support_images,
@@ -84,6 +85,14 @@ class KerasTrainerParityTest(parameterized.TestCase):
         np.testing.assert_allclose(both[0]["probabilities"].numpy(),
                                    both[1]["probabilities"].numpy(), rtol=0, atol=1e-6)
         np.testing.assert_array_equal(both[0]["labels"].numpy(), both[1]["labels"].numpy())
+        if algorithm == "protonet":   # any number of classes: a 2-way request too
+            two = episode.support_labels < 2
+            two_way = [model.signatures["adapt_and_classify"](
+                support_images=episode.support_images[two],
+                support_labels=episode.support_labels[two], query_images=episode.query_images,
+                seed=tf.constant(5))["probabilities"].numpy() for model in (keras_export, trainer)]
+            self.assertEqual(two_way[0].shape, (len(episode.query_images), 2))
+            np.testing.assert_allclose(two_way[0], two_way[1], rtol=0, atol=1e-6)
         states = [model.signatures["adapt"](**inputs) for model in (keras_export, trainer)]
         self.assertEqual(sorted(states[0]), sorted(states[1]))
         for name in states[1]:

@@ -5,11 +5,17 @@ synthetic folder dataset of ``classifier_test``: Prototypical networks trained
 4-way (served 3-way) and exported by the CLI (in this process), Matching networks with full
 context embeddings, Relation and Siamese networks exported by
 :func:`export.classifier_api.export_classifier`. Their served signatures are those of the
-gradient-based export; "adapting" computes the support state in the graph.
+gradient-based export; "adapting" computes the support state in the graph, of as many
+classes as a request's labels name (any N up to the export's ``max_ways``). Prototypical
+networks are exported once more with room for 24 classes and sent 2-way, 20-way and
+25-way requests, and pixels a hair outside [-1, 1], by a program that imports TensorFlow
+only.
 """
 
 import functools
+import json
 import os
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -30,11 +36,14 @@ TINY = dict(dataset="folder", ways=WAYS, shots=SHOTS, queries=QUERIES, meta_batc
             summary_every=1)
 OPTIONS = {"protonet": dict(train_ways=4), "matching": dict(fce=True, fce_steps=2)}
 SIGNATURES = ["adapt", "adapt_and_classify", "classify", "serving_default"]
-# The state each method's adapt returns: {name: shape} ("S": the support set's size).
-STATE = {"protonet": {"prototypes": [WAYS, 8]},
-         "matching": {"support_embeddings": ["S", 8], "support_one_hot": ["S", WAYS]},
-         "relation": {"class_features": [WAYS, 7, 7, 8]},
-         "siamese": {"support_embeddings": ["S", 8], "support_one_hot": ["S", WAYS]}}
+# The state each method's adapt returns: {name: shape} ("S": the support set's size, "N": the
+# request's number of classes).
+STATE = {"protonet": {"prototypes": ["N", 8]},
+         "matching": {"support_embeddings": ["S", 8], "support_one_hot": ["S", "N"]},
+         "relation": {"class_features": ["N", 7, 7, 8]},
+         "siamese": {"support_embeddings": ["S", 8], "support_one_hot": ["S", "N"]}}
+WIDE_SUPPORT, WIDE_WAYS = 48, 24   # the second protonet export's max_support, max_ways
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 @functools.lru_cache(maxsize=None)
@@ -82,11 +91,11 @@ def episode(method: str, index: int, shots: int = 2):
             e.query_images.numpy())
 
 
-def python_state_and_probabilities(method, support, labels, query):
+def python_state_and_probabilities(method, support, labels, query, ways=WAYS):
     """tfmeta's own path: ``few_shot.adapt`` (state with an episode axis of 1), ``classify``."""
     setup, _ = restored(method)
     state = few_shot.adapt(setup, tf.constant(support), tf.constant(labels), steps=0,
-                           ways=WAYS)
+                           ways=ways)
     return ({k: v.numpy()[0] for k, v in state.items()},
             few_shot.classify(setup, state, tf.constant(query)).numpy())
 
@@ -98,8 +107,9 @@ class MetricClassifierGoldenTest(parameterized.TestCase):
         model = loaded(method)
         metadata = api.read_metadata(exported(method))
         self.assertEqual((metadata["kind"], metadata["family"], metadata["algorithm"],
-                          metadata["ways"], metadata["adapt_steps"]),
-                         ("classifier", "metric", method, WAYS, 0))
+                          metadata["ways"], metadata["max_ways"], metadata["adapt_steps"],
+                          metadata["image_range"], metadata["image_tolerance"]),
+                         ("classifier", "metric", method, WAYS, MAX_SUPPORT, 0, [-1, 1], 1e-5))
         self.assertEqual(metadata["signatures"], SIGNATURES)
         self.assertEqual({s["name"]: s["shape"] for s in metadata["state"]}, STATE[method])
         for index, seed in ((0, 3), (1, -7)):
@@ -157,7 +167,9 @@ class MetricClassifierGoldenTest(parameterized.TestCase):
                                                   labels, query, 4)
         self.assertEqual(summary["importable"], [])
         self.assertEqual(summary["signatures"], SIGNATURES)
-        self.assertIn(f"support_labels must be in [0, {WAYS - 1}]", summary["rejected"])
+        # labels + 1: classes 1..3 of a 4-way request, without class 0
+        self.assertIn("support_labels must hold every class 0..N-1 at least once (N = the "
+                      "largest label + 1); missing classes] [0]", summary["rejected"])
         self.assertIn("outputs['support_embeddings'] tensor_info:", shown)
         _, want = python_state_and_probabilities("matching", support, labels, query)
         np.testing.assert_allclose(got["probabilities"], want, atol=1e-5, rtol=0)
@@ -183,11 +195,30 @@ def state_request(method: str, **state) -> dict:
 BAD_REQUESTS = [
     ("protonet", "adapt_and_classify",
      lambda r: dict(r, support_labels=np.array([0, 1, 3], np.int32)),
-     r"support_labels must be in \[0, 2\] \(the classifier has 3 classes\); "
-     r"got\] \[min 0, max 3\]"),
+     r"support_labels must hold every class 0..N-1 at least once \(N = the largest label "
+     r"\+ 1\); missing classes\] \[2\]"),
     ("protonet", "adapt",
      lambda r: dict(r, support_labels=np.array([0, 2, 2], np.int32)),
-     r"support_labels must hold every class 0..2 at least once; missing classes\] \[1\]"),
+     r"support_labels must hold every class 0..N-1 at least once .*missing classes\] \[1\]"),
+    ("protonet", "adapt_and_classify",
+     lambda r: dict(r, support_labels=np.array([0, 1, MAX_SUPPORT], np.int32)),
+     r"support_labels must be in \[0, 11\] \(N-way requests, N = the largest label \+ 1, "
+     r"up to 12: bound fixed at export time\); got\] \[min 0, max 12\]"),
+    ("protonet", "adapt_and_classify",
+     lambda r: dict(r, support_labels=np.array([-1, 0, 1], np.int32)),
+     r"support_labels must be in \[0, 11\] .*got\] \[min -1, max 1\]"),
+    ("relation", "adapt",
+     lambda r: dict(r, support_labels=np.array([0, 0, 0], np.int32)),
+     r"support_labels must hold at least 2 classes \(N = the largest label \+ 1\); "
+     r"got N =\] \[1\]"),
+    ("protonet", "adapt_and_classify",
+     lambda r: dict(r, support_images=np.minimum(r["support_images"], -1.01)),
+     r"support_images must be finite and in \[-1, 1\] \(to within 1e-05, then clipped\); "
+     r"got\] \[min -1.01, max -1.01\]"),
+    ("matching", "adapt_and_classify",
+     lambda r: dict(r, query_images=np.maximum(r["query_images"], 1.02)),
+     r"query_images must be finite and in \[-1, 1\] \(to within 1e-05, then clipped\); "
+     r"got\] \[min 1.02, max 1.02\]"),
     ("protonet", "adapt_and_classify",
      lambda r: dict(r, support_images=np.zeros([3, 32, 32, 1], np.float32)),
      r"support_images must have shape \[n, 28, 28, 1\]; got shape\] \[3 32 32 1\]"),
@@ -196,18 +227,117 @@ BAD_REQUESTS = [
      r"query_images must have rank 4, shape \[n, 28, 28, 1\]; got shape\] \[6 28 28\]"),
     ("protonet", "classify", lambda r: state_request("protonet",
                                                      prototypes=np.zeros([3, 9], np.float32)),
-     r"prototypes must have shape \[3, 8\]; got shape\] \[3 9\]"),
+     r"prototypes must have shape \[N, 8\]; got shape\] \[3 9\]"),
+    ("protonet", "classify", lambda r: state_request("protonet",
+                                                     prototypes=np.zeros([13, 8], np.float32)),
+     r"prototypes must hold between 2 and 12 classes \(N; bound fixed at export time\); "
+     r"got N =\] \[13\]"),
     ("protonet", "classify", lambda r: state_request(
         "protonet", prototypes=np.full([3, 8], np.nan, np.float32)),
      r"prototypes must be finite"),
     ("matching", "classify", lambda r: state_request(
         "matching", support_one_hot=np.eye(3, dtype=np.float32)[[0, 1, 2, 0]]),
-     r"support_one_hot must have shape \[S, 3\]; got shape\] \[4 3\]"),
+     r"support_one_hot must have shape \[S, N\]; got shape\] \[4 3\]"),
     ("siamese", "classify", lambda r: state_request(
         "siamese", support_embeddings=np.zeros([2, 8], np.float32),
         support_one_hot=np.eye(3, dtype=np.float32)[:2]),
-     r"support_embeddings must hold between 3 and 12 support items \(S; .*got S =\] \[2\]"),
+     r"support_embeddings must hold between N and 12 support items \(S; .*got S, N =\] "
+     r"\[2 3\]"),
 ]
+
+
+def synthetic_episode(ways: int, shots: int, queries: int, seed: int):
+    """An N-way episode of made-up classes (a fixed 7x7 pattern each, plus noise), as the
+    folder dataset's images: ``(support, labels, query)`` in [-1, 1], support shuffled."""
+    rng = np.random.default_rng(seed)
+    patterns = np.kron(rng.uniform(-0.8, 0.8, [ways, 7, 7]), np.ones([4, 4]))
+
+    def images(per_class):
+        x = np.repeat(patterns, per_class, 0) + rng.normal(0, 0.15, [ways * per_class, 28, 28])
+        return np.clip(x, -1, 1).astype(np.float32)[..., None]
+    order = rng.permutation(ways * shots)
+    labels = np.repeat(np.arange(ways, dtype=np.int32), shots)
+    return images(shots)[order], labels[order], images(queries)
+
+
+class MetricClassifierAnyWaysTest(parameterized.TestCase):
+
+    @parameterized.parameters(*[(m, w) for m in METHODS for w in (2, 4)])
+    def test_an_n_way_request_is_answered_like_python_for_n_other_than_the_runs(self, method,
+                                                                               ways):
+        support, labels, query = synthetic_episode(ways, 2, 2, seed=ways)
+        got = call(loaded(method), "adapt_and_classify", support_images=support,
+                   support_labels=labels, query_images=query, seed=np.int32(0))
+        want_state, want = python_state_and_probabilities(method, support, labels, query, ways)
+        self.assertEqual(got["probabilities"].shape, (ways * 2, ways))
+        np.testing.assert_allclose(got["probabilities"], want, atol=1e-5, rtol=0)
+        state = call(loaded(method), "adapt", support_images=support, support_labels=labels,
+                     seed=np.int32(0))
+        again = call(loaded(method), "classify", query_images=query, **state)
+        np.testing.assert_allclose(again["probabilities"], got["probabilities"], atol=1e-6)
+
+    def test_a_tensorflow_only_program_gets_2_and_20_way_answers_and_clipped_pixels(self):
+        export = wide_export()
+        metadata = api.read_metadata(export)
+        self.assertEqual((metadata["ways"], metadata["trained_ways"], metadata["max_ways"],
+                          metadata["max_support"], metadata["image_tolerance"]),
+                         (WAYS, 4, WIDE_WAYS, WIDE_SUPPORT, 1e-5))
+        requests = {"two_way": synthetic_episode(2, 3, 2, seed=1),
+                    "twenty_way": synthetic_episode(20, 1, 1, seed=2),
+                    "too_many": synthetic_episode(WIDE_WAYS + 1, 1, 1, seed=3)}
+        support, labels, query = requests["two_way"]
+        overshoot = support.copy()
+        overshoot[0, :3, :3, 0] = -1.0000005            # an antialiased resize's overshoot
+        overshoot[1, 0, 0, 0] = 1.0000005
+        requests["overshoot"] = (overshoot, labels, query)
+        requests["clipped"] = (np.clip(overshoot, -1, 1), labels, query)
+        requests["out_of_range"] = (np.minimum(support, -1.01), labels, query)
+        summary, got = run_requests(export, requests)
+        self.assertEqual(summary["importable"], [])
+        self.assertEqual(sorted(summary["refused"]), ["out_of_range", "too_many"])
+        self.assertEqual(summary["refused"]["too_many"], [
+            "assertion failed: [support_labels must be in [0, 23] (N-way requests, N = the "
+            "largest label + 1, up to 24: bound fixed at export time); got] [min 0, max 24]"])
+        self.assertEqual(summary["refused"]["out_of_range"], [
+            "assertion failed: [support_images must be finite and in [-1, 1] (to within 1e-05, "
+            "then clipped); got] [min -1.01, max -1.01]"])
+        for name, ways in (("two_way", 2), ("twenty_way", 20)):
+            support, labels, query = requests[name]
+            _, want = python_state_and_probabilities("protonet", support, labels, query, ways)
+            self.assertEqual(got[f"{name}:probabilities"].shape, (len(query), ways))
+            np.testing.assert_allclose(got[f"{name}:probabilities"], want, atol=1e-5, rtol=0)
+            np.testing.assert_array_equal(got[f"{name}:labels"],
+                                          np.argmax(got[f"{name}:probabilities"], -1))
+        self.assertEqual(float(overshoot.min()), np.float32(-1.0000005))
+        for key in ("probabilities", "labels"):
+            np.testing.assert_array_equal(got[f"overshoot:{key}"], got[f"clipped:{key}"])
+
+
+@functools.lru_cache(maxsize=None)
+def wide_export() -> str:
+    """The protonet run exported by the CLI with room for 48 support images and 24 classes."""
+    return fixtures.run_cli_checked(
+        "export.saved_model", f"--workdir={tiny_run('protonet')}",
+        f"--export_dir={os.path.join(fixtures.TMP, 'metric_exports')}", "--name=protonet_wide",
+        f"--max_support={WIDE_SUPPORT}", f"--max_ways={WIDE_WAYS}", f"--max_query={MAX_QUERY}")
+
+
+def run_requests(export_dir: str, requests: dict) -> tuple[dict, dict]:
+    """``(summary, outputs)`` of ``tests/export/tf_only_requests.py`` sending each request
+    ``name: (support, labels, query)`` to ``adapt_and_classify`` (seed 0)."""
+    folder = os.path.join(fixtures.TMP, "metric_tf_only_requests")
+    os.makedirs(folder, exist_ok=True)
+    inputs, outputs = (os.path.join(folder, f) for f in ("requests.npz", "outputs.npz"))
+    arrays = {}
+    for name, (support, labels, query) in requests.items():
+        for argument, value in (("support_images", support), ("support_labels", labels),
+                                ("query_images", query), ("seed", np.int32(0))):
+            arrays[f"{name}:adapt_and_classify:{argument}"] = value
+    np.savez(inputs, **arrays)
+    proc = fixtures.run_checked([sys.executable, os.path.join(HERE, "tf_only_requests.py"),
+                                 export_dir, inputs, outputs])
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("{"))
+    return json.loads(line), dict(np.load(outputs))
 
 
 class MetricClassifierBadInputsTest(parameterized.TestCase):

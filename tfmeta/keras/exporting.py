@@ -26,7 +26,8 @@ from tfmeta.savedmodel.classifier import ClassifierModule
 from tfmeta.savedmodel.common import save_module, variable_names
 
 _TINY = 1e-30
-IMAGES = "float32 in [-1, 1] (the range the signatures accept)"
+IMAGES = ("float32 in [-1, 1] (the range the signatures accept; values within "
+          "image_tolerance of it clipped)")
 
 
 def _layers(model: keras.Model) -> list:
@@ -144,12 +145,15 @@ def export_gradient(meta: Any, filepath, *, format: str = "tf_saved_model",
 
 def export_metric(meta: Any, filepath, adapt_fn: Callable, logits_fn: Callable, ways: int, *,
                   format: str = "tf_saved_model", verbose: bool = True,
-                  max_support: int = 256, max_query: int = 1024, **extra) -> None:
-    """Writes a metric learner (:class:`tfmeta.keras.ProtoNet`) as a SavedModel."""
+                  max_support: int = 256, max_query: int = 1024, max_ways: int | None = None,
+                  **extra) -> None:
+    """Writes a metric learner (:class:`tfmeta.keras.ProtoNet`) as a SavedModel: any N-way
+    request up to ``max_ways`` (``adapt_fn`` reads N from the labels)."""
     embedding = meta.embedding
     image_shape, _ = _shapes(embedding)
     module = ClassifierModule(adapt_fn, logits_fn, ways=ways, image_shape=image_shape,
                               family="metric", max_support=max_support, max_query=max_query,
+                              max_ways=max_ways,
                               variables={"embedding_variables": dict(zip(
                                   variable_names(embedding.variables, embedding.name),
                                   embedding.variables))})

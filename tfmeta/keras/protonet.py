@@ -130,18 +130,20 @@ class ProtoNet(FrontDoor, keras.Model):
 
     def export(self, filepath, format: str = "tf_saved_model", verbose: bool = True, *,
                ways: int | None = None, max_support: int = 256, max_query: int = 1024,
-               **kwargs) -> None:
-        """A SavedModel with ``adapt_and_classify`` of ``ways``-way episodes (default: training's).
+               max_ways: int | None = None, **kwargs) -> None:
+        """A SavedModel with ``adapt_and_classify`` of N-way episodes, any N up to ``max_ways``.
 
         The trainer's metric export (:mod:`tfmeta.savedmodel.classifier`): the
-        state is ``prototypes [N, D]``; each query is classified on its own.
+        state is ``prototypes [N, D]``, N the request's largest label + 1; each
+        query is classified on its own. ``ways`` (default: training's) is the
+        metadata's, ``max_ways`` (default: ``max_support``) the largest N.
         """
         ways = self.ways if ways is None else checks.count("ways", ways, minimum=2)
         nets = self._engine.nets
 
         def adapt_fn(images, labels, seed):
             del seed   # nothing is drawn
-            return {"prototypes": self.prototypes(images, labels, ways)}
+            return {"prototypes": self.prototypes(images, labels, tf.reduce_max(labels) + 1)}
 
         def logits_fn(state, images):
             return query_logits(nets, {"prototypes": state["prototypes"][None]},
@@ -149,4 +151,4 @@ class ProtoNet(FrontDoor, keras.Model):
 
         exporting.export_metric(self, filepath, adapt_fn, logits_fn, ways, format=format,
                                 verbose=verbose, max_support=max_support, max_query=max_query,
-                                **kwargs)
+                                max_ways=max_ways, **kwargs)

@@ -3,6 +3,8 @@
 * :mod:`.classifier`: :class:`~.classifier.ClassifierModule`, a few-shot
   classifier that adapts to a labelled support set inside the graph
   (``adapt_and_classify``, ``adapt``, ``classify``);
+* :mod:`.state`: the classifier's state, its shapes with sizes named after the
+  request (``S`` support images, ``N`` classes) and their checks;
 * :mod:`.validation`: request checks that fail with one ``InvalidArgumentError``
   naming the argument;
 * :mod:`.common`: export-time bounds, request seeds, variable names, and the

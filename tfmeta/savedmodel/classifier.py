@@ -34,15 +34,21 @@ cannot tell them apart (the metadata's ``family`` says which it is):
   summarizes the embedded support set (``prototypes [N, D]``;
   ``support_embeddings [S, D]`` with ``support_one_hot [S, N]``;
   ``class_features [N, h, w, c]``); no steps (``adapt_steps`` 0). BatchNorm
-  uses its moving averages, so each query is classified on its own.
+  uses its moving averages, so each query is classified on its own. Having no
+  fixed head, it answers N-way requests for any N in ``[2, max_ways]``: N is
+  the support labels' largest + 1, and the adapt function reads it from them.
 
-A state dimension named ``S`` (:data:`SUPPORT_SIZE`) is the support set's size:
-it must be the same in every state tensor, between N and ``max_support``.
+A state dimension named ``S`` (:mod:`tfmeta.savedmodel.state`) is the support
+set's size: it must be the same in every state tensor, between N and
+``max_support``; one named ``N`` (the metric family's) is the request's number
+of classes, the same in every state tensor, between 2 and ``max_ways``.
 
 Images are the preprocessed form the run trained on: float32 NHWC in
 ``[-1, 1]`` (Omniglot: 28x28x1, *bright strokes on dark*, i.e. scanned ink
-inverted). Labels are int32 in ``0..N-1``; every class must occur in the
-support set (so ``S >= N``). ``seed`` is an int32 scalar; the adapt function
+inverted); values within ``IMAGE_TOLERANCE`` (1e-5) of it are clipped into it,
+others refused. Labels are int32 in ``0..N-1``; every class must occur in the
+support set (so ``S >= N``). The gradient family's N is its head's, ``ways``
+(``max_ways == ways``). ``seed`` is an int32 scalar; the adapt function
 gets ``tfmeta.savedmodel.common.request_seeds(seed)[1]`` (the adaptation stream, as in the
 GAN export). The metric family and MAML and kin draw nothing from it (the seed
 does not change their result); MeGAN's generator draws its noise from it, so a
@@ -59,7 +65,7 @@ Example:
     >>> module = ClassifierModule(adapt_fn, logits_fn, variables={"embedding_variables": named},
     ...                           ways=5, image_shape=(28, 28, 1), family="metric")
     >>> module.metadata()["state"]
-    [{'name': 'prototypes', 'shape': [5, 64]}]
+    [{'name': 'prototypes', 'shape': ['N', 64]}]
     >>> tf.saved_model.save(module, "exports/omniglot/1", signatures=module.signatures())
 """
 
@@ -67,46 +73,27 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
 import tensorflow as tf
 
 from tfmeta import checks
-from tfmeta.savedmodel.common import (MAX_ADAPT_STEPS, MAX_BOUND, tf_variable, Untracked,
-                                      request_seeds)
+from tfmeta.savedmodel.common import (IMAGE_RANGE, IMAGE_TOLERANCE, MAX_ADAPT_STEPS,
+                                      MAX_BOUND, tf_variable, Untracked, request_seeds)
 from tfmeta.savedmodel.validation import (batch_checks, guard_batch, guard_labels,
                                           guard_scalar, guard_tensor, label_checks,
-                                          runtime_dim, scalar_checks, tensor_checks,
-                                          validate)
+                                          open_label_checks, scalar_checks, validate)
+from tfmeta.savedmodel.state import SUPPORT_SIZE, WAYS, state_checks, state_shapes_of
 
-# adapt_fn(support_images [S, H, W, C], support_labels [S], int32 [2] seed) -> {name: tensor}
+# adapt_fn(support_images [S, H, W, C], support_labels [S], int32 [2] seed) -> {name: tensor};
+# the metric family's reads N from the labels (their largest + 1, every class present).
 ClassifierAdaptFn = Callable[[tf.Tensor, tf.Tensor, tf.Tensor], Mapping[str, tf.Tensor]]
 # logits_fn({name: tensor}, query_images [Q, H, W, C]) -> logits [Q, N]
 ClassifierLogitsFn = Callable[[Mapping[str, tf.Tensor], tf.Tensor], tf.Tensor]
 
-SUPPORT_SIZE = "S"
 FAMILIES = ("gradient", "metric")
-_IMAGE_RANGE = (-1.0, 1.0)
 _BATCH_NORM = {
     "gradient": "batch statistics: the support set when adapting, the whole query batch "
                 "when classifying",
     "metric": "moving averages: each query is classified independently of the others"}
-
-
-def state_shapes_of(adapt_fn: ClassifierAdaptFn, image_shape: Sequence[int],
-                    ways: int) -> dict[str, list]:
-    """The shapes of ``adapt_fn``'s state, a dimension that follows the support size as ``S``.
-
-    Calls ``adapt_fn`` eagerly on two zero support sets (``ways`` and ``ways + 1``
-    images, every class present) and compares the shapes of its outputs.
-    """
-    shapes = []
-    for size in (ways, ways + 1):
-        images = tf.zeros([size, *image_shape], tf.float32)
-        labels = tf.constant(np.arange(size) % ways, tf.int32)
-        state = adapt_fn(images, labels, tf.zeros([2], tf.int32))
-        shapes.append({n: [int(d) for d in t.shape] for n, t in state.items()})
-    return {n: [a if a == b else SUPPORT_SIZE for a, b in zip(s, shapes[1][n])]
-            for n, s in shapes[0].items()}
 
 
 class ClassifierModule(tf.Module):
@@ -119,7 +106,8 @@ class ClassifierModule(tf.Module):
       variables: everything the two functions read (weights, learned rates,
         BatchNorm state), saved as attributes of these names; a variable or a
         nest of lists and dicts of them.
-      ways: N, the classifier's number of classes.
+      ways: N, the classifier's number of classes (the metric family: the run's N,
+        one a request may have).
       image_shape: ``(H, W, C)`` of its inputs.
       state_shapes: each state tensor's shape, in the order of the ``adapt``
         outputs and ``classify`` inputs; ints, or :data:`SUPPORT_SIZE` for the
@@ -129,6 +117,8 @@ class ClassifierModule(tf.Module):
         fixed in the graph by ``adapt_fn``); at least 1 for the gradient
         family, 0 for the metric one.
       max_support, max_query: largest support set / query batch of a request.
+      max_ways: the metric family's largest N of a request (default:
+        ``max_support``); the gradient family's is ``ways`` (None or equal).
 
     Example:
         >>> out = module.adapt_and_classify(support, labels, queries, tf.constant(0))
@@ -140,7 +130,7 @@ class ClassifierModule(tf.Module):
                  variables: Mapping[str, Any], ways: int, image_shape: Sequence[int],
                  state_shapes: Mapping[str, Sequence[int | str]] | None = None,
                  family: str = "gradient", adapt_steps: int = 0, max_support: int = 256,
-                 max_query: int = 1024):
+                 max_query: int = 1024, max_ways: int | None = None):
         super().__init__(name="tfmeta_classifier")
         self._python = Untracked(adapt_fn=adapt_fn, logits_fn=logits_fn)
         self.family = checks.one_of("family", family, FAMILIES)
@@ -153,11 +143,23 @@ class ClassifierModule(tf.Module):
                             if family == "gradient" else 0)
         self.max_support = checks.bounded("max_support", max_support, self.ways, MAX_BOUND)
         self.max_query = checks.bounded("max_query", max_query, 1, MAX_BOUND)
+        self.any_ways = family == "metric"
+        if not self.any_ways and max_ways not in (None, self.ways):
+            raise ValueError(f"max_ways applies to the metric family; a {family} classifier "
+                             f"answers {self.ways}-way requests only (its head), got "
+                             f"max_ways={max_ways!r}")
+        self.max_ways = (checks.bounded("max_ways", max_ways, self.ways, self.max_support)
+                         if self.any_ways and max_ways is not None else
+                         self.max_support if self.any_ways else self.ways)
         if state_shapes is None:   # after the checks: adapt_steps bounds its run time
-            state_shapes = state_shapes_of(adapt_fn, self.image_shape, self.ways)
+            state_shapes = state_shapes_of(adapt_fn, self.image_shape, self.ways, self.any_ways)
+        if self.any_ways and not any(WAYS in s for s in state_shapes.values()):
+            raise ValueError(f"a metric classifier's state needs a dimension {WAYS!r} of the "
+                             f"request's classes (adapt_fn reads N from the labels), got "
+                             f"{dict(state_shapes)}")
         self.output_names = list(state_shapes)
-        self.state_shapes = [[d if d == SUPPORT_SIZE else int(d) for d in state_shapes[n]]
-                             for n in self.output_names]
+        self.state_shapes = [[d if d in (SUPPORT_SIZE, WAYS) else int(d)
+                              for d in state_shapes[n]] for n in self.output_names]
         # The tf.Variables behind the Keras variables, each saved once (see tfmeta.savedmodel.common).
         for name, nest in variables.items():
             setattr(self, name, tf.nest.map_structure(tf_variable, nest))
@@ -193,44 +195,36 @@ class ClassifierModule(tf.Module):
         return {"probabilities": probabilities,
                 "labels": tf.argmax(probabilities, axis=-1, output_type=tf.int32)}
 
+    def _images_checks(self, images, name: str, max_count: int, min_count: int = 1) -> list:
+        return batch_checks(images, name, self.image_shape, max_count, value_range=IMAGE_RANGE,
+                            min_count=min_count, tolerance=IMAGE_TOLERANCE)
+
     def _support_checks(self, support_images, support_labels) -> list:
-        return (batch_checks(support_images, "support_images", self.image_shape,
-                             self.max_support, value_range=_IMAGE_RANGE, min_count=self.ways)
+        if self.any_ways:
+            return (self._images_checks(support_images, "support_images", self.max_support, 2)
+                    + open_label_checks(support_labels, "support_labels", self.max_ways,
+                                        support_images, "support_images"))
+        return (self._images_checks(support_images, "support_images", self.max_support,
+                                    self.ways)
                 + label_checks(support_labels, "support_labels", self.ways, support_images,
                                "support_images"))
 
-    def _query_checks(self, query_images) -> list:
-        return batch_checks(query_images, "query_images", self.image_shape, self.max_query,
-                            value_range=_IMAGE_RANGE)
-
-    def _state_checks(self, state: Sequence[tf.Tensor]) -> list:
-        """Each tensor's shape; ``S`` read from the first tensor that has it, then bounded."""
-        found, sizes = [], {}
-        for name, shape, x in zip(self.output_names, self.state_shapes, state):
-            if SUPPORT_SIZE in shape and not sizes:
-                sizes[SUPPORT_SIZE] = runtime_dim(x, shape.index(SUPPORT_SIZE))
-                found += tensor_checks(x, name, shape, sizes)
-                found.append((tf.logical_and(sizes[SUPPORT_SIZE] >= self.ways,
-                                             sizes[SUPPORT_SIZE] <= self.max_support),
-                              f"{name} must hold between {self.ways} and {self.max_support} "
-                              f"support items ({SUPPORT_SIZE}; bound fixed at export time); "
-                              f"got {SUPPORT_SIZE} =", sizes[SUPPORT_SIZE]))
-            else:
-                found += tensor_checks(x, name, shape, sizes)
-        return found
-
     def _guard_support(self, support_images, support_labels, ok) -> tuple:
-        return (guard_batch(support_images, ok, self.image_shape, count=self.ways),
-                guard_labels(support_labels, ok, self.ways))
+        return (guard_batch(support_images, ok, self.image_shape, count=self.ways,
+                            clip=IMAGE_RANGE), guard_labels(support_labels, ok, self.ways))
+
+    def _guard_query(self, query_images, ok) -> tf.Tensor:
+        return guard_batch(query_images, ok, self.image_shape, clip=IMAGE_RANGE)
 
     # -- the signatures ----------------------------------------------------------------
 
     def _adapt_and_classify(self, support_images, support_labels, query_images, seed):
         """Adapts on the labelled support set; ``{"probabilities" [Q, N], "labels" [Q]}``."""
         ok = validate(self._support_checks(support_images, support_labels)
-                      + self._query_checks(query_images) + scalar_checks(seed, "seed"))
+                      + self._images_checks(query_images, "query_images", self.max_query)
+                      + scalar_checks(seed, "seed"))
         support, labels = self._guard_support(support_images, support_labels, ok)
-        query = guard_batch(query_images, ok, self.image_shape)
+        query = self._guard_query(query_images, ok)
         return self._predict(self._adapt(support, labels, guard_scalar(seed, ok, 0)), query)
 
     def _adapt_signature(self, support_images, support_labels, seed):
@@ -243,8 +237,10 @@ class ClassifierModule(tf.Module):
 
     def _classify_signature(self, query_images, *state):
         """``query_images`` against the given state (e.g. ``adapt``'s) -> probabilities, labels."""
-        ok = validate(self._query_checks(query_images) + self._state_checks(state))
-        query = guard_batch(query_images, ok, self.image_shape)
+        ok = validate(self._images_checks(query_images, "query_images", self.max_query)
+                      + state_checks(self.output_names, self.state_shapes, state, ways=self.ways,
+                                     max_ways=self.max_ways, max_support=self.max_support))
+        query = self._guard_query(query_images, ok)
         state = [guard_tensor(x, ok, s, fill=self.ways)
                  for x, s in zip(state, self.state_shapes)]
         return self._predict(state, query)
@@ -259,12 +255,15 @@ class ClassifierModule(tf.Module):
         """What a client needs to know about the export (written beside it as JSON).
 
         ``state`` lists the ``adapt`` outputs (``classify`` inputs) and their
-        shapes, ``"S"`` for the support size; the gradient family lists them as
-        ``weights`` too (the issue-17 key).
+        shapes, ``"S"`` for the support size, ``"N"`` for the request's classes;
+        ``max_ways`` is the largest N (the gradient family: ``ways``); values within
+        ``image_tolerance`` of ``image_range`` are clipped. The gradient family lists
+        the state as ``weights`` too (the issue-17 key).
         """
         state = [{"name": n, "shape": s} for n, s in zip(self.output_names, self.state_shapes)]
-        out = {"family": self.family, "ways": self.ways, "image_shape": list(self.image_shape),
-               "image_range": list(_IMAGE_RANGE), "adapt_steps": self.adapt_steps,
+        out = {"family": self.family, "ways": self.ways, "max_ways": self.max_ways,
+               "image_shape": list(self.image_shape), "image_range": list(IMAGE_RANGE),
+               "image_tolerance": IMAGE_TOLERANCE, "adapt_steps": self.adapt_steps,
                "max_support": self.max_support, "max_query": self.max_query, "state": state,
                "batch_norm": _BATCH_NORM[self.family], "signatures": sorted(self.signatures())}
         if self.family == "gradient":

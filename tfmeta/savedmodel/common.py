@@ -4,6 +4,7 @@
   (step batches, adaptation, output latents), the rule both the GAN and the
   classifier modules follow;
 * :func:`variable_names`: the names of weights as signature outputs;
+* :data:`IMAGE_RANGE` and :data:`IMAGE_TOLERANCE`: the pixels a request may send;
 * :func:`save_module` writes a module with its signatures and
   ``assets.extra/tfmeta_export.json`` (:data:`METADATA_FILE`, what a client
   needs to know; TF Serving ignores the folder), :func:`read_metadata` reads it.
@@ -28,6 +29,10 @@ METADATA_FILE = os.path.join("assets.extra", "tfmeta_export.json")
 # graph; the inner steps run as one loop).
 MAX_ADAPT_STEPS = 100
 MAX_BOUND = 1 << 20
+# Images a request may send: float32 in IMAGE_RANGE; values up to IMAGE_TOLERANCE outside it
+# (an antialiased resize overshoots by about 5e-7) are clipped into it, others refused.
+IMAGE_RANGE = (-1.0, 1.0)
+IMAGE_TOLERANCE = 1e-5
 
 _BATCH_STREAM, _ADAPT_STREAM, _LATENT_STREAM = 0, 1, 2
 

@@ -17,7 +17,8 @@ several values declared fully would pass there with any shape, so such inputs
 are declared with their rank only (the classifier's weights, :func:`tensor_checks`).
 
 Each check is ``(ok, message, *data)`` (:func:`batch_checks`, :func:`scalar_checks`,
-:func:`label_checks` for class labels, :func:`tensor_checks` for a tensor of a
+:func:`label_checks` for class labels (:func:`open_label_checks`: any number of
+classes up to a bound), :func:`tensor_checks` for a tensor of a
 known shape such as a weight, sizes possibly named and read at run time);
 :func:`validate` turns a list of them into Asserts; the ``guard_*`` functions
 hand the computation the request's tensors only when every check passed (else a
@@ -117,8 +118,13 @@ def scalar_checks(x: tf.Tensor, name: str, low: int | None = None,
 
 
 def batch_checks(x: tf.Tensor, name: str, shape: Sequence[int], max_count: int,
-                 value_range: tuple[float, float] | None = None, min_count: int = 1) -> list:
-    """Checks of rank, trailing ``shape``, ``min_count <= len(x) <= max_count`` and the values."""
+                 value_range: tuple[float, float] | None = None, min_count: int = 1,
+                 tolerance: float = 0.0) -> list:
+    """Checks of rank, trailing ``shape``, ``min_count <= len(x) <= max_count`` and the values.
+
+    With a ``value_range``, values up to ``tolerance`` outside it pass (for
+    :func:`guard_batch` to clip them); NaN never does.
+    """
     shape = [int(s) for s in shape]
     rank = len(shape) + 1
     expected = "[n, " + ", ".join(map(str, shape)) + "]"
@@ -132,8 +138,10 @@ def batch_checks(x: tf.Tensor, name: str, shape: Sequence[int], max_count: int,
         values_rule = "finite"
     else:
         low, high = value_range
-        values_ok = tf.reduce_all(tf.logical_and(flat >= low, flat <= high))   # False for NaN
-        values_rule = f"finite and in [{low:g}, {high:g}]"
+        values_ok = tf.reduce_all(tf.logical_and(flat >= low - tolerance,   # False for NaN
+                                                 flat <= high + tolerance))
+        values_rule = f"finite and in [{low:g}, {high:g}]" + (
+            f" (to within {tolerance:g}, then clipped)" if tolerance else "")
     return [
         (tf.equal(runtime_rank(x), rank),
          f"{name} must have rank {rank}, shape {expected}; got shape", actual),
@@ -143,14 +151,18 @@ def batch_checks(x: tf.Tensor, name: str, shape: Sequence[int], max_count: int,
          f"{name} must hold between {min_count} and {max_count} items (n; bound fixed at "
          "export time); got n =", count),
         (values_ok, f"{name} must be {values_rule}; got",
-         tf.strings.format("min {}, max {}", (tf.reduce_min(flat), tf.reduce_max(flat)))),
+         _min_max(flat)),
     ]
 
 
-def guard_batch(x: tf.Tensor, ok: tf.Tensor, shape: Sequence[int], count: int = 1) -> tf.Tensor:
-    """``x`` if ``ok`` else ``count`` zero items; statically ``[None, *shape]``."""
+def guard_batch(x: tf.Tensor, ok: tf.Tensor, shape: Sequence[int], count: int = 1,
+                clip: tuple[float, float] | None = None) -> tf.Tensor:
+    """``x`` (clipped to ``clip``) if ``ok`` else ``count`` zero items; statically
+    ``[None, *shape]``."""
     shape = [int(s) for s in shape]
     safe = tf.cond(ok, lambda: tf.identity(x), lambda: tf.zeros([count, *shape], x.dtype))
+    if clip is not None:
+        safe = tf.clip_by_value(safe, *clip)
     safe.set_shape([None, *shape])
     return safe
 
@@ -174,18 +186,54 @@ def label_checks(labels: tf.Tensor, name: str, ways: int, images: tf.Tensor,
     image_count = tf.concat([tf.shape(runtime_view(images)), [0]], 0)[0]
     classes = tf.range(ways, dtype=tf.int32)
     present = tf.reduce_any(tf.equal(flat[:, None], classes[None, :]), axis=0)
-    return [
-        (tf.equal(runtime_rank(labels), 1),
-         f"{name} must have rank 1, shape [n]; got shape", tf.shape(labels)),
-        (tf.equal(count, image_count),
-         f"{name} must hold one label per image of {images_name}; got labels, images =",
-         tf.stack([count, image_count])),
+    only = f"it answers {ways}-way requests only: its head has {ways} classes"
+    return _label_shape_checks(labels, name, count, image_count, images_name) + [
         (tf.reduce_all(tf.logical_and(flat >= 0, flat < ways)),
-         f"{name} must be in [0, {ways - 1}] (the classifier has {ways} classes); got",
-         tf.strings.format("min {}, max {}", (tf.reduce_min(flat), tf.reduce_max(flat)))),
+         f"{name} must be in [0, {ways - 1}] ({only}); got", _min_max(flat)),
         (tf.reduce_all(present),
-         f"{name} must hold every class 0..{ways - 1} at least once; missing classes",
+         f"{name} must hold every class 0..{ways - 1} at least once ({only}); missing classes",
          tf.boolean_mask(classes, tf.logical_not(present))),
+    ]
+
+
+def _label_shape_checks(labels, name, count, image_count, images_name) -> list:
+    return [(tf.equal(runtime_rank(labels), 1),
+             f"{name} must have rank 1, shape [n]; got shape", tf.shape(labels)),
+            (tf.equal(count, image_count),
+             f"{name} must hold one label per image of {images_name}; got labels, images =",
+             tf.stack([count, image_count]))]
+
+
+def _min_max(flat: tf.Tensor) -> tf.Tensor:
+    return tf.strings.format("min {}, max {}", (tf.reduce_min(flat), tf.reduce_max(flat)))
+
+
+def open_label_checks(labels: tf.Tensor, name: str, max_ways: int, images: tf.Tensor,
+                      images_name: str, min_ways: int = 2) -> list:
+    """:func:`label_checks` of a request whose number of classes N is its largest label + 1.
+
+    N must be in ``[min_ways, max_ways]`` and every class ``0..N-1`` occur at
+    least once.
+    """
+    labels = runtime_view(labels)
+    flat = _flat(labels)
+    count = tf.size(flat, out_type=tf.int32)
+    image_count = tf.concat([tf.shape(runtime_view(images)), [0]], 0)[0]
+    ways = tf.reduce_max(tf.concat([flat, [-1]], 0)) + 1
+    classes = tf.range(max_ways, dtype=tf.int32)
+    seen = tf.math.unsorted_segment_max(tf.ones_like(flat), tf.clip_by_value(
+        flat, 0, max_ways - 1), max_ways) > 0
+    missing = tf.logical_and(classes < ways, tf.logical_not(seen))
+    rule = "N = the largest label + 1"
+    return _label_shape_checks(labels, name, count, image_count, images_name) + [
+        (tf.reduce_all(tf.logical_and(flat >= 0, flat < max_ways)),
+         f"{name} must be in [0, {max_ways - 1}] (N-way requests, {rule}, up to "
+         f"{max_ways}: bound fixed at export time); got", _min_max(flat)),
+        (ways >= min_ways, f"{name} must hold at least {min_ways} classes ({rule}); got N =",
+         ways),
+        (tf.logical_not(tf.reduce_any(missing)),
+         f"{name} must hold every class 0..N-1 at least once ({rule}); missing classes",
+         tf.boolean_mask(classes, missing)),
     ]
 
 
@@ -216,7 +264,7 @@ def tensor_checks(x: tf.Tensor, name: str, shape: Sequence[int | str],
         (tf.logical_and(tf.equal(runtime_rank(x), len(shape)), tf.reduce_all(same)),
          f"{name} must have shape {shown}; got shape", actual),
         (tf.reduce_all(tf.math.is_finite(flat)), f"{name} must be finite; got",
-         tf.strings.format("min {}, max {}", (tf.reduce_min(flat), tf.reduce_max(flat)))),
+         _min_max(flat)),
     ]
 
 

@@ -91,13 +91,14 @@ def transductive_logits(setup: Setup, support_images, support_labels, images,
 
 def serving(setup: Setup, steps: int) -> dict:
     """The serving parts: the state is one episode's support state without its leading axis
-    of 1 (shapes found by the module); the embedding's and head's variables (also the
+    of 1 (shapes found by the module), of as many classes as the request's labels name
+    (largest + 1: no head fixes them); the embedding's and head's variables (also the
     BatchNorm averages) are saved by name."""
     del steps
 
     def adapt_fn(images, labels, seed):
         del seed   # nothing is drawn
-        state = adapt(setup, images, labels, ways=setup.config.ways)
+        state = adapt(setup, images, labels, ways=tf.reduce_max(labels) + 1)
         return {n: t[0] for n, t in state.items()}
 
     def logits_fn(state, images):

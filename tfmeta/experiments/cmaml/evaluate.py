@@ -40,17 +40,19 @@ def _params(setup: Setup) -> list:
     return [tf.convert_to_tensor(v) for v in setup.variables()]
 
 
-def adapted_logits(setup: Setup, support: tuple, query_images, seed, steps: int):
-    """``(logits of the query, masks or None)`` after ``steps`` inner steps on ``support``."""
+def adapted_logits(setup: Setup, support: tuple, query_images, seed, inner_steps: int):
+    """``(logits of the query, masks or None)`` after ``inner_steps`` inner steps on
+    ``support``."""
     params = _params(setup)
     if setup.modules is None:
         final = adaptation_trajectory(setup.objective, {PLAYER: params}, Reused(support),
-                                      setup.inner, inner_steps=steps, seed=seed)[-1][PLAYER]
+                                      setup.inner, inner_steps=inner_steps,
+                                      seed=seed)[-1][PLAYER]
         return functional.apply(setup.conv4, final, query_images, training=True), None
     masks = setup.masks_of(params, support)
     final = adaptation_trajectory(setup.objective, {PLAYER: params},
                                   Reused(tuple(support) + (masks,)), setup.inner,
-                                  inner_steps=steps, seed=seed)[-1][PLAYER]
+                                  inner_steps=inner_steps, seed=seed)[-1][PLAYER]
     return cmaml.customized_output(setup.modules, final, masks, query_images), masks
 
 

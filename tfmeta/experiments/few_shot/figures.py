@@ -25,15 +25,16 @@ SAMPLES_FILE = "samples.png"
 
 
 def generated(setup: Setup, support_images: tf.Tensor, support_labels: tf.Tensor, *,
-              steps: int, seed=None) -> tf.Tensor:
-    """MeGAN: ``[steps, S, H, W, C]``, the generator's images of the support set at each
-    inner step of ``adapt`` (the ones the classifier sees from ``fakes_from`` on)."""
+              inner_steps: int, seed=None) -> tf.Tensor:
+    """MeGAN: ``[inner_steps, S, H, W, C]``, the generator's images of the support set at
+    each inner step of ``adapt`` (the ones the classifier sees from ``fakes_from`` on)."""
     if setup.generator is None:
         raise ValueError(f"{setup.config.algorithm!r} has no generator (only megan has)")
     seed = tf.zeros([2], tf.int32) if seed is None else seed
-    path = trajectory(setup, support_images, support_labels, steps, None, seed)
+    path = trajectory(setup, support_images, support_labels, inner_steps, None, seed)
     return tf.stack([setup.objective.generate(path[j], support_images, support_labels,
-                                              step_seed(seed, 0, j)) for j in range(steps)])
+                                              step_seed(seed, 0, j))
+                     for j in range(inner_steps)])
 
 
 def augmentation_rows(setup: Setup, dataset: ClassDataset, *, episodes: int = 3,
@@ -41,15 +42,15 @@ def augmentation_rows(setup: Setup, dataset: ClassDataset, *, episodes: int = 3,
     """``[(label, images [S, H, W, C] in [-1, 1], seen_by_the_classifier), ...]``."""
     config = setup.config
     sampler = EpisodeSampler(dataset, ways=config.ways, shots=config.shots, queries=1, seed=seed)
-    steps = config.eval_inner_steps
+    inner_steps = config.eval_inner_steps
     rows = []
     for e in range(episodes):
         episode = sampler(tf.constant(e, tf.int64))
-        images = generated(setup, episode.support_images, episode.support_labels, steps=steps,
-                           seed=episode.seed).numpy()
+        images = generated(setup, episode.support_images, episode.support_labels,
+                           inner_steps=inner_steps, seed=episode.seed).numpy()
         rows.append((f"episode {e}: support", episode.support_images.numpy(), False))
         rows += [(f"  step {j + 1} generated", images[j], j >= config.fakes_from)
-                 for j in range(steps)]
+                 for j in range(inner_steps)]
     return rows
 
 

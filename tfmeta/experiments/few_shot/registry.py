@@ -61,10 +61,10 @@ class LearnerSpec:
         (a learned comparison, no inner loop).
       help: one sentence for `algorithm`'s help text.
       build: ``(config, image_shape, *, dtype, activation) -> Setup``.
-      adapt: ``(setup, images, labels, *, steps, params, seed, ways)`` -> the
+      adapt: ``(setup, images, labels, *, inner_steps, params, seed, ways)`` -> the
         adapted state (parameters, or a metric learner's support state).
       logits: ``(setup, state, images) -> [Q, N]`` class logits.
-      serving: ``(setup, steps) -> dict`` of the serving module's parts
+      serving: ``(setup, inner_steps) -> dict`` of the serving module's parts
         (``adapt_fn``, ``logits_fn``, ``variables``, maybe ``state_shapes``).
       serving_metadata: ``setup -> dict``, what an export records about it.
       blocks: the option blocks of the config (field dataclasses of

@@ -33,9 +33,9 @@ from tfmeta.savedmodel.common import variable_names
 from tfmeta.types import Reused
 
 
-def trajectory(setup: Setup, support_images, support_labels, steps: int, params=None,
+def trajectory(setup: Setup, support_images, support_labels, inner_steps: int, params=None,
                seed=None) -> list:
-    """``[params_0, ..., params_steps]`` of every player on the support set."""
+    """``[params_0, ..., params_k]`` of every player on the support set (k = ``inner_steps``)."""
     start = {PLAYER: params_of(setup.model) if params is None else list(params)}
     if setup.modulation is not None:   # HSML: the start tailored to this support set
         start, _ = modulate({PLAYER: setup.modulation}, start, (support_images, support_labels))
@@ -43,14 +43,15 @@ def trajectory(setup: Setup, support_images, support_labels, steps: int, params=
         start[GENERATOR] = params_of(setup.generator)
     seed = tf.zeros([2], tf.int32) if seed is None else seed
     return adaptation_trajectory(setup.objective, start, Reused((support_images, support_labels)),
-                                 setup.inner, inner_steps=steps, seed=seed)
+                                 setup.inner, inner_steps=inner_steps, seed=seed)
 
 
-def adapt(setup: Setup, support_images, support_labels, *, steps: int, params=None, seed=None,
-          ways=None) -> list:
-    """The classifier's parameters after ``steps`` inner steps (``ways`` is the run's)."""
+def adapt(setup: Setup, support_images, support_labels, *, inner_steps: int, params=None,
+          seed=None, ways=None) -> list:
+    """The classifier's parameters after ``inner_steps`` inner steps (``ways`` is the run's)."""
     del ways
-    return trajectory(setup, support_images, support_labels, steps, params, seed)[-1][PLAYER]
+    return trajectory(setup, support_images, support_labels, inner_steps, params,
+                      seed)[-1][PLAYER]
 
 
 def logits(setup: Setup, params: list, images: tf.Tensor) -> tf.Tensor:
@@ -58,8 +59,8 @@ def logits(setup: Setup, params: list, images: tf.Tensor) -> tf.Tensor:
     return logits_of(setup.model, params, images)
 
 
-def serving(setup: Setup, steps: int) -> dict:
-    """The serving parts: the state is the weights after ``steps`` inner steps, by name.
+def serving(setup: Setup, inner_steps: int) -> dict:
+    """The serving parts: the state is the weights after ``inner_steps`` inner steps, by name.
 
     Meta-variables (inner rates, HSML's modulation, MeGAN's generator) are
     saved too, as they adapt inside ``adapt_fn``.
@@ -69,7 +70,8 @@ def serving(setup: Setup, steps: int) -> dict:
     names = variable_names(model.trainable_variables, model.name)
 
     def adapt_fn(images, labels, seed):
-        return dict(zip(names, spec.adapt(setup, images, labels, steps=steps, seed=seed)))
+        return dict(zip(names, spec.adapt(setup, images, labels, inner_steps=inner_steps,
+                                          seed=seed)))
 
     def logits_fn(state, images):
         return spec.logits(setup, [state[n] for n in names], images)

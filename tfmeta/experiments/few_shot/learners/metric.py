@@ -56,10 +56,10 @@ def build_metric(config: Config, image_shape, *, dtype: str = "float32",
                  nets)
 
 
-def adapt(setup: Setup, support_images, support_labels, *, steps: int = 0, params=None,
+def adapt(setup: Setup, support_images, support_labels, *, inner_steps: int = 0, params=None,
           seed=None, ways=None) -> dict:
-    """The support state of ``ways`` classes (default: the run's); ``steps`` do not apply."""
-    del steps, params, seed
+    """The support state of ``ways`` classes (default: the run's); ``inner_steps`` do not apply."""
+    del inner_steps, params, seed
     ways = setup.config.ways if ways is None else ways
     embeddings = embed(setup.nets, support_images[None], training=False)
     return support_state(setup.nets, embeddings, support_labels[None], ways)

@@ -22,7 +22,7 @@ Deprecated names (they warn, and work as before): ``adapt`` for
 
 from tfmeta.algorithms.adapt import (adapt, adapt_loop, adaptation_trajectory, step_seed,
                                      step_weights)
-from tfmeta.algorithms.learner import ALGORITHMS, MetaLearner
+from tfmeta.algorithms.meta_learner import ALGORITHMS, MetaLearner
 from tfmeta.algorithms.maml import maml_losses, meta_gradients, meta_variables
 from tfmeta.algorithms.remat import rematerialize
 from tfmeta.algorithms.reptile import mini_batches, reptile_direction, whole_episodes

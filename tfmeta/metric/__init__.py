@@ -19,7 +19,7 @@ Example:
 from tfmeta.metric.episodes import (METHODS, MetricNets, cosine_similarities, embed,
                                     episode_loss, prototypes, query_logits,
                                     siamese_pair_logits, squared_distances, support_state)
-from tfmeta.metric.learner import MetricLearner
+from tfmeta.metric.metric_learner import MetricLearner
 
 __all__ = ["METHODS", "MetricLearner", "MetricNets", "cosine_similarities", "embed",
            "episode_loss", "prototypes", "query_logits", "siamese_pair_logits",

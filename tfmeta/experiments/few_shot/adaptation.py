@@ -27,18 +27,18 @@ import tensorflow as tf
 from tfmeta import checks
 from tfmeta.experiments.few_shot import learners
 from tfmeta.experiments.few_shot.figures import generated
-from tfmeta.experiments.few_shot.registry import Setup
+from tfmeta.experiments.few_shot.registry import FewShotSetup
 from tfmeta.functional import params_of
 
 __all__ = ["adapt", "classify", "generated", "initial_params", "logits"]
 
 
-def initial_params(setup: Setup) -> list:
+def initial_params(setup: FewShotSetup) -> list:
     """The meta-learned initialization as a list of tensors."""
     return params_of(setup.model)
 
 
-def adapt(setup: Setup, support_images: tf.Tensor, support_labels: tf.Tensor, *,
+def adapt(setup: FewShotSetup, support_images: tf.Tensor, support_labels: tf.Tensor, *,
           inner_steps: int | None = None, params: list | None = None, seed=None, ways=None,
           steps: int | None = None) -> list | dict:
     """Parameters after ``inner_steps`` inner steps on the support set (from the
@@ -52,11 +52,11 @@ def adapt(setup: Setup, support_images: tf.Tensor, support_labels: tf.Tensor, *,
         seed=seed, ways=ways)
 
 
-def logits(setup: Setup, params: list | dict, images: tf.Tensor) -> tf.Tensor:
+def logits(setup: FewShotSetup, params: list | dict, images: tf.Tensor) -> tf.Tensor:
     """Class logits ``[Q, N]`` of ``images`` at ``params`` (a metric learner: its support state)."""
     return learners.get(setup.config.algorithm).logits(setup, params, images)
 
 
-def classify(setup: Setup, params: list | dict, images: tf.Tensor) -> tf.Tensor:
+def classify(setup: FewShotSetup, params: list | dict, images: tf.Tensor) -> tf.Tensor:
     """Class probabilities ``[Q, N]`` of ``images`` at ``params`` (batch statistics)."""
     return tf.nn.softmax(logits(setup, params, images), axis=-1)

@@ -26,7 +26,7 @@ from tfmeta.classify import accuracy
 from tfmeta.data import ClassDataset, EpisodeSampler
 from tfmeta.experiments.few_shot import learners
 from tfmeta.experiments.few_shot.adaptation import adapt, classify
-from tfmeta.experiments.few_shot.registry import Setup
+from tfmeta.experiments.few_shot.registry import FewShotSetup as Setup
 
 CURVE_SEED = 1_000_003     # the training curve's episodes: apart from the evaluation's `seed`
 

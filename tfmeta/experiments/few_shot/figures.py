@@ -19,12 +19,12 @@ import tensorflow as tf
 from tfmeta.algorithms.adapt import step_seed
 from tfmeta.data import ClassDataset, EpisodeSampler
 from tfmeta.experiments.few_shot.learners.gradient import trajectory
-from tfmeta.experiments.few_shot.registry import Setup
+from tfmeta.experiments.few_shot.registry import FewShotSetup
 
 SAMPLES_FILE = "samples.png"
 
 
-def generated(setup: Setup, support_images: tf.Tensor, support_labels: tf.Tensor, *,
+def generated(setup: FewShotSetup, support_images: tf.Tensor, support_labels: tf.Tensor, *,
               inner_steps: int, seed=None) -> tf.Tensor:
     """MeGAN: ``[inner_steps, S, H, W, C]``, the generator's images of the support set at
     each inner step of ``adapt`` (the ones the classifier sees from ``fakes_from`` on)."""
@@ -37,7 +37,7 @@ def generated(setup: Setup, support_images: tf.Tensor, support_labels: tf.Tensor
                      for j in range(inner_steps)])
 
 
-def augmentation_rows(setup: Setup, dataset: ClassDataset, *, episodes: int = 3,
+def augmentation_rows(setup: FewShotSetup, dataset: ClassDataset, *, episodes: int = 3,
                       seed: int = 0) -> list[tuple[str, np.ndarray, bool]]:
     """``[(label, images [S, H, W, C] in [-1, 1], seen_by_the_classifier), ...]``."""
     config = setup.config
@@ -79,7 +79,7 @@ def render(rows: list[tuple[str, np.ndarray, bool]], scale: int = 2) -> np.ndarr
     return np.asarray(canvas)
 
 
-def augmentation_grid(setup: Setup, dataset: ClassDataset, *, episodes: int = 3,
+def augmentation_grid(setup: FewShotSetup, dataset: ClassDataset, *, episodes: int = 3,
                       seed: int = 0) -> np.ndarray:
     """:func:`augmentation_rows` rendered (uint8 ``[H, W, 3]``)."""
     return render(augmentation_rows(setup, dataset, episodes=episodes, seed=seed))

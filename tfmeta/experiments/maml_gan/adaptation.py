@@ -16,16 +16,16 @@ import tensorflow as tf
 from tfmeta import functional
 from tfmeta import algorithms
 from tfmeta.algorithms import adapt_loop
-from tfmeta.experiments.maml_gan.build import Setup
+from tfmeta.experiments.maml_gan.build import MamlGanSetup
 
 
-def params_of(setup: Setup) -> dict[str, list]:
+def params_of(setup: MamlGanSetup) -> dict[str, list]:
     """Both players' current parameters (tensors read from the variables)."""
     return {"generator": functional.params_of(setup.generator),
             "discriminator": functional.params_of(setup.discriminator)}
 
 
-def adaptation_trajectory(setup: Setup, params, images: tf.Tensor, seed, inner_steps: int,
+def adaptation_trajectory(setup: MamlGanSetup, params, images: tf.Tensor, seed, inner_steps: int,
                           inner=None):
     """Adapts both players on ``images [k, B, H, W, C]``; returns the trajectory.
 
@@ -37,7 +37,7 @@ def adaptation_trajectory(setup: Setup, params, images: tf.Tensor, seed, inner_s
                                             seed=tf.convert_to_tensor(seed, tf.int32))
 
 
-def adapted_params(setup: Setup, params, images: tf.Tensor, seed, inner_steps: int):
+def adapted_params(setup: MamlGanSetup, params, images: tf.Tensor, seed, inner_steps: int):
     """Both players after ``inner_steps`` inner steps on ``images [k, B, H, W, C]``.
 
     The last entry of :func:`adaptation_trajectory`, computed as one symbolic

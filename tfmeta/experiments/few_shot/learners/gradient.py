@@ -25,7 +25,8 @@ from tfmeta.algorithms.maml import modulate
 from tfmeta.classify import PLAYER, classification_objective, logits_of
 from tfmeta.experiments.few_shot.fields import InnerLoopFields
 from tfmeta.experiments.few_shot.learners.components import adam, conv4_classifier, inner_sgd
-from tfmeta.experiments.few_shot.registry import Config, LearnerSpec, Setup, get, register
+from tfmeta.experiments.few_shot.registry import (Config, FewShotSetup, LearnerSpec, get,
+                                                  register)
 from tfmeta.functional import params_of
 from tfmeta.inner_lstm import meta_lstm, meta_lstm_variables
 from tfmeta.megan import GENERATOR
@@ -33,7 +34,7 @@ from tfmeta.savedmodel.common import variable_names
 from tfmeta.types import Reused
 
 
-def trajectory(setup: Setup, support_images, support_labels, inner_steps: int, params=None,
+def trajectory(setup: FewShotSetup, support_images, support_labels, inner_steps: int, params=None,
                seed=None) -> list:
     """``[params_0, ..., params_k]`` of every player on the support set (k = ``inner_steps``)."""
     start = {PLAYER: params_of(setup.model) if params is None else list(params)}
@@ -46,7 +47,7 @@ def trajectory(setup: Setup, support_images, support_labels, inner_steps: int, p
                                  setup.inner, inner_steps=inner_steps, seed=seed)
 
 
-def adapt(setup: Setup, support_images, support_labels, *, inner_steps: int, params=None,
+def adapt(setup: FewShotSetup, support_images, support_labels, *, inner_steps: int, params=None,
           seed=None, ways=None) -> list:
     """The classifier's parameters after ``inner_steps`` inner steps (``ways`` is the run's)."""
     del ways
@@ -54,12 +55,12 @@ def adapt(setup: Setup, support_images, support_labels, *, inner_steps: int, par
                       seed)[-1][PLAYER]
 
 
-def logits(setup: Setup, params: list, images: tf.Tensor) -> tf.Tensor:
+def logits(setup: FewShotSetup, params: list, images: tf.Tensor) -> tf.Tensor:
     """Class logits ``[Q, N]`` of ``images`` at ``params`` (batch statistics)."""
     return logits_of(setup.model, params, images)
 
 
-def serving(setup: Setup, inner_steps: int) -> dict:
+def serving(setup: FewShotSetup, inner_steps: int) -> dict:
     """The serving parts: the state is the weights after ``inner_steps`` inner steps, by name.
 
     Meta-variables (inner rates, HSML's modulation, MeGAN's generator) are
@@ -94,14 +95,14 @@ def serving(setup: Setup, inner_steps: int) -> dict:
                 variables=variables)
 
 
-def serving_metadata(setup: Setup) -> dict:
+def serving_metadata(setup: FewShotSetup) -> dict:
     return {"inner_optimizer": setup.inner.name}
 
 
 def build_gradient(config: Config, image_shape, *, dtype: str = "float32",
                    activation: str = "relu", algorithm: str = "maml",
                    inner: Callable = inner_sgd, modulation: Callable | None = None,
-                   outer: Callable = adam, carry_inner_state: bool = False) -> Setup:
+                   outer: Callable = adam, carry_inner_state: bool = False) -> FewShotSetup:
     """Conv-4, objective, inner optimizer, :class:`MetaLearner` and checkpoint.
 
     ``algorithm``: MetaLearner's (maml, fomaml or reptile); ``inner(config,
@@ -129,11 +130,12 @@ def build_gradient(config: Config, image_shape, *, dtype: str = "float32",
     if carry_inner_state:
         items["inner_state"] = tf.nest.flatten(learner.inner_state)
         inner_optimizer = learner.carried_inner(PLAYER)
-    return Setup(config, model, objective, inner_optimizer, learner,
+    return FewShotSetup(config, model, objective, inner_optimizer, learner,
                  tf.train.Checkpoint(**items), modulation=modulated)
 
 
-def gradient_learner(name: str, help: str, build: Callable[..., Setup], **fields) -> LearnerSpec:
+def gradient_learner(name: str, help: str, build: Callable[..., FewShotSetup],
+                     **fields) -> LearnerSpec:
     """A gradient-family :class:`LearnerSpec` (the inner-loop fields apply unless ``without``)."""
     defaults = dict(family="gradient", adapt=adapt, logits=logits, serving=serving,
                     serving_metadata=serving_metadata, blocks=(InnerLoopFields,))
@@ -158,7 +160,7 @@ def _check_meta_lstm(config: Config) -> None:
                          f"gate's starting value, a sigmoid: it must be in (0, 1)")
 
 
-def _builder(**how) -> Callable[..., Setup]:
+def _builder(**how) -> Callable[..., FewShotSetup]:
     def build(config, image_shape, *, dtype="float32", activation="relu"):
         return build_gradient(config, image_shape, dtype=dtype, activation=activation, **how)
     return build

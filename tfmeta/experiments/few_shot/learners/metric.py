@@ -23,7 +23,8 @@ import tensorflow as tf
 
 from tfmeta.experiments.few_shot.fields import MetricFields
 from tfmeta.experiments.few_shot.learners.components import outer_optimizer
-from tfmeta.experiments.few_shot.registry import Config, LearnerSpec, Setup, register
+from tfmeta.experiments.few_shot.registry import (Config, FewShotSetup as Setup, LearnerSpec,
+                                                  register)
 from tfmeta.metric import MetricLearner, MetricNets, embed, query_logits, support_state
 from tfmeta.nets.conv4 import build_conv4_embedding
 from tfmeta.nets.metric_heads import (FullContextEmbedding, build_relation_module,

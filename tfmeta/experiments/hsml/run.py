@@ -55,9 +55,11 @@ def read_curve(workdir: str) -> list[dict]:
     return rundir.read_points(workdir, CURVE_FILE)
 
 
-def task_curves(setup: HSMLSetup, tasks, steps: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """``([tasks, steps + 1] query MSE after 0..steps inner steps, [tasks, K_1] first-level
-    cluster assignments or None)`` of a stacked meta-batch of held-out tasks."""
+def task_curves(setup: HSMLSetup, tasks,
+                inner_steps: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """``([tasks, k + 1] query MSE after 0..k inner steps, [tasks, K_1] first-level
+    cluster assignments or None)`` of a stacked meta-batch of held-out tasks, k being
+    ``inner_steps``."""
 
     @tf.function
     def one(task):
@@ -67,7 +69,7 @@ def task_curves(setup: HSMLSetup, tasks, steps: int) -> tuple[np.ndarray, np.nda
         params, _ = modulate({PLAYER: setup.modulation} if setup.modulation else None,
                              params, support)
         trajectory = adaptation_trajectory(setup.objective, params, Reused(support), setup.inner,
-                                           inner_steps=steps, seed=task.seed)
+                                           inner_steps=inner_steps, seed=task.seed)
         mse = tf.stack([setup.objective(p, query, task.seed)[PLAYER] for p in trajectory])
         if setup.modulation is None:
             return mse, tf.zeros([0], mse.dtype)

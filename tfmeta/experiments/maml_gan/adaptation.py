@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tfmeta import functional
 from tfmeta import algorithms
-from tfmeta.algorithms import adapt_loop
+from tfmeta.algorithms import adapted_params_and_carry
 from tfmeta.experiments.maml_gan.build import MamlGanSetup
 
 
@@ -41,10 +41,11 @@ def adapted_params(setup: MamlGanSetup, params, images: tf.Tensor, seed, inner_s
     """Both players after ``inner_steps`` inner steps on ``images [k, B, H, W, C]``.
 
     The last entry of :func:`adaptation_trajectory`, computed as one symbolic
-    loop (:func:`tfmeta.algorithms.adapt_loop`): inside a ``tf.function`` the
-    step is traced once, so the graph (an export's, evaluate's) and its trace
-    time do not grow with ``inner_steps``.
+    loop (:func:`tfmeta.algorithms.adapted_params_and_carry`): inside a
+    ``tf.function`` the step is traced once, so the graph (an export's,
+    evaluate's) and its trace time do not grow with ``inner_steps``.
     """
-    adapted, _ = adapt_loop(setup.objective, params, images, setup.inner,
-                            inner_steps=inner_steps, seed=tf.convert_to_tensor(seed, tf.int32))
+    adapted, _ = adapted_params_and_carry(setup.objective, params, images, setup.inner,
+                                          inner_steps=inner_steps,
+                                          seed=tf.convert_to_tensor(seed, tf.int32))
     return adapted

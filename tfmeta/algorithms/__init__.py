@@ -12,6 +12,9 @@ Public API:
   step_weights(kind, steps, iteration, anneal_steps)
   MetaLearner: owns the variables and outer optimizers; ``train_step(tasks)``,
     ``learning_rates()``; a ``tfmeta.types.Learner``.
+  InnerLoop(inner_steps, step_weights, anneal_steps, first_order_steps, remat, unroll,
+    carry_inner_state): a MetaLearner's inner-loop settings as one value
+    (``MetaLearner(..., inner_loop=InnerLoop(...))``; the keywords still work).
 
 Tasks give their inner and validation batches per step or as one
 ``tfmeta.types.Reused`` batch (an episode's support and query sets).
@@ -24,6 +27,7 @@ for ``inner_steps=`` of ``adaptation_trajectory``, ``adapt``, ``adapt_loop``,
 
 from tfmeta.algorithms.adapt import (adaptation_trajectory, adapted_params_and_carry,
                                      step_seed, step_weights)
+from tfmeta.algorithms.inner_loop import InnerLoop
 from tfmeta.algorithms.meta_learner import ALGORITHMS, MetaLearner
 from tfmeta.algorithms.maml import maml_losses, meta_gradients, meta_variables
 from tfmeta.algorithms.remat import rematerialize
@@ -31,6 +35,6 @@ from tfmeta.algorithms.renamed import adapt, adapt_loop
 from tfmeta.algorithms.reptile import mini_batches, reptile_direction, whole_episodes
 
 __all__ = ["adaptation_trajectory", "adapted_params_and_carry", "adapt", "adapt_loop",
-           "rematerialize", "step_seed", "step_weights", "MetaLearner", "ALGORITHMS",
+           "rematerialize", "step_seed", "step_weights", "InnerLoop", "MetaLearner", "ALGORITHMS",
            "mini_batches", "maml_losses", "meta_gradients", "meta_variables",
            "reptile_direction", "whole_episodes"]

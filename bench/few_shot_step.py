@@ -57,8 +57,8 @@ flags.DEFINE_enum("tasks_mode", "loop", ["loop", "vectorized"], "loop: one task 
                   "(tf.while_loop); vectorized: all tasks as one batched computation.")
 flags.DEFINE_integer("parallel_tasks", 1, "loop: tasks the runtime may compute at once.",
                      lower_bound=1)
-flags.DEFINE_integer("threads", 0, "TensorFlow intra-op threads (0: TensorFlow's default, "
-                     "all cores).", lower_bound=0)
+flags.DEFINE_integer("threads", 0, "TensorFlow's intra- and inter-op threads (0: TensorFlow's "
+                     "default, all cores).", lower_bound=0)
 flags.DEFINE_integer("warmup", 2, "Untimed meta-updates first (the first one traces).",
                      lower_bound=0)
 flags.DEFINE_integer("repeats", 10, "Timed meta-updates.", lower_bound=1)
@@ -134,6 +134,7 @@ def run(algorithm: str, ways: int, shots: int, queries: int, tasks: int, inner_s
     import tensorflow as tf
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
     learner = build(algorithm, ways, inner_steps, inner_lr, outer_lr, tasks_mode, parallel_tasks)
     sample = tf.function(lambda s: synthetic_tasks(s, tasks, ways, shots, queries,
                                                    megan=algorithm == "megan"))

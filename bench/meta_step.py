@@ -20,7 +20,11 @@ sec_per_meta_update`` (median of ``repeats`` timed updates after one warm-up),
 optimization and XLA compilation), ``remat`` (``--remat``: inner steps recomputed in the
 meta-backward pass), ``peak_rss_mb`` (``ru_maxrss`` of the process, TensorFlow's own
 ~600 MB included), ``rss_before_first_update_mb`` (after import, models, one data draw),
-``flops_per_meta_update`` and ``gflops_per_sec``. ``--suite`` runs every configuration
+``flops_per_meta_update`` and ``gflops_per_sec``; ``threads`` (``--threads``: TensorFlow's
+intra- and inter-op pools; 0, the default, leaves TensorFlow's and reports the cores), ``warmup``
+(1), ``loss`` and the optimizers' settings (``inner_lr, inner_rho, inner_eps, outer_lr, outer_rho,
+outer_eps, first_order``; reptile: ``inner_lr, inner_beta_1, inner_beta_2, inner_eps, outer_lr``),
+which ``bench.compare_peer`` checks against the peer's. ``--suite`` runs every configuration
 of bench/README.md, each in a fresh process (so peak memory is its own; a configuration
 that fails or runs past 10 minutes prints a line with ``error``).
 
@@ -54,6 +58,11 @@ SUITE = ([dict(algorithm=a, inner_steps=10) for a in ("maml", "fomaml", "reptile
          + [dict(algorithm=a, inner_steps=k, jit_compile=True)
             for a, k in (("maml", 1), ("maml", 10), ("fomaml", 10), ("reptile", 10))])
 SUITE_TIMEOUT_SEC = 600
+LOSS = "wgan-gp"
+INNER_RMSPROP = dict(learning_rate=1e-4, rho=0.9, epsilon=1e-7)
+OUTER_RMSPROP = dict(learning_rate=1e-4, rho=0.9, epsilon=1e-7)
+REPTILE_ADAM = dict(learning_rate=1e-4, beta_1=0.5, beta_2=0.999, epsilon=1e-7)
+REPTILE_OUTER_LR = 0.1
 
 flags.DEFINE_enum("algorithm", "maml", ["maml", "fomaml", "reptile"], "Meta-learning algorithm.")
 flags.DEFINE_integer("inner_steps", 10, "k: inner steps per task.", lower_bound=1)
@@ -65,6 +74,8 @@ flags.DEFINE_bool("remat", False, "Recompute inner steps in the meta-backward pa
 flags.DEFINE_bool("unroll", None, "Unroll the k inner steps into the graph (--unroll) or run "
                   "one symbolic loop (--nounroll); default: unrolled unless --remat.")
 flags.DEFINE_integer("repeats", 5, "Timed meta-updates after one warm-up.", lower_bound=1)
+flags.DEFINE_integer("threads", 0, "TensorFlow's intra- and inter-op threads (0: TensorFlow's "
+                     "default, all cores).", lower_bound=0)
 flags.DEFINE_integer("profile", 0, "Also profile one more meta-update and report this many op "
                      "types with the most self time (0: no profile).", lower_bound=0)
 flags.DEFINE_bool("suite", False, "Run every configuration of bench/README.md, one process "
@@ -95,18 +106,31 @@ def build(algorithm: str, inner_steps: int, jit_compile: bool, remat: bool = Fal
     from tfmeta.nets import build_discriminator, build_generator
 
     g, d = build_generator(seed=0), build_discriminator(seed=1)
-    objective = gan_objective(g, d, loss="wgan-gp")
+    objective = gan_objective(g, d, loss=LOSS)
     variables = {"generator": g.trainable_variables, "discriminator": d.trainable_variables}
     if algorithm == "reptile":
-        learner = MetaLearner(variables, objective, inner.adam(1e-4, beta_1=0.5),
-                              outer=lambda: keras.optimizers.SGD(0.1), algorithm="reptile",
+        learner = MetaLearner(variables, objective, inner.adam(**REPTILE_ADAM),
+                              outer=lambda: keras.optimizers.SGD(REPTILE_OUTER_LR),
+                              algorithm="reptile",
                               inner_steps=inner_steps, jit_compile=jit_compile)
     else:
-        learner = MetaLearner(variables, objective, inner.rmsprop(1e-4, rho=0.9, epsilon=1e-7),
-                              outer=lambda: keras.optimizers.RMSprop(1e-4, rho=0.9, epsilon=1e-7),
+        learner = MetaLearner(variables, objective, inner.rmsprop(**INNER_RMSPROP),
+                              outer=lambda: keras.optimizers.RMSprop(**OUTER_RMSPROP),
                               algorithm=algorithm, inner_steps=inner_steps, jit_compile=jit_compile,
                               remat=remat, unroll=unroll)
     return learner, objective
+
+
+def optimizer_settings(algorithm: str) -> dict:
+    """The optimizers of :func:`build`, named as ``bench.compare_peer`` checks them."""
+    if algorithm == "reptile":
+        return dict(inner_lr=REPTILE_ADAM["learning_rate"], inner_beta_1=REPTILE_ADAM["beta_1"],
+                    inner_beta_2=REPTILE_ADAM["beta_2"], inner_eps=REPTILE_ADAM["epsilon"],
+                    outer_lr=REPTILE_OUTER_LR)
+    return dict(inner_lr=INNER_RMSPROP["learning_rate"], inner_rho=INNER_RMSPROP["rho"],
+                inner_eps=INNER_RMSPROP["epsilon"], outer_lr=OUTER_RMSPROP["learning_rate"],
+                outer_rho=OUTER_RMSPROP["rho"], outer_eps=OUTER_RMSPROP["epsilon"],
+                first_order=algorithm == "fomaml")
 
 
 def synthetic_tasks(step, tasks: int, inner_steps: int, batch_size: int):
@@ -201,8 +225,11 @@ def time_updates(update: Callable[[int], float], repeats: int) -> tuple[float, l
 
 def run_one(algorithm: str, inner_steps: int, tasks: int, batch_size: int, jit_compile: bool,
             repeats: int, remat: bool = False, unroll: bool | None = None,
-            profile: int = 0) -> dict:
+            profile: int = 0, threads: int = 0) -> dict:
     import tensorflow as tf
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
 
     learner, _ = build(algorithm, inner_steps, jit_compile, remat, unroll)
     sample = tf.function(lambda s: synthetic_tasks(s, tasks, inner_steps, batch_size))
@@ -225,7 +252,8 @@ def run_one(algorithm: str, inner_steps: int, tasks: int, batch_size: int, jit_c
             "sec_all": times, "compile_sec": max(first - median, 0.0),
             "peak_rss_mb": peak, "rss_before_first_update_mb": rss_before,
             "flops_per_meta_update": flops, "gflops_per_sec": flops / median / 1e9,
-            "repeats": repeats, "threads": os.cpu_count(), "tensorflow": tf.__version__,
+            "repeats": repeats, "warmup": 1, "threads": threads or os.cpu_count(),
+            "loss": LOSS, **optimizer_settings(algorithm), "tensorflow": tf.__version__,
             "loadavg_1min": os.getloadavg()[0]}
 
 
@@ -311,7 +339,7 @@ def main(argv) -> None:
         return
     print(json.dumps(run_one(FLAGS.algorithm, FLAGS.inner_steps, FLAGS.tasks, FLAGS.batch_size,
                              FLAGS.jit_compile, FLAGS.repeats, FLAGS.remat, FLAGS.unroll,
-                             FLAGS.profile)), flush=True)
+                             FLAGS.profile, FLAGS.threads)), flush=True)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ LAYERS = {
     "tfmeta.data": 1, "tfmeta.nets": 1,
     "tfmeta.gan": 2, "tfmeta.classify": 2, "tfmeta.metric": 2, "tfmeta.megan": 2,
     "tfmeta.eval": 3, "tfmeta.savedmodel": 3,
-    "tfmeta.training": 4, "tfmeta.keras": 4,
+    "tfmeta.training": 4, "tfmeta.budget": 4, "tfmeta.keras": 4,
     "tfmeta.experiments": 5,
     "trainers": 6, "export": 6, "bench": 6,
 }

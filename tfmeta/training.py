@@ -11,14 +11,11 @@ restarted continues exactly where its last checkpoint left it.
 A ``stop`` predicate (or ``threading.Event``), checked before every update,
 ends the loop early: a checkpoint is saved at the current step and the result
 says ``interrupted``; rerunning continues from there exactly (a signal handler
-sets the event, so the running update always finishes first).
-
-Checkpoints are written by ``tf.train.CheckpointManager``: the data files are
-written first and the ``checkpoint`` index is replaced atomically afterwards,
-so a kill during a save leaves the previous checkpoint as the latest.
-
-A non-finite meta-loss or meta-gradient stops training with :class:`Diverged`
-before any variable is changed; the last good checkpoint stays the latest.
+sets the event, so the running update always finishes first). ``until`` ends
+it as complete (a time budget). ``tf.train.CheckpointManager`` replaces the
+``checkpoint`` index after the data files: a kill during a save leaves the
+previous checkpoint as the latest. A non-finite meta-loss or meta-gradient
+stops training with :class:`Diverged` before any variable is changed.
 
 Example:
     >>> stop = threading.Event()   # set by a SIGINT handler
@@ -65,11 +62,9 @@ class Diverged(RuntimeError):
 
 class Callback:
     """What :func:`meta_train` calls, as ``keras.callbacks.Callback``: override what you need.
-
-    ``chief_only`` callbacks run only on the chief of a multi-worker strategy.
-    """
+    ``chief_only`` callbacks run only on the chief of a multi-worker strategy."""
     chief_only = False
-    steps = 0   # the run's total meta-updates, set by meta_train before anything is called
+    steps = 0   # the run's total meta-updates, set by meta_train (`until` may lower it)
 
     def on_start(self, step: int) -> None:
         """Before the first meta-update of this call (it traces and compiles the update)."""
@@ -148,7 +143,8 @@ def meta_train(learner: Learner, sampler: Callable[[tf.Tensor], Any], *,
                checkpoint_every: int = 100, summary_every: int = 10, max_to_keep: int = 3,
                callbacks: Sequence[Callback] = (),
                stop: Callable[[], bool] | Any | None = None,
-               strategy: tf.distribute.Strategy | None = None) -> TrainResult:
+               strategy: tf.distribute.Strategy | None = None,
+               until: Callable[[], bool] | None = None) -> TrainResult:
     """Meta-trains until ``learner.step == steps``, resuming from ``workdir``.
 
     Args:
@@ -165,11 +161,13 @@ def meta_train(learner: Learner, sampler: Callable[[tf.Tensor], Any], *,
       checkpoint_every: updates between checkpoints (and a final one).
       summary_every: updates between TensorBoard scalar summaries.
       max_to_keep: checkpoints kept.
-      callbacks: :class:`Callback` objects, called in order: :class:`LambdaCallback`
-        for progress, :class:`Periodic` for curve points and sample grids.
+      callbacks: :class:`Callback` objects, called in order (progress, curve points...).
       stop: a zero-argument predicate or anything with ``is_set()`` (a
         ``threading.Event``), checked before every update; when true, a
         checkpoint is saved at the current step and the loop returns.
+      until: a predicate checked before the first update and after each (a
+        spent :class:`tfmeta.budget.TimeBudget`): when true, the run ends there
+        as at its last update (checkpoint, callbacks' final work), completed.
       strategy: the learner's ``tf.distribute`` strategy, if any. Only the
         chief writes TensorBoard summaries, calls ``chief_only`` callbacks and writes
         ``workdir/checkpoints``; every worker saves (the others to a scratch
@@ -211,6 +209,8 @@ def meta_train(learner: Learner, sampler: Callable[[tf.Tensor], Any], *,
         saved = 0
     last_time, last_step = time.perf_counter(), start_step
     done = start_step
+    if until is not None and until():
+        steps = start_step
     interrupted = False
     with writer.as_default():
         if start_step < steps:
@@ -231,6 +231,10 @@ def meta_train(learner: Learner, sampler: Callable[[tf.Tensor], Any], *,
                     "learning rates or use `loss`=wgan-gp.") from None
             metrics = {k: float(v) for k, v in out.items()}
             done = step + 1
+            if until is not None and until():
+                steps = done   # this update is the run's last
+                for callback in callbacks:
+                    callback.steps = done
             if done % summary_every == 0 or done == steps:
                 now = time.perf_counter()
                 rate = (done - last_step) / max(now - last_time, 1e-9)
@@ -247,6 +251,8 @@ def meta_train(learner: Learner, sampler: Callable[[tf.Tensor], Any], *,
                 callback.on_update(done, metrics)
                 if saved == done:
                     callback.on_saved(done)
+            if done == steps:
+                break
         if interrupted and saved != done:
             manager.save(checkpoint_number=done)
             saved = done

@@ -42,10 +42,14 @@ flags.DEFINE_integer("queries", None, "Query images per class of each episode (d
 flags.DEFINE_integer("ways", None, "Classes per episode (default: each run's --ways; a "
                      "gradient-based run's head fixes it, metric learners take any).")
 flags.DEFINE_integer("shots", None, "Support images per class (default: each run's --shots).")
-flags.DEFINE_bool("transductive", True, "Score the queries with the batch statistics of all "
-                  "of them (MAML's and the training curve's way); --notransductive: each query "
-                  "with those of the support set and itself alone (the Reptile paper's "
-                  "non-transductive setting; gradient-based learners only).")
+flags.DEFINE_bool("transductive", None, "Batch norm at test (default: the training curve's "
+                  "way). Gradient-based learners: --transductive (default) normalizes by the "
+                  "statistics of all the queries (MAML's way); --notransductive each query by "
+                  "those of the support set and itself alone (the Reptile paper's "
+                  "non-transductive setting). Metric learners: --notransductive (default) by "
+                  "the moving averages; --transductive by the statistics of the episode's "
+                  "support and query images together (as they train, and as the Relation "
+                  "reference code tests).")
 flags.DEFINE_string("plot", None, "Also write this PNG: held-out accuracy against training "
                     "time (or --plot_against=updates) of every run (its curve.json points and "
                     "the final score).")
@@ -92,6 +96,7 @@ def main(argv):
                 common.say(f"{run}: loading {config.folder or config.dataset}")
             setup, splits = experiment.load_run(run, splits=data.get(key), **overrides)
             data[key] = splits
+            spec = experiment.learners.get(config.algorithm)
             steps = config.eval_inner_steps if FLAGS.inner_steps is None else FLAGS.inner_steps
             ways = FLAGS.ways or config.ways
             shots = FLAGS.shots or config.shots
@@ -112,14 +117,15 @@ def main(argv):
             score = experiment.summary(accuracies)
             curves.append(experiment.read_curve(run))
             timed = [p for p in curves[-1] if "seconds" in p]
+            transductive = (spec.inner_loop if FLAGS.transductive is None
+                            else FLAGS.transductive)
             rows.append({"run": run, "algorithm": config.algorithm, "dataset": config.dataset,
                          "ways": ways, "shots": shots,
                          "queries": FLAGS.queries or config.queries,
-                         "transductive": FLAGS.transductive,
+                         "transductive": transductive,
                          "step": int(setup.learner.step.numpy()),
                          "train_seconds": timed[-1]["seconds"] if timed else None,
-                         "inner_steps": (steps if experiment.learners.get(config.algorithm)
-                                         .inner_loop else None),
+                         "inner_steps": steps if spec.inner_loop else None,
                          "episodes": score["episodes"], "accuracy": score["accuracy"],
                          "ci95": score["ci95"], "seed": FLAGS.seed})
             common.say(f"{run}: {curve.percent(rows[-1])}%")

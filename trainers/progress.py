@@ -91,9 +91,13 @@ class Progress:
             left = self.config.steps - step
             if left > 0:
                 hint = t.cpu_hint(self.config, self.preset, self.workdir) if t.cpu_hint else None
+                budget = 60 * getattr(self.config, "max_minutes", 0)
+                took = (f"about {common.duration(per_update * left)}"
+                        if not budget or per_update * left < budget else
+                        f"longer than `max_minutes`: it ends the run after "
+                        f"{common.duration(budget)} of training")
                 common.say(f"no GPU visible: {per_update:.2f} s per {self.unit}; the {left} left "
-                           f"take about {common.duration(per_update * left)}"
-                           + (f". {hint}" if hint else ""))
+                           f"take {took}" + (f". {hint}" if hint else ""))
 
     def close(self) -> None:
         if self.bar is not None:

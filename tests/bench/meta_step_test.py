@@ -21,7 +21,8 @@ from tests.export.fixtures import run_cli
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KEYS = {"algorithm", "inner_steps", "tasks", "batch_size", "jit_compile", "sec_per_meta_update",
         "compile_sec", "peak_rss_mb", "gflops_per_sec", "remat", "unroll", "sec_min", "sec_max",
-        "flops_per_meta_update", "rss_before_first_update_mb"}
+        "flops_per_meta_update", "rss_before_first_update_mb", "threads", "warmup", "loss",
+        "inner_lr", "inner_eps", "outer_lr"}  # and the optimizers' other settings
 
 
 @functools.lru_cache(maxsize=None)

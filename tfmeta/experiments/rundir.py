@@ -56,11 +56,11 @@ def write_point(workdir: str, name: str, point: dict, **header) -> list[dict]:
 
 
 def resumable_fields(fields: Iterable[str], config) -> set[str]:
-    """``fields`` that may change when ``config``'s run is resumed; not ``steps`` when the
-    outer learning rate follows a schedule over the run's length."""
+    """``fields`` that may change when ``config``'s run is resumed; not ``steps`` nor
+    ``max_minutes`` when the outer learning rate follows a schedule over the run's length."""
     out = set(fields)
     if getattr(config, "outer_lr_schedule", "constant") != "constant":
-        out.discard("steps")
+        out -= {"steps", "max_minutes"}
     return out
 
 

@@ -44,6 +44,7 @@ from typing import Any, Callable, Iterable, Sequence
 import tensorflow as tf
 
 from tfmeta import distribute
+from tfmeta.budget import TimeBudget
 from tfmeta.experiments import rundir
 from tfmeta.training import LambdaCallback, Periodic, TrainResult, meta_train
 
@@ -172,6 +173,8 @@ def train(experiment: Experiment, config, workdir: str,
 
     if experiment.check is not None:
         experiment.check(config, strategy)
+    if strategy is not None and getattr(config, "max_minutes", 0):
+        raise ValueError("`max_minutes` needs one clock: use it with `distribute`=none")
     if strategy is not None:
         distribute.check_meta_batch_size(config.meta_batch_size, strategy,
                                          "`meta_batch_size`={}")
@@ -201,6 +204,7 @@ def train(experiment: Experiment, config, workdir: str,
             for _, fn in periodic:
                 fn(0)
     result = meta_train(setup.learner, sampler, workdir=workdir, steps=config.steps,
+                        until=_budget(config, setup, workdir, clock),
                         checkpoint=setup.checkpoint, checkpoint_every=config.checkpoint_every,
                         max_to_keep=getattr(config, "keep_checkpoints", 3),
                         summary_every=getattr(config, "summary_every", 10),
@@ -208,3 +212,22 @@ def train(experiment: Experiment, config, workdir: str,
                                    *[Periodic(period, fn) for period, fn in periodic]],
                         stop=stop, strategy=strategy)
     return experiment.finish(run, result) if experiment.finish is not None else result
+
+
+def _budget(config, setup, workdir: str, clock: Clock) -> Callable[[], bool] | None:
+    """``meta_train``'s ``until`` for a config with `max_minutes` > 0 (else None): a
+    :class:`tfmeta.budget.TimeBudget` on the run's outer schedules and in its checkpoint."""
+    minutes = getattr(config, "max_minutes", 0)
+    if not minutes:
+        return None
+    budget = TimeBudget(minutes, config.steps)
+    budget.attach(setup.learner)
+    joined = []
+
+    def until() -> bool:
+        if not joined:   # meta_train restored the run's checkpoint before its first call
+            budget.join(setup.checkpoint,
+                        tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")))
+            joined.append(True)
+        return budget.spent(clock.seconds())
+    return until

@@ -16,11 +16,12 @@ Example:
     >>> learner.train_step(sampler.meta_batch(0))
 """
 
-from tfmeta.metric.episodes import (METHODS, MetricNets, cosine_similarities, embed,
-                                    episode_loss, prototypes, query_logits,
-                                    siamese_pair_logits, squared_distances, support_state)
+from tfmeta.metric.episodes import (BATCH_STATISTICS, METHODS, MetricNets,
+                                    cosine_similarities, embed, episode_loss, prototypes,
+                                    query_logits, siamese_pair_logits, squared_distances,
+                                    support_state)
 from tfmeta.metric.metric_learner import MetricLearner
 
-__all__ = ["METHODS", "MetricLearner", "MetricNets", "cosine_similarities", "embed",
-           "episode_loss", "prototypes", "query_logits", "siamese_pair_logits",
+__all__ = ["BATCH_STATISTICS", "METHODS", "MetricLearner", "MetricNets", "cosine_similarities",
+           "embed", "episode_loss", "prototypes", "query_logits", "siamese_pair_logits",
            "squared_distances", "support_state"]

@@ -5,7 +5,10 @@ support embeddings ``[E, S, ...]`` with labels ``[E, S]`` in ``0..N-1``, query
 embeddings ``[E, Q, ...]``. :func:`support_state` summarizes the support set
 (what "adapting" means for these learners), :func:`query_logits` scores the
 queries against it (``[E, Q, N]``: the arg-max is the predicted class and the
-softmax the class probabilities), :func:`episode_loss` is the training loss:
+softmax the class probabilities), :func:`episode_loss` is the training loss.
+``training`` is True (batch statistics; batch norm updates its moving
+averages), False (the moving averages) or :data:`BATCH_STATISTICS` (the
+batch's statistics, the moving averages left alone: transductive scoring):
 
 * ``protonet``: state: class means (prototypes); logits: minus squared
   Euclidean distance; loss: cross-entropy;
@@ -29,8 +32,28 @@ from typing import Any, NamedTuple
 import keras
 import tensorflow as tf
 
+from tfmeta.functional import apply, params_of
+
 METHODS = ("protonet", "matching", "relation", "siamese")
+BATCH_STATISTICS = "batch_statistics"
 _TINY = 1e-12
+
+
+def _call(net: keras.Model, inputs: tf.Tensor, training) -> tf.Tensor:
+    """``net(inputs, training)``; :data:`BATCH_STATISTICS`: normalized with the batch's
+    statistics through ``stateless_call``, the updated averages discarded (the nets have no
+    dropout, so this is inference with transductive batch norm)."""
+    if isinstance(training, str):
+        if training != BATCH_STATISTICS:
+            raise ValueError(f"`training` must be True, False or {BATCH_STATISTICS!r}, got "
+                             f"{training!r}")
+        return apply(net, params_of(net), inputs, training=True)
+    return net(inputs, training=training)
+
+
+def _no_norm(training):
+    """``training`` for a layer without batch norm (the FCE's LSTMs)."""
+    return False if isinstance(training, str) else training
 
 
 class MetricNets(NamedTuple):
@@ -73,7 +96,7 @@ def embed(nets: MetricNets, images: tf.Tensor, training: bool = False) -> tf.Ten
     images = tf.convert_to_tensor(images)
     shape = tf.shape(images)
     flat = tf.reshape(images, tf.concat([[-1], shape[-3:]], axis=0))
-    out = nets.embedding(tf.cast(flat, nets.embedding.inputs[0].dtype), training=training)
+    out = _call(nets.embedding, tf.cast(flat, nets.embedding.inputs[0].dtype), training)
     return tf.reshape(out, tf.concat([shape[:-3], tf.shape(out)[1:]], axis=0))
 
 
@@ -121,7 +144,7 @@ def support_state(nets: MetricNets, embeddings: tf.Tensor, labels: tf.Tensor, wa
     if method == "relation":   # Sung et al. sum the K shots' feature maps of a class
         return {"class_features": _class_sums(embeddings, one_hot)}
     if method == "matching" and nets.head is not None:
-        embeddings = nets.head.support(embeddings, training=training)
+        embeddings = nets.head.support(embeddings, training=_no_norm(training))
     return {"support_embeddings": embeddings, "support_one_hot": one_hot}
 
 
@@ -131,7 +154,7 @@ def siamese_pair_logits(nets: MetricNets, state: dict, queries: tf.Tensor,
     support = state["support_embeddings"]
     difference = tf.abs(queries[:, :, None] - support[:, None])            # [E, Q, S, D]
     shape = tf.shape(difference)
-    logits = nets.head(tf.reshape(difference, [-1, shape[-1]]), training=training)
+    logits = _call(nets.head, tf.reshape(difference, [-1, shape[-1]]), training)
     return tf.reshape(logits, shape[:3])
 
 
@@ -149,13 +172,13 @@ def query_logits(nets: MetricNets, state: dict, queries: tf.Tensor,
                            tf.broadcast_to(queries[:, :, None], tf.concat(
                                [q_shape[:2], f_shape[1:2], q_shape[2:]], 0))], axis=-1)
         flat = tf.reshape(pairs, tf.concat([[-1], tf.shape(pairs)[3:]], 0))
-        return tf.reshape(nets.head(flat, training=training),
+        return tf.reshape(_call(nets.head, flat, training),
                           tf.concat([q_shape[:2], f_shape[1:2]], 0))
     one_hot = state["support_one_hot"]                                       # [E, S, N]
     if method == "matching":
         support = state["support_embeddings"]
         if nets.head is not None:
-            queries = nets.head.query(queries, support, training=training)
+            queries = nets.head.query(queries, support, training=_no_norm(training))
         attention = tf.nn.softmax(nets.scale * cosine_similarities(queries, support), axis=-1)
         mass = tf.einsum("eqs,esn->eqn", attention, one_hot)
         return tf.math.log(tf.maximum(mass, _TINY))

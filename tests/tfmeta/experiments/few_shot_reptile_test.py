@@ -197,12 +197,6 @@ class ReptileRunTest(FolderTestCase):
             [episode.support_images, queries[i:i + 1]], 0))[-1] for i in range(9)])
         self.assertGreater(np.abs(together - alone).max(), 1e-3)
 
-    def test_metric_learners_refuse_non_transductive_scoring(self):
-        protonet = few_shot.build(config(self.folder, algorithm="protonet"), (28, 28, 1))
-        with self.assertRaisesRegex(ValueError, "non-transductive scoring does not apply"):
-            evaluate.episode_accuracies(protonet, self.splits.test, episodes=1, steps=0,
-                                        transductive=False)
-
 
 if __name__ == "__main__":
     absltest.main()

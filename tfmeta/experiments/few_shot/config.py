@@ -47,8 +47,8 @@ ALGORITHMS = learners.names()
 BLOCKS = SHARED_BLOCKS + OPTION_BLOCKS
 
 # Fields that may change between a run and its resumption; all others must match.
-RESUMABLE_FIELDS = ("steps", "data_dir", "download", "checkpoint_every", "keep_checkpoints",
-                    "eval_every", "eval_episodes", "summary_every")
+RESUMABLE_FIELDS = ("steps", "max_minutes", "data_dir", "download", "checkpoint_every",
+                    "keep_checkpoints", "eval_every", "eval_episodes", "summary_every")
 
 
 def _algorithm_help() -> str:

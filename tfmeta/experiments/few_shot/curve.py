@@ -79,13 +79,18 @@ def markdown_table(rows: list[dict]) -> str:
         seconds = r.get("train_seconds")
         took = "-" if seconds is None else f"{seconds / 60:.1f} min"
         inner = "-" if r["inner_steps"] is None else r["inner_steps"]
+        norm = {None: "", True: ", transductive", False: ", non-transductive"}[
+            r.get("transductive")]
         lines.append(f"| {r['run']} | {r['algorithm']} | {r['dataset']} | "
-                     f"{r['ways']}-way {r['shots']}-shot | {r['step']} | {took} | {inner} | "
+                     f"{r['ways']}-way {r['shots']}-shot{norm} | {r['step']} | {took} | {inner} | "
                      f"{r['episodes']} | {percent(r)} |")
     lines += ["", "Mean query accuracy over held-out episodes (test classes) +- 95% interval "
               "(1.96 standard errors). Training time: wall clock of the updates up to the run's "
               "last curve point (its curve.json), compilation included, evaluation excluded; "
-              "'-' inner steps: a metric learner (no inner loop)."]
+              "'-' inner steps: a metric learner (no inner loop). Transductive: batch norm "
+              "by the statistics of the episode's images (gradient learners: the queries'; "
+              "metric learners: support and queries together); non-transductive: by the moving "
+              "averages (metric) or the support set and one query (gradient)."]
     return "\n".join(lines) + "\n"
 
 

@@ -3,10 +3,14 @@
 Every episode is drawn from the meta-test classes by an
 :class:`tfmeta.data.EpisodeSampler`, deterministically in ``(seed, episode)``;
 the classifier adapts on the support set with ``steps`` inner steps from its
-meta-learned initialization and is scored on the query set: with the batch
-statistics of the query set, as in training (transductive, as MAML), or with
-``transductive=False`` each query with the statistics of the support set and
-that query alone (the Reptile paper's non-transductive setting). The interval is the normal one,
+meta-learned initialization and is scored on the query set. Batch norm
+(``transductive``): a gradient-based learner normalizes by the statistics of
+the query set, as in training (transductive, as MAML), or with
+``transductive=False`` each query by those of the support set and that query
+alone (the Reptile paper's non-transductive setting); a metric learner by its
+moving averages, or with ``transductive=True`` by the statistics of the
+episode's support and query images together (as it trains, and as the
+Relation reference code tests). The interval is the normal one,
 ``1.96 * std / sqrt(episodes)``, as the papers report.
 
 Example:
@@ -33,22 +37,23 @@ CURVE_SEED = 1_000_003     # the training curve's episodes: apart from the evalu
 
 def episode_accuracies(setup: Setup, dataset: ClassDataset, *, episodes: int, steps: int,
                        seed: int = 0, ways: int | None = None, shots: int | None = None,
-                       queries: int | None = None, transductive: bool = True,
+                       queries: int | None = None, transductive: bool | None = None,
                        progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Query accuracy of each of ``episodes`` held-out episodes after ``steps`` inner steps.
 
     ``ways``/``shots``/``queries`` default to the run's (a metric learner
     scores any number of ways; ``steps`` does not apply to it). ``transductive``:
-    see the module; a metric learner's queries are always scored one by one
-    (moving batch-norm averages), so it takes only ``True``. ``progress(done,
-    total)`` is called every 50 episodes and at the end.
+    see the module (None: the training curve's way, True for gradient-based
+    learners and False for metric learners). ``progress(done, total)`` is
+    called every 50 episodes and at the end.
     """
     config = setup.config
-    if not transductive and not learners.get(config.algorithm).inner_loop:
-        raise ValueError(f"{config.algorithm!r} scores each query with moving batch-norm "
-                         "averages, not the batch's: non-transductive scoring does not apply")
+    spec = learners.get(config.algorithm)
+    transductive = spec.inner_loop if transductive is None else bool(transductive)
+    if transductive and not spec.inner_loop and spec.transductive_logits is None:
+        raise ValueError(f"{config.algorithm!r} has no transductive scoring")
     ways = config.ways if ways is None else ways
-    if ways != config.ways and not learners.get(config.algorithm).any_ways:
+    if ways != config.ways and not spec.any_ways:
         raise ValueError(f"the run's classifier has {config.ways} outputs; it cannot score "
                          f"{ways}-way episodes")
     score = _scorer(setup, dataset, ways, config.shots if shots is None else shots,
@@ -66,7 +71,7 @@ _MAX_SCORERS = 4
 
 
 def _scorer(setup: Setup, dataset: ClassDataset, ways: int, shots: int, queries: int,
-            steps: int, seed: int, transductive: bool = True) -> Callable:
+            steps: int, seed: int, transductive: bool) -> Callable:
     """The compiled ``score(index)`` of one (run, dataset, episode shape, steps, seed).
 
     Traced once and kept (the last few), so that the training curve and
@@ -77,10 +82,16 @@ def _scorer(setup: Setup, dataset: ClassDataset, ways: int, shots: int, queries:
         if k == key and s is setup and d is dataset:
             return score
     sampler = EpisodeSampler(dataset, ways=ways, shots=shots, queries=queries, seed=seed)
+    spec = learners.get(setup.config.algorithm)
 
     @tf.function(reduce_retracing=True)
     def score(index):
         episode = sampler(index)
+        if transductive and not spec.inner_loop:
+            probabilities = tf.nn.softmax(spec.transductive_logits(
+                setup, episode.support_images, episode.support_labels, episode.query_images,
+                ways), axis=-1)
+            return accuracy(probabilities, episode.query_labels)
         params = adapt(setup, episode.support_images, episode.support_labels, steps=steps,
                        seed=episode.seed, ways=ways)
         if transductive:

@@ -80,6 +80,10 @@ class LearnerSpec:
         steps cannot serve it (None: they can).
       samples: ``(setup, dataset, *, seed) -> uint8 image`` written at every
         curve point (MeGAN's generated images), or None.
+      transductive_logits: ``(setup, support_images, support_labels, images,
+        ways) -> [Q, N]``: the queries scored with the batch statistics of the
+        episode, for a learner whose ``adapt``/``logits`` use moving averages
+        (None: its ``logits`` already normalize by the queries' batch).
     """
     name: str
     family: str
@@ -96,6 +100,7 @@ class LearnerSpec:
     any_ways: bool = False
     refuse_steps: Callable[[Config, int], str | None] | None = None
     samples: Callable | None = None
+    transductive_logits: Callable | None = None
 
     def __post_init__(self):
         checks.one_of("family", self.family, FAMILIES)

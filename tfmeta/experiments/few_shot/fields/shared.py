@@ -79,6 +79,12 @@ class TrainingFields:
         "Conv-4 down-sampling: stride (stride-2 convolutions, MAML's Omniglot net) or max "
         '(2x2 max-pool).', choices=POOLINGS)
     steps: int = setting(3000, 'Total meta-updates of the run.')
+    max_minutes: float = setting(0.0,
+        'A wall-clock budget (0: none): the run ends after this many minutes of training '
+        '(summed over resumes, curve points excluded) or at `steps`, whichever comes first, '
+        'and a cosine or linear `outer_lr_schedule` decays over it (read at max(update / '
+        '`steps`, time / budget)): learners compared at exactly equal time. Resumes, but not '
+        'bit for bit. Not with `distribute`.')
     seed: int = setting(0, 'Seed of initialization and episode stream.')
     checkpoint_every: int = setting(100, 'Meta-updates between checkpoints.')
     keep_checkpoints: int = setting(3, 'Newest checkpoints kept.')
@@ -99,3 +105,4 @@ class TrainingFields:
         checks.count("seed", self.seed, minimum=0)
         checks.positive("outer_lr", self.outer_lr)
         checks.positive("clip_norm", self.clip_norm, allow_zero=True)
+        checks.positive("max_minutes", self.max_minutes, allow_zero=True)

@@ -9,6 +9,9 @@ by Adam at ``outer_lr`` on the episodes' loss
 with the embedding in inference mode (moving batch-norm averages):
 :func:`adapt` returns that state (:func:`tfmeta.metric.support_state`) and
 :func:`logits` scores queries against it; inner steps do not apply.
+:func:`transductive_logits` scores an episode's queries with the batch
+statistics of its support and query images together, as training normalizes
+(the Relation reference code's test, which never leaves training mode).
 
 Example:
     >>> setup = get("relation").build(config, (28, 28, 1))
@@ -25,7 +28,8 @@ from tfmeta.experiments.few_shot.fields import MetricFields
 from tfmeta.experiments.few_shot.learners.components import outer_optimizer
 from tfmeta.experiments.few_shot.registry import (Config, FewShotSetup as Setup, LearnerSpec,
                                                   register)
-from tfmeta.metric import MetricLearner, MetricNets, embed, query_logits, support_state
+from tfmeta.metric import (BATCH_STATISTICS, MetricLearner, MetricNets, embed, query_logits,
+                           support_state)
 from tfmeta.nets.conv4 import build_conv4_embedding
 from tfmeta.nets.metric_heads import (FullContextEmbedding, build_relation_module,
                                       build_siamese_scorer)
@@ -72,6 +76,20 @@ def logits(setup: Setup, state: dict, images: tf.Tensor) -> tf.Tensor:
     return query_logits(setup.nets, state, queries)[0]
 
 
+def transductive_logits(setup: Setup, support_images, support_labels, images,
+                        ways=None) -> tf.Tensor:
+    """Class logits ``[Q, N]`` of ``images`` with batch norm normalizing by the statistics of
+    the support and query images together (one batch, as in training; the heads by their
+    own batch's), the moving averages left unchanged."""
+    ways = setup.config.ways if ways is None else ways
+    shots = tf.shape(support_images)[0]
+    embeddings = embed(setup.nets, tf.concat([support_images, images], axis=0)[None],
+                       training=BATCH_STATISTICS)
+    state = support_state(setup.nets, embeddings[:, :shots], support_labels[None], ways,
+                          training=BATCH_STATISTICS)
+    return query_logits(setup.nets, state, embeddings[:, shots:], training=BATCH_STATISTICS)[0]
+
+
 def serving(setup: Setup, steps: int) -> dict:
     """The serving parts: the state is one episode's support state without its leading axis
     of 1 (shapes found by the module); the embedding's and head's variables (also the
@@ -104,7 +122,8 @@ def metric_learner(name: str, help: str, **build_options) -> LearnerSpec:
         return build_metric(config, image_shape, dtype=dtype, activation=activation,
                             **build_options)
     return LearnerSpec(name=name, family="metric", help=help, build=build, adapt=adapt,
-                       logits=logits, serving=serving, serving_metadata=serving_metadata,
+                       logits=logits, transductive_logits=transductive_logits,
+                       serving=serving, serving_metadata=serving_metadata,
                        blocks=(MetricFields,), without=without, any_ways=True)
 
 

@@ -96,7 +96,7 @@ def _refuse_untrained(setup, workdir: str, allow_untrained: bool) -> None:
 
 
 def load_setup(workdir: str, data_dir: str | None = None, download: bool | None = None,
-               allow_untrained: bool = False) -> maml_gan.Setup:
+               allow_untrained: bool = False) -> maml_gan.MamlGanSetup:
     """Restores the run in ``workdir`` (its dataset is read for the image shape).
 
     ``data_dir`` / ``download`` override the run's own settings, e.g. when the
@@ -111,7 +111,7 @@ def load_setup(workdir: str, data_dir: str | None = None, download: bool | None 
     return setup
 
 
-def adaptation_module(setup: maml_gan.Setup, *, adapt_steps: int | None = None,
+def adaptation_module(setup: maml_gan.MamlGanSetup, *, adapt_steps: int | None = None,
                       max_samples: int = 1024, max_support: int = 256) -> AdaptationModule:
     """The run's serving module: its players' weights and ``maml_gan.adapted_params``.
 
@@ -136,7 +136,7 @@ def adaptation_module(setup: maml_gan.Setup, *, adapt_steps: int | None = None,
         max_support=max_support, extra_variables=extra)
 
 
-def _run_metadata(setup: maml_gan.Setup, workdir: str) -> dict:
+def _run_metadata(setup: maml_gan.MamlGanSetup, workdir: str) -> dict:
     config = setup.config
     return {"run": os.path.abspath(workdir), "step": int(setup.checkpoint.step.numpy()),
             "algorithm": config.algorithm, "loss": config.loss,

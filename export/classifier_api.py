@@ -29,7 +29,7 @@ from tfmeta.experiments import few_shot
 from tfmeta.savedmodel.classifier import ClassifierModule
 
 
-def classifier_module(setup: few_shot.Setup, *, adapt_steps: int | None = None,
+def classifier_module(setup: few_shot.FewShotSetup, *, adapt_steps: int | None = None,
                       max_support: int = 256, max_query: int = 1024,
                       max_ways: int | None = None) -> ClassifierModule:
     """A few-shot run's serving module: ``few_shot.adapt`` and ``few_shot.logits`` in the graph.

@@ -172,7 +172,7 @@ def tf_only_run():
 
 def python_probabilities(setup, support, labels, query, seed, steps):
     adapt_seed = request_seeds(tf.constant(seed, tf.int32))[1]
-    params = few_shot.adapt(setup, tf.constant(support), tf.constant(labels), steps=steps,
+    params = few_shot.adapt(setup, tf.constant(support), tf.constant(labels), inner_steps=steps,
                             seed=adapt_seed)
     return few_shot.classify(setup, params, tf.constant(query)).numpy(), params
 

@@ -94,7 +94,7 @@ def episode(method: str, index: int, shots: int = 2):
 def python_state_and_probabilities(method, support, labels, query, ways=WAYS):
     """tfmeta's own path: ``few_shot.adapt`` (state with an episode axis of 1), ``classify``."""
     setup, _ = restored(method)
-    state = few_shot.adapt(setup, tf.constant(support), tf.constant(labels), steps=0,
+    state = few_shot.adapt(setup, tf.constant(support), tf.constant(labels), inner_steps=0,
                            ways=ways)
     return ({k: v.numpy()[0] for k, v in state.items()},
             few_shot.classify(setup, state, tf.constant(query)).numpy())

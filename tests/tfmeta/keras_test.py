@@ -182,6 +182,33 @@ class KerasFrontDoorTest(parameterized.TestCase):
                                   episode.query_images, training=True)
         self.assertGreater(float(np.max(np.abs(want.numpy() - before.numpy()))), 1e-4)
 
+    def test_adapt_takes_inner_steps_and_steps_warns_once_with_the_same_numbers(self):
+        meta = _meta("maml", _backbone())
+        episode = self.sampler(7)
+        support = (episode.support_images, episode.support_labels)
+
+        def call(fn):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                out = fn()
+            return out, [str(w.message) for w in caught
+                         if issubclass(w.category, DeprecationWarning)]
+
+        for name in ("adapted_params", "adapt"):
+            method = getattr(meta, name)
+            new, warned = call(lambda: method(*support, inner_steps=1))
+            self.assertEqual(warned, [])
+            positional, _ = call(lambda: method(*support, 1))
+            old, warned = call(lambda: method(*support, steps=1))
+            self.assertEqual(warned, ["`steps` is deprecated: use `inner_steps`"], name)
+            if name == "adapt":
+                new, positional, old = (m(episode.query_images) for m in (new, positional, old))
+            for got in (positional, old):
+                for g, w in zip(tf.nest.flatten(got), tf.nest.flatten(new), strict=True):
+                    np.testing.assert_array_equal(g, w)
+            with self.assertRaisesRegex(TypeError, r"both `inner_steps` and `steps`"):
+                method(*support, inner_steps=1, steps=1)
+
     def test_backup_and_restore_interrupted_and_resumed_equals_uninterrupted(self):
         def train(backup, interrupt_at=None):
             meta = _meta("metasgd", _backbone(batch_norm=True))

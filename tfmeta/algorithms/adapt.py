@@ -13,8 +13,8 @@ behind ``tf.stop_gradient`` (first-order MAML).
 
 Two forms of the loop: :func:`adaptation_trajectory` unrolls it in Python (inside ``tf.function``
 one graph node set per step; it returns the whole trajectory) and
-:func:`adapt_loop` runs it as one ``tf.while_loop`` (one traced step, whatever
-k; it folds over the steps). :func:`tfmeta.algorithms.remat.rematerialize` trades
+:func:`adapted_params_and_carry` runs it as one ``tf.while_loop`` (one traced step, whatever
+k; it folds over the steps and returns the adapted parameters and the fold's carry). :func:`tfmeta.algorithms.remat.rematerialize` trades
 compute for memory in either: a step's activations are recomputed when the
 outer gradient needs them instead of being kept.
 
@@ -29,13 +29,13 @@ Example:
     >>> adaptation_trajectory(objective, params, Reused(support), sgd(0.4), inner_steps=5,
     ...                       seed=seed)[-1]
 
-``adapt`` is the deprecated name of :func:`adaptation_trajectory`, and ``steps=``
-that of ``inner_steps=`` (both still work, with a DeprecationWarning).
+``steps=`` is the deprecated name of ``inner_steps=`` (it still works, with a
+DeprecationWarning); so are ``adapt`` and ``adapt_loop`` of the two forms of the loop
+(:mod:`tfmeta.algorithms.renamed`).
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Mapping
 
 import tensorflow as tf
@@ -156,20 +156,6 @@ def adaptation_trajectory(objective: Objective, params: Mapping[str, list], batc
     return trajectory
 
 
-def adapt(objective: Objective, params: Mapping[str, list], batches: Any, inner: Any, *,
-          steps: int | None = None, inner_steps: int | None = None, **kwargs):
-    """Deprecated name of :func:`adaptation_trajectory` (whose ``inner_steps`` is ``steps``).
-
-    Warns once per call (a DeprecationWarning) and returns the same trajectory.
-    """
-    warnings.warn("`tfmeta.algorithms.adapt` is deprecated: use `adaptation_trajectory` "
-                  "(with `inner_steps=` for `steps=`)", DeprecationWarning, stacklevel=2)
-    inner_steps = checks.renamed_keyword("adapt", "inner_steps", inner_steps, "steps", steps,
-                                         warn=False)
-    return adaptation_trajectory(objective, params, batches, inner, inner_steps=inner_steps,
-                                 **kwargs)
-
-
 def take_step(objective: Objective, optimizers: Mapping[str, inner_lib.InnerOptimizer],
               current: Mapping[str, list], states: Mapping[str, Any], batch: Any,
               seed: tf.Tensor, *, first_order: bool = False, remat: bool = False,
@@ -209,12 +195,13 @@ def take_step(objective: Objective, optimizers: Mapping[str, inner_lib.InnerOpti
     return step(current, states)
 
 
-def adapt_loop(objective: Objective, params: Mapping[str, list], batches: Any,
-               inner: inner_lib.InnerOptimizer | Mapping[str, inner_lib.InnerOptimizer],
-               *, inner_steps: int | None = None, seed: tf.Tensor, first_order: bool = False,
-               remat: bool = False, after_step=None, carry: Any = (), steps: int | None = None):
+def adapted_params_and_carry(
+        objective: Objective, params: Mapping[str, list], batches: Any,
+        inner: inner_lib.InnerOptimizer | Mapping[str, inner_lib.InnerOptimizer], *,
+        inner_steps: int, seed: tf.Tensor, first_order: bool = False, remat: bool = False,
+        after_step=None, carry: Any = ()):
     """:func:`adaptation_trajectory` as one symbolic loop (``tf.while_loop``), folding over
-    the steps.
+    the steps: the adapted parameters and the fold's carry.
 
     Where :func:`adaptation_trajectory` unrolls ``k`` copies of the step into the graph, this
     traces the step once: the graph, its trace and compile time and the memory
@@ -227,14 +214,12 @@ def adapt_loop(objective: Objective, params: Mapping[str, list], batches: Any,
         the loop body after step ``j`` (a scalar int32 tensor), for example to
         add a validation loss at the new parameters to a running meta-loss.
       carry: a nest of tensors with fixed shapes and dtypes, the fold's start.
-      steps: the deprecated name of ``inner_steps``.
       Others as :func:`adaptation_trajectory`.
 
     Returns:
       ``(adapted_params, carry)``.
     """
-    steps = check_steps(checks.renamed_keyword("adapt_loop", "inner_steps", inner_steps,
-                                               "steps", steps), "inner_steps")
+    steps = check_steps(inner_steps, "inner_steps")
     players = sorted(params)
     optimizers = inner_lib.per_player(inner, players)
     current = {p: list(params[p]) for p in players}

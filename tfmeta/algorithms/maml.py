@@ -23,8 +23,9 @@ import tensorflow as tf
 
 from tfmeta import checks
 from tfmeta import inner as inner_lib
-from tfmeta.algorithms.adapt import (_VAL_STREAM, adapt_loop, adaptation_trajectory,
-                                     call_objective, check_losses, check_steps, step_seed)
+from tfmeta.algorithms.adapt import (_VAL_STREAM, adaptation_trajectory,
+                                     adapted_params_and_carry, call_objective, check_losses,
+                                     check_steps, step_seed)
 from tfmeta.algorithms.adapt import step_weights as make_step_weights
 from tfmeta.algorithms.remat import rematerialize
 from tfmeta.types import Objective, Reused, Task, TaskModulation, batch_at
@@ -56,7 +57,7 @@ def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
         Takes effect inside ``tf.function``.
       unroll: ``True`` builds the k steps into the graph one after another
         (:func:`tfmeta.algorithms.adaptation_trajectory`); ``False`` runs them as one
-        symbolic loop (:func:`tfmeta.algorithms.adapt.adapt_loop`), whose
+        symbolic loop (:func:`tfmeta.algorithms.adapted_params_and_carry`), whose
         graph, trace and compile time do not grow with k. Default: unrolled,
         the fastest per meta-update, unless ``remat`` (then the loop, whose
         memory holds only each step's parameters and optimizer state).
@@ -131,14 +132,14 @@ def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
 
         zeros = {p: tf.zeros([], params[p][0].dtype) for p in players}
         if final_only:
-            adapted, inner_sum = adapt_loop(
+            adapted, inner_sum = adapted_params_and_carry(
                 objective, params, task.inner, inner, inner_steps=steps, seed=task.seed,
                 first_order=first_order, remat=remat, after_step=after_inner_step,
                 carry=dict(zeros))
             losses = validation(steps - 1, adapted)
             meta = {p: tf.cast(step_weights[-1], losses[p].dtype) * losses[p] for p in players}
         else:
-            _, (meta, inner_sum, *_) = adapt_loop(
+            _, (meta, inner_sum, *_) = adapted_params_and_carry(
                 objective, params, task.inner, inner, inner_steps=steps, seed=task.seed,
                 first_order=first_order, remat=remat, after_step=after_step,
                 carry=(zeros, dict(zeros)) + ((task.val.batch,) if reused_val else ()))

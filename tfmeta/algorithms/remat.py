@@ -27,7 +27,8 @@ def rematerialize(fn, *args):
     no memory in ``tf.function`` (tensorflow/tensorflow#36981). Graph mode only:
     eagerly, ``tf.custom_gradient`` stops all tapes inside ``fn``.
 
-    Inside a ``tf.while_loop`` body (:func:`adapt_loop`), ``fn`` must read only
+    Inside a ``tf.while_loop`` body
+    (:func:`tfmeta.algorithms.adapted_params_and_carry`), ``fn`` must read only
     tensors of that body: pass outside tensors in through ``args`` or compute
     them in the body first, and read no variables (TensorFlow's while-loop
     gradient rejects what the recomputation would capture).

@@ -120,11 +120,11 @@ def export_gradient(meta: Any, filepath, *, format: str = "tf_saved_model",
     """Writes a MAML / Meta-SGD / Reptile model (:mod:`tfmeta.keras.gradient`) as a SavedModel."""
     backbone = meta.backbone
     image_shape, ways = _shapes(backbone)
-    steps = meta.eval_inner_steps if adapt_steps is None else adapt_steps
+    inner_steps = meta.eval_inner_steps if adapt_steps is None else adapt_steps
     names = variable_names(backbone.trainable_variables, backbone.name)
 
     def adapt_fn(images, labels, seed):
-        return dict(zip(names, meta.adapted_params(images, labels, steps, seed)))
+        return dict(zip(names, meta.adapted_params(images, labels, inner_steps, seed)))
 
     def logits_fn(state, images):
         return backbone_logits(backbone, [state[n] for n in names], images)
@@ -136,7 +136,7 @@ def export_gradient(meta: Any, filepath, *, format: str = "tf_saved_model",
         variables={"model_weights": dict(zip(names, weights)),
                    "inner_learning_rates": list(meta.inner_optimizer.variables),
                    "non_trainable": list(backbone.non_trainable_variables)},
-        adapt_steps=steps, max_support=max_support, max_query=max_query)
+        adapt_steps=inner_steps, max_support=max_support, max_query=max_query)
     _save(module, filepath, {"algorithm": type(meta).__name__,
                              "inner_optimizer": meta.inner_optimizer.name,
                              "step": int(meta.optimizer.iterations.numpy())},

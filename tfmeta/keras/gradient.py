@@ -165,7 +165,7 @@ class GradientMetaLearner(FrontDoor, keras.Model):
         # when no metric was compiled)
         if any(metric.name != "loss" for metric in self.metrics):
             with tf.control_dependencies(tf.nest.flatten(grads)):
-                self._score(data, loss=False, steps=self.inner_steps)
+                self._score(data, loss=False, inner_steps=self.inner_steps)
         learner.apply_gradients(grads, metrics)
         for metric in self.metrics:
             if metric.name == "loss":   # the meta-loss: the queries' loss after adaptation
@@ -174,31 +174,37 @@ class GradientMetaLearner(FrontDoor, keras.Model):
 
     def test_step(self, data: Task):
         self.learner   # noqa: B018 -- the compiled loss is needed: one clear error if missing
-        self._score(data, loss=True, steps=self.eval_inner_steps)
+        self._score(data, loss=True, inner_steps=self.eval_inner_steps)
         return self.get_metrics_result()
 
     # -- adaptation -------------------------------------------------------------------------
-    def adapted_params(self, support_images, support_labels, steps: int | None = None,
-                       seed=None) -> list:
-        """The backbone's parameters after ``steps`` (default ``eval_inner_steps``) inner steps
-        on a support set."""
+    def adapted_params(self, support_images, support_labels, inner_steps: int | None = None,
+                       seed=None, *, steps: int | None = None) -> list:
+        """The backbone's parameters after ``inner_steps`` (default ``eval_inner_steps``) inner
+        steps on a support set; ``steps`` is the deprecated name of ``inner_steps``."""
         self.learner   # noqa: B018 -- needs the compiled loss
-        steps = self.eval_inner_steps if steps is None else checks.count("steps", steps, 0)
+        inner_steps = checks.renamed("inner_steps", inner_steps, "steps", steps, None)
+        inner_steps = (self.eval_inner_steps if inner_steps is None
+                       else checks.count("inner_steps", inner_steps, 0))
         start = {PLAYER: [tf.convert_to_tensor(v) for v in self.backbone.trainable_variables]}
         trajectory = adaptation_trajectory(
             self.objective, start, Reused((support_images, support_labels)), self._engine.inner,
-            inner_steps=steps, seed=tf.zeros([2], tf.int32) if seed is None else seed)
+            inner_steps=inner_steps, seed=tf.zeros([2], tf.int32) if seed is None else seed)
         return trajectory[-1][PLAYER]
 
-    def adapt(self, support_images, support_labels, steps: int | None = None) -> keras.Model:
-        """A plain Keras model for one task: the backbone after ``steps`` inner steps.
+    def adapt(self, support_images, support_labels, inner_steps: int | None = None, *,
+              steps: int | None = None) -> keras.Model:
+        """A plain Keras model for one task: the backbone after ``inner_steps`` inner steps
+        (``steps``: its deprecated name).
 
         Its outputs equal the backbone's at the adapted parameters with
         ``training=True``; a backbone with BatchNorm keeps normalizing with the
         batch's statistics, as in meta-training (see :func:`exporting.plain_model`).
         """
+        inner_steps = checks.renamed("inner_steps", inner_steps, "steps", steps, None)
         return exporting.plain_model(self.backbone, self.adapted_params(
-            tf.convert_to_tensor(support_images), tf.convert_to_tensor(support_labels), steps))
+            tf.convert_to_tensor(support_images), tf.convert_to_tensor(support_labels),
+            inner_steps))
 
     def export(self, filepath, format: str = "tf_saved_model", verbose: bool = True, *,
                adapt_steps: int | None = None, max_support: int = 256,
@@ -214,13 +220,13 @@ class GradientMetaLearner(FrontDoor, keras.Model):
                                   adapt_steps=adapt_steps, max_support=max_support,
                                   max_query=max_query, **kwargs)
 
-    def _score(self, data: Task, loss: bool, steps: int) -> None:
+    def _score(self, data: Task, loss: bool, inner_steps: int) -> None:
         """Adapts to each episode's support set and updates the metrics on its queries."""
         (support_images, support_labels), (query_images, query_labels) = (
             data.inner.batch, data.val.batch)
 
         def one_episode(episode):
-            params = self.adapted_params(episode[0], episode[1], steps)
+            params = self.adapted_params(episode[0], episode[1], inner_steps)
             return functional.apply(self.backbone, params, episode[2], training=True)
 
         outputs = tf.map_fn(one_episode, (support_images, support_labels, query_images),

@@ -20,7 +20,7 @@ from tfmeta.metric.episodes import (BATCH_STATISTICS, METHODS, MetricNets,
                                     cosine_similarities, embed, episode_loss, prototypes,
                                     query_logits, siamese_pair_logits, squared_distances,
                                     support_state)
-from tfmeta.metric.learner import MetricLearner
+from tfmeta.metric.metric_learner import MetricLearner
 
 __all__ = ["BATCH_STATISTICS", "METHODS", "MetricLearner", "MetricNets", "cosine_similarities",
            "embed", "episode_loss", "prototypes", "query_logits", "siamese_pair_logits",

@@ -1,8 +1,9 @@
-"""The inner loop's names: `adaptation_trajectory` and `inner_steps=`; the old names still work.
+"""The inner loop's names: `adaptation_trajectory`, `adapted_params_and_carry` and
+`inner_steps=`; the old names still work.
 
-`tfmeta.algorithms.adapt` is the deprecated name of `adaptation_trajectory`, and `steps=` that
-of `inner_steps=` in `adaptation_trajectory`, `adapt_loop`, `maml_losses`, `meta_gradients` and
-`reptile_direction`:
+`tfmeta.algorithms.adapt` is the deprecated name of `adaptation_trajectory`, `adapt_loop` that
+of `adapted_params_and_carry`, and `steps=` that of `inner_steps=` in `adaptation_trajectory`,
+`maml_losses`, `meta_gradients`, `reptile_direction` and the two deprecated functions:
 each old name gives one DeprecationWarning per call and the same numbers; both names at once
 is a TypeError that names both.
 """
@@ -16,8 +17,8 @@ from absl.testing import parameterized
 from tests import toys
 from tfmeta import algorithms
 from tfmeta import inner as inner_lib
-from tfmeta.algorithms import (adapt_loop, adaptation_trajectory, maml_losses, meta_gradients,
-                               reptile_direction)
+from tfmeta.algorithms import (adaptation_trajectory, adapted_params_and_carry, maml_losses,
+                               meta_gradients, reptile_direction)
 
 
 def _params(models):
@@ -53,7 +54,9 @@ class RenamedTest(parameterized.TestCase):
                 objective, _params(models), task.inner, inner, seed=task.seed, **steps),
             "adapt": lambda: algorithms.adapt(
                 objective, _params(models), task.inner, inner, seed=task.seed, **steps),
-            "adapt_loop": lambda: adapt_loop(
+            "adapted_params_and_carry": lambda: adapted_params_and_carry(
+                objective, _params(models), task.inner, inner, seed=task.seed, **steps)[0],
+            "adapt_loop": lambda: algorithms.adapt_loop(
                 objective, _params(models), task.inner, inner, seed=task.seed, **steps)[0],
             "maml_losses": lambda: maml_losses(objective, _params(models), task, inner,
                                                **steps),
@@ -64,8 +67,8 @@ class RenamedTest(parameterized.TestCase):
         }
         return calls[name]()
 
-    @parameterized.parameters("adaptation_trajectory", "adapt_loop", "maml_losses",
-                              "meta_gradients", "reptile_direction")
+    @parameterized.parameters("adaptation_trajectory", "maml_losses", "meta_gradients",
+                              "reptile_direction")
     def test_inner_steps_is_the_name_and_steps_warns_once_with_the_same_numbers(self, name):
         new, warned = _deprecations(lambda: self._call(name, inner_steps=2))
         self.assertEqual(warned, [])
@@ -84,6 +87,19 @@ class RenamedTest(parameterized.TestCase):
             self.assertLen(warned, 1, f"adapt(..., {steps}): {warned}")
             self.assertIn("`tfmeta.algorithms.adapt` is deprecated: use `adaptation_trajectory`",
                           warned[0])
+            np.testing.assert_array_equal(_flat(old), _flat(new))
+
+    def test_adapt_loop_is_the_deprecated_name_of_adapted_params_and_carry(self):
+        new, warned = _deprecations(lambda: self._call("adapted_params_and_carry",
+                                                       inner_steps=2))
+        self.assertEqual(warned, [])
+        trajectory = self._call("adaptation_trajectory", inner_steps=2)
+        np.testing.assert_allclose(_flat(new), _flat(trajectory[-1]), rtol=1e-6, atol=1e-7)
+        for steps in ({"steps": 2}, {"inner_steps": 2}):
+            old, warned = _deprecations(lambda steps=steps: self._call("adapt_loop", **steps))
+            self.assertLen(warned, 1, f"adapt_loop(..., {steps}): {warned}")
+            self.assertIn("`tfmeta.algorithms.adapt_loop` is deprecated: use "
+                          "`adapted_params_and_carry`", warned[0])
             np.testing.assert_array_equal(_flat(old), _flat(new))
 
     @parameterized.parameters("adaptation_trajectory", "adapt", "adapt_loop", "maml_losses",

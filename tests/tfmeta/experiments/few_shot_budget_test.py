@@ -88,7 +88,7 @@ class TransductiveMetricTest(FolderTestCase):
             v.assign(before)
         np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
         moving = spec.logits(setup, spec.adapt(setup, episode.support_images,
-                                               episode.support_labels, steps=0, ways=3),
+                                               episode.support_labels, inner_steps=0, ways=3),
                              episode.query_images)
         self.assertGreater(float(tf.reduce_max(tf.abs(moving - got))), 1e-3)   # it matters
         default = few_shot.episode_accuracies(setup, splits.test, episodes=4, steps=0)

@@ -47,7 +47,7 @@ class HSMLFewShotTest(FolderTestCase):
         starts = []
         for index in (0, 1):
             e = sampler(index)
-            starts.append(few_shot.adapt(setup, e.support_images, e.support_labels, steps=0))
+            starts.append(few_shot.adapt(setup, e.support_images, e.support_labels, inner_steps=0))
         init = few_shot.initial_params(setup)
         for start, tensor in zip(starts[0], init):
             ratio = (start / tf.where(tensor == 0, tf.ones_like(tensor), tensor)).numpy()

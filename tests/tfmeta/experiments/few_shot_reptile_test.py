@@ -134,7 +134,7 @@ class ReptileRunTest(FolderTestCase):
         episode = EpisodeSampler(self.splits.test, ways=3, shots=1,
                                  queries=3, seed=5)(tf.constant(0, tf.int64))
         start = [tf.convert_to_tensor(v) for v in self.setup.model.trainable_variables]
-        adapted = adapt(self.setup, episode.support_images, episode.support_labels, steps=1,
+        adapted = adapt(self.setup, episode.support_images, episode.support_labels, inner_steps=1,
                         seed=episode.seed)
         with tf.GradientTape() as tape:
             tape.watch(start)
@@ -182,7 +182,7 @@ class ReptileRunTest(FolderTestCase):
     def test_non_transductive_scores_each_query_with_the_support_alone(self):
         episode = EpisodeSampler(self.splits.test, ways=3, shots=1, queries=3,
                                           seed=5)(tf.constant(0, tf.int64))
-        params = adapt(self.setup, episode.support_images, episode.support_labels, steps=2,
+        params = adapt(self.setup, episode.support_images, episode.support_labels, inner_steps=2,
                        seed=episode.seed)
         queries = episode.query_images
         want = np.stack([np.argmax(logits(self.setup, params, tf.concat(

@@ -207,24 +207,42 @@ class MeganExperimentTest(absltest.TestCase):
         probabilities = few_shot.classify(setup, params, queries).numpy()
         np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
 
-    def test_megan_generated_is_steps_of_support_shaped_images_in_range_that_depend_on_seed(self):
+    def test_megan_generated_is_inner_steps_of_support_shaped_images_that_depend_on_seed(self):
         setup, megan = self.build()
         support, labels = few_shot.training_sampler(megan, self.splits.train)(
             tf.constant(0, tf.int64)).inner.batch
         support, labels = support[0], labels[0]
-        images = few_shot.generated(setup, support, labels, steps=3,
+        images = few_shot.generated(setup, support, labels, inner_steps=3,
                                     seed=tf.constant([1, 2])).numpy()
         self.assertEqual(images.shape, (3, 3, 28, 28, 1))
         self.assertTrue(np.all(np.isfinite(images)))
         self.assertGreaterEqual(images.min(), -1.0)
         self.assertLessEqual(images.max(), 1.0)
-        again = few_shot.generated(setup, support, labels, steps=3, seed=tf.constant([1, 2]))
+        again = few_shot.generated(setup, support, labels, inner_steps=3, seed=tf.constant([1, 2]))
         np.testing.assert_array_equal(again.numpy(), images)
-        other = few_shot.generated(setup, support, labels, steps=3, seed=tf.constant([3, 4]))
+        other = few_shot.generated(setup, support, labels, inner_steps=3, seed=tf.constant([3, 4]))
         self.assertGreater(float(np.abs(other.numpy() - images).max()), 1e-4)
         maml = few_shot.build(config(self.folder), self.splits.train.image_shape)
         with self.assertRaisesRegex(ValueError, "only megan"):
-            few_shot.generated(maml, support, labels, steps=1)
+            few_shot.generated(maml, support, labels, inner_steps=1)
+
+    def test_adapt_takes_inner_steps_and_steps_warns_once_with_the_same_parameters(self):
+        import warnings
+        maml = few_shot.build(config(self.folder), self.splits.train.image_shape)
+        support, labels = few_shot.training_sampler(config(self.folder), self.splits.train)(
+            tf.constant(0, tf.int64)).inner.batch
+        support, labels = support[0], labels[0]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            new = few_shot.adapt(maml, support, labels, inner_steps=2)
+            self.assertEqual([w for w in caught if w.category is DeprecationWarning], [])
+            old = few_shot.adapt(maml, support, labels, steps=2)
+        [warned] = [str(w.message) for w in caught if w.category is DeprecationWarning]
+        self.assertEqual(warned, "`steps` of adapt() is deprecated: use `inner_steps`")
+        for a, b in zip(old, new, strict=True):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+        with self.assertRaisesRegex(TypeError, r"both `inner_steps` and `steps`"):
+            few_shot.adapt(maml, support, labels, inner_steps=2, steps=2)
 
     def test_megan_validation_batch_is_queries_then_the_inner_support_set(self):
         megan = config(self.folder, **MEGAN)

@@ -14,11 +14,11 @@ Example:
     >>> results = cmaml.run(cmaml.CmamlConfig(steps=1000), "runs/cmaml")
 """
 
-from tfmeta.experiments.cmaml.build import Setup, build, load_data, training_sampler
+from tfmeta.experiments.cmaml.build import CmamlSetup, build, load_data, training_sampler
 from tfmeta.experiments.cmaml.config import ALGORITHMS, GPU, CmamlConfig
 from tfmeta.experiments.cmaml.evaluate import episode_scores, interval, sharing
 from tfmeta.experiments.cmaml.run import RESULTS_FILE, check_workdir, run
 
-__all__ = ["ALGORITHMS", "GPU", "RESULTS_FILE", "CmamlConfig", "Setup", "build",
+__all__ = ["ALGORITHMS", "GPU", "RESULTS_FILE", "CmamlConfig", "CmamlSetup", "build",
            "check_workdir", "episode_scores", "interval", "load_data", "run", "sharing",
            "training_sampler"]

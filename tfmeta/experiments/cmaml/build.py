@@ -40,7 +40,7 @@ PLAYER = "model"
 FOLDER_TRAIN_FRACTION = 0.7
 
 
-class Setup(NamedTuple):
+class CmamlSetup(NamedTuple):
     """Everything a run is made of (``modules`` is None for plain MAML)."""
     config: CmamlConfig
     conv4: keras.Model
@@ -88,7 +88,7 @@ def build_modules(config: CmamlConfig, conv4: keras.Model, dtype: str = "float32
     return cmaml.Modules(shared, gate, keras.Model(features, out, name="private"))
 
 
-def build(config: CmamlConfig, image_shape) -> Setup:
+def build(config: CmamlConfig, image_shape) -> CmamlSetup:
     """Models, objective, inner SGD, MetaLearner (second-order MAML) and checkpoint."""
     keras.utils.set_random_seed(config.seed)
     conv4 = build_conv4(config.ways, tuple(image_shape), filters=config.filters)
@@ -106,7 +106,7 @@ def build(config: CmamlConfig, image_shape) -> Setup:
                           lambda: keras.optimizers.Adam(config.outer_lr), algorithm="maml",
                           inner_steps=config.inner_steps)
     items.update(step=learner.step, optimizer=learner.outer[PLAYER])
-    return Setup(config, conv4, modules, objective, inner, learner,
+    return CmamlSetup(config, conv4, modules, objective, inner, learner,
                  tf.train.Checkpoint(**items))
 
 
@@ -117,7 +117,7 @@ def training_episodes(config: CmamlConfig, dataset) -> EpisodeSampler:
                           seed=config.seed, episodes=config.meta_batch_size)
 
 
-def training_sampler(setup: Setup, dataset, *,
+def training_sampler(setup: CmamlSetup, dataset, *,
                      episodes: EpisodeSampler | None = None) -> Callable:
     """``step -> Task`` of ``meta_batch_size`` episodes; CMAML's carry each task's masks.
 

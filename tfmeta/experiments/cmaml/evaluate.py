@@ -29,32 +29,34 @@ from tfmeta.classify import accuracy
 from tfmeta.data import ClassDataset, EpisodeSampler
 from tfmeta.data.sampling import sample_without_replacement
 from tfmeta.eval.table import interval
-from tfmeta.experiments.cmaml.build import PLAYER, Setup
+from tfmeta.experiments.cmaml.build import PLAYER, CmamlSetup
 from tfmeta.types import Reused
 
 EVAL_SEED = 1_000_003
 SHARING_SEED = 2_000_003
 
 
-def _params(setup: Setup) -> list:
+def _params(setup: CmamlSetup) -> list:
     return [tf.convert_to_tensor(v) for v in setup.variables()]
 
 
-def adapted_logits(setup: Setup, support: tuple, query_images, seed, steps: int):
-    """``(logits of the query, masks or None)`` after ``steps`` inner steps on ``support``."""
+def adapted_logits(setup: CmamlSetup, support: tuple, query_images, seed, inner_steps: int):
+    """``(logits of the query, masks or None)`` after ``inner_steps`` inner steps on
+    ``support``."""
     params = _params(setup)
     if setup.modules is None:
         final = adaptation_trajectory(setup.objective, {PLAYER: params}, Reused(support),
-                                      setup.inner, inner_steps=steps, seed=seed)[-1][PLAYER]
+                                      setup.inner, inner_steps=inner_steps,
+                                      seed=seed)[-1][PLAYER]
         return functional.apply(setup.conv4, final, query_images, training=True), None
     masks = setup.masks_of(params, support)
     final = adaptation_trajectory(setup.objective, {PLAYER: params},
                                   Reused(tuple(support) + (masks,)), setup.inner,
-                                  inner_steps=steps, seed=seed)[-1][PLAYER]
+                                  inner_steps=inner_steps, seed=seed)[-1][PLAYER]
     return cmaml.customized_output(setup.modules, final, masks, query_images), masks
 
 
-def episode_scores(setup: Setup, dataset: ClassDataset, *, episodes: int,
+def episode_scores(setup: CmamlSetup, dataset: ClassDataset, *, episodes: int,
                    seed: int = EVAL_SEED) -> dict:
     """``{"accuracy": [episodes], "kept": [episodes] (CMAML) or None}``."""
     c = setup.config
@@ -84,7 +86,7 @@ def check_sharing(config, dataset: ClassDataset) -> None:
                          f"class but a meta-test class has {int(np.min(dataset.counts.numpy()))}")
 
 
-def sharing(setup: Setup, dataset: ClassDataset, *, pairs: int,
+def sharing(setup: CmamlSetup, dataset: ClassDataset, *, pairs: int,
             seed: int = SHARING_SEED) -> dict:
     """Jaccard index of the masks of similar and of dissimilar task pairs (CMAML only).
 

@@ -25,7 +25,8 @@ Example:
 from tfmeta.experiments.few_shot import learners
 from tfmeta.experiments.few_shot.adaptation import (adapt, classify, generated, initial_params,
                                                     logits)
-from tfmeta.experiments.few_shot.build import Setup, build, load_data, training_sampler
+from tfmeta.experiments.few_shot.build import (FewShotSetup, build, load_data,
+                                               training_sampler)
 from tfmeta.experiments.few_shot.config import (ALGORITHMS, GRADIENT_ALGORITHMS, METRIC_ALGORITHMS,
                                                 FewShotConfig)
 from tfmeta.experiments.few_shot.presets import (MEGAN_CPU, MEGAN_PAPER, METRIC_CPU, METRIC_PAPER,
@@ -34,8 +35,8 @@ from tfmeta.experiments.few_shot.evaluate import episode_accuracies, summary
 from tfmeta.experiments.few_shot.run import (CURVE_FILE, load_run, read_config, read_curve,
                                              run)
 
-__all__ = ["ALGORITHMS", "CURVE_FILE", "FewShotConfig", "GRADIENT_ALGORITHMS", "MEGAN_CPU",
-           "MEGAN_PAPER", "METRIC_ALGORITHMS", "METRIC_CPU", "METRIC_PAPER", "PAPER", "PRESETS", "Setup",
-           "adapt", "build", "classify", "episode_accuracies", "generated", "initial_params",
-           "learners", "load_data", "load_run", "logits", "read_config", "read_curve", "run", "summary",
-           "training_sampler"]
+__all__ = ["ALGORITHMS", "CURVE_FILE", "FewShotConfig", "FewShotSetup", "GRADIENT_ALGORITHMS",
+           "MEGAN_CPU", "MEGAN_PAPER", "METRIC_ALGORITHMS", "METRIC_CPU", "METRIC_PAPER", "PAPER",
+           "PRESETS", "adapt", "build", "classify", "episode_accuracies", "generated",
+           "initial_params", "learners", "load_data", "load_run", "logits", "read_config",
+           "read_curve", "run", "summary", "training_sampler"]

@@ -1,9 +1,9 @@
-"""Builds a few-shot classification run from its config: data, and the learner's Setup.
+"""Builds a few-shot classification run from its config: data, and the learner's FewShotSetup.
 
 The run's ``algorithm`` names a registered learner
 (:mod:`tfmeta.experiments.few_shot.learners`); :func:`build` seeds Keras and
 hands the config to that learner's ``build``, which makes its nets, objective,
-inner optimizer, learner and checkpoint (:class:`Setup`).
+inner optimizer, learner and checkpoint (:class:`FewShotSetup`).
 :func:`training_sampler` draws ``meta_batch_size`` episodes per step and lets
 the learner shape them (Reptile adapts on the queries too; MeGAN's validation
 batch carries the support set).
@@ -27,10 +27,10 @@ from tfmeta.data.omniglot import load_omniglot
 from tfmeta.experiments.few_shot import learners
 from tfmeta.experiments.few_shot.config import FewShotConfig
 from tfmeta.experiments.few_shot.learners.components import outer_learning_rate
-from tfmeta.experiments.few_shot.registry import Setup
+from tfmeta.experiments.few_shot.registry import FewShotSetup
 from tfmeta.types import Task
 
-__all__ = ["FOLDER_TRAIN_FRACTION", "Setup", "build", "load_data", "outer_learning_rate",
+__all__ = ["FOLDER_TRAIN_FRACTION", "FewShotSetup", "build", "load_data", "outer_learning_rate",
            "training_sampler"]
 
 FOLDER_TRAIN_FRACTION = 0.7
@@ -61,7 +61,7 @@ def training_sampler(config: FewShotConfig, dataset) -> Callable[[Any], Task]:
 
 
 def build(config: FewShotConfig, image_shape, *, dtype: str = "float32",
-          activation: str = "relu") -> Setup:
+          activation: str = "relu") -> FewShotSetup:
     """Nets, objective, inner optimizer, learner and checkpoint of a run (its learner's)."""
     keras.utils.set_random_seed(config.seed)
     return learners.get(config.algorithm).build(config, image_shape, dtype=dtype,

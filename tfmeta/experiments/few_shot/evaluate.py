@@ -30,12 +30,12 @@ from tfmeta.classify import accuracy
 from tfmeta.data import ClassDataset, EpisodeSampler
 from tfmeta.experiments.few_shot import learners
 from tfmeta.experiments.few_shot.adaptation import adapt, classify
-from tfmeta.experiments.few_shot.registry import Setup
+from tfmeta.experiments.few_shot.registry import FewShotSetup
 
 CURVE_SEED = 1_000_003     # the training curve's episodes: apart from the evaluation's `seed`
 
 
-def episode_accuracies(setup: Setup, dataset: ClassDataset, *, episodes: int, steps: int,
+def episode_accuracies(setup: FewShotSetup, dataset: ClassDataset, *, episodes: int, steps: int,
                        seed: int = 0, ways: int | None = None, shots: int | None = None,
                        queries: int | None = None, transductive: bool | None = None,
                        progress: Callable[[int, int], None] | None = None) -> np.ndarray:
@@ -70,7 +70,7 @@ _SCORERS: list[tuple[tuple, Any, Any, Callable]] = []   # (key, setup, dataset, 
 _MAX_SCORERS = 4
 
 
-def _scorer(setup: Setup, dataset: ClassDataset, ways: int, shots: int, queries: int,
+def _scorer(setup: FewShotSetup, dataset: ClassDataset, ways: int, shots: int, queries: int,
             steps: int, seed: int, transductive: bool) -> Callable:
     """The compiled ``score(index)`` of one (run, dataset, episode shape, steps, seed).
 
@@ -92,7 +92,7 @@ def _scorer(setup: Setup, dataset: ClassDataset, ways: int, shots: int, queries:
                 setup, episode.support_images, episode.support_labels, episode.query_images,
                 ways), axis=-1)
             return accuracy(probabilities, episode.query_labels)
-        params = adapt(setup, episode.support_images, episode.support_labels, steps=steps,
+        params = adapt(setup, episode.support_images, episode.support_labels, inner_steps=steps,
                        seed=episode.seed, ways=ways)
         if transductive:
             probabilities = classify(setup, params, episode.query_images)

@@ -19,37 +19,38 @@ import tensorflow as tf
 from tfmeta.algorithms.adapt import step_seed
 from tfmeta.data import ClassDataset, EpisodeSampler
 from tfmeta.experiments.few_shot.learners.gradient import trajectory
-from tfmeta.experiments.few_shot.registry import Setup
+from tfmeta.experiments.few_shot.registry import FewShotSetup
 
 SAMPLES_FILE = "samples.png"
 
 
-def generated(setup: Setup, support_images: tf.Tensor, support_labels: tf.Tensor, *,
-              steps: int, seed=None) -> tf.Tensor:
-    """MeGAN: ``[steps, S, H, W, C]``, the generator's images of the support set at each
-    inner step of ``adapt`` (the ones the classifier sees from ``fakes_from`` on)."""
+def generated(setup: FewShotSetup, support_images: tf.Tensor, support_labels: tf.Tensor, *,
+              inner_steps: int, seed=None) -> tf.Tensor:
+    """MeGAN: ``[inner_steps, S, H, W, C]``, the generator's images of the support set at
+    each inner step of ``adapt`` (the ones the classifier sees from ``fakes_from`` on)."""
     if setup.generator is None:
         raise ValueError(f"{setup.config.algorithm!r} has no generator (only megan has)")
     seed = tf.zeros([2], tf.int32) if seed is None else seed
-    path = trajectory(setup, support_images, support_labels, steps, None, seed)
+    path = trajectory(setup, support_images, support_labels, inner_steps, None, seed)
     return tf.stack([setup.objective.generate(path[j], support_images, support_labels,
-                                              step_seed(seed, 0, j)) for j in range(steps)])
+                                              step_seed(seed, 0, j))
+                     for j in range(inner_steps)])
 
 
-def augmentation_rows(setup: Setup, dataset: ClassDataset, *, episodes: int = 3,
+def augmentation_rows(setup: FewShotSetup, dataset: ClassDataset, *, episodes: int = 3,
                       seed: int = 0) -> list[tuple[str, np.ndarray, bool]]:
     """``[(label, images [S, H, W, C] in [-1, 1], seen_by_the_classifier), ...]``."""
     config = setup.config
     sampler = EpisodeSampler(dataset, ways=config.ways, shots=config.shots, queries=1, seed=seed)
-    steps = config.eval_inner_steps
+    inner_steps = config.eval_inner_steps
     rows = []
     for e in range(episodes):
         episode = sampler(tf.constant(e, tf.int64))
-        images = generated(setup, episode.support_images, episode.support_labels, steps=steps,
-                           seed=episode.seed).numpy()
+        images = generated(setup, episode.support_images, episode.support_labels,
+                           inner_steps=inner_steps, seed=episode.seed).numpy()
         rows.append((f"episode {e}: support", episode.support_images.numpy(), False))
         rows += [(f"  step {j + 1} generated", images[j], j >= config.fakes_from)
-                 for j in range(steps)]
+                 for j in range(inner_steps)]
     return rows
 
 
@@ -78,7 +79,7 @@ def render(rows: list[tuple[str, np.ndarray, bool]], scale: int = 2) -> np.ndarr
     return np.asarray(canvas)
 
 
-def augmentation_grid(setup: Setup, dataset: ClassDataset, *, episodes: int = 3,
+def augmentation_grid(setup: FewShotSetup, dataset: ClassDataset, *, episodes: int = 3,
                       seed: int = 0) -> np.ndarray:
     """:func:`augmentation_rows` rendered (uint8 ``[H, W, 3]``)."""
     return render(augmentation_rows(setup, dataset, episodes=episodes, seed=seed))

@@ -2,7 +2,7 @@
 
 A :class:`LearnerSpec` says everything the experiment needs to know about one
 algorithm: its family, which option blocks of the config apply to it, how it
-builds its :class:`Setup` (nets, objective, inner optimizer, learner,
+builds its :class:`FewShotSetup` (nets, objective, inner optimizer, learner,
 checkpoint), how its training episodes are drawn, how it adapts to a support
 set and scores queries, and how it is served. :func:`register` adds one;
 :func:`get` finds one by name. The built-in learners register themselves in the
@@ -32,7 +32,7 @@ FAMILIES = ("gradient", "metric")
 Config = Any
 
 
-class Setup(NamedTuple):
+class FewShotSetup(NamedTuple):
     """Everything a run is made of."""
     config: Config
     model: keras.Model         # Conv-4 (gradient-based) or its embedding (metric learners)
@@ -60,11 +60,11 @@ class LearnerSpec:
       family: ``"gradient"`` (an inner loop on the weights) or ``"metric"``
         (a learned comparison, no inner loop).
       help: one sentence for `algorithm`'s help text.
-      build: ``(config, image_shape, *, dtype, activation) -> Setup``.
-      adapt: ``(setup, images, labels, *, steps, params, seed, ways)`` -> the
+      build: ``(config, image_shape, *, dtype, activation) -> FewShotSetup``.
+      adapt: ``(setup, images, labels, *, inner_steps, params, seed, ways)`` -> the
         adapted state (parameters, or a metric learner's support state).
       logits: ``(setup, state, images) -> [Q, N]`` class logits.
-      serving: ``(setup, steps) -> dict`` of the serving module's parts
+      serving: ``(setup, inner_steps) -> dict`` of the serving module's parts
         (``adapt_fn``, ``logits_fn``, ``variables``, maybe ``state_shapes``).
       serving_metadata: ``setup -> dict``, what an export records about it.
       blocks: the option blocks of the config (field dataclasses of
@@ -88,11 +88,11 @@ class LearnerSpec:
     name: str
     family: str
     help: str
-    build: Callable[..., Setup]
+    build: Callable[..., FewShotSetup]
     adapt: Callable
     logits: Callable
-    serving: Callable[[Setup, int], dict]
-    serving_metadata: Callable[[Setup], dict]
+    serving: Callable[[FewShotSetup, int], dict]
+    serving_metadata: Callable[[FewShotSetup], dict]
     blocks: tuple = ()
     without: tuple[str, ...] = ()
     episodes: Callable = meta_batches

@@ -31,7 +31,7 @@ from tfmeta import io
 from tfmeta.data import EpisodeSampler
 from tfmeta.experiments import rundir, skeleton
 from tfmeta.experiments.few_shot import learners
-from tfmeta.experiments.few_shot.build import Setup, build, load_data, training_sampler
+from tfmeta.experiments.few_shot.build import FewShotSetup, build, load_data, training_sampler
 from tfmeta.experiments.few_shot.config import RESUMABLE_FIELDS, FewShotConfig
 from tfmeta.experiments.few_shot.curve import CURVE_FIGURE, plot_curve
 from tfmeta.experiments.few_shot.evaluate import CURVE_SEED, episode_accuracies, summary
@@ -56,7 +56,7 @@ def read_curve(workdir: str) -> list[dict]:
     return rundir.read_points(workdir, CURVE_FILE)
 
 
-def load_run(workdir: str, splits=None, **overrides) -> tuple[Setup, Any]:
+def load_run(workdir: str, splits=None, **overrides) -> tuple[FewShotSetup, Any]:
     """Rebuilds the run in ``workdir`` and restores its latest checkpoint: ``(setup, splits)``."""
     config = dataclasses.replace(read_config(workdir), **overrides)
     splits = splits if splits is not None else load_data(config)

@@ -12,11 +12,11 @@ Example:
     >>> results["mse"]["5"], results["assignments"]["cubic"]
 """
 
-from tfmeta.experiments.hsml.build import Setup, build, describe_regression
+from tfmeta.experiments.hsml.build import HSMLSetup, build, describe_regression
 from tfmeta.experiments.hsml.config import ALGORITHMS, RESUMABLE_FIELDS, HSMLConfig
 from tfmeta.experiments.hsml.run import (CURVE_FILE, RESULTS_FILE, check_workdir, evaluate,
                                          load_run, read_config, read_curve, run)
 
-__all__ = ["ALGORITHMS", "RESUMABLE_FIELDS", "HSMLConfig", "Setup", "build",
+__all__ = ["ALGORITHMS", "RESUMABLE_FIELDS", "HSMLConfig", "HSMLSetup", "build",
            "describe_regression", "check_workdir", "evaluate", "load_run", "run", "read_config",
            "read_curve", "CURVE_FILE", "RESULTS_FILE"]

@@ -24,7 +24,7 @@ PLAYER = "model"
 EVAL_SEED_OFFSET = 10_000
 
 
-class Setup(NamedTuple):
+class HSMLSetup(NamedTuple):
     """Everything a run is made of (``modulation`` and ``weights`` are None for MAML)."""
     config: HSMLConfig
     model: keras.Model
@@ -51,7 +51,7 @@ def build_regressor(config: HSMLConfig, dtype: str = "float32") -> keras.Model:
     return keras.Sequential(layers, name="regressor")
 
 
-def build(config: HSMLConfig, dtype: str = "float32") -> Setup:
+def build(config: HSMLConfig, dtype: str = "float32") -> HSMLSetup:
     """The regressor, its SGD inner optimizer, HSML's modulation (if any), the learner
     (Adam, gradients clipped to ``clip``) and the checkpoint."""
     keras.utils.set_random_seed(config.seed)
@@ -78,7 +78,7 @@ def build(config: HSMLConfig, dtype: str = "float32") -> Setup:
                           jit_compile=config.jit_compile,
                           modulation={PLAYER: modulation} if modulation else None)
     items.update(step=learner.step, optimizer=learner.outer[PLAYER])
-    return Setup(config, model, objective, inner, learner, tf.train.Checkpoint(**items),
+    return HSMLSetup(config, model, objective, inner, learner, tf.train.Checkpoint(**items),
                  modulation, weights)
 
 

@@ -30,7 +30,7 @@ from tfmeta.algorithms.maml import modulate
 from tfmeta.data.functions import FAMILIES
 from tfmeta.eval.table import interval
 from tfmeta.experiments import rundir, skeleton
-from tfmeta.experiments.hsml.build import PLAYER, Setup, build, held_out_tasks, training_tasks
+from tfmeta.experiments.hsml.build import PLAYER, HSMLSetup, build, held_out_tasks, training_tasks
 from tfmeta.experiments.hsml.config import RESUMABLE_FIELDS, HSMLConfig
 from tfmeta.experiments.hsml.figures import write_figures
 from tfmeta.training import TrainResult, restore_latest
@@ -55,9 +55,11 @@ def read_curve(workdir: str) -> list[dict]:
     return rundir.read_points(workdir, CURVE_FILE)
 
 
-def task_curves(setup: Setup, tasks, steps: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """``([tasks, steps + 1] query MSE after 0..steps inner steps, [tasks, K_1] first-level
-    cluster assignments or None)`` of a stacked meta-batch of held-out tasks."""
+def task_curves(setup: HSMLSetup, tasks,
+                inner_steps: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """``([tasks, k + 1] query MSE after 0..k inner steps, [tasks, K_1] first-level
+    cluster assignments or None)`` of a stacked meta-batch of held-out tasks, k being
+    ``inner_steps``."""
 
     @tf.function
     def one(task):
@@ -67,7 +69,7 @@ def task_curves(setup: Setup, tasks, steps: int) -> tuple[np.ndarray, np.ndarray
         params, _ = modulate({PLAYER: setup.modulation} if setup.modulation else None,
                              params, support)
         trajectory = adaptation_trajectory(setup.objective, params, Reused(support), setup.inner,
-                                           inner_steps=steps, seed=task.seed)
+                                           inner_steps=inner_steps, seed=task.seed)
         mse = tf.stack([setup.objective(p, query, task.seed)[PLAYER] for p in trajectory])
         if setup.modulation is None:
             return mse, tf.zeros([0], mse.dtype)
@@ -81,7 +83,7 @@ def task_curves(setup: Setup, tasks, steps: int) -> tuple[np.ndarray, np.ndarray
     return np.stack(curves), (np.stack(assignments) if setup.modulation else None)
 
 
-def evaluate(setup: Setup, count: int | None = None) -> dict:
+def evaluate(setup: HSMLSetup, count: int | None = None) -> dict:
     """Held-out MSE after 0..``eval_steps`` steps over ``count`` tasks (default
     ``eval_tasks``): overall and per family; HSML: per family, the mean first-level
     assignment (``assignments``) and the count of tasks whose largest assignment is
@@ -113,7 +115,7 @@ def evaluate(setup: Setup, count: int | None = None) -> dict:
     return out
 
 
-def load_run(workdir: str) -> Setup:
+def load_run(workdir: str) -> HSMLSetup:
     """Rebuilds the run in ``workdir`` and restores its latest checkpoint."""
     setup = build(read_config(workdir))
     if restore_latest(setup.checkpoint, workdir) is None:

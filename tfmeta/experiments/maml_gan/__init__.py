@@ -29,7 +29,7 @@ from tfmeta.experiments.maml_gan.adaptation import (
     adapted_params,
     params_of,
 )
-from tfmeta.experiments.maml_gan.build import Setup, build, load_data, outer_learning_rate
+from tfmeta.experiments.maml_gan.build import MamlGanSetup, build, load_data, outer_learning_rate
 from tfmeta.experiments.maml_gan.config import (
     ALGORITHMS,
     GRID_STEPS,
@@ -51,7 +51,7 @@ from tfmeta.gan import LOSSES
 __all__ = [
     "ALGORITHMS", "GRID_STEPS", "GRID_SUPPORT", "INNER_OPTIMIZERS", "LOSSES",
     "AUTO", "OUTER_LR_SCHEDULES", "PRESETS", "RESUMABLE_FIELDS", "STEP_WEIGHTS", "MamlGanConfig",
-    "Setup", "adaptation_trajectory", "adapted_params", "build", "check_workdir",
+    "MamlGanSetup", "adaptation_trajectory", "adapted_params", "build", "check_workdir",
     "grid_classes", "grid_image", "latest_checkpoint", "load_data", "load_run",
     "outer_learning_rate", "params_of", "read_config", "resolve", "run",
     "sample_grid", "stored_settings", "write_config", "write_grid",

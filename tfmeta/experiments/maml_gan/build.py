@@ -26,7 +26,7 @@ from tfmeta.gan import build_discriminator, build_generator, gan_objective
 PLAYERS = ("generator", "discriminator")
 
 
-class Setup(NamedTuple):
+class MamlGanSetup(NamedTuple):
     """Everything a run is made of."""
     config: MamlGanConfig
     generator: keras.Model
@@ -103,7 +103,7 @@ _ALGORITHMS = {
 }
 
 
-def build(config: MamlGanConfig, image_shape, seed: int | None = None) -> Setup:
+def build(config: MamlGanConfig, image_shape, seed: int | None = None) -> MamlGanSetup:
     """Models, objective, inner optimizers, learner and checkpoint of a run."""
     seed = config.seed if seed is None else seed
     keras.utils.set_random_seed(seed)
@@ -130,5 +130,5 @@ def build(config: MamlGanConfig, image_shape, seed: int | None = None) -> Setup:
                               remat=config.remat and algorithm != "reptile")
         items["step"] = learner.step
         items.update({f"{p}_optimizer": opt for p, opt in learner.outer.items()})
-    return Setup(config, generator, discriminator, objective, inner, learner,
+    return MamlGanSetup(config, generator, discriminator, objective, inner, learner,
                  tf.train.Checkpoint(**items))

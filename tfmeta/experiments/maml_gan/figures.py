@@ -21,12 +21,12 @@ from tfmeta import io
 from tfmeta.data import ClassDataset
 from tfmeta.data.support import step_batches, support_set
 from tfmeta.experiments.maml_gan.adaptation import adaptation_trajectory, params_of
-from tfmeta.experiments.maml_gan.build import Setup
+from tfmeta.experiments.maml_gan.build import MamlGanSetup
 from tfmeta.experiments.maml_gan.config import GRID_STEPS, GRID_SUPPORT
 from tfmeta.gan import generate
 
 
-def sample_grid(setup: Setup, random_setup: Setup, dataset: ClassDataset, classes,
+def sample_grid(setup: MamlGanSetup, random_setup: MamlGanSetup, dataset: ClassDataset, classes,
                 *, samples: int, seed: int = 0, steps=GRID_STEPS,
                 support: int = GRID_SUPPORT) -> tuple[list, list, list]:
     """Figure 5 of paper 000: per class, meta-init vs random-init adaptation.

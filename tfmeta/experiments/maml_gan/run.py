@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from tfmeta.data import MetaBatchSampler
 from tfmeta.experiments import rundir, skeleton
-from tfmeta.experiments.maml_gan.build import Setup, build, load_data
+from tfmeta.experiments.maml_gan.build import MamlGanSetup, build, load_data
 from tfmeta.experiments.maml_gan.config import RESUMABLE_FIELDS, MamlGanConfig
 from tfmeta.experiments.maml_gan.figures import grid_classes, grid_image, sample_grid, write_grid
 from tfmeta.training import TrainResult, checkpoint_manager, restore_latest
@@ -38,7 +38,7 @@ def read_config(workdir: str) -> MamlGanConfig:
     return rundir.read_config(MamlGanConfig, workdir, what="MAML-GAN run")
 
 
-def load_run(workdir: str, **overrides) -> tuple[Setup, Any]:
+def load_run(workdir: str, **overrides) -> tuple[MamlGanSetup, Any]:
     """Rebuilds a run from ``workdir`` and restores its latest checkpoint.
 
     Returns:

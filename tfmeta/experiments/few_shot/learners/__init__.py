@@ -19,8 +19,8 @@ Example:
 
 # Importing a learner's module registers it.
 from tfmeta.experiments.few_shot.learners import gradient, hsml, reptile, megan, metric
-from tfmeta.experiments.few_shot.registry import (LearnerSpec, Setup, get, names, register,
+from tfmeta.experiments.few_shot.registry import (FewShotSetup, LearnerSpec, get, names, register,
                                                   unregister)
 
-__all__ = ["LearnerSpec", "Setup", "get", "gradient", "hsml", "megan", "metric", "names",
+__all__ = ["FewShotSetup", "LearnerSpec", "get", "gradient", "hsml", "megan", "metric", "names",
            "register", "reptile", "unregister"]

@@ -25,7 +25,8 @@ from tfmeta.algorithms.maml import modulate
 from tfmeta.classify import PLAYER, classification_objective, logits_of
 from tfmeta.experiments.few_shot.fields import InnerLoopFields
 from tfmeta.experiments.few_shot.learners.components import adam, conv4_classifier, inner_sgd
-from tfmeta.experiments.few_shot.registry import Config, LearnerSpec, Setup, get, register
+from tfmeta.experiments.few_shot.registry import (Config, FewShotSetup, LearnerSpec, get,
+                                                  register)
 from tfmeta.functional import params_of
 from tfmeta.inner_lstm import meta_lstm, meta_lstm_variables
 from tfmeta.megan import GENERATOR
@@ -33,9 +34,9 @@ from tfmeta.savedmodel.common import variable_names
 from tfmeta.types import Reused
 
 
-def trajectory(setup: Setup, support_images, support_labels, steps: int, params=None,
+def trajectory(setup: FewShotSetup, support_images, support_labels, inner_steps: int, params=None,
                seed=None) -> list:
-    """``[params_0, ..., params_steps]`` of every player on the support set."""
+    """``[params_0, ..., params_k]`` of every player on the support set (k = ``inner_steps``)."""
     start = {PLAYER: params_of(setup.model) if params is None else list(params)}
     if setup.modulation is not None:   # HSML: the start tailored to this support set
         start, _ = modulate({PLAYER: setup.modulation}, start, (support_images, support_labels))
@@ -43,23 +44,24 @@ def trajectory(setup: Setup, support_images, support_labels, steps: int, params=
         start[GENERATOR] = params_of(setup.generator)
     seed = tf.zeros([2], tf.int32) if seed is None else seed
     return adaptation_trajectory(setup.objective, start, Reused((support_images, support_labels)),
-                                 setup.inner, inner_steps=steps, seed=seed)
+                                 setup.inner, inner_steps=inner_steps, seed=seed)
 
 
-def adapt(setup: Setup, support_images, support_labels, *, steps: int, params=None, seed=None,
-          ways=None) -> list:
-    """The classifier's parameters after ``steps`` inner steps (``ways`` is the run's)."""
+def adapt(setup: FewShotSetup, support_images, support_labels, *, inner_steps: int, params=None,
+          seed=None, ways=None) -> list:
+    """The classifier's parameters after ``inner_steps`` inner steps (``ways`` is the run's)."""
     del ways
-    return trajectory(setup, support_images, support_labels, steps, params, seed)[-1][PLAYER]
+    return trajectory(setup, support_images, support_labels, inner_steps, params,
+                      seed)[-1][PLAYER]
 
 
-def logits(setup: Setup, params: list, images: tf.Tensor) -> tf.Tensor:
+def logits(setup: FewShotSetup, params: list, images: tf.Tensor) -> tf.Tensor:
     """Class logits ``[Q, N]`` of ``images`` at ``params`` (batch statistics)."""
     return logits_of(setup.model, params, images)
 
 
-def serving(setup: Setup, steps: int) -> dict:
-    """The serving parts: the state is the weights after ``steps`` inner steps, by name.
+def serving(setup: FewShotSetup, inner_steps: int) -> dict:
+    """The serving parts: the state is the weights after ``inner_steps`` inner steps, by name.
 
     Meta-variables (inner rates, HSML's modulation, MeGAN's generator) are
     saved too, as they adapt inside ``adapt_fn``.
@@ -69,7 +71,8 @@ def serving(setup: Setup, steps: int) -> dict:
     names = variable_names(model.trainable_variables, model.name)
 
     def adapt_fn(images, labels, seed):
-        return dict(zip(names, spec.adapt(setup, images, labels, steps=steps, seed=seed)))
+        return dict(zip(names, spec.adapt(setup, images, labels, inner_steps=inner_steps,
+                                          seed=seed)))
 
     def logits_fn(state, images):
         return spec.logits(setup, [state[n] for n in names], images)
@@ -92,14 +95,14 @@ def serving(setup: Setup, steps: int) -> dict:
                 variables=variables)
 
 
-def serving_metadata(setup: Setup) -> dict:
+def serving_metadata(setup: FewShotSetup) -> dict:
     return {"inner_optimizer": setup.inner.name}
 
 
 def build_gradient(config: Config, image_shape, *, dtype: str = "float32",
                    activation: str = "relu", algorithm: str = "maml",
                    inner: Callable = inner_sgd, modulation: Callable | None = None,
-                   outer: Callable = adam, carry_inner_state: bool = False) -> Setup:
+                   outer: Callable = adam, carry_inner_state: bool = False) -> FewShotSetup:
     """Conv-4, objective, inner optimizer, :class:`MetaLearner` and checkpoint.
 
     ``algorithm``: MetaLearner's (maml, fomaml or reptile); ``inner(config,
@@ -127,11 +130,12 @@ def build_gradient(config: Config, image_shape, *, dtype: str = "float32",
     if carry_inner_state:
         items["inner_state"] = tf.nest.flatten(learner.inner_state)
         inner_optimizer = learner.carried_inner(PLAYER)
-    return Setup(config, model, objective, inner_optimizer, learner,
+    return FewShotSetup(config, model, objective, inner_optimizer, learner,
                  tf.train.Checkpoint(**items), modulation=modulated)
 
 
-def gradient_learner(name: str, help: str, build: Callable[..., Setup], **fields) -> LearnerSpec:
+def gradient_learner(name: str, help: str, build: Callable[..., FewShotSetup],
+                     **fields) -> LearnerSpec:
     """A gradient-family :class:`LearnerSpec` (the inner-loop fields apply unless ``without``)."""
     defaults = dict(family="gradient", adapt=adapt, logits=logits, serving=serving,
                     serving_metadata=serving_metadata, blocks=(InnerLoopFields,))
@@ -156,7 +160,7 @@ def _check_meta_lstm(config: Config) -> None:
                          f"gate's starting value, a sigmoid: it must be in (0, 1)")
 
 
-def _builder(**how) -> Callable[..., Setup]:
+def _builder(**how) -> Callable[..., FewShotSetup]:
     def build(config, image_shape, *, dtype="float32", activation="relu"):
         return build_gradient(config, image_shape, dtype=dtype, activation=activation, **how)
     return build

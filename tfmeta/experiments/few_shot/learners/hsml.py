@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from tfmeta.algorithms.hsml import hsml, hsml_variables
 from tfmeta.experiments.few_shot.learners.gradient import build_gradient, gradient_learner
-from tfmeta.experiments.few_shot.registry import Config, Setup, register
+from tfmeta.experiments.few_shot.registry import Config, FewShotSetup, register
 
 HSML_CLUSTERS, HSML_SIGMA, HSML_POOL = (4, 2), 10.0, 4
 
@@ -46,7 +46,7 @@ def build_hsml(config: Config, model: keras.Model, items: dict, dtype: str):
 
 
 def build(config: Config, image_shape, *, dtype: str = "float32",
-          activation: str = "relu") -> Setup:
+          activation: str = "relu") -> FewShotSetup:
     """Second-order MAML whose initialization HSML modulates per task."""
     return build_gradient(config, image_shape, dtype=dtype, activation=activation,
                           algorithm="maml", modulation=build_hsml)

@@ -27,14 +27,14 @@ from tfmeta.experiments.few_shot.fields import InnerLoopFields, MeganFields
 from tfmeta.experiments.few_shot.figures import augmentation_grid
 from tfmeta.experiments.few_shot.learners.components import adam, conv4_classifier, inner_sgd
 from tfmeta.experiments.few_shot.learners.gradient import gradient_learner
-from tfmeta.experiments.few_shot.registry import Config, Setup, register
+from tfmeta.experiments.few_shot.registry import Config, FewShotSetup, register
 from tfmeta.megan import GENERATOR, megan_objective
 from tfmeta.nets.megan import build_conditional_generator
 from tfmeta.types import Reused, Task
 
 
 def build(config: Config, image_shape, *, dtype: str = "float32",
-          activation: str = "relu") -> Setup:
+          activation: str = "relu") -> FewShotSetup:
     """The N+1 Conv-4, the generator, their objective, inner optimizers, learner, checkpoint."""
     model = conv4_classifier(config, image_shape, config.ways + 1, dtype=dtype,
                              activation=activation)
@@ -56,7 +56,7 @@ def build(config: Config, image_shape, *, dtype: str = "float32",
                           anneal_steps=config.anneal_steps)
     items.update(step=learner.step, optimizer=learner.outer[PLAYER],
                  generator_optimizer=learner.outer[GENERATOR])
-    return Setup(config, model, objective, inner, learner, tf.train.Checkpoint(**items),
+    return FewShotSetup(config, model, objective, inner, learner, tf.train.Checkpoint(**items),
                  generator=generator)
 
 
@@ -71,7 +71,7 @@ def episodes(config: Config, sampler) -> Callable:
     return megan_batch
 
 
-def logits(setup: Setup, params: list, images: tf.Tensor) -> tf.Tensor:
+def logits(setup: FewShotSetup, params: list, images: tf.Tensor) -> tf.Tensor:
     """The N class columns of the N+1 classifier's logits (a query cannot be "fake")."""
     return logits_of(setup.model, params, images)[:, :setup.config.ways]
 
@@ -97,7 +97,7 @@ def refuse_steps(config: Config, steps: int) -> str | None:
             f"with them, would never see one")
 
 
-def serving_metadata(setup: Setup) -> dict:
+def serving_metadata(setup: FewShotSetup) -> dict:
     config = setup.config
     return {"inner_optimizer": {p: o.name for p, o in sorted(setup.inner.items())},
             "generator": {"conditioning": config.conditioning,

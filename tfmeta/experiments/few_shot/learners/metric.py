@@ -26,7 +26,8 @@ import tensorflow as tf
 
 from tfmeta.experiments.few_shot.fields import MetricFields
 from tfmeta.experiments.few_shot.learners.components import outer_optimizer
-from tfmeta.experiments.few_shot.registry import Config, LearnerSpec, Setup, register
+from tfmeta.experiments.few_shot.registry import (Config, FewShotSetup, LearnerSpec,
+                                                  register)
 from tfmeta.metric import (BATCH_STATISTICS, MetricLearner, MetricNets, embed, query_logits,
                            support_state)
 from tfmeta.nets.conv4 import build_conv4_embedding
@@ -37,7 +38,7 @@ from tfmeta.savedmodel.common import variable_names
 
 def build_metric(config: Config, image_shape, *, dtype: str = "float32",
                  activation: str = "relu", maps: bool = False,
-                 head: Callable | None = None) -> Setup:
+                 head: Callable | None = None) -> FewShotSetup:
     """Nets, learner (Adam at ``outer_lr`` under its schedule) and checkpoint of a metric run.
 
     ``maps``: the embedding keeps 7x7 feature maps of 28x28 (two pooled
@@ -56,26 +57,26 @@ def build_metric(config: Config, image_shape, *, dtype: str = "float32",
                    "optimizer": learner.optimizer}
     if nets.head is not None:
         items["head"] = nets.head
-    return Setup(config, nets.embedding, None, None, learner, tf.train.Checkpoint(**items),
+    return FewShotSetup(config, nets.embedding, None, None, learner, tf.train.Checkpoint(**items),
                  nets)
 
 
-def adapt(setup: Setup, support_images, support_labels, *, steps: int = 0, params=None,
+def adapt(setup: FewShotSetup, support_images, support_labels, *, inner_steps: int = 0, params=None,
           seed=None, ways=None) -> dict:
-    """The support state of ``ways`` classes (default: the run's); ``steps`` do not apply."""
-    del steps, params, seed
+    """The support state of ``ways`` classes (default: the run's); ``inner_steps`` do not apply."""
+    del inner_steps, params, seed
     ways = setup.config.ways if ways is None else ways
     embeddings = embed(setup.nets, support_images[None], training=False)
     return support_state(setup.nets, embeddings, support_labels[None], ways)
 
 
-def logits(setup: Setup, state: dict, images: tf.Tensor) -> tf.Tensor:
+def logits(setup: FewShotSetup, state: dict, images: tf.Tensor) -> tf.Tensor:
     """Class logits ``[Q, N]`` of ``images`` against the support state."""
     queries = embed(setup.nets, images[None], training=False)
     return query_logits(setup.nets, state, queries)[0]
 
 
-def transductive_logits(setup: Setup, support_images, support_labels, images,
+def transductive_logits(setup: FewShotSetup, support_images, support_labels, images,
                         ways=None) -> tf.Tensor:
     """Class logits ``[Q, N]`` of ``images`` with batch norm normalizing by the statistics of
     the support and query images together (one batch, as in training; the heads by their
@@ -89,7 +90,7 @@ def transductive_logits(setup: Setup, support_images, support_labels, images,
     return query_logits(setup.nets, state, embeddings[:, shots:], training=BATCH_STATISTICS)[0]
 
 
-def serving(setup: Setup, steps: int) -> dict:
+def serving(setup: FewShotSetup, steps: int) -> dict:
     """The serving parts: the state is one episode's support state without its leading axis
     of 1 (shapes found by the module), of as many classes as the request's labels name
     (largest + 1: no head fixes them); the embedding's and head's variables (also the
@@ -110,7 +111,7 @@ def serving(setup: Setup, steps: int) -> dict:
         for kind, net in nets.items() if net is not None})
 
 
-def serving_metadata(setup: Setup) -> dict:
+def serving_metadata(setup: FewShotSetup) -> dict:
     return {"trained_ways": setup.config.training_ways, "fce": setup.config.fce}
 
 

@@ -27,7 +27,7 @@ from tfmeta.data import EpisodeSampler
 from tfmeta.experiments.few_shot.fields import InnerLoopFields, ReptileFields
 from tfmeta.experiments.few_shot.learners.components import outer_optimizer
 from tfmeta.experiments.few_shot.learners.gradient import build_gradient, gradient_learner
-from tfmeta.experiments.few_shot.registry import Config, Setup, register
+from tfmeta.experiments.few_shot.registry import Config, FewShotSetup, register
 
 
 def sgd(config: Config) -> Callable[[], keras.optimizers.Optimizer]:
@@ -45,7 +45,7 @@ def inner_optimizer(config: Config, variables: list, items: dict, dtype: str = "
 
 
 def build(config: Config, image_shape, *, dtype: str = "float32",
-          activation: str = "relu") -> Setup:
+          activation: str = "relu") -> FewShotSetup:
     return build_gradient(config, image_shape, dtype=dtype, activation=activation,
                           algorithm="reptile", inner=inner_optimizer, outer=sgd,
                           carry_inner_state=config.inner_optimizer == "adam_carried")

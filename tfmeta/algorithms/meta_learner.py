@@ -34,7 +34,8 @@ import tensorflow as tf
 
 from tfmeta import checks, distribute
 from tfmeta import inner as inner_lib
-from tfmeta.algorithms.adapt import check_steps, step_weights as make_step_weights
+from tfmeta.algorithms.adapt import step_weights as make_step_weights
+from tfmeta.algorithms.inner_loop import InnerLoop, resolve
 from tfmeta.algorithms.maml import check_modulation, meta_gradients, meta_variables
 from tfmeta.algorithms import carried
 from tfmeta.algorithms.reptile import reptile_direction
@@ -43,7 +44,6 @@ from tfmeta.types import Objective, Task
 
 ALGORITHMS = ("maml", "fomaml", "reptile")
 TASKS_MODES = ("loop", "vectorized")
-
 
 
 class MetaLearner(tf.Module):
@@ -57,20 +57,14 @@ class MetaLearner(tf.Module):
       outer: a zero-argument factory of Keras optimizers (one is made per
         player) or a ``{player: optimizer}`` dict.
       algorithm: ``"maml"`` (second order), ``"fomaml"`` or ``"reptile"``.
-      inner_steps: inner steps k (``steps``: its deprecated name).
-      step_weights: ``"uniform"``, ``"final"`` or ``"annealed"`` (MAML only).
-      anneal_steps: meta-updates of the ``annealed`` schedule.
+      inner_loop: the inner loop's settings as one
+        :class:`tfmeta.algorithms.InnerLoop` (default: ``InnerLoop()``, 10 steps).
+      inner_steps, step_weights, anneal_steps, first_order_steps, remat, unroll,
+        carry_inner_state: the fields of :class:`tfmeta.algorithms.InnerLoop`,
+        given one by one (None: ``inner_loop``'s, or the default); a value that
+        differs from ``inner_loop``'s is a TypeError. ``steps`` is the deprecated
+        name of ``inner_steps``.
       jit_compile: XLA-compile the meta-gradient computation.
-      remat: MAML/FOMAML: recompute each inner step and validation loss during
-        the meta-gradient instead of keeping their activations, in a symbolic
-        loop over the steps: about 1.7x the time of the default, and memory
-        that holds only each step's parameters and optimizer state (see
-        bench/README.md and :func:`tfmeta.algorithms.maml.maml_losses`).
-      unroll: MAML/FOMAML: ``True`` unrolls the k inner steps into the graph,
-        ``False`` makes one symbolic loop; default: unrolled unless ``remat``.
-      first_order_steps: MAML: derivative-order annealing (MAML++): the first
-        ``first_order_steps`` meta-updates use the first-order meta-gradient,
-        the rest the exact second-order one.
       tasks_mode: ``"loop"`` (default) computes the tasks of a meta-batch one
         after another in a ``tf.while_loop``; ``"vectorized"`` computes them as
         one batched computation (``tf.vectorized_map``: every op gets a task
@@ -87,23 +81,32 @@ class MetaLearner(tf.Module):
       modulation: ``{player: tfmeta.types.TaskModulation}`` (MAML/FOMAML): the
         inner steps start from the modulated initialization; its variables are
         meta-variables of the player (HSML, :mod:`tfmeta.algorithms.hsml`).
-      carry_inner_state: Reptile: the inner optimizer's state persists in
-        :attr:`inner_state`: every task starts from it, then it is the mean of
-        the tasks' final states (:mod:`tfmeta.algorithms.carried`; the Reptile
-        reference's Adam); :meth:`carried_inner` adapts from it at test time.
+
+    With ``carry_inner_state`` (Reptile), :meth:`carried_inner` adapts from the
+    carried :attr:`inner_state` at test time.
     """
 
     def __init__(self, variables: Mapping[str, list], objective: Objective, inner: Any,
                  outer: Callable[[], keras.optimizers.Optimizer] | Mapping[str, Any], *,
-                 algorithm: str = "maml", inner_steps: int | None = None,
-                 step_weights: str = "uniform", anneal_steps: int = 1000,
-                 jit_compile: bool = False, remat: bool = False, unroll: bool | None = None,
-                 first_order_steps: int = 0, tasks_mode: str = "loop", parallel_tasks: int = 1,
-                 step: Any = None, strategy: tf.distribute.Strategy | None = None,
+                 algorithm: str = "maml", inner_loop: InnerLoop | None = None,
+                 inner_steps: int | None = None, step_weights: str | None = None,
+                 anneal_steps: int | None = None, jit_compile: bool = False,
+                 remat: bool | None = None, unroll: bool | None = None,
+                 first_order_steps: int | None = None, tasks_mode: str = "loop",
+                 parallel_tasks: int = 1, step: Any = None,
+                 strategy: tf.distribute.Strategy | None = None,
                  modulation: Mapping[str, Any] | None = None, name: str | None = None,
-                 steps: int | None = None, carry_inner_state: bool = False):
+                 steps: int | None = None, carry_inner_state: bool | None = None):
         super().__init__(name=name)
-        steps = checks.renamed("inner_steps", inner_steps, "steps", steps, default=10)
+        self.inner_loop = spec = resolve(
+            inner_loop, inner_steps=checks.renamed("inner_steps", inner_steps, "steps", steps,
+                                                   default=None),
+            step_weights=step_weights, anneal_steps=anneal_steps,
+            first_order_steps=first_order_steps, remat=remat, unroll=unroll,
+            carry_inner_state=carry_inner_state)
+        steps, step_weights, anneal_steps = spec.inner_steps, spec.step_weights, spec.anneal_steps
+        remat, unroll, first_order_steps = spec.remat, spec.unroll, spec.first_order_steps
+        carry_inner_state = spec.carry_inner_state
         if strategy is None and tf.distribute.has_strategy():
             strategy = tf.distribute.get_strategy()
         self.strategy = strategy
@@ -112,13 +115,12 @@ class MetaLearner(tf.Module):
         self.algorithm = algorithm
         self.remat = bool(remat)
         self.unroll = unroll
-        self.inner_steps = check_steps(steps)
+        self.inner_steps = steps
         if algorithm == "reptile" and remat:
             raise ValueError("remat=True applies to maml and fomaml (it recomputes inner steps "
                              "for the meta-gradient); reptile takes no gradient through them")
         if algorithm == "reptile" and self.inner_steps < 1:
             raise ValueError(f"reptile needs steps >= 1, got {steps!r}")
-        make_step_weights(step_weights, self.inner_steps, 0, anneal_steps)  # validates the name
         self.step_weights_kind = step_weights
         self.anneal_steps = anneal_steps
         self.players = sorted(variables)
@@ -145,7 +147,6 @@ class MetaLearner(tf.Module):
             self._owns_step = step is None
             self.step = (tf.Variable(0, dtype=tf.int64, trainable=False, name="meta_step")
                          if step is None else step)
-        checks.count("first_order_steps", first_order_steps, minimum=0)
         if first_order_steps and algorithm != "maml":
             raise ValueError(f"first_order_steps (derivative-order annealing) applies to "
                              f"algorithm='maml', not {algorithm!r}")

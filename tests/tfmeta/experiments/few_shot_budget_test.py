@@ -96,6 +96,8 @@ class TransductiveMetricTest(FolderTestCase):
             setup, splits.test, episodes=4, steps=0, transductive=False))
         self.assertLen(few_shot.episode_accuracies(setup, splits.test, episodes=4, steps=0,
                                                    transductive=True), 4)
+        with self.assertRaisesRegex(ValueError, r"^'relation' sums the 1-shot support maps"):
+            few_shot.episode_accuracies(setup, splits.test, episodes=1, steps=0, shots=2)
 
 
 if __name__ == "__main__":

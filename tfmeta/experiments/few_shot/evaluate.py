@@ -56,6 +56,11 @@ def episode_accuracies(setup: FewShotSetup, dataset: ClassDataset, *, episodes: 
     if ways != config.ways and not spec.any_ways:
         raise ValueError(f"the run's classifier has {config.ways} outputs; it cannot score "
                          f"{ways}-way episodes")
+    if shots not in (None, config.shots) and spec.fixed_shots:
+        raise ValueError(f"{config.algorithm!r} sums the {config.shots}-shot support maps of "
+                         f"a class, so its {config.shots}-shot module cannot score {shots}-shot "
+                         "episodes (5-shot episodes of a 1-shot run scored 54% on Omniglot); "
+                         "train a run at the shots to score")
     score = _scorer(setup, dataset, ways, config.shots if shots is None else shots,
                     config.queries if queries is None else queries, steps, seed, transductive)
     out = np.empty([episodes], np.float64)

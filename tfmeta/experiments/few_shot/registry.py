@@ -84,6 +84,8 @@ class LearnerSpec:
         ways) -> [Q, N]``: the queries scored with the batch statistics of the
         episode, for a learner whose ``adapt``/``logits`` use moving averages
         (None: its ``logits`` already normalize by the queries' batch).
+      fixed_shots: its support summary grows with the shots (Relation sums the
+        K feature maps of a class), so it scores only the shots it trained with.
     """
     name: str
     family: str
@@ -101,6 +103,7 @@ class LearnerSpec:
     refuse_steps: Callable[[Config, int], str | None] | None = None
     samples: Callable | None = None
     transductive_logits: Callable | None = None
+    fixed_shots: bool = False
 
     def __post_init__(self):
         checks.one_of("family", self.family, FAMILIES)

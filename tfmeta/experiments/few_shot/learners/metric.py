@@ -118,6 +118,7 @@ def serving_metadata(setup: FewShotSetup) -> dict:
 def metric_learner(name: str, help: str, **build_options) -> LearnerSpec:
     """A metric-family :class:`LearnerSpec` built by :func:`build_metric` with these options."""
     without = build_options.pop("without", ("fce", "fce_steps", "matching_scale"))
+    fixed_shots = build_options.pop("fixed_shots", False)
 
     def build(config, image_shape, *, dtype="float32", activation="relu"):
         return build_metric(config, image_shape, dtype=dtype, activation=activation,
@@ -125,7 +126,8 @@ def metric_learner(name: str, help: str, **build_options) -> LearnerSpec:
     return LearnerSpec(name=name, family="metric", help=help, build=build, adapt=adapt,
                        logits=logits, transductive_logits=transductive_logits,
                        serving=serving, serving_metadata=serving_metadata,
-                       blocks=(MetricFields,), without=without, any_ways=True)
+                       blocks=(MetricFields,), without=without, any_ways=True,
+                       fixed_shots=fixed_shots)
 
 
 def _fce(config: Config, features: tuple, dtype: str):
@@ -141,6 +143,7 @@ register(metric_learner("matching", "cosine attention over the support (`fce`: f
                         without=()))
 register(metric_learner(
     "relation", "a learned relation module on feature maps, MSE to one-hot", maps=True,
+    fixed_shots=True,
     head=lambda config, features, dtype: build_relation_module(
         features, filters=config.filters, dtype=dtype)))
 register(metric_learner(

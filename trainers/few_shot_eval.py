@@ -107,8 +107,8 @@ def main(argv):
 
             try:
                 accuracies = experiment.episode_accuracies(
-                    setup, splits.test, episodes=FLAGS.episodes, steps=steps, seed=FLAGS.seed,
-                    ways=ways, shots=shots, queries=FLAGS.queries,
+                    setup, splits.test, episodes=FLAGS.episodes, inner_steps=steps,
+                    seed=FLAGS.seed, ways=ways, shots=shots, queries=FLAGS.queries,
                     transductive=FLAGS.transductive, progress=progress)
             except ValueError as e:
                 raise ValueError(f"{run}: {e}") from None

@@ -56,7 +56,7 @@ class KerasTrainerParityTest(parameterized.TestCase):
     def test_evaluate_equals_the_trainers_evaluation_on_the_same_episodes(self, algorithm):
         setup, splits, meta = trainer_and_keras(algorithm)
         want = few_shot.episode_accuracies(setup, splits.test, episodes=EPISODES,
-                                           steps=setup.config.eval_inner_steps, seed=3)
+                                           inner_steps=setup.config.eval_inner_steps, seed=3)
         sampler = EpisodeSampler(splits.test, ways=WAYS, shots=SHOTS, queries=QUERIES, seed=3)
         got = meta.evaluate(tk.test_episodes(sampler, EPISODES, batch=2), verbose=0,
                             return_dict=True)

@@ -91,13 +91,16 @@ class TransductiveMetricTest(FolderTestCase):
                                                episode.support_labels, inner_steps=0, ways=3),
                              episode.query_images)
         self.assertGreater(float(tf.reduce_max(tf.abs(moving - got))), 1e-3)   # it matters
-        default = few_shot.episode_accuracies(setup, splits.test, episodes=4, steps=0)
+        default = few_shot.episode_accuracies(setup, splits.test, episodes=4, inner_steps=0)
         np.testing.assert_array_equal(default, few_shot.episode_accuracies(
-            setup, splits.test, episodes=4, steps=0, transductive=False))
-        self.assertLen(few_shot.episode_accuracies(setup, splits.test, episodes=4, steps=0,
+            setup, splits.test, episodes=4, inner_steps=0, transductive=False))
+        self.assertLen(few_shot.episode_accuracies(setup, splits.test, episodes=4, inner_steps=0,
                                                    transductive=True), 4)
+        with self.assertWarnsRegex(DeprecationWarning, "`steps` of episode_accuracies"):
+            old = few_shot.episode_accuracies(setup, splits.test, episodes=4, steps=0)
+        np.testing.assert_array_equal(default, old)
         with self.assertRaisesRegex(ValueError, r"^'relation' sums the 1-shot support maps"):
-            few_shot.episode_accuracies(setup, splits.test, episodes=1, steps=0, shots=2)
+            few_shot.episode_accuracies(setup, splits.test, episodes=1, inner_steps=0, shots=2)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ class HSMLFewShotTest(FolderTestCase):
             self.assertTrue(np.all((ratio > 0) & (ratio < 1)))   # sigmoid gates
         apart = max(float(np.max(np.abs((a - b).numpy()))) for a, b in zip(*starts))
         self.assertGreater(apart, 1e-6)   # another support set, another start
-        accuracies = few_shot.episode_accuracies(setup, splits.test, episodes=3, steps=1)
+        accuracies = few_shot.episode_accuracies(setup, splits.test, episodes=3, inner_steps=1)
         self.assertEqual(accuracies.shape, (3,))
 
 

@@ -100,7 +100,7 @@ class RegistryTest(FolderTestCase):
         moved = [np.abs(v.numpy() - b).max() for v, b in zip(setup.model.trainable_variables,
                                                               before)]
         self.assertGreater(max(moved), 0.0)
-        accuracies = few_shot.episode_accuracies(setup, splits.test, episodes=2, steps=2)
+        accuracies = few_shot.episode_accuracies(setup, splits.test, episodes=2, inner_steps=2)
         self.assertEqual(accuracies.shape, (2,))
         parts = learners.get(toy.algorithm).serving(setup, 2)
         self.assertEqual(sorted(parts), ["adapt_fn", "logits_fn", "state_shapes", "variables"])

@@ -64,7 +64,7 @@ class MetaLSTMExperimentTest(FolderTestCase):
         apart = max(float(np.max(np.abs((a - b).numpy()))) for a, b in zip(lstm, sgd))
         self.assertGreater(moved, 1e-3)
         self.assertGreater(apart, 1e-5)
-        accuracies = few_shot.episode_accuracies(setup, splits.test, episodes=3, steps=2)
+        accuracies = few_shot.episode_accuracies(setup, splits.test, episodes=3, inner_steps=2)
         self.assertEqual(accuracies.shape, (3,))
         self.assertTrue(np.all((accuracies >= 0) & (accuracies <= 1)))
 

@@ -188,7 +188,7 @@ class ReptileRunTest(FolderTestCase):
         want = np.stack([np.argmax(logits(self.setup, params, tf.concat(
             [episode.support_images, queries[i:i + 1]], 0))[-1]) for i in range(9)])
         accuracies = evaluate.episode_accuracies(self.setup, self.splits.test, episodes=1,
-                                                 steps=2, seed=5, transductive=False)
+                                                 inner_steps=2, seed=5, transductive=False)
         self.assertAlmostEqual(accuracies[0],
                                np.mean(want == episode.query_labels.numpy()), places=6)
         # Transductive scoring sees the other queries' statistics: its logits differ.

@@ -117,7 +117,7 @@ class FewShotExperimentTest(FolderTestCase):
         self.assertGreater(curve[-1]["accuracy"], curve[0]["accuracy"] + 0.1, curve)
         self.assertNotIn("inner_steps", curve[-1])
         setup, splits = few_shot.load_run(workdir)
-        accuracies = few_shot.episode_accuracies(setup, splits.test, episodes=10, steps=0,
+        accuracies = few_shot.episode_accuracies(setup, splits.test, episodes=10, inner_steps=0,
                                                  ways=4)
         self.assertEqual(accuracies.shape, (10,))
         self.assertGreater(float(np.mean(accuracies)), 0.25)   # chance at 4 ways

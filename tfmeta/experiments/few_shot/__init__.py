@@ -19,7 +19,8 @@ Example:
     >>> from tfmeta.experiments import few_shot
     >>> result = few_shot.run(few_shot.FewShotConfig(steps=2000), "runs/omniglot_5w1s")
     >>> setup, splits = few_shot.load_run("runs/omniglot_5w1s")
-    >>> few_shot.summary(few_shot.episode_accuracies(setup, splits.test, episodes=600, steps=3))
+    >>> few_shot.summary(few_shot.episode_accuracies(setup, splits.test, episodes=600,
+    ...                                              inner_steps=3))
 """
 
 from tfmeta.experiments.few_shot import learners

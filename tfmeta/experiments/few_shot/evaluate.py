@@ -14,7 +14,7 @@ Relation reference code tests). The interval is the normal one,
 ``1.96 * std / sqrt(episodes)``, as the papers report.
 
 Example:
-    >>> accuracies = episode_accuracies(setup, splits.test, episodes=600, steps=3)
+    >>> accuracies = episode_accuracies(setup, splits.test, episodes=600, inner_steps=3)
     >>> summary(accuracies)
     {'accuracy': 0.962, 'ci95': 0.0061, 'episodes': 600}
 """
@@ -26,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import tensorflow as tf
 
+from tfmeta import checks
 from tfmeta.classify import accuracy
 from tfmeta.data import ClassDataset, EpisodeSampler
 from tfmeta.experiments.few_shot import learners
@@ -35,18 +36,22 @@ from tfmeta.experiments.few_shot.registry import FewShotSetup
 CURVE_SEED = 1_000_003     # the training curve's episodes: apart from the evaluation's `seed`
 
 
-def episode_accuracies(setup: FewShotSetup, dataset: ClassDataset, *, episodes: int, steps: int,
-                       seed: int = 0, ways: int | None = None, shots: int | None = None,
-                       queries: int | None = None, transductive: bool | None = None,
-                       progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """Query accuracy of each of ``episodes`` held-out episodes after ``steps`` inner steps.
+def episode_accuracies(setup: FewShotSetup, dataset: ClassDataset, *, episodes: int,
+                       inner_steps: int | None = None, seed: int = 0, ways: int | None = None,
+                       shots: int | None = None, queries: int | None = None,
+                       transductive: bool | None = None,
+                       progress: Callable[[int, int], None] | None = None,
+                       steps: int | None = None) -> np.ndarray:
+    """Query accuracy of each of ``episodes`` held-out episodes after ``inner_steps`` inner steps.
 
     ``ways``/``shots``/``queries`` default to the run's (a metric learner
-    scores any number of ways; ``steps`` does not apply to it). ``transductive``:
+    scores any number of ways; ``inner_steps`` does not apply to it; ``steps``
+    is its deprecated name). ``transductive``:
     see the module (None: the training curve's way, True for gradient-based
     learners and False for metric learners). ``progress(done, total)`` is
     called every 50 episodes and at the end.
     """
+    steps = checks.renamed_keyword("episode_accuracies", "inner_steps", inner_steps, "steps", steps)
     config = setup.config
     spec = learners.get(config.algorithm)
     transductive = spec.inner_loop if transductive is None else bool(transductive)

@@ -134,7 +134,7 @@ def _every(run: skeleton.Run):
     def curve_point(step: int) -> None:
         seconds = base + run.clock.seconds()
         accuracies = episode_accuracies(setup, splits.test, episodes=config.eval_episodes,
-                                        steps=config.eval_inner_steps, seed=CURVE_SEED)
+                                        inner_steps=config.eval_inner_steps, seed=CURVE_SEED)
         point = dict(summary(accuracies), step=step, inner_steps=config.eval_inner_steps,
                      seconds=round(seconds, 1))
         if not spec.inner_loop:

@@ -210,11 +210,14 @@ class FewShotCliTest(unittest.TestCase):
         with open(os.path.splitext(self.eval_json)[0] + ".md") as f:
             table = f.read()
         minutes = f"{row['train_seconds'] / 60:.1f} min"
-        self.assertIn(f"| {self.workdir} | maml | folder | 3-way 1-shot | 6 | {minutes} | 3 | 5 "
-                      f"| {shown} |", table)
+        self.assertIn(f"| {self.workdir} | maml | folder | 3-way 1-shot, transductive | 6 | "
+                      f"{minutes} | 3 | 5 | {shown} |", table)
         self.assertIn(shown, out)
         self.assertIsNone(rows[1]["inner_steps"])
-        self.assertIn(f"| {self.proto_workdir} | protonet | folder | 3-way 1-shot | 6 |", table)
+        # Each family's default batch norm at test, recorded in the row and shown in the table.
+        self.assertEqual([r["transductive"] for r in rows], [True, False])
+        self.assertIn(f"| {self.proto_workdir} | protonet | folder | 3-way 1-shot, "
+                      "non-transductive | 6 |", table)
         with open(self.plot, "rb") as f:
             self.assertTrue(f.read().startswith(b"\x89PNG\r\n\x1a\n"))
 

@@ -41,12 +41,13 @@ Example:
 """
 
 from tfmeta.data.benchmarks import BENCHMARKS, load_benchmark
-from tfmeta.data.class_dataset import ClassDataset, ClassDatasetSplits, pixels
+from tfmeta.data.class_dataset import ClassDataset, ClassDatasetSplits
 from tfmeta.data.cifar100 import load_cifar_fs, load_fc100
 from tfmeta.data.cub import load_cub
 from tfmeta.data.mini_imagenet import load_mini_imagenet, load_tiered_imagenet
 from tfmeta.data.folders import load_folder_dataset
 from tfmeta.data.omniglot import load_omniglot, rotate_classes
+from tfmeta.data.pixels import pixels
 from tfmeta.data.samplers import Episode, EpisodeSampler, MetaBatchSampler
 from tfmeta.data.support import step_batches, support_set, task_classes
 from tfmeta.data.images import preprocess_images

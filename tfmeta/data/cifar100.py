@@ -1,4 +1,4 @@
-"""CIFAR-FS and FC100: CIFAR-100's classes split for few-shot learning, read from its python archive.
+"""CIFAR-FS and FC100: CIFAR-100's classes split for few-shot learning, from its python archive.
 
 Both use CIFAR-100's 100 classes of 600 32x32 images (its ``train`` and
 ``test`` files merged), read from the python version as Krizhevsky
@@ -43,7 +43,8 @@ import numpy as np
 
 from tfmeta import checks
 from tfmeta.data.class_dataset import ClassDataset, ClassDatasetSplits
-from tfmeta.data.files import benchmark_splits, check_held_out, check_md5, class_pool, find, read_pickle
+from tfmeta.data.files import (benchmark_splits, check_held_out, check_md5, class_pool, find,
+                               read_pickle)
 
 __all__ = ["CHECKSUMS", "CIFAR_FS_CLASSES", "FC100_SUPERCLASSES", "load_cifar_fs", "load_fc100"]
 

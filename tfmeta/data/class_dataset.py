@@ -30,7 +30,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from typing import Any, Mapping, NamedTuple, Sequence
 
@@ -38,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmeta.data.class_ids import check_disjoint, class_id_list, describe_ids
+from tfmeta.data.pixels import padded_by_label, pixels, scaled, storage_device, store
 from tfmeta.data.sampling import (SALT_CLASS, check_class_index, check_count,
                                   sample_without_replacement, step_key)
 
@@ -156,38 +156,13 @@ class ClassDataset:
             raise ValueError(f"dataset {name!r} has no images")
         if not np.issubdtype(labels.dtype, np.integer):
             raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
-        if keep_uint8 and images.dtype != np.uint8:
-            raise ValueError(f"keep_uint8=True needs uint8 images, got {images.dtype}")
-        if keep_uint8:
-            pass
-        elif np.issubdtype(images.dtype, np.integer):
-            top = float(np.iinfo(images.dtype).max)
-            images = images.astype(np.float32) * np.float32(2.0 / top) - np.float32(1.0)
-        else:
-            images = images.astype(np.float32, copy=False)
-            low, high = float(images.min()), float(images.max())
-            if low < -1.0 - 1e-6 or high > 1.0 + 1e-6:
-                raise ValueError(
-                    f"float images must be in [-1, 1], got values in [{low}, {high}]; "
-                    f"scale them first, e.g. x / 127.5 - 1 for 0..255 data")
-        ids, counts = np.unique(labels, return_counts=True)
-        order = np.argsort(labels, kind="stable")
-        padded = np.zeros((len(ids), int(counts.max())) + images.shape[1:], images.dtype)
-        start = 0
-        for c, n in enumerate(counts):
-            padded[c, :n] = images[order[start:start + n]]
-            start += n
+        images = scaled(images, keep_uint8=keep_uint8)
+        padded, ids, counts = padded_by_label(images, labels)
         if class_names is None:
             names = tuple(str(i) for i in ids)
         else:
             names = tuple(str(class_names[int(i)]) for i in ids)
-        if keep_uint8:   # host memory: the samplers gather there (see `pixels`)
-            with tf.device("/CPU:0"):
-                stored = tf.identity(tf.constant(padded))
-        else:
-            # tf.identity runs on the default device, so on a GPU machine the images
-            # live in GPU memory once, instead of being copied there at every draw.
-            stored = tf.identity(tf.constant(padded))
+        stored = store(padded)
         del padded
         return cls(images=stored,
                    counts=tf.constant(counts, tf.int32),
@@ -310,33 +285,6 @@ class ClassDataset:
         index = sample_without_replacement(key, counts, self.max_count, batch_size)
         with storage_device(self.images):
             return pixels(tf.gather(self.images[class_index], index))
-
-
-def pixels(images: tf.Tensor) -> tf.Tensor:
-    """float32 images in ``[-1, 1]``: uint8 scaled by ``x / 127.5 - 1``, float32 as given.
-
-    Example:
-        >>> pixels(tf.constant([0, 255], tf.uint8)).numpy()
-        array([-1.,  1.], dtype=float32)
-    """
-    if images.dtype == tf.uint8:
-        return tf.cast(images, tf.float32) * (2.0 / 255.0) - 1.0
-    return images
-
-
-def storage_device(images: tf.Tensor):
-    """A context placing ops on where ``images`` live: the CPU for a uint8 pool, else as is.
-
-    uint8 pools stay in host memory: slicing and gathering there moves only the
-    drawn images to the accelerator, never the pool.
-    """
-    return tf.device("/CPU:0") if images.dtype == tf.uint8 else contextlib.nullcontext()
-
-
-def gather_pixels(images: tf.Tensor, index) -> tf.Tensor:
-    """``pixels(tf.gather(images, index))``, gathered where ``images`` live."""
-    with storage_device(images):
-        return pixels(tf.gather(images, index))
 
 
 class ClassDatasetSplits(NamedTuple):

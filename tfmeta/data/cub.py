@@ -40,7 +40,8 @@ import numpy as np
 from tfmeta import checks
 from tfmeta.data import cache
 from tfmeta.data.class_dataset import ClassDataset, ClassDatasetSplits
-from tfmeta.data.files import benchmark_splits, check_held_out, check_md5, class_pool, decode_images, find
+from tfmeta.data.files import (benchmark_splits, check_held_out, check_md5, class_pool,
+                               decode_images, find)
 
 __all__ = ["CHECKSUMS", "CUB_CLASSES", "load_cub", "split_of_class"]
 

@@ -36,8 +36,9 @@ import tensorflow as tf
 
 from tfmeta.data.class_dataset import ClassDataset, ClassDatasetSplits
 
-__all__ = ["HELD_OUT", "benchmark_splits", "check_class_count", "check_held_out", "check_md5", "class_pool",
-           "decode_images", "find", "md5_of", "read_pickle", "resize_uint8"]
+__all__ = ["HELD_OUT", "benchmark_splits", "check_class_count", "check_held_out", "check_md5",
+           "class_pool", "decode_images", "find", "md5_of", "one_of_keys", "read_pickle",
+           "resize_uint8"]
 
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<!DOCTYPE", b"<head")
 
@@ -136,8 +137,6 @@ def decode_images(read: Callable[[int], bytes], count: int, size: int, *, what: 
     def decode(data):
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
         image = tf.ensure_shape(image, [None, None, 3])
-        if size is None:
-            return image
         shape = tf.shape(image)
         shrink = tf.logical_and(shape[0] >= size, shape[1] >= size)
         x = tf.cast(image, tf.float32)
@@ -192,7 +191,7 @@ def class_pool(images: np.ndarray, labels: np.ndarray, class_names: dict[int, st
 
 
 HELD_OUT = ("test", "val")
-"""The class sets a benchmark's meta-test side can be: its test classes or its validation classes."""
+"""What a benchmark's meta-test side can be: its test classes or its validation classes."""
 
 
 def benchmark_splits(load_part: Callable[[str], ClassDataset], held_out: str) -> ClassDatasetSplits:

@@ -55,7 +55,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfmeta import checks
-from tfmeta.data.class_dataset import ClassDataset, ClassDatasetSplits, storage_device
+from tfmeta.data.class_dataset import ClassDataset, ClassDatasetSplits
+from tfmeta.data.pixels import storage_device
 from tfmeta.data.sampling import check_seed
 from tfmeta.data.tfds_datasets import load_class_dataset
 

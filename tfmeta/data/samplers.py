@@ -33,7 +33,8 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from tfmeta.data.class_dataset import ClassDataset, gather_pixels, storage_device
+from tfmeta.data.class_dataset import ClassDataset
+from tfmeta.data.pixels import gather_pixels, storage_device
 from tfmeta.data.sampling import (SALT_EPISODE, SALT_META_BATCH, check_count, check_seed,
                                   sample_without_replacement, step_key)
 from tfmeta.types import Reused, Task

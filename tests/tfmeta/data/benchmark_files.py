@@ -67,7 +67,7 @@ def write_mini_pickles(root: Path, per_class: int = 6) -> Path:
 
 
 def write_mini_csv(root: Path, per_class: int = 5, size: tuple[int, int] = (90, 100)) -> Path:
-    """``root/{train,val,test}.csv`` (``filename,label``) and ``root/images/<wnid><nnnnnnnn>.jpg``."""
+    """``root/{train,val,test}.csv`` (``filename,label``), ``root/images/<wnid><8 digits>.jpg``."""
     (root / "images").mkdir(parents=True, exist_ok=True)
     for p, (part, classes) in enumerate(MINI_CLASSES.items()):
         with open(root / f"{part}.csv", "w", newline="") as f:

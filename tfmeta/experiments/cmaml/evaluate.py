@@ -27,7 +27,7 @@ from tfmeta import functional
 from tfmeta.algorithms import adaptation_trajectory, cmaml
 from tfmeta.classify import accuracy
 from tfmeta.data import ClassDataset, EpisodeSampler
-from tfmeta.data.class_dataset import pixels, storage_device
+from tfmeta.data.pixels import pixels, storage_device
 from tfmeta.data.sampling import sample_without_replacement
 from tfmeta.eval.table import interval
 from tfmeta.experiments.cmaml.build import PLAYER, CmamlSetup

@@ -21,7 +21,7 @@ import dataclasses
 import numpy as np
 
 from tfmeta.data import ClassDataset, ClassDatasetSplits
-from tfmeta.data.class_dataset import pixels
+from tfmeta.data.pixels import pixels
 from tfmeta.eval.critic import labels_for_class_ids
 from tfmeta.experiments.critic.config import check_fraction
 

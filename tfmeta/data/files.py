@@ -37,7 +37,7 @@ import tensorflow as tf
 from tfmeta.data.class_dataset import ClassDataset, ClassDatasetSplits
 
 __all__ = ["HELD_OUT", "benchmark_splits", "check_class_count", "check_held_out", "check_md5",
-           "class_pool", "decode_images", "find", "md5_of", "one_of_keys", "read_pickle",
+           "class_pool", "decode_images", "find", "md5_of", "require_keys", "read_pickle",
            "resize_uint8"]
 
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<!DOCTYPE", b"<head")
@@ -107,7 +107,7 @@ def read_pickle(path: str | os.PathLike, what: str, *, source: str):
             f"it may be cut short; download it again from {source}") from None
 
 
-def one_of_keys(data, keys: Iterable[str], path, what: str, *, source: str) -> None:
+def require_keys(data, keys: Iterable[str], path, what: str, *, source: str) -> None:
     """Raises a one-line ValueError unless the dict ``data`` has every key of ``keys``."""
     keys = list(keys)
     missing = [k for k in keys if not isinstance(data, dict) or k not in data]

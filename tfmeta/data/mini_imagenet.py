@@ -53,7 +53,7 @@ from tfmeta import checks
 from tfmeta.data import cache
 from tfmeta.data.class_dataset import ClassDataset, ClassDatasetSplits
 from tfmeta.data.files import (benchmark_splits, check_class_count, class_pool, decode_images,
-                               find, one_of_keys, read_pickle)
+                               find, require_keys, read_pickle)
 
 __all__ = ["MINI_IMAGENET_CLASSES", "TIERED_IMAGENET_CLASSES", "load_mini_imagenet",
            "load_tiered_imagenet"]
@@ -140,7 +140,7 @@ def _mini_part(data_dir, part: str, size: int) -> ClassDataset:
 
 def _mini_pickle(path: Path, part: str, what: str):
     data = read_pickle(path, what, source=MINI_SOURCE)
-    one_of_keys(data, ("image_data", "class_dict"), path, what, source=MINI_SOURCE)
+    require_keys(data, ("image_data", "class_dict"), path, what, source=MINI_SOURCE)
     images, class_dict = np.asarray(data["image_data"]), data["class_dict"]
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
         raise ValueError(f"{what}: {path} holds image_data {images.dtype} {images.shape}, not "
@@ -239,7 +239,7 @@ def _tiered_part(data_dir, part: str, size: int) -> ClassDataset:
     folder = labels_path.parent
     start = time.perf_counter()
     meta = read_pickle(labels_path, what, source=TIERED_SOURCE)
-    one_of_keys(meta, ("label_specific",), labels_path, what, source=TIERED_SOURCE)
+    require_keys(meta, ("label_specific",), labels_path, what, source=TIERED_SOURCE)
     raw = np.asarray(meta["label_specific"]).reshape(-1)
     if raw.size == 0 or not np.issubdtype(raw.dtype, np.integer) or raw.min() < 0:
         raise ValueError(f"{what}: {labels_path} has label_specific {raw.dtype} {raw.shape}, "

@@ -119,11 +119,15 @@ def test_mini_imagenet_refuses_missing_truncated_and_html_files_in_one_line(tmp_
         load_mini_imagenet(root)
     assert "HTML page" in one_line_naming(e.value, "mini-imagenet-cache-test.pkl")
     csv_root = files.write_mini_csv(tmp_path / "csv")
-    gone = sorted((csv_root / "images").iterdir())[0]
-    gone.unlink()
+    images = sorted((csv_root / "images").iterdir())
+    images[3].write_bytes(images[3].read_bytes()[:40])     # a JPEG cut short
+    with pytest.raises(ValueError) as e:
+        load_mini_imagenet(csv_root)
+    one_line_naming(e.value, images[3].name)
+    images[0].unlink()
     with pytest.raises(FileNotFoundError) as e:
         load_mini_imagenet(csv_root)
-    one_line_naming(e.value, gone.name)
+    one_line_naming(e.value, images[0].name)
 
 
 # --------------------------------------------------------------- tiered-ImageNet

@@ -29,6 +29,7 @@ def test_few_shot_trains_two_steps_on_cifar_fs_files(tmp_path, monkeypatch):
     code, out, err = inprocess(f"--workdir={workdir}", f"--data_dir={root}", *TINY)
     assert code == 0, err
     assert "done: step 2 of 2" in out, out
+    assert f"data: cifar_fs from {root};" in err, err
     config = json.loads((workdir / "config.json").read_text())
     assert (config["dataset"], config["data_dir"]) == ("cifar_fs", str(root))
     curve = json.loads((workdir / "curve.json").read_text())

@@ -33,6 +33,7 @@ with shell.native_logs_filtered():
     from tfmeta.experiments import few_shot as experiment  # noqa: E402
     from tfmeta.experiments import rundir  # noqa: E402
     from tfmeta.experiments.few_shot.fields import InnerLoopFields  # noqa: E402
+    from tfmeta.experiments.few_shot.fields.shared import BENCHMARK_DATASETS  # noqa: E402
     from tfmeta.experiments.few_shot.run import check_workdir  # noqa: E402
 
 
@@ -40,6 +41,8 @@ def describe(config: experiment.FewShotConfig) -> str:
     """The banner's first lines: the learner, its settings and the data."""
     data = config.folder if config.dataset == "folder" else (
         f"omniglot ({config.split} split)" if config.dataset == "omniglot" else config.dataset)
+    if config.dataset in BENCHMARK_DATASETS:
+        data = f"{config.dataset} from {config.data_dir}"
     spec = experiment.learners.get(config.algorithm)
     if not spec.inner_loop:
         extras = "".join(f" {k}={getattr(config, k)}" for k in ("fce", "fce_steps") if config.fce)

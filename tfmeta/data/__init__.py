@@ -8,6 +8,10 @@ Load a class-per-task distribution, then sample from it:
   ``fashion_mnist`` (0-6 / 7-9) and ``omniglot`` (background / evaluation
   characters, inverted to bright ink on dark); any other name with
   ``train_classes`` / ``test_classes``.
+* :func:`load_benchmark` -- the few-shot image benchmarks from the files
+  users have: ``mini_imagenet``, ``tiered_imagenet``, ``cifar_fs``,
+  ``fc100``, ``cub`` (:mod:`tfmeta.data.benchmarks`), their standard
+  meta-train / validation / meta-test classes, uint8 in memory.
 * :func:`load_folder_dataset` -- a folder with one sub-folder of images per
   class (nested class folders allowed, e.g. Omniglot's Alphabet/character).
 * :class:`ClassDataset` -- the classes' images in memory, float32 ``[-1, 1]``
@@ -36,24 +40,37 @@ Example:
     >>> episode = EpisodeSampler(splits.test, ways=3, shots=5, queries=10)(0)
 """
 
+from tfmeta.data.benchmarks import BENCHMARKS, load_benchmark
 from tfmeta.data.class_dataset import ClassDataset, ClassDatasetSplits
+from tfmeta.data.cifar100 import load_cifar_fs, load_fc100
+from tfmeta.data.cub import load_cub
+from tfmeta.data.mini_imagenet import load_mini_imagenet, load_tiered_imagenet
 from tfmeta.data.folders import load_folder_dataset
 from tfmeta.data.omniglot import load_omniglot, rotate_classes
+from tfmeta.data.pixels import pixels
 from tfmeta.data.samplers import Episode, EpisodeSampler, MetaBatchSampler
 from tfmeta.data.support import step_batches, support_set, task_classes
 from tfmeta.data.images import preprocess_images
 from tfmeta.data.tfds_datasets import clear_cache, load_class_dataset
 
 __all__ = [
+    "BENCHMARKS",
     "ClassDataset",
     "ClassDatasetSplits",
     "Episode",
     "EpisodeSampler",
     "MetaBatchSampler",
     "clear_cache",
+    "load_benchmark",
+    "load_cifar_fs",
     "load_class_dataset",
+    "load_cub",
+    "load_fc100",
     "load_folder_dataset",
+    "load_mini_imagenet",
     "load_omniglot",
+    "load_tiered_imagenet",
+    "pixels",
     "preprocess_images",
     "rotate_classes",
     "step_batches",

@@ -6,6 +6,12 @@ class live in one padded float32 tensor ``images [num_classes, max_count, H,
 W, C]`` (values in ``[-1, 1]``) with the number of images of each class in
 ``counts``; slots ``i >= counts[c]`` are zero padding, never sampled.
 
+Large RGB datasets (mini-/tiered-ImageNet, CUB) are kept as uint8 instead
+(``from_labelled_images(..., keep_uint8=True)``), a quarter of the memory, in
+host memory; :func:`pixels` turns what a sampler gathers into float32 ``[-1,
+1]`` (``x / 127.5 - 1``), so every batch, episode and ``class_images`` is
+float32 either way.
+
 The samplers (:mod:`tfmeta.data.samplers`) draw batches with stateless ops in
 ``tf.function``: a batch is a pure function of ``(seed, step)``. Two kinds of
 class identity are kept apart:
@@ -31,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmeta.data.class_ids import check_disjoint, class_id_list, describe_ids
+from tfmeta.data.pixels import padded_by_label, pixels, scaled, storage_device, store
 from tfmeta.data.sampling import (SALT_CLASS, check_class_index, check_count,
                                   sample_without_replacement, step_key)
 
@@ -40,7 +47,8 @@ class ClassDataset:
     """Images grouped by class: one class is one task.
 
     Attributes:
-      images: float32 ``[num_classes, max_count, H, W, C]`` in ``[-1, 1]``;
+      images: float32 ``[num_classes, max_count, H, W, C]`` in ``[-1, 1]``, or
+        uint8 in ``0..255`` (read it through :func:`pixels`);
         ``images[c, :counts[c]]`` are the images of class index ``c``, the rest
         is zero padding.
       counts: int32 ``[num_classes]``, the number of images of each class.
@@ -62,9 +70,9 @@ class ClassDataset:
     name: str = ""
 
     def __post_init__(self):
-        if self.images.shape.rank != 5 or self.images.dtype != tf.float32:
+        if self.images.shape.rank != 5 or self.images.dtype not in (tf.float32, tf.uint8):
             raise ValueError(
-                f"ClassDataset.images must be float32 [classes, max_count, H, W, C], "
+                f"ClassDataset.images must be float32 (or uint8) [classes, max_count, H, W, C], "
                 f"got {self.images.dtype.name} of shape {self.images.shape}; build it with "
                 f"ClassDataset.from_labelled_images(images, labels)")
         num = self.images.shape[0]
@@ -111,6 +119,7 @@ class ClassDataset:
         *,
         class_names: Sequence[str] | Mapping[int, str] | None = None,
         name: str = "",
+        keep_uint8: bool = False,
     ) -> "ClassDataset":
         """Groups labelled images ``[n, H, W, C]`` by label into a ClassDataset.
 
@@ -123,6 +132,8 @@ class ClassDataset:
           class_names: names indexed by label (a sequence over all labels, or a
             mapping); default ``str(label)``.
           name: a name for messages.
+          keep_uint8: store uint8 images as they are (in host memory, a
+            quarter of float32's), converted to ``[-1, 1]`` when drawn.
 
         Returns:
           A ClassDataset whose ``class_ids`` are the sorted distinct labels. The
@@ -145,30 +156,15 @@ class ClassDataset:
             raise ValueError(f"dataset {name!r} has no images")
         if not np.issubdtype(labels.dtype, np.integer):
             raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
-        if np.issubdtype(images.dtype, np.integer):
-            top = float(np.iinfo(images.dtype).max)
-            images = images.astype(np.float32) * np.float32(2.0 / top) - np.float32(1.0)
-        else:
-            images = images.astype(np.float32, copy=False)
-            low, high = float(images.min()), float(images.max())
-            if low < -1.0 - 1e-6 or high > 1.0 + 1e-6:
-                raise ValueError(
-                    f"float images must be in [-1, 1], got values in [{low}, {high}]; "
-                    f"scale them first, e.g. x / 127.5 - 1 for 0..255 data")
-        ids, counts = np.unique(labels, return_counts=True)
-        order = np.argsort(labels, kind="stable")
-        padded = np.zeros((len(ids), int(counts.max())) + images.shape[1:], np.float32)
-        start = 0
-        for c, n in enumerate(counts):
-            padded[c, :n] = images[order[start:start + n]]
-            start += n
+        images = scaled(images, keep_uint8=keep_uint8)
+        padded, ids, counts = padded_by_label(images, labels)
         if class_names is None:
             names = tuple(str(i) for i in ids)
         else:
             names = tuple(str(class_names[int(i)]) for i in ids)
-        # tf.identity runs on the default device, so on a GPU machine the images
-        # live in GPU memory once, instead of being copied there at every draw.
-        return cls(images=tf.identity(tf.constant(padded)),
+        stored = store(padded)
+        del padded
+        return cls(images=stored,
                    counts=tf.constant(counts, tf.int32),
                    class_ids=tuple(int(i) for i in ids), class_names=names, name=name)
 
@@ -192,7 +188,8 @@ class ClassDataset:
                 f"{describe_ids(self.class_ids)}; pick ids from that set")
         index = [position[cid] for cid in ids]
         counts = tf.gather(self.counts, index)
-        images = tf.gather(self.images, index)[:, :int(np.max(counts.numpy()))]
+        with storage_device(self.images):
+            images = tf.gather(self.images, index)[:, :int(np.max(counts.numpy()))]
         return ClassDataset(images=images, counts=counts, class_ids=tuple(ids),
                             class_names=tuple(self.class_names[i] for i in index),
                             name=self.name)
@@ -240,7 +237,8 @@ class ClassDataset:
             >>> real = ds.class_images(2)   # e.g. the reference set for a score
         """
         class_index = check_class_index(class_index, self.num_classes, self.name)
-        return self.images[class_index][:self.counts[class_index]]
+        with storage_device(self.images):
+            return pixels(self.images[class_index][:self.counts[class_index]])
 
     def class_batches(self, class_index, step, num_batches: int, batch_size: int,
                       seed: int = 0) -> tf.Tensor:
@@ -285,7 +283,8 @@ class ClassDataset:
         key = tf.random.experimental.stateless_fold_in(key, tf.cast(class_index, tf.int64))
         counts = tf.fill([num_batches], count)
         index = sample_without_replacement(key, counts, self.max_count, batch_size)
-        return tf.gather(self.images[class_index], index)
+        with storage_device(self.images):
+            return pixels(tf.gather(self.images[class_index], index))
 
 
 class ClassDatasetSplits(NamedTuple):

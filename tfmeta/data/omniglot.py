@@ -56,6 +56,7 @@ import tensorflow as tf
 
 from tfmeta import checks
 from tfmeta.data.class_dataset import ClassDataset, ClassDatasetSplits
+from tfmeta.data.pixels import storage_device
 from tfmeta.data.sampling import check_seed
 from tfmeta.data.tfds_datasets import load_class_dataset
 
@@ -198,10 +199,11 @@ def rotate_classes(dataset: ClassDataset, degrees: Sequence[int] = _DEGREES, *,
             f"rotated ids stay distinct, got {id_stride}; use id_stride >= "
             f"{max(ids) - min(ids) + 1}")
     num, max_count = dataset.num_classes, dataset.max_count
-    flat = tf.reshape(dataset.images, [num * max_count, height, width, channels])
-    rotated = [tf.reshape(tf.image.rot90(flat, k=d // 90), dataset.images.shape)
-               for d in degrees]
-    images = rotated[0] if len(rotated) == 1 else tf.concat(rotated, axis=0)
+    with storage_device(dataset.images):
+        flat = tf.reshape(dataset.images, [num * max_count, height, width, channels])
+        rotated = [tf.reshape(tf.image.rot90(flat, k=d // 90), dataset.images.shape)
+                   for d in degrees]
+        images = rotated[0] if len(rotated) == 1 else tf.concat(rotated, axis=0)
     del rotated, flat
     class_ids = tuple(i + (d // 90) * id_stride for d in degrees for i in ids)
     class_names = tuple(n if d == 0 else f"{n} rot{d}" for d in degrees

@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmeta.data.class_dataset import ClassDataset
+from tfmeta.data.pixels import gather_pixels, storage_device
 from tfmeta.data.sampling import (SALT_EPISODE, SALT_META_BATCH, check_count, check_seed,
                                   sample_without_replacement, step_key)
 from tfmeta.types import Reused, Task
@@ -102,8 +103,9 @@ class _ClassSampler:
         self.seed = check_seed(seed)
         self._num_classes = num_classes
         height, width, chans = dataset.image_shape
-        self._flat_images = tf.reshape(
-            dataset.images, [dataset.num_classes * dataset.max_count, height, width, chans])
+        with storage_device(dataset.images):
+            self._flat_images = tf.reshape(
+                dataset.images, [dataset.num_classes * dataset.max_count, height, width, chans])
 
     def _key(self, step) -> tf.Tensor:
         """The stateless key of ``step`` (int or integer scalar tensor)."""
@@ -175,7 +177,7 @@ class MetaBatchSampler(_ClassSampler):
         """
         k = self.inner_steps
         _, flat, seed_key = self._draw(self._key(step), k + max(k, 1), self.batch_size)
-        images = tf.gather(self._flat_images, flat)  # [N, k + max(k,1), B, H, W, C]
+        images = gather_pixels(self._flat_images, flat)  # [N, k + max(k,1), B, H, W, C]
         noise = tf.random.stateless_uniform([], seed_key, minval=None, maxval=None,
                                             dtype=tf.int32)
         seeds = tf.stack([tf.fill([self.tasks], noise), tf.range(self.tasks, dtype=tf.int32)],
@@ -255,8 +257,8 @@ class EpisodeSampler(_ClassSampler):
         classes, flat, seed_key = self._draw(key, 1, k + q)
         flat = flat[:, 0]                                          # [N, K + Q]
         shape = self.dataset.image_shape
-        support = tf.gather(self._flat_images, tf.reshape(flat[:, :k], [n * k]))
-        query = tf.gather(self._flat_images, tf.reshape(flat[:, k:], [n * q]))
+        support = gather_pixels(self._flat_images, tf.reshape(flat[:, :k], [n * k]))
+        query = gather_pixels(self._flat_images, tf.reshape(flat[:, k:], [n * q]))
         labels = tf.range(n, dtype=tf.int32)
         return Episode(
             support_images=tf.ensure_shape(support, (n * k,) + shape),

@@ -27,6 +27,7 @@ from tfmeta import functional
 from tfmeta.algorithms import adaptation_trajectory, cmaml
 from tfmeta.classify import accuracy
 from tfmeta.data import ClassDataset, EpisodeSampler
+from tfmeta.data.pixels import pixels, storage_device
 from tfmeta.data.sampling import sample_without_replacement
 from tfmeta.eval.table import interval
 from tfmeta.experiments.cmaml.build import PLAYER, CmamlSetup
@@ -101,9 +102,10 @@ def sharing(setup: CmamlSetup, dataset: ClassDataset, *, pairs: int,
     labels = tf.repeat(tf.range(n, dtype=tf.int32), k)
 
     def support(classes, index):        # index [N, K] image slots
-        return (tf.reshape(tf.gather_nd(images, tf.stack(
-            [tf.broadcast_to(classes[:, None], [n, k]), index], -1)),
-            [n * k] + list(dataset.image_shape)), labels)
+        with storage_device(images):
+            drawn = pixels(tf.gather_nd(images, tf.stack(
+                [tf.broadcast_to(classes[:, None], [n, k]), index], -1)))
+        return tf.reshape(drawn, [n * k] + list(dataset.image_shape)), labels
 
     @tf.function
     def pair(i):

@@ -21,6 +21,7 @@ import dataclasses
 import numpy as np
 
 from tfmeta.data import ClassDataset, ClassDatasetSplits
+from tfmeta.data.pixels import pixels
 from tfmeta.eval.critic import labels_for_class_ids
 from tfmeta.experiments.critic.config import check_fraction
 
@@ -109,7 +110,7 @@ def critic_data(splits: ClassDatasetSplits | ClassDataset, holdout_fraction: flo
     parts = [splits] if isinstance(splits, ClassDataset) else list(splits)
     by_id = {}
     for part in parts:
-        images, counts = part.images.numpy(), part.counts.numpy()
+        images, counts = pixels(part.images).numpy(), part.counts.numpy()
         for c, (cid, name) in enumerate(zip(part.class_ids, part.class_names)):
             if cid in by_id:
                 raise ValueError(

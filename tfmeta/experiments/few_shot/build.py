@@ -21,8 +21,9 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
-from tfmeta.data import (ClassDatasetSplits, EpisodeSampler, load_class_dataset,
-                         load_folder_dataset)
+from tfmeta.data import (BENCHMARKS, ClassDatasetSplits, EpisodeSampler, load_benchmark,
+                         load_class_dataset, load_folder_dataset)
+from tfmeta.data.benchmarks import IMAGE_SIZES
 from tfmeta.data.omniglot import load_omniglot
 from tfmeta.experiments.few_shot import learners
 from tfmeta.experiments.few_shot.config import FewShotConfig
@@ -30,25 +31,35 @@ from tfmeta.experiments.few_shot.learners.components import outer_learning_rate
 from tfmeta.experiments.few_shot.registry import FewShotSetup
 from tfmeta.types import Task
 
-__all__ = ["FOLDER_TRAIN_FRACTION", "FewShotSetup", "build", "load_data", "outer_learning_rate",
-           "training_sampler"]
+__all__ = ["FOLDER_TRAIN_FRACTION", "FewShotSetup", "build", "image_size", "load_data",
+           "outer_learning_rate", "training_sampler"]
 
 FOLDER_TRAIN_FRACTION = 0.7
 
 
+def image_size(config: FewShotConfig) -> int:
+    """The run's square image side: ``image_size``, else its dataset's (84, 32 or 28)."""
+    if config.image_size is not None:
+        return config.image_size
+    return IMAGE_SIZES.get(config.dataset, 28)
+
+
 def load_data(config: FewShotConfig) -> ClassDatasetSplits:
     """The meta-train / meta-test classes of the run's dataset."""
+    size = image_size(config)
+    if config.dataset in BENCHMARKS:
+        return load_benchmark(config.dataset, config.data_dir, image_size=size)
     if config.dataset == "omniglot":
-        return load_omniglot(config.split, image_size=config.image_size,
+        return load_omniglot(config.split, image_size=size,
                              data_dir=config.data_dir, download=config.download)
     if config.dataset == "folder":
-        dataset = load_folder_dataset(config.folder, image_size=config.image_size)
+        dataset = load_folder_dataset(config.folder, image_size=size)
         ids = np.random.default_rng(0).permutation(np.asarray(dataset.class_ids))
         cut = int(round(FOLDER_TRAIN_FRACTION * len(ids)))
         return dataset.split(sorted(int(i) for i in ids[:cut]),
                              sorted(int(i) for i in ids[cut:]))
     return load_class_dataset(config.dataset, data_dir=config.data_dir,
-                              download=config.download, image_size=config.image_size)
+                              download=config.download, image_size=size)
 
 
 def training_sampler(config: FewShotConfig, dataset) -> Callable[[Any], Task]:

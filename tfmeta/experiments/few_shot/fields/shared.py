@@ -11,10 +11,11 @@ from __future__ import annotations
 import dataclasses
 
 from tfmeta import checks
-from tfmeta.experiments.settings import data_dir_setting, download_setting, setting
+from tfmeta.experiments.settings import download_setting, setting
 
 SPLITS = ("classification", "background")
-DATASETS = ("omniglot", "fashion_mnist", "mnist", "folder")
+BENCHMARK_DATASETS = ("mini_imagenet", "tiered_imagenet", "cifar_fs", "fc100", "cub")
+DATASETS = ("omniglot", "fashion_mnist", "mnist", "folder") + BENCHMARK_DATASETS
 OUTER_LR_SCHEDULES = ("constant", "cosine", "linear")
 POOLINGS = ("stride", "max")
 
@@ -24,23 +25,33 @@ class DataFields:
     """Where the classes of the episodes come from."""
     dataset: str = setting("omniglot",
         'Classes of the episodes: omniglot (characters x 4 rotations, 28x28), fashion_mnist, '
-        'mnist, or folder (`folder`: one sub-folder of images per class, 70% of the classes '
-        'train).', choices=DATASETS)
+        'mnist, folder (`folder`: one sub-folder of images per class, 70% of the classes '
+        'train), or a benchmark read from its files in `data_dir` (docs/datasets.md): '
+        'mini_imagenet, tiered_imagenet, cub (84x84 RGB), cifar_fs, fc100 (32x32 RGB), '
+        'meta-trained on their train classes, scored on their test classes.',
+        choices=DATASETS)
     split: str = setting("classification",
         'Omniglot split: classification (1200 training / 423 test characters, the split the '
         'papers report on) or background (964 background / 659 evaluation characters, paper '
         "000's).", choices=SPLITS)
     folder: str | None = setting(None,
         '`dataset`=folder: a directory with one sub-folder of images per class.')
-    data_dir: str | None = data_dir_setting()
+    data_dir: str | None = setting(None,
+        'TFDS data directory (omniglot, mnist, fashion_mnist), or the folder holding a '
+        "benchmark's files (mini_imagenet, tiered_imagenet, cifar_fs, fc100, cub; "
+        'docs/datasets.md). Default: $TFDS_DATA_DIR, else ../shared/tensorflow_datasets next '
+        "to the project if present, else TFDS's default (~/tensorflow_datasets).")
     download: bool = download_setting()
-    image_size: int = setting(28,
-        'Images are resized to this square size (Omniglot in the papers: 28).')
+    image_size: int | None = setting(None,
+        "Images are resized to this square size (default: the dataset's, as in the papers: "
+        '28 for omniglot, mnist, fashion_mnist and folder; 84 for mini_imagenet, '
+        'tiered_imagenet and cub; 32 for cifar_fs and fc100).')
 
     def check_block(self, spec=None) -> None:
         checks.one_of("dataset", self.dataset, DATASETS)
         checks.one_of("split", self.split, SPLITS)
-        checks.count("image_size", self.image_size)
+        if self.image_size is not None:
+            checks.count("image_size", self.image_size)
         if self.dataset == "folder" and not self.folder:
             raise ValueError("`dataset`=folder needs `folder`=DIR (a directory of class folders)")
 

@@ -163,7 +163,9 @@ class MamlGanCliTest(unittest.TestCase):
                 code, _, err = trainer.finish(timeout=200)
             finally:
                 trainer.kill()
-        self.assertLess(banner_at, 15.0, err)
+        # The banner follows TensorFlow's import and the data's load: about 7 s on a quiet
+        # 2-core machine, 15 s under a load of 7 (seen once); 30 s still means "at once".
+        self.assertLess(banner_at, 30.0, err)
         self.assertLess(compiling_at, first_at)
         self.assertIn("preset: cpu (given)", err)
         self.assertIn("algorithm=fomaml loss=non-saturating steps=960 k=10 N=4 B=32 "

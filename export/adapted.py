@@ -4,7 +4,9 @@ Reads a folder of images of one new class (``--support``), adapts the run's
 meta-learned GAN on them exactly as the ``adapt`` signature of
 ``export.saved_model`` would (same steps, seed rule and step batches), and
 writes a plain generator SavedModel (``serving_default(z) -> images``) as the
-next version of ``BASE/NAME``. A run at step 0 is refused unless
+next version of ``BASE/NAME``. Support images whose background is the opposite of
+the run's data (dark ink scanned on white paper, for an MNIST run) are inverted,
+and the closing line says so: images read, polarity, steps, the version written. A run at step 0 is refused unless
 ``--allow_untrained``. Several such models can share one TF Serving instance:
 ``python -m serving.models_config --base=BASE`` lists them.
 
@@ -32,8 +34,11 @@ flags.DEFINE_string("name", None, "(required) Model name; the export becomes the
                     "numbered version of BASE/NAME.", required=True)
 flags.DEFINE_string("support", None, "(required) Folder of images (png, jpg, bmp, gif) of the "
                     "new class; they are resized to the run's image size.", required=True)
-flags.DEFINE_bool("invert", False, "Negate the images after scaling to [-1, 1] (dark ink on "
-                  "white paper, like Omniglot's PNGs).")
+flags.DEFINE_bool("invert", None, "Negate the images after scaling to [-1, 1] (--invert), or "
+                  "keep them (--noinvert). Default: negate them where their background (the "
+                  "median of their border) is the opposite of the run's training data's, e.g. "
+                  "dark ink scanned on white paper for an MNIST run; a border neither dark nor "
+                  "light is refused, asking for one of the two.")
 flags.DEFINE_integer("seed", 0, "Seed of the adaptation (step batches and inner-step draws).")
 flags.DEFINE_integer("adapt_steps", None, "Inner steps of the adaptation (default: the run's "
                      "--inner_steps).")
@@ -59,7 +64,16 @@ def main(argv):
                               data_dir=FLAGS.data_dir, allow_untrained=FLAGS.allow_untrained)
     except (ValueError, OSError, tf.errors.InvalidArgumentError) as e:
         sys.exit(f"error: {error_line(e)}")
-    print(path)
+    print(summary(path))
+
+
+def summary(path: str) -> str:
+    """The closing line: images read, their polarity, the adaptation steps, where it went."""
+    from export.api import read_metadata
+    meta = read_metadata(path)
+    return (f"{meta['support_images']} support images from {meta['support_source']} "
+            f"({meta['support_polarity']}), {meta['adapt_steps']} adaptation step"
+            f"{'' if meta['adapt_steps'] == 1 else 's'} -> {path}")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from absl import logging
 
 from export.module import AdaptationModule, GeneratorModule
 from export.versions import write_new_version
-from serving.images import read_support_folder
+from serving.images import background_of, matched_support, read_support_folder
 from tfmeta import checks
 from tfmeta.experiments import maml_gan, rundir
 from tfmeta.savedmodel import common
@@ -103,12 +103,25 @@ def load_setup(workdir: str, data_dir: str | None = None, download: bool | None 
     run was trained on another machine. Raises ValueError for a run at step 0
     unless ``allow_untrained``.
     """
-    setup, _ = maml_gan.load_run(workdir, **_overrides(data_dir, download))
+    return _load(workdir, data_dir, download, allow_untrained)[0]
+
+
+def _load(workdir, data_dir, download, allow_untrained) -> tuple[maml_gan.MamlGanSetup, str]:
+    """``(setup, background)``: :func:`load_setup` and its training data's background."""
+    setup, splits = maml_gan.load_run(workdir, **_overrides(data_dir, download))
     _refuse_untrained(setup, workdir, allow_untrained)
     if setup.config.algorithm == "scratch":
         logging.warning("%s is a scratch run: its initialization is random, not meta-learned",
                         workdir)
-    return setup
+    return setup, data_background(splits.train)
+
+
+def data_background(dataset) -> str:
+    """``"dark"``, ``"light"`` or ``"any"``: the background of a class dataset's images
+    (:func:`serving.images.background_of` over up to 8 images of each of 16 classes)."""
+    classes = range(min(16, dataset.num_classes))
+    sample = np.concatenate([np.asarray(dataset.class_images(c))[:8] for c in classes])
+    return background_of(sample)
 
 
 def adaptation_module(setup: maml_gan.MamlGanSetup, *, adapt_steps: int | None = None,
@@ -162,10 +175,11 @@ def export_run(workdir: str, export_dir: str, name: str, *, adapt_steps: int | N
       The version directory.
     """
     target = model_dir(export_dir, name)
-    setup = load_setup(workdir, data_dir, download, allow_untrained)
+    setup, background = _load(workdir, data_dir, download, allow_untrained)
     module = adaptation_module(setup, adapt_steps=adapt_steps, max_samples=max_samples,
                                max_support=max_support)
-    metadata = dict(module.metadata(), kind="adaptation", **_run_metadata(setup, workdir))
+    metadata = dict(module.metadata(), kind="adaptation", background=background,
+                    **_run_metadata(setup, workdir))
     return write_new_version(target, lambda path: save_module(module, path, metadata))
 
 
@@ -182,7 +196,7 @@ def check_support(support: np.ndarray, image_shape: tuple) -> np.ndarray:
 
 def export_adapted(workdir: str, export_dir: str, name: str, support: np.ndarray | str, *,
                    seed: int = 0, adapt_steps: int | None = None, max_samples: int = 1024,
-                   invert: bool = False, data_dir: str | None = None,
+                   invert: bool | None = None, data_dir: str | None = None,
                    download: bool | None = None, allow_untrained: bool = False) -> str:
     """Adapts the run on ``support`` and writes the adapted generator as a new version.
 
@@ -197,7 +211,11 @@ def export_adapted(workdir: str, export_dir: str, name: str, support: np.ndarray
       seed: the request seed of the adaptation.
       adapt_steps: as in :func:`export_run`.
       max_samples: largest ``z`` batch of a request to the adapted generator.
-      invert: negate images read from a folder (dark ink on white paper).
+      invert: negate the support images (``True``), keep them (``False``), or
+        (``None``, default) negate them where their background is the opposite of the
+        run's training data's (:func:`serving.images.matched_support`: dark ink scanned
+        on white paper for an MNIST run); what was done is the metadata's
+        ``support_polarity``.
       data_dir, download: override the run's dataset location.
       allow_untrained: export a run at step 0 too.
 
@@ -205,25 +223,27 @@ def export_adapted(workdir: str, export_dir: str, name: str, support: np.ndarray
       The version directory.
 
     Raises:
-      ValueError: wrong shape, a missing or empty folder, a step-0 run.
+      ValueError: wrong shape, a missing or empty folder, a step-0 run, a support set
+        whose background is neither clearly dark nor clearly light (``invert=None``).
       tf.errors.InvalidArgumentError: values more than 1e-5 outside [-1, 1] (the in-graph
         check; closer ones are clipped).
     """
     target = model_dir(export_dir, name)
     seed = checks.bounded("seed", seed, -2**31, 2**31 - 1)
-    setup = load_setup(workdir, data_dir, download, allow_untrained)
+    setup, background = _load(workdir, data_dir, download, allow_untrained)
     image_shape = tuple(int(s) for s in setup.generator.output_shape[1:])
     source = None
     if isinstance(support, str):
         source = os.path.abspath(support)
-        support = read_support_folder(support, image_shape, invert=invert)
-    support = check_support(support, image_shape)
+        support = read_support_folder(support, image_shape)
+    support, polarity = matched_support(check_support(support, image_shape), background, invert)
     adapter = adaptation_module(setup, adapt_steps=adapt_steps, max_support=len(support))
     adapted = adapter.adapt(tf.constant(support), tf.constant(seed, tf.int32))
     params = [adapted[n] for n in adapter.output_names]
     module = GeneratorModule(setup.generator, params, max_samples=max_samples)
     metadata = {"kind": "adapted_generator", **_run_metadata(setup, workdir),
                 "support_images": len(support), "support_source": source, "seed": seed,
+                "background": background, "support_polarity": polarity,
                 "adapt_steps": adapter.adapt_steps, "image_shape": list(image_shape),
                 "latent_dim": adapter.latent_dim, "max_samples": module.max_samples,
                 "signatures": sorted(module.signatures())}

@@ -27,8 +27,13 @@ flags.DEFINE_string("support", None, "(required) Folder of images of the new cla
                     required=True)
 flags.DEFINE_string("image_shape", "28,28,1", "HEIGHT,WIDTH,CHANNELS the model takes (see "
                     "assets.extra/tfmeta_export.json of the export); images are resized.")
-flags.DEFINE_bool("invert", False, "Negate the images after scaling to [-1, 1] (dark ink on "
-                  "white paper).")
+flags.DEFINE_bool("invert", None, "Negate the images after scaling to [-1, 1] (--invert), or "
+                  "keep them (--noinvert). Default: negate them where their background (the "
+                  "median of their border) is the opposite of --background.")
+flags.DEFINE_enum("background", "dark", ["dark", "light", "any"], "Background of the model's "
+                  "training data (the export's assets.extra/tfmeta_export.json says it): "
+                  "dark for MNIST, Fashion-MNIST and tfmeta's Omniglot; any turns the check "
+                  "off.")
 flags.DEFINE_integer("num_samples", 16, "Samples to generate.")
 flags.DEFINE_integer("seed", 0, "Request seed: the same images and seed give the same samples.")
 flags.DEFINE_string("out", "grid.png", "Output PNG.")
@@ -54,17 +59,18 @@ def first_line(error: Exception) -> str:
 def main(argv):
     del argv
     from serving.client import ServingError
-    from serving.images import parse_image_shape, read_support_folder, write_grid
+    from serving.images import matched_support, parse_image_shape, read_support_folder, write_grid
     try:
-        support = read_support_folder(FLAGS.support, parse_image_shape(FLAGS.image_shape),
-                                      invert=FLAGS.invert)
+        support, polarity = matched_support(
+            read_support_folder(FLAGS.support, parse_image_shape(FLAGS.image_shape)),
+            FLAGS.background, FLAGS.invert)
         client = make_client(FLAGS.protocol, FLAGS.server, FLAGS.model, FLAGS.version,
                              FLAGS.timeout)
         images = client.adapt_and_generate(support, FLAGS.num_samples, FLAGS.seed)
     except (ValueError, FileNotFoundError, ServingError, OSError) as e:
         sys.exit(f"error: {first_line(e)}")
     write_grid(images, FLAGS.out)
-    print(f"{len(images)} samples from {len(support)} support images -> {FLAGS.out}")
+    print(f"{len(images)} samples from {len(support)} support images ({polarity}) -> {FLAGS.out}")
 
 
 if __name__ == "__main__":

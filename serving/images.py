@@ -8,8 +8,20 @@ its size differs, and scaled from ``[0, 255]`` to float32 ``[-1, 1]``; with
 ``invert=True`` the result is negated (for dark ink on white paper, e.g.
 Omniglot's PNGs; MNIST-style data is bright on dark).
 
+Polarity: a model trained on bright ink on a dark background (MNIST, Fashion-MNIST,
+tfmeta's inverted Omniglot) given scans of dark ink on white paper adapts to the
+negative. :func:`matched_support` reads the background of the support images (the
+median of their one-pixel frame, :func:`border_level`) and inverts them when it is
+the opposite of the run's (:func:`background_of`: ``"dark"``, ``"light"``, or
+``"any"`` where the training data has no clear background, e.g. photographs); where
+the support's own frame is neither clearly dark nor clearly light it refuses, asking
+for ``invert`` to be given.
+
 Example:
     >>> support = read_support_folder("my_digits/", (28, 28, 1))   # [n, 28, 28, 1]
+    >>> support, note = matched_support(support, background="dark")
+    >>> note
+    'light background: inverted to the run\'s dark one'
     >>> write_grid(samples, "grid.png")
 """
 
@@ -22,6 +34,10 @@ import numpy as np
 from PIL import Image
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+BACKGROUNDS = ("dark", "light", "any")
+# A frame whose median level is below -CLEAR is a dark background, above +CLEAR a light one
+# (levels in [-1, 1]; MNIST's frame is -1, a white sheet of paper scanned about +0.9).
+CLEAR = 0.5
 
 
 def parse_image_shape(text: str | Sequence[int]) -> tuple[int, int, int]:
@@ -67,6 +83,58 @@ def read_support_folder(folder: str, image_shape: Sequence[int],
                         invert: bool = False) -> np.ndarray:
     """Every image of ``folder`` as float32 ``[n, H, W, C]`` in ``[-1, 1]``."""
     return np.stack([read_image(p, image_shape, invert) for p in image_files(folder)])
+
+
+def border_level(images: np.ndarray) -> float:
+    """The median level of the images' one-pixel frame (every channel): their background."""
+    x = np.asarray(images, np.float32)
+    if x.ndim != 4 or x.shape[1] < 2 or x.shape[2] < 2:
+        raise ValueError(f"expected images [n, H >= 2, W >= 2, C], got shape {x.shape}")
+    n = len(x)
+    frame = np.concatenate([x[:, 0].reshape(n, -1), x[:, -1].reshape(n, -1),
+                            x[:, 1:-1, 0].reshape(n, -1), x[:, 1:-1, -1].reshape(n, -1)], axis=1)
+    return float(np.median(frame))
+
+
+def background_of(images: np.ndarray) -> str:
+    """``"dark"``, ``"light"``, or ``"any"`` (no clear background) for ``images`` in [-1, 1]."""
+    level = border_level(images)
+    return "dark" if level < -CLEAR else "light" if level > CLEAR else "any"
+
+
+def matched_support(support: np.ndarray, background: str = "any",
+                    invert: bool | None = None) -> tuple[np.ndarray, str]:
+    """``(support, note)``: the support images in the run's polarity, and what was done.
+
+    Args:
+      support: float32 ``[n, H, W, C]`` in ``[-1, 1]``.
+      background: the run's training data's (:func:`background_of`): ``"dark"``,
+        ``"light"`` or ``"any"``.
+      invert: ``True`` / ``False`` negate or keep the images as asked; ``None``
+        (default) decides from their frame: kept when their background is the run's
+        (or the run's is ``"any"``), negated when it is the opposite.
+
+    Raises:
+      ValueError: an unknown ``background``; or, deciding, a support set whose frame is
+        neither clearly dark nor clearly light (one line with its level).
+    """
+    if background not in BACKGROUNDS:
+        raise ValueError(f"background must be one of {', '.join(BACKGROUNDS)}, got {background!r}")
+    support = np.asarray(support, np.float32)
+    if invert is not None:
+        return (-support, "inverted as asked") if invert else (support, "not inverted, as asked")
+    if background == "any":
+        return support, "as read (the run's data has no clear background)"
+    level = border_level(support)
+    if abs(level) <= CLEAR:
+        raise ValueError(
+            f"cannot tell the support images' background: the median of their border is "
+            f"{level:.2f} on [-1, 1], neither dark nor light (the run's data has a {background} "
+            f"background); say whether to invert them (--invert or --noinvert)")
+    own = "dark" if level < 0 else "light"
+    if own == background:
+        return support, f"{own} background, as the run's data"
+    return -support, f"{own} background: inverted to the run's {background} one"
 
 
 def grid(images: np.ndarray, columns: int | None = None, scale: int = 2,

@@ -7,7 +7,7 @@ import tensorflow as tf
 from absl.testing import absltest
 
 from export import api
-from serving.images import read_support_folder
+from serving.images import matched_support, read_support_folder
 from tests.export import fixtures
 
 
@@ -31,12 +31,38 @@ class AdaptedExportTest(absltest.TestCase):
         meta = api.read_metadata(path)
         self.assertEqual((meta["kind"], meta["support_images"], meta["seed"]),
                          ("adapted_generator", 6, fixtures.ADAPTED_SEED))
+        # MNIST is bright ink on a dark background, and so are these six images of it
+        self.assertEqual((meta["background"], meta["support_polarity"]),
+                         ("dark", "dark background, as the run's data"))
         # Only the adapted weights are saved, by name; the meta-learned ones are not.
         self.assertEqual(sorted(adapted.generator_weights),
                          ["deconv1_bias", "deconv1_kernel", "deconv2_bias", "deconv2_kernel",
                           "fc_bias", "fc_kernel"])
         with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "z must have shape"):
             adapted.signatures["serving_default"](z=tf.zeros([2, 3]))
+
+    def test_dark_ink_on_white_paper_is_inverted_and_a_grey_border_is_refused(self):
+        # The images a user scans: the same digits, dark on white.
+        _, folder = fixtures.adapted_export()
+        bright = read_support_folder(folder, fixtures.IMAGE_SHAPE)
+        scans = fixtures.write_png_folder(-bright, os.path.join(fixtures.TMP, "scanned_seven"))
+        support, note = matched_support(read_support_folder(scans, fixtures.IMAGE_SHAPE),
+                                        api.read_metadata(fixtures.adapted_export()[0])
+                                        ["background"])
+        self.assertEqual(note, "light background: inverted to the run's dark one")
+        np.testing.assert_allclose(support, bright, atol=1e-6)
+        # A border neither dark nor light: the CLI says so in one line and writes nothing.
+        grey = fixtures.write_png_folder(np.zeros([2, 28, 28, 1], np.float32),
+                                         os.path.join(fixtures.TMP, "grey_support"))
+        base = os.path.join(fixtures.TMP, "grey_exports")
+        code, out = fixtures.run_cli("export.adapted", f"--workdir={fixtures.tiny_run('maml')}",
+                                     f"--export_dir={base}", "--name=grey", f"--support={grey}")
+        self.assertEqual(out, "")
+        self.assertRegex(code, r"^error: cannot tell the support images' background: the median "
+                         r"of their border is 0\.00 on \[-1, 1\], neither dark nor light \(the "
+                         r"run's data has a dark background\); say whether to invert them "
+                         r"\(--invert or --noinvert\)$")
+        self.assertFalse(os.path.exists(os.path.join(base, "grey")))
 
     def test_support_folder_without_images_names_it(self):
         empty = os.path.join(fixtures.TMP, "empty_support")

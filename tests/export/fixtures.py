@@ -179,10 +179,13 @@ def adapted_export() -> tuple[str, str]:
     """``(version_dir, support_folder)``: the CLI ``export.adapted`` on 6 PNGs of a 7."""
     folder = write_png_folder(support_images(6, offset=20), os.path.join(TMP, "my_seven"))
     base = os.path.join(TMP, "adapted_exports")
-    path = run_cli_checked("export.adapted", f"--workdir={tiny_run('maml')}",
+    line = run_cli_checked("export.adapted", f"--workdir={tiny_run('maml')}",
                            f"--export_dir={base}", "--name=my_seven", f"--support={folder}",
                            f"--seed={ADAPTED_SEED}", f"--max_samples={MAX_SAMPLES}")
-    return path, folder
+    expected = (f"6 support images from {os.path.abspath(folder)} (dark background, as the "
+                f"run's data), 1 adaptation step -> ")
+    assert line.startswith(expected), line
+    return line[len(expected):], folder
 
 
 @functools.lru_cache(maxsize=None)

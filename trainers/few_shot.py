@@ -80,7 +80,10 @@ def report(result, config: experiment.FewShotConfig, workdir: str) -> str:
         score = (f"held-out accuracy at step {p['step']}: {100 * p['accuracy']:.2f} +- "
                  f"{100 * p['ci95']:.2f}% ({p['episodes']} episodes{adapted})")
     where = os.path.abspath(workdir)
-    return (f"done: step {result.step} of {config.steps} in {where}; {score}\n"
+    budget = ""
+    if config.max_minutes and result.step < config.steps and not result.interrupted:
+        budget = f" (--max_minutes={config.max_minutes:g} ended it)"
+    return (f"done: step {result.step} of {config.steps}{budget} in {where}; {score}\n"
             f"curve: {os.path.join(where, 'curve.png')} ({experiment.CURVE_FILE}); tensorboard "
             f"--logdir {os.path.join(where, 'tensorboard')}\n"
             f"next: python -m trainers.few_shot_eval --runs={workdir} --episodes=600 "

@@ -37,6 +37,10 @@ class BudgetRunTest(FolderTestCase):
                          [0, 3, result.step])
         spent = budget_seconds(workdir)
         self.assertGreaterEqual(spent, 1.2)
+        from trainers.few_shot import report   # the closing line says why the run ended there
+        self.assertStartsWith(report(result, config(self.folder, steps=100000, max_minutes=0.02,
+                                                    **timed), workdir),
+                              f"done: step {result.step} of 100000 (--max_minutes=0.02 ended it)")
         again = few_shot.run(config(self.folder, steps=100000, max_minutes=0.02, **timed),
                              workdir)
         self.assertEqual((again.step, again.interrupted), (result.step, False))   # spent

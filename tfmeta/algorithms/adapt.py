@@ -22,6 +22,13 @@ The batches of the steps are either stacked per step (``batches[j]``) or one
 batch reused at every step (:class:`tfmeta.types.Reused`, e.g. an episode's
 support set); every form of the loop accepts both.
 
+``adapt_only={player: indices}`` adapts only those tensors of a player (ANIL,
+Raghu et al. 2020: only the classifier's head, :func:`tfmeta.functional.head_indices`):
+the inner gradient is taken with respect to them alone, the inner optimizer sees
+only them (Meta-SGD: rates for them only), and the player's other tensors pass
+through every step unchanged -- shared by the steps, they get their meta-gradient
+through the adapted tensors' query loss. Players it does not name adapt all their tensors.
+
 Example:
     >>> trajectory = adaptation_trajectory(objective, params, task.inner, rmsprop(1e-4),
     ...                                    inner_steps=10, seed=task.seed)
@@ -61,6 +68,53 @@ def check_steps(steps: Any, name: str = "steps") -> int:
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"{name} must be a non-negative int, got {steps!r}")
     return steps
+
+
+def check_adapt_only(adapt_only: Mapping[str, Any] | None,
+                     params: Mapping[str, list]) -> dict[str, tuple[int, ...]]:
+    """``{player: sorted indices}`` of the tensors the inner steps adapt (every player's).
+
+    ``adapt_only`` (None: all of them) names some players' adapted tensors by their
+    index in the player's list; the players it does not name adapt all theirs.
+
+    Raises:
+      ValueError: an unknown player, or indices that are not distinct ints in range
+        (none at all included); the message shows the value and what was expected.
+    """
+    out = {p: tuple(range(len(params[p]))) for p in sorted(params)}
+    if adapt_only is None:
+        return out
+    if not isinstance(adapt_only, Mapping):
+        raise ValueError(f"adapt_only must be a {{player: [indices]}} dict, got {adapt_only!r}")
+    unknown = sorted(set(adapt_only) - set(params))
+    if unknown:
+        raise ValueError(f"adapt_only names players {unknown} that are not among "
+                         f"{sorted(params)}")
+    for p, indices in adapt_only.items():
+        n = len(params[p])
+        values = list(indices) if isinstance(indices, (list, tuple, range)) else None
+        if (not values or len(set(values)) != len(values)
+                or not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n
+                           for i in values)):
+            raise ValueError(f"adapt_only[{p!r}] must be distinct indices in 0..{n - 1} of "
+                             f"player {p!r}'s {n} tensors, at least one, got {indices!r}")
+        out[p] = tuple(sorted(values))
+    return out
+
+
+def adapted_part(params: Mapping[str, list], adapt_only: Mapping[str, tuple]) -> dict:
+    """``{player: [the tensors the inner steps adapt]}`` (``adapt_only`` as checked)."""
+    return {p: [params[p][i] for i in adapt_only[p]] for p in sorted(params)}
+
+
+def with_adapted(params: Mapping[str, list], adapted: Mapping[str, list],
+                 adapt_only: Mapping[str, tuple]) -> dict:
+    """``params`` with each player's adapted tensors replaced by ``adapted``'s."""
+    out = {p: list(params[p]) for p in sorted(params)}
+    for p, indices in adapt_only.items():
+        for i, tensor in zip(indices, adapted[p]):
+            out[p][i] = tensor
+    return out
 
 
 def check_losses(losses: Mapping[str, Any], players: Any, where: str) -> None:
@@ -106,7 +160,8 @@ def adaptation_trajectory(objective: Objective, params: Mapping[str, list], batc
                           inner: inner_lib.InnerOptimizer | Mapping[str, inner_lib.InnerOptimizer],
                           *, inner_steps: int | None = None, seed: tf.Tensor,
                           first_order: bool = False, return_losses: bool = False,
-                          remat: bool = False, steps: int | None = None):
+                          remat: bool = False, steps: int | None = None,
+                          adapt_only: Mapping[str, Any] | None = None):
     """Takes ``inner_steps`` differentiable inner steps of every player; their trajectory.
 
     Args:
@@ -141,14 +196,15 @@ def adaptation_trajectory(objective: Objective, params: Mapping[str, list], batc
     players = sorted(params)
     optimizers = inner_lib.per_player(inner, players)
     current = {p: list(params[p]) for p in players}
-    states = {p: optimizers[p].init(current[p]) for p in players}
+    adapt_only = check_adapt_only(adapt_only, current)
+    states = {p: optimizers[p].init(adapted_part(current, adapt_only)[p]) for p in players}
     trajectory = [current]
     step_losses = []
     for j in range(steps):
         current, states, losses = take_step(objective, optimizers, current, states,
                                             batch_at(batches, j), step_seed(seed, INNER_STREAM, j),
                                             first_order=first_order, remat=remat, where=j,
-                                            index=j)
+                                            index=j, adapt_only=adapt_only)
         trajectory.append(current)
         step_losses.append(losses)
     if return_losses:
@@ -159,24 +215,29 @@ def adaptation_trajectory(objective: Objective, params: Mapping[str, list], batc
 def take_step(objective: Objective, optimizers: Mapping[str, inner_lib.InnerOptimizer],
               current: Mapping[str, list], states: Mapping[str, Any], batch: Any,
               seed: tf.Tensor, *, first_order: bool = False, remat: bool = False,
-              where: Any = "", index: Any = 0) -> tuple[dict, dict, dict]:
+              where: Any = "", index: Any = 0,
+              adapt_only: Mapping[str, tuple] | None = None) -> tuple[dict, dict, dict]:
     """One inner step of every player from the same parameters.
 
     ``index`` is the step's number, given to objectives that take it
-    (:func:`call_objective`).
+    (:func:`call_objective`). ``adapt_only`` (as :func:`check_adapt_only` returns it;
+    None: all): the tensors the step differentiates and updates, each player's
+    ``states`` being its inner optimizer's state of those; the others pass through.
 
     Returns ``(new_params, new_states, losses)``; with ``remat`` inside
     ``tf.function`` the step is :func:`rematerialize`-d.
     """
     players = sorted(current)
+    selected = check_adapt_only(adapt_only, current)
 
     def step(current, states):
+        adapted = adapted_part(current, selected)
         with tf.GradientTape(persistent=True) as tape:
             for p in players:
-                tape.watch(current[p])
+                tape.watch(adapted[p])   # only these: the inner gradient's backward pass
             losses = call_objective(objective, current, batch, seed, index)
         check_losses(losses, players, f"inner step {where}")
-        grads = player_gradients(tape, losses, current, f"inner step {where}")
+        grads = player_gradients(tape, losses, adapted, f"inner step {where}")
         del tape
         new, new_states = {}, {}
         for p in players:
@@ -184,11 +245,11 @@ def take_step(objective: Objective, optimizers: Mapping[str, inner_lib.InnerOpti
             if first_order:
                 g, loss = [tf.stop_gradient(gi) for gi in g], tf.stop_gradient(loss)
             if optimizers[p].takes_loss:
-                new[p], new_states[p] = optimizers[p].update(g, states[p], current[p],
+                new[p], new_states[p] = optimizers[p].update(g, states[p], adapted[p],
                                                              loss=loss)
             else:
-                new[p], new_states[p] = optimizers[p].update(g, states[p], current[p])
-        return new, new_states, dict(losses)
+                new[p], new_states[p] = optimizers[p].update(g, states[p], adapted[p])
+        return with_adapted(current, new, selected), new_states, dict(losses)
 
     if remat and not tf.executing_eagerly():
         return rematerialize(step, dict(current), dict(states))
@@ -199,7 +260,7 @@ def adapted_params_and_carry(
         objective: Objective, params: Mapping[str, list], batches: Any,
         inner: inner_lib.InnerOptimizer | Mapping[str, inner_lib.InnerOptimizer], *,
         inner_steps: int, seed: tf.Tensor, first_order: bool = False, remat: bool = False,
-        after_step=None, carry: Any = ()):
+        after_step=None, carry: Any = (), adapt_only: Mapping[str, Any] | None = None):
     """:func:`adaptation_trajectory` as one symbolic loop (``tf.while_loop``), folding over
     the steps: the adapted parameters and the fold's carry.
 
@@ -223,7 +284,8 @@ def adapted_params_and_carry(
     players = sorted(params)
     optimizers = inner_lib.per_player(inner, players)
     current = {p: list(params[p]) for p in players}
-    states = {p: optimizers[p].init(current[p]) for p in players}
+    adapt_only = check_adapt_only(adapt_only, current)
+    states = {p: optimizers[p].init(adapted_part(current, adapt_only)[p]) for p in players}
     if steps == 0:
         return current, carry
 
@@ -236,7 +298,7 @@ def adapted_params_and_carry(
         new, new_states, losses = take_step(
             objective, optimizers, current, states, batch_at(step_batches, j),
             step_seed(seed, INNER_STREAM, j), first_order=first_order, remat=remat,
-            where="(in the loop)", index=j)
+            where="(in the loop)", index=j, adapt_only=adapt_only)
         if after_step is not None:
             carry = after_step(j, new, losses, carry)
         return (j + 1, new, new_states, carry) + tuple(invariant)

@@ -14,6 +14,12 @@ images to class scores), as a ``keras.Model`` whose
   (:func:`tfmeta.algorithms.adaptation_trajectory`, ``inner_steps`` steps) and scores its
   queries with the compiled loss and metrics.
 
+``adapt_only="head"`` (MAML, FOMAML, Meta-SGD) is ANIL (Raghu et al. 2020): the inner
+steps adapt only the backbone's last layer with weights
+(:func:`tfmeta.functional.head_indices`), in ``fit``, ``evaluate``, ``adapt`` and
+``export`` alike; the rest of the backbone is meta-learned through the adapted head's
+query loss, and Meta-SGD learns rates for the head alone.
+
 The compiled loss is both the inner loss on the support set and the meta-loss
 on the queries; it is applied per example and averaged here (a Keras ``Loss``
 object's own reduction would divide by the number of replicas). The backbone
@@ -48,6 +54,7 @@ from tfmeta.types import Reused, Task
 
 PLAYER = "model"
 STEP_WEIGHTS = ("final", "uniform", "annealed")
+ADAPT_ONLY = (None, "head")
 
 
 class _Engine:
@@ -77,13 +84,16 @@ class GradientMetaLearner(FrontDoor, keras.Model):
       anneal_steps: meta-updates of the ``annealed`` schedule.
       eval_inner_steps: inner steps of ``evaluate``, ``adapt`` and ``export``
         (default: ``inner_steps``; the experiments' `eval_inner_steps` field).
+      adapt_only: None (the inner steps adapt every weight) or ``"head"`` (ANIL: only
+        the backbone's last layer with weights; not Reptile).
     """
 
     engine_algorithm = "maml"
 
     def __init__(self, backbone: keras.Model, inner_steps: int = 1,
                  inner_learning_rate: float = 0.4, step_weights: str = "final",
-                 anneal_steps: int = 1000, eval_inner_steps: int | None = None, **kwargs):
+                 anneal_steps: int = 1000, eval_inner_steps: int | None = None,
+                 adapt_only: str | None = None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(backbone, keras.Model) or not backbone.built:
             raise ValueError(f"backbone must be a built keras.Model (give it an Input or call "
@@ -95,6 +105,11 @@ class GradientMetaLearner(FrontDoor, keras.Model):
         self.anneal_steps = checks.count("anneal_steps", anneal_steps)
         self.eval_inner_steps = (self.inner_steps if eval_inner_steps is None
                                  else checks.count("eval_inner_steps", eval_inner_steps))
+        self.adapt_only = checks.one_of("adapt_only", adapt_only, ADAPT_ONLY)
+        if adapt_only is not None and type(self).engine_algorithm == "reptile":
+            raise ValueError(f"adapt_only={adapt_only!r} (ANIL) applies to MAML and MetaSGD, "
+                             f"not {type(self).__name__}: Reptile's direction init - adapted "
+                             "is zero for the weights the inner steps do not adapt")
         self._engine = _Engine(self.make_inner())
         self.built = True
 
@@ -102,6 +117,19 @@ class GradientMetaLearner(FrontDoor, keras.Model):
     def make_inner(self):
         """The differentiable inner optimizer (SGD at ``inner_learning_rate``)."""
         return inner_lib.sgd(self.inner_learning_rate)
+
+    def selection(self) -> dict | None:
+        """``{"model": indices}`` of the weights the inner steps adapt (the engine's
+        ``adapt_only``), or None for all of them."""
+        if self.adapt_only is None:
+            return None
+        return {PLAYER: functional.head_indices(self.backbone)}
+
+    def adapted_variables(self) -> list:
+        """The backbone's trainable variables that the inner steps adapt."""
+        variables = list(self.backbone.trainable_variables)
+        selected = self.selection()
+        return variables if selected is None else [variables[i] for i in selected[PLAYER]]
 
     def training_tasks(self, tasks: Task) -> Task:
         """The meta-batch the engine trains on (Reptile: whole episodes)."""
@@ -112,7 +140,8 @@ class GradientMetaLearner(FrontDoor, keras.Model):
         return dict(super().get_config(), backbone=keras.saving.serialize_keras_object(
             self.backbone), inner_steps=self.inner_steps,
             inner_learning_rate=self.inner_learning_rate, step_weights=self.step_weights,
-            anneal_steps=self.anneal_steps, eval_inner_steps=self.eval_inner_steps)
+            anneal_steps=self.anneal_steps, eval_inner_steps=self.eval_inner_steps,
+            adapt_only=self.adapt_only)
 
     def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
         if loss is None:
@@ -132,7 +161,8 @@ class GradientMetaLearner(FrontDoor, keras.Model):
                 {PLAYER: self.backbone.trainable_variables}, self.objective, self._engine.inner,
                 outer={PLAYER: self.optimizer}, algorithm=self.engine_algorithm,
                 inner_steps=self.inner_steps, step_weights=self.step_weights,
-                anneal_steps=self.anneal_steps, step=self.optimizer.iterations)
+                anneal_steps=self.anneal_steps, step=self.optimizer.iterations,
+                adapt_only=self.selection())
         if self.backbone.outputs:
             self.build_compiled(int(self.backbone.outputs[0].shape[-1]),
                                 self.backbone.outputs[0].dtype)
@@ -189,7 +219,8 @@ class GradientMetaLearner(FrontDoor, keras.Model):
         start = {PLAYER: [tf.convert_to_tensor(v) for v in self.backbone.trainable_variables]}
         trajectory = adaptation_trajectory(
             self.objective, start, Reused((support_images, support_labels)), self._engine.inner,
-            inner_steps=inner_steps, seed=tf.zeros([2], tf.int32) if seed is None else seed)
+            inner_steps=inner_steps, seed=tf.zeros([2], tf.int32) if seed is None else seed,
+            adapt_only=self.selection())
         return trajectory[-1][PLAYER]
 
     def adapt(self, support_images, support_labels, inner_steps: int | None = None, *,
@@ -268,12 +299,12 @@ class MetaSGD(MAML):
 
     The rates (``inner_learning_rates``, weights of this model) start at
     ``inner_learning_rate`` and are trained by the compiled optimizer with the
-    initialization.
+    initialization; with ``adapt_only="head"`` there are rates for the head only.
     """
 
     def make_inner(self):
         self.inner_learning_rates = inner_lib.meta_sgd_learning_rates(
-            self.backbone.trainable_variables, self.inner_learning_rate, name="inner_lr")
+            self.adapted_variables(), self.inner_learning_rate, name="inner_lr")
         return inner_lib.meta_sgd(self.inner_learning_rates)
 
 

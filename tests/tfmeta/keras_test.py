@@ -379,8 +379,8 @@ class KerasAnilTest(parameterized.TestCase):
             np.testing.assert_allclose(g.numpy(), by_shape[tuple(g.shape)].numpy(), atol=1e-6)
 
     def test_reptile_and_unknown_selections_are_refused_in_one_line(self):
-        with self.assertRaisesRegex(ValueError, "adapt_only='head' .ANIL. applies to MAML and "
-                                                "MetaSGD, not Reptile"):
+        with self.assertRaisesRegex(ValueError, "adapt_only .ANIL. applies to algorithm='maml' "
+                                                "or 'fomaml', not 'reptile'"):
             tk.Reptile(_backbone(), adapt_only="head")
         with self.assertRaisesRegex(ValueError, r"`adapt_only`='body' is not one of "
                                                 r"\[None, 'head'\]"):

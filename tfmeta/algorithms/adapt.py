@@ -22,12 +22,8 @@ The batches of the steps are either stacked per step (``batches[j]``) or one
 batch reused at every step (:class:`tfmeta.types.Reused`, e.g. an episode's
 support set); every form of the loop accepts both.
 
-``adapt_only={player: indices}`` adapts only those tensors of a player (ANIL,
-Raghu et al. 2020: only the classifier's head, :func:`tfmeta.functional.head_indices`):
-the inner gradient is taken with respect to them alone, the inner optimizer sees
-only them (Meta-SGD: rates for them only), and the player's other tensors pass
-through every step unchanged -- shared by the steps, they get their meta-gradient
-through the adapted tensors' query loss. Players it does not name adapt all their tensors.
+``adapt_only={player: indices}`` adapts only those tensors (ANIL;
+:mod:`tfmeta.algorithms.selection`): the others pass through every step unchanged.
 
 Example:
     >>> trajectory = adaptation_trajectory(objective, params, task.inner, rmsprop(1e-4),
@@ -50,6 +46,7 @@ import tensorflow as tf
 from tfmeta import checks
 from tfmeta import inner as inner_lib
 from tfmeta.algorithms.remat import rematerialize
+from tfmeta.algorithms.selection import adapted_part, check_adapt_only, with_adapted
 from tfmeta.types import Objective, Reused, batch_at
 
 INNER_STREAM = 0   # the inner steps' seed stream (step_seed)
@@ -68,53 +65,6 @@ def check_steps(steps: Any, name: str = "steps") -> int:
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"{name} must be a non-negative int, got {steps!r}")
     return steps
-
-
-def check_adapt_only(adapt_only: Mapping[str, Any] | None,
-                     params: Mapping[str, list]) -> dict[str, tuple[int, ...]]:
-    """``{player: sorted indices}`` of the tensors the inner steps adapt (every player's).
-
-    ``adapt_only`` (None: all of them) names some players' adapted tensors by their
-    index in the player's list; the players it does not name adapt all theirs.
-
-    Raises:
-      ValueError: an unknown player, or indices that are not distinct ints in range
-        (none at all included); the message shows the value and what was expected.
-    """
-    out = {p: tuple(range(len(params[p]))) for p in sorted(params)}
-    if adapt_only is None:
-        return out
-    if not isinstance(adapt_only, Mapping):
-        raise ValueError(f"adapt_only must be a {{player: [indices]}} dict, got {adapt_only!r}")
-    unknown = sorted(set(adapt_only) - set(params))
-    if unknown:
-        raise ValueError(f"adapt_only names players {unknown} that are not among "
-                         f"{sorted(params)}")
-    for p, indices in adapt_only.items():
-        n = len(params[p])
-        values = list(indices) if isinstance(indices, (list, tuple, range)) else None
-        if (not values or len(set(values)) != len(values)
-                or not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n
-                           for i in values)):
-            raise ValueError(f"adapt_only[{p!r}] must be distinct indices in 0..{n - 1} of "
-                             f"player {p!r}'s {n} tensors, at least one, got {indices!r}")
-        out[p] = tuple(sorted(values))
-    return out
-
-
-def adapted_part(params: Mapping[str, list], adapt_only: Mapping[str, tuple]) -> dict:
-    """``{player: [the tensors the inner steps adapt]}`` (``adapt_only`` as checked)."""
-    return {p: [params[p][i] for i in adapt_only[p]] for p in sorted(params)}
-
-
-def with_adapted(params: Mapping[str, list], adapted: Mapping[str, list],
-                 adapt_only: Mapping[str, tuple]) -> dict:
-    """``params`` with each player's adapted tensors replaced by ``adapted``'s."""
-    out = {p: list(params[p]) for p in sorted(params)}
-    for p, indices in adapt_only.items():
-        for i, tensor in zip(indices, adapted[p]):
-            out[p][i] = tensor
-    return out
 
 
 def check_losses(losses: Mapping[str, Any], players: Any, where: str) -> None:

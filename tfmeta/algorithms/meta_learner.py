@@ -34,11 +34,10 @@ import tensorflow as tf
 
 from tfmeta import checks, distribute
 from tfmeta import inner as inner_lib
-from tfmeta.algorithms.adapt import check_adapt_only
 from tfmeta.algorithms.adapt import step_weights as make_step_weights
 from tfmeta.algorithms.inner_loop import InnerLoop, resolve
 from tfmeta.algorithms.maml import check_modulation, meta_gradients, meta_variables
-from tfmeta.algorithms import carried
+from tfmeta.algorithms import carried, selection
 from tfmeta.algorithms.reptile import reptile_direction
 from tfmeta.algorithms.tasks import mean_over_tasks
 from tfmeta.types import Objective, Task
@@ -137,13 +136,8 @@ class MetaLearner(tf.Module):
         self.modulation = self._no_dependency(
             check_modulation(modulation, self.players, algorithm) or None)
         self.model_variables = {p: list(variables[p]) for p in self.players}
-        if spec.adapt_only is not None and algorithm == "reptile":
-            raise ValueError("adapt_only (ANIL) applies to algorithm='maml' or 'fomaml', not "
-                             "'reptile': its direction init - adapted is zero for the tensors "
-                             "the inner steps do not adapt")
-        # {player: indices} as the inner loop takes it (checked here: one error at build time)
-        self.adapt_only = (None if spec.adapt_only is None else self._no_dependency(
-            check_adapt_only(spec.adapt_only, self.model_variables)))
+        self.adapt_only = self._no_dependency(   # ANIL: checked now, one error at build time
+            selection.for_learner(spec.adapt_only, self.model_variables, algorithm))
         self.targets = meta_variables(self.model_variables, self.inner, modulation)
         self._check_distributed(self.targets)
         if carry_inner_state and algorithm != "reptile":
@@ -232,9 +226,8 @@ class MetaLearner(tf.Module):
                               inner_steps=self.inner_steps,
                               first_order=(self.algorithm == "fomaml" if first_order is None
                                            else first_order),
-                              step_weights=weights, remat=self.remat,
-                              unroll=self.unroll, modulation=self.modulation,
-                              adapt_only=self.adapt_only)
+                              step_weights=weights, remat=self.remat, unroll=self.unroll,
+                              modulation=self.modulation, adapt_only=self.adapt_only)
 
     # -- per meta-batch ---------------------------------------------------------
     def compute_gradients(self, tasks: Task, first_order: bool | None = None):

@@ -14,11 +14,7 @@ images to class scores), as a ``keras.Model`` whose
   (:func:`tfmeta.algorithms.adaptation_trajectory`, ``inner_steps`` steps) and scores its
   queries with the compiled loss and metrics.
 
-``adapt_only="head"`` (MAML, FOMAML, Meta-SGD) is ANIL (Raghu et al. 2020): the inner
-steps adapt only the backbone's last layer with weights
-(:func:`tfmeta.functional.head_indices`), in ``fit``, ``evaluate``, ``adapt`` and
-``export`` alike; the rest of the backbone is meta-learned through the adapted head's
-query loss, and Meta-SGD learns rates for the head alone.
+``adapt_only="head"`` is ANIL (:mod:`tfmeta.algorithms.selection`) in all of them.
 
 The compiled loss is both the inner loss on the support set and the meta-loss
 on the queries; it is applied per example and averaged here (a Keras ``Loss``
@@ -46,28 +42,15 @@ import tensorflow as tf
 from tfmeta import checks, functional
 from tfmeta import inner as inner_lib
 from tfmeta.algorithms import MetaLearner, whole_episodes
-from tfmeta.algorithms import adaptation_trajectory
+from tfmeta.algorithms import adaptation_trajectory, selection
 from tfmeta.distribute import keras_replica_share
 from tfmeta.keras import exporting
-from tfmeta.keras.base import FrontDoor
+from tfmeta.keras.base import FrontDoor, Engine, per_example
 from tfmeta.types import Reused, Task
 
 PLAYER = "model"
 STEP_WEIGHTS = ("final", "uniform", "annealed")
 ADAPT_ONLY = (None, "head")
-
-
-class _Engine:
-    """Untracked holder of the Python objects behind the model (Keras tracks attributes)."""
-
-    def __init__(self, inner):
-        self.inner, self.loss, self.learner = inner, None, None
-
-
-def per_example(loss: Any):
-    """``(labels, outputs) -> [batch]`` losses of a compiled ``loss`` (name, function or Loss)."""
-    loss = keras.losses.get(loss)
-    return loss.call if isinstance(loss, keras.losses.Loss) else loss
 
 
 class GradientMetaLearner(FrontDoor, keras.Model):
@@ -106,11 +89,9 @@ class GradientMetaLearner(FrontDoor, keras.Model):
         self.eval_inner_steps = (self.inner_steps if eval_inner_steps is None
                                  else checks.count("eval_inner_steps", eval_inner_steps))
         self.adapt_only = checks.one_of("adapt_only", adapt_only, ADAPT_ONLY)
-        if adapt_only is not None and type(self).engine_algorithm == "reptile":
-            raise ValueError(f"adapt_only={adapt_only!r} (ANIL) applies to MAML and MetaSGD, "
-                             f"not {type(self).__name__}: Reptile's direction init - adapted "
-                             "is zero for the weights the inner steps do not adapt")
-        self._engine = _Engine(self.make_inner())
+        selection.for_learner(self.selection(), {PLAYER: backbone.trainable_variables},
+                              "reptile" if isinstance(self, Reptile) else "maml")
+        self._engine = Engine(self.make_inner())
         self.built = True
 
     # -- what each learner chooses ----------------------------------------------------------
@@ -119,17 +100,8 @@ class GradientMetaLearner(FrontDoor, keras.Model):
         return inner_lib.sgd(self.inner_learning_rate)
 
     def selection(self) -> dict | None:
-        """``{"model": indices}`` of the weights the inner steps adapt (the engine's
-        ``adapt_only``), or None for all of them."""
-        if self.adapt_only is None:
-            return None
-        return {PLAYER: functional.head_indices(self.backbone)}
-
-    def adapted_variables(self) -> list:
-        """The backbone's trainable variables that the inner steps adapt."""
-        variables = list(self.backbone.trainable_variables)
-        selected = self.selection()
-        return variables if selected is None else [variables[i] for i in selected[PLAYER]]
+        """The engine's ``adapt_only``: ``{"model": head indices}``, or None (every weight)."""
+        return None if self.adapt_only is None else selection.head_only(self.backbone, PLAYER)
 
     def training_tasks(self, tasks: Task) -> Task:
         """The meta-batch the engine trains on (Reptile: whole episodes)."""
@@ -304,7 +276,8 @@ class MetaSGD(MAML):
 
     def make_inner(self):
         self.inner_learning_rates = inner_lib.meta_sgd_learning_rates(
-            self.adapted_variables(), self.inner_learning_rate, name="inner_lr")
+            selection.adapted_variables(self.backbone.trainable_variables, self.selection()),
+            self.inner_learning_rate, name="inner_lr")
         return inner_lib.meta_sgd(self.inner_learning_rates)
 
 

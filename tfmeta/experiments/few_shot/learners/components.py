@@ -13,9 +13,9 @@ from typing import Callable
 import keras
 
 from tfmeta import inner as inner_lib
+from tfmeta.algorithms import selection
 from tfmeta.classify import PLAYER
 from tfmeta.experiments.few_shot.registry import Config
-from tfmeta.functional import head_indices
 from tfmeta.nets import build_conv4
 
 
@@ -66,11 +66,10 @@ def adapt_only(config: Config, model: keras.Model) -> dict | None:
     else None (every weight). Training, evaluation and export all read it here."""
     if getattr(config, "adapt", "all") == "all":
         return None
-    return {PLAYER: head_indices(model)}
+    return selection.head_only(model, PLAYER)
 
 
 def adapted_variables(config: Config, model: keras.Model) -> list:
     """The trainable variables the inner steps adapt (their inner rates are made for these)."""
-    selected = adapt_only(config, model)
-    variables = list(model.trainable_variables)
-    return variables if selected is None else [variables[i] for i in selected[PLAYER]]
+    return selection.adapted_variables(model.trainable_variables, adapt_only(config, model),
+                                       PLAYER)

@@ -90,7 +90,8 @@ def head_only(model, player: str = "model") -> dict:
 
 def adapted_variables(variables: list, adapt_only: Mapping[str, Any] | None,
                       player: str = "model") -> list:
-    """The ones of ``player``'s ``variables`` that the inner steps adapt (for inner rates)."""
+    """The ones of ``player``'s ``variables`` that the inner steps adapt, in the order the
+    inner optimizer sees them (ascending index; for inner rates)."""
     if adapt_only is None or player not in adapt_only:
         return list(variables)
-    return [variables[i] for i in adapt_only[player]]
+    return [variables[i] for i in sorted(adapt_only[player])]

@@ -13,6 +13,10 @@ second-order meta-update (paper 001, :mod:`tfmeta.megan`): an N+1-way Conv-4 and
 image-conditioned generator (base width 32, noise 32) adapt together, the generated images
 entering the classifier's loss from inner step ``min(2, inner_steps - 1)``; the meta-loss is the
 real query loss (``outer_loss="real"``), through both players' initializations.
+``--adapt=head`` is ANIL (Raghu et al. 2020; maml and fomaml): the inner steps adapt only the
+head (``adapt_only``), the inner gradient is of the head alone, and the body is meta-learned
+through the adapted head's query loss; time it against ``--adapt=all`` (full MAML), each in its
+own process so that ``peak_rss_mb`` is its own.
 ``--tasks_mode=loop`` runs the tasks one after another in a ``tf.while_loop``; ``vectorized``
 as one batched computation (both give the exact meta-gradient, tested in
 tests/tfmeta/algorithms/).
@@ -29,7 +33,7 @@ inner_steps, inner_lr, outer_lr, tasks_mode, threads``, ``sec_per_meta_update`` 
 ``sec_all``, ``peak_rss_mb`` (``ru_maxrss``, TensorFlow's own ~600 MB included),
 ``final_loss``, ``machine``; and ``warmup_sec`` (wall time of the warm-up updates: tracing and
 graph optimization), ``first_sec``, ``rss_before_first_update_mb``, ``parallel_tasks``,
-``warmup``, ``repeats``, ``tensorflow``, ``loadavg_1min``.
+``warmup``, ``repeats``, ``tensorflow``, ``loadavg_1min``, ``adapt``.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ from absl import app, flags
 
 flags.DEFINE_enum("algorithm", "maml", ["maml", "fomaml", "megan"], "maml (second order), "
                   "fomaml, or megan (second order, with its generator).")
+flags.DEFINE_enum("adapt", "all", ["all", "head"], "What the inner steps adapt: all (MAML) or "
+                  "head (ANIL: Conv-4's last Dense layer; maml and fomaml).")
 flags.DEFINE_integer("ways", 5, "N: classes per task.", lower_bound=2)
 flags.DEFINE_integer("shots", 1, "K: support images per class.", lower_bound=1)
 flags.DEFINE_integer("queries", 15, "Q: query images per class.", lower_bound=1)
@@ -64,18 +70,27 @@ flags.DEFINE_integer("warmup", 2, "Untimed meta-updates first (the first one tra
 flags.DEFINE_integer("repeats", 10, "Timed meta-updates.", lower_bound=1)
 flags.register_validator("inner_lr", lambda v: v > 0, "--inner_lr: expected a number > 0")
 flags.register_validator("outer_lr", lambda v: v > 0, "--outer_lr: expected a number > 0")
+flags.register_multi_flags_validator(
+    ["adapt", "algorithm"], lambda f: f["adapt"] == "all" or f["algorithm"] != "megan",
+    "--adapt=head (ANIL) applies to --algorithm=maml or fomaml, not megan")
 FLAGS = flags.FLAGS
 
 
 def build(algorithm: str, ways: int, inner_steps: int, inner_lr: float, outer_lr: float,
-          tasks_mode: str, parallel_tasks: int = 1):
+          tasks_mode: str, parallel_tasks: int = 1, adapt: str = "all"):
     """The learner of the module docstring: Conv-4, cross-entropy, SGD inside, Adam outside."""
     import keras
 
     from tfmeta import inner
     from tfmeta.algorithms import MetaLearner
     from tfmeta.classify import classification_objective
+    from tfmeta.functional import head_indices
     from tfmeta.nets import build_conv4
+
+    if adapt not in ("all", "head"):
+        raise ValueError(f"adapt={adapt!r}: expected 'all' or 'head'")
+    if adapt == "head" and algorithm == "megan":
+        raise ValueError("adapt='head' (ANIL) applies to maml and fomaml, not megan")
 
     if algorithm == "megan":
         from tfmeta.megan import megan_objective
@@ -92,7 +107,8 @@ def build(algorithm: str, ways: int, inner_steps: int, inner_lr: float, outer_lr
     return MetaLearner({"model": model.trainable_variables}, classification_objective(model),
                        inner.sgd(inner_lr), lambda: keras.optimizers.Adam(outer_lr),
                        algorithm=algorithm, inner_steps=inner_steps, step_weights="final",
-                       tasks_mode=tasks_mode, parallel_tasks=parallel_tasks)
+                       tasks_mode=tasks_mode, parallel_tasks=parallel_tasks,
+                       adapt_only={"model": head_indices(model)} if adapt == "head" else None)
 
 
 def synthetic_tasks(step, tasks: int, ways: int, shots: int, queries: int,
@@ -129,13 +145,14 @@ def _progress(message: str) -> None:
 
 def run(algorithm: str, ways: int, shots: int, queries: int, tasks: int, inner_steps: int,
         inner_lr: float, outer_lr: float, tasks_mode: str, parallel_tasks: int, threads: int,
-        warmup: int, repeats: int) -> dict:
+        warmup: int, repeats: int, adapt: str = "all") -> dict:
     """Times ``warmup + repeats`` meta-updates; returns the JSON record (module docstring)."""
     import tensorflow as tf
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-    learner = build(algorithm, ways, inner_steps, inner_lr, outer_lr, tasks_mode, parallel_tasks)
+    learner = build(algorithm, ways, inner_steps, inner_lr, outer_lr, tasks_mode, parallel_tasks,
+                    adapt)
     sample = tf.function(lambda s: synthetic_tasks(s, tasks, ways, shots, queries,
                                                    megan=algorithm == "megan"))
 
@@ -163,14 +180,14 @@ def run(algorithm: str, ways: int, shots: int, queries: int, tasks: int, inner_s
             "first_sec": (warmup_times or times)[0], "peak_rss_mb": _rss_mb(),
             "rss_before_first_update_mb": rss_before, "final_loss": loss,
             "machine": platform.processor() or platform.machine(),
-            "tensorflow": tf.__version__, "loadavg_1min": os.getloadavg()[0]}
+            "tensorflow": tf.__version__, "loadavg_1min": os.getloadavg()[0], "adapt": adapt}
 
 
 def main(argv) -> None:
     del argv
     record = run(FLAGS.algorithm, FLAGS.ways, FLAGS.shots, FLAGS.queries, FLAGS.tasks,
                  FLAGS.inner_steps, FLAGS.inner_lr, FLAGS.outer_lr, FLAGS.tasks_mode,
-                 FLAGS.parallel_tasks, FLAGS.threads, FLAGS.warmup, FLAGS.repeats)
+                 FLAGS.parallel_tasks, FLAGS.threads, FLAGS.warmup, FLAGS.repeats, FLAGS.adapt)
     print(json.dumps(record), flush=True)
 
 

@@ -90,6 +90,33 @@ def apply(model: keras.Model, params: Sequence[tf.Tensor], inputs: Any,
     return outputs
 
 
+def head_indices(model: keras.Model) -> tuple[int, ...]:
+    """Indices in ``model.trainable_variables`` of its head: the last layer with trainable
+    weights (inside a nested model, that model's last one). What ANIL adapts (Raghu et al.
+    2020): ``MetaLearner(..., adapt_only={"model": head_indices(model)})``.
+
+    Example:
+        >>> head_indices(build_conv4(ways=5))     # the Dense head's kernel and bias
+        (16, 17)
+
+    Raises:
+      ValueError: the model has no layer with trainable weights.
+    """
+    variables = variables_of(model)
+    layer = model
+    while True:
+        owners = [sub for sub in getattr(layer, "layers", []) if sub.trainable_weights]
+        if not owners:
+            break
+        layer = owners[-1]
+    ids = {id(w) for w in layer.trainable_weights}
+    indices = tuple(i for i, v in enumerate(variables) if id(v) in ids)
+    if layer is model or not indices:
+        raise ValueError(f"model {model.name!r} has no layer with trainable weights to serve as "
+                         "its head")
+    return indices
+
+
 def num_params(model: keras.Model) -> int:
     """Total number of scalar trainable parameters."""
     return int(sum(int(tf.size(v)) for v in variables_of(model)))

@@ -57,7 +57,7 @@ def describe(config: experiment.FewShotConfig) -> str:
         own = [f.name for block in spec.blocks if block is not InnerLoopFields
                for f in dataclasses.fields(block) if f.name in spec.fields]   # MeGAN's
         extras = "".join(f" {k}={getattr(config, k)}" for k in (
-            "per_step_lr", "per_step_bn", "first_order_steps", "step_weights")
+            "adapt", "per_step_lr", "per_step_bn", "first_order_steps", "step_weights")
             if getattr(config, k) != getattr(default, k)) + "".join(
             f" {k}={getattr(config, k)}" for k in own)
         training = (f"steps={config.steps} meta_batch_size={config.meta_batch_size} "

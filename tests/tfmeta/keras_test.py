@@ -26,6 +26,7 @@ from tfmeta.data import EpisodeSampler
 from tfmeta.data.class_dataset import ClassDataset
 from tfmeta.metric import MetricLearner, MetricNets
 from tfmeta.nets.layers import BatchStatNorm
+from tfmeta.savedmodel.common import read_metadata
 from tfmeta.types import Reused
 
 STEPS, RATE, OUTER = 2, 0.4, 1e-2
@@ -323,6 +324,67 @@ class KerasFrontDoorTest(parameterized.TestCase):
     def test_the_package_exposes_the_front_door_on_first_use(self):
         self.assertIs(tfmeta.keras.MAML, tk.MAML)
         self.assertIs(tfmeta.keras.episodes, tk.episodes)
+
+
+class KerasAnilTest(parameterized.TestCase):
+    """``adapt_only="head"``: fit, adapt and export adapt only the backbone's last Dense layer."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sampler = EpisodeSampler(_dataset(), ways=3, shots=1, queries=2, episodes=2, seed=0)
+
+    @parameterized.parameters("maml", "metasgd")
+    def test_fit_equals_the_engine_adapting_the_head_and_adapt_keeps_the_body(self, kind):
+        backbone = _backbone(functional_api=True)
+        meta = _meta(kind, backbone, adapt_only="head")
+        self.assertEqual(meta.selection(), {"model": (2, 3)})
+        if kind == "metasgd":
+            self.assertEqual([tuple(v.shape) for v in meta.inner_learning_rates], [(8, 3), (3,)])
+        meta.fit(tk.episodes(self.sampler, 2), epochs=1, verbose=0)
+        reference = _backbone(functional_api=True)
+        inner = inner_lib.sgd(RATE)
+        if kind == "metasgd":
+            inner = inner_lib.meta_sgd(inner_lib.meta_sgd_learning_rates(
+                reference.trainable_variables[2:], RATE))
+        learner = MetaLearner({"model": reference.trainable_variables},
+                              classification_objective(reference), inner,
+                              outer=lambda: keras.optimizers.Adam(OUTER), inner_steps=STEPS,
+                              step_weights="final", adapt_only={"model": (2, 3)})
+        for step in range(2):
+            learner.train_step(self.sampler.meta_batch(step))
+        self.assertLess(_max_difference(meta.learner.targets["model"], learner.targets["model"]),
+                        1e-6)
+        episode = self.sampler(7)
+        params = meta.adapted_params(episode.support_images, episode.support_labels)
+        initial = backbone.trainable_variables
+        self.assertEqual(_max_difference(params[:2], initial[:2]), 0.0)
+        self.assertGreater(_max_difference(params[2:], initial[2:]), 1e-4)
+        self.assertEqual(tk.MAML.from_config(meta.get_config()).adapt_only, "head")
+
+    def test_the_export_adapts_the_head_as_adapted_params_does(self):
+        meta = _meta("maml", _backbone(), adapt_only="head")
+        episode = self.sampler(3)
+        with tempfile.TemporaryDirectory() as tmp:
+            meta.export(tmp, verbose=False, max_support=8, max_query=8)
+            served = tf.saved_model.load(tmp).signatures["adapt"](
+                support_images=tf.convert_to_tensor(episode.support_images, tf.float32),
+                support_labels=tf.cast(episode.support_labels, tf.int32),
+                seed=tf.constant(0, tf.int32))
+            self.assertEqual(read_metadata(tmp)["adapt"], "head")
+        want = meta.adapted_params(episode.support_images, episode.support_labels)  # no draws
+        got = [served[k] for k in sorted(served)]
+        self.assertEqual(len(got), len(want))
+        by_shape = {tuple(w.shape): w for w in want}
+        for g in got:
+            np.testing.assert_allclose(g.numpy(), by_shape[tuple(g.shape)].numpy(), atol=1e-6)
+
+    def test_reptile_and_unknown_selections_are_refused_in_one_line(self):
+        with self.assertRaisesRegex(ValueError, "adapt_only .ANIL. applies to algorithm='maml' "
+                                                "or 'fomaml', not 'reptile'"):
+            tk.Reptile(_backbone(), adapt_only="head")
+        with self.assertRaisesRegex(ValueError, r"`adapt_only`='body' is not one of "
+                                                r"\[None, 'head'\]"):
+            tk.MAML(_backbone(), adapt_only="body")
 
 
 if __name__ == "__main__":

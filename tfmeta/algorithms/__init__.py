@@ -19,6 +19,10 @@ Public API:
 Tasks give their inner and validation batches per step or as one
 ``tfmeta.types.Reused`` batch (an episode's support and query sets).
 
+ANIL is a selection, not another algorithm: ``adapt_only={player: indices}`` (the inner
+loop's functions, ``InnerLoop``, ``MetaLearner``) adapts only those tensors, e.g. the head
+(:mod:`.selection`, ``tfmeta.functional.head_indices``).
+
 Deprecated names (they warn, and work as before; :mod:`.renamed`): ``adapt`` for
 ``adaptation_trajectory``, ``adapt_loop`` for ``adapted_params_and_carry``; ``steps=``
 for ``inner_steps=`` of ``adaptation_trajectory``, ``adapt``, ``adapt_loop``,

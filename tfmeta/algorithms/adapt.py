@@ -22,6 +22,9 @@ The batches of the steps are either stacked per step (``batches[j]``) or one
 batch reused at every step (:class:`tfmeta.types.Reused`, e.g. an episode's
 support set); every form of the loop accepts both.
 
+``adapt_only={player: indices}`` adapts only those tensors (ANIL;
+:mod:`tfmeta.algorithms.selection`): the others pass through every step unchanged.
+
 Example:
     >>> trajectory = adaptation_trajectory(objective, params, task.inner, rmsprop(1e-4),
     ...                                    inner_steps=10, seed=task.seed)
@@ -43,6 +46,7 @@ import tensorflow as tf
 from tfmeta import checks
 from tfmeta import inner as inner_lib
 from tfmeta.algorithms.remat import rematerialize
+from tfmeta.algorithms.selection import adapted_part, check_adapt_only, with_adapted
 from tfmeta.types import Objective, Reused, batch_at
 
 INNER_STREAM = 0   # the inner steps' seed stream (step_seed)
@@ -106,7 +110,8 @@ def adaptation_trajectory(objective: Objective, params: Mapping[str, list], batc
                           inner: inner_lib.InnerOptimizer | Mapping[str, inner_lib.InnerOptimizer],
                           *, inner_steps: int | None = None, seed: tf.Tensor,
                           first_order: bool = False, return_losses: bool = False,
-                          remat: bool = False, steps: int | None = None):
+                          remat: bool = False, steps: int | None = None,
+                          adapt_only: Mapping[str, Any] | None = None):
     """Takes ``inner_steps`` differentiable inner steps of every player; their trajectory.
 
     Args:
@@ -141,14 +146,15 @@ def adaptation_trajectory(objective: Objective, params: Mapping[str, list], batc
     players = sorted(params)
     optimizers = inner_lib.per_player(inner, players)
     current = {p: list(params[p]) for p in players}
-    states = {p: optimizers[p].init(current[p]) for p in players}
+    adapt_only = check_adapt_only(adapt_only, current)
+    states = {p: optimizers[p].init(adapted_part(current, adapt_only)[p]) for p in players}
     trajectory = [current]
     step_losses = []
     for j in range(steps):
         current, states, losses = take_step(objective, optimizers, current, states,
                                             batch_at(batches, j), step_seed(seed, INNER_STREAM, j),
                                             first_order=first_order, remat=remat, where=j,
-                                            index=j)
+                                            index=j, adapt_only=adapt_only)
         trajectory.append(current)
         step_losses.append(losses)
     if return_losses:
@@ -159,24 +165,29 @@ def adaptation_trajectory(objective: Objective, params: Mapping[str, list], batc
 def take_step(objective: Objective, optimizers: Mapping[str, inner_lib.InnerOptimizer],
               current: Mapping[str, list], states: Mapping[str, Any], batch: Any,
               seed: tf.Tensor, *, first_order: bool = False, remat: bool = False,
-              where: Any = "", index: Any = 0) -> tuple[dict, dict, dict]:
+              where: Any = "", index: Any = 0,
+              adapt_only: Mapping[str, tuple] | None = None) -> tuple[dict, dict, dict]:
     """One inner step of every player from the same parameters.
 
     ``index`` is the step's number, given to objectives that take it
-    (:func:`call_objective`).
+    (:func:`call_objective`). ``adapt_only`` (as :func:`check_adapt_only` returns it;
+    None: all): the tensors the step differentiates and updates, each player's
+    ``states`` being its inner optimizer's state of those; the others pass through.
 
     Returns ``(new_params, new_states, losses)``; with ``remat`` inside
     ``tf.function`` the step is :func:`rematerialize`-d.
     """
     players = sorted(current)
+    selected = check_adapt_only(adapt_only, current)
 
     def step(current, states):
+        adapted = adapted_part(current, selected)
         with tf.GradientTape(persistent=True) as tape:
             for p in players:
-                tape.watch(current[p])
+                tape.watch(adapted[p])   # only these: the inner gradient's backward pass
             losses = call_objective(objective, current, batch, seed, index)
         check_losses(losses, players, f"inner step {where}")
-        grads = player_gradients(tape, losses, current, f"inner step {where}")
+        grads = player_gradients(tape, losses, adapted, f"inner step {where}")
         del tape
         new, new_states = {}, {}
         for p in players:
@@ -184,11 +195,11 @@ def take_step(objective: Objective, optimizers: Mapping[str, inner_lib.InnerOpti
             if first_order:
                 g, loss = [tf.stop_gradient(gi) for gi in g], tf.stop_gradient(loss)
             if optimizers[p].takes_loss:
-                new[p], new_states[p] = optimizers[p].update(g, states[p], current[p],
+                new[p], new_states[p] = optimizers[p].update(g, states[p], adapted[p],
                                                              loss=loss)
             else:
-                new[p], new_states[p] = optimizers[p].update(g, states[p], current[p])
-        return new, new_states, dict(losses)
+                new[p], new_states[p] = optimizers[p].update(g, states[p], adapted[p])
+        return with_adapted(current, new, selected), new_states, dict(losses)
 
     if remat and not tf.executing_eagerly():
         return rematerialize(step, dict(current), dict(states))
@@ -199,7 +210,7 @@ def adapted_params_and_carry(
         objective: Objective, params: Mapping[str, list], batches: Any,
         inner: inner_lib.InnerOptimizer | Mapping[str, inner_lib.InnerOptimizer], *,
         inner_steps: int, seed: tf.Tensor, first_order: bool = False, remat: bool = False,
-        after_step=None, carry: Any = ()):
+        after_step=None, carry: Any = (), adapt_only: Mapping[str, Any] | None = None):
     """:func:`adaptation_trajectory` as one symbolic loop (``tf.while_loop``), folding over
     the steps: the adapted parameters and the fold's carry.
 
@@ -223,7 +234,8 @@ def adapted_params_and_carry(
     players = sorted(params)
     optimizers = inner_lib.per_player(inner, players)
     current = {p: list(params[p]) for p in players}
-    states = {p: optimizers[p].init(current[p]) for p in players}
+    adapt_only = check_adapt_only(adapt_only, current)
+    states = {p: optimizers[p].init(adapted_part(current, adapt_only)[p]) for p in players}
     if steps == 0:
         return current, carry
 
@@ -236,7 +248,7 @@ def adapted_params_and_carry(
         new, new_states, losses = take_step(
             objective, optimizers, current, states, batch_at(step_batches, j),
             step_seed(seed, INNER_STREAM, j), first_order=first_order, remat=remat,
-            where="(in the loop)", index=j)
+            where="(in the loop)", index=j, adapt_only=adapt_only)
         if after_step is not None:
             carry = after_step(j, new, losses, carry)
         return (j + 1, new, new_states, carry) + tuple(invariant)

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+from typing import Mapping, Sequence
 
 from tfmeta import checks
 from tfmeta.algorithms.adapt import check_steps, step_weights as make_step_weights
@@ -43,6 +44,10 @@ class InnerLoop:
         learner's ``inner_state``: every task starts from it, then it is the mean
         of the tasks' final states (:mod:`tfmeta.algorithms.carried`; the
         Reptile reference's Adam).
+      adapt_only: MAML/FOMAML: ``{player: indices}``, the only tensors of those
+        players the inner steps adapt (ANIL: the head,
+        :func:`tfmeta.functional.head_indices`); the others are shared by the steps
+        and meta-learned through the adapted tensors' query loss. None: all.
     """
     inner_steps: int = 10
     step_weights: str = "uniform"
@@ -51,11 +56,19 @@ class InnerLoop:
     remat: bool = False
     unroll: bool | None = None
     carry_inner_state: bool = False
+    adapt_only: Mapping[str, Sequence[int]] | None = None
 
     def __post_init__(self):
         check_steps(self.inner_steps, "inner_steps")
         make_step_weights(self.step_weights, self.inner_steps, 0, self.anneal_steps)
         checks.count("first_order_steps", self.first_order_steps, minimum=0)
+        if self.adapt_only is not None:   # frozen: stored as {player: tuple}
+            if not isinstance(self.adapt_only, Mapping):
+                raise ValueError(f"adapt_only must be a {{player: [indices]}} dict, got "
+                                 f"{self.adapt_only!r}")
+            object.__setattr__(self, "adapt_only", {
+                p: tuple(v) if isinstance(v, (list, tuple, range)) else v
+                for p, v in self.adapt_only.items()})
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(InnerLoop))
@@ -69,6 +82,8 @@ def resolve(inner_loop: InnerLoop | None, **given) -> InnerLoop:
         fields to another value (the message names both).
     """
     given = {name: value for name, value in given.items() if value is not None}
+    if isinstance(given.get("adapt_only"), Mapping):   # compared as stored: tuples
+        given["adapt_only"] = InnerLoop(adapt_only=given["adapt_only"]).adapt_only
     if inner_loop is None:
         return InnerLoop(**given)
     if not isinstance(inner_loop, InnerLoop):

@@ -10,6 +10,13 @@ Meta-SGD is MAML with ``inner_steps=1`` and the :func:`tfmeta.inner.meta_sgd` in
 optimizer: its learning rates are meta-variables of the player they update and
 receive the gradient of that player's meta-loss.
 
+ANIL (Raghu et al. 2020) is MAML, first-order MAML or Meta-SGD with
+``adapt_only={player: head indices}``: the inner steps adapt only those tensors
+(the inner optimizer, Meta-SGD's rates included, is of those alone); the others
+are shared by the steps and get their meta-gradient through the adapted
+tensors' query loss -- exactly in second order, and in first order as FOMAML
+does (the inner gradients behind ``tf.stop_gradient``).
+
 Example:
     >>> grads, meta, metrics = meta_gradients(objective, variables, task, rmsprop(1e-4),
     ...                                       inner_steps=10, first_order=False)
@@ -34,7 +41,8 @@ from tfmeta.types import Objective, Reused, Task, TaskModulation, batch_at
 def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
                 inner: Any, *, inner_steps: int | None = None, first_order: bool = False,
                 step_weights: Any = "uniform", return_metrics: bool = False,
-                remat: bool = False, unroll: bool | None = None, steps: int | None = None):
+                remat: bool = False, unroll: bool | None = None, steps: int | None = None,
+                adapt_only: Mapping[str, Any] | None = None):
     """Each player's multi-step meta-loss on one task.
 
     Args:
@@ -64,6 +72,8 @@ def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
         Meta-SGD (inner optimizers with meta-variables) with ``remat`` is
         always unrolled. Same numbers either way.
       steps: the deprecated name of ``inner_steps``.
+      adapt_only: ``{player: indices}``: the inner steps adapt only these tensors of
+        those players (ANIL; :func:`tfmeta.algorithms.adaptation_trajectory`).
 
     Returns:
       ``{player: scalar meta-loss}`` (and the metrics dict if asked).
@@ -107,7 +117,7 @@ def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
         # variable read its recomputation adds. Such steps are unrolled.
         trajectory, inner_losses = adaptation_trajectory(
             objective, params, task.inner, inner, inner_steps=steps, seed=task.seed,
-            first_order=first_order, return_losses=True, remat=remat)
+            first_order=first_order, return_losses=True, remat=remat, adapt_only=adapt_only)
         meta = {p: 0.0 for p in players}
         for j in range(steps - 1 if final_only else 0, steps):
             losses = validation(j, trajectory[j + 1])
@@ -135,14 +145,15 @@ def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
             adapted, inner_sum = adapted_params_and_carry(
                 objective, params, task.inner, inner, inner_steps=steps, seed=task.seed,
                 first_order=first_order, remat=remat, after_step=after_inner_step,
-                carry=dict(zeros))
+                carry=dict(zeros), adapt_only=adapt_only)
             losses = validation(steps - 1, adapted)
             meta = {p: tf.cast(step_weights[-1], losses[p].dtype) * losses[p] for p in players}
         else:
             _, (meta, inner_sum, *_) = adapted_params_and_carry(
                 objective, params, task.inner, inner, inner_steps=steps, seed=task.seed,
                 first_order=first_order, remat=remat, after_step=after_step,
-                carry=(zeros, dict(zeros)) + ((task.val.batch,) if reused_val else ()))
+                carry=(zeros, dict(zeros)) + ((task.val.batch,) if reused_val else ()),
+                adapt_only=adapt_only)
         inner_mean = {p: inner_sum[p] / steps for p in players}
     if not return_metrics:
         return meta
@@ -199,7 +210,7 @@ def meta_gradients(objective: Objective, variables: Mapping[str, list], task: Ta
                    step_weights: Any = "uniform", remat: bool = False,
                    unroll: bool | None = None,
                    modulation: Mapping[str, TaskModulation] | None = None,
-                   steps: int | None = None):
+                   steps: int | None = None, adapt_only: Mapping[str, Any] | None = None):
     """Gradients of each player's meta-loss on one task w.r.t. its meta-variables.
 
     The inner tape of every step is opened inside this persistent outer tape,
@@ -211,6 +222,8 @@ def meta_gradients(objective: Objective, variables: Mapping[str, list], task: Ta
       modulation: ``{player: TaskModulation}``: the inner steps start from the
         modulated parameters and the meta-loss includes its auxiliary loss
         (HSML, :mod:`tfmeta.algorithms.hsml`).
+      adapt_only: ``{player: indices}``, the tensors the inner steps adapt (ANIL); the
+        others still receive their meta-gradient.
       Others as :func:`maml_losses` (``steps``: the deprecated name of ``inner_steps``).
 
     Returns:
@@ -229,7 +242,8 @@ def meta_gradients(objective: Objective, variables: Mapping[str, list], task: Ta
         params, extra = modulate(modulation, params, batch_at(task.inner, 0))
         meta, metrics = maml_losses(objective, params, task, inner, inner_steps=inner_steps,
                                     first_order=first_order, step_weights=step_weights,
-                                    return_metrics=True, remat=remat, unroll=unroll)
+                                    return_metrics=True, remat=remat, unroll=unroll,
+                                    adapt_only=adapt_only)
         meta = {p: meta[p] + tf.cast(extra[p], meta[p].dtype) if p in extra else meta[p]
                 for p in meta}
     grads = {}

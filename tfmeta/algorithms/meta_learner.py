@@ -37,7 +37,7 @@ from tfmeta import inner as inner_lib
 from tfmeta.algorithms.adapt import step_weights as make_step_weights
 from tfmeta.algorithms.inner_loop import InnerLoop, resolve
 from tfmeta.algorithms.maml import check_modulation, meta_gradients, meta_variables
-from tfmeta.algorithms import carried
+from tfmeta.algorithms import carried, selection
 from tfmeta.algorithms.reptile import reptile_direction
 from tfmeta.algorithms.tasks import mean_over_tasks
 from tfmeta.types import Objective, Task
@@ -60,7 +60,7 @@ class MetaLearner(tf.Module):
       inner_loop: the inner loop's settings as one
         :class:`tfmeta.algorithms.InnerLoop` (default: ``InnerLoop()``, 10 steps).
       inner_steps, step_weights, anneal_steps, first_order_steps, remat, unroll,
-        carry_inner_state: the fields of :class:`tfmeta.algorithms.InnerLoop`,
+        carry_inner_state, adapt_only: the fields of :class:`tfmeta.algorithms.InnerLoop`,
         given one by one (None: ``inner_loop``'s, or the default); a value that
         differs from ``inner_loop``'s is a TypeError. ``steps`` is the deprecated
         name of ``inner_steps``.
@@ -96,14 +96,15 @@ class MetaLearner(tf.Module):
                  parallel_tasks: int = 1, step: Any = None,
                  strategy: tf.distribute.Strategy | None = None,
                  modulation: Mapping[str, Any] | None = None, name: str | None = None,
-                 steps: int | None = None, carry_inner_state: bool | None = None):
+                 steps: int | None = None, carry_inner_state: bool | None = None,
+                 adapt_only: Mapping[str, Any] | None = None):
         super().__init__(name=name)
         self.inner_loop = spec = resolve(
             inner_loop, inner_steps=checks.renamed("inner_steps", inner_steps, "steps", steps,
                                                    default=None),
             step_weights=step_weights, anneal_steps=anneal_steps,
             first_order_steps=first_order_steps, remat=remat, unroll=unroll,
-            carry_inner_state=carry_inner_state)
+            carry_inner_state=carry_inner_state, adapt_only=adapt_only)
         steps, step_weights, anneal_steps = spec.inner_steps, spec.step_weights, spec.anneal_steps
         remat, unroll, first_order_steps = spec.remat, spec.unroll, spec.first_order_steps
         carry_inner_state = spec.carry_inner_state
@@ -135,6 +136,8 @@ class MetaLearner(tf.Module):
         self.modulation = self._no_dependency(
             check_modulation(modulation, self.players, algorithm) or None)
         self.model_variables = {p: list(variables[p]) for p in self.players}
+        self.adapt_only = self._no_dependency(   # ANIL: checked now, one error at build time
+            selection.for_learner(spec.adapt_only, self.model_variables, algorithm))
         self.targets = meta_variables(self.model_variables, self.inner, modulation)
         self._check_distributed(self.targets)
         if carry_inner_state and algorithm != "reptile":
@@ -223,8 +226,8 @@ class MetaLearner(tf.Module):
                               inner_steps=self.inner_steps,
                               first_order=(self.algorithm == "fomaml" if first_order is None
                                            else first_order),
-                              step_weights=weights, remat=self.remat,
-                              unroll=self.unroll, modulation=self.modulation)
+                              step_weights=weights, remat=self.remat, unroll=self.unroll,
+                              modulation=self.modulation, adapt_only=self.adapt_only)
 
     # -- per meta-batch ---------------------------------------------------------
     def compute_gradients(self, tasks: Task, first_order: bool | None = None):

@@ -8,10 +8,13 @@
   is also the order it was saved in;
 * the compiled loss and metrics are built at ``compile`` for labels ``[B]`` and
   outputs ``[B, N]``: under a ``tf.distribute`` strategy Keras would otherwise
-  build them from a symbolic batch, and a batch here is a meta-batch of episodes.
+  build them from a symbolic batch, and a batch here is a meta-batch of episodes;
+* the gradient learners' engine holder and their compiled loss applied per example.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -45,3 +48,16 @@ class FrontDoor:
                 self.compute_loss(y=labels, y_pred=outputs, training=False)
             self.compute_metrics(None, labels, outputs, None)
         self.reset_metrics()
+
+
+class Engine:
+    """Untracked holder of the Python objects behind the model (Keras tracks attributes)."""
+
+    def __init__(self, inner):
+        self.inner, self.loss, self.learner = inner, None, None
+
+
+def per_example(loss: Any):
+    """``(labels, outputs) -> [batch]`` losses of a compiled ``loss`` (name, function or Loss)."""
+    loss = keras.losses.get(loss)
+    return loss.call if isinstance(loss, keras.losses.Loss) else loss

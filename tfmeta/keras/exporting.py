@@ -139,6 +139,7 @@ def export_gradient(meta: Any, filepath, *, format: str = "tf_saved_model",
         adapt_steps=inner_steps, max_support=max_support, max_query=max_query)
     _save(module, filepath, {"algorithm": type(meta).__name__,
                              "inner_optimizer": meta.inner_optimizer.name,
+                             "adapt": meta.adapt_only or "all",
                              "step": int(meta.optimizer.iterations.numpy())},
           format, verbose, extra)
 

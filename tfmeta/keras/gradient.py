@@ -14,6 +14,8 @@ images to class scores), as a ``keras.Model`` whose
   (:func:`tfmeta.algorithms.adaptation_trajectory`, ``inner_steps`` steps) and scores its
   queries with the compiled loss and metrics.
 
+``adapt_only="head"`` is ANIL (:mod:`tfmeta.algorithms.selection`) in all of them.
+
 The compiled loss is both the inner loss on the support set and the meta-loss
 on the queries; it is applied per example and averaged here (a Keras ``Loss``
 object's own reduction would divide by the number of replicas). The backbone
@@ -40,27 +42,15 @@ import tensorflow as tf
 from tfmeta import checks, functional
 from tfmeta import inner as inner_lib
 from tfmeta.algorithms import MetaLearner, whole_episodes
-from tfmeta.algorithms import adaptation_trajectory
+from tfmeta.algorithms import adaptation_trajectory, selection
 from tfmeta.distribute import keras_replica_share
 from tfmeta.keras import exporting
-from tfmeta.keras.base import FrontDoor
+from tfmeta.keras.base import FrontDoor, Engine, per_example
 from tfmeta.types import Reused, Task
 
 PLAYER = "model"
 STEP_WEIGHTS = ("final", "uniform", "annealed")
-
-
-class _Engine:
-    """Untracked holder of the Python objects behind the model (Keras tracks attributes)."""
-
-    def __init__(self, inner):
-        self.inner, self.loss, self.learner = inner, None, None
-
-
-def per_example(loss: Any):
-    """``(labels, outputs) -> [batch]`` losses of a compiled ``loss`` (name, function or Loss)."""
-    loss = keras.losses.get(loss)
-    return loss.call if isinstance(loss, keras.losses.Loss) else loss
+ADAPT_ONLY = (None, "head")
 
 
 class GradientMetaLearner(FrontDoor, keras.Model):
@@ -77,13 +67,16 @@ class GradientMetaLearner(FrontDoor, keras.Model):
       anneal_steps: meta-updates of the ``annealed`` schedule.
       eval_inner_steps: inner steps of ``evaluate``, ``adapt`` and ``export``
         (default: ``inner_steps``; the experiments' `eval_inner_steps` field).
+      adapt_only: None (the inner steps adapt every weight) or ``"head"`` (ANIL: only
+        the backbone's last layer with weights; not Reptile).
     """
 
     engine_algorithm = "maml"
 
     def __init__(self, backbone: keras.Model, inner_steps: int = 1,
                  inner_learning_rate: float = 0.4, step_weights: str = "final",
-                 anneal_steps: int = 1000, eval_inner_steps: int | None = None, **kwargs):
+                 anneal_steps: int = 1000, eval_inner_steps: int | None = None,
+                 adapt_only: str | None = None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(backbone, keras.Model) or not backbone.built:
             raise ValueError(f"backbone must be a built keras.Model (give it an Input or call "
@@ -95,13 +88,20 @@ class GradientMetaLearner(FrontDoor, keras.Model):
         self.anneal_steps = checks.count("anneal_steps", anneal_steps)
         self.eval_inner_steps = (self.inner_steps if eval_inner_steps is None
                                  else checks.count("eval_inner_steps", eval_inner_steps))
-        self._engine = _Engine(self.make_inner())
+        self.adapt_only = checks.one_of("adapt_only", adapt_only, ADAPT_ONLY)
+        selection.for_learner(self.selection(), {PLAYER: backbone.trainable_variables},
+                              "reptile" if isinstance(self, Reptile) else "maml")
+        self._engine = Engine(self.make_inner())
         self.built = True
 
     # -- what each learner chooses ----------------------------------------------------------
     def make_inner(self):
         """The differentiable inner optimizer (SGD at ``inner_learning_rate``)."""
         return inner_lib.sgd(self.inner_learning_rate)
+
+    def selection(self) -> dict | None:
+        """The engine's ``adapt_only``: ``{"model": head indices}``, or None (every weight)."""
+        return None if self.adapt_only is None else selection.head_only(self.backbone, PLAYER)
 
     def training_tasks(self, tasks: Task) -> Task:
         """The meta-batch the engine trains on (Reptile: whole episodes)."""
@@ -112,7 +112,8 @@ class GradientMetaLearner(FrontDoor, keras.Model):
         return dict(super().get_config(), backbone=keras.saving.serialize_keras_object(
             self.backbone), inner_steps=self.inner_steps,
             inner_learning_rate=self.inner_learning_rate, step_weights=self.step_weights,
-            anneal_steps=self.anneal_steps, eval_inner_steps=self.eval_inner_steps)
+            anneal_steps=self.anneal_steps, eval_inner_steps=self.eval_inner_steps,
+            adapt_only=self.adapt_only)
 
     def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
         if loss is None:
@@ -132,7 +133,8 @@ class GradientMetaLearner(FrontDoor, keras.Model):
                 {PLAYER: self.backbone.trainable_variables}, self.objective, self._engine.inner,
                 outer={PLAYER: self.optimizer}, algorithm=self.engine_algorithm,
                 inner_steps=self.inner_steps, step_weights=self.step_weights,
-                anneal_steps=self.anneal_steps, step=self.optimizer.iterations)
+                anneal_steps=self.anneal_steps, step=self.optimizer.iterations,
+                adapt_only=self.selection())
         if self.backbone.outputs:
             self.build_compiled(int(self.backbone.outputs[0].shape[-1]),
                                 self.backbone.outputs[0].dtype)
@@ -189,7 +191,8 @@ class GradientMetaLearner(FrontDoor, keras.Model):
         start = {PLAYER: [tf.convert_to_tensor(v) for v in self.backbone.trainable_variables]}
         trajectory = adaptation_trajectory(
             self.objective, start, Reused((support_images, support_labels)), self._engine.inner,
-            inner_steps=inner_steps, seed=tf.zeros([2], tf.int32) if seed is None else seed)
+            inner_steps=inner_steps, seed=tf.zeros([2], tf.int32) if seed is None else seed,
+            adapt_only=self.selection())
         return trajectory[-1][PLAYER]
 
     def adapt(self, support_images, support_labels, inner_steps: int | None = None, *,
@@ -268,12 +271,13 @@ class MetaSGD(MAML):
 
     The rates (``inner_learning_rates``, weights of this model) start at
     ``inner_learning_rate`` and are trained by the compiled optimizer with the
-    initialization.
+    initialization; with ``adapt_only="head"`` there are rates for the head only.
     """
 
     def make_inner(self):
         self.inner_learning_rates = inner_lib.meta_sgd_learning_rates(
-            self.backbone.trainable_variables, self.inner_learning_rate, name="inner_lr")
+            selection.adapted_variables(self.backbone.trainable_variables, self.selection()),
+            self.inner_learning_rate, name="inner_lr")
         return inner_lib.meta_sgd(self.inner_learning_rates)
 
 

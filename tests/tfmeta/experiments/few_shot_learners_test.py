@@ -67,7 +67,7 @@ class RegistryTest(FolderTestCase):
         # the stored run's behaviour (matching_scale 1: the paper's attention; Reptile's SGD on
         # whole episodes; no time budget).
         added = {"matching_scale": 1.0, "inner_optimizer": "sgd", "inner_batch": 0,
-                 "train_shots": 0, "clip_norm": 0.0, "max_minutes": 0.0}
+                 "train_shots": 0, "clip_norm": 0.0, "max_minutes": 0.0, "adapt": "all"}
         self.assertEqual(sorted(few_shot.FewShotConfig().to_json()), sorted({**stored, **added}))
         self.assertEqual(few_shot.FewShotConfig(**stored).to_json(), {**stored, **added})
 
@@ -78,6 +78,12 @@ class RegistryTest(FolderTestCase):
         with self.assertRaisesRegex(ValueError, r"`fce`=True applies to `algorithm`=matching, "
                                                 r"not 'protonet'"):
             config(self.folder, algorithm="protonet", fce=True)
+        for algorithm in ("reptile", "hsml", "megan", "meta_lstm", "protonet"):
+            with self.assertRaisesRegex(ValueError, r"`adapt`=head applies to `algorithm`="
+                                                    rf"maml, fomaml, metasgd, not '{algorithm}'"):
+                config(self.folder, algorithm=algorithm, adapt="head")
+        with self.assertRaisesRegex(ValueError, r"`adapt`='body' is not one of \['all', 'head'\]"):
+            config(self.folder, adapt="body")
         # Plain inner-loop settings are ignored, not refused, where they do not apply.
         self.assertEqual(config(self.folder, algorithm="protonet", inner_steps=4).inner_steps, 4)
 
@@ -105,4 +111,4 @@ class RegistryTest(FolderTestCase):
         parts = learners.get(toy.algorithm).serving(setup, 2)
         self.assertEqual(sorted(parts), ["adapt_fn", "logits_fn", "state_shapes", "variables"])
         self.assertEqual(learners.get(toy.algorithm).serving_metadata(setup),
-                         {"inner_optimizer": "adam"})
+                         {"inner_optimizer": "adam", "adapt": "all"})

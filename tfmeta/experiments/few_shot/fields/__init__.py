@@ -15,7 +15,7 @@ refuses its switches where they do not apply.
 * :mod:`.reptile` -- Reptile's: :class:`ReptileFields`.
 """
 
-from tfmeta.experiments.few_shot.fields.inner_loop import STEP_WEIGHTS, InnerLoopFields
+from tfmeta.experiments.few_shot.fields.inner_loop import ADAPTS, STEP_WEIGHTS, InnerLoopFields
 from tfmeta.experiments.few_shot.fields.megan import (CONDITIONINGS, MEGAN_FIELDS, OUTER_LOSSES,
                                                       MeganFields)
 from tfmeta.experiments.few_shot.fields.metric import MetricFields
@@ -27,7 +27,7 @@ from tfmeta.experiments.few_shot.fields.shared import (DATASETS, OUTER_LR_SCHEDU
 SHARED_BLOCKS = (DataFields, EpisodeFields, TrainingFields)
 OPTION_BLOCKS = (InnerLoopFields, MeganFields, MetricFields, ReptileFields)
 
-__all__ = ["CONDITIONINGS", "DATASETS", "INNER_OPTIMIZERS", "MEGAN_FIELDS", "OPTION_BLOCKS",
+__all__ = ["ADAPTS", "CONDITIONINGS", "DATASETS", "INNER_OPTIMIZERS", "MEGAN_FIELDS", "OPTION_BLOCKS",
            "OUTER_LOSSES", "OUTER_LR_SCHEDULES", "POOLINGS", "SHARED_BLOCKS", "SPLITS",
            "STEP_WEIGHTS", "DataFields", "EpisodeFields", "InnerLoopFields", "MeganFields",
            "MetricFields", "ReptileFields", "TrainingFields"]

@@ -1,5 +1,5 @@
 """What several learners build alike: the outer learning rate and optimizer, Conv-4, the inner
-SGD step.
+SGD step, the weights the inner steps adapt.
 
 Example:
     >>> model = conv4_classifier(config, (28, 28, 1), config.ways)
@@ -13,6 +13,8 @@ from typing import Callable
 import keras
 
 from tfmeta import inner as inner_lib
+from tfmeta.algorithms import selection
+from tfmeta.classify import PLAYER
 from tfmeta.experiments.few_shot.registry import Config
 from tfmeta.nets import build_conv4
 
@@ -57,3 +59,17 @@ def inner_sgd(config: Config, variables: list, items: dict, dtype: str = "float3
         items["inner_learning_rates"] = rates
         return inner_lib.per_step(rates)
     return inner_lib.sgd(config.inner_lr)
+
+
+def adapt_only(config: Config, model: keras.Model) -> dict | None:
+    """What the inner steps adapt: ``{"model": Conv-4's head indices}`` with `adapt`=head (ANIL),
+    else None (every weight). Training, evaluation and export all read it here."""
+    if getattr(config, "adapt", "all") == "all":
+        return None
+    return selection.head_only(model, PLAYER)
+
+
+def adapted_variables(config: Config, model: keras.Model) -> list:
+    """The trainable variables the inner steps adapt (their inner rates are made for these)."""
+    return selection.adapted_variables(model.trainable_variables, adapt_only(config, model),
+                                       PLAYER)

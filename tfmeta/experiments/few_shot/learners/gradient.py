@@ -6,7 +6,9 @@ serving parts are here; each learner is a :class:`LearnerSpec` made by
 :func:`gradient_learner` from its build function. MAML and FOMAML adapt with
 SGD at ``inner_lr`` (MAML++'s LSLR with `per_step_lr`), Meta-SGD with learned
 per-parameter rates, the LSTM meta-learner with its learned gates
-(:mod:`tfmeta.inner_lstm`); all take an Adam outer step.
+(:mod:`tfmeta.inner_lstm`); all take an Adam outer step. With `adapt`=head (ANIL;
+MAML, FOMAML and Meta-SGD) the inner steps adapt only Conv-4's head, in training,
+evaluation and serving alike (:func:`components.adapt_only`).
 
 Example:
     >>> setup = get("metasgd").build(config, (28, 28, 1))
@@ -24,7 +26,9 @@ from tfmeta.algorithms import adaptation_trajectory
 from tfmeta.algorithms.maml import modulate
 from tfmeta.classify import PLAYER, classification_objective, logits_of
 from tfmeta.experiments.few_shot.fields import InnerLoopFields
-from tfmeta.experiments.few_shot.learners.components import adam, conv4_classifier, inner_sgd
+from tfmeta.experiments.few_shot.learners.components import (adam, adapt_only,
+                                                             adapted_variables,
+                                                             conv4_classifier, inner_sgd)
 from tfmeta.experiments.few_shot.registry import (Config, FewShotSetup, LearnerSpec, get,
                                                   register)
 from tfmeta.functional import params_of
@@ -36,7 +40,8 @@ from tfmeta.types import Reused
 
 def trajectory(setup: FewShotSetup, support_images, support_labels, inner_steps: int, params=None,
                seed=None) -> list:
-    """``[params_0, ..., params_k]`` of every player on the support set (k = ``inner_steps``)."""
+    """``[params_0, ..., params_k]`` of every player on the support set (k = ``inner_steps``;
+    with `adapt`=head only the head moves, as in training)."""
     start = {PLAYER: params_of(setup.model) if params is None else list(params)}
     if setup.modulation is not None:   # HSML: the start tailored to this support set
         start, _ = modulate({PLAYER: setup.modulation}, start, (support_images, support_labels))
@@ -44,7 +49,8 @@ def trajectory(setup: FewShotSetup, support_images, support_labels, inner_steps:
         start[GENERATOR] = params_of(setup.generator)
     seed = tf.zeros([2], tf.int32) if seed is None else seed
     return adaptation_trajectory(setup.objective, start, Reused((support_images, support_labels)),
-                                 setup.inner, inner_steps=inner_steps, seed=seed)
+                                 setup.inner, inner_steps=inner_steps, seed=seed,
+                                 adapt_only=adapt_only(setup.config, setup.model))
 
 
 def adapt(setup: FewShotSetup, support_images, support_labels, *, inner_steps: int, params=None,
@@ -96,7 +102,7 @@ def serving(setup: FewShotSetup, inner_steps: int) -> dict:
 
 
 def serving_metadata(setup: FewShotSetup) -> dict:
-    return {"inner_optimizer": setup.inner.name}
+    return {"inner_optimizer": setup.inner.name, "adapt": getattr(setup.config, "adapt", "all")}
 
 
 def build_gradient(config: Config, image_shape, *, dtype: str = "float32",
@@ -116,7 +122,8 @@ def build_gradient(config: Config, image_shape, *, dtype: str = "float32",
                              activation=activation)
     objective = classification_objective(model)
     items = {"model": model}
-    inner_optimizer = inner(config, model.trainable_variables, items, dtype)
+    # ANIL (`adapt`=head): the inner optimizer, and its learned rates, are of the head alone
+    inner_optimizer = inner(config, adapted_variables(config, model), items, dtype)
     modulated = modulation(config, model, items, dtype) if modulation is not None else None
     learner = MetaLearner({PLAYER: model.trainable_variables}, objective, inner_optimizer,
                           outer(config), algorithm=algorithm,
@@ -124,7 +131,8 @@ def build_gradient(config: Config, image_shape, *, dtype: str = "float32",
                           anneal_steps=config.anneal_steps,
                           first_order_steps=config.first_order_steps,
                           modulation={PLAYER: modulated} if modulated else None,
-                          carry_inner_state=carry_inner_state)
+                          carry_inner_state=carry_inner_state,
+                          adapt_only=adapt_only(config, model))
     items["step"] = learner.step
     items["optimizer"] = learner.outer[PLAYER]
     if carry_inner_state:
@@ -175,4 +183,4 @@ register(gradient_learner("metasgd", "learned per-parameter inner rates",
 register(gradient_learner(
     "meta_lstm", "the LSTM meta-learner of Ravi and Larochelle (learned input and forget gates, "
     "input gate starting at `inner_lr`)", _builder(inner=_meta_lstm),
-    without=("per_step_lr", "first_order_steps"), check=_check_meta_lstm))
+    without=("per_step_lr", "first_order_steps", "adapt"), check=_check_meta_lstm))

@@ -54,4 +54,4 @@ def build(config: Config, image_shape, *, dtype: str = "float32",
 
 register(gradient_learner(
     "hsml", "MAML from an initialization gated per task by a task representation and its soft "
-    "clusters (Yao et al. 2019)", build, without=("first_order_steps",)))
+    "clusters (Yao et al. 2019)", build, without=("first_order_steps", "adapt")))

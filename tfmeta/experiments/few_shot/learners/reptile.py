@@ -68,4 +68,4 @@ register(gradient_learner(
     "reptile", "an inner loop (`inner_optimizer`) on support and query images, outer SGD step "
     "of `outer_lr` along init - adapted", build, episodes=episodes,
     blocks=(InnerLoopFields, ReptileFields),
-    without=("per_step_lr", "per_step_bn", "first_order_steps")))
+    without=("per_step_lr", "per_step_bn", "first_order_steps", "adapt")))

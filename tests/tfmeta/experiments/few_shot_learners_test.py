@@ -67,7 +67,8 @@ class RegistryTest(FolderTestCase):
         # the stored run's behaviour (matching_scale 1: the paper's attention; Reptile's SGD on
         # whole episodes; no time budget).
         added = {"matching_scale": 1.0, "inner_optimizer": "sgd", "inner_batch": 0,
-                 "train_shots": 0, "clip_norm": 0.0, "max_minutes": 0.0, "adapt": "all"}
+                 "train_shots": 0, "clip_norm": 0.0, "max_minutes": 0.0, "adapt": "all",
+                 "backbone": "conv4"}
         self.assertEqual(sorted(few_shot.FewShotConfig().to_json()), sorted({**stored, **added}))
         self.assertEqual(few_shot.FewShotConfig(**stored).to_json(), {**stored, **added})
 

@@ -86,6 +86,7 @@ class LearnerSpec:
         (None: its ``logits`` already normalize by the queries' batch).
       fixed_shots: its support summary grows with the shots (Relation sums the
         K feature maps of a class), so it scores only the shots it trained with.
+      backbones: the values of the config field `backbone` its build takes.
     """
     name: str
     family: str
@@ -104,6 +105,7 @@ class LearnerSpec:
     samples: Callable | None = None
     transductive_logits: Callable | None = None
     fixed_shots: bool = False
+    backbones: tuple[str, ...] = ("conv4",)
 
     def __post_init__(self):
         checks.one_of("family", self.family, FAMILIES)

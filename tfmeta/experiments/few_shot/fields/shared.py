@@ -18,6 +18,7 @@ BENCHMARK_DATASETS = ("mini_imagenet", "tiered_imagenet", "cifar_fs", "fc100", "
 DATASETS = ("omniglot", "fashion_mnist", "mnist", "folder") + BENCHMARK_DATASETS
 OUTER_LR_SCHEDULES = ("constant", "cosine", "linear")
 POOLINGS = ("stride", "max")
+BACKBONES = ("conv4", "resnet12")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +86,15 @@ class TrainingFields:
     clip_norm: float = setting(0.0,
         "The outer step's gradient (Reptile: its direction) clipped to this global norm "
         "(0: off; Relation networks' code: 0.5).")
-    filters: int = setting(64, 'Conv-4 filters per block (papers: 64).')
+    backbone: str = setting("conv4",
+        'The network: conv4 (four 3x3 conv blocks of `filters`; every paper before 2019) or '
+        'resnet12 (MetaOptNet and RFS: four residual blocks of `filters` x 1, 2.5, 5 and 10 '
+        'channels, 64-160-320-640 at `filters`=64, 12.4M weights; leaky ReLU 0.1, 2x2 '
+        'max-pool per block, the spatial mean of the last: tfmeta.nets.resnet12). Batch '
+        'statistics in the inner-loop learners, moving averages in the metric learners.',
+        choices=BACKBONES)
+    filters: int = setting(64, 'Conv-4 filters per block, or the width of ResNet-12\'s first '
+        'block (papers: 64).')
     pooling: str = setting("stride",
         "Conv-4 down-sampling: stride (stride-2 convolutions, MAML's Omniglot net) or max "
         '(2x2 max-pool).', choices=POOLINGS)
@@ -109,6 +118,13 @@ class TrainingFields:
     def check_block(self, spec=None) -> None:
         checks.one_of("outer_lr_schedule", self.outer_lr_schedule, OUTER_LR_SCHEDULES)
         checks.one_of("pooling", self.pooling, POOLINGS)
+        checks.one_of("backbone", self.backbone, BACKBONES)
+        if spec is not None and self.backbone not in spec.backbones:
+            raise ValueError(f"`algorithm`={spec.name} builds {', '.join(spec.backbones)} only, "
+                             f"not `backbone`={self.backbone}")
+        if self.backbone == "resnet12" and self.pooling != "stride":
+            raise ValueError(f"`pooling`={self.pooling} applies to Conv-4; ResNet-12 max-pools "
+                             "every block (leave `pooling` at stride)")
         for name in ("filters", "checkpoint_every", "keep_checkpoints", "eval_every",
                      "eval_episodes", "summary_every"):
             checks.count(name, getattr(self, name))

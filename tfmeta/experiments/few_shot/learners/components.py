@@ -17,6 +17,7 @@ from tfmeta.algorithms import selection
 from tfmeta.classify import PLAYER
 from tfmeta.experiments.few_shot.registry import Config
 from tfmeta.nets import build_conv4
+from tfmeta.nets.resnet12 import build_resnet12
 
 
 def outer_learning_rate(config: Config):
@@ -39,6 +40,26 @@ def outer_optimizer(config: Config, kind=None) -> keras.optimizers.Optimizer:
 def adam(config: Config) -> Callable[[], keras.optimizers.Optimizer]:
     """A factory of :func:`outer_optimizer` (one optimizer per player)."""
     return lambda: outer_optimizer(config)
+
+
+def resnet12_widths(filters: int) -> tuple[int, int, int, int]:
+    """ResNet-12's four widths from `filters`: ``(f, 2.5 f, 5 f, 10 f)``, 64-160-320-640 at 64."""
+    return filters, int(round(2.5 * filters)), 5 * filters, 10 * filters
+
+
+def classifier(config: Config, image_shape, outputs: int, *, dtype: str = "float32",
+               activation: str = "relu") -> keras.Model:
+    """The run's `backbone` with ``outputs`` logits: :func:`conv4_classifier`, or ResNet-12
+    normalized with batch statistics (exact derivatives of every order; ``activation``
+    "relu" is the papers' leaky ReLU there)."""
+    if getattr(config, "backbone", "conv4") == "conv4":
+        return conv4_classifier(config, image_shape, outputs, dtype=dtype, activation=activation)
+    if config.per_step_bn:
+        raise ValueError("`per_step_bn` (MAML++'s per-step normalization) is built for Conv-4, "
+                         "not `backbone`=resnet12")
+    return build_resnet12(outputs, tuple(image_shape), widths=resnet12_widths(config.filters),
+                          norm="batch_stat", dtype=dtype,
+                          activation="leaky_relu" if activation == "relu" else activation)
 
 
 def conv4_classifier(config: Config, image_shape, outputs: int, *, dtype: str = "float32",

@@ -28,7 +28,7 @@ from tfmeta.classify import PLAYER, classification_objective, logits_of
 from tfmeta.experiments.few_shot.fields import InnerLoopFields
 from tfmeta.experiments.few_shot.learners.components import (adam, adapt_only,
                                                              adapted_variables,
-                                                             conv4_classifier, inner_sgd)
+                                                             classifier, inner_sgd)
 from tfmeta.experiments.few_shot.registry import (Config, FewShotSetup, LearnerSpec, get,
                                                   register)
 from tfmeta.functional import params_of
@@ -118,8 +118,7 @@ def build_gradient(config: Config, image_shape, *, dtype: str = "float32",
     optimizer's state persists across tasks (:class:`MetaLearner`), is
     checkpointed, and starts every adaptation at test time.
     """
-    model = conv4_classifier(config, image_shape, config.ways, dtype=dtype,
-                             activation=activation)
+    model = classifier(config, image_shape, config.ways, dtype=dtype, activation=activation)
     objective = classification_objective(model)
     items = {"model": model}
     # ANIL (`adapt`=head): the inner optimizer, and its learned rates, are of the head alone
@@ -146,7 +145,8 @@ def gradient_learner(name: str, help: str, build: Callable[..., FewShotSetup],
                      **fields) -> LearnerSpec:
     """A gradient-family :class:`LearnerSpec` (the inner-loop fields apply unless ``without``)."""
     defaults = dict(family="gradient", adapt=adapt, logits=logits, serving=serving,
-                    serving_metadata=serving_metadata, blocks=(InnerLoopFields,))
+                    serving_metadata=serving_metadata, blocks=(InnerLoopFields,),
+                    backbones=("conv4", "resnet12"))
     return LearnerSpec(name=name, help=help, build=build, **dict(defaults, **fields))
 
 

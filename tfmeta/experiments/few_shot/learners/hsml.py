@@ -54,4 +54,5 @@ def build(config: Config, image_shape, *, dtype: str = "float32",
 
 register(gradient_learner(
     "hsml", "MAML from an initialization gated per task by a task representation and its soft "
-    "clusters (Yao et al. 2019)", build, without=("first_order_steps", "adapt")))
+    "clusters (Yao et al. 2019)", build, without=("first_order_steps", "adapt"),
+    backbones=("conv4",)))

@@ -112,4 +112,5 @@ register(gradient_learner(
     "on a meta-learned generator's images of the support set; its own CPU recipe (5 inner "
     "steps) for flags not given", build, blocks=(InnerLoopFields, MeganFields),
     without=("first_order_steps", "adapt"), episodes=episodes, logits=logits, check=check,
-    refuse_steps=refuse_steps, serving_metadata=serving_metadata, samples=augmentation_grid))
+    refuse_steps=refuse_steps, serving_metadata=serving_metadata, samples=augmentation_grid,
+    backbones=("conv4",)))

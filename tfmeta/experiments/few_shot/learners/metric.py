@@ -25,12 +25,13 @@ from typing import Callable
 import tensorflow as tf
 
 from tfmeta.experiments.few_shot.fields import MetricFields
-from tfmeta.experiments.few_shot.learners.components import outer_optimizer
+from tfmeta.experiments.few_shot.learners.components import outer_optimizer, resnet12_widths
 from tfmeta.experiments.few_shot.registry import (Config, FewShotSetup, LearnerSpec,
                                                   register)
 from tfmeta.metric import (BATCH_STATISTICS, MetricLearner, MetricNets, embed, query_logits,
                            support_state)
 from tfmeta.nets.conv4 import build_conv4_embedding
+from tfmeta.nets.resnet12 import build_resnet12
 from tfmeta.nets.metric_heads import (FullContextEmbedding, build_relation_module,
                                       build_siamese_scorer)
 from tfmeta.savedmodel.common import variable_names
@@ -45,9 +46,15 @@ def build_metric(config: Config, image_shape, *, dtype: str = "float32",
     blocks, not flattened); ``head(config, features, dtype)`` builds the head
     on the embedding's output shape (None: no head).
     """
-    embedding = build_conv4_embedding(tuple(image_shape), filters=config.filters,
-                                      pooling=config.pooling, pool_blocks=2 if maps else 4,
-                                      flatten=not maps, activation=activation, dtype=dtype)
+    if getattr(config, "backbone", "conv4") == "resnet12":   # a vector: not for `maps`
+        embedding = build_resnet12(None, tuple(image_shape),
+                                   widths=resnet12_widths(config.filters), norm="moving",
+                                   dtype=dtype,
+                                   activation="leaky_relu" if activation == "relu" else activation)
+    else:
+        embedding = build_conv4_embedding(tuple(image_shape), filters=config.filters,
+                                          pooling=config.pooling, pool_blocks=2 if maps else 4,
+                                          flatten=not maps, activation=activation, dtype=dtype)
     features = tuple(int(s) for s in embedding.output_shape[1:])
     nets = MetricNets(config.algorithm, embedding,
                       None if head is None else head(config, features, dtype),
@@ -119,6 +126,7 @@ def metric_learner(name: str, help: str, **build_options) -> LearnerSpec:
     """A metric-family :class:`LearnerSpec` built by :func:`build_metric` with these options."""
     without = build_options.pop("without", ("fce", "fce_steps", "matching_scale"))
     fixed_shots = build_options.pop("fixed_shots", False)
+    backbones = ("conv4",) if build_options.get("maps") else ("conv4", "resnet12")
 
     def build(config, image_shape, *, dtype="float32", activation="relu"):
         return build_metric(config, image_shape, dtype=dtype, activation=activation,
@@ -127,7 +135,7 @@ def metric_learner(name: str, help: str, **build_options) -> LearnerSpec:
                        logits=logits, transductive_logits=transductive_logits,
                        serving=serving, serving_metadata=serving_metadata,
                        blocks=(MetricFields,), without=without, any_ways=True,
-                       fixed_shots=fixed_shots)
+                       fixed_shots=fixed_shots, backbones=backbones)
 
 
 def _fce(config: Config, features: tuple, dtype: str):

@@ -52,7 +52,7 @@ class MetaPolicyLearner:
         checks.count("episodes", episodes, minimum=2)
         checks.count("horizon", horizon)
         checks.one_of("outer", outer, OUTERS)
-        self.model, self.outer = model, outer
+        self.model, self.outer_update = model, outer
         self.inner_lr, self.inner_steps, self.first_order = inner_lr, inner_steps, first_order
         self.episodes, self.horizon, self.gamma = episodes, horizon, gamma
         self.max_kl, self.cg_iterations, self.cg_damping = max_kl, cg_iterations, cg_damping
@@ -194,7 +194,7 @@ class MetaPolicyLearner:
         outer = batches[-1]
         metrics = {"return/pre": tf.reduce_mean(means[0]),
                    "return/post": tf.reduce_mean(means[-1])}
-        if self.outer == "ppo":
+        if self.outer_update == "ppo":
             for _ in range(self.ppo_epochs):
                 loss, kl = self._ppo_update(inner, outer, seed)
             metrics.update(loss=loss, kl=kl)

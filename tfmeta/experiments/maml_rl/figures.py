@@ -10,6 +10,7 @@ from __future__ import annotations
 from tfmeta import io
 
 LABELS = {"maml": "MAML", "pretrain": "pretrained", "random": "random init"}
+COLORS = {"maml": "C0", "pretrain": "C2", "random": "C1"}
 
 
 def write_figure(path: str, results: dict, paths: dict, curve: list[dict]) -> None:
@@ -24,7 +25,8 @@ def write_figure(path: str, results: dict, paths: dict, curve: list[dict]) -> No
         steps = sorted(returns, key=int)
         ci = results["returns_ci95"][name]
         ax.errorbar([int(k) for k in steps], [returns[k] for k in steps],
-                    yerr=[ci[k] for k in steps], marker="o", capsize=3, label=LABELS[name])
+                    yerr=[ci[k] for k in steps], marker="o", capsize=3, label=LABELS[name],
+                    color=COLORS[name])
     paper = results.get("paper_maml")
     if paper:
         ax.plot([int(k) for k in paper], list(paper.values()), "k--", alpha=0.5,
@@ -52,7 +54,7 @@ def write_figure(path: str, results: dict, paths: dict, curve: list[dict]) -> No
         points = [p for p in curve if name in p]
         if points:
             line, = ax.plot([p["minutes"] for p in points], [p[name][1] for p in points],
-                            marker=".", label=f"{LABELS[name]}, 1 step")
+                            marker=".", color=COLORS[name], label=f"{LABELS[name]}, 1 step")
             ax.plot([p["minutes"] for p in points], [p[name][0] for p in points], ":",
                     color=line.get_color(), label=f"{LABELS[name]}, 0 steps")
     ax.set_xlabel("training minutes")

@@ -1,4 +1,4 @@
-"""The MAML-RL CLI: trains, resumes exactly, reports the Figure 5 table, refuses bad flags.
+"""The MAML-RL CLI: trains (PPO outer update: its Adam state must resume too), resumes exactly,
 
 In-process (``TRAINER.main``); flags and help of every field: tests/trainers/shell_test.py.
 """
@@ -17,7 +17,8 @@ from tfmeta.experiments.maml_rl.config import MamlRLConfig
 from trainers import maml_rl
 
 TINY = ["--meta_batch_size=2", "--episodes=2", "--horizon=5", "--hidden=4", "--eval_tasks=3",
-        "--eval_steps=1", "--eval_every=5", "--checkpoint_every=1", "--cg_iterations=2"]
+        "--eval_steps=1", "--eval_every=5", "--checkpoint_every=1", "--outer=ppo",
+        "--ppo_epochs=1"]
 
 
 class MamlRLCliTest(unittest.TestCase):
@@ -26,7 +27,7 @@ class MamlRLCliTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as workdir:
             status, out, err = run(maml_rl, f"--workdir={workdir}", "--steps=1", *TINY)
             self.assertEqual(status, 0, err[-3000:])
-            self.assertIn("maml_rl: navigation2d, 1 meta-updates of 2 tasks x 2 episodes", err)
+            self.assertIn("maml_rl: navigation2d, 1 meta-updates of 2 tasks x 2 episodes, 1 inner step(s) of 0.1, second-order PPO + pre-trained baseline", err)
             status, out, err = run(maml_rl, f"--workdir={workdir}", "--steps=2", *TINY)
             self.assertEqual(status, 0, err[-3000:])
             self.assertIn("(resuming at step 1 of 2 from ckpt-1)", err)
@@ -40,7 +41,7 @@ class MamlRLCliTest(unittest.TestCase):
                 self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
             # Exact resume: step 2 taken from checkpoint 1 in this process equals ckpt-2.
             config = MamlRLConfig(steps=2, meta_batch_size=2, episodes=2, horizon=5, hidden=(4,),
-                                  cg_iterations=2)
+                                  outer="ppo", ppo_epochs=1)
             setup = build(config)
             checkpoints = os.path.join(workdir, "checkpoints")
             setup.checkpoint.restore(os.path.join(checkpoints, "ckpt-1")).expect_partial()

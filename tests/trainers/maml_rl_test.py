@@ -1,4 +1,4 @@
-"""The MAML-RL CLI: trains (PPO outer update: its Adam state must resume too), resumes exactly,
+"""The MAML-RL CLI: trains, resumes exactly (PPO: its Adam state too), reports, refuses bad flags.
 
 In-process (``TRAINER.main``); flags and help of every field: tests/trainers/shell_test.py.
 """

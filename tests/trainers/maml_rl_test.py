@@ -27,7 +27,8 @@ class MamlRLCliTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as workdir:
             status, out, err = run(maml_rl, f"--workdir={workdir}", "--steps=1", *TINY)
             self.assertEqual(status, 0, err[-3000:])
-            self.assertIn("maml_rl: navigation2d, 1 meta-updates of 2 tasks x 2 episodes, 1 inner step(s) of 0.1, second-order PPO + pre-trained baseline", err)
+            self.assertIn("maml_rl: navigation2d, 1 meta-updates of 2 tasks x 2 episodes, 1 inner "
+                          "step(s) of 0.1, second-order PPO + pre-trained baseline", err)
             status, out, err = run(maml_rl, f"--workdir={workdir}", "--steps=2", *TINY)
             self.assertEqual(status, 0, err[-3000:])
             self.assertIn("(resuming at step 1 of 2 from ckpt-1)", err)

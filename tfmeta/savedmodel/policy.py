@@ -59,7 +59,8 @@ def _guard(x, ok, rank: int, last: int | None = None):
 class PolicyModule(tf.Module):
     """The policy's variables and the ``adapt_and_act`` and ``act`` signatures."""
 
-    def __init__(self, model, *, inner_lr: float, gamma: float, max_episodes: int = 1000, max_steps: int = 10000, max_batch: int = 100000):
+    def __init__(self, model, *, inner_lr: float, gamma: float, max_episodes: int = 1000,
+                 max_steps: int = 10000, max_batch: int = 100000):
         super().__init__(name="policy_module")
         self.policy_variables = [tf_variable(v) for v in model.trainable_variables]
         self._held = Untracked(model=model, objective=losses.reinforce_objective(model),

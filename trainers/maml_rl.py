@@ -3,7 +3,7 @@ r"""``python -m trainers.maml_rl``: MAML for reinforcement learning (the MAML pa
 Meta-trains a 2x100 ReLU Gaussian policy on 2D navigation (``--env=navigation2d``:
 a point agent, goals uniform in [-0.5, 0.5]^2, reward minus the distance, 100
 steps) so that one vanilla policy-gradient step (lr ``--inner_lr``) on
-``--episodes`` episodes of a new goal reaches it; the meta-optimizer is TRPO
+``--rollouts`` rollouts of a new goal reaches it; the meta-optimizer is TRPO
 (``--outer=trpo``, max KL ``--max_kl``) or PPO-clip. Alongside, with the same
 outer update on the same goals, it trains the paper's pre-trained baseline
 (``--pretrain``). Every ``--eval_every`` meta-updates ``curve.json`` gets the
@@ -37,7 +37,7 @@ with shell.native_logs_filtered():
 def describe(config) -> str:
     order = "first-order" if config.first_order else "second-order"
     return (f"maml_rl: {config.env}, {config.steps} meta-updates of {config.meta_batch_size} "
-            f"tasks x {config.episodes} episodes, {config.inner_steps} inner step(s) of "
+            f"tasks x {config.rollouts} rollouts, {config.inner_steps} inner step(s) of "
             f"{config.inner_lr}, {order} {config.outer.upper()}"
             + (" + pre-trained baseline" if config.pretrain else ""))
 

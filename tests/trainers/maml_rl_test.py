@@ -16,7 +16,7 @@ from tfmeta.experiments.maml_rl.build import build, training_batches
 from tfmeta.experiments.maml_rl.config import MamlRLConfig
 from trainers import maml_rl
 
-TINY = ["--meta_batch_size=2", "--episodes=2", "--horizon=5", "--hidden=4", "--eval_tasks=3",
+TINY = ["--meta_batch_size=2", "--rollouts=2", "--horizon=5", "--hidden=4", "--eval_tasks=3",
         "--eval_steps=1", "--eval_every=5", "--checkpoint_every=1", "--outer=ppo",
         "--ppo_epochs=1"]
 
@@ -27,7 +27,7 @@ class MamlRLCliTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as workdir:
             status, out, err = run(maml_rl, f"--workdir={workdir}", "--steps=1", *TINY)
             self.assertEqual(status, 0, err[-3000:])
-            self.assertIn("maml_rl: navigation2d, 1 meta-updates of 2 tasks x 2 episodes, 1 inner "
+            self.assertIn("maml_rl: navigation2d, 1 meta-updates of 2 tasks x 2 rollouts, 1 inner "
                           "step(s) of 0.1, second-order PPO + pre-trained baseline", err)
             status, out, err = run(maml_rl, f"--workdir={workdir}", "--steps=2", *TINY)
             self.assertEqual(status, 0, err[-3000:])
@@ -41,7 +41,7 @@ class MamlRLCliTest(unittest.TestCase):
             with open(os.path.join(workdir, "maml_rl.png"), "rb") as f:
                 self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
             # Exact resume: step 2 taken from checkpoint 1 in this process equals ckpt-2.
-            config = MamlRLConfig(steps=2, meta_batch_size=2, episodes=2, horizon=5, hidden=(4,),
+            config = MamlRLConfig(steps=2, meta_batch_size=2, rollouts=2, horizon=5, hidden=(4,),
                                   outer="ppo", ppo_epochs=1)
             setup = build(config)
             checkpoints = os.path.join(workdir, "checkpoints")
@@ -58,7 +58,7 @@ class MamlRLCliTest(unittest.TestCase):
                                                    "be one of <navigation2d>"),
                            (["--inner_lr=0"], "error: --inner_lr must be a positive number, "
                                               "got 0.0"),
-                           (["--episodes=1"], "error: --episodes must be an integer >= 2, got 1")):
+                           (["--rollouts=1"], "error: --rollouts must be an integer >= 2, got 1")):
             status, _, err = run(maml_rl, "--workdir=/tmp/tfmeta_maml_rl_never_made", *args)
             self.assertEqual(status, 1, err)
             self.assertNotIn("Traceback", err)

@@ -2,13 +2,13 @@
 
 One :meth:`MetaPolicyLearner.train_step` on a meta-batch of tasks (goals):
 
-1. roll out ``episodes`` episodes per task with the policy ``theta``; fit each task's
+1. roll out ``rollouts`` rollouts per task with the policy ``theta``; fit each task's
    baseline; take ``inner_steps`` vanilla policy-gradient steps per task on the
    engine's inner loop (:func:`tfmeta.algorithms.adaptation_trajectory`, SGD of
    ``inner_lr`` on :func:`tfmeta.rl.losses.reinforce_loss`), rolling out again after
    each step;
 2. the outer loss is the post-update surrogate of the adapted policies
-   ``theta'_i(theta)`` on their own episodes, differentiated through the inner
+   ``theta'_i(theta)`` on their own rollouts, differentiated through the inner
    steps (second order; ``first_order`` stops the inner gradients); TRPO (conjugate
    gradient on the Fisher-vector product of the mean KL, also through the
    adaptation, then a line search) or PPO-clip epochs with Adam update ``theta``.
@@ -43,18 +43,18 @@ class MetaPolicyLearner:
     """Owns a policy's variables and step counter; :meth:`train_step` is one meta-update."""
 
     def __init__(self, model: keras.Model, *, inner_lr: float, inner_steps: int = 1,
-                 first_order: bool = False, episodes: int = 20, horizon: int = navigation.HORIZON,
+                 first_order: bool = False, rollouts: int = 20, horizon: int = navigation.HORIZON,
                  gamma: float = 0.99, outer: str = "trpo", max_kl: float = 0.01,
                  cg_iterations: int = 10, cg_damping: float = 1e-5, ppo_epochs: int = 5,
                  ppo_clip: float = 0.2, outer_lr: float = 3e-4):
         checks.positive("inner_lr", inner_lr)
         checks.count("inner_steps", inner_steps, minimum=0)
-        checks.count("episodes", episodes, minimum=2)
+        checks.count("rollouts", rollouts, minimum=2)
         checks.count("horizon", horizon)
         checks.one_of("outer", outer, OUTERS)
         self.model, self.outer_update = model, outer
         self.inner_lr, self.inner_steps, self.first_order = inner_lr, inner_steps, first_order
-        self.episodes, self.horizon, self.gamma = episodes, horizon, gamma
+        self.rollouts, self.horizon, self.gamma = rollouts, horizon, gamma
         self.max_kl, self.cg_iterations, self.cg_damping = max_kl, cg_iterations, cg_damping
         self.ppo_epochs, self.ppo_clip = ppo_epochs, ppo_clip
         self.variables = list(model.trainable_variables)
@@ -96,10 +96,10 @@ class MetaPolicyLearner:
             return tuple(tf.reshape(tf.stack(o), [-1, obs.shape[-1]]) for o in zip(*outs))
         return act
 
-    def batch_of(self, per_task, goals: tf.Tensor, trajectories) -> losses.PolicyBatch:
-        """The episodes as a :class:`losses.PolicyBatch` with a task axis ``[N, E, T, ..]``."""
+    def batch_of(self, per_task, goals: tf.Tensor, rollouts) -> losses.PolicyBatch:
+        """The rollouts as a :class:`losses.PolicyBatch` with a task axis ``[N, E, T, ..]``."""
         n = len(per_task)
-        split = [tf.reshape(t, [n, self.episodes, *t.shape[1:]]) for t in trajectories]
+        split = [tf.reshape(t, [n, self.rollouts, *t.shape[1:]]) for t in rollouts]
         obs, act, rew, mask = split
         adv = tf.stack([returns.advantages(obs[i], rew[i], mask[i], gamma=self.gamma)
                         for i in range(n)])
@@ -122,19 +122,19 @@ class MetaPolicyLearner:
         """Rolls out, adapts one step per task, rolls out again... ``steps`` times.
 
         Returns ``(batches, returns, per_step_params)``: ``steps + 1`` PolicyBatches
-        ``[N, E, T, ..]``, the mean episode return of each task after 0..steps steps
+        ``[N, E, T, ..]``, the mea rollout return of each task after 0..steps steps
         ``[steps + 1, N]``, and each step's per-task parameters.
         """
         n = int(goals.shape[0])
         per_task = [list(params)] * n
-        rows = tf.repeat(goals, self.episodes, axis=0)
+        rows = tf.repeat(goals, self.rollouts, axis=0)
         batches, means, history = [], [], [per_task]
         for j in range(steps + 1):
             traj = navigation.rollout(self.policy_of(per_task), rows, horizon=self.horizon,
                                       seed=tf.random.experimental.stateless_fold_in(seed, j),
                                       deterministic=deterministic)
-            ret = navigation.episode_returns(traj)
-            means.append(tf.reduce_mean(tf.reshape(ret, [n, self.episodes]), axis=1))
+            ret = navigation.rollout_returns(traj)
+            means.append(tf.reduce_mean(tf.reshape(ret, [n, self.rollouts]), axis=1))
             batch = self.batch_of(per_task, goals, traj)
             batches.append(batch)
             if j < steps:

@@ -5,7 +5,7 @@ REINFORCE surrogate ``-mean_t log pi(a_t | s_t) A_t`` over the steps taken, with
 ``A_t`` the reward-to-go minus the linear baseline, normalized. Its gradient is
 the vanilla policy gradient; the meta-gradient differentiates the post-update
 surrogate through the inner gradient step (second order), the sampling
-distribution of the pre-update episodes being treated as fixed -- the paper's
+distribution of the pre-update rollouts being treated as fixed -- the paper's
 estimator, not DiCE, which would add the term of that dependence.
 
 The outer losses are TRPO's importance-sampled surrogate with its mean KL, and
@@ -29,7 +29,7 @@ PLAYER = "policy"
 
 
 class PolicyBatch(NamedTuple):
-    """Episodes of one task, ready for a loss: ``observations [.., T, obs]``, ``actions
+    """Rollouts of one task, ready for a loss: ``observations [.., T, obs]``, ``actions
     [.., T, act]``, ``advantages [.., T]``, ``mask [.., T]`` and the acting policy's
     ``old_mean``, ``old_log_std [.., T, act]`` (for the ratio and the KL)."""
     observations: tf.Tensor

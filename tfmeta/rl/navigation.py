@@ -2,19 +2,19 @@
 
 A point agent starts at the origin; each step its action, clipped to
 ``[-0.1, 0.1]`` per coordinate, moves it; the reward is minus its distance to the
-task's goal after the move; an episode ends after ``horizon`` steps (the paper:
+task's goal after the move; a rollout ends after ``horizon`` steps (the paper:
 100) or when the agent is within 0.01 of the goal in both coordinates (the
 authors' ``point_env_randgoal``). Goals are uniform in ``[-0.5, 0.5]^2``.
 
-:func:`rollout` runs a batch of episodes at once (one goal per episode, any
+:func:`rollout` runs a batch of rollouts at once (one goal per rollout, any
 number of tasks) in one ``tf.while_loop``; every draw is a stateless function of
 the seed, so a rollout is a pure function of (policy, goals, seed).
 
 Example:
     >>> goals = sample_goals(tf.constant([0, 1]), 20)
-    >>> trajectories = rollout(lambda obs: (tf.zeros_like(obs), tf.zeros_like(obs)),
+    >>> rollouts = rollout(lambda obs: (tf.zeros_like(obs), tf.zeros_like(obs)),
     ...                        tf.repeat(goals, 20, axis=0), seed=tf.constant([0, 2]))
-    >>> trajectories.rewards.shape
+    >>> rollouts.rewards.shape
     TensorShape([400, 100])
 """
 
@@ -31,10 +31,10 @@ SUCCESS_RADIUS = 0.01
 OBSERVATION_DIM = ACTION_DIM = 2
 
 
-class Trajectories(NamedTuple):
-    """A batch of episodes, batch-major: ``observations [B, T, 2]`` (where the agent was
+class Rollouts(NamedTuple):
+    """A batch of rollouts, batch-major: ``observations [B, T, 2]`` (where the agent was
     when it acted), ``actions [B, T, 2]`` (as sampled, before clipping), ``rewards [B, T]``,
-    ``mask [B, T]`` (1 for the steps taken, 0 after the episode ended)."""
+    ``mask [B, T]`` (1 for the steps taken, 0 after the rollout ended)."""
     observations: tf.Tensor
     actions: tf.Tensor
     rewards: tf.Tensor
@@ -60,19 +60,19 @@ def step(position: tf.Tensor, action: tf.Tensor, goal: tf.Tensor):
 
 
 def rollout(policy: Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]], goals: tf.Tensor, *,
-            seed: tf.Tensor, horizon: int = HORIZON, deterministic: bool = False) -> Trajectories:
-    """Runs one episode per row of ``goals`` (``[B, 2]``) in one symbolic loop.
+            seed: tf.Tensor, horizon: int = HORIZON, deterministic: bool = False) -> Rollouts:
+    """Runs one rollout per row of ``goals`` (``[B, 2]``) in one symbolic loop.
 
     Args:
       policy: ``observations [B, 2] -> (mean [B, 2], log_std [B, 2])`` of a Gaussian.
-      goals: the goal of each episode.
+      goals: the goal of each rollout.
       seed: int32 ``[2]``; the action noise of step ``t`` is drawn from
         ``stateless_fold_in(seed, t)``.
-      horizon: steps per episode.
+      horizon: steps per rollout.
       deterministic: act with the mean (for pictures), not a sample.
 
     Returns:
-      :class:`Trajectories`, gradients stopped (the data of a policy gradient).
+      :class:`Rollouts`, gradients stopped (the data of a policy gradient).
     """
     if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
         raise ValueError(f"`horizon` must be an integer >= 1, got {horizon!r}")
@@ -96,10 +96,10 @@ def rollout(policy: Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]], goals: t
     _, _, _, *arrays = tf.while_loop(lambda t, *_: t < horizon, body, start,
                                      maximum_iterations=horizon)
     obs, act, rew, mask = (tf.stop_gradient(a.stack()) for a in arrays)
-    return Trajectories(tf.transpose(obs, [1, 0, 2]), tf.transpose(act, [1, 0, 2]),
+    return Rollouts(tf.transpose(obs, [1, 0, 2]), tf.transpose(act, [1, 0, 2]),
                         tf.transpose(rew), tf.transpose(mask))
 
 
-def episode_returns(trajectories: Trajectories) -> tf.Tensor:
-    """``[B]`` undiscounted return of each episode (the paper's "average return")."""
-    return tf.reduce_sum(trajectories.rewards * trajectories.mask, axis=1)
+def rollout_returns(rollouts: Rollouts) -> tf.Tensor:
+    """``[B]`` undiscounted return of each rollout (the paper's "average return")."""
+    return tf.reduce_sum(rollouts.rewards * rollouts.mask, axis=1)

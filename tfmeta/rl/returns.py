@@ -4,11 +4,11 @@ The baseline is rllab's ``LinearFeatureBaseline``, the one the MAML paper's code
 uses: features ``[obs, obs^2, t, t^2, t^3, 1]`` with ``obs`` clipped to
 ``[-10, 10]`` and ``t`` the step index / 100, fitted to the discounted returns by
 least squares with a ridge ``1e-5`` (raised tenfold while the solution is not
-finite), refitted on every batch of a task's episodes.
+finite), refitted on every batch of a task's rollouts.
 
 Example:
-    >>> returns = discounted_returns(trajectories.rewards, trajectories.mask, 0.99)
-    >>> adv = advantages(trajectories, gamma=0.99, normalize=True)
+    >>> returns = discounted_returns(rollouts.rewards, rollouts.mask, 0.99)
+    >>> adv = advantages(rollouts, gamma=0.99, normalize=True)
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def fit_linear_baseline(features: tf.Tensor, returns: tf.Tensor,
 
 def advantages(observations: tf.Tensor, rewards: tf.Tensor, mask: tf.Tensor, *,
                gamma: float, normalize: bool = True) -> tf.Tensor:
-    """``[B, T]`` returns minus the linear baseline fitted on these episodes; with
+    """``[B, T]`` returns minus the linear baseline fitted on these rollouts; with
     ``normalize`` shifted and scaled to mean 0, std 1 over the steps taken (rllab's
     ``center_adv``)."""
     returns = discounted_returns(rewards, mask, gamma)

@@ -1,11 +1,11 @@
-"""A meta-learned policy as a serving module: adapt on a task's episodes, then act.
+"""A meta-learned policy as a serving module: adapt on a task's rollouts, then act.
 
 :class:`PolicyModule` holds a :mod:`tfmeta.rl` policy's variables and two
 signatures:
 
 * ``adapt_and_act(observations [E, T, obs], actions [E, T, act], rewards [E, T],
   mask [E, T], new_observations [n, obs]) -> {"actions": [n, act]}``: fits the
-  linear baseline on the episodes, takes one inner policy-gradient step (SGD
+  linear baseline on the rollouts, takes one inner policy-gradient step (SGD
   of ``inner_lr`` on the REINFORCE loss, through the engine's inner loop) and
   returns the adapted policy's mean action for each new observation;
 * ``act(new_observations) -> {"actions"}``: the meta-learned policy's mean action.
@@ -59,14 +59,14 @@ def _guard(x, ok, rank: int, last: int | None = None):
 class PolicyModule(tf.Module):
     """The policy's variables and the ``adapt_and_act`` and ``act`` signatures."""
 
-    def __init__(self, model, *, inner_lr: float, gamma: float, max_episodes: int = 1000,
+    def __init__(self, model, *, inner_lr: float, gamma: float, max_rollouts: int = 1000,
                  max_steps: int = 10000, max_batch: int = 100000):
         super().__init__(name="policy_module")
         self.policy_variables = [tf_variable(v) for v in model.trainable_variables]
         self._held = Untracked(model=model, objective=losses.reinforce_objective(model),
                                inner=inner_lib.sgd(inner_lr))
         self.gamma = gamma
-        self.bounds = (max_episodes, max_steps, max_batch)
+        self.bounds = (max_rollouts, max_steps, max_batch)
         self.obs_dim = int(model.inputs[0].shape[-1])
         self.act_dim = int(model.outputs[0].shape[-1]) // 2
         f32 = tf.float32
@@ -100,14 +100,14 @@ class PolicyModule(tf.Module):
         return self._mean_actions([tf.convert_to_tensor(v) for v in self.policy_variables], new)
 
     def _adapt_and_act(self, observations, actions, rewards, mask, new_observations):
-        episodes, steps, _ = self.bounds
+        rollouts, steps, _ = self.bounds
         obs_view = runtime_view(observations)
         et = tf.concat([tf.shape(obs_view), [0, 0]], 0)[:2]
         o, a = self.obs_dim, self.act_dim
         checks = _shape_checks(observations, "observations", 3, f"[E, T, {o}]", o)
         checks.append((tf.logical_and(tf.reduce_all(et >= 1), tf.logical_and(
-            et[0] <= episodes, et[1] <= steps)), f"observations must hold 1 to {episodes} "
-            f"episodes of 1 to {steps} steps; got [E, T] =", et))
+            et[0] <= rollouts, et[1] <= steps)), f"observations must hold 1 to {rollouts} "
+            f"rollouts of 1 to {steps} steps; got [E, T] =", et))
         checks += _shape_checks(actions, "actions", 3, f"[E, T, {a}]", a, et, "observations")
         checks += _shape_checks(rewards, "rewards", 2, "[E, T]", None, et, "observations")
         checks += _shape_checks(mask, "mask", 2, "[E, T]", None, et, "observations")

@@ -11,12 +11,12 @@ from tfmeta.rl.learner import MetaPolicyLearner
 def tiny_learner(first_order=False, dtype="float64", **kwargs):
     model = policy.build_policy(2, 2, hidden=(5,), activation="tanh", init_std=0.5, seed=3,
                                 dtype=dtype)
-    return MetaPolicyLearner(model, inner_lr=0.5, episodes=3, horizon=6,
+    return MetaPolicyLearner(model, inner_lr=0.5, rollouts=3, horizon=6,
                              first_order=first_order, **kwargs)
 
 
 def fixed_data(learner, tasks=2):
-    """Episodes of the pre- and post-update policies, then held fixed: a deterministic
+    """Rollouts of the pre- and post-update policies, then held fixed: a deterministic
     meta-objective of the parameters."""
     goals = navigation.sample_goals(tf.constant([0, 1]), tasks, dtype=tf.float64)
     seed = tf.constant([4, 5])

@@ -33,12 +33,12 @@ class NavigationTest(absltest.TestCase):
         traj = navigation.rollout(toward, goals, seed=tf.constant([0, 1]), horizon=8,
                                   deterministic=True)
         self.assertEqual(traj.observations.shape, (2, 8, 2))
-        # Episode 0 reaches (0.25, 0) after 3 moves and ends: 3 steps taken.
+        # Rollout 0 reaches (0.25, 0) after 3 moves and ends: 3 steps taken.
         np.testing.assert_array_equal(traj.mask[0], [1, 1, 1, 0, 0, 0, 0, 0])
         np.testing.assert_allclose(traj.rewards[0, :3], [-0.15, -0.05, 0.0], atol=1e-6)
         np.testing.assert_allclose(traj.observations[1, 1], [-0.1, 0.1], atol=1e-6)
         self.assertEqual(float(tf.reduce_sum(traj.mask[1])), 5.0)
-        returns = navigation.episode_returns(traj)
+        returns = navigation.rollout_returns(traj)
         np.testing.assert_allclose(returns[0], -0.2, atol=1e-6)
 
     def test_rollout_is_a_pure_function_of_the_seed(self):

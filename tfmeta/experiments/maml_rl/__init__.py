@@ -1,7 +1,7 @@
 """MAML for reinforcement learning on 2D navigation (Finn et al. 2017, section 5.3, Figure 5).
 
 MAML meta-trains a Gaussian MLP policy so that one policy-gradient step on 20
-episodes toward a new goal reaches it; the baselines are a policy trained on
+rollouts toward a new goal reaches it; the baselines are a policy trained on
 all goals without adaptation (pre-trained) and the random initialization, all
 fine-tuned the same way. The package: :mod:`.config`, :mod:`.build`, :mod:`.run`,
 :mod:`.figures`.

@@ -55,7 +55,7 @@ def policy_learner(config: MamlRLConfig, inner_steps: int) -> MetaPolicyLearner:
                          config.activation, seed=config.seed)
     return MetaPolicyLearner(
         model, inner_lr=config.inner_lr, inner_steps=inner_steps,
-        first_order=config.first_order, episodes=config.episodes, horizon=config.horizon,
+        first_order=config.first_order, rollouts=config.rollouts, horizon=config.horizon,
         gamma=config.gamma, outer=config.outer, max_kl=config.max_kl,
         cg_iterations=config.cg_iterations, ppo_epochs=config.ppo_epochs,
         outer_lr=config.outer_lr)

@@ -1,7 +1,7 @@
 """The MAML-RL experiment's settings (defaults: the MAML paper's 2D navigation, section 5.3).
 
 The paper and its code (cbfinn/maml_rl): a 2x100 ReLU Gaussian policy, one
-vanilla policy-gradient inner step of 0.1 on 20 episodes per task, the linear
+vanilla policy-gradient inner step of 0.1 on 20 rollouts per task, the linear
 feature baseline, discount 0.99, 20 tasks per meta-update, TRPO with max KL
 0.01 as the meta-optimizer, evaluation after 0..3 steps on held-out goals.
 
@@ -39,9 +39,9 @@ class MamlRLConfig:
     max_minutes: float = setting(0.0, 'Stop when training has taken this many minutes '
                                  '(0: no limit); the run then ends as complete.')
     meta_batch_size: int = setting(20, 'Tasks (goals) per meta-update (the paper: 20).')
-    episodes: int = setting(20, 'Episodes per task for each inner step and for the meta-loss '
+    rollouts: int = setting(20, 'Rollouts per task for each inner step and for the meta-loss '
                             '(the paper: 20).')
-    horizon: int = setting(100, 'Steps per episode (the paper: 100).')
+    horizon: int = setting(100, 'Steps per rollout (the paper: 100).')
     inner_lr: float = setting(0.1, 'Step size of the inner policy-gradient step (the paper: 0.1).')
     inner_steps: int = setting(1, 'Inner policy-gradient steps in meta-training (the paper: 1).')
     first_order: bool = setting(False, 'First-order meta-gradient (inner gradients stopped).')
@@ -71,7 +71,7 @@ class MamlRLConfig:
         for name in ("steps", "meta_batch_size", "horizon", "inner_steps", "cg_iterations",
                      "ppo_epochs", "eval_steps", "eval_every", "checkpoint_every"):
             checks.count(name, getattr(self, name))
-        for name in ("episodes", "eval_tasks"):
+        for name in ("rollouts", "eval_tasks"):
             checks.count(name, getattr(self, name), minimum=2)
         for name in ("inner_lr", "gamma", "max_kl", "outer_lr"):
             checks.positive(name, getattr(self, name))

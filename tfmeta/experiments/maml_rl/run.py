@@ -76,7 +76,7 @@ def evaluate(setup: MamlRLSetup) -> dict:
                 "random": policy_learner(config, 0).params()}
     if setup.pretrain is not None:
         policies["pretrain"] = setup.pretrain.params()
-    out = {"tasks": config.eval_tasks, "episodes": config.episodes, "returns": {},
+    out = {"tasks": config.eval_tasks, "rollouts": config.rollouts, "returns": {},
            "returns_ci95": {}, "paper_maml": PAPER_MAML}
     paths = {}
     for name, params in policies.items():

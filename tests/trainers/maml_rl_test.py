@@ -14,6 +14,7 @@ import tensorflow as tf
 from tests.trainers.shell_test import run
 from tfmeta.experiments.maml_rl.build import build, training_batches
 from tfmeta.experiments.maml_rl.config import MamlRLConfig
+from tfmeta.experiments.maml_rl.export import export_policy
 from trainers import maml_rl
 
 TINY = ["--meta_batch_size=2", "--rollouts=2", "--horizon=5", "--hidden=4", "--eval_tasks=3",
@@ -52,6 +53,22 @@ class MamlRLCliTest(unittest.TestCase):
             for mine, theirs in ((setup.maml, expected.maml), (setup.pretrain, expected.pretrain)):
                 for a, b in zip(mine.variables, theirs.variables):
                     np.testing.assert_array_equal(a.numpy(), b.numpy())
+            # The export of the run adapts and acts (TF-only loading: tests/export/policy_test.py).
+            path = os.path.join(workdir, "export", "1")
+            self.assertEqual(export_policy(workdir, path)["step"], 2)
+            loaded = tf.saved_model.load(path)
+            e, t = 2, 5
+            out = loaded.signatures["adapt_and_act"](
+                observations=tf.zeros([e, t, 2]), actions=tf.ones([e, t, 2]),
+                rewards=-tf.ones([e, t]), mask=tf.ones([e, t]),
+                new_observations=tf.zeros([3, 2]))["actions"]
+            self.assertEqual(out.shape, (3, 2))
+            with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                        r"mask must have the \[E, T\] of observations"):
+                loaded.signatures["adapt_and_act"](
+                    observations=tf.zeros([e, t, 2]), actions=tf.ones([e, t, 2]),
+                    rewards=-tf.ones([e, t]), mask=tf.ones([e, t + 1]),
+                    new_observations=tf.zeros([3, 2]))
 
     def test_bad_flags_are_one_line(self):
         for args, line in ((["--env=cheetah_dir"], "error: flag --env=cheetah_dir: value should "

@@ -96,7 +96,7 @@ class MetaPolicyLearner:
             return tuple(tf.reshape(tf.stack(o), [-1, obs.shape[-1]]) for o in zip(*outs))
         return act
 
-    def batch_of(self, per_task, goals: tf.Tensor, rollouts) -> losses.PolicyBatch:
+    def batch_of(self, per_task, rollouts) -> losses.PolicyBatch:
         """The rollouts as a :class:`losses.PolicyBatch` with a task axis ``[N, E, T, ..]``."""
         n = len(per_task)
         split = [tf.reshape(t, [n, self.rollouts, *t.shape[1:]]) for t in rollouts]
@@ -135,7 +135,7 @@ class MetaPolicyLearner:
                                       deterministic=deterministic)
             ret = navigation.rollout_returns(traj)
             means.append(tf.reduce_mean(tf.reshape(ret, [n, self.rollouts]), axis=1))
-            batch = self.batch_of(per_task, goals, traj)
+            batch = self.batch_of(per_task, traj)
             batches.append(batch)
             if j < steps:
                 per_task = [self.adapt(per_task[i], tf.nest.map_structure(

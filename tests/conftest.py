@@ -28,6 +28,7 @@ SLOW = (
     "tests/tfmeta/algorithms/maml_test.py::LoopAndRematTest",
     "tests/tfmeta/algorithms/reused_test.py::ReusedEqualsCopiedTest",
     "tests/tfmeta/megan/objective_test.py::MetaGradientTest",
+    "tests/tfmeta/rl/learner_test.py::TrainStepTest",
 )
 
 

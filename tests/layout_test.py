@@ -5,7 +5,7 @@ Layers, lowest first (a module may import its own layer and the ones below):
     0  core         tfmeta (package), types, functional, inner, inner_lstm, io, checks, algorithms,
                     distribute
     1  data, nets   task distributions, samplers; model builders
-    2  objectives   gan, classify, metric, megan: losses and objectives of a problem family
+    2  objectives   gan, classify, metric, megan, rl: losses and objectives of a problem family
     3  eval         metrics over plain callables; savedmodel, serving modules (signatures)
     4  training     the meta-training loop; keras, its Keras-native front door
     5  experiments  one package per experiment
@@ -41,7 +41,7 @@ LAYERS = {
     "tfmeta.inner_lstm": 0,
     "tfmeta.io": 0, "tfmeta.checks": 0, "tfmeta.algorithms": 0, "tfmeta.distribute": 0,
     "tfmeta.data": 1, "tfmeta.nets": 1,
-    "tfmeta.gan": 2, "tfmeta.classify": 2, "tfmeta.metric": 2, "tfmeta.megan": 2,
+    "tfmeta.gan": 2, "tfmeta.classify": 2, "tfmeta.metric": 2, "tfmeta.megan": 2, "tfmeta.rl": 2,
     "tfmeta.eval": 3, "tfmeta.savedmodel": 3,
     "tfmeta.training": 4, "tfmeta.budget": 4, "tfmeta.keras": 4,
     "tfmeta.experiments": 5,

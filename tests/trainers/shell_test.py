@@ -18,9 +18,9 @@ from absl import flags
 from tests.shared import ROOT
 from tests.trainers.few_shot_test import write_folder_dataset
 from tfmeta.experiments import settings
-from trainers import cmaml, common, critic, few_shot, hsml, maml_gan, sinusoid
+from trainers import cmaml, common, critic, few_shot, hsml, maml_gan, maml_rl, sinusoid
 
-TRAINERS = (few_shot, maml_gan, hsml, cmaml, critic, sinusoid)
+TRAINERS = (few_shot, maml_gan, hsml, cmaml, critic, sinusoid, maml_rl)
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "runs_b3ab8ee")
 
 

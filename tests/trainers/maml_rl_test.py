@@ -1,0 +1,87 @@
+"""The MAML-RL CLI: trains, resumes exactly (PPO: its Adam state too), reports, refuses bad flags.
+
+In-process (``TRAINER.main``); flags and help of every field: tests/trainers/shell_test.py.
+"""
+
+import json
+import os
+import tempfile
+import unittest
+
+import numpy as np
+import tensorflow as tf
+
+from tests.trainers.shell_test import run
+from tfmeta.experiments.maml_rl.build import build, training_batches
+from tfmeta.experiments.maml_rl.config import MamlRLConfig
+from tfmeta.experiments.maml_rl.export import export_policy
+from trainers import maml_rl
+
+TINY = ["--meta_batch_size=2", "--rollouts=2", "--horizon=5", "--hidden=4", "--eval_tasks=3",
+        "--eval_steps=1", "--eval_every=5", "--checkpoint_every=1", "--outer=ppo",
+        "--ppo_epochs=1"]
+
+
+class MamlRLCliTest(unittest.TestCase):
+
+    def test_trains_resumes_exactly_and_writes_results(self):
+        with tempfile.TemporaryDirectory() as workdir:
+            status, out, err = run(maml_rl, f"--workdir={workdir}", "--steps=1", *TINY)
+            self.assertEqual(status, 0, err[-3000:])
+            self.assertIn("maml_rl: navigation2d, 1 meta-updates of 2 tasks x 2 rollouts, 1 inner "
+                          "step(s) of 0.1, second-order PPO + pre-trained baseline", err)
+            status, out, err = run(maml_rl, f"--workdir={workdir}", "--steps=2", *TINY)
+            self.assertEqual(status, 0, err[-3000:])
+            self.assertIn("(resuming at step 1 of 2 from ckpt-1)", err)
+            with open(os.path.join(workdir, "results.json")) as f:
+                results = json.load(f)
+            self.assertEqual(results["step"], 2)
+            self.assertEqual(set(results["returns"]), {"maml", "pretrain", "random"})
+            self.assertEqual(set(results["returns"]["maml"]), {"0", "1"})
+            self.assertIn("average return on 3 held-out goals", out)
+            with open(os.path.join(workdir, "maml_rl.png"), "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+            # Exact resume: step 2 taken from checkpoint 1 in this process equals ckpt-2.
+            config = MamlRLConfig(steps=2, meta_batch_size=2, rollouts=2, horizon=5, hidden=(4,),
+                                  outer="ppo", ppo_epochs=1)
+            setup = build(config)
+            checkpoints = os.path.join(workdir, "checkpoints")
+            setup.checkpoint.restore(os.path.join(checkpoints, "ckpt-1")).expect_partial()
+            setup.learner.train_step(training_batches(config)(tf.constant(1, tf.int64)))
+            expected = build(config)
+            expected.checkpoint.restore(os.path.join(checkpoints, "ckpt-2")).expect_partial()
+            for mine, theirs in ((setup.maml, expected.maml), (setup.pretrain, expected.pretrain)):
+                for a, b in zip(mine.variables, theirs.variables):
+                    np.testing.assert_array_equal(a.numpy(), b.numpy())
+            # The export of the run adapts and acts (TF-only loading: tests/export/policy_test.py).
+            path = os.path.join(workdir, "export", "1")
+            self.assertEqual(export_policy(workdir, path)["step"], 2)
+            loaded = tf.saved_model.load(path)
+            e, t = 2, 5
+            out = loaded.signatures["adapt_and_act"](
+                observations=tf.zeros([e, t, 2]), actions=tf.ones([e, t, 2]),
+                rewards=-tf.ones([e, t]), mask=tf.ones([e, t]),
+                new_observations=tf.zeros([3, 2]))["actions"]
+            self.assertEqual(out.shape, (3, 2))
+            with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                        r"mask must have the \[E, T\] of observations"):
+                loaded.signatures["adapt_and_act"](
+                    observations=tf.zeros([e, t, 2]), actions=tf.ones([e, t, 2]),
+                    rewards=-tf.ones([e, t]), mask=tf.ones([e, t + 1]),
+                    new_observations=tf.zeros([3, 2]))
+
+    def test_bad_flags_are_one_line(self):
+        for args, line in ((["--env=cheetah_dir"], "error: flag --env=cheetah_dir: value should "
+                                                   "be one of <navigation2d>"),
+                           (["--inner_lr=0"], "error: --inner_lr must be a positive number, "
+                                              "got 0.0"),
+                           (["--rollouts=1"], "error: --rollouts must be an integer >= 2, got 1")):
+            status, _, err = run(maml_rl, "--workdir=/tmp/tfmeta_maml_rl_never_made", *args)
+            self.assertEqual(status, 1, err)
+            self.assertNotIn("Traceback", err)
+            self.assertEqual(err.strip().splitlines()[-1], line)
+        self.assertFalse(os.path.exists("/tmp/tfmeta_maml_rl_never_made"))
+
+
+if __name__ == "__main__":
+    unittest.main()

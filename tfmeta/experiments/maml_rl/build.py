@@ -1,0 +1,89 @@
+"""Builds a MAML-RL run: the MAML learner, the pre-trained baseline, the task stream.
+
+Both policies start from the same initialization (the seed's); that
+initialization, rebuilt, is the random-initialization baseline.
+
+Example:
+    >>> setup = build(MamlRLConfig(steps=10))
+    >>> setup.learner.train_step(training_batches(setup.config)(0))
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import tensorflow as tf
+
+from tfmeta.experiments.maml_rl.config import MamlRLConfig
+from tfmeta.rl import navigation
+from tfmeta.rl.learner import MetaPolicyLearner
+from tfmeta.rl.policy import build_policy
+
+EVAL_SEED_OFFSET = 10_000
+
+
+class PairLearner:
+    """One MAML meta-update and (``pretrain``) one baseline update per step, on the same goals.
+
+    The step counter is MAML's; metrics are ``maml/...`` and ``pretrain/...``.
+    """
+    optimizer = None   # the outer updates own theirs
+
+    def __init__(self, maml: MetaPolicyLearner, pretrain: MetaPolicyLearner | None):
+        self.maml, self.pretrain = maml, pretrain
+        self.step = maml.step
+
+    def train_step(self, batch) -> dict:
+        metrics = {f"maml/{k}": v for k, v in self.maml.train_step(batch).items()}
+        if self.pretrain is not None:
+            metrics.update({f"pretrain/{k}": v
+                            for k, v in self.pretrain.train_step(batch).items()})
+        return metrics
+
+
+class MamlRLSetup(NamedTuple):
+    config: MamlRLConfig
+    learner: PairLearner
+    maml: MetaPolicyLearner
+    pretrain: MetaPolicyLearner | None
+    checkpoint: tf.train.Checkpoint
+
+
+def policy_learner(config: MamlRLConfig, inner_steps: int) -> MetaPolicyLearner:
+    """A learner of the run's settings on a fresh policy at the seed's initialization."""
+    model = build_policy(navigation.OBSERVATION_DIM, navigation.ACTION_DIM, config.hidden,
+                         config.activation, seed=config.seed)
+    return MetaPolicyLearner(
+        model, inner_lr=config.inner_lr, inner_steps=inner_steps,
+        first_order=config.first_order, rollouts=config.rollouts, horizon=config.horizon,
+        gamma=config.gamma, outer=config.outer, max_kl=config.max_kl,
+        cg_iterations=config.cg_iterations, ppo_epochs=config.ppo_epochs,
+        outer_lr=config.outer_lr)
+
+
+def build(config: MamlRLConfig) -> MamlRLSetup:
+    """The MAML learner, the baseline (``pretrain``), their pair and the checkpoint."""
+    maml = policy_learner(config, config.inner_steps)
+    pretrain = policy_learner(config, 0) if config.pretrain else None
+    items: dict[str, Any] = {"maml": tf.train.Checkpoint(**maml.checkpoint_items()),
+                             "step": maml.step}
+    if pretrain is not None:
+        items["pretrain"] = tf.train.Checkpoint(**pretrain.checkpoint_items())
+    return MamlRLSetup(config, PairLearner(maml, pretrain), maml, pretrain,
+                       tf.train.Checkpoint(**items))
+
+
+def training_batches(config: MamlRLConfig) -> Callable[[Any], tuple]:
+    """``step -> (goals [meta_batch_size, 2], rollout seed [2])``, deterministic in step."""
+    def sample(step):
+        seed = tf.random.experimental.stateless_fold_in(tf.constant([config.seed, 0]), step)
+        return (navigation.sample_goals(seed, config.meta_batch_size),
+                tf.random.experimental.stateless_fold_in(seed, 1))
+    return sample
+
+
+def held_out_goals(config: MamlRLConfig, count: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """The first ``count`` held-out goals (the same for every run of a seed) and their
+    rollout seed."""
+    seed = tf.constant([config.seed + EVAL_SEED_OFFSET, 0])
+    return navigation.sample_goals(seed, count), tf.constant([config.seed + EVAL_SEED_OFFSET, 1])

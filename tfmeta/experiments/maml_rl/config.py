@@ -1,0 +1,88 @@
+"""The MAML-RL experiment's settings (defaults: the MAML paper's 2D navigation, section 5.3).
+
+The paper and its code (cbfinn/maml_rl): a 2x100 ReLU Gaussian policy, one
+vanilla policy-gradient inner step of 0.1 on 20 rollouts per task, the linear
+feature baseline, discount 0.99, 20 tasks per meta-update, TRPO with max KL
+0.01 as the meta-optimizer, evaluation after 0..3 steps on held-out goals.
+
+Example:
+    >>> MamlRLConfig(steps=200, first_order=True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tfmeta import checks
+from tfmeta.experiments.settings import setting
+from tfmeta.rl.learner import OUTERS
+from tfmeta.rl.policy import ACTIVATIONS
+
+ENVS = ("navigation2d",)
+# Fields that may change between a run and its resumption; all others must match.
+RESUMABLE_FIELDS = ("steps", "max_minutes", "checkpoint_every", "eval_every", "eval_tasks",
+                    "eval_steps")
+
+
+@dataclasses.dataclass(frozen=True)
+class MamlRLConfig:
+    """Settings of a MAML-RL run (and its pre-trained baseline).
+
+    Raises:
+      ValueError: one line naming the field and the value it got.
+    """
+    env: str = setting("navigation2d",
+        'Task family: navigation2d (goals uniform in [-0.5, 0.5]^2). The half-cheetah tasks '
+        'need gymnasium and mujoco, which are not installed here.', choices=ENVS)
+    steps: int = setting(500, 'Meta-updates of the run (each also takes one update of the '
+                         'pre-trained baseline when `pretrain` is on).')
+    max_minutes: float = setting(0.0, 'Stop when training has taken this many minutes '
+                                 '(0: no limit); the run then ends as complete.')
+    meta_batch_size: int = setting(20, 'Tasks (goals) per meta-update (the paper: 20).')
+    rollouts: int = setting(20, 'Rollouts per task for each inner step and for the meta-loss '
+                            '(the paper: 20).')
+    horizon: int = setting(100, 'Steps per rollout (the paper: 100).')
+    inner_lr: float = setting(0.1, 'Step size of the inner policy-gradient step (the paper: 0.1).')
+    inner_steps: int = setting(1, 'Inner policy-gradient steps in meta-training (the paper: 1).')
+    first_order: bool = setting(False, 'First-order meta-gradient (inner gradients stopped).')
+    gamma: float = setting(0.99, 'Discount of the returns the baseline and advantages use.')
+    outer: str = setting("trpo", 'Meta-optimizer: trpo (the paper) or ppo (clipped surrogate, '
+                         'Adam; cheaper).', choices=OUTERS)
+    max_kl: float = setting(0.01, 'TRPO: mean KL bound of a meta-update (the paper: 0.01).')
+    cg_iterations: int = setting(10, 'TRPO: conjugate-gradient iterations.')
+    ppo_epochs: int = setting(5, 'PPO: Adam steps on each meta-batch.')
+    outer_lr: float = setting(3e-4, 'PPO: Adam learning rate.')
+    hidden: tuple = setting((100, 100), 'Hidden layer widths of the policy (the paper: 100,100).')
+    activation: str = setting("relu", 'Activation of the policy.', choices=ACTIVATIONS)
+    pretrain: bool = setting(True, 'Also train the baseline policy with the same outer update on '
+                             'the same tasks, without adaptation (the paper\'s "pretrained").')
+    eval_tasks: int = setting(40, 'Held-out goals of the final evaluation.')
+    eval_steps: int = setting(3, 'Policy-gradient steps scored at evaluation (the paper: 3).')
+    eval_every: int = setting(25, 'Meta-updates between curve points (return after 0 and 1 '
+                              'steps on `meta_batch_size` held-out goals).')
+    checkpoint_every: int = setting(10, 'Meta-updates between checkpoints.')
+    seed: int = setting(0, 'Seed of the initialization, the training tasks and the rollouts.')
+
+    def __post_init__(self):
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        checks.one_of("env", self.env, ENVS)
+        checks.one_of("outer", self.outer, OUTERS)
+        checks.one_of("activation", self.activation, ACTIVATIONS)
+        for name in ("steps", "meta_batch_size", "horizon", "inner_steps", "cg_iterations",
+                     "ppo_epochs", "eval_steps", "eval_every", "checkpoint_every"):
+            checks.count(name, getattr(self, name))
+        for name in ("rollouts", "eval_tasks"):
+            checks.count(name, getattr(self, name), minimum=2)
+        for name in ("inner_lr", "gamma", "max_kl", "outer_lr"):
+            checks.positive(name, getattr(self, name))
+        checks.positive("max_minutes", self.max_minutes, allow_zero=True)
+        for name in ("first_order", "pretrain"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"`{name}` must be true or false, got {getattr(self, name)!r}")
+        for width in self.hidden:
+            checks.count("hidden", width)
+
+    def to_json(self) -> dict:
+        """The settings as JSON stores them (tuples as lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}

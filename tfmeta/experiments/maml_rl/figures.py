@@ -1,0 +1,65 @@
+"""The MAML-RL figure: return against policy-gradient steps (the paper's Figure 5), MAML's
+paths before and after adaptation for a few goals, and the training curve.
+
+Example:
+    >>> write_figure("runs/nav/maml_rl.png", results, paths, curve)
+"""
+
+from __future__ import annotations
+
+from tfmeta import io
+
+LABELS = {"maml": "MAML", "pretrain": "pretrained", "random": "random init"}
+COLORS = {"maml": "C0", "pretrain": "C2", "random": "C1"}
+
+
+def write_figure(path: str, results: dict, paths: dict, curve: list[dict]) -> None:
+    """Three panels: returns after 0..k steps, MAML's paths, held-out return while training."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    ax = axes[0]
+    for name, returns in results["returns"].items():
+        steps = sorted(returns, key=int)
+        ci = results["returns_ci95"][name]
+        ax.errorbar([int(k) for k in steps], [returns[k] for k in steps],
+                    yerr=[ci[k] for k in steps], marker="o", capsize=3, label=LABELS[name],
+                    color=COLORS[name])
+    paper = results.get("paper_maml")
+    if paper:
+        ax.plot([int(k) for k in paper], list(paper.values()), "k--", alpha=0.5,
+                label="MAML (paper)")
+    ax.set_xlabel("number of gradient steps")
+    ax.set_ylabel("average return")
+    ax.set_title(f"2D navigation, {results['tasks']} held-out goals")
+    ax.legend(fontsize=8)
+
+    ax = axes[1]
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for g, goal in enumerate(paths["goals"]):
+        color = colors[g % len(colors)]
+        for k, positions in paths["steps"].items():
+            ax.plot(positions[g, :, 0], positions[g, :, 1], color=color,
+                    linestyle=":" if k == "0" else "-", alpha=0.35 + 0.65 * int(k) /
+                    max(len(paths["steps"]) - 1, 1), label=f"{k} steps" if g == 0 else None)
+        ax.plot(*goal, marker="*", markersize=14, color=color)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_title("MAML mean paths after 0..k steps (stars: goals)")
+    ax.legend(fontsize=8)
+
+    ax = axes[2]
+    for name in ("maml", "pretrain"):
+        points = [p for p in curve if name in p]
+        if points:
+            line, = ax.plot([p["minutes"] for p in points], [p[name][1] for p in points],
+                            marker=".", color=COLORS[name], label=f"{LABELS[name]}, 1 step")
+            ax.plot([p["minutes"] for p in points], [p[name][0] for p in points], ":",
+                    color=line.get_color(), label=f"{LABELS[name]}, 0 steps")
+    ax.set_xlabel("training minutes")
+    ax.set_ylabel("held-out return")
+    ax.set_title("while training")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    io.write_figure(path, fig)

@@ -1,0 +1,155 @@
+"""Meta-trains (or resumes) a MAML-RL run and scores it as the paper's Figure 5.
+
+:func:`run` hands the pair learner (MAML and the pre-trained baseline) to
+:func:`tfmeta.experiments.skeleton.train` (checkpoints with exact resume,
+TensorBoard, stop, time budget). Every ``eval_every`` meta-updates (and before
+the first) ``curve.json`` gets the mean return after 0 and 1 policy-gradient
+steps on ``meta_batch_size`` held-out goals, for both policies, with the training
+minutes. At the end, :func:`evaluate` scores MAML, the baseline and the random
+initialization after 0..``eval_steps`` steps on ``eval_tasks`` held-out goals
+(``results.json``; ``maml_rl.png``: the curves and MAML's paths before and after
+adaptation for a few goals).
+
+Example:
+    >>> result = run(MamlRLConfig(steps=100), "runs/nav")
+    >>> result.results["returns"]["maml"]["1"]
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+
+from tfmeta import io
+from tfmeta.eval.table import interval
+from tfmeta.experiments import rundir, skeleton
+from tfmeta.experiments.maml_rl.build import (MamlRLSetup, build, held_out_goals, policy_learner,
+                                              training_batches)
+from tfmeta.experiments.maml_rl.config import RESUMABLE_FIELDS, MamlRLConfig
+from tfmeta.experiments.maml_rl.figures import write_figure
+from tfmeta.rl import navigation
+from tfmeta.training import TrainResult
+
+CURVE_FILE = "curve.json"
+RESULTS_FILE = "results.json"
+FIGURE_FILE = "maml_rl.png"
+PATH_GOALS = 3
+# The MAML paper's 2D navigation numbers (its appendix table, quoted in paper 003's slides):
+# average return after 0, 1, 2, 3 policy-gradient steps.
+PAPER_MAML = {"0": -40.41, "1": -11.68, "2": -3.33, "3": -3.23}
+
+
+def check_workdir(config: MamlRLConfig, workdir: str) -> None:
+    """Raises ValueError if ``workdir`` is a file or holds a run with an incompatible config."""
+    skeleton.check_workdir(EXPERIMENT, config, workdir)
+
+
+def read_curve(workdir: str) -> list[dict]:
+    return rundir.read_points(workdir, CURVE_FILE)
+
+
+def adaptation_returns(setup: MamlRLSetup, params, count: int, steps: int):
+    """``([count, steps + 1] mean return per held-out goal after 0..steps steps,
+    per-step parameters of the first chunk's tasks)``, in chunks of ``meta_batch_size``."""
+    config = setup.config
+    goals, seed = held_out_goals(config, count)
+    out, first = [], None
+    for c, start in enumerate(range(0, count, config.meta_batch_size)):
+        chunk = goals[start:start + config.meta_batch_size]
+        if int(chunk.shape[0]) < config.meta_batch_size:   # keep one traced size
+            chunk = tf.concat([chunk, goals[:config.meta_batch_size - int(chunk.shape[0])]], 0)
+        _, means, history = setup.maml._collect(
+            params, chunk, tf.random.experimental.stateless_fold_in(seed, c), steps)
+        out.append(means.numpy().T[:min(config.meta_batch_size, count - start)])
+        first = first if first is not None else history
+    return np.concatenate(out), first
+
+
+def evaluate(setup: MamlRLSetup) -> dict:
+    """Return after 0..``eval_steps`` steps on ``eval_tasks`` held-out goals (mean and 95%
+    interval) for MAML, the baseline and the random initialization; MAML's paths."""
+    config = setup.config
+    policies = {"maml": setup.maml.params(),
+                "random": policy_learner(config, 0).params()}
+    if setup.pretrain is not None:
+        policies["pretrain"] = setup.pretrain.params()
+    out = {"tasks": config.eval_tasks, "rollouts": config.rollouts, "returns": {},
+           "returns_ci95": {}, "paper_maml": PAPER_MAML}
+    paths = {}
+    for name, params in policies.items():
+        curves, history = adaptation_returns(setup, params, config.eval_tasks, config.eval_steps)
+        stats = [interval(curves[:, k]) for k in range(config.eval_steps + 1)]
+        out["returns"][name] = {str(k): s["mean"] for k, s in enumerate(stats)}
+        out["returns_ci95"][name] = {str(k): s["ci95"] for k, s in enumerate(stats)}
+        if name == "maml":
+            paths = mean_paths(setup, history)
+    return out, paths
+
+
+def mean_paths(setup: MamlRLSetup, history) -> dict:
+    """The positions of the mean policy after 0..k steps, for the first few held-out goals."""
+    n = min(PATH_GOALS, len(history[0]))
+    goals, _ = held_out_goals(setup.config, n)
+    paths = {}
+    for k, per_task in enumerate(history):
+        traj = navigation.rollout(setup.maml.policy_of(per_task[:n]), goals,
+                                  seed=tf.constant([0, 0]), horizon=setup.config.horizon,
+                                  deterministic=True)
+        moves = tf.clip_by_value(traj.actions, -navigation.ACTION_BOUND, navigation.ACTION_BOUND)
+        positions = tf.cumsum(moves * traj.mask[..., None], axis=1)
+        paths[str(k)] = np.concatenate([np.zeros((n, 1, 2)), positions.numpy()], axis=1)
+    return {"goals": goals.numpy(), "steps": paths}
+
+
+def run(config: MamlRLConfig, workdir: str, progress: Callable[[int, dict], None] | None = None,
+        *, on_event: Callable[[str, int], None] | None = None, stop=None,
+        on_curve: Callable[[list], None] | None = None) -> TrainResult:
+    """Meta-trains (or resumes) the run in ``workdir``; when it completes, writes
+    ``results.json`` and ``maml_rl.png`` and returns the training result with ``results``
+    added (absent when ``stop`` interrupted it)."""
+    return skeleton.train(EXPERIMENT, config, workdir, progress, on_event=on_event, stop=stop,
+                          extra={"on_curve": on_curve})
+
+
+def _every(run: skeleton.Run):
+    config, setup = run.config, run.setup
+
+    def curve_point(step: int) -> None:
+        point = {"step": int(step), "minutes": run.clock.seconds() / 60.0,
+                 "tasks": config.meta_batch_size}
+        learners = {"maml": setup.maml, "pretrain": setup.pretrain}
+        for name, learner in learners.items():
+            if learner is not None:
+                curves, _ = adaptation_returns(setup, learner.params(), config.meta_batch_size, 1)
+                point[name] = [float(v) for v in curves.mean(axis=0)]
+                tf.summary.scalar(f"eval/{name}_return_1_step", point[name][1], step=step)
+        points = rundir.write_point(run.workdir, CURVE_FILE, point, env=config.env)
+        run.event("eval", step)
+        if run.extra["on_curve"] is not None:
+            run.extra["on_curve"](points)
+
+    return [(config.eval_every, curve_point)]
+
+
+def _finish(run: skeleton.Run, result: TrainResult) -> TrainResult:
+    if not result.interrupted:
+        config = run.config
+        scores, paths = evaluate(run.setup)
+        results = dict(scores, env=config.env, step=result.step, config=config.to_json())
+        io.write_json(os.path.join(run.workdir, RESULTS_FILE), results)
+        write_figure(os.path.join(run.workdir, FIGURE_FILE), results, paths,
+                     read_curve(run.workdir))
+        result.results = results
+    return result
+
+
+EXPERIMENT = skeleton.Experiment(
+    build=lambda config, splits: build(config),
+    sampler=lambda run: training_batches(run.config),
+    resumable=lambda config: RESUMABLE_FIELDS, every=_every,
+    first_point=lambda run: (not read_curve(run.workdir)
+                             and rundir.latest_checkpoint(run.workdir) is None),
+    finish=_finish)

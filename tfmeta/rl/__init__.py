@@ -1,0 +1,17 @@
+"""Reinforcement learning for MAML (Finn et al. 2017, section 5.3): 2D navigation, a Gaussian
+MLP policy at fast weights, the paper's linear baseline and policy-gradient estimator, TRPO and
+PPO-clip outer updates.
+
+Modules: :mod:`.navigation` (the environment, in-graph rollouts), :mod:`.policy`,
+:mod:`.returns` (returns, baseline, advantages), :mod:`.losses`, :mod:`.trpo`,
+:mod:`.learner` (:class:`MetaPolicyLearner`).
+
+Example:
+    >>> from tfmeta import rl
+    >>> learner = rl.MetaPolicyLearner(rl.build_policy(2, 2), inner_lr=0.1)
+"""
+
+from tfmeta.rl.learner import MetaPolicyLearner
+from tfmeta.rl.policy import build_policy
+
+__all__ = ["MetaPolicyLearner", "build_policy"]

@@ -93,6 +93,13 @@ class Run:
     checked: Any = None   # what the experiment's ``check_data`` returned
 
 
+def new_curve(read_curve: Callable[[str], list]) -> Callable[["Run"], bool]:
+    """An :attr:`Experiment.first_point`: a curve point at step 0 for a run with neither a
+    curve (``read_curve(workdir)`` empty) nor a checkpoint."""
+    return lambda run: (not read_curve(run.workdir)
+                        and rundir.latest_checkpoint(run.workdir) is None)
+
+
 @dataclasses.dataclass(frozen=True)
 class Experiment:
     """An experiment, declared for :func:`train`.

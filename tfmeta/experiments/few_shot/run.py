@@ -158,5 +158,4 @@ EXPERIMENT = skeleton.Experiment(
     sampler=lambda run: run.checked,   # the training sampler _check_data made
     resumable=lambda config: rundir.resumable_fields(RESUMABLE_FIELDS, config),
     load_data=load_data, check=_check, check_data=_check_data, every=_every,
-    first_point=lambda run: (not read_curve(run.workdir)
-                             and rundir.latest_checkpoint(run.workdir) is None))
+    first_point=skeleton.new_curve(read_curve))

@@ -167,6 +167,5 @@ EXPERIMENT = skeleton.Experiment(
     build=lambda config, splits: build(config),
     sampler=lambda run: training_tasks(run.config),
     resumable=lambda config: RESUMABLE_FIELDS, every=_every,
-    first_point=lambda run: (not read_curve(run.workdir)
-                             and rundir.latest_checkpoint(run.workdir) is None),
+    first_point=skeleton.new_curve(read_curve),
     finish=_finish)

@@ -30,6 +30,8 @@ from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import tensorflow as tf
 
+from tfmeta import checks
+
 State = Any
 
 
@@ -220,7 +222,7 @@ def per_step(learning_rates: Any) -> InnerOptimizer:
     the steps). The rates are a meta-variable (see :func:`per_step_learning_rates`).
 
     Example:
-        >>> opt = per_step(per_step_learning_rates(len(params), steps=5, initial=0.1))
+        >>> opt = per_step(per_step_learning_rates(len(params), inner_steps=5, initial=0.1))
     """
     if getattr(learning_rates, "shape", None) is None or len(learning_rates.shape) != 2:
         raise ValueError("per_step: learning_rates must be a [steps, parameters] variable, "
@@ -245,12 +247,18 @@ def per_step(learning_rates: Any) -> InnerOptimizer:
     return InnerOptimizer(init, update, (learning_rates,), "per_step")
 
 
-def per_step_learning_rates(num_params: int, steps: int, initial: float,
-                            name: str = "per_step_lr", dtype: str = "float32") -> Any:
-    """A trainable ``[steps, num_params]`` ``keras.Variable`` filled with ``initial``."""
+def per_step_learning_rates(num_params: int, inner_steps: int | None = None,
+                            initial: float | None = None, name: str = "per_step_lr",
+                            dtype: str = "float32", *, steps: int | None = None) -> Any:
+    """A trainable ``[inner_steps, num_params]`` ``keras.Variable`` filled with ``initial``
+    (``steps`` is the deprecated name of ``inner_steps``)."""
     import keras  # local: keeps this module importable without building Keras state
+    steps = checks.renamed_keyword("per_step_learning_rates", "inner_steps", inner_steps,
+                                   "steps", steps)
+    if initial is None:
+        raise TypeError("per_step_learning_rates() missing the argument `initial`")
     _check_positive("per_step_learning_rates", initial=initial)
-    for key, value in (("num_params", num_params), ("steps", steps)):
+    for key, value in (("num_params", num_params), ("inner_steps", steps)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"per_step_learning_rates: {key} must be an int >= 1, got {value!r}")
     return keras.Variable(tf.fill([steps, num_params], tf.constant(initial, dtype)),

@@ -259,8 +259,9 @@ def adapted_params_and_carry(
     return current, carry
 
 
-def step_weights(kind: str, steps: int, iteration: Any = 0,
-                 anneal_steps: int = 1000, dtype: tf.DType = tf.float32) -> tf.Tensor:
+def step_weights(kind: str, inner_steps: int | None = None, iteration: Any = 0,
+                 anneal_steps: int = 1000, dtype: tf.DType = tf.float32, *,
+                 steps: int | None = None) -> tf.Tensor:
     """Weights of the validation losses along the trajectory (multi-step loss).
 
     Args:
@@ -269,15 +270,17 @@ def step_weights(kind: str, steps: int, iteration: Any = 0,
         2019: uniform at iteration 0, the non-final weights decaying linearly to
         ``0.03 / k`` over ``anneal_steps`` meta-iterations, the final weight
         taking up the rest).
-      steps: k; with k = 0 there is one weight (the loss at the initialization).
+      inner_steps: k; with k = 0 there is one weight (the loss at the initialization).
       iteration: meta-iteration (int or scalar tensor), used by ``annealed``.
       anneal_steps: meta-iterations of the annealing.
       dtype: of the result.
+      steps: the deprecated name of ``inner_steps``.
 
     Returns:
       A ``[max(k, 1)]`` tensor summing to 1.
     """
-    steps = check_steps(steps)
+    steps = check_steps(checks.renamed_keyword("step_weights", "inner_steps", inner_steps,
+                                               "steps", steps))
     n = max(steps, 1)
     if kind == "uniform":
         return tf.fill([n], tf.constant(1.0 / n, dtype))

@@ -123,3 +123,28 @@ class RenamedTest(parameterized.TestCase):
 
 if __name__ == "__main__":
     tf.test.main()
+
+
+class StepCountHelpersTest(parameterized.TestCase):
+    """`step_weights` and `per_step_learning_rates` take `inner_steps`; `steps=` warns."""
+
+    def test_steps_is_the_deprecated_name_of_inner_steps(self):
+        from tfmeta.algorithms.adapt import step_weights
+        want = step_weights("annealed", 3, 300, anneal_steps=1000).numpy()
+        np.testing.assert_array_equal(step_weights("annealed", inner_steps=3, iteration=300)
+                                      .numpy(), want)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            old = step_weights("annealed", iteration=300, steps=3).numpy()
+            rates = inner_lib.per_step_learning_rates(4, initial=0.1, steps=2)
+        np.testing.assert_array_equal(old, want)
+        self.assertEqual(tuple(rates.shape), (2, 4))
+        self.assertEqual([str(w.message) for w in caught],
+                         ["`steps` of step_weights() is deprecated: use `inner_steps`",
+                          "`steps` of per_step_learning_rates() is deprecated: use "
+                          "`inner_steps`"])
+        self.assertEqual(tuple(inner_lib.per_step_learning_rates(4, 2, 0.1).shape), (2, 4))
+        with self.assertRaisesRegex(TypeError, "got both `inner_steps` and `steps`"):
+            step_weights("final", 2, steps=2)
+        with self.assertRaisesRegex(TypeError, "missing the argument `initial`"):
+            inner_lib.per_step_learning_rates(4, 2)

@@ -89,8 +89,8 @@ def check(config: Config) -> None:
                          "`outer_loss`=hybrid (its GAN loss) or `outer_loss`=fakes")
 
 
-def refuse_steps(config: Config, steps: int) -> str | None:
-    if steps > config.fakes_from:
+def refuse_steps(config: Config, inner_steps: int) -> str | None:
+    if inner_steps > config.fakes_from:
         return None
     return (f"must exceed the MeGAN run's fakes_from={config.fakes_from} (the first inner step "
             f"with generated images, 0-based): with fewer steps the classifier, meta-trained "

@@ -97,12 +97,12 @@ def transductive_logits(setup: FewShotSetup, support_images, support_labels, ima
     return query_logits(setup.nets, state, embeddings[:, shots:], training=BATCH_STATISTICS)[0]
 
 
-def serving(setup: FewShotSetup, steps: int) -> dict:
+def serving(setup: FewShotSetup, inner_steps: int) -> dict:
     """The serving parts: the state is one episode's support state without its leading axis
     of 1 (shapes found by the module), of as many classes as the request's labels name
     (largest + 1: no head fixes them); the embedding's and head's variables (also the
     BatchNorm averages) are saved by name."""
-    del steps
+    del inner_steps
 
     def adapt_fn(images, labels, seed):
         del seed   # nothing is drawn

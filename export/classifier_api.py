@@ -58,7 +58,8 @@ def classifier_module(setup: few_shot.FewShotSetup, *, adapt_steps: int | None =
     return ClassifierModule(**spec.serving(setup, steps), ways=config.ways,
                             image_shape=[int(s) for s in setup.model.inputs[0].shape[1:]],
                             family=spec.family, adapt_steps=steps, max_support=max_support,
-                            max_query=max_query, max_ways=max_ways)
+                            max_query=max_query, max_ways=max_ways,
+                            shots=config.shots if spec.fixed_shots else None)
 
 
 def export_classifier(workdir: str, export_dir: str, name: str, *,

@@ -113,7 +113,7 @@ class MetricClassifierGoldenTest(parameterized.TestCase):
         self.assertEqual(metadata["signatures"], SIGNATURES)
         self.assertEqual({s["name"]: s["shape"] for s in metadata["state"]}, STATE[method])
         for index, seed in ((0, 3), (1, -7)):
-            support, labels, query = episode(method, index)
+            support, labels, query = episode(method, index, shots=_shots(method))
             got = call(model, "adapt_and_classify", support_images=support,
                        support_labels=labels, query_images=query, seed=np.int32(seed))
             want_state, want = python_state_and_probabilities(method, support, labels, query)
@@ -136,7 +136,7 @@ class MetricClassifierGoldenTest(parameterized.TestCase):
     @parameterized.parameters(*METHODS)
     def test_classifying_queries_one_at_a_time_equals_classifying_them_together(self, method):
         model = loaded(method)
-        support, labels, query = episode(method, 2)
+        support, labels, query = episode(method, 2, shots=_shots(method))
         together = call(model, "adapt_and_classify", support_images=support,
                         support_labels=labels, query_images=query, seed=np.int32(0))
         for i in range(len(query)):
@@ -207,6 +207,13 @@ BAD_REQUESTS = [
     ("protonet", "adapt_and_classify",
      lambda r: dict(r, support_labels=np.array([-1, 0, 1], np.int32)),
      r"support_labels must be in \[0, 11\] .*got\] \[min -1, max 1\]"),
+    ("relation", "adapt_and_classify",   # trained 1-shot: a 2-shot class is refused
+     lambda r: dict(r, support_images=np.concatenate([r["support_images"],
+                                                      r["support_images"][:1]]),
+                    support_labels=np.concatenate([r["support_labels"],
+                                                   r["support_labels"][:1]])),
+     r"support_labels must give every class exactly 1 images \(the run sums the K feature "
+     r"maps of a class and was trained with K = 1\); got per class\] \[.*2.*\]"),
     ("relation", "adapt",
      lambda r: dict(r, support_labels=np.array([0, 0, 0], np.int32)),
      r"support_labels must hold at least 2 classes \(N = the largest label \+ 1\); "
@@ -246,6 +253,12 @@ BAD_REQUESTS = [
 ]
 
 
+def _shots(method: str) -> int:
+    """Support images per class of a request: 2, but a Relation run answers only the shots
+    it was trained with (it sums the K feature maps of a class)."""
+    return SHOTS if method == "relation" else 2
+
+
 def synthetic_episode(ways: int, shots: int, queries: int, seed: int):
     """An N-way episode of made-up classes (a fixed 7x7 pattern each, plus noise), as the
     folder dataset's images: ``(support, labels, query)`` in [-1, 1], support shuffled."""
@@ -265,7 +278,7 @@ class MetricClassifierAnyWaysTest(parameterized.TestCase):
     @parameterized.parameters(*[(m, w) for m in METHODS for w in (2, 4)])
     def test_an_n_way_request_is_answered_like_python_for_n_other_than_the_runs(self, method,
                                                                                ways):
-        support, labels, query = synthetic_episode(ways, 2, 2, seed=ways)
+        support, labels, query = synthetic_episode(ways, _shots(method), 2, seed=ways)
         got = call(loaded(method), "adapt_and_classify", support_images=support,
                    support_labels=labels, query_images=query, seed=np.int32(0))
         want_state, want = python_state_and_probabilities(method, support, labels, query, ways)

@@ -119,6 +119,9 @@ class ClassifierModule(tf.Module):
       max_support, max_query: largest support set / query batch of a request.
       max_ways: the metric family's largest N of a request (default:
         ``max_support``); the gradient family's is ``ways`` (None or equal).
+      shots: a metric learner whose support summary grows with the shots (Relation
+        sums a class's K feature maps) answers only requests of exactly this many
+        images per class (None: any).
 
     Example:
         >>> out = module.adapt_and_classify(support, labels, queries, tf.constant(0))
@@ -130,7 +133,8 @@ class ClassifierModule(tf.Module):
                  variables: Mapping[str, Any], ways: int, image_shape: Sequence[int],
                  state_shapes: Mapping[str, Sequence[int | str]] | None = None,
                  family: str = "gradient", adapt_steps: int = 0, max_support: int = 256,
-                 max_query: int = 1024, max_ways: int | None = None):
+                 max_query: int = 1024, max_ways: int | None = None,
+                 shots: int | None = None):
         super().__init__(name="tfmeta_classifier")
         self._python = Untracked(adapt_fn=adapt_fn, logits_fn=logits_fn)
         self.family = checks.one_of("family", family, FAMILIES)
@@ -151,6 +155,10 @@ class ClassifierModule(tf.Module):
         self.max_ways = (checks.bounded("max_ways", max_ways, self.ways, self.max_support)
                          if self.any_ways and max_ways is not None else
                          self.max_support if self.any_ways else self.ways)
+        if shots is not None and not self.any_ways:
+            raise ValueError(f"shots applies to the metric family, got shots={shots!r} for a "
+                             f"{family} classifier")
+        self.shots = None if shots is None else checks.count("shots", shots)
         if state_shapes is None:   # after the checks: adapt_steps bounds its run time
             state_shapes = state_shapes_of(adapt_fn, self.image_shape, self.ways, self.any_ways)
         if self.any_ways and not any(WAYS in s for s in state_shapes.values()):
@@ -203,7 +211,7 @@ class ClassifierModule(tf.Module):
         if self.any_ways:
             return (self._images_checks(support_images, "support_images", self.max_support, 2)
                     + open_label_checks(support_labels, "support_labels", self.max_ways,
-                                        support_images, "support_images"))
+                                        support_images, "support_images", shots=self.shots))
         return (self._images_checks(support_images, "support_images", self.max_support,
                                     self.ways)
                 + label_checks(support_labels, "support_labels", self.ways, support_images,
@@ -266,6 +274,8 @@ class ClassifierModule(tf.Module):
                "image_tolerance": IMAGE_TOLERANCE, "adapt_steps": self.adapt_steps,
                "max_support": self.max_support, "max_query": self.max_query, "state": state,
                "batch_norm": _BATCH_NORM[self.family], "signatures": sorted(self.signatures())}
+        if self.shots is not None:
+            out["shots"] = self.shots
         if self.family == "gradient":
             out["weights"] = state
         return out

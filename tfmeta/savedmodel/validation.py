@@ -209,11 +209,11 @@ def _min_max(flat: tf.Tensor) -> tf.Tensor:
 
 
 def open_label_checks(labels: tf.Tensor, name: str, max_ways: int, images: tf.Tensor,
-                      images_name: str, min_ways: int = 2) -> list:
+                      images_name: str, min_ways: int = 2, shots: int | None = None) -> list:
     """:func:`label_checks` of a request whose number of classes N is its largest label + 1.
 
     N must be in ``[min_ways, max_ways]`` and every class ``0..N-1`` occur at
-    least once.
+    least once (with ``shots``: exactly ``shots`` times).
     """
     labels = runtime_view(labels)
     flat = _flat(labels)
@@ -234,7 +234,16 @@ def open_label_checks(labels: tf.Tensor, name: str, max_ways: int, images: tf.Te
         (tf.logical_not(tf.reduce_any(missing)),
          f"{name} must hold every class 0..N-1 at least once ({rule}); missing classes",
          tf.boolean_mask(classes, missing)),
-    ]
+    ] + ([] if shots is None else [_shots_check(flat, name, max_ways, ways, shots)])
+
+
+def _shots_check(flat: tf.Tensor, name: str, max_ways: int, ways: tf.Tensor, shots: int):
+    """Every class of the request exactly ``shots`` times (a support summary that sums them)."""
+    counts = tf.math.unsorted_segment_sum(tf.ones_like(flat), tf.clip_by_value(
+        flat, 0, max_ways - 1), max_ways)[:tf.maximum(ways, 0)]
+    return (tf.reduce_all(tf.equal(counts, shots)),
+            f"{name} must give every class exactly {shots} images (the run sums the "
+            f"K feature maps of a class and was trained with K = {shots}); got per class", counts)
 
 
 def runtime_dim(x: tf.Tensor, axis: int) -> tf.Tensor:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 
 from tfmeta.experiments.few_shot import learners
-from tfmeta.experiments.few_shot.fields import (CONDITIONINGS, DATASETS, MEGAN_FIELDS,
+from tfmeta.experiments.few_shot.fields import (BaselineFields, CONDITIONINGS, DATASETS, MEGAN_FIELDS,
                                                 OPTION_BLOCKS, OUTER_LOSSES, OUTER_LR_SCHEDULES,
                                                 POOLINGS, SHARED_BLOCKS, SPLITS, STEP_WEIGHTS,
                                                 DataFields, EpisodeFields, InnerLoopFields,
@@ -62,8 +62,8 @@ def _algorithm_help() -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class FewShotConfig(ReptileFields, MetricFields, MeganFields, InnerLoopFields, TrainingFields,
-                    EpisodeFields, DataFields):
+class FewShotConfig(BaselineFields, ReptileFields, MetricFields, MeganFields, InnerLoopFields,
+                    TrainingFields, EpisodeFields, DataFields):
     """Settings of an N-way K-shot meta-training run (defaults: the CPU recipe)."""
     algorithm: str = setting("maml", _algorithm_help(), choices=ALGORITHMS)
 

@@ -29,7 +29,8 @@ from tfmeta.experiments.few_shot.fields.shared import (DATASETS, OUTER_LR_SCHEDU
 SHARED_BLOCKS = (DataFields, EpisodeFields, TrainingFields)
 OPTION_BLOCKS = (InnerLoopFields, MeganFields, MetricFields, ReptileFields, BaselineFields)
 
-__all__ = ["ADAPTS", "BaselineFields", "CONDITIONINGS", "DATASETS", "INNER_OPTIMIZERS", "MEGAN_FIELDS", "OPTION_BLOCKS",
+__all__ = ["ADAPTS", "BaselineFields", "CONDITIONINGS", "DATASETS", "INNER_OPTIMIZERS",
+           "MEGAN_FIELDS", "OPTION_BLOCKS",
            "OUTER_LOSSES", "OUTER_LR_SCHEDULES", "POOLINGS", "SHARED_BLOCKS", "SPLITS",
            "STEP_WEIGHTS", "DataFields", "EpisodeFields", "InnerLoopFields", "MeganFields",
            "MetricFields", "ReptileFields", "TrainingFields"]

@@ -24,5 +24,5 @@ from tfmeta.experiments.few_shot.learners import baseline
 from tfmeta.experiments.few_shot.registry import (FewShotSetup, LearnerSpec, get, names, register,
                                                   unregister)
 
-__all__ = ["FewShotSetup", "LearnerSpec", "baseline", "get", "gradient", "hsml", "megan", "metric", "names",
-           "register", "reptile", "unregister"]
+__all__ = ["FewShotSetup", "LearnerSpec", "baseline", "get", "gradient", "hsml", "megan",
+           "metric", "names", "register", "reptile", "unregister"]

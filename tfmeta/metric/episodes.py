@@ -20,7 +20,10 @@ batch's statistics, the moving averages left alone: transductive scoring):
   of each class; loss: pair cross-entropy, same and different pairs balanced;
 * ``centroid`` (the pre-trained baseline's scoring; SimpleShot, RFS): state:
   class means of the L2-normalized embeddings; logits: minus the squared
-  Euclidean distance of the normalized query to them; loss: cross-entropy.
+  Euclidean distance of the normalized query to them; loss: cross-entropy;
+* ``logistic`` (RFS's head): state: a logistic regression fit on the
+  normalized support embeddings (:mod:`tfmeta.metric.logistic`); logits: its
+  logits of the normalized query; loss: cross-entropy.
 
 Example:
     >>> emb = embed(nets, images, training=False)           # [E, S + Q, D]
@@ -36,8 +39,9 @@ import keras
 import tensorflow as tf
 
 from tfmeta.functional import apply, params_of
+from tfmeta.metric.logistic import fit_logistic, logistic_logits
 
-METHODS = ("protonet", "matching", "relation", "siamese", "centroid")
+METHODS = ("protonet", "matching", "relation", "siamese", "centroid", "logistic")
 BATCH_STATISTICS = "batch_statistics"
 _TINY = 1e-12
 
@@ -151,6 +155,8 @@ def support_state(nets: MetricNets, embeddings: tf.Tensor, labels: tf.Tensor, wa
         return {"prototypes": prototypes(embeddings, labels, ways)}
     if method == "centroid":
         return {"centroids": prototypes(normalized(embeddings), labels, ways)}
+    if method == "logistic":
+        return fit_logistic(normalized(embeddings), labels, ways)
     if method == "relation":   # Sung et al. sum the K shots' feature maps of a class
         return {"class_features": _class_sums(embeddings, one_hot)}
     if method == "matching" and nets.head is not None:
@@ -176,6 +182,8 @@ def query_logits(nets: MetricNets, state: dict, queries: tf.Tensor,
         return -squared_distances(queries, state["prototypes"])
     if method == "centroid":
         return -squared_distances(normalized(queries), state["centroids"])
+    if method == "logistic":
+        return logistic_logits(state, normalized(queries))
     if method == "relation":
         features = state["class_features"]                                   # [E, N, h, w, c]
         q_shape, f_shape = tf.shape(queries), tf.shape(features)

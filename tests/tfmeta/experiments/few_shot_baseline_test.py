@@ -12,11 +12,13 @@ import numpy as np
 import tensorflow as tf
 
 from export import api
+from export.classifier_api import classifier_module
 from tests.export.fixtures import run_cli
 from tests.tfmeta.experiments.few_shot_test import FolderTestCase, checkpoint_values, config
 from tfmeta.data import EpisodeSampler
 from tfmeta.experiments import few_shot
 from tfmeta.metric import MetricNets, query_logits, support_state
+from tfmeta.metric.logistic import LOGISTIC_L2, LOGISTIC_STEPS
 
 TRAINED = dict(algorithm="baseline", batch_size=16, filters=32, steps=40, eval_every=40,
                checkpoint_every=20)
@@ -91,7 +93,7 @@ class BaselineTest(FolderTestCase):
         path = out.strip().splitlines()[-1]
         metadata = api.read_metadata(path)
         self.assertEqual((metadata["algorithm"], metadata["family"], metadata["max_ways"],
-                          metadata["trained_classes"], metadata["scoring"]),
+                          metadata["trained_classes"], metadata["baseline_head"]),
                          ("baseline", "metric", 6, self.splits.train.num_classes, "centroid"))
         model = tf.saved_model.load(path)
         for ways, dataset in ((2, self.splits.test), (4, self.splits.test),
@@ -105,6 +107,47 @@ class BaselineTest(FolderTestCase):
             python = few_shot.classify(self.setup, state, e.query_images).numpy()
             self.assertEqual(served["probabilities"].shape, (2 * ways, ways))
             np.testing.assert_allclose(served["probabilities"].numpy(), python, atol=1e-5)
+
+    def test_logistic_head_equals_gradient_descent_by_hand_and_reaches_its_optimum(self):
+        rng = np.random.default_rng(4)
+        support = rng.normal(size=[1, 6, 4]).astype(np.float64)
+        labels = np.array([[0, 1, 2, 0, 1, 2]], np.int32)
+        queries = rng.normal(size=[1, 3, 4]).astype(np.float64)
+        nets = MetricNets("logistic", embedding=None)
+        state = support_state(nets, tf.constant(support), tf.constant(labels), 3)
+        got = query_logits(nets, state, tf.constant(queries)).numpy()
+        x = support[0] / np.linalg.norm(support[0], axis=-1, keepdims=True)
+        y = np.eye(3)[labels[0]]
+        w, b, l2 = np.zeros([4, 3]), np.zeros([3]), LOGISTIC_L2
+        for _ in range(LOGISTIC_STEPS):
+            z = x @ w + b
+            p = np.exp(z - z.max(-1, keepdims=True))
+            error = (p / p.sum(-1, keepdims=True) - y) / len(x)
+            w, b = w - (x.T @ error + l2 * w) / (1 + l2), b - error.sum(0) / (1 + l2)
+        q = queries[0] / np.linalg.norm(queries[0], axis=-1, keepdims=True)
+        np.testing.assert_allclose(state["weights"].numpy()[0], w, atol=1e-10)
+        np.testing.assert_allclose(got[0], q @ w + b, atol=1e-10)
+        # 100 steps reach the regularized optimum: the gradient there is ~0.
+        z = x @ w + b
+        p = np.exp(z - z.max(-1, keepdims=True))
+        error = (p / p.sum(-1, keepdims=True) - y) / len(x)
+        self.assertLess(np.abs(x.T @ error + l2 * w).max() + np.abs(error.sum(0)).max(), 1e-4)
+
+    def test_the_logistic_head_scores_the_trained_run_and_serves_as_python(self):
+        setup, _ = few_shot.load_run(self.workdir, baseline_head="logistic")
+        accuracies = few_shot.episode_accuracies(setup, self.splits.test, episodes=6,
+                                                 inner_steps=0)
+        self.assertGreater(float(np.mean(accuracies)), 1.0 / 3)
+        module = classifier_module(setup, max_support=12, max_query=12, max_ways=4)
+        e = EpisodeSampler(self.splits.test, ways=4, shots=2, queries=2, seed=8)(0)
+        path = os.path.join(self.tmp.name, "logistic_module")
+        tf.saved_model.save(module, path)
+        loaded = tf.saved_model.load(path)
+        served = loaded.adapt_and_classify(
+            e.support_images, e.support_labels, e.query_images, tf.constant(0))
+        python = few_shot.classify(setup, few_shot.adapt(
+            setup, e.support_images, e.support_labels, inner_steps=0, ways=4), e.query_images)
+        np.testing.assert_allclose(served["probabilities"].numpy(), python.numpy(), atol=1e-5)
 
     def test_batch_size_is_refused_on_other_learners_and_build_needs_the_classes(self):
         with self.assertRaisesRegex(ValueError, r"^`batch_size`=8 applies to `algorithm`="

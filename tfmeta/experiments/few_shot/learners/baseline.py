@@ -10,9 +10,11 @@ image, a batch a pure function of seed and step) with Adam at `outer_lr` under
 the run's schedule, one update per mini-batch
 (:class:`tfmeta.metric.BaselineLearner`). It has no inner loop and belongs to
 the metric family: an episode is scored from the frozen embedding's support
-features, the classifier unused -- each class is the mean of its support
-images' L2-normalized features, a query goes to the nearest one (method
-``centroid`` of :mod:`tfmeta.metric.episodes`) -- so it scores and serves
+features, the classifier unused -- by default each class is the mean of its
+support images' L2-normalized features and a query goes to the nearest one
+(method ``centroid`` of :mod:`tfmeta.metric.episodes`); with `baseline_head`
+logistic a logistic regression is fit on those features in the graph (method
+``logistic``, RFS's head) -- so it scores and serves
 episodes of any N exactly as the metric learners do (their ``adapt``,
 ``logits``, ``transductive_logits`` and ``serving``).
 
@@ -33,8 +35,6 @@ from tfmeta.experiments.few_shot.learners.components import outer_optimizer
 from tfmeta.experiments.few_shot.registry import Config, FewShotSetup, LearnerSpec, register
 from tfmeta.metric import BaselineLearner, MetricNets
 
-METHOD = "centroid"
-
 
 def build_baseline(config: Config, image_shape, *, dtype: str = "float32",
                    activation: str = "relu", classes: int | None = None) -> FewShotSetup:
@@ -47,7 +47,7 @@ def build_baseline(config: Config, image_shape, *, dtype: str = "float32",
     checkpoint = tf.train.Checkpoint(model=embedding, classifier=learner.classifier,
                                      step=learner.step, optimizer=learner.optimizer)
     return FewShotSetup(config, embedding, None, None, learner, checkpoint,
-                        MetricNets(METHOD, embedding))
+                        MetricNets(config.baseline_head, embedding))
 
 
 def batches(config: Config, sampler) -> ImageBatchSampler:
@@ -57,14 +57,15 @@ def batches(config: Config, sampler) -> ImageBatchSampler:
 
 
 def serving_metadata(setup: FewShotSetup) -> dict:
-    return {"trained_classes": int(setup.learner.classifier.units), "scoring": METHOD}
+    return {"trained_classes": int(setup.learner.classifier.units),
+            "baseline_head": setup.config.baseline_head}
 
 
 register(LearnerSpec(
     name="baseline", family="metric",
     help="pre-training (Chen et al. 2019, RFS): the embedding and a classifier over every "
-         "meta-train class on plain mini-batches of `batch_size`; an episode's queries go to the "
-         "nearest class mean of the support's L2-normalized features, the classifier unused",
+         "meta-train class on plain mini-batches of `batch_size`; an episode is scored from the "
+         "support's L2-normalized features by `baseline_head`, the classifier unused",
     build=build_baseline, adapt=metric.adapt, logits=metric.logits,
     transductive_logits=metric.transductive_logits, serving=metric.serving,
     serving_metadata=serving_metadata, blocks=(BaselineFields,), episodes=batches,

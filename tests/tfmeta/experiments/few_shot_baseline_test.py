@@ -149,10 +149,14 @@ class BaselineTest(FolderTestCase):
             setup, e.support_images, e.support_labels, inner_steps=0, ways=4), e.query_images)
         np.testing.assert_allclose(served["probabilities"].numpy(), python.numpy(), atol=1e-5)
 
-    def test_batch_size_is_refused_on_other_learners_and_build_needs_the_classes(self):
+    def test_batch_size_is_refused_on_other_learners_and_above_the_images_and_build_needs_classes(self):
         with self.assertRaisesRegex(ValueError, r"^`batch_size`=8 applies to `algorithm`="
                                                 r"baseline, not 'protonet'$"):
             config(self.folder, algorithm="protonet", batch_size=8)
         with self.assertRaisesRegex(ValueError, r"`algorithm`=baseline needs the number of "
                                                 r"meta-train classes"):
             few_shot.build(config(self.folder, algorithm="baseline"), (28, 28, 1))
+        with self.assertRaisesRegex(ValueError, r"^`batch_size`=81 is more than the 80 images "
+                                                r"of the meta-train classes$"):
+            few_shot.run(config(self.folder, algorithm="baseline", batch_size=81),
+                         os.path.join(self.tmp.name, "too_large"))

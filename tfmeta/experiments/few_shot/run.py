@@ -115,7 +115,8 @@ def _check_data(config: FewShotConfig, splits) -> Callable[[Any], Any]:
         names = ("`train_ways`/`shots`/`train_queries` (training episodes)"
                  if "train_ways" in learners.get(config.algorithm).fields
                  else "`ways`/`shots`/`queries`")
-        raise ValueError(f"{names}: {e}") from None
+        message = str(e)   # one that names its field already is the learner's own
+        raise ValueError(message if message.startswith("`") else f"{names}: {message}") from None
     try:
         EpisodeSampler(splits.test, ways=config.ways, shots=config.shots,
                        queries=config.queries)

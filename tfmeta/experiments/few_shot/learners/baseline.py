@@ -53,6 +53,10 @@ def build_baseline(config: Config, image_shape, *, dtype: str = "float32",
 def batches(config: Config, sampler) -> ImageBatchSampler:
     """Its training stream: mini-batches of `batch_size` images of every meta-train class
     (of the episode sampler's dataset), labelled by class index."""
+    images = sampler.dataset.num_images
+    if config.batch_size > images:
+        raise ValueError(f"`batch_size`={config.batch_size} is more than the {images} images of "
+                         "the meta-train classes")
     return ImageBatchSampler(sampler.dataset, batch_size=config.batch_size, seed=config.seed)
 
 

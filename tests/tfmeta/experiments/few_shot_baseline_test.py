@@ -17,6 +17,7 @@ from tests.export.fixtures import run_cli
 from tests.tfmeta.experiments.few_shot_test import FolderTestCase, checkpoint_values, config
 from tfmeta.data import EpisodeSampler
 from tfmeta.experiments import few_shot
+from tfmeta.experiments.settings import resolve
 from tfmeta.metric import MetricNets, query_logits, support_state
 from tfmeta.metric.logistic import LOGISTIC_L2, LOGISTIC_STEPS
 
@@ -149,7 +150,7 @@ class BaselineTest(FolderTestCase):
             setup, e.support_images, e.support_labels, inner_steps=0, ways=4), e.query_images)
         np.testing.assert_allclose(served["probabilities"].numpy(), python.numpy(), atol=1e-5)
 
-    def test_batch_size_is_refused_on_other_learners_and_above_the_images_and_build_needs_classes(self):
+    def test_refusals_batch_size_elsewhere_or_above_the_images_no_classes_and_paper_preset(self):
         with self.assertRaisesRegex(ValueError, r"^`batch_size`=8 applies to `algorithm`="
                                                 r"baseline, not 'protonet'$"):
             config(self.folder, algorithm="protonet", batch_size=8)
@@ -160,3 +161,7 @@ class BaselineTest(FolderTestCase):
                                                 r"of the meta-train classes$"):
             few_shot.run(config(self.folder, algorithm="baseline", batch_size=81),
                          os.path.join(self.tmp.name, "too_large"))
+        with self.assertRaisesRegex(ValueError, r"^`preset`=paper has no settings for "
+                                                r"`algorithm`=baseline yet; use `preset`=cpu"):
+            resolve(few_shot.FewShotConfig, few_shot.PRESETS, given={"algorithm": "baseline"},
+                    preset="paper")

@@ -4,7 +4,8 @@ Meta-trains Conv-4 on the training classes of a dataset (Omniglot's 1200
 characters by default) with MAML, first-order MAML, Meta-SGD, Reptile, MAML++
 options, the LSTM meta-learner, HSML or MeGAN (which also writes
 ``samples.png``) -- or trains a metric learner on the same episodes
-(Prototypical, Matching, Relation or Siamese networks) -- and scores
+(Prototypical, Matching, Relation or Siamese networks), or pre-trains a
+classifier over every training class (``--algorithm=baseline``) -- and scores
 ``--eval_episodes`` held-out episodes every ``--eval_every`` updates: the
 learning curve, ``WORKDIR/curve.json`` and ``WORKDIR/curve.png``. The defaults
 are the CPU recipe (5-way 1-shot MAML, about 30 minutes on 2 cores); metric
@@ -44,7 +45,11 @@ def describe(config: experiment.FewShotConfig) -> str:
     if config.dataset in BENCHMARK_DATASETS:
         data = f"{config.dataset} from {config.data_dir}"
     spec = experiment.learners.get(config.algorithm)
-    if not spec.inner_loop:
+    if "batch_size" in spec.fields:   # the pre-trained baseline: no episodes in training
+        training = (f"training: mini-batches of {config.batch_size} images of every training "
+                    f"class; lr={config.outer_lr} ({config.outer_lr_schedule}) "
+                    f"steps={config.steps} backbone={config.backbone} filters={config.filters}")
+    elif not spec.inner_loop:
         extras = "".join(f" {k}={getattr(config, k)}" for k in ("fce", "fce_steps") if config.fce)
         if config.algorithm == "matching":
             extras += f" matching_scale={config.matching_scale:g}"

@@ -26,6 +26,9 @@ Load a class-per-task distribution, then sample from it:
 * :mod:`tfmeta.data.support` -- ``task_classes``, ``support_set``,
   ``step_batches``: the test tasks, their shots and per-step batches, shared
   by evaluation, figures and exports.
+* :mod:`tfmeta.data.batches` -- ``ImageBatchSampler``: plain supervised
+  mini-batches of every image, labelled by class index, epoch by epoch
+  (the few-shot baseline's pre-training).
 * :mod:`tfmeta.data.sampling` -- the stateless keys and draws the samplers
   are made of.
 
@@ -40,6 +43,7 @@ Example:
     >>> episode = EpisodeSampler(splits.test, ways=3, shots=5, queries=10)(0)
 """
 
+from tfmeta.data.batches import ImageBatchSampler
 from tfmeta.data.benchmarks import BENCHMARKS, load_benchmark
 from tfmeta.data.class_dataset import ClassDataset, ClassDatasetSplits
 from tfmeta.data.cifar100 import load_cifar_fs, load_fc100
@@ -59,6 +63,7 @@ __all__ = [
     "ClassDatasetSplits",
     "Episode",
     "EpisodeSampler",
+    "ImageBatchSampler",
     "MetaBatchSampler",
     "clear_cache",
     "load_benchmark",

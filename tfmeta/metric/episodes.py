@@ -17,7 +17,13 @@ batch's statistics, the moving averages left alone: transductive scoring):
 * ``relation``: state: per-class sums of feature maps; logits: the relation
   module on concatenated maps; loss: MSE of their sigmoid to one-hot;
 * ``siamese``: state: embeddings and one-hots; logits: the best pair logit
-  of each class; loss: pair cross-entropy, same and different pairs balanced.
+  of each class; loss: pair cross-entropy, same and different pairs balanced;
+* ``centroid`` (the pre-trained baseline's scoring; SimpleShot, RFS): state:
+  class means of the L2-normalized embeddings; logits: minus the squared
+  Euclidean distance of the normalized query to them; loss: cross-entropy;
+* ``logistic`` (RFS's head): state: a logistic regression fit on the
+  normalized support embeddings (:mod:`tfmeta.metric.logistic`); logits: its
+  logits of the normalized query; loss: cross-entropy.
 
 Example:
     >>> emb = embed(nets, images, training=False)           # [E, S + Q, D]
@@ -33,8 +39,9 @@ import keras
 import tensorflow as tf
 
 from tfmeta.functional import apply, params_of
+from tfmeta.metric.logistic import fit_logistic, logistic_logits
 
-METHODS = ("protonet", "matching", "relation", "siamese")
+METHODS = ("protonet", "matching", "relation", "siamese", "centroid", "logistic")
 BATCH_STATISTICS = "batch_statistics"
 _TINY = 1e-12
 
@@ -127,6 +134,11 @@ def squared_distances(queries: tf.Tensor, points: tf.Tensor) -> tf.Tensor:
                          axis=-1)
 
 
+def normalized(embeddings: tf.Tensor) -> tf.Tensor:
+    """``embeddings`` scaled to unit L2 norm along the last axis (a zero vector stays zero)."""
+    return tf.math.l2_normalize(embeddings, axis=-1, epsilon=_TINY)
+
+
 def cosine_similarities(queries: tf.Tensor, support: tf.Tensor) -> tf.Tensor:
     """``[E, Q, S]`` cosine similarities of ``queries [E, Q, D]`` and ``support [E, S, D]``."""
     q = tf.math.l2_normalize(queries, axis=-1, epsilon=_TINY)
@@ -141,6 +153,10 @@ def support_state(nets: MetricNets, embeddings: tf.Tensor, labels: tf.Tensor, wa
     one_hot = _one_hot(labels, ways, embeddings.dtype)
     if method == "protonet":
         return {"prototypes": prototypes(embeddings, labels, ways)}
+    if method == "centroid":
+        return {"centroids": prototypes(normalized(embeddings), labels, ways)}
+    if method == "logistic":
+        return fit_logistic(normalized(embeddings), labels, ways)
     if method == "relation":   # Sung et al. sum the K shots' feature maps of a class
         return {"class_features": _class_sums(embeddings, one_hot)}
     if method == "matching" and nets.head is not None:
@@ -164,6 +180,10 @@ def query_logits(nets: MetricNets, state: dict, queries: tf.Tensor,
     method = check_method(nets.method)
     if method == "protonet":
         return -squared_distances(queries, state["prototypes"])
+    if method == "centroid":
+        return -squared_distances(normalized(queries), state["centroids"])
+    if method == "logistic":
+        return logistic_logits(state, normalized(queries))
     if method == "relation":
         features = state["class_features"]                                   # [E, N, h, w, c]
         q_shape, f_shape = tf.shape(queries), tf.shape(features)

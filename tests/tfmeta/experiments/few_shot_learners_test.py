@@ -68,7 +68,8 @@ class RegistryTest(FolderTestCase):
         # whole episodes; no time budget).
         added = {"matching_scale": 1.0, "inner_optimizer": "sgd", "inner_batch": 0,
                  "train_shots": 0, "clip_norm": 0.0, "max_minutes": 0.0, "adapt": "all",
-                 "backbone": "conv4"}
+                 "backbone": "conv4", "batch_size": 64,
+                 "baseline_head": "centroid"}
         self.assertEqual(sorted(few_shot.FewShotConfig().to_json()), sorted({**stored, **added}))
         self.assertEqual(few_shot.FewShotConfig(**stored).to_json(), {**stored, **added})
 

@@ -72,8 +72,14 @@ def training_sampler(config: FewShotConfig, dataset) -> Callable[[Any], Task]:
 
 
 def build(config: FewShotConfig, image_shape, *, dtype: str = "float32",
-          activation: str = "relu") -> FewShotSetup:
-    """Nets, objective, inner optimizer, learner and checkpoint of a run (its learner's)."""
+          activation: str = "relu", classes: int | None = None) -> FewShotSetup:
+    """Nets, objective, inner optimizer, learner and checkpoint of a run (its learner's).
+
+    ``classes``: the number of meta-train classes, for a learner whose build
+    takes it (``algorithm`` baseline: ``splits.train.num_classes``); ignored by
+    the others.
+    """
     keras.utils.set_random_seed(config.seed)
-    return learners.get(config.algorithm).build(config, image_shape, dtype=dtype,
-                                                activation=activation)
+    spec = learners.get(config.algorithm)
+    extra = {"classes": classes} if spec.classes else {}
+    return spec.build(config, image_shape, dtype=dtype, activation=activation, **extra)

@@ -11,7 +11,8 @@ shared ones (data, episodes, net and run), the gradient family's inner loop
 and MAML++ options (``per_step_lr``, ``per_step_bn``, ``first_order_steps``,
 ``step_weights="annealed"``; with ``outer_lr_schedule="cosine"`` that is
 MAML++), MeGAN's generator options, the metric learners' training episodes
-and FCE, and Reptile's inner optimizer and training mini-batches.
+and FCE, Reptile's inner optimizer and training mini-batches, and the
+pre-trained baseline's ``batch_size``.
 :class:`FewShotConfig` inherits them all: one flat dataclass, one flag per
 field, one flat ``config.json``. ``algorithm`` names a registered
 learner (:mod:`tfmeta.experiments.few_shot.learners`), which says which
@@ -31,9 +32,9 @@ from tfmeta.experiments.few_shot import learners
 from tfmeta.experiments.few_shot.fields import (CONDITIONINGS, DATASETS, MEGAN_FIELDS,
                                                 OPTION_BLOCKS, OUTER_LOSSES, OUTER_LR_SCHEDULES,
                                                 POOLINGS, SHARED_BLOCKS, SPLITS, STEP_WEIGHTS,
-                                                DataFields, EpisodeFields, InnerLoopFields,
-                                                MeganFields, MetricFields, ReptileFields,
-                                                TrainingFields)
+                                                BaselineFields, DataFields, EpisodeFields,
+                                                InnerLoopFields, MeganFields, MetricFields,
+                                                ReptileFields, TrainingFields)
 from tfmeta.experiments.settings import setting
 
 __all__ = ["ALGORITHMS", "BLOCKS", "CONDITIONINGS", "DATASETS", "FewShotConfig",
@@ -57,13 +58,13 @@ def _algorithm_help() -> str:
     return (f"{listed('gradient')}. MAML++ is maml with `per_step_lr`, `per_step_bn`, "
             "`first_order_steps`, `step_weights`=annealed and `outer_lr_schedule`=cosine. "
             "Metric learners (a Conv-4 embedding trained with Adam at `outer_lr`; the "
-            f"inner-loop flags do not apply): {listed('metric')}. Each metric learner has its own "
-            "CPU recipe for flags not given.")
+            f"inner-loop flags do not apply): {listed('metric')}. Each metric learner but baseline "
+            "has its own CPU recipe for flags not given.")
 
 
 @dataclasses.dataclass(frozen=True)
-class FewShotConfig(ReptileFields, MetricFields, MeganFields, InnerLoopFields, TrainingFields,
-                    EpisodeFields, DataFields):
+class FewShotConfig(BaselineFields, ReptileFields, MetricFields, MeganFields, InnerLoopFields,
+                    TrainingFields, EpisodeFields, DataFields):
     """Settings of an N-way K-shot meta-training run (defaults: the CPU recipe)."""
     algorithm: str = setting("maml", _algorithm_help(), choices=ALGORITHMS)
 

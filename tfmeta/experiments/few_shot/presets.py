@@ -83,6 +83,14 @@ METRIC_PAPER: dict[str, dict] = {
 }
 
 
+# The baseline's published training (Chen et al. 2019: Adam 1e-3, batches of 16, 400 epochs;
+# RFS: SGD) depends on the dataset's size and is not written here yet.
+BASELINE_PAPER_REFUSAL = (
+    "`preset`=paper has no settings for `algorithm`=baseline yet; use `preset`=cpu and give "
+    "Chen et al. 2019's: `outer_lr`=0.001 `outer_lr_schedule`=constant `batch_size`=16, "
+    "`steps` for 400 epochs of the training images")
+
+
 def _presets():
     hybrid = Rule({"algorithm": "megan", "first_order": True}, {"outer_loss": "hybrid"})
     gradient = OneOf(set(GRADIENT_ALGORITHMS) - {"reptile"})
@@ -108,6 +116,7 @@ def _presets():
                         "`shots`={shots}; it has " + known),
                    *(Rule({"algorithm": gradient, ("ways", "shots"): key}, PAPER[key])
                      for key in PAPER), *reptile,
+                   Rule({"algorithm": "baseline"}, refuse=BASELINE_PAPER_REFUSAL),
                    Rule({"algorithm": "megan"}, MEGAN_PAPER))),
     }
 

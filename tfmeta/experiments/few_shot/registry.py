@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from tfmeta import checks
 from tfmeta.algorithms import MetaLearner
-from tfmeta.metric import MetricLearner, MetricNets
+from tfmeta.metric import BaselineLearner, MetricLearner, MetricNets
 
 FAMILIES = ("gradient", "metric")
 # A FewShotConfig (tfmeta.experiments.few_shot.config, which imports this registry for the
@@ -38,7 +38,7 @@ class FewShotSetup(NamedTuple):
     model: keras.Model         # Conv-4 (gradient-based) or its embedding (metric learners)
     objective: Callable | None  # the inner loop's objective (None: metric learners)
     inner: Any                 # the InnerOptimizer of adaptation (None: metric learners)
-    learner: MetaLearner | MetricLearner
+    learner: MetaLearner | MetricLearner | BaselineLearner
     checkpoint: tf.train.Checkpoint
     nets: MetricNets | None = None   # metric learners: embedding and head
     generator: keras.Model | None = None   # MeGAN: the conditional generator
@@ -87,6 +87,8 @@ class LearnerSpec:
       fixed_shots: its support summary grows with the shots (Relation sums the
         K feature maps of a class), so it scores only the shots it trained with.
       backbones: the values of the config field `backbone` its build takes.
+      classes: its build also takes ``classes``, the number of meta-train
+        classes (the pre-trained baseline's classifier covers them all).
     """
     name: str
     family: str
@@ -106,6 +108,7 @@ class LearnerSpec:
     transductive_logits: Callable | None = None
     fixed_shots: bool = False
     backbones: tuple[str, ...] = ("conv4",)
+    classes: bool = False
 
     def __post_init__(self):
         checks.one_of("family", self.family, FAMILIES)

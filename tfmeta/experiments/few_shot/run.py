@@ -60,7 +60,7 @@ def load_run(workdir: str, splits=None, **overrides) -> tuple[FewShotSetup, Any]
     """Rebuilds the run in ``workdir`` and restores its latest checkpoint: ``(setup, splits)``."""
     config = dataclasses.replace(read_config(workdir), **overrides)
     splits = splits if splits is not None else load_data(config)
-    setup = build(config, splits.train.image_shape)
+    setup = build(config, splits.train.image_shape, classes=splits.train.num_classes)
     if restore_latest(setup.checkpoint, workdir) is None:
         raise FileNotFoundError(f"{workdir} holds no checkpoint (checkpoints/ is empty)")
     return setup, splits
@@ -115,7 +115,8 @@ def _check_data(config: FewShotConfig, splits) -> Callable[[Any], Any]:
         names = ("`train_ways`/`shots`/`train_queries` (training episodes)"
                  if "train_ways" in learners.get(config.algorithm).fields
                  else "`ways`/`shots`/`queries`")
-        raise ValueError(f"{names}: {e}") from None
+        message = str(e)   # one that names its field already is the learner's own
+        raise ValueError(message if message.startswith("`") else f"{names}: {message}") from None
     try:
         EpisodeSampler(splits.test, ways=config.ways, shots=config.shots,
                        queries=config.queries)
@@ -154,7 +155,8 @@ def _every(run: skeleton.Run):
 
 
 EXPERIMENT = skeleton.Experiment(
-    build=lambda config, splits: build(config, splits.train.image_shape),
+    build=lambda config, splits: build(config, splits.train.image_shape,
+                                       classes=splits.train.num_classes),
     sampler=lambda run: run.checked,   # the training sampler _check_data made
     resumable=lambda config: rundir.resumable_fields(RESUMABLE_FIELDS, config),
     load_data=load_data, check=_check, check_data=_check_data, every=_every,

@@ -12,9 +12,11 @@ refuses its switches where they do not apply.
 * :mod:`.inner_loop` -- the gradient family's: :class:`InnerLoopFields`;
 * :mod:`.megan` -- MeGAN's: :class:`MeganFields`;
 * :mod:`.metric` -- the metric learners': :class:`MetricFields`;
-* :mod:`.reptile` -- Reptile's: :class:`ReptileFields`.
+* :mod:`.reptile` -- Reptile's: :class:`ReptileFields`;
+* :mod:`.baseline` -- the pre-trained baseline's: :class:`BaselineFields`.
 """
 
+from tfmeta.experiments.few_shot.fields.baseline import BaselineFields
 from tfmeta.experiments.few_shot.fields.inner_loop import ADAPTS, STEP_WEIGHTS, InnerLoopFields
 from tfmeta.experiments.few_shot.fields.megan import (CONDITIONINGS, MEGAN_FIELDS, OUTER_LOSSES,
                                                       MeganFields)
@@ -25,9 +27,10 @@ from tfmeta.experiments.few_shot.fields.shared import (DATASETS, OUTER_LR_SCHEDU
                                                        TrainingFields)
 
 SHARED_BLOCKS = (DataFields, EpisodeFields, TrainingFields)
-OPTION_BLOCKS = (InnerLoopFields, MeganFields, MetricFields, ReptileFields)
+OPTION_BLOCKS = (InnerLoopFields, MeganFields, MetricFields, ReptileFields, BaselineFields)
 
-__all__ = ["ADAPTS", "CONDITIONINGS", "DATASETS", "INNER_OPTIMIZERS", "MEGAN_FIELDS", "OPTION_BLOCKS",
+__all__ = ["ADAPTS", "BaselineFields", "CONDITIONINGS", "DATASETS", "INNER_OPTIMIZERS",
+           "MEGAN_FIELDS", "OPTION_BLOCKS",
            "OUTER_LOSSES", "OUTER_LR_SCHEDULES", "POOLINGS", "SHARED_BLOCKS", "SPLITS",
            "STEP_WEIGHTS", "DataFields", "EpisodeFields", "InnerLoopFields", "MeganFields",
            "MetricFields", "ReptileFields", "TrainingFields"]

@@ -9,7 +9,8 @@ imports is the order of the `algorithm` choices).
 
 * :mod:`.gradient` -- the gradient family and ``maml``, ``fomaml``,
   ``metasgd``, ``meta_lstm``; :mod:`.hsml`; :mod:`.reptile`; :mod:`.megan`;
-* :mod:`.metric` -- ``protonet``, ``matching``, ``relation``, ``siamese``.
+* :mod:`.metric` -- ``protonet``, ``matching``, ``relation``, ``siamese``;
+* :mod:`.baseline` -- ``baseline`` (pre-training, then nearest centroid).
 
 Example:
     >>> from tfmeta.experiments.few_shot import learners
@@ -19,8 +20,9 @@ Example:
 
 # Importing a learner's module registers it.
 from tfmeta.experiments.few_shot.learners import gradient, hsml, reptile, megan, metric
+from tfmeta.experiments.few_shot.learners import baseline
 from tfmeta.experiments.few_shot.registry import (FewShotSetup, LearnerSpec, get, names, register,
                                                   unregister)
 
-__all__ = ["FewShotSetup", "LearnerSpec", "get", "gradient", "hsml", "megan", "metric", "names",
-           "register", "reptile", "unregister"]
+__all__ = ["FewShotSetup", "LearnerSpec", "baseline", "get", "gradient", "hsml", "megan",
+           "metric", "names", "register", "reptile", "unregister"]

@@ -37,6 +37,20 @@ from tfmeta.nets.metric_heads import (FullContextEmbedding, build_relation_modul
 from tfmeta.savedmodel.common import variable_names
 
 
+def metric_embedding(config: Config, image_shape, *, dtype: str = "float32",
+                     activation: str = "relu", maps: bool = False):
+    """The run's `backbone` as an embedding with moving-average batch norm: Conv-4 (``maps``:
+    7x7 feature maps of 28x28, two pooled blocks, not flattened) or ResNet-12 (a vector;
+    ``activation`` "relu" is the papers' leaky ReLU there)."""
+    if getattr(config, "backbone", "conv4") == "resnet12":   # a vector: not for `maps`
+        return build_resnet12(None, tuple(image_shape), widths=resnet12_widths(config.filters),
+                              norm="moving", dtype=dtype,
+                              activation="leaky_relu" if activation == "relu" else activation)
+    return build_conv4_embedding(tuple(image_shape), filters=config.filters,
+                                 pooling=config.pooling, pool_blocks=2 if maps else 4,
+                                 flatten=not maps, activation=activation, dtype=dtype)
+
+
 def build_metric(config: Config, image_shape, *, dtype: str = "float32",
                  activation: str = "relu", maps: bool = False,
                  head: Callable | None = None) -> FewShotSetup:
@@ -46,15 +60,8 @@ def build_metric(config: Config, image_shape, *, dtype: str = "float32",
     blocks, not flattened); ``head(config, features, dtype)`` builds the head
     on the embedding's output shape (None: no head).
     """
-    if getattr(config, "backbone", "conv4") == "resnet12":   # a vector: not for `maps`
-        embedding = build_resnet12(None, tuple(image_shape),
-                                   widths=resnet12_widths(config.filters), norm="moving",
-                                   dtype=dtype,
-                                   activation="leaky_relu" if activation == "relu" else activation)
-    else:
-        embedding = build_conv4_embedding(tuple(image_shape), filters=config.filters,
-                                          pooling=config.pooling, pool_blocks=2 if maps else 4,
-                                          flatten=not maps, activation=activation, dtype=dtype)
+    embedding = metric_embedding(config, image_shape, dtype=dtype, activation=activation,
+                                 maps=maps)
     features = tuple(int(s) for s in embedding.output_shape[1:])
     nets = MetricNets(config.algorithm, embedding,
                       None if head is None else head(config, features, dtype),

@@ -1,0 +1,167 @@
+"""The pre-train + nearest-centroid baseline (`algorithm`=baseline) end to end on the tiny folder
+dataset: it learns features that score held-out classes, resumes exactly, scores any N, and its
+export answers as Python does.
+
+One run of 40 mini-batch updates (Conv-4 of 32 filters, batches of 16 of the 10 meta-train
+classes' 80 images) is shared by the tests; the resume test makes two 4-update runs of its own.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from export import api
+from export.classifier_api import classifier_module
+from tests.export.fixtures import run_cli
+from tests.tfmeta.experiments.few_shot_test import FolderTestCase, checkpoint_values, config
+from tfmeta.data import EpisodeSampler
+from tfmeta.experiments import few_shot
+from tfmeta.experiments.settings import resolve
+from tfmeta.metric import MetricNets, query_logits, support_state
+from tfmeta.metric.logistic import LOGISTIC_L2, LOGISTIC_STEPS
+
+TRAINED = dict(algorithm="baseline", batch_size=16, filters=32, steps=40, eval_every=40,
+               checkpoint_every=20)
+
+
+class BaselineTest(FolderTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.workdir = os.path.join(cls.tmp.name, "baseline")
+        few_shot.run(config(cls.folder, **TRAINED), cls.workdir)
+        cls.setup, cls.splits = few_shot.load_run(cls.workdir)
+
+    def test_pretraining_on_every_training_class_scores_held_out_episodes_above_chance(self):
+        curve = few_shot.read_curve(self.workdir)
+        self.assertEqual([p["step"] for p in curve], [0, 40])
+        self.assertNotIn("inner_steps", curve[-1])
+        # Chance is 1/3; the same 60 held-out episodes score both points.
+        self.assertGreater(curve[-1]["accuracy"], 0.5, curve)
+        self.assertGreater(curve[-1]["accuracy"], curve[0]["accuracy"] + 0.1, curve)
+        self.assertEqual(self.setup.learner.classifier.units, self.splits.train.num_classes)
+        self.assertEqual(int(self.setup.checkpoint.step.numpy()), 40)
+
+    def test_it_scores_any_number_of_ways_and_transductively(self):
+        for ways, transductive in ((2, False), (4, False), (3, True)):
+            accuracies = few_shot.episode_accuracies(self.setup, self.splits.test, episodes=6,
+                                                     inner_steps=0, ways=ways,
+                                                     transductive=transductive)
+            self.assertEqual(accuracies.shape, (6,))
+            self.assertGreater(float(np.mean(accuracies)), 1.0 / ways, (ways, transductive))
+
+    def test_interrupted_and_resumed_run_ends_with_the_same_weights_moving_stats_and_adam(self):
+        small = dict(algorithm="baseline", batch_size=8, filters=8, steps=4, eval_every=100,
+                     eval_episodes=2, checkpoint_every=2, outer_lr_schedule="constant")
+        straight = os.path.join(self.tmp.name, "straight")
+        resumed = os.path.join(self.tmp.name, "resumed")
+        few_shot.run(config(self.folder, **small), straight)
+        first = few_shot.run(config(self.folder, **small), resumed,
+                             stop=lambda: os.path.exists(os.path.join(resumed, "checkpoints",
+                                                                      "ckpt-2.index")))
+        self.assertEqual((first.interrupted, first.step), (True, 2))
+        self.assertEqual(few_shot.run(config(self.folder, **small), resumed).step, 4)
+        want, got = checkpoint_values(straight), checkpoint_values(resumed)
+        self.assertEqual(sorted(want), sorted(got))
+        for part in ("moving_mean", "classifier/", "optimizer/"):
+            self.assertTrue(any(part in name for name in want), (part, sorted(want)))
+        for name in want:
+            np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+    def test_nearest_centroid_scoring_equals_a_hand_computation_on_fixed_features(self):
+        rng = np.random.default_rng(3)
+        support = rng.normal(size=[1, 5, 4]).astype(np.float32)
+        labels = np.array([[0, 1, 2, 0, 1]], np.int32)
+        queries = rng.normal(size=[1, 3, 4]).astype(np.float32)
+        nets = MetricNets("centroid", embedding=None)
+        state = support_state(nets, tf.constant(support), tf.constant(labels), 3)
+        got = query_logits(nets, state, tf.constant(queries)).numpy()
+        unit = support[0] / np.linalg.norm(support[0], axis=-1, keepdims=True)
+        centroids = np.stack([unit[labels[0] == c].mean(0) for c in range(3)])
+        q = queries[0] / np.linalg.norm(queries[0], axis=-1, keepdims=True)
+        want = -((q[:, None] - centroids[None]) ** 2).sum(-1)
+        np.testing.assert_allclose(state["centroids"].numpy()[0], centroids, atol=1e-6)
+        np.testing.assert_allclose(got[0], want, atol=1e-5)
+
+    def test_the_export_answers_any_n_up_to_max_ways_as_python_scores(self):
+        base = os.path.join(self.tmp.name, "exports")
+        code, out = run_cli("export.saved_model", f"--workdir={self.workdir}",
+                            f"--export_dir={base}", "--name=baseline", "--max_support=24",
+                            "--max_query=24", "--max_ways=6")
+        self.assertIn(code, (0, None), out)
+        path = out.strip().splitlines()[-1]
+        metadata = api.read_metadata(path)
+        self.assertEqual((metadata["algorithm"], metadata["family"], metadata["max_ways"],
+                          metadata["trained_classes"], metadata["baseline_head"]),
+                         ("baseline", "metric", 6, self.splits.train.num_classes, "centroid"))
+        model = tf.saved_model.load(path)
+        for ways, dataset in ((2, self.splits.test), (4, self.splits.test),
+                              (6, self.splits.train)):
+            e = EpisodeSampler(dataset, ways=ways, shots=2, queries=2, seed=7)(0)
+            served = model.signatures["adapt_and_classify"](
+                support_images=e.support_images, support_labels=e.support_labels,
+                query_images=e.query_images, seed=tf.constant(0))
+            state = few_shot.adapt(self.setup, e.support_images, e.support_labels,
+                                   inner_steps=0, ways=ways)
+            python = few_shot.classify(self.setup, state, e.query_images).numpy()
+            self.assertEqual(served["probabilities"].shape, (2 * ways, ways))
+            np.testing.assert_allclose(served["probabilities"].numpy(), python, atol=1e-5)
+
+    def test_logistic_head_equals_gradient_descent_by_hand_and_reaches_its_optimum(self):
+        rng = np.random.default_rng(4)
+        support = rng.normal(size=[1, 6, 4]).astype(np.float64)
+        labels = np.array([[0, 1, 2, 0, 1, 2]], np.int32)
+        queries = rng.normal(size=[1, 3, 4]).astype(np.float64)
+        nets = MetricNets("logistic", embedding=None)
+        state = support_state(nets, tf.constant(support), tf.constant(labels), 3)
+        got = query_logits(nets, state, tf.constant(queries)).numpy()
+        x = support[0] / np.linalg.norm(support[0], axis=-1, keepdims=True)
+        y = np.eye(3)[labels[0]]
+        w, b, l2 = np.zeros([4, 3]), np.zeros([3]), LOGISTIC_L2
+        for _ in range(LOGISTIC_STEPS):
+            z = x @ w + b
+            p = np.exp(z - z.max(-1, keepdims=True))
+            error = (p / p.sum(-1, keepdims=True) - y) / len(x)
+            w, b = w - (x.T @ error + l2 * w) / (1 + l2), b - error.sum(0) / (1 + l2)
+        q = queries[0] / np.linalg.norm(queries[0], axis=-1, keepdims=True)
+        np.testing.assert_allclose(state["weights"].numpy()[0], w, atol=1e-10)
+        np.testing.assert_allclose(got[0], q @ w + b, atol=1e-10)
+        # 100 steps reach the regularized optimum: the gradient there is ~0.
+        z = x @ w + b
+        p = np.exp(z - z.max(-1, keepdims=True))
+        error = (p / p.sum(-1, keepdims=True) - y) / len(x)
+        self.assertLess(np.abs(x.T @ error + l2 * w).max() + np.abs(error.sum(0)).max(), 1e-4)
+
+    def test_the_logistic_head_scores_the_trained_run_and_serves_as_python(self):
+        setup, _ = few_shot.load_run(self.workdir, baseline_head="logistic")
+        accuracies = few_shot.episode_accuracies(setup, self.splits.test, episodes=6,
+                                                 inner_steps=0)
+        self.assertGreater(float(np.mean(accuracies)), 1.0 / 3)
+        module = classifier_module(setup, max_support=12, max_query=12, max_ways=4)
+        e = EpisodeSampler(self.splits.test, ways=4, shots=2, queries=2, seed=8)(0)
+        path = os.path.join(self.tmp.name, "logistic_module")
+        tf.saved_model.save(module, path)
+        loaded = tf.saved_model.load(path)
+        served = loaded.adapt_and_classify(
+            e.support_images, e.support_labels, e.query_images, tf.constant(0))
+        python = few_shot.classify(setup, few_shot.adapt(
+            setup, e.support_images, e.support_labels, inner_steps=0, ways=4), e.query_images)
+        np.testing.assert_allclose(served["probabilities"].numpy(), python.numpy(), atol=1e-5)
+
+    def test_refusals_batch_size_elsewhere_or_above_the_images_no_classes_and_paper_preset(self):
+        with self.assertRaisesRegex(ValueError, r"^`batch_size`=8 applies to `algorithm`="
+                                                r"baseline, not 'protonet'$"):
+            config(self.folder, algorithm="protonet", batch_size=8)
+        with self.assertRaisesRegex(ValueError, r"`algorithm`=baseline needs the number of "
+                                                r"meta-train classes"):
+            few_shot.build(config(self.folder, algorithm="baseline"), (28, 28, 1))
+        with self.assertRaisesRegex(ValueError, r"^`batch_size`=81 is more than the 80 images "
+                                                r"of the meta-train classes$"):
+            few_shot.run(config(self.folder, algorithm="baseline", batch_size=81),
+                         os.path.join(self.tmp.name, "too_large"))
+        with self.assertRaisesRegex(ValueError, r"^`preset`=paper has no settings for "
+                                                r"`algorithm`=baseline yet; use `preset`=cpu"):
+            resolve(few_shot.FewShotConfig, few_shot.PRESETS, given={"algorithm": "baseline"},
+                    preset="paper")

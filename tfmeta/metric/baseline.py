@@ -1,0 +1,102 @@
+"""``BaselineLearner``: pre-trains an embedding as an ordinary classifier over every training class.
+
+The few-shot baseline of Chen et al. 2019 ("A Closer Look at Few-shot
+Classification": Baseline) and Tian et al. 2020 (RFS): no episodes and no
+inner loop in training; the embedding and a linear classifier over all the
+meta-train classes learn by cross-entropy on plain mini-batches
+(:class:`tfmeta.data.ImageBatchSampler`), one optimizer step per batch. At
+test the classifier is dropped and an episode is scored from the support
+set's features of the frozen embedding (method ``centroid`` of
+:mod:`tfmeta.metric.episodes`: nearest class mean of L2-normalized features).
+
+A :class:`tfmeta.types.Learner` for :func:`tfmeta.training.meta_train`. A
+non-finite loss or gradient raises ``InvalidArgumentError`` and changes
+nothing (the batch-norm moving averages the forward pass updated are put back).
+
+Example:
+    >>> learner = BaselineLearner(embedding, classes=splits.train.num_classes,
+    ...                           optimizer=keras.optimizers.Adam(1e-3))
+    >>> learner.train_step(ImageBatchSampler(splits.train, batch_size=64)(0))
+    {'meta_loss/model': <tf.Tensor ...>, 'accuracy': ..., 'grad_norm/model': ...}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from tfmeta.metric.metric_learner import PLAYER
+
+
+class BaselineLearner(tf.Module):
+    """Owns the classifier over every training class, the optimizer and the step.
+
+    Args:
+      embedding: images ``[B, H, W, C]`` -> features ``[B, D]`` (moving-average
+        batch norm: batch statistics in training, the averages at test).
+      classes: outputs of the linear classifier (the training classes).
+      optimizer: a Keras optimizer (its schedule is read at its own iteration).
+      dtype: the classifier's dtype.
+    """
+
+    def __init__(self, embedding: keras.Model, classes: int,
+                 optimizer: keras.optimizers.Optimizer, dtype: str = "float32",
+                 name: str | None = None):
+        super().__init__(name=name)
+        if int(classes) < 2:
+            raise ValueError(f"classes must be at least 2, got {classes!r}")
+        self.embedding = embedding
+        features = int(embedding.output_shape[-1])
+        self.classifier = keras.layers.Dense(int(classes), dtype=dtype, name="classifier")
+        self.classifier.build((None, features))
+        self.optimizer = optimizer
+        self.trainable = (list(embedding.trainable_variables)
+                          + list(self.classifier.trainable_variables))
+        self.moving = [v for v in embedding.variables if not v.trainable]
+        self.optimizer.build(self.trainable)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="meta_step")
+        self._train = tf.function(self.update, reduce_retracing=True)
+
+    def loss(self, batch: tuple[Any, Any], training: bool = True
+             ) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(loss, accuracy)`` of ``(images [B, H, W, C], labels [B])``: mean cross-entropy of
+        the classifier over every training class."""
+        images, labels = batch
+        dtype = self.embedding.inputs[0].dtype
+        logits = self.classifier(self.embedding(tf.cast(images, dtype), training=training))
+        labels = tf.cast(labels, tf.int32)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels, tf.cast(logits, tf.float32)))
+        predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        return loss, tf.reduce_mean(tf.cast(tf.equal(predicted, labels), tf.float32))
+
+    def update(self, batch: tuple[Any, Any]) -> dict[str, tf.Tensor]:
+        """One optimizer step on one mini-batch (in a ``tf.function``): the metrics."""
+        kept = [tf.identity(v) for v in self.moving]
+        with tf.GradientTape() as tape:
+            loss, accuracy = self.loss(batch, training=True)
+        grads = tape.gradient(loss, self.trainable)
+        pairs = [(g, v) for g, v in zip(grads, self.trainable) if g is not None]
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(loss))]
+                               + [tf.reduce_all(tf.math.is_finite(g)) for g, _ in pairs])
+
+        def restore():
+            with tf.control_dependencies([v.assign(k) for v, k in zip(self.moving, kept)]):
+                return tf.constant(False)
+
+        ok = tf.cond(finite, lambda: tf.constant(True), restore)
+        with tf.control_dependencies([tf.debugging.Assert(ok, [
+                "non-finite loss or gradient; nothing was updated"])]):
+            self.optimizer.apply_gradients(pairs)
+            self.step.assign_add(1)
+        return {f"meta_loss/{PLAYER}": loss, "accuracy": accuracy,
+                f"grad_norm/{PLAYER}": tf.linalg.global_norm([g for g, _ in pairs])}
+
+    def train_step(self, batch: tuple[Any, Any]) -> dict[str, tf.Tensor]:
+        """One update on a mini-batch ``(images, labels)``; returns the metrics."""
+        return self._train(batch)
+
+    def learning_rates(self) -> dict[str, float]:
+        return {PLAYER: float(self.optimizer.learning_rate)}

@@ -27,7 +27,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tfmeta.metric.metric_learner import PLAYER
+from tfmeta.metric.metric_learner import PLAYER, apply_if_finite
 
 
 class BaselineLearner(tf.Module):
@@ -79,18 +79,8 @@ class BaselineLearner(tf.Module):
             loss, accuracy = self.loss(batch, training=True)
         grads = tape.gradient(loss, self.trainable)
         pairs = [(g, v) for g, v in zip(grads, self.trainable) if g is not None]
-        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(loss))]
-                               + [tf.reduce_all(tf.math.is_finite(g)) for g, _ in pairs])
-
-        def restore():
-            with tf.control_dependencies([v.assign(k) for v, k in zip(self.moving, kept)]):
-                return tf.constant(False)
-
-        ok = tf.cond(finite, lambda: tf.constant(True), restore)
-        with tf.control_dependencies([tf.debugging.Assert(ok, [
-                "non-finite loss or gradient; nothing was updated"])]):
-            self.optimizer.apply_gradients(pairs)
-            self.step.assign_add(1)
+        apply_if_finite(self.optimizer, pairs, loss, self.moving, kept,
+                        after=lambda: self.step.assign_add(1))
         return {f"meta_loss/{PLAYER}": loss, "accuracy": accuracy,
                 f"grad_norm/{PLAYER}": tf.linalg.global_norm([g for g, _ in pairs])}
 

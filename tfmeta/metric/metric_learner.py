@@ -29,6 +29,27 @@ from tfmeta.types import Task
 PLAYER = "model"
 
 
+def apply_if_finite(optimizer, pairs: list, loss: tf.Tensor, moving: list, kept: list,
+                    after=None) -> None:
+    """Applies the ``(gradient, variable)`` ``pairs`` (then calls ``after``) when ``loss`` and
+    every gradient are finite; otherwise restores the ``moving`` variables (batch-norm
+    averages) to their values ``kept`` before the forward pass, and the in-graph check
+    fails: nothing is updated."""
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(loss))]
+                           + [tf.reduce_all(tf.math.is_finite(g)) for g, _ in pairs])
+
+    def restore():
+        with tf.control_dependencies([v.assign(k) for v, k in zip(moving, kept)]):
+            return tf.constant(False)
+
+    ok = tf.cond(finite, lambda: tf.constant(True), restore)
+    with tf.control_dependencies([tf.debugging.Assert(ok, [
+            "non-finite loss or gradient; nothing was updated"])]):
+        optimizer.apply_gradients(pairs)
+        if after is not None:
+            after()
+
+
 class MetricLearner(tf.Module):
     """Owns a metric learner's optimizer and step; its nets are ``nets``.
 
@@ -89,19 +110,8 @@ class MetricLearner(tf.Module):
         pairs = [(g, v) for g, v in zip(grads, self.trainable) if g is not None]
         shares, (loss, accuracy) = keras_replica_share([g for g, _ in pairs], (loss, accuracy))
         pairs = list(zip(shares, [v for _, v in pairs]))
-        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(loss))]
-                               + [tf.reduce_all(tf.math.is_finite(g)) for g, _ in pairs])
-
-        def restore():
-            with tf.control_dependencies([v.assign(k) for v, k in zip(self.moving, kept)]):
-                return tf.constant(False)
-
-        ok = tf.cond(finite, lambda: tf.constant(True), restore)
-        with tf.control_dependencies([tf.debugging.Assert(ok, [
-                "non-finite loss or gradient; nothing was updated"])]):
-            self.optimizer.apply_gradients(pairs)
-            if self._owns_step:
-                self.step.assign_add(1)
+        apply_if_finite(self.optimizer, pairs, loss, self.moving, kept,
+                        after=(lambda: self.step.assign_add(1)) if self._owns_step else None)
         return {f"meta_loss/{PLAYER}": loss, "accuracy": accuracy,
                 f"grad_norm/{PLAYER}": tf.linalg.global_norm([g for g, _ in pairs])}, logits
 

@@ -84,8 +84,13 @@ def velocity_reward(tasks: tf.Tensor, velocity: tf.Tensor, action: tf.Tensor) ->
 
 @functools.lru_cache(maxsize=1)
 def half_cheetah():
-    """gymnasium's ``HalfCheetah-v5`` (unwrapped), made once; its compile warnings are
-    logged once instead of printed.
+    """:func:`make_half_cheetah`, made once (the pools share its compiled model)."""
+    return make_half_cheetah()
+
+
+def make_half_cheetah():
+    """A new gymnasium ``HalfCheetah-v5`` (unwrapped); MuJoCo's compile warnings go to the
+    log (once each) instead of stderr and ``MUJOCO_LOG.TXT``.
 
     Raises:
       ValueError: gymnasium or mujoco does not import.

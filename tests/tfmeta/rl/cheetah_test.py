@@ -1,6 +1,6 @@
 """The half-cheetah tasks: gymnasium's dynamics, the paper's rewards by hand, pure rollouts."""
 
-import gymnasium
+from gymnasium.envs.mujoco import half_cheetah_v5
 import numpy as np
 import tensorflow as tf
 from absl.testing import absltest
@@ -21,7 +21,8 @@ def constant_policy(obs):
 def by_hand(reset_seed, actions, horizon):
     """gymnasium's HalfCheetah-v5 stepped by hand: ``(observations [T, 17], velocities [T])``
     with the velocity ``(x_after - x_before) / dt`` read from the MuJoCo state."""
-    env = gymnasium.make("HalfCheetah-v5").unwrapped
+    env = cheetah.make_half_cheetah()   # gymnasium.make("HalfCheetah-v5").unwrapped, quiet
+    assert isinstance(env, half_cheetah_v5.HalfCheetahEnv) and env.spec.id == "HalfCheetah-v5"
     obs, _ = env.reset(seed=int(reset_seed))
     observations, velocities = [], []
     for t in range(horizon):

@@ -214,9 +214,12 @@ def rollout(reward: Callable, policy: Callable[[tf.Tensor], tuple[tf.Tensor, tf.
                     tf.ones_like(rew))
 
 
-def forward_velocity(rollouts: Rollouts) -> tf.Tensor:
-    """``[B, T, 1]``: the root's forward velocity where each step began (observation 8)."""
-    return rollouts.observations[..., FORWARD_VELOCITY:FORWARD_VELOCITY + 1]
+def running_velocity(rollouts: Rollouts) -> tf.Tensor:
+    """``[B, T, 1]``: the mean of the root's forward velocity (observation 8) over the steps
+    so far, a smooth picture of how fast, and which way, the cheetah runs."""
+    velocity = rollouts.observations[..., FORWARD_VELOCITY:FORWARD_VELOCITY + 1]
+    steps = tf.cast(tf.range(1, tf.shape(velocity)[1] + 1), velocity.dtype)[None, :, None]
+    return tf.cumsum(velocity, axis=1) / steps
 
 
 def check() -> None:
@@ -228,8 +231,8 @@ def _environment(name: str, title: str, sample, reward, goal: str) -> Environmen
     return Environment(
         name=name, title=title, observation_dim=OBSERVATION_DIM, action_dim=ACTION_DIM,
         task_dim=1, horizon=HORIZON, sample_tasks=sample,
-        rollout=functools.partial(rollout, reward), trace=forward_velocity,
-        trace_label=f"MAML mean-action forward velocity (dashed: {goal})", check=check)
+        rollout=functools.partial(rollout, reward), trace=running_velocity,
+        trace_label=f"MAML, mean actions: running mean velocity (dashed: {goal})", check=check)
 
 
 DIRECTION = _environment("cheetah_dir", "half-cheetah, direction", sample_directions,

@@ -1,6 +1,6 @@
 """The MAML-RL figure: return against policy-gradient steps (the paper's Figures 5 and 6),
 MAML's mean-action rollouts before and after adaptation for a few tasks (paths in the plane for
-navigation; the forward velocity against time for the half-cheetah, the goal dashed), and the
+navigation; the running mean forward velocity for the half-cheetah, the goal dashed), and the
 training curve.
 
 Example:
@@ -77,6 +77,6 @@ def _draw_traces(ax, paths: dict, colors: list) -> None:
         ax.set_aspect("equal", adjustable="datalim")
     else:
         ax.set_xlabel("time step")
-        ax.set_ylabel("forward velocity")
+        ax.set_ylabel("mean forward velocity so far")
     ax.set_title(paths.get("label", "MAML mean paths after 0..k steps (stars: goals)"))
     ax.legend(fontsize=8)

@@ -9,7 +9,7 @@ minutes. At the end, :func:`evaluate` scores MAML, the baseline and the random
 initialization after 0..``eval_steps`` steps on ``eval_tasks`` held-out tasks
 (``results.json``; ``maml_rl.png``: the curves and MAML's mean-action rollouts
 before and after adaptation for a few tasks: paths in the plane for navigation,
-forward velocity against time for the half-cheetah).
+running mean forward velocity for the half-cheetah).
 
 Example:
     >>> result = run(MamlRLConfig(steps=100), "runs/nav")

@@ -1,9 +1,10 @@
 r"""``python -m export.maml_rl``: a MAML-RL run's policy as a SavedModel that adapts and acts.
 
 Writes ``--export_dir`` (a SavedModel version directory) with the signatures
-``adapt_and_act(observations [E, T, 2], actions [E, T, 2], rewards [E, T], mask [E, T],
-new_observations [n, 2]) -> {"actions": [n, 2]}`` (one policy-gradient step on the
-rollouts, then the adapted policy's mean actions) and ``act(new_observations)``. It loads
+``adapt_and_act(observations [E, T, obs], actions [E, T, act], rewards [E, T], mask [E, T],
+new_observations [n, obs]) -> {"actions": [n, act]}`` (one policy-gradient step on the
+rollouts, then the adapted policy's mean actions) and ``act(new_observations)``; obs and
+act are the run's environment's (2 and 2 for navigation2d, 17 and 6 for the half-cheetah). It loads
 and runs with TensorFlow alone; a bad request fails with one line naming the argument.
 
 Example:

@@ -2,17 +2,20 @@ r"""``python -m trainers.maml_rl``: MAML for reinforcement learning (the MAML pa
 
 Meta-trains a 2x100 ReLU Gaussian policy on 2D navigation (``--env=navigation2d``:
 a point agent, goals uniform in [-0.5, 0.5]^2, reward minus the distance, 100
-steps) so that one vanilla policy-gradient step (lr ``--inner_lr``) on
-``--rollouts`` rollouts of a new goal reaches it; the meta-optimizer is TRPO
+steps) or on the half-cheetah (gymnasium's HalfCheetah-v5; ``--env=cheetah_dir``:
+run forward or backward, ``--env=cheetah_vel``: run at a goal velocity in [0, 2];
+the paper: ``--horizon=200 --meta_batch_size=40``) so that one vanilla
+policy-gradient step (lr ``--inner_lr``) on ``--rollouts`` rollouts of a new task
+solves it; the meta-optimizer is TRPO
 (``--outer=trpo``, max KL ``--max_kl``) or PPO-clip. Alongside, with the same
 outer update on the same goals, it trains the paper's pre-trained baseline
 (``--pretrain``). Every ``--eval_every`` meta-updates ``curve.json`` gets the
 held-out return after 0 and 1 steps; at the end ``results.json`` holds the
-return after 0..``--eval_steps`` steps on ``--eval_tasks`` held-out goals for
+return after 0..``--eval_steps`` steps on ``--eval_tasks`` held-out tasks for
 MAML, the pre-trained policy and the random initialization (mean and 95%
-interval; the paper's Figure 5), and ``maml_rl.png`` draws them with MAML's
-paths before and after adaptation. The half-cheetah tasks need gymnasium and
-mujoco (not installed here). Rerunning in the same ``--workdir`` resumes
+interval; the paper's Figures 5 and 6), and ``maml_rl.png`` draws them with
+MAML's mean-action rollouts before and after adaptation. The half-cheetah tasks
+need gymnasium[mujoco] (``pip install -e ".[rl]"``). Rerunning in the same ``--workdir`` resumes
 exactly from the last checkpoint; Ctrl-C (or SIGTERM) checkpoints after the
 running meta-update and exits with status 130.
 
@@ -43,16 +46,18 @@ def describe(config) -> str:
 
 
 def report(result, config, workdir: str) -> str:
-    """The return table of the paper's Figure 5."""
+    """The return table of the paper's Figures 5 and 6."""
     results = result.results
     steps = sorted(results["returns"]["maml"], key=int)
-    lines = [f"average return on {results['tasks']} held-out goals (mean ± 95% CI) after "
+    lines = [f"average return on {results['tasks']} held-out tasks (mean ± 95% CI) after "
              + " / ".join(steps) + " policy-gradient steps:"]
     for name, returns in results["returns"].items():
         ci = results["returns_ci95"][name]
         lines.append(f"  {name:9s} " + "  ".join(f"{returns[k]:8.2f} ± {ci[k]:.2f}"
                                                  for k in steps))
-    lines.append("  paper MAML " + "  ".join(f"{v:8.2f}" for v in results["paper_maml"].values()))
+    if results["paper_maml"]:
+        lines.append("  paper MAML " + "  ".join(f"{v:8.2f}"
+                                                 for v in results["paper_maml"].values()))
     lines.append(f"wrote {os.path.join(workdir, experiment.RESULTS_FILE)} and "
                  f"{experiment.FIGURE_FILE}")
     return "\n".join(lines)

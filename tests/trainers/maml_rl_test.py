@@ -38,7 +38,7 @@ class MamlRLCliTest(unittest.TestCase):
             self.assertEqual(results["step"], 2)
             self.assertEqual(set(results["returns"]), {"maml", "pretrain", "random"})
             self.assertEqual(set(results["returns"]["maml"]), {"0", "1"})
-            self.assertIn("average return on 3 held-out goals", out)
+            self.assertIn("average return on 3 held-out tasks", out)
             with open(os.path.join(workdir, "maml_rl.png"), "rb") as f:
                 self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
             # Exact resume: step 2 taken from checkpoint 1 in this process equals ckpt-2.
@@ -71,8 +71,8 @@ class MamlRLCliTest(unittest.TestCase):
                     new_observations=tf.zeros([3, 2]))
 
     def test_bad_flags_are_one_line(self):
-        for args, line in ((["--env=cheetah_dir"], "error: flag --env=cheetah_dir: value should "
-                                                   "be one of <navigation2d>"),
+        for args, line in ((["--env=ant_dir"], "error: flag --env=ant_dir: value should be one "
+                                               "of <navigation2d|cheetah_dir|cheetah_vel>"),
                            (["--inner_lr=0"], "error: --inner_lr must be a positive number, "
                                               "got 0.0"),
                            (["--rollouts=1"], "error: --rollouts must be an integer >= 2, got 1")):

@@ -1,8 +1,10 @@
-"""Reinforcement learning for MAML (Finn et al. 2017, section 5.3): 2D navigation, a Gaussian
-MLP policy at fast weights, the paper's linear baseline and policy-gradient estimator, TRPO and
-PPO-clip outer updates.
+"""Reinforcement learning for MAML (Finn et al. 2017, section 5.3): 2D navigation and the
+half-cheetah tasks, a Gaussian MLP policy at fast weights, the paper's linear baseline and
+policy-gradient estimator, TRPO and PPO-clip outer updates.
 
-Modules: :mod:`.navigation` (the environment, in-graph rollouts), :mod:`.policy`,
+Modules: :mod:`.environment` (what a task family offers), :mod:`.envs` (them by name),
+:mod:`.navigation` (2D navigation, in-graph rollouts), :mod:`.cheetah` (the half-cheetah
+direction and velocity tasks on gymnasium's MuJoCo HalfCheetah), :mod:`.policy`,
 :mod:`.returns` (returns, baseline, advantages), :mod:`.losses`, :mod:`.trpo`,
 :mod:`.learner` (:class:`MetaPolicyLearner`).
 

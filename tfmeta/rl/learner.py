@@ -1,6 +1,7 @@
 """MAML for reinforcement learning (Finn et al. 2017, Algorithm 3), as a learner.
 
-One :meth:`MetaPolicyLearner.train_step` on a meta-batch of tasks (goals):
+One :meth:`MetaPolicyLearner.train_step` on a meta-batch of tasks (goals, directions,
+velocities: rows of the environment's ``sample_tasks``):
 
 1. roll out ``rollouts`` rollouts per task with the policy ``theta``; fit each task's
    baseline; take ``inner_steps`` vanilla policy-gradient steps per task on the
@@ -14,8 +15,9 @@ One :meth:`MetaPolicyLearner.train_step` on a meta-batch of tasks (goals):
    adaptation, then a line search) or PPO-clip epochs with Adam update ``theta``.
 
 ``inner_steps=0`` is plain TRPO/PPO on the same tasks: the pre-trained baseline.
-Rollouts are in-graph and stateless in the batch's seed, so a step is a pure
-function of (variables, batch): resumption is exact.
+Rollouts (the :class:`tfmeta.rl.environment.Environment`'s, in the graph; MuJoCo
+steps through ``tf.numpy_function``) are stateless in the batch's seed, so a step is
+a pure function of (variables, batch): resumption is exact.
 
 Example:
     >>> learner = MetaPolicyLearner(build_policy(2, 2), inner_lr=0.1)
@@ -33,6 +35,7 @@ from tfmeta import checks
 from tfmeta import inner as inner_lib
 from tfmeta.algorithms import adaptation_trajectory
 from tfmeta.rl import losses, navigation, returns, trpo
+from tfmeta.rl.environment import Environment, rollout_returns
 from tfmeta.rl import policy as policy_lib
 from tfmeta.types import task_at
 
@@ -43,16 +46,18 @@ class MetaPolicyLearner:
     """Owns a policy's variables and step counter; :meth:`train_step` is one meta-update."""
 
     def __init__(self, model: keras.Model, *, inner_lr: float, inner_steps: int = 1,
-                 first_order: bool = False, rollouts: int = 20, horizon: int = navigation.HORIZON,
+                 first_order: bool = False, rollouts: int = 20, horizon: int | None = None,
                  gamma: float = 0.99, outer: str = "trpo", max_kl: float = 0.01,
                  cg_iterations: int = 10, cg_damping: float = 1e-5, ppo_epochs: int = 5,
-                 ppo_clip: float = 0.2, outer_lr: float = 3e-4):
+                 ppo_clip: float = 0.2, outer_lr: float = 3e-4,
+                 env: Environment = navigation.ENV):
+        horizon = env.horizon if horizon is None else horizon
         checks.positive("inner_lr", inner_lr)
         checks.count("inner_steps", inner_steps, minimum=0)
         checks.count("rollouts", rollouts, minimum=2)
         checks.count("horizon", horizon)
         checks.one_of("outer", outer, OUTERS)
-        self.model, self.outer_update = model, outer
+        self.model, self.outer_update, self.env = model, outer, env
         self.inner_lr, self.inner_steps, self.first_order = inner_lr, inner_steps, first_order
         self.rollouts, self.horizon, self.gamma = rollouts, horizon, gamma
         self.max_kl, self.cg_iterations, self.cg_damping = max_kl, cg_iterations, cg_damping
@@ -93,7 +98,7 @@ class MetaPolicyLearner:
         def act(obs):
             obs = tf.reshape(obs, [n, -1, obs.shape[-1]])
             outs = [policy_lib.distribution(self.model, p, obs[i]) for i, p in enumerate(per_task)]
-            return tuple(tf.reshape(tf.stack(o), [-1, obs.shape[-1]]) for o in zip(*outs))
+            return tuple(tf.reshape(tf.stack(o), [-1, o[0].shape[-1]]) for o in zip(*outs))
         return act
 
     def batch_of(self, per_task, rollouts) -> losses.PolicyBatch:
@@ -118,22 +123,22 @@ class MetaPolicyLearner:
                                            first_order=first_order)
         return trajectory[-1][losses.PLAYER]
 
-    def collect(self, params, goals, seed, steps: int, deterministic: bool = False):
+    def collect(self, params, tasks, seed, steps: int, deterministic: bool = False):
         """Rolls out, adapts one step per task, rolls out again... ``steps`` times.
 
         Returns ``(batches, returns, per_step_params)``: ``steps + 1`` PolicyBatches
-        ``[N, E, T, ..]``, the mea rollout return of each task after 0..steps steps
+        ``[N, E, T, ..]``, the mean rollout return of each task after 0..steps steps
         ``[steps + 1, N]``, and each step's per-task parameters.
         """
-        n = int(goals.shape[0])
+        n = int(tasks.shape[0])
         per_task = [list(params)] * n
-        rows = tf.repeat(goals, self.rollouts, axis=0)
+        rows = tf.repeat(tasks, self.rollouts, axis=0)
         batches, means, history = [], [], [per_task]
         for j in range(steps + 1):
-            traj = navigation.rollout(self.policy_of(per_task), rows, horizon=self.horizon,
-                                      seed=tf.random.experimental.stateless_fold_in(seed, j),
-                                      deterministic=deterministic)
-            ret = navigation.rollout_returns(traj)
+            traj = self.env.rollout(self.policy_of(per_task), rows, horizon=self.horizon,
+                                    seed=tf.random.experimental.stateless_fold_in(seed, j),
+                                    deterministic=deterministic)
+            ret = rollout_returns(traj)
             means.append(tf.reduce_mean(tf.reshape(ret, [n, self.rollouts]), axis=1))
             batch = self.batch_of(per_task, traj)
             batches.append(batch)
@@ -185,10 +190,11 @@ class MetaPolicyLearner:
     # -- one meta-update --
 
     def train_step(self, batch) -> dict[str, tf.Tensor]:
-        """One meta-update on ``batch = (goals [N, 2], seed int32 [2])``; returns metrics."""
-        goals, seed = batch
+        """One meta-update on ``batch = (tasks [N, task_dim], seed int32 [2])``; returns
+        metrics."""
+        tasks, seed = batch
         params = self.params()
-        batches, means, _ = self._collect(params, goals, seed, self.inner_steps)
+        batches, means, _ = self._collect(params, tasks, seed, self.inner_steps)
         inner = (None if self.inner_steps == 0 else
                  tf.nest.map_structure(lambda *t: tf.stack(t, axis=1), *batches[:-1]))
         outer = batches[-1]

@@ -20,25 +20,17 @@ Example:
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import tensorflow as tf
+
+from tfmeta.rl.environment import Environment, Rollouts, check_horizon, rollout_returns
 
 GOAL_LOW, GOAL_HIGH = -0.5, 0.5
 ACTION_BOUND = 0.1
 HORIZON = 100
 SUCCESS_RADIUS = 0.01
 OBSERVATION_DIM = ACTION_DIM = 2
-
-
-class Rollouts(NamedTuple):
-    """A batch of rollouts, batch-major: ``observations [B, T, 2]`` (where the agent was
-    when it acted), ``actions [B, T, 2]`` (as sampled, before clipping), ``rewards [B, T]``,
-    ``mask [B, T]`` (1 for the steps taken, 0 after the rollout ended)."""
-    observations: tf.Tensor
-    actions: tf.Tensor
-    rewards: tf.Tensor
-    mask: tf.Tensor
 
 
 def sample_goals(seed: tf.Tensor, count: int, dtype=tf.float32) -> tf.Tensor:
@@ -74,8 +66,7 @@ def rollout(policy: Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]], goals: t
     Returns:
       :class:`Rollouts`, gradients stopped (the data of a policy gradient).
     """
-    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
-        raise ValueError(f"`horizon` must be an integer >= 1, got {horizon!r}")
+    check_horizon(horizon)
     goals = tf.convert_to_tensor(goals)
     dtype, batch = goals.dtype, tf.shape(goals)[0]
     seed = tf.cast(seed, tf.int32)
@@ -100,6 +91,18 @@ def rollout(policy: Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]], goals: t
                         tf.transpose(rew), tf.transpose(mask))
 
 
-def rollout_returns(rollouts: Rollouts) -> tf.Tensor:
-    """``[B]`` undiscounted return of each rollout (the paper's "average return")."""
-    return tf.reduce_sum(rollouts.rewards * rollouts.mask, axis=1)
+def positions(rollouts: Rollouts) -> tf.Tensor:
+    """``[B, T + 1, 2]`` where the agent was, from the origin on (the moves clipped as
+    :func:`step` clips them; it stays put after the rollout ended)."""
+    moves = tf.clip_by_value(rollouts.actions, -ACTION_BOUND, ACTION_BOUND)
+    moved = tf.cumsum(moves * rollouts.mask[..., None], axis=1)
+    return tf.concat([tf.zeros_like(moved[:, :1]), moved], axis=1)
+
+
+ENV = Environment(
+    name="navigation2d", title="2D navigation", observation_dim=OBSERVATION_DIM,
+    action_dim=ACTION_DIM, task_dim=2, horizon=HORIZON, sample_tasks=sample_goals,
+    rollout=rollout, trace=positions,
+    trace_label="MAML mean paths after 0..k steps (stars: goals)")
+
+__all__ = ["ENV", "Rollouts", "positions", "rollout", "rollout_returns", "sample_goals", "step"]

@@ -1,5 +1,9 @@
 """Builds a MAML-RL run: the MAML learner, the pre-trained baseline, the task stream.
 
+The environment (``env``: 2D navigation or a half-cheetah task family,
+:mod:`tfmeta.rl.envs`) gives the policy's observation and action sizes, the tasks
+and the rollouts.
+
 Both policies start from the same initialization (the seed's); that
 initialization, rebuilt, is the random-initialization baseline.
 
@@ -15,7 +19,7 @@ from typing import Any, Callable, NamedTuple
 import tensorflow as tf
 
 from tfmeta.experiments.maml_rl.config import MamlRLConfig
-from tfmeta.rl import navigation
+from tfmeta.rl import envs
 from tfmeta.rl.learner import MetaPolicyLearner
 from tfmeta.rl.policy import build_policy
 
@@ -23,7 +27,7 @@ EVAL_SEED_OFFSET = 10_000
 
 
 class PairLearner:
-    """One MAML meta-update and (``pretrain``) one baseline update per step, on the same goals.
+    """One MAML meta-update and (``pretrain``) one baseline update per step, on the same tasks.
 
     The step counter is MAML's; metrics are ``maml/...`` and ``pretrain/...``.
     """
@@ -51,18 +55,24 @@ class MamlRLSetup(NamedTuple):
 
 def policy_learner(config: MamlRLConfig, inner_steps: int) -> MetaPolicyLearner:
     """A learner of the run's settings on a fresh policy at the seed's initialization."""
-    model = build_policy(navigation.OBSERVATION_DIM, navigation.ACTION_DIM, config.hidden,
-                         config.activation, seed=config.seed)
+    env = envs.get(config.env)
+    model = build_policy(env.observation_dim, env.action_dim, config.hidden, config.activation,
+                         seed=config.seed)
     return MetaPolicyLearner(
         model, inner_lr=config.inner_lr, inner_steps=inner_steps,
         first_order=config.first_order, rollouts=config.rollouts, horizon=config.horizon,
         gamma=config.gamma, outer=config.outer, max_kl=config.max_kl,
         cg_iterations=config.cg_iterations, ppo_epochs=config.ppo_epochs,
-        outer_lr=config.outer_lr)
+        outer_lr=config.outer_lr, env=env)
 
 
 def build(config: MamlRLConfig) -> MamlRLSetup:
-    """The MAML learner, the baseline (``pretrain``), their pair and the checkpoint."""
+    """The MAML learner, the baseline (``pretrain``), their pair and the checkpoint.
+
+    Raises:
+      ValueError: the environment cannot run here (the half-cheetah tasks without gymnasium).
+    """
+    envs.get(config.env).check()
     maml = policy_learner(config, config.inner_steps)
     pretrain = policy_learner(config, 0) if config.pretrain else None
     items: dict[str, Any] = {"maml": tf.train.Checkpoint(**maml.checkpoint_items()),
@@ -74,16 +84,20 @@ def build(config: MamlRLConfig) -> MamlRLSetup:
 
 
 def training_batches(config: MamlRLConfig) -> Callable[[Any], tuple]:
-    """``step -> (goals [meta_batch_size, 2], rollout seed [2])``, deterministic in step."""
+    """``step -> (tasks [meta_batch_size, task_dim], rollout seed [2])``, deterministic in
+    step."""
+    env = envs.get(config.env)
+
     def sample(step):
         seed = tf.random.experimental.stateless_fold_in(tf.constant([config.seed, 0]), step)
-        return (navigation.sample_goals(seed, config.meta_batch_size),
+        return (env.sample_tasks(seed, config.meta_batch_size),
                 tf.random.experimental.stateless_fold_in(seed, 1))
     return sample
 
 
-def held_out_goals(config: MamlRLConfig, count: int) -> tuple[tf.Tensor, tf.Tensor]:
-    """The first ``count`` held-out goals (the same for every run of a seed) and their
-    rollout seed."""
+def held_out_tasks(config: MamlRLConfig, count: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """The first ``count`` held-out tasks (the same for every run of a seed and env) and
+    their rollout seed."""
     seed = tf.constant([config.seed + EVAL_SEED_OFFSET, 0])
-    return navigation.sample_goals(seed, count), tf.constant([config.seed + EVAL_SEED_OFFSET, 1])
+    return (envs.get(config.env).sample_tasks(seed, count),
+            tf.constant([config.seed + EVAL_SEED_OFFSET, 1]))

@@ -1,5 +1,9 @@
 """The MAML-RL experiment's settings (defaults: the MAML paper's 2D navigation, section 5.3).
 
+The half-cheetah tasks at the paper's size set ``horizon=200`` and
+``meta_batch_size=40`` (the authors' cheetah script); the defaults stay navigation's,
+as stored runs resume from them.
+
 The paper and its code (cbfinn/maml_rl): a 2x100 ReLU Gaussian policy, one
 vanilla policy-gradient inner step of 0.1 on 20 rollouts per task, the linear
 feature baseline, discount 0.99, 20 tasks per meta-update, TRPO with max KL
@@ -15,10 +19,10 @@ import dataclasses
 
 from tfmeta import checks
 from tfmeta.experiments.settings import setting
+from tfmeta.rl.envs import NAMES as ENVS
 from tfmeta.rl.learner import OUTERS
 from tfmeta.rl.policy import ACTIVATIONS
 
-ENVS = ("navigation2d",)
 # Fields that may change between a run and its resumption; all others must match.
 RESUMABLE_FIELDS = ("steps", "max_minutes", "checkpoint_every", "eval_every", "eval_tasks",
                     "eval_steps")
@@ -32,16 +36,19 @@ class MamlRLConfig:
       ValueError: one line naming the field and the value it got.
     """
     env: str = setting("navigation2d",
-        'Task family: navigation2d (goals uniform in [-0.5, 0.5]^2). The half-cheetah tasks '
-        'need gymnasium and mujoco, which are not installed here.', choices=ENVS)
+        'Task family: navigation2d (goals uniform in [-0.5, 0.5]^2), cheetah_dir (run forward '
+        'or backward) or cheetah_vel (run at a goal velocity in [0, 2]); the half-cheetah tasks '
+        'need gymnasium[mujoco] (the rl extra).', choices=ENVS)
     steps: int = setting(500, 'Meta-updates of the run (each also takes one update of the '
                          'pre-trained baseline when `pretrain` is on).')
     max_minutes: float = setting(0.0, 'Stop when training has taken this many minutes '
                                  '(0: no limit); the run then ends as complete.')
-    meta_batch_size: int = setting(20, 'Tasks (goals) per meta-update (the paper: 20).')
+    meta_batch_size: int = setting(20, 'Tasks per meta-update (the paper: 20 for navigation2d, '
+                                   '40 for the half-cheetah tasks).')
     rollouts: int = setting(20, 'Rollouts per task for each inner step and for the meta-loss '
                             '(the paper: 20).')
-    horizon: int = setting(100, 'Steps per rollout (the paper: 100).')
+    horizon: int = setting(100, 'Steps per rollout (the paper: 100 for navigation2d, 200 for '
+                           'the half-cheetah tasks).')
     inner_lr: float = setting(0.1, 'Step size of the inner policy-gradient step (the paper: 0.1).')
     inner_steps: int = setting(1, 'Inner policy-gradient steps in meta-training (the paper: 1).')
     first_order: bool = setting(False, 'First-order meta-gradient (inner gradients stopped).')
@@ -56,10 +63,10 @@ class MamlRLConfig:
     activation: str = setting("relu", 'Activation of the policy.', choices=ACTIVATIONS)
     pretrain: bool = setting(True, 'Also train the baseline policy with the same outer update on '
                              'the same tasks, without adaptation (the paper\'s "pretrained").')
-    eval_tasks: int = setting(40, 'Held-out goals of the final evaluation.')
+    eval_tasks: int = setting(40, 'Held-out tasks of the final evaluation.')
     eval_steps: int = setting(3, 'Policy-gradient steps scored at evaluation (the paper: 3).')
     eval_every: int = setting(25, 'Meta-updates between curve points (return after 0 and 1 '
-                              'steps on `meta_batch_size` held-out goals).')
+                              'steps on `meta_batch_size` held-out tasks).')
     checkpoint_every: int = setting(10, 'Meta-updates between checkpoints.')
     seed: int = setting(0, 'Seed of the initialization, the training tasks and the rollouts.')
 

@@ -33,6 +33,7 @@ def export_policy(workdir: str, path: str) -> dict:
     module = PolicyModule(setup.maml.model, inner_lr=config.inner_lr, gamma=config.gamma)
     metadata = {"kind": "maml_rl_policy", "env": config.env, "step": int(setup.maml.step.numpy()),
                 "inner_lr": config.inner_lr, "gamma": config.gamma,
+                "observation_dim": module.obs_dim, "action_dim": module.act_dim,
                 "signatures": ["adapt_and_act", "act"]}
     save_module(module, path, metadata)
     return metadata

@@ -1,5 +1,7 @@
-"""The MAML-RL figure: return against policy-gradient steps (the paper's Figure 5), MAML's
-paths before and after adaptation for a few goals, and the training curve.
+"""The MAML-RL figure: return against policy-gradient steps (the paper's Figures 5 and 6),
+MAML's mean-action rollouts before and after adaptation for a few tasks (paths in the plane for
+navigation; the running mean forward velocity for the half-cheetah, the goal dashed), and the
+training curve.
 
 Example:
     >>> write_figure("runs/nav/maml_rl.png", results, paths, curve)
@@ -14,7 +16,7 @@ COLORS = {"maml": "C0", "pretrain": "C2", "random": "C1"}
 
 
 def write_figure(path: str, results: dict, paths: dict, curve: list[dict]) -> None:
-    """Three panels: returns after 0..k steps, MAML's paths, held-out return while training."""
+    """Three panels: returns after 0..k steps, MAML's traces, held-out return while training."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -33,21 +35,10 @@ def write_figure(path: str, results: dict, paths: dict, curve: list[dict]) -> No
                 label="MAML (paper)")
     ax.set_xlabel("number of gradient steps")
     ax.set_ylabel("average return")
-    ax.set_title(f"2D navigation, {results['tasks']} held-out goals")
+    ax.set_title(f"{paths.get('title', '2D navigation')}, {results['tasks']} held-out tasks")
     ax.legend(fontsize=8)
 
-    ax = axes[1]
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for g, goal in enumerate(paths["goals"]):
-        color = colors[g % len(colors)]
-        for k, positions in paths["steps"].items():
-            ax.plot(positions[g, :, 0], positions[g, :, 1], color=color,
-                    linestyle=":" if k == "0" else "-", alpha=0.35 + 0.65 * int(k) /
-                    max(len(paths["steps"]) - 1, 1), label=f"{k} steps" if g == 0 else None)
-        ax.plot(*goal, marker="*", markersize=14, color=color)
-    ax.set_aspect("equal", adjustable="datalim")
-    ax.set_title("MAML mean paths after 0..k steps (stars: goals)")
-    ax.legend(fontsize=8)
+    _draw_traces(axes[1], paths, plt.rcParams["axes.prop_cycle"].by_key()["color"])
 
     ax = axes[2]
     for name in ("maml", "pretrain"):
@@ -63,3 +54,29 @@ def write_figure(path: str, results: dict, paths: dict, curve: list[dict]) -> No
     ax.legend(fontsize=8)
     fig.tight_layout()
     io.write_figure(path, fig)
+
+
+def _draw_traces(ax, paths: dict, colors: list) -> None:
+    """Each task's trace after 0..k steps: a path (``[T + 1, 2]``, the goal a star) or one
+    quantity against time (``[T, 1]``, the goal a dashed line)."""
+    for g, goal in enumerate(paths["goals"]):
+        color = colors[g % len(colors)]
+        for k, trace in paths["steps"].items():
+            style = dict(color=color, linestyle=":" if k == "0" else "-",
+                         alpha=0.35 + 0.65 * int(k) / max(len(paths["steps"]) - 1, 1),
+                         label=f"{k} steps" if g == 0 else None)
+            if trace.shape[-1] == 2:
+                ax.plot(trace[g, :, 0], trace[g, :, 1], **style)
+            else:
+                ax.plot(trace[g, :, 0], **style)
+        if len(goal) == 2:
+            ax.plot(*goal, marker="*", markersize=14, color=color)
+        else:
+            ax.axhline(goal[0], color=color, linestyle="--", linewidth=0.8)
+    if len(paths["goals"][0]) == 2:
+        ax.set_aspect("equal", adjustable="datalim")
+    else:
+        ax.set_xlabel("time step")
+        ax.set_ylabel("mean forward velocity so far")
+    ax.set_title(paths.get("label", "MAML mean paths after 0..k steps (stars: goals)"))
+    ax.legend(fontsize=8)

@@ -1,14 +1,15 @@
-"""Meta-trains (or resumes) a MAML-RL run and scores it as the paper's Figure 5.
+"""Meta-trains (or resumes) a MAML-RL run and scores it as the paper's Figures 5 and 6.
 
 :func:`run` hands the pair learner (MAML and the pre-trained baseline) to
 :func:`tfmeta.experiments.skeleton.train` (checkpoints with exact resume,
 TensorBoard, stop, time budget). Every ``eval_every`` meta-updates (and before
 the first) ``curve.json`` gets the mean return after 0 and 1 policy-gradient
-steps on ``meta_batch_size`` held-out goals, for both policies, with the training
+steps on ``meta_batch_size`` held-out tasks, for both policies, with the training
 minutes. At the end, :func:`evaluate` scores MAML, the baseline and the random
-initialization after 0..``eval_steps`` steps on ``eval_tasks`` held-out goals
-(``results.json``; ``maml_rl.png``: the curves and MAML's paths before and after
-adaptation for a few goals).
+initialization after 0..``eval_steps`` steps on ``eval_tasks`` held-out tasks
+(``results.json``; ``maml_rl.png``: the curves and MAML's mean-action rollouts
+before and after adaptation for a few tasks: paths in the plane for navigation,
+running mean forward velocity for the half-cheetah).
 
 Example:
     >>> result = run(MamlRLConfig(steps=100), "runs/nav")
@@ -26,11 +27,11 @@ import tensorflow as tf
 from tfmeta import io
 from tfmeta.eval.table import interval
 from tfmeta.experiments import rundir, skeleton
-from tfmeta.experiments.maml_rl.build import (MamlRLSetup, build, held_out_goals, policy_learner,
+from tfmeta.experiments.maml_rl.build import (MamlRLSetup, build, held_out_tasks, policy_learner,
                                               training_batches)
 from tfmeta.experiments.maml_rl.config import RESUMABLE_FIELDS, MamlRLConfig
 from tfmeta.experiments.maml_rl.figures import write_figure
-from tfmeta.rl import navigation
+from tfmeta.rl import envs
 from tfmeta.training import TrainResult
 
 CURVE_FILE = "curve.json"
@@ -38,8 +39,9 @@ RESULTS_FILE = "results.json"
 FIGURE_FILE = "maml_rl.png"
 PATH_GOALS = 3
 # The MAML paper's 2D navigation numbers (its appendix table, quoted in paper 003's slides):
-# average return after 0, 1, 2, 3 policy-gradient steps.
-PAPER_MAML = {"0": -40.41, "1": -11.68, "2": -3.33, "3": -3.23}
+# average return after 0, 1, 2, 3 policy-gradient steps. The half-cheetah curves (its
+# Figure 6) are given only as plots.
+PAPER_MAML = {"navigation2d": {"0": -40.41, "1": -11.68, "2": -3.33, "3": -3.23}}
 
 
 def check_workdir(config: MamlRLConfig, workdir: str) -> None:
@@ -52,15 +54,15 @@ def read_curve(workdir: str) -> list[dict]:
 
 
 def adaptation_returns(setup: MamlRLSetup, params, count: int, steps: int):
-    """``([count, steps + 1] mean return per held-out goal after 0..steps steps,
+    """``([count, steps + 1] mean return per held-out task after 0..steps steps,
     per-step parameters of the first chunk's tasks)``, in chunks of ``meta_batch_size``."""
     config = setup.config
-    goals, seed = held_out_goals(config, count)
+    tasks, seed = held_out_tasks(config, count)
     out, first = [], None
     for c, start in enumerate(range(0, count, config.meta_batch_size)):
-        chunk = goals[start:start + config.meta_batch_size]
+        chunk = tasks[start:start + config.meta_batch_size]
         if int(chunk.shape[0]) < config.meta_batch_size:   # keep one traced size
-            chunk = tf.concat([chunk, goals[:config.meta_batch_size - int(chunk.shape[0])]], 0)
+            chunk = tf.concat([chunk, tasks[:config.meta_batch_size - int(chunk.shape[0])]], 0)
         _, means, history = setup.maml._collect(
             params, chunk, tf.random.experimental.stateless_fold_in(seed, c), steps)
         out.append(means.numpy().T[:min(config.meta_batch_size, count - start)])
@@ -69,15 +71,15 @@ def adaptation_returns(setup: MamlRLSetup, params, count: int, steps: int):
 
 
 def evaluate(setup: MamlRLSetup) -> dict:
-    """Return after 0..``eval_steps`` steps on ``eval_tasks`` held-out goals (mean and 95%
-    interval) for MAML, the baseline and the random initialization; MAML's paths."""
+    """Return after 0..``eval_steps`` steps on ``eval_tasks`` held-out tasks (mean and 95%
+    interval) for MAML, the baseline and the random initialization; MAML's traces."""
     config = setup.config
     policies = {"maml": setup.maml.params(),
                 "random": policy_learner(config, 0).params()}
     if setup.pretrain is not None:
         policies["pretrain"] = setup.pretrain.params()
     out = {"tasks": config.eval_tasks, "rollouts": config.rollouts, "returns": {},
-           "returns_ci95": {}, "paper_maml": PAPER_MAML}
+           "returns_ci95": {}, "paper_maml": PAPER_MAML.get(config.env, {})}
     paths = {}
     for name, params in policies.items():
         curves, history = adaptation_returns(setup, params, config.eval_tasks, config.eval_steps)
@@ -85,23 +87,23 @@ def evaluate(setup: MamlRLSetup) -> dict:
         out["returns"][name] = {str(k): s["mean"] for k, s in enumerate(stats)}
         out["returns_ci95"][name] = {str(k): s["ci95"] for k, s in enumerate(stats)}
         if name == "maml":
-            paths = mean_paths(setup, history)
+            paths = mean_traces(setup, history)
     return out, paths
 
 
-def mean_paths(setup: MamlRLSetup, history) -> dict:
-    """The positions of the mean policy after 0..k steps, for the first few held-out goals."""
+def mean_traces(setup: MamlRLSetup, history) -> dict:
+    """What the figure draws of the mean policy after 0..k steps, for the first few held-out
+    tasks: the environment's ``trace`` of one mean-action rollout per task."""
     n = min(PATH_GOALS, len(history[0]))
-    goals, _ = held_out_goals(setup.config, n)
-    paths = {}
+    tasks, _ = held_out_tasks(setup.config, n)
+    env = envs.get(setup.config.env)
+    traces = {}
     for k, per_task in enumerate(history):
-        traj = navigation.rollout(setup.maml.policy_of(per_task[:n]), goals,
-                                  seed=tf.constant([0, 0]), horizon=setup.config.horizon,
-                                  deterministic=True)
-        moves = tf.clip_by_value(traj.actions, -navigation.ACTION_BOUND, navigation.ACTION_BOUND)
-        positions = tf.cumsum(moves * traj.mask[..., None], axis=1)
-        paths[str(k)] = np.concatenate([np.zeros((n, 1, 2)), positions.numpy()], axis=1)
-    return {"goals": goals.numpy(), "steps": paths}
+        traj = env.rollout(setup.maml.policy_of(per_task[:n]), tasks, seed=tf.constant([0, 0]),
+                           horizon=setup.config.horizon, deterministic=True)
+        traces[str(k)] = env.trace(traj).numpy()
+    return {"goals": tasks.numpy(), "steps": traces, "title": env.title,
+            "label": env.trace_label}
 
 
 def run(config: MamlRLConfig, workdir: str, progress: Callable[[int, dict], None] | None = None,

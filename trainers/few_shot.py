@@ -48,7 +48,10 @@ def describe(config: experiment.FewShotConfig) -> str:
     if "batch_size" in spec.fields:   # the pre-trained baseline: no episodes in training
         training = (f"training: mini-batches of {config.batch_size} images of every training "
                     f"class; lr={config.outer_lr} ({config.outer_lr_schedule}) "
-                    f"steps={config.steps} backbone={config.backbone} filters={config.filters}")
+                    f"steps={config.steps} backbone={config.backbone} filters={config.filters}; "
+                    f"episodes scored by head={config.baseline_head}" + (
+                        f" ({config.finetune_steps} steps at {config.finetune_lr:g})"
+                        if config.baseline_head == "finetune" else ""))
     elif not spec.inner_loop:
         extras = "".join(f" {k}={getattr(config, k)}" for k in ("fce", "fce_steps") if config.fce)
         if config.algorithm == "matching":

@@ -9,7 +9,7 @@ prints the table; ``--plot`` draws every run's held-out accuracy against its
 training time (the learning curve and the final score), the comparison of
 learners at equal wall-clock. Runs on the same data share one load. Metric
 learners (no head) can be scored at other ways and shots than they trained
-with (``--ways``, ``--shots``).
+with (``--ways``, ``--shots``), a baseline run with any head (``--baseline_head``).
 
 Example:
     python -m trainers.few_shot_eval --runs=runs/omniglot_5w1s,runs/omniglot_5w1s_fomaml \
@@ -58,6 +58,9 @@ flags.DEFINE_enum("plot_against", "time", ["time", "updates"], "--plot's x axis:
                   "like paper 001's Figure 6).")
 flags.DEFINE_integer("seed", 0, "Seed of the episodes (the same episodes for every run of a "
                      "dataset).")
+flags.DEFINE_string("baseline_head", None, "Baseline runs only: score with this head, no "
+                    "retraining (centroid, logistic or finetune, at the run's --finetune_steps "
+                    "and --finetune_lr; default: each run's --baseline_head).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the one each run was "
                     "trained with).")
 common.define_verbose_flag()
@@ -87,6 +90,7 @@ def main(argv):
             raise ValueError(f"--out={FLAGS.out} is a directory; give a .json file path")
         overrides = {"data_dir": FLAGS.data_dir} if FLAGS.data_dir else {}
         configs = [experiment.read_config(run) for run in runs]   # all readable before any work
+        overrides.update(experiment.scoring_overrides(runs, configs, FLAGS.baseline_head))
         data: dict[tuple, object] = {}
         rows, curves = [], []
         for run, config in zip(runs, configs):
@@ -115,6 +119,8 @@ def main(argv):
             finally:
                 bar.close()
             score = experiment.summary(accuracies)
+            head = ({"baseline_head": setup.config.baseline_head}
+                    if config.algorithm == "baseline" else {})
             curves.append(experiment.read_curve(run))
             timed = [p for p in curves[-1] if "seconds" in p]
             transductive = (spec.inner_loop if FLAGS.transductive is None
@@ -127,7 +133,7 @@ def main(argv):
                          "train_seconds": timed[-1]["seconds"] if timed else None,
                          "inner_steps": steps if spec.inner_loop else None,
                          "episodes": score["episodes"], "accuracy": score["accuracy"],
-                         "ci95": score["ci95"], "seed": FLAGS.seed})
+                         "ci95": score["ci95"], "seed": FLAGS.seed, **head})
             common.say(f"{run}: {curve.percent(rows[-1])}%")
         tfmeta_io.write_json(FLAGS.out, rows)
         table = curve.markdown_table(rows)

@@ -48,6 +48,7 @@ class BaselineCliTest(unittest.TestCase):
         code, out, err = self.trained
         self.assertEqual(code, 0, err)
         self.assertIn("mini-batches of 8 images of every training class", err)
+        self.assertIn("episodes scored by head=centroid\n", err)
         self.assertIn("done: step 2 of 2", out)
         setup, splits = few_shot.load_run(self.workdir)
         self.assertEqual(setup.learner.classifier.units, splits.train.num_classes)

@@ -221,6 +221,13 @@ class FewShotCliTest(unittest.TestCase):
         with open(self.plot, "rb") as f:
             self.assertTrue(f.read().startswith(b"\x89PNG\r\n\x1a\n"))
 
+    def test_eval_refuses_baseline_head_for_other_algorithms_in_one_line_naming_the_runs(self):
+        code, _ = run_cli("trainers.few_shot_eval", f"--runs={self.workdir},{self.proto_workdir}",
+                          "--episodes=1", "--baseline_head=finetune",
+                          f"--out={os.path.join(os.path.dirname(self.eval_json), 'n.json')}")
+        self.assertEqual(code, f"error: --baseline_head applies to baseline runs only; "
+                               f"{self.workdir} is maml, {self.proto_workdir} is protonet")
+
     def test_protonet_takes_its_recipe_and_names_train_ways_when_the_data_has_too_few_classes(
             self):
         code, _, err = self.proto_too_many_ways

@@ -13,6 +13,9 @@ meta-step, so a ``fit`` restarted by ``keras.callbacks.BackupAndRestore``
 (which restores the weights and the optimizer, iterations included) draws the
 meta-batches the interrupted one would have drawn next.
 
+:func:`batches` gives a :class:`tfmeta.data.ImageBatchSampler`'s labelled
+mini-batches the same way (the baseline's training stream).
+
 :func:`test_episodes` gives the held-out episodes the trainers evaluate on
 (``trainers.few_shot_eval``): episode ``i`` is ``sampler(i)``, so ``evaluate``
 on them reports the trainer's accuracy.
@@ -45,24 +48,34 @@ def episodes(sampler, meta_batches: int | None = None, start: Any = 0) -> tf.dat
       start: the first step, an int or a variable read when iteration begins
         (see the module docstring).
     """
-    if meta_batches is not None and (isinstance(meta_batches, bool)
-                                     or not isinstance(meta_batches, int) or meta_batches < 1):
-        raise ValueError(f"meta_batches must be an int >= 1 or None (endless), got "
-                         f"{meta_batches!r}")
+    return _steps(meta_batches, start, "meta_batches").map(sampler.meta_batch).prefetch(
+        tf.data.AUTOTUNE)
+
+
+def batches(sampler, count: int | None = None, start: Any = 0) -> tf.data.Dataset:
+    """Labelled mini-batches ``sampler(step)`` of a :class:`tfmeta.data.ImageBatchSampler`
+    (``(images [B, H, W, C], labels [B])`` of every training class: what
+    :class:`tfmeta.keras.Baseline` fits on) for steps ``start, start + 1, ...``; ``count`` and
+    ``start`` as ``meta_batches`` and ``start`` of :func:`episodes`."""
+    return _steps(count, start, "count").map(sampler).prefetch(tf.data.AUTOTUNE)
+
+
+def _steps(count: int | None, start: Any, name: str) -> tf.data.Dataset:
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int)
+                              or count < 1):
+        raise ValueError(f"{name} must be an int >= 1 or None (endless), got {count!r}")
     if isinstance(start, int) and not isinstance(start, bool):
         if start < 0:
             raise ValueError(f"start must be >= 0, got {start!r}")
-        end = tf.int64.max if meta_batches is None else start + meta_batches
-        steps = tf.data.Dataset.range(start, end)
-    else:   # read once per iteration, when its first element is drawn
-        count = tf.int64.max if meta_batches is None else meta_batches
+        end = tf.int64.max if count is None else start + count
+        return tf.data.Dataset.range(start, end)
+    total = tf.int64.max if count is None else count   # read once per iteration
 
-        def from_start(_):
-            first = _read(start)
-            return tf.data.Dataset.range(first, first + tf.minimum(
-                tf.constant(count, tf.int64), tf.int64.max - first))
-        steps = tf.data.Dataset.range(1).flat_map(from_start)
-    return steps.map(sampler.meta_batch).prefetch(tf.data.AUTOTUNE)
+    def from_start(_):
+        first = _read(start)
+        return tf.data.Dataset.range(first, first + tf.minimum(
+            tf.constant(total, tf.int64), tf.int64.max - first))
+    return tf.data.Dataset.range(1).flat_map(from_start)
 
 
 def test_episodes(sampler, count: int, batch: int = 1) -> tf.data.Dataset:

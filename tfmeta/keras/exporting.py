@@ -2,7 +2,7 @@
 
 * :func:`plain_model`: a copy of a backbone holding adapted parameters, an
   ordinary Keras model for one task;
-* :func:`export_gradient`, :func:`export_metric`: a
+* :func:`export_gradient`, :func:`export_metric` (ProtoNet, Baseline): a
   :class:`tfmeta.savedmodel.classifier.ClassifierModule` with the learner's own
   adaptation traced into the graph, saved with its metadata -- the signatures
   (``adapt_and_classify``, ``adapt``, ``classify``) and state names of
@@ -147,9 +147,10 @@ def export_gradient(meta: Any, filepath, *, format: str = "tf_saved_model",
 def export_metric(meta: Any, filepath, adapt_fn: Callable, logits_fn: Callable, ways: int, *,
                   format: str = "tf_saved_model", verbose: bool = True,
                   max_support: int = 256, max_query: int = 1024, max_ways: int | None = None,
-                  **extra) -> None:
-    """Writes a metric learner (:class:`tfmeta.keras.ProtoNet`) as a SavedModel: any N-way
-    request up to ``max_ways`` (``adapt_fn`` reads N from the labels)."""
+                  metadata: dict | None = None, **extra) -> None:
+    """Writes a metric learner (:class:`tfmeta.keras.ProtoNet`, :class:`tfmeta.keras.Baseline`)
+    as a SavedModel: any N-way request up to ``max_ways`` (``adapt_fn`` reads N from the
+    labels). ``metadata``: the learner's own entries (default: its training ``ways``)."""
     embedding = meta.embedding
     image_shape, _ = _shapes(embedding)
     module = ClassifierModule(adapt_fn, logits_fn, ways=ways, image_shape=image_shape,
@@ -158,7 +159,7 @@ def export_metric(meta: Any, filepath, adapt_fn: Callable, logits_fn: Callable, 
                               variables={"embedding_variables": dict(zip(
                                   variable_names(embedding.variables, embedding.name),
                                   embedding.variables))})
-    _save(module, filepath, {"algorithm": type(meta).__name__,
-                             "trained_ways": meta.ways,
+    own = {"trained_ways": meta.ways} if metadata is None else metadata
+    _save(module, filepath, {"algorithm": type(meta).__name__, **own,
                              "step": int(meta.optimizer.iterations.numpy())},
           format, verbose, extra)

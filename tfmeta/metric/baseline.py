@@ -9,9 +9,11 @@ test the classifier is dropped and an episode is scored from the support
 set's features of the frozen embedding (method ``centroid`` of
 :mod:`tfmeta.metric.episodes`: nearest class mean of L2-normalized features).
 
-A :class:`tfmeta.types.Learner` for :func:`tfmeta.training.meta_train`. A
-non-finite loss or gradient raises ``InvalidArgumentError`` and changes
-nothing (the batch-norm moving averages the forward pass updated are put back).
+A :class:`tfmeta.types.Learner` for :func:`tfmeta.training.meta_train`, and the
+engine of :class:`tfmeta.keras.Baseline` (which passes its own classifier and
+its optimizer's ``iterations`` as the step). A non-finite loss or gradient
+raises ``InvalidArgumentError`` and changes nothing (the batch-norm moving
+averages the forward pass updated are put back).
 
 Example:
     >>> learner = BaselineLearner(embedding, classes=splits.train.num_classes,
@@ -27,6 +29,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from tfmeta.distribute import keras_replica_share
 from tfmeta.metric.metric_learner import PLAYER, apply_if_finite
 
 
@@ -39,30 +42,43 @@ class BaselineLearner(tf.Module):
       classes: outputs of the linear classifier (the training classes).
       optimizer: a Keras optimizer (its schedule is read at its own iteration).
       dtype: the classifier's dtype.
+      classifier: a built ``keras.layers.Dense`` of ``classes`` outputs on the
+        embedding's features to train (default: a new one).
+      step: the update counter (default: a new int64 variable that each update
+        advances; a counter passed in is advanced by its owner, as the Keras
+        front door's optimizer ``iterations``).
     """
 
     def __init__(self, embedding: keras.Model, classes: int,
                  optimizer: keras.optimizers.Optimizer, dtype: str = "float32",
-                 name: str | None = None):
+                 name: str | None = None, classifier: keras.layers.Dense | None = None,
+                 step: Any = None):
         super().__init__(name=name)
         if int(classes) < 2:
             raise ValueError(f"classes must be at least 2, got {classes!r}")
         self.embedding = embedding
-        features = int(embedding.output_shape[-1])
-        self.classifier = keras.layers.Dense(int(classes), dtype=dtype, name="classifier")
-        self.classifier.build((None, features))
+        if classifier is None:
+            classifier = keras.layers.Dense(int(classes), dtype=dtype, name="classifier")
+            classifier.build((None, int(embedding.output_shape[-1])))
+        self.classifier = classifier
         self.optimizer = optimizer
         self.trainable = (list(embedding.trainable_variables)
                           + list(self.classifier.trainable_variables))
         self.moving = [v for v in embedding.variables if not v.trainable]
         self.optimizer.build(self.trainable)
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="meta_step")
-        self._train = tf.function(self.update, reduce_retracing=True)
+        self._owns_step = step is None
+        self.step = (tf.Variable(0, dtype=tf.int64, trainable=False, name="meta_step")
+                     if step is None else step)
+        self._train = tf.function(lambda batch: self.update(batch)[0], reduce_retracing=True)
 
     def loss(self, batch: tuple[Any, Any], training: bool = True
              ) -> tuple[tf.Tensor, tf.Tensor]:
         """``(loss, accuracy)`` of ``(images [B, H, W, C], labels [B])``: mean cross-entropy of
         the classifier over every training class."""
+        return self.loss_and_logits(batch, training)[:2]
+
+    def loss_and_logits(self, batch: tuple[Any, Any], training: bool = True) -> tuple:
+        """``(loss, accuracy, logits [B, classes])`` of a mini-batch."""
         images, labels = batch
         dtype = self.embedding.inputs[0].dtype
         logits = self.classifier(self.embedding(tf.cast(images, dtype), training=training))
@@ -70,19 +86,21 @@ class BaselineLearner(tf.Module):
         loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
             labels, tf.cast(logits, tf.float32)))
         predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        return loss, tf.reduce_mean(tf.cast(tf.equal(predicted, labels), tf.float32))
+        return loss, tf.reduce_mean(tf.cast(tf.equal(predicted, labels), tf.float32)), logits
 
-    def update(self, batch: tuple[Any, Any]) -> dict[str, tf.Tensor]:
-        """One optimizer step on one mini-batch (in a ``tf.function``): the metrics."""
+    def update(self, batch: tuple[Any, Any]) -> tuple[dict, tf.Tensor]:
+        """One optimizer step on one mini-batch (in a ``tf.function``): ``(metrics, logits)``."""
         kept = [tf.identity(v) for v in self.moving]
         with tf.GradientTape() as tape:
-            loss, accuracy = self.loss(batch, training=True)
+            loss, accuracy, logits = self.loss_and_logits(batch, training=True)
         grads = tape.gradient(loss, self.trainable)
         pairs = [(g, v) for g, v in zip(grads, self.trainable) if g is not None]
+        shares, (loss, accuracy) = keras_replica_share([g for g, _ in pairs], (loss, accuracy))
+        pairs = list(zip(shares, [v for _, v in pairs]))
         apply_if_finite(self.optimizer, pairs, loss, self.moving, kept,
-                        after=lambda: self.step.assign_add(1))
+                        after=(lambda: self.step.assign_add(1)) if self._owns_step else None)
         return {f"meta_loss/{PLAYER}": loss, "accuracy": accuracy,
-                f"grad_norm/{PLAYER}": tf.linalg.global_norm([g for g, _ in pairs])}
+                f"grad_norm/{PLAYER}": tf.linalg.global_norm([g for g, _ in pairs])}, logits
 
     def train_step(self, batch: tuple[Any, Any]) -> dict[str, tf.Tensor]:
         """One update on a mini-batch ``(images, labels)``; returns the metrics."""

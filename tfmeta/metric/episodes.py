@@ -23,7 +23,11 @@ batch's statistics, the moving averages left alone: transductive scoring):
   Euclidean distance of the normalized query to them; loss: cross-entropy;
 * ``logistic`` (RFS's head): state: a logistic regression fit on the
   normalized support embeddings (:mod:`tfmeta.metric.logistic`); logits: its
-  logits of the normalized query; loss: cross-entropy.
+  logits of the normalized query; loss: cross-entropy;
+* ``finetune`` (Chen et al.'s Baseline): state: a linear head imprinted with
+  the normalized class means, then ``finetune_steps`` gradient steps of the
+  cross-entropy on the normalized support embeddings (the embedding frozen);
+  logits and loss as ``logistic``.
 
 Example:
     >>> emb = embed(nets, images, training=False)           # [E, S + Q, D]
@@ -39,9 +43,10 @@ import keras
 import tensorflow as tf
 
 from tfmeta.functional import apply, params_of
-from tfmeta.metric.logistic import fit_logistic, logistic_logits
+from tfmeta.metric.logistic import (FINETUNE_LR, FINETUNE_STEPS, fit_finetune, fit_logistic,
+                                    logistic_logits)
 
-METHODS = ("protonet", "matching", "relation", "siamese", "centroid", "logistic")
+METHODS = ("protonet", "matching", "relation", "siamese", "centroid", "logistic", "finetune")
 BATCH_STATISTICS = "batch_statistics"
 _TINY = 1e-12
 
@@ -75,11 +80,15 @@ class MetricNets(NamedTuple):
       scale: matching: the cosine similarities are multiplied by it before the
         attention's softmax (1: Vinyals et al.'s formula; with non-negative
         features that caps the right support's attention at e / (e + N - 1)).
+      finetune_steps, finetune_lr: finetune: the head's gradient steps and their
+        rate (:func:`tfmeta.metric.logistic.fit_finetune`).
     """
     method: str
     embedding: keras.Model
     head: Any = None
     scale: float = 1.0
+    finetune_steps: int = FINETUNE_STEPS
+    finetune_lr: float = FINETUNE_LR
 
     @property
     def trainable_variables(self) -> list:
@@ -157,6 +166,9 @@ def support_state(nets: MetricNets, embeddings: tf.Tensor, labels: tf.Tensor, wa
         return {"centroids": prototypes(normalized(embeddings), labels, ways)}
     if method == "logistic":
         return fit_logistic(normalized(embeddings), labels, ways)
+    if method == "finetune":
+        return fit_finetune(normalized(embeddings), labels, ways, steps=nets.finetune_steps,
+                            learning_rate=nets.finetune_lr)
     if method == "relation":   # Sung et al. sum the K shots' feature maps of a class
         return {"class_features": _class_sums(embeddings, one_hot)}
     if method == "matching" and nets.head is not None:
@@ -182,7 +194,7 @@ def query_logits(nets: MetricNets, state: dict, queries: tf.Tensor,
         return -squared_distances(queries, state["prototypes"])
     if method == "centroid":
         return -squared_distances(normalized(queries), state["centroids"])
-    if method == "logistic":
+    if method in ("logistic", "finetune"):
         return logistic_logits(state, normalized(queries))
     if method == "relation":
         features = state["class_features"]                                   # [E, N, h, w, c]

@@ -1,25 +1,31 @@
 """The pre-train + nearest-centroid baseline (`algorithm`=baseline) end to end on the tiny folder
 dataset: it learns features that score held-out classes, resumes exactly, scores any N, and its
-export answers as Python does.
+export answers as Python does; its logistic and fine-tuning heads equal gradient descent by hand,
+score the same run without retraining (in Python and `trainers.few_shot_eval`) and serve.
 
 One run of 40 mini-batch updates (Conv-4 of 32 filters, batches of 16 of the 10 meta-train
-classes' 80 images) is shared by the tests; the resume test makes two 4-update runs of its own.
+classes' 80 images) is shared by the tests; the resume test makes two 4-update runs of its own
+(with the fine-tuning head, which scores their step-0 curve point).
 """
 
+import json
 import os
+import sys
 
 import numpy as np
 import tensorflow as tf
 
 from export import api
 from export.classifier_api import classifier_module
-from tests.export.fixtures import run_cli
+from tests.export.fixtures import run_checked, run_cli
+from tests.shared import ROOT
 from tests.tfmeta.experiments.few_shot_test import FolderTestCase, checkpoint_values, config
 from tfmeta.data import EpisodeSampler
 from tfmeta.experiments import few_shot
 from tfmeta.experiments.settings import resolve
 from tfmeta.metric import MetricNets, query_logits, support_state
-from tfmeta.metric.logistic import LOGISTIC_L2, LOGISTIC_STEPS
+from tfmeta.metric.logistic import FINETUNE_LR, FINETUNE_STEPS, LOGISTIC_L2, LOGISTIC_STEPS
+from tfmeta.savedmodel.common import save_module
 
 TRAINED = dict(algorithm="baseline", batch_size=16, filters=32, steps=40, eval_every=40,
                checkpoint_every=20)
@@ -54,7 +60,8 @@ class BaselineTest(FolderTestCase):
 
     def test_interrupted_and_resumed_run_ends_with_the_same_weights_moving_stats_and_adam(self):
         small = dict(algorithm="baseline", batch_size=8, filters=8, steps=4, eval_every=100,
-                     eval_episodes=2, checkpoint_every=2, outer_lr_schedule="constant")
+                     eval_episodes=2, checkpoint_every=2, outer_lr_schedule="constant",
+                     baseline_head="finetune", finetune_steps=3)
         straight = os.path.join(self.tmp.name, "straight")
         resumed = os.path.join(self.tmp.name, "resumed")
         few_shot.run(config(self.folder, **small), straight)
@@ -63,6 +70,9 @@ class BaselineTest(FolderTestCase):
                                                                       "ckpt-2.index")))
         self.assertEqual((first.interrupted, first.step), (True, 2))
         self.assertEqual(few_shot.run(config(self.folder, **small), resumed).step, 4)
+        point = few_shot.read_curve(straight)[0]   # scored by the fine-tuning head
+        self.assertEqual((point["step"], point["episodes"]), (0, 2))
+        self.assertTrue(0.0 <= point["accuracy"] <= 1.0, point)
         want, got = checkpoint_values(straight), checkpoint_values(resumed)
         self.assertEqual(sorted(want), sorted(got))
         for part in ("moving_mean", "classifier/", "optimizer/"):
@@ -150,10 +160,97 @@ class BaselineTest(FolderTestCase):
             setup, e.support_images, e.support_labels, inner_steps=0, ways=4), e.query_images)
         np.testing.assert_allclose(served["probabilities"].numpy(), python.numpy(), atol=1e-5)
 
-    def test_refusals_batch_size_elsewhere_or_above_the_images_no_classes_and_paper_preset(self):
+    def test_finetune_head_starts_imprinted_and_equals_gradient_descent_by_hand_lowering_the_loss(
+            self):
+        rng = np.random.default_rng(5)
+        support = rng.normal(size=[1, 6, 4])                                     # float64
+        labels = np.array([[0, 1, 2, 0, 1, 2]], np.int32)
+        queries = rng.normal(size=[1, 3, 4])
+        x = support[0] / np.linalg.norm(support[0], axis=-1, keepdims=True)
+        y = np.eye(3)[labels[0]]
+        q = queries[0] / np.linalg.norm(queries[0], axis=-1, keepdims=True)
+        w = x.T @ y
+        w, b, rate = w / np.linalg.norm(w, axis=0), np.zeros(3), 0.7   # imprinted: unit means
+        losses = []
+        for steps in range(6):
+            nets = MetricNets("finetune", embedding=None, finetune_steps=steps,
+                              finetune_lr=rate)
+            state = support_state(nets, tf.constant(support), tf.constant(labels), 3)
+            np.testing.assert_allclose(state["weights"].numpy()[0], w, atol=1e-12)
+            np.testing.assert_allclose(state["bias"].numpy()[0], b, atol=1e-12)
+            np.testing.assert_allclose(query_logits(nets, state, tf.constant(queries))[0],
+                                       q @ w + b, atol=1e-12)
+            z = x @ w + b
+            p = np.exp(z - z.max(-1, keepdims=True))
+            p /= p.sum(-1, keepdims=True)
+            losses.append(-np.mean(np.log((p * y).sum(-1))))
+            error = (p - y) / len(x)
+            w, b = w - rate * x.T @ error, b - rate * error.sum(0)
+        self.assertTrue(all(a > b for a, b in zip(losses, losses[1:])), losses)
+        # The defaults (100 steps at 1) go further down.
+        state = support_state(MetricNets("finetune", embedding=None), tf.constant(support),
+                              tf.constant(labels), 3)
+        z = x @ state["weights"].numpy()[0] + state["bias"].numpy()[0]
+        p = np.exp(z - z.max(-1, keepdims=True))
+        self.assertLess(-np.mean(np.log((p / p.sum(-1, keepdims=True) * y).sum(-1))),
+                        min(losses) - 0.1)
+        self.assertEqual((FINETUNE_STEPS, FINETUNE_LR), (100, 1.0))
+
+    def test_eval_scores_the_run_with_the_finetune_head_and_its_export_answers_tf_only(self):
+        out = os.path.join(self.tmp.name, "finetune_eval.json")
+        code, printed = run_cli("trainers.few_shot_eval", f"--runs={self.workdir}",
+                                "--episodes=6", f"--out={out}", "--baseline_head=finetune")
+        self.assertIn(code, (0, None), printed)
+        with open(out) as f:
+            row = json.load(f)[0]
+        setup, _ = few_shot.load_run(self.workdir, splits=self.splits, baseline_head="finetune")
+        python = few_shot.episode_accuracies(setup, self.splits.test, episodes=6, inner_steps=0)
+        self.assertEqual((row["baseline_head"], row["episodes"]), ("finetune", 6))
+        self.assertAlmostEqual(row["accuracy"], float(np.mean(python)), places=6)
+        self.assertGreater(row["accuracy"], 1.0 / 3)
+        self.assertIn(f"| {self.workdir} | baseline (finetune) | folder |", printed)
+        # Its export, served by a process that cannot import Keras or tfmeta.
+        module = classifier_module(setup, max_support=12, max_query=12, max_ways=4)
+        path = os.path.join(self.tmp.name, "finetune_module")
+        metadata = few_shot.learners.get("baseline").serving_metadata(setup)
+        save_module(module, path, dict(module.metadata(), **metadata))
+        self.assertEqual({k: api.read_metadata(path)[k] for k in
+                          ("baseline_head", "finetune_steps", "finetune_lr")},
+                         {"baseline_head": "finetune", "finetune_steps": 100, "finetune_lr": 1.0})
+        e = EpisodeSampler(self.splits.test, ways=4, shots=2, queries=2, seed=8)(0)
+        requests, answers = (os.path.join(self.tmp.name, f) for f in ("req.npz", "ans.npz"))
+        np.savez(requests, **{f"ft:adapt_and_classify:{k}": v for k, v in (
+            ("support_images", e.support_images.numpy()),
+            ("support_labels", e.support_labels.numpy()),
+            ("query_images", e.query_images.numpy()), ("seed", np.int32(0)))})
+        proc = run_checked([sys.executable, os.path.join(ROOT, "tests", "export",
+                                                         "tf_only_requests.py"),
+                            path, requests, answers])
+        summary = json.loads(proc.stdout.strip().splitlines()[-1])
+        self.assertEqual((summary["importable"], summary["refused"]), ([], {}))
+        python = few_shot.classify(setup, few_shot.adapt(
+            setup, e.support_images, e.support_labels, inner_steps=0, ways=4), e.query_images)
+        np.testing.assert_allclose(np.load(answers)["ft:probabilities"], python.numpy(),
+                                   atol=1e-5)
+
+    def test_eval_refuses_an_unknown_head_in_one_line_naming_it(self):
+        code, _ = run_cli("trainers.few_shot_eval", f"--runs={self.workdir}", "--episodes=1",
+                          f"--out={os.path.join(self.tmp.name, 'never.json')}",
+                          "--baseline_head=nearest")
+        self.assertEqual(code, "error: --baseline_head='nearest' is not one of ['centroid', "
+                               "'logistic', 'finetune']")
+
+    def test_refusals_baseline_fields_elsewhere_or_out_of_range_no_classes_and_paper_preset(self):
         with self.assertRaisesRegex(ValueError, r"^`batch_size`=8 applies to `algorithm`="
                                                 r"baseline, not 'protonet'$"):
             config(self.folder, algorithm="protonet", batch_size=8)
+        with self.assertRaisesRegex(ValueError, r"^`finetune_steps`=5 applies to `algorithm`="
+                                                r"baseline, not 'protonet'$"):
+            config(self.folder, algorithm="protonet", finetune_steps=5)
+        for field, value, want in (("finetune_steps", -1, "an integer >= 0"),
+                                   ("finetune_lr", 0.0, "a positive number")):
+            with self.assertRaisesRegex(ValueError, rf"^`{field}` must be {want}, got "):
+                config(self.folder, algorithm="baseline", **{field: value})
         with self.assertRaisesRegex(ValueError, r"`algorithm`=baseline needs the number of "
                                                 r"meta-train classes"):
             few_shot.build(config(self.folder, algorithm="baseline"), (28, 28, 1))

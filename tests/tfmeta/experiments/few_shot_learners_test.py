@@ -69,7 +69,7 @@ class RegistryTest(FolderTestCase):
         added = {"matching_scale": 1.0, "inner_optimizer": "sgd", "inner_batch": 0,
                  "train_shots": 0, "clip_norm": 0.0, "max_minutes": 0.0, "adapt": "all",
                  "backbone": "conv4", "batch_size": 64,
-                 "baseline_head": "centroid"}
+                 "baseline_head": "centroid", "finetune_steps": 100, "finetune_lr": 1.0}
         self.assertEqual(sorted(few_shot.FewShotConfig().to_json()), sorted({**stored, **added}))
         self.assertEqual(few_shot.FewShotConfig(**stored).to_json(), {**stored, **added})
 

@@ -13,7 +13,7 @@
   probabilities, as evaluation and export use them (:func:`generated`: MeGAN's
   generated support images);
 * :func:`episode_accuracies`, :func:`summary` -- held-out accuracy with a 95%
-  interval.
+  interval (:func:`scoring_overrides`: a stored run scored another way).
 
 Example:
     >>> from tfmeta.experiments import few_shot
@@ -32,7 +32,7 @@ from tfmeta.experiments.few_shot.config import (ALGORITHMS, GRADIENT_ALGORITHMS,
                                                 FewShotConfig)
 from tfmeta.experiments.few_shot.presets import (MEGAN_CPU, MEGAN_PAPER, METRIC_CPU, METRIC_PAPER,
                                                  PAPER, PRESETS)
-from tfmeta.experiments.few_shot.evaluate import episode_accuracies, summary
+from tfmeta.experiments.few_shot.evaluate import episode_accuracies, scoring_overrides, summary
 from tfmeta.experiments.few_shot.run import (CURVE_FILE, load_run, read_config, read_curve,
                                              run)
 
@@ -40,4 +40,4 @@ __all__ = ["ALGORITHMS", "CURVE_FILE", "FewShotConfig", "FewShotSetup", "GRADIEN
            "MEGAN_CPU", "MEGAN_PAPER", "METRIC_ALGORITHMS", "METRIC_CPU", "METRIC_PAPER", "PAPER",
            "PRESETS", "adapt", "build", "classify", "episode_accuracies", "generated",
            "initial_params", "learners", "load_data", "load_run", "logits", "read_config",
-           "read_curve", "run", "summary", "training_sampler"]
+           "read_curve", "run", "scoring_overrides", "summary", "training_sampler"]

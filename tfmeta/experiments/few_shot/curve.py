@@ -81,7 +81,8 @@ def markdown_table(rows: list[dict]) -> str:
         inner = "-" if r["inner_steps"] is None else r["inner_steps"]
         norm = {None: "", True: ", transductive", False: ", non-transductive"}[
             r.get("transductive")]
-        lines.append(f"| {r['run']} | {r['algorithm']} | {r['dataset']} | "
+        head = f" ({r['baseline_head']})" if r.get("baseline_head") else ""
+        lines.append(f"| {r['run']} | {r['algorithm']}{head} | {r['dataset']} | "
                      f"{r['ways']}-way {r['shots']}-shot{norm} | {r['step']} | {took} | {inner} | "
                      f"{r['episodes']} | {percent(r)} |")
     lines += ["", "Mean query accuracy over held-out episodes (test classes) +- 95% interval "

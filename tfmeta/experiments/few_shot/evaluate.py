@@ -17,6 +17,9 @@ Example:
     >>> accuracies = episode_accuracies(setup, splits.test, episodes=600, inner_steps=3)
     >>> summary(accuracies)
     {'accuracy': 0.962, 'ci95': 0.0061, 'episodes': 600}
+
+:func:`scoring_overrides` scores stored runs another way without retraining (a
+baseline run with another `baseline_head`): pass it to ``load_run``.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from tfmeta.classify import accuracy
 from tfmeta.data import ClassDataset, EpisodeSampler
 from tfmeta.experiments.few_shot import learners
 from tfmeta.experiments.few_shot.adaptation import adapt, classify
+from tfmeta.experiments.few_shot.fields.baseline import BASELINE_HEADS
 from tfmeta.experiments.few_shot.registry import FewShotSetup
 
 CURVE_SEED = 1_000_003     # the training curve's episodes: apart from the evaluation's `seed`
@@ -127,3 +131,16 @@ def summary(accuracies: np.ndarray) -> dict:
     std = float(np.std(accuracies, ddof=1)) if n > 1 else 0.0
     return {"accuracy": float(np.mean(accuracies)), "ci95": 1.96 * std / np.sqrt(n),
             "episodes": n}
+
+
+def scoring_overrides(runs: list[str], configs: list, baseline_head: str | None = None) -> dict:
+    """Overrides for ``load_run`` of every run in ``runs`` (their ``configs``): a baseline run
+    scored with ``baseline_head`` (None: its own); refused in one line naming each run of
+    another algorithm, which has no such head."""
+    if baseline_head is None:
+        return {}
+    others = [f"{run} is {config.algorithm}" for run, config in zip(runs, configs)
+              if config.algorithm != "baseline"]
+    if others:
+        raise ValueError(f"`baseline_head` applies to baseline runs only; {', '.join(others)}")
+    return {"baseline_head": checks.one_of("baseline_head", baseline_head, BASELINE_HEADS)}

@@ -1,6 +1,8 @@
 """The pre-trained baseline's fields: its plain mini-batches, and how it scores an episode.
 
-Each, set away from its default, is refused on another learner.
+Each, set away from its default, is refused on another learner. The fine-tuning
+head's settings are read by `baseline_head` finetune only; a run of another head
+keeps them, so it can be scored with that head later without retraining.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ import dataclasses
 from tfmeta import checks
 from tfmeta.experiments.few_shot.registry import refuse_unused
 from tfmeta.experiments.settings import setting
+from tfmeta.metric.logistic import FINETUNE_LR, FINETUNE_STEPS
 
 BATCH_SIZE = 64
-BASELINE_HEADS = ("centroid", "logistic")
+BASELINE_HEADS = ("centroid", "logistic", "finetune")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,13 +28,25 @@ class BaselineFields:
     baseline_head: str = setting("centroid",
         "`algorithm`=baseline: how an episode is scored from the frozen embedding's "
         'L2-normalized support features (the classifier over the training classes unused): '
-        'centroid (the nearest class mean; SimpleShot) or logistic (a logistic regression fit '
-        'on the support features by 100 gradient steps in the graph, L2 weight 0.2; RFS); '
-        'it changes no trained weight.',
+        'centroid (the nearest class mean; SimpleShot), logistic (a logistic regression fit '
+        'on the support features by 100 gradient steps in the graph, L2 weight 0.2; RFS) or '
+        'finetune (a new linear head imprinted with the normalized class means, then '
+        '`finetune_steps` gradient steps of cross-entropy at `finetune_lr`, the embedding '
+        "frozen; Chen et al.'s Baseline); it changes no trained weight.",
         choices=BASELINE_HEADS)
+    finetune_steps: int = setting(FINETUNE_STEPS,
+        '`baseline_head`=finetune: full-batch gradient steps of the new head on an episode\'s '
+        'support features (0: the imprinted head, cosine to the normalized class means).')
+    finetune_lr: float = setting(FINETUNE_LR,
+        '`baseline_head`=finetune: the rate of those steps (below 2 descends on unit '
+        'features).')
 
     def check_block(self, spec=None) -> None:
         checks.count("batch_size", self.batch_size)
         checks.one_of("baseline_head", self.baseline_head, BASELINE_HEADS)
+        checks.count("finetune_steps", self.finetune_steps, minimum=0)
+        checks.positive("finetune_lr", self.finetune_lr)
         refuse_unused(self, (["batch_size"] if self.batch_size != BATCH_SIZE else [])
-                      + (["baseline_head"] if self.baseline_head != "centroid" else []))
+                      + (["baseline_head"] if self.baseline_head != "centroid" else [])
+                      + (["finetune_steps"] if self.finetune_steps != FINETUNE_STEPS else [])
+                      + (["finetune_lr"] if self.finetune_lr != FINETUNE_LR else []))

@@ -14,7 +14,9 @@ features, the classifier unused -- by default each class is the mean of its
 support images' L2-normalized features and a query goes to the nearest one
 (method ``centroid`` of :mod:`tfmeta.metric.episodes`); with `baseline_head`
 logistic a logistic regression is fit on those features in the graph (method
-``logistic``, RFS's head) -- so it scores and serves
+``logistic``, RFS's head), with finetune a new linear head imprinted with the
+class means takes `finetune_steps` gradient steps at `finetune_lr` on them
+(method ``finetune``, Chen et al.'s Baseline, head only) -- so it scores and serves
 episodes of any N exactly as the metric learners do (their ``adapt``,
 ``logits``, ``transductive_logits`` and ``serving``).
 
@@ -47,7 +49,9 @@ def build_baseline(config: Config, image_shape, *, dtype: str = "float32",
     checkpoint = tf.train.Checkpoint(model=embedding, classifier=learner.classifier,
                                      step=learner.step, optimizer=learner.optimizer)
     return FewShotSetup(config, embedding, None, None, learner, checkpoint,
-                        MetricNets(config.baseline_head, embedding))
+                        MetricNets(config.baseline_head, embedding,
+                                   finetune_steps=config.finetune_steps,
+                                   finetune_lr=config.finetune_lr))
 
 
 def batches(config: Config, sampler) -> ImageBatchSampler:
@@ -61,8 +65,11 @@ def batches(config: Config, sampler) -> ImageBatchSampler:
 
 
 def serving_metadata(setup: FewShotSetup) -> dict:
+    config = setup.config
+    finetune = ({"finetune_steps": config.finetune_steps, "finetune_lr": config.finetune_lr}
+                if config.baseline_head == "finetune" else {})
     return {"trained_classes": int(setup.learner.classifier.units),
-            "baseline_head": setup.config.baseline_head}
+            "baseline_head": config.baseline_head, **finetune}
 
 
 register(LearnerSpec(

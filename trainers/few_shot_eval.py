@@ -121,6 +121,8 @@ def main(argv):
             score = experiment.summary(accuracies)
             head = ({"baseline_head": setup.config.baseline_head}
                     if config.algorithm == "baseline" else {})
+            if getattr(config, "adapt", "all") != "all":   # ANIL: what the inner steps adapt
+                head["adapt"] = config.adapt
             curves.append(experiment.read_curve(run))
             timed = [p for p in curves[-1] if "seconds" in p]
             transductive = (spec.inner_loop if FLAGS.transductive is None

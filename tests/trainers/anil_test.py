@@ -84,9 +84,10 @@ class AnilCliTest(unittest.TestCase):
         self.assertIn(code, (0, None), out)
         with open(self.eval_json) as f:
             (row,) = json.load(f)
-        self.assertEqual((row["algorithm"], row["ways"], row["inner_steps"], row["episodes"]),
-                         ("maml", 3, 2, 3))
+        self.assertEqual((row["algorithm"], row["adapt"], row["ways"], row["inner_steps"],
+                          row["episodes"]), ("maml", "head", 3, 2, 3))
         self.assertTrue(0.0 <= row["accuracy"] <= 1.0, row)
+        self.assertIn(f"| {self.workdir} | maml (adapt=head) |", out)   # told apart from MAML
 
     def test_the_export_adapts_only_the_head_as_python_does(self):
         code, out = self.exported

@@ -81,7 +81,8 @@ def markdown_table(rows: list[dict]) -> str:
         inner = "-" if r["inner_steps"] is None else r["inner_steps"]
         norm = {None: "", True: ", transductive", False: ", non-transductive"}[
             r.get("transductive")]
-        head = f" ({r['baseline_head']})" if r.get("baseline_head") else ""
+        head = (f" ({r['baseline_head']})" if r.get("baseline_head")
+                else f" (adapt={r['adapt']})" if r.get("adapt") else "")
         lines.append(f"| {r['run']} | {r['algorithm']}{head} | {r['dataset']} | "
                      f"{r['ways']}-way {r['shots']}-shot{norm} | {r['step']} | {took} | {inner} | "
                      f"{r['episodes']} | {percent(r)} |")

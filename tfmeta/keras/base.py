@@ -49,6 +49,17 @@ class FrontDoor:
             self.compute_metrics(None, labels, outputs, None)
         self.reset_metrics()
 
+    def _update_metrics(self, loss, labels, logits) -> None:
+        """The compiled metrics on one step: ``loss`` to the one named "loss", ``(labels,
+        logits)`` (flattened to one row per query) to every other."""
+        labels = tf.reshape(labels, [-1])
+        logits = tf.reshape(logits, [tf.shape(labels)[0], -1])
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+            else:
+                metric.update_state(labels, logits)
+
 
 class Engine:
     """Untracked holder of the Python objects behind the model (Keras tracks attributes)."""

@@ -144,15 +144,6 @@ class Baseline(FrontDoor, keras.Model):
         self._update_metrics(loss, qy, logits)
         return self.get_metrics_result()
 
-    def _update_metrics(self, loss, labels, logits) -> None:
-        labels = tf.reshape(labels, [-1])
-        logits = tf.reshape(logits, [tf.shape(labels)[0], -1])
-        for metric in self.metrics:
-            if metric.name == "loss":
-                metric.update_state(loss)
-            else:
-                metric.update_state(labels, logits)
-
     def support_state(self, support_images, support_labels, ways: int | None = None) -> dict:
         """One episode's state (no leading axis): ``centroids [N, D]`` or the fit head's
         ``weights [D, N]`` and ``bias [N]``; ``ways`` default: the largest label + 1."""

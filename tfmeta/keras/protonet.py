@@ -104,15 +104,6 @@ class ProtoNet(FrontDoor, keras.Model):
         self._update_metrics(loss, query_labels, logits)
         return self.get_metrics_result()
 
-    def _update_metrics(self, loss, labels, logits) -> None:
-        labels = tf.reshape(labels, [-1])
-        logits = tf.reshape(logits, [tf.shape(labels)[0], -1])
-        for metric in self.metrics:
-            if metric.name == "loss":
-                metric.update_state(loss)
-            else:
-                metric.update_state(labels, logits)
-
     def prototypes(self, support_images, support_labels, ways: int | None = None) -> tf.Tensor:
         """``[N, D]``: the class means of the support embeddings (moving BatchNorm averages)."""
         ways = self.ways if ways is None else ways

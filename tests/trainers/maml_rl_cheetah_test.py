@@ -12,8 +12,8 @@ import unittest
 import numpy as np
 import tensorflow as tf
 
+from tests.trainers.maml_rl_test import assert_step_2_from_ckpt_1_is_ckpt_2
 from tests.trainers.shell_test import run
-from tfmeta.experiments.maml_rl.build import build, training_batches
 from tfmeta.experiments.maml_rl.config import MamlRLConfig
 from tfmeta.experiments.maml_rl.export import export_policy
 from trainers import maml_rl
@@ -44,17 +44,8 @@ class MamlRLCheetahCliTest(unittest.TestCase):
             self.assertNotIn("paper MAML", out)   # Figure 6 has no table to quote
             with open(os.path.join(workdir, "maml_rl.png"), "rb") as f:
                 self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
-            # Exact resume: step 2 taken from checkpoint 1 in this process equals ckpt-2
-            # (the MuJoCo rollouts are a function of the step's seed).
-            config = MamlRLConfig(steps=2, **SETTINGS)
-            setup = build(config)
-            checkpoints = os.path.join(workdir, "checkpoints")
-            setup.checkpoint.restore(os.path.join(checkpoints, "ckpt-1")).expect_partial()
-            setup.learner.train_step(training_batches(config)(tf.constant(1, tf.int64)))
-            expected = build(config)
-            expected.checkpoint.restore(os.path.join(checkpoints, "ckpt-2")).expect_partial()
-            for a, b in zip(setup.maml.variables, expected.maml.variables):
-                np.testing.assert_array_equal(a.numpy(), b.numpy())
+            # Exact resume (the MuJoCo rollouts are a function of the step's seed).
+            assert_step_2_from_ckpt_1_is_ckpt_2(workdir, MamlRLConfig(steps=2, **SETTINGS))
             # The export takes the half-cheetah's 17-d observations and acts in 6-d.
             path = os.path.join(workdir, "export", "1")
             metadata = export_policy(workdir, path)

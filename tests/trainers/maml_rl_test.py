@@ -22,6 +22,23 @@ TINY = ["--meta_batch_size=2", "--rollouts=2", "--horizon=5", "--hidden=4", "--e
         "--ppo_epochs=1"]
 
 
+def assert_step_2_from_ckpt_1_is_ckpt_2(workdir: str, config: MamlRLConfig) -> None:
+    """Exact resume: step 2 taken in this process from the run's checkpoint 1 gives the run's
+    checkpoint 2, bit for bit (MAML's policy, and the pre-trained baseline's if the run has one)."""
+    setup = build(config)
+    checkpoints = os.path.join(workdir, "checkpoints")
+    setup.checkpoint.restore(os.path.join(checkpoints, "ckpt-1")).expect_partial()
+    setup.learner.train_step(training_batches(config)(tf.constant(1, tf.int64)))
+    expected = build(config)
+    expected.checkpoint.restore(os.path.join(checkpoints, "ckpt-2")).expect_partial()
+    pairs = [(setup.maml, expected.maml)]
+    if config.pretrain:
+        pairs.append((setup.pretrain, expected.pretrain))
+    for mine, theirs in pairs:
+        for a, b in zip(mine.variables, theirs.variables, strict=True):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
 class MamlRLCliTest(unittest.TestCase):
 
     def test_trains_resumes_exactly_and_writes_results(self):
@@ -41,18 +58,9 @@ class MamlRLCliTest(unittest.TestCase):
             self.assertIn("average return on 3 held-out tasks", out)
             with open(os.path.join(workdir, "maml_rl.png"), "rb") as f:
                 self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
-            # Exact resume: step 2 taken from checkpoint 1 in this process equals ckpt-2.
-            config = MamlRLConfig(steps=2, meta_batch_size=2, rollouts=2, horizon=5, hidden=(4,),
-                                  outer="ppo", ppo_epochs=1)
-            setup = build(config)
-            checkpoints = os.path.join(workdir, "checkpoints")
-            setup.checkpoint.restore(os.path.join(checkpoints, "ckpt-1")).expect_partial()
-            setup.learner.train_step(training_batches(config)(tf.constant(1, tf.int64)))
-            expected = build(config)
-            expected.checkpoint.restore(os.path.join(checkpoints, "ckpt-2")).expect_partial()
-            for mine, theirs in ((setup.maml, expected.maml), (setup.pretrain, expected.pretrain)):
-                for a, b in zip(mine.variables, theirs.variables):
-                    np.testing.assert_array_equal(a.numpy(), b.numpy())
+            assert_step_2_from_ckpt_1_is_ckpt_2(workdir, MamlRLConfig(
+                steps=2, meta_batch_size=2, rollouts=2, horizon=5, hidden=(4,), outer="ppo",
+                ppo_epochs=1))
             # The export of the run adapts and acts (TF-only loading: tests/export/policy_test.py).
             path = os.path.join(workdir, "export", "1")
             self.assertEqual(export_policy(workdir, path)["step"], 2)

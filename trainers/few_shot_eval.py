@@ -119,10 +119,9 @@ def main(argv):
             finally:
                 bar.close()
             score = experiment.summary(accuracies)
-            head = ({"baseline_head": setup.config.baseline_head}
-                    if config.algorithm == "baseline" else {})
-            if getattr(config, "adapt", "all") != "all":   # ANIL: what the inner steps adapt
-                head["adapt"] = config.adapt
+            used = setup.config   # with --baseline_head applied
+            head = ({"baseline_head": used.baseline_head} if used.algorithm == "baseline"
+                    else {"adapt": used.adapt} if used.adapt != "all" else {})   # ANIL
             curves.append(experiment.read_curve(run))
             timed = [p for p in curves[-1] if "seconds" in p]
             transductive = (spec.inner_loop if FLAGS.transductive is None

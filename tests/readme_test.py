@@ -164,3 +164,39 @@ def test_every_documented_command_parses_with_its_tools_flags(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     failures = json.loads(proc.stdout.strip().splitlines()[-1])
     assert not failures, "\n".join(failures)
+
+
+# The cost of paper 000's settings on a CPU is measured once per machine kind, in bench/README.md's
+# table; every page that quotes it quotes the range of that table, so no two pages disagree.
+PAPER_COST_PAGES = ("README.md", "bench/README.md", "docs/results/table1.md",
+                    "docs/results/second_order_maml_gan.md", "docs/results/mnist_maml_gan.md")
+PAPER_COST_HEADING = "### The paper's settings, per machine kind"
+
+
+def paper_cost_rows():
+    """``[(low_s, high_s, low_h, high_h)]`` of bench/README.md's per-machine table."""
+    text = open(os.path.join(ROOT, "bench", "README.md")).read()
+    section = text.split(PAPER_COST_HEADING, 1)[1].split("\n#", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 5 or not re.fullmatch(r"[\d.]+(-[\d.]+)? s", cells[-2]):
+            continue
+        seconds = [float(v) for v in cells[-2][:-2].split("-")]
+        hours = [float(v) for v in cells[-1].removesuffix(" h").split("-")]
+        rows.append((seconds[0], seconds[-1], hours[0], hours[-1]))
+    return rows
+
+
+def test_the_papers_settings_cost_is_one_measured_range_on_every_page():
+    rows = paper_cost_rows()
+    assert len(rows) >= 2, rows
+    for low, high, low_h, high_h in rows:       # 20000 updates, in hours, rounded
+        assert (round(20000 * low / 3600), round(20000 * high / 3600)) == (low_h, high_h), rows
+    low, high = min(r[0] for r in rows), max(r[1] for r in rows)
+    low_h, high_h = min(r[2] for r in rows), max(r[3] for r in rows)
+    quote = f"{low:g}-{high:g} s per meta-update ({low_h:g}-{high_h:g} hours for 20000)"
+    for page in PAPER_COST_PAGES:
+        text = " ".join(open(os.path.join(ROOT, page)).read().split())
+        assert quote in text, f"{page} does not quote {quote!r}"
+        assert "5-11 s" not in text and "28-61 hours" not in text, page

@@ -16,15 +16,19 @@ from absl.testing import absltest
 from tfmeta.experiments import few_shot
 
 
-def write_class_folders(folder: str, classes: int = 14, per_class: int = 8) -> str:
+def write_class_folders(folder: str, classes: int = 14, per_class: int = 8, *,
+                        shared: float = 0.7, noise: float = 50.0, seed: int = 23) -> str:
+    """``classes`` folders of ``per_class`` 28x28 PNGs: each class's 7x7 pattern (4x4-pixel
+    blocks) is ``shared`` of one common pattern plus its own rest, under pixel noise of
+    deviation ``noise``."""
     from PIL import Image
-    rng = np.random.default_rng(23)
+    rng = np.random.default_rng(seed)
     base = rng.uniform(0, 255, [7, 7])
     for c in range(classes):
-        pattern = 0.7 * base + 0.3 * rng.uniform(0, 255, [7, 7])
+        pattern = shared * base + round(1 - shared, 12) * rng.uniform(0, 255, [7, 7])
         os.makedirs(os.path.join(folder, f"class{c:02d}"), exist_ok=True)
         for i in range(per_class):
-            image = np.kron(pattern, np.ones([4, 4])) + rng.normal(0, 50, [28, 28])
+            image = np.kron(pattern, np.ones([4, 4])) + rng.normal(0, noise, [28, 28])
             Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(
                 os.path.join(folder, f"class{c:02d}", f"{i}.png"))
     return folder

@@ -53,6 +53,8 @@ flags.DEFINE_integer("max_ways", None, "Metric learners' runs: largest number of
 flags.DEFINE_string("data_dir", None, "TFDS data directory of the run's dataset (read for the "
                     "image shape; default: the run's own --data_dir).")
 flags.DEFINE_bool("allow_untrained", False, "Export a run at step 0 (random weights) too.")
+flags.DEFINE_string("baseline_head", None, "Few-shot baseline runs only: serve this head "
+                    "(centroid, logistic or finetune) instead of the run's --baseline_head.")
 common.define_verbose_flag()
 FLAGS = flags.FLAGS
 
@@ -69,7 +71,12 @@ def main(argv):
         if api.run_kind(FLAGS.workdir) == "few_shot":
             path = classifier_api.export_classifier(FLAGS.workdir, FLAGS.export_dir,
                                                     FLAGS.name, max_query=FLAGS.max_query,
-                                                    max_ways=FLAGS.max_ways, **common_args)
+                                                    max_ways=FLAGS.max_ways,
+                                                    baseline_head=FLAGS.baseline_head,
+                                                    **common_args)
+        elif FLAGS.baseline_head is not None:
+            sys.exit(f"error: --baseline_head applies to few-shot baseline runs; "
+                     f"{FLAGS.workdir} is a MAML-GAN run")
         else:
             path = api.export_run(FLAGS.workdir, FLAGS.export_dir, FLAGS.name,
                                   max_samples=FLAGS.max_samples, **common_args)

@@ -25,7 +25,6 @@ from tfmeta.experiments import few_shot
 from tfmeta.experiments.settings import resolve
 from tfmeta.metric import MetricNets, query_logits, support_state
 from tfmeta.metric.logistic import FINETUNE_LR, FINETUNE_STEPS, LOGISTIC_L2, LOGISTIC_STEPS
-from tfmeta.savedmodel.common import save_module
 
 TRAINED = dict(algorithm="baseline", batch_size=16, filters=32, steps=40, eval_every=40,
                checkpoint_every=20)
@@ -209,11 +208,14 @@ class BaselineTest(FolderTestCase):
         self.assertAlmostEqual(row["accuracy"], float(np.mean(python)), places=6)
         self.assertGreater(row["accuracy"], 1.0 / 3)
         self.assertIn(f"| {self.workdir} | baseline (finetune) | folder |", printed)
-        # Its export, served by a process that cannot import Keras or tfmeta.
-        module = classifier_module(setup, max_support=12, max_query=12, max_ways=4)
-        path = os.path.join(self.tmp.name, "finetune_module")
-        metadata = few_shot.learners.get("baseline").serving_metadata(setup)
-        save_module(module, path, dict(module.metadata(), **metadata))
+        # The centroid run exported with the finetune head (export.saved_model --baseline_head),
+        # served by a process that cannot import Keras or tfmeta.
+        code, out = run_cli("export.saved_model", f"--workdir={self.workdir}",
+                            f"--export_dir={os.path.join(self.tmp.name, 'ft_exports')}",
+                            "--name=ft", "--max_support=12", "--max_query=12", "--max_ways=4",
+                            "--baseline_head=finetune")
+        self.assertIn(code, (0, None), out)
+        path = out.strip().splitlines()[-1]
         self.assertEqual({k: api.read_metadata(path)[k] for k in
                           ("baseline_head", "finetune_steps", "finetune_lr")},
                          {"baseline_head": "finetune", "finetune_steps": 100, "finetune_lr": 1.0})
@@ -233,9 +235,14 @@ class BaselineTest(FolderTestCase):
         np.testing.assert_allclose(np.load(answers)["ft:probabilities"], python.numpy(),
                                    atol=1e-5)
 
-    def test_eval_refuses_an_unknown_head_in_one_line_naming_it(self):
+    def test_eval_and_export_refuse_an_unknown_head_in_one_line_naming_it(self):
         code, _ = run_cli("trainers.few_shot_eval", f"--runs={self.workdir}", "--episodes=1",
                           f"--out={os.path.join(self.tmp.name, 'never.json')}",
+                          "--baseline_head=nearest")
+        self.assertEqual(code, "error: --baseline_head='nearest' is not one of ['centroid', "
+                               "'logistic', 'finetune']")
+        code, _ = run_cli("export.saved_model", f"--workdir={self.workdir}",
+                          f"--export_dir={os.path.join(self.tmp.name, 'never')}", "--name=x",
                           "--baseline_head=nearest")
         self.assertEqual(code, "error: --baseline_head='nearest' is not one of ['centroid', "
                                "'logistic', 'finetune']")

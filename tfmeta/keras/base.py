@@ -68,6 +68,13 @@ class Engine:
         self.inner, self.loss, self.learner = inner, None, None
 
 
+class MetricEngine:
+    """Untracked holder of a metric front door's nets and learner (ProtoNet, Baseline)."""
+
+    def __init__(self, nets):
+        self.nets, self.learner = nets, None
+
+
 def per_example(loss: Any):
     """``(labels, outputs) -> [batch]`` losses of a compiled ``loss`` (name, function or Loss)."""
     loss = keras.losses.get(loss)

@@ -30,18 +30,13 @@ import tensorflow as tf
 
 from tfmeta import checks
 from tfmeta.keras import exporting
-from tfmeta.keras.base import FrontDoor
+from tfmeta.keras.base import FrontDoor, MetricEngine
 from tfmeta.metric import BaselineLearner, MetricNets
 from tfmeta.metric.episodes import embed, episode_loss, query_logits, support_state
 from tfmeta.metric.logistic import FINETUNE_LR, FINETUNE_STEPS
 from tfmeta.types import Task
 
 HEADS = ("centroid", "logistic", "finetune")
-
-
-class _Engine:
-    def __init__(self, nets: MetricNets):
-        self.nets, self.learner = nets, None
 
 
 class EpisodeScores(keras.layers.Layer):
@@ -92,8 +87,9 @@ class Baseline(FrontDoor, keras.Model):
         self.finetune_lr = checks.positive("finetune_lr", finetune_lr)
         self.classifier = keras.layers.Dense(self.classes, name="classifier")
         self.classifier.build((None, int(embedding.outputs[0].shape[-1])))
-        self._engine = _Engine(MetricNets(self.head, embedding, finetune_steps=self.finetune_steps,
-                                          finetune_lr=self.finetune_lr))
+        self._engine = MetricEngine(MetricNets(self.head, embedding,
+                                               finetune_steps=self.finetune_steps,
+                                               finetune_lr=self.finetune_lr))
         self.built = True
 
     def call(self, inputs, training: bool = False):

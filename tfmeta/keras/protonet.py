@@ -22,15 +22,10 @@ import tensorflow as tf
 
 from tfmeta import checks
 from tfmeta.keras import exporting
-from tfmeta.keras.base import FrontDoor
+from tfmeta.keras.base import FrontDoor, MetricEngine
 from tfmeta.metric import MetricLearner, MetricNets
 from tfmeta.metric.episodes import embed, query_logits, support_state
 from tfmeta.types import Task
-
-
-class _Engine:
-    def __init__(self, nets: MetricNets):
-        self.nets, self.learner = nets, None
 
 
 class PrototypeScores(keras.layers.Layer):
@@ -68,7 +63,7 @@ class ProtoNet(FrontDoor, keras.Model):
                              f"it once), got {embedding!r}")
         self.embedding = embedding
         self.ways = checks.count("ways", ways, minimum=2)
-        self._engine = _Engine(MetricNets("protonet", embedding))
+        self._engine = MetricEngine(MetricNets("protonet", embedding))
         self.built = True
 
     def get_config(self) -> dict:

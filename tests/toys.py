@@ -40,6 +40,23 @@ def toy_gan(dtype: str = "float64", seed: int = 0):
     return {"generator": g, "discriminator": d}, objective
 
 
+def real_gan(loss: str, seed: int = 0, **objective_kwargs):
+    """``(models, objective)``: a float64 dense GAN on R^3 (tanh / softplus: smooth) with the
+    library's own objective, ``tfmeta.gan.gan_objective(g, d, loss=loss, gp_weight=1.0,
+    **objective_kwargs)``."""
+    from tfmeta.gan import gan_objective
+    keras.utils.set_random_seed(seed)
+    f64 = "float64"
+    g = keras.Sequential([keras.Input((LATENT,), dtype=f64),
+                          keras.layers.Dense(4, activation="tanh", dtype=f64),
+                          keras.layers.Dense(FEATURES, activation="tanh", dtype=f64)])
+    d = keras.Sequential([keras.Input((FEATURES,), dtype=f64),
+                          keras.layers.Dense(4, activation="softplus", dtype=f64),
+                          keras.layers.Dense(1, dtype=f64)])
+    models = {"generator": g, "discriminator": d}
+    return models, gan_objective(g, d, loss=loss, gp_weight=1.0, **objective_kwargs)
+
+
 def toy_regressor(dtype: str = "float64", seed: int = 0, features: int = FEATURES):
     """Returns ``(models, objective)``: one player ``model``, MSE on (x, y) batches."""
     keras.utils.set_random_seed(seed)

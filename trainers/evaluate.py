@@ -4,11 +4,15 @@ Scores each run (adapted for ``--adapt_steps`` steps on ``--support_size``
 images of each of ``--tasks`` held-out tasks, ``--samples`` samples per task)
 and real images with a pretrained critic (``python -m trainers.critic``), and
 writes a JSON list of rows to ``--out`` and the Markdown table beside it
-(``.md``).
+(``.md``). With several ``--adapt_steps`` or ``--checkpoints=all`` it also
+draws accuracy and NLL against meta-updates, one line per step count
+(``.png`` beside it).
 
 Example:
     python -m trainers.evaluate --runs=runs/maml,runs/scratch --critic=runs/critic \
         --out=runs/table1.json
+    python -m trainers.evaluate --runs=runs/fomaml --critic=runs/critic --checkpoints=all \
+        --adapt_steps=1,5,10,20,40,80 --tasks=32 --samples=256 --noreal --out=runs/curves.json
 """
 
 from __future__ import annotations
@@ -33,8 +37,12 @@ flags.DEFINE_integer("tasks", 256, "Test tasks, drawn with replacement (paper: 2
                      "for quick checks.", lower_bound=1)
 flags.DEFINE_integer("samples", 4096, "Generated samples scored per task (paper: 4096).",
                      lower_bound=1)
-flags.DEFINE_integer("adapt_steps", 10, "Adaptation steps per task (paper: 10).",
-                     lower_bound=1)
+flags.DEFINE_list("adapt_steps", ["10"], "Adaptation steps per task (paper: 10); several, "
+                  "comma-separated (e.g. 1,5,10,20,40,80), score each task at every count "
+                  "along one adaptation to the largest.")
+flags.DEFINE_enum("checkpoints", "latest", ["latest", "all"], "Score each run's latest "
+                  "checkpoint, or every checkpoint it kept (train with --keep_checkpoints and "
+                  "--checkpoint_every to keep them): how quality grows with meta-updates.")
 flags.DEFINE_integer("support_size", 32, "Number of images of a task available for "
                      "adaptation (a count, not a folder; each step draws the run's batch_size "
                      "of them; capped at the class size, e.g. Omniglot's 20).", lower_bound=1)
@@ -55,6 +63,7 @@ def main(argv):
     from tfmeta import io
     from tfmeta.eval import markdown_table
     from tfmeta.experiments.maml_gan.evaluate import EvaluationRequest, evaluate_runs
+    from tfmeta.experiments.maml_gan.figures import quality_curves
     from trainers.common import default_data_dir, progress_bar
 
     bars = {}
@@ -66,9 +75,10 @@ def main(argv):
             bar.close()   # now, so that its time is this row's alone
 
     try:
+        adapt_steps = _step_counts(FLAGS.adapt_steps)
         request = EvaluationRequest(
             runs=tuple(FLAGS.runs), critic=FLAGS.critic, tasks=FLAGS.tasks,
-            samples=FLAGS.samples, adapt_steps=FLAGS.adapt_steps,
+            samples=FLAGS.samples, adapt_steps=adapt_steps, checkpoints=FLAGS.checkpoints,
             support_size=FLAGS.support_size, seed=FLAGS.seed, real=FLAGS.real,
             data_dir=FLAGS.data_dir or default_data_dir(), download=FLAGS.download)
         rows = evaluate_runs(request, progress)
@@ -77,9 +87,22 @@ def main(argv):
         io.write_json(FLAGS.out, rows)
         table = markdown_table(rows)
         io.write_text(os.path.splitext(FLAGS.out)[0] + ".md", table)
+        if len(adapt_steps) > 1 or FLAGS.checkpoints == "all":
+            quality_curves(rows, os.path.splitext(FLAGS.out)[0] + ".png")
     except (ValueError, OSError) as e:
         sys.exit(f"error: {common.to_flags(str(e))}")
     print(table)
+
+
+def _step_counts(values: list[str]) -> tuple:
+    try:
+        counts = tuple(int(v) for v in values)
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 1:
+        raise ValueError(f"`adapt_steps`={','.join(values)}; expected integers >= 1, "
+                         f"comma-separated")
+    return counts
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """The one inner loop: differentiable adaptation of every player of an objective.
 
-Every meta-learner in tfmeta runs this loop. At step ``j`` the objective is
-evaluated once at the current parameters of all players; each player's
-gradient is taken of *its own* loss with respect to *its own* parameters, and
-all players are updated from the same pre-update parameters (Algorithm 1 of
-paper 000: D and G step together).
+Every meta-learner in tfmeta runs this loop. Its step is
+:func:`tfmeta.algorithms.step.take_step`: the objective is evaluated at the
+current parameters of all players; each player's gradient is taken of *its
+own* loss with respect to *its own* parameters, and all players are updated
+from the same pre-update parameters (Algorithm 1 of paper 000: D and G step
+together), or one after another for an objective with a ``player_order``.
 
 Second order comes for free: when the caller opens a ``GradientTape`` around
 :func:`adaptation_trajectory`, the inner gradients are themselves recorded, so the outer
@@ -45,8 +46,11 @@ import tensorflow as tf
 
 from tfmeta import checks
 from tfmeta import inner as inner_lib
-from tfmeta.algorithms.remat import rematerialize
-from tfmeta.algorithms.selection import adapted_part, check_adapt_only, with_adapted
+from tfmeta.algorithms.remat import rematerialize  # noqa: F401 (imported from here too)
+from tfmeta.algorithms.selection import adapted_part, check_adapt_only
+# The step lives in tfmeta.algorithms.step; importing its names from here still works.
+from tfmeta.algorithms.step import (call_objective, check_losses, player_gradients,  # noqa: F401
+                                    player_order, take_step)
 from tfmeta.types import Objective, Reused, batch_at
 
 INNER_STREAM = 0   # the inner steps' seed stream (step_seed)
@@ -65,45 +69,6 @@ def check_steps(steps: Any, name: str = "steps") -> int:
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"{name} must be a non-negative int, got {steps!r}")
     return steps
-
-
-def check_losses(losses: Mapping[str, Any], players: Any, where: str) -> None:
-    """Raises ValueError unless the objective returned one scalar loss per player."""
-    if not isinstance(losses, Mapping):
-        raise ValueError(f"{where}: the objective must return a dict of losses, got {losses!r}")
-    if set(losses) != set(players):
-        raise ValueError(
-            f"{where}: the objective returned losses for {sorted(losses)} but the "
-            f"players are {sorted(players)}")
-    for name, value in losses.items():
-        if value.shape.rank != 0:
-            raise ValueError(
-                f"{where}: loss of player {name!r} must be a scalar, got shape {value.shape}")
-
-
-def call_objective(objective: Objective, params, batch, seed, step) -> Any:
-    """``objective(params, batch, seed)``; objectives with ``takes_step = True`` also get
-    ``step=`` (an int or int32 scalar tensor): the inner step whose loss it is, or for a
-    validation loss the number of inner steps taken (MAML++'s per-step batch norm)."""
-    if getattr(objective, "takes_step", False):
-        return objective(params, batch, seed, step=step)
-    return objective(params, batch, seed)
-
-
-def player_gradients(tape: tf.GradientTape, losses: Mapping[str, tf.Tensor],
-                     params: Mapping[str, list], where: str) -> dict[str, list]:
-    """Each player's gradient of its own loss; ValueError if any is missing."""
-    grads = {}
-    for name in sorted(params):
-        g = tape.gradient(losses[name], params[name])
-        missing = [i for i, gi in enumerate(g) if gi is None]
-        if missing:
-            raise ValueError(
-                f"{where}: the loss of player {name!r} does not depend on its "
-                f"parameters {missing} (of {len(g)}); every player's loss must depend "
-                "on all of its own parameters")
-        grads[name] = g
-    return grads
 
 
 def adaptation_trajectory(objective: Objective, params: Mapping[str, list], batches: Any,
@@ -160,50 +125,6 @@ def adaptation_trajectory(objective: Objective, params: Mapping[str, list], batc
     if return_losses:
         return trajectory, step_losses
     return trajectory
-
-
-def take_step(objective: Objective, optimizers: Mapping[str, inner_lib.InnerOptimizer],
-              current: Mapping[str, list], states: Mapping[str, Any], batch: Any,
-              seed: tf.Tensor, *, first_order: bool = False, remat: bool = False,
-              where: Any = "", index: Any = 0,
-              adapt_only: Mapping[str, tuple] | None = None) -> tuple[dict, dict, dict]:
-    """One inner step of every player from the same parameters.
-
-    ``index`` is the step's number, given to objectives that take it
-    (:func:`call_objective`). ``adapt_only`` (as :func:`check_adapt_only` returns it;
-    None: all): the tensors the step differentiates and updates, each player's
-    ``states`` being its inner optimizer's state of those; the others pass through.
-
-    Returns ``(new_params, new_states, losses)``; with ``remat`` inside
-    ``tf.function`` the step is :func:`rematerialize`-d.
-    """
-    players = sorted(current)
-    selected = check_adapt_only(adapt_only, current)
-
-    def step(current, states):
-        adapted = adapted_part(current, selected)
-        with tf.GradientTape(persistent=True) as tape:
-            for p in players:
-                tape.watch(adapted[p])   # only these: the inner gradient's backward pass
-            losses = call_objective(objective, current, batch, seed, index)
-        check_losses(losses, players, f"inner step {where}")
-        grads = player_gradients(tape, losses, adapted, f"inner step {where}")
-        del tape
-        new, new_states = {}, {}
-        for p in players:
-            g, loss = grads[p], losses[p]
-            if first_order:
-                g, loss = [tf.stop_gradient(gi) for gi in g], tf.stop_gradient(loss)
-            if optimizers[p].takes_loss:
-                new[p], new_states[p] = optimizers[p].update(g, states[p], adapted[p],
-                                                             loss=loss)
-            else:
-                new[p], new_states[p] = optimizers[p].update(g, states[p], adapted[p])
-        return with_adapted(current, new, selected), new_states, dict(losses)
-
-    if remat and not tf.executing_eagerly():
-        return rematerialize(step, dict(current), dict(states))
-    return step(current, states)
 
 
 def adapted_params_and_carry(

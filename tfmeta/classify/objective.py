@@ -69,7 +69,7 @@ def classification_objective(model: keras.Model, *, player: str = PLAYER):
 
     The seed is unused (the loss has no random draws). With a per-step batch
     norm model the engine passes ``step=`` (see
-    :func:`tfmeta.algorithms.adapt.call_objective`).
+    :func:`tfmeta.algorithms.step.call_objective`).
     """
     if not isinstance(model, keras.Model) or not model.built:
         raise ValueError(f"model must be a built keras.Model, got {model!r}")

@@ -7,7 +7,9 @@
   ``source(task_number, class_index, samples) -> images``;
   :func:`evaluate_source` scores one (NLL, accuracy, Frechet distance, support
   distance ratio); :func:`adapted_source` builds one from an experiment's
-  ``adapt_fn`` and ``sample_fn``, :func:`real_source` from real images.
+  ``adapt_fn`` and ``sample_fn``, :func:`real_source` from real images;
+  :func:`adapted_sources` and :func:`evaluate_sources` score several points of
+  one adaptation (after 1, 5, 10... steps), adapting each task once.
 * :mod:`tfmeta.eval.table` -- :func:`markdown_table` of scored rows.
 
 Nothing here imports an experiment.
@@ -21,16 +23,19 @@ Example:
 """
 
 from tfmeta.eval.critic import evaluate_critic, labels_for_class_ids, load_critic, save_critic
-from tfmeta.eval.generation import (GenerationEvalConfig, Source, adapted_source,
-                                    evaluate_source, frechet_distance, real_source)
+from tfmeta.eval.generation import (GenerationEvalConfig, evaluate_source, evaluate_sources,
+                                    frechet_distance)
+from tfmeta.eval.sources import Source, adapted_source, adapted_sources, real_source
 from tfmeta.eval.table import markdown_table
 
 __all__ = [
     "GenerationEvalConfig",
     "Source",
     "adapted_source",
+    "adapted_sources",
     "evaluate_critic",
     "evaluate_source",
+    "evaluate_sources",
     "frechet_distance",
     "labels_for_class_ids",
     "load_critic",

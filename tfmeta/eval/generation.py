@@ -4,10 +4,13 @@ For each of T test tasks drawn with replacement (default 256), a *source* of
 images -- any callable ``source(task_number, class_index, samples) -> images``
 -- produces ``samples`` images for the task's class (default 4096):
 
-* :func:`adapted_source`: adapt a model on the task's support set with an
-  experiment's ``adapt_fn(support_images, task_seed) -> params``, then draw
-  samples with its ``sample_fn(params, z) -> images``;
-* :func:`real_source`: real images of the class (the "Real" row).
+* :func:`tfmeta.eval.sources.adapted_source`: adapt a model on the task's
+  support set with an experiment's ``adapt_fn(support_images, task_seed) ->
+  params``, then draw samples with its ``sample_fn(params, z) -> images``
+  (:func:`~tfmeta.eval.sources.adapted_sources`: at several points of one
+  adaptation, scored together by :func:`evaluate_sources`);
+* :func:`tfmeta.eval.sources.real_source`: real images of the class (the
+  "Real" row).
 
 Every source is scored by the same :func:`evaluate_source`:
 
@@ -38,7 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import keras
 import numpy as np
@@ -49,9 +52,7 @@ from tfmeta.data import ClassDataset
 from tfmeta.data.support import support_set, task_classes
 from tfmeta.nets.resnet import critic_features
 
-Source = Callable[[int, int, int], tf.Tensor]   # (task_number, class_index, samples) -> images
-AdaptFn = Callable[[tf.Tensor, tf.Tensor], Any]  # (support_images, task_seed) -> params
-SampleFn = Callable[[Any, tf.Tensor], tf.Tensor]  # (params, z) -> images
+from tfmeta.eval.sources import Source
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,64 +77,6 @@ class GenerationEvalConfig:
     def __post_init__(self):
         for name in ("tasks", "samples", "adapt_steps", "support_size", "chunk"):
             checks.count(name, getattr(self, name))
-
-
-def adapted_source(adapt_fn: AdaptFn, sample_fn: SampleFn, dataset: ClassDataset, *,
-                   support_size: int, latent_dim: int, seed: int = 0,
-                   chunk: int = 512) -> Source:
-    """A source that adapts a model on each task's support set, then samples from it.
-
-    For task ``t`` of class ``c``: the support set is
-    ``tfmeta.data.support_set(dataset, c, t, support_size, seed)``, the task's
-    seed ``[seed, t]`` (int32), and latents are drawn chunk by chunk from
-    ``stateless_normal([n, latent_dim], [seed + 1, t * 100003 + start])``.
-
-    Args:
-      adapt_fn: ``adapt_fn(support_images, task_seed) -> params``, e.g. a
-        ``tf.function`` running an experiment's inner loop on per-step batches
-        of the support set (:func:`tfmeta.data.step_batches`).
-      sample_fn: ``sample_fn(params, z) -> images`` in ``[-1, 1]``.
-      dataset: the meta-test classes.
-      support_size: images of the task available for adaptation.
-      latent_dim: size of a latent vector ``z``.
-      seed: of supports, adaptation and latents.
-      chunk: samples generated per ``sample_fn`` call.
-
-    Returns:
-      ``source(task_number, class_index, samples) -> images``.
-
-    Example:
-        >>> source = adapted_source(adapt_fn, sample_fn, splits.test, support_size=32,
-        ...                         latent_dim=100)
-        >>> images = source(0, 2, 64)       # 64 samples after adapting to class index 2
-    """
-    checks.count("support_size", support_size)
-    checks.count("latent_dim", latent_dim)
-    checks.count("chunk", chunk)
-
-    def source(task_number: int, class_index: int, samples: int) -> tf.Tensor:
-        images = support_set(dataset, class_index, task_number, support_size, seed)
-        task_seed = tf.constant([seed, task_number], tf.int32)
-        params = adapt_fn(images, task_seed)
-        out = []
-        for start in range(0, samples, chunk):
-            n = min(chunk, samples - start)
-            z = tf.random.stateless_normal([n, latent_dim],
-                                           [seed + 1, task_number * 100003 + start])
-            out.append(sample_fn(params, z))
-        return tf.concat(out, axis=0)
-
-    return source
-
-
-def real_source(dataset: ClassDataset, seed: int = 0) -> Source:
-    """Real images of the task's class, drawn with replacement (the "Real" row)."""
-    def source(task_number: int, class_index: int, samples: int) -> tf.Tensor:
-        images = dataset.class_images(class_index)
-        idx = tf.random.stateless_uniform([samples], [seed + 2, task_number], 0,
-                                          tf.shape(images)[0], tf.int32)
-        return tf.gather(images, idx)
-    return source
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -207,14 +150,30 @@ def evaluate_source(source: Source, dataset: ClassDataset, critic: keras.Model,
       "support_ratio"}``, means over its tasks (which classes a method gets
       right, beyond the overall means).
     """
+    return evaluate_sources({0: source}, dataset, critic, critic_labels, config, progress)[0]
+
+
+def evaluate_sources(sources: Mapping[Any, Source], dataset: ClassDataset,
+                     critic: keras.Model, critic_labels: np.ndarray,
+                     config: GenerationEvalConfig,
+                     progress: Callable[[int], None] | None = None) -> dict:
+    """:func:`evaluate_source` for several sources on the same tasks, task by task.
+
+    Each task is scored for every source before the next task is drawn, so the
+    sources of :func:`adapted_sources` adapt each task once. Returns
+    ``{key: row}``, each row what :func:`evaluate_source` returns for that
+    source alone.
+    """
     critic_labels = np.asarray(critic_labels)
     if len(critic_labels) != dataset.num_classes:
         raise ValueError(f"{len(critic_labels)} critic labels for {dataset.num_classes} classes")
     features_model = critic_features(critic)
+    # One forward pass for the logits and the features (two passes cost twice the critic).
+    joint = keras.Model(critic.inputs, [critic.outputs[0], features_model.outputs[0]])
 
     @tf.function(reduce_retracing=True)
     def score(images, label):
-        logits, feats = critic(images, training=False), features_model(images, training=False)
+        logits, feats = joint(images, training=False)
         nll = -tf.gather(tf.nn.log_softmax(logits), label, axis=1)
         acc = tf.cast(tf.equal(tf.argmax(logits, 1, output_type=tf.int32), label), tf.float32)
         return tf.reduce_mean(nll), tf.reduce_mean(acc), feats
@@ -229,28 +188,34 @@ def evaluate_source(source: Source, dataset: ClassDataset, critic: keras.Model,
 
     real_features, real_images = {}, {}
     classes = task_classes(dataset.num_classes, config.tasks, config.seed)
-    nlls, accs, fds, ratios = [], [], [], []
+    sizes = np.array([min(config.chunk, config.samples - i)
+                      for i in range(0, config.samples, config.chunk)], np.float64)
+    scores = {key: ([], [], [], []) for key in sources}   # nll, accuracy, frechet, ratio
     for t, c in enumerate(classes):
         c = int(c)
-        images = source(t, c, config.samples)
         label = tf.constant(int(critic_labels[c]), tf.int32)
-        parts = [score(images[i:i + config.chunk], label)
-                 for i in range(0, config.samples, config.chunk)]
-        sizes = np.array([min(config.chunk, config.samples - i)
-                          for i in range(0, config.samples, config.chunk)], np.float64)
-        nlls.append(float(np.sum([p[0].numpy() for p in parts] * sizes) / sizes.sum()))
-        accs.append(float(np.sum([p[1].numpy() for p in parts] * sizes) / sizes.sum()))
-        feats = np.concatenate([p[2].numpy() for p in parts])
         if c not in real_features:
             real_features[c] = np.concatenate([f.numpy() for f in chunked(
                 features, dataset.class_images(c))])
-        fds.append(frechet_distance(feats, real_features[c]))
-        if c not in real_images:
             real_images[c] = dataset.class_images(c).numpy()
         shots = support_set(dataset, c, t, config.support_size, config.seed).numpy()
-        ratios.append(support_distance_ratio(images.numpy(), shots, real_images[c]))
+        for key, source in sources.items():
+            nlls, accs, fds, ratios = scores[key]
+            images = source(t, c, config.samples)
+            parts = [score(images[i:i + config.chunk], label)
+                     for i in range(0, config.samples, config.chunk)]
+            nlls.append(float(np.sum([p[0].numpy() for p in parts] * sizes) / sizes.sum()))
+            accs.append(float(np.sum([p[1].numpy() for p in parts] * sizes) / sizes.sum()))
+            feats = np.concatenate([p[2].numpy() for p in parts])
+            fds.append(frechet_distance(feats, real_features[c]))
+            ratios.append(support_distance_ratio(images.numpy(), shots, real_images[c]))
         if progress is not None:
             progress(t + 1)
+    return {key: _row(scores[key], classes, dataset, config) for key in sources}
+
+
+def _row(scores, classes, dataset: ClassDataset, config: GenerationEvalConfig) -> dict:
+    nlls, accs, fds, ratios = scores
     out = {"tasks": config.tasks, "samples": config.samples}
     metrics = (("nll", nlls), ("accuracy", accs), ("frechet", fds), ("support_ratio", ratios))
     for name, values in metrics:

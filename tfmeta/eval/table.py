@@ -26,14 +26,28 @@ def interval(values) -> dict:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    """Rows as Table 1: NLL, accuracy, Frechet distance, support distance ratio (95% intervals)."""
-    lines = ["| Algorithm | Task | NLL | Accuracy | Frechet (critic features) | "
-             "Support distance ratio |",
-             "| --- | --- | ---: | ---: | ---: | ---: |"]
+    """Rows as Table 1: NLL, accuracy, Frechet distance, support distance ratio (95% intervals).
+
+    Where rows of one name differ in ``step`` (the checkpoint's meta-updates)
+    or in ``adapt_steps`` (a run scored along its checkpoints or at several
+    step counts), each gets a column.
+    """
+    def varies(key):
+        names = {r["name"] for r in rows}
+        return any(len({r.get(key) for r in rows if r["name"] == n}) > 1 for n in names)
+    extra = [(key, title) for key, title in (("step", "Meta-updates"), ("adapt_steps", "Steps"))
+             if varies(key)]
+
+    def label(r):
+        return " | ".join([r["name"]] + [str(r.get(key, "-")) for key, _ in extra])
+
+    lines = ["| Algorithm | " + "".join(f"{title} | " for _, title in extra)
+             + "Task | NLL | Accuracy | Frechet (critic features) | Support distance ratio |",
+             "| --- |" + " ---: |" * len(extra) + " --- | ---: | ---: | ---: | ---: |"]
     for r in rows:
         ratio = "-" if np.isnan(r.get("support_ratio", np.nan)) else (
             f"{r['support_ratio']:.2f} ± {r['support_ratio_ci95']:.2f}")
-        lines.append(f"| {r['name']} | {r['dataset']} | {r['nll']:.3f} ± {r['nll_ci95']:.3f} | "
+        lines.append(f"| {label(r)} | {r['dataset']} | {r['nll']:.3f} ± {r['nll_ci95']:.3f} | "
                      f"{r['accuracy']:.3f} ± {r['accuracy_ci95']:.3f} | "
                      f"{r['frechet']:.2f} ± {r['frechet_ci95']:.2f} | {ratio} |")
     tasks = rows[0]["tasks"] if rows else 0
@@ -51,10 +65,11 @@ def markdown_table(rows: list[dict]) -> str:
     classes = sorted({c for r in rows for c in r.get("per_class", {})})
     if classes:
         lines += ["", "Accuracy per class (tasks of that class):", "",
-                  "| Algorithm | " + " | ".join(classes) + " |",
-                  "| --- |" + " ---: |" * len(classes)]
+                  "| Algorithm | " + "".join(f"{title} | " for _, title in extra)
+                  + " | ".join(classes) + " |",
+                  "| --- |" + " ---: |" * (len(extra) + len(classes))]
         for r in rows:
             cells = [f"{r['per_class'][c]['accuracy']:.3f} ({r['per_class'][c]['tasks']})"
                      if c in r.get("per_class", {}) else "-" for c in classes]
-            lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
+            lines.append(f"| {label(r)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -112,6 +112,12 @@ def read_config(config_class, workdir: str, what: str = "run"):
     return config_class(**stored)
 
 
+def checkpoint_paths(workdir: str) -> list[str]:
+    """Every checkpoint a run in ``workdir`` kept, oldest first (``[]`` if none)."""
+    state = tf.train.get_checkpoint_state(os.path.join(workdir, "checkpoints"))
+    return list(state.all_model_checkpoint_paths) if state else []
+
+
 def latest_checkpoint(workdir: str) -> tuple[str, int] | None:
     """``(path, step)`` of the newest checkpoint of ``workdir``, or None.
 

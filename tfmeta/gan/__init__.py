@@ -18,10 +18,11 @@ from tfmeta.gan.losses import (
     wasserstein_discriminator_loss,
     wasserstein_generator_loss,
 )
-from tfmeta.gan.objective import LOSSES, gan_objective, generate, sample_latents
+from tfmeta.gan.objective import INNER_ORDERS, LOSSES, gan_objective, generate, sample_latents
 from tfmeta.nets.dcgan import build_discriminator, build_generator
 
 __all__ = [
+    "INNER_ORDERS",
     "LOSSES",
     "build_discriminator",
     "build_generator",

@@ -43,6 +43,7 @@ from tfmeta.gan import losses as gan_losses
 from tfmeta.types import Objective, Params
 
 LOSSES = ("wgan-gp", "minimax", "non-saturating")
+INNER_ORDERS = ("simultaneous", "discriminator_first")
 PLAYERS = ("generator", "discriminator")
 
 # stateless_fold_in data that derives the gradient-penalty seed from the objective's seed.
@@ -100,7 +101,8 @@ def gan_objective(generator: keras.Model,
                   loss: str = "wgan-gp",
                   gp_weight: float = 10.0,
                   batch_size: Optional[int] = None,
-                  latent_dim: Optional[int] = None) -> Objective:
+                  latent_dim: Optional[int] = None,
+                  inner_order: str = "simultaneous") -> Objective:
     """Builds ``objective(params, batch, seed) -> {"generator": g, "discriminator": d}``.
 
     Args:
@@ -113,6 +115,12 @@ def gan_objective(generator: keras.Model,
         With ``"wgan-gp"`` it must equal the real batch size (the penalty mixes
         real and fake samples pairwise).
       latent_dim: size of ``z``; ``None`` reads it from ``generator``'s input.
+      inner_order: ``"simultaneous"`` (paper 000's Algorithm 1: both players
+        take an inner step from the same parameters) or
+        ``"discriminator_first"`` (FIGR's code: the discriminator steps, then the
+        generator steps against the stepped discriminator, on the same latents);
+        set as the objective's ``player_order``
+        (:func:`tfmeta.algorithms.step.player_order`).
 
     Returns:
       The objective. ``params`` maps ``"generator"`` and ``"discriminator"`` to
@@ -131,6 +139,9 @@ def gan_objective(generator: keras.Model,
     """
     if loss not in LOSSES:
         raise ValueError(f"unknown GAN loss {loss!r}; valid losses are {list(LOSSES)}")
+    if inner_order not in INNER_ORDERS:
+        raise ValueError(f"unknown inner_order {inner_order!r}; valid orders are "
+                         f"{list(INNER_ORDERS)}")
     if not gp_weight >= 0:
         raise ValueError(f"gp_weight must be >= 0, got {gp_weight!r}")
     if batch_size is not None and (isinstance(batch_size, bool)
@@ -186,6 +197,8 @@ def gan_objective(generator: keras.Model,
             d_loss = gan_losses.nonsaturating_discriminator_loss(real_out, fake_out)
         return {"generator": g_loss, "discriminator": d_loss}
 
+    if inner_order == "discriminator_first":
+        objective.player_order = ("discriminator", "generator")
     return objective
 
 

@@ -21,13 +21,14 @@ from tfmeta import io as tfmeta_io
 from tfmeta.data import ClassDataset
 from tfmeta.data.support import support_set, task_classes
 from tfmeta.eval import labels_for_class_ids, save_critic
-from tfmeta.eval.generation import (GenerationEvalConfig, adapted_source, evaluate_source,
-                                    frechet_distance, nearest_distances, real_source,
+from tfmeta.eval.generation import (GenerationEvalConfig, evaluate_source, evaluate_sources,
+                                    frechet_distance, nearest_distances,
                                     support_distance_ratio)
+from tfmeta.eval.sources import adapted_source, real_source
 from tfmeta.eval.table import markdown_table
 from tfmeta.experiments import maml_gan as lib
 from tfmeta.experiments.maml_gan.evaluate import (EvaluationRequest, evaluate_runs,
-                                                  generator_source)
+                                                  generator_source, generator_sources)
 
 TINY_RUN = dict(dataset="mnist", download=False, inner_steps=2, meta_batch_size=2, batch_size=8,
                 generator_width=8, discriminator_width=8, latent_dim=16, checkpoint_every=2,
@@ -54,8 +55,9 @@ def tiny_runs() -> dict:
     out = {}
     for algorithm, steps in (("scratch", 0), ("maml", 2)):
         path = tempfile.mkdtemp(prefix=f"tfmeta-{algorithm}-")
+        # checkpoint_every=1: the MAML run keeps the checkpoints of updates 1 and 2 (curves).
         lib.run(lib.MamlGanConfig(data_dir=str(tfds_dir()), algorithm=algorithm, steps=steps,
-                                  **TINY_RUN), path)
+                                  **dict(TINY_RUN, checkpoint_every=1)), path)
         out[algorithm] = path
     return out
 
@@ -289,3 +291,80 @@ class ProtocolTest(parameterized.TestCase):
             self.assertEqual(tfmeta_io.read_json(again), [rows[2]])
             other = evaluate_runs(EvaluationRequest(**dict(request.__dict__, seed=1)))
             self.assertNotEqual(rows[2]["nll"], other[0]["nll"])
+
+
+class StepCurvesTest(parameterized.TestCase):
+    """Several adaptation step counts in one adaptation, and every kept checkpoint."""
+
+    def test_each_count_of_one_adaptation_draws_what_that_count_alone_draws(self):
+        from tfmeta.eval import load_critic
+        critic, info = load_critic(tiny_critic_dir())
+        setup, splits = lib.load_run(tiny_runs()["maml"])
+        test = splits.test
+        sources = generator_sources(setup, test, support_size=16, adapt_steps=(2, 1))
+        self.assertEqual(sorted(sources), [1, 2])
+        alone = {k: generator_source(setup, test, support_size=16, adapt_steps=k) for k in (1, 2)}
+        for k in (1, 2):
+            np.testing.assert_allclose(sources[k](3, 1, 8).numpy(), alone[k](3, 1, 8).numpy(),
+                                       rtol=0, atol=1e-6)
+        self.assertGreater(np.abs(sources[1](3, 1, 8) - sources[2](3, 1, 8)).max(), 1e-4)
+        labels = labels_for_class_ids(info["class_ids"], test.class_ids)
+        config = GenerationEvalConfig(tasks=3, samples=16, adapt_steps=2, support_size=16)
+        rows = evaluate_sources(generator_sources(setup, test, support_size=16,
+                                                  adapt_steps=(1, 2)),
+                                test, critic, labels, config)
+        single = evaluate_source(alone[2], test, critic, labels, config)
+        for key in ("nll", "accuracy", "frechet", "support_ratio"):
+            self.assertAlmostEqual(rows[2][key], single[key], places=4)
+        self.assertNotAlmostEqual(rows[1]["nll"], rows[2]["nll"], places=4)
+
+    def test_every_checkpoint_at_several_counts_gives_rows_table_and_figure(self):
+        runs = tiny_runs()
+        with tempfile.TemporaryDirectory() as out_dir:
+            out = os.path.join(out_dir, "curves.json")
+            code, _, err = run_evaluate(
+                f"--runs={runs['maml']}", f"--critic={tiny_critic_dir()}", f"--out={out}",
+                "--tasks=2", "--samples=16", "--support_size=16", "--adapt_steps=2,1",
+                "--checkpoints=all", f"--data_dir={tfds_dir()}", "--nodownload")
+            self.assertEqual(code, 0, err[-3000:])
+            rows = tfmeta_io.read_json(out)
+            self.assertEqual(rows[0]["name"], "Real")
+            rows = rows[1:]
+            self.assertEqual([(r["name"], r["step"], r["adapt_steps"]) for r in rows],
+                             [("MAML-GAN", s, k) for s in (0, 1, 2) for k in (1, 2)])
+            # The checkpoints (the run's start included) hold different initializations.
+            self.assertNotAlmostEqual(rows[0]["nll"], rows[2]["nll"], places=4)
+            self.assertNotAlmostEqual(rows[2]["nll"], rows[4]["nll"], places=4)
+            with open(os.path.join(out_dir, "curves.md")) as f:
+                table = f.read()
+            self.assertIn("| Algorithm | Meta-updates | Steps | Task |", table)
+            self.assertIn("| MAML-GAN | 1 | 2 | mnist |", table)
+            with open(os.path.join(out_dir, "curves.png"), "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+            # The latest checkpoint at 2 steps is the plain evaluation's row.
+            latest = evaluate_runs(EvaluationRequest(
+                runs=(runs["maml"],), critic=tiny_critic_dir(), tasks=2, samples=16,
+                support_size=16, adapt_steps=2, real=False, data_dir=str(tfds_dir()),
+                download=False))
+            self.assertEqual(len(latest), 1)
+            for key in ("nll", "accuracy", "frechet"):
+                self.assertAlmostEqual(latest[0][key], rows[5][key], places=4)
+
+    @parameterized.parameters("0", "1,x", "")
+    def test_bad_step_counts_are_refused_in_one_line(self, value):
+        with tempfile.TemporaryDirectory() as out_dir:
+            code, _, _ = run_evaluate(f"--runs={tiny_runs()['maml']}",
+                                      f"--critic={tiny_critic_dir()}",
+                                      f"--out={out_dir}/t.json", f"--adapt_steps={value}")
+            self.assertIsInstance(code, str)
+            self.assertEqual(code, f"error: --adapt_steps={value}; expected integers >= 1, "
+                                   f"comma-separated")
+
+    def test_request_refuses_unknown_checkpoint_choice_and_bad_counts(self):
+        with self.assertRaisesRegex(ValueError, "`checkpoints`='some'; expected 'latest' or"):
+            EvaluationRequest(runs=("r",), critic="c", checkpoints="some")
+        with self.assertRaisesRegex(ValueError, r"`adapt_steps`=\(0, 3\); expected one or more"):
+            EvaluationRequest(runs=("r",), critic="c", adapt_steps=(0, 3))
+        self.assertEqual(EvaluationRequest(runs=("r",), critic="c", adapt_steps=(5, 1, 5))
+                         .adapt_steps, (1, 5))
+        self.assertEqual(EvaluationRequest(runs=("r",), critic="c").adapt_steps, 10)

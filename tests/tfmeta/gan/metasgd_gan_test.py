@@ -20,22 +20,13 @@ from tfmeta.gan import gan_objective
 from tfmeta.nets import dcgan
 from tfmeta.types import Task
 
-LATENT, FEATURES, H = 2, 3, 1e-6   # FD round-off: about 1e-16 / H = 1e-10 (the atol)
+H = 1e-6   # FD round-off: about 1e-16 / H = 1e-10 (the atol)
 PLAYERS = ("discriminator", "generator")
 
 
 def _tiny_gan(loss: str):
     """A float64 dense GAN on R^3 (tanh / softplus: smooth) and its objective."""
-    keras.utils.set_random_seed(0)
-    f64 = "float64"
-    g = keras.Sequential([keras.Input((LATENT,), dtype=f64),
-                          keras.layers.Dense(4, activation="tanh", dtype=f64),
-                          keras.layers.Dense(FEATURES, activation="tanh", dtype=f64)])
-    d = keras.Sequential([keras.Input((FEATURES,), dtype=f64),
-                          keras.layers.Dense(4, activation="softplus", dtype=f64),
-                          keras.layers.Dense(1, dtype=f64)])
-    models = {"generator": g, "discriminator": d}
-    return models, gan_objective(g, d, loss=loss, gp_weight=1.0)
+    return toys.real_gan(loss)
 
 
 def _tiny_dcgan(loss: str):

@@ -112,7 +112,7 @@ def build(config: MamlGanConfig, image_shape, seed: int | None = None) -> MamlGa
     discriminator = build_discriminator(image_shape, config.discriminator_width,
                                         seed=seed + 1000)
     objective = gan_objective(generator, discriminator, loss=config.loss,
-                              gp_weight=config.gp_weight)
+                              gp_weight=config.gp_weight, inner_order=config.inner_order)
     models = {"generator": generator, "discriminator": discriminator}
     variables = {p: m.trainable_variables for p, m in models.items()}
     items: dict[str, Any] = dict(models)

@@ -21,12 +21,15 @@ import tensorflow as tf
 
 from tfmeta.data import ClassDataset
 from tfmeta.data.support import step_batches
-from tfmeta.eval import (GenerationEvalConfig, Source, adapted_source, evaluate_source,
-                         labels_for_class_ids, load_critic, real_source)
-from tfmeta.experiments.maml_gan import adapted_params, load_run, params_of, read_config
+from tfmeta.algorithms import adapted_params_and_carry
+from tfmeta.eval import (GenerationEvalConfig, Source, adapted_sources, evaluate_source,
+                         evaluate_sources, labels_for_class_ids, load_critic, real_source)
+from tfmeta.experiments.maml_gan import load_run, params_of, read_config
+from tfmeta.experiments.rundir import checkpoint_paths
 from tfmeta.gan import generate
 
-__all__ = ["ROW_NAMES", "ROW_ORDER", "EvaluationRequest", "evaluate_runs", "generator_source"]
+__all__ = ["ROW_NAMES", "ROW_ORDER", "EvaluationRequest", "evaluate_runs", "generator_source",
+           "generator_sources", "step_counts"]
 
 ROW_NAMES = {"scratch": "Not pre-trained", "reptile": "FIGR", "metasgd": "MetaSGD-GAN",
              "maml": "MAML-GAN", "fomaml": "FOMAML-GAN"}
@@ -35,17 +38,43 @@ ROW_ORDER = ["Real"] + list(ROW_NAMES.values())
 
 @dataclasses.dataclass(frozen=True)
 class EvaluationRequest:
-    """What to evaluate; see ``trainers/evaluate.py`` for each field."""
+    """What to evaluate; see ``trainers/evaluate.py`` for each field.
+
+    ``adapt_steps`` is one step count or several (each task adapts once, to the
+    largest, and is scored at each); ``checkpoints`` is ``"latest"`` or
+    ``"all"`` (every checkpoint a run kept, oldest first: how quality grows with
+    meta-updates).
+    """
     runs: tuple
     critic: str
     tasks: int = 256
     samples: int = 4096
-    adapt_steps: int = 10
+    adapt_steps: int | tuple = 10
     support_size: int = 32
     seed: int = 0
     real: bool = True
     data_dir: str | None = None
     download: bool = True
+    checkpoints: str = "latest"
+
+    def __post_init__(self):
+        steps = step_counts(self.adapt_steps)
+        object.__setattr__(self, "adapt_steps", steps[0] if len(steps) == 1 and isinstance(
+            self.adapt_steps, int) else steps)
+        if self.checkpoints not in ("latest", "all"):
+            raise ValueError(f"`checkpoints`={self.checkpoints!r}; expected 'latest' or 'all'")
+
+
+def step_counts(adapt_steps) -> tuple:
+    """``adapt_steps`` (an int or a sequence of them) as a sorted tuple of distinct counts >= 1.
+
+    Raises:
+      ValueError: an empty sequence, a count below 1 or one that is not an integer.
+    """
+    counts = (adapt_steps,) if isinstance(adapt_steps, int) else tuple(adapt_steps)
+    if not counts or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in counts):
+        raise ValueError(f"`adapt_steps`={adapt_steps!r}; expected one or more integers >= 1")
+    return tuple(sorted(set(counts)))
 
 
 def generator_source(setup, dataset: ClassDataset, *, support_size: int, adapt_steps: int,
@@ -64,29 +93,60 @@ def generator_source(setup, dataset: ClassDataset, *, support_size: int, adapt_s
     Raises:
       ValueError: the support set is smaller than the run's batch size.
     """
+    return generator_sources(setup, dataset, support_size=support_size,
+                             adapt_steps=(adapt_steps,), seed=seed, chunk=chunk)[adapt_steps]
+
+
+def generator_sources(setup, dataset: ClassDataset, *, support_size: int, adapt_steps,
+                      seed: int = 0, chunk: int = 512) -> dict[int, Source]:
+    """:func:`generator_source` at several step counts of one adaptation: ``{steps: source}``.
+
+    Each task adapts once, for the largest count, and the generator is kept at
+    every count along the way: the 10-step source of an adaptation to 80 steps
+    draws what :func:`generator_source` with ``adapt_steps=10`` draws (the
+    per-step batches and seeds do not depend on the number of steps). Score the
+    sources with :func:`tfmeta.eval.evaluate_sources`. The run's variables are
+    read when this is called: call it again after restoring another checkpoint.
+    """
+    counts = step_counts(adapt_steps)
     batch = setup.config.batch_size
     if batch > support_size:
         raise ValueError(f"`support_size`={support_size} is smaller than the run's "
                          f"batch_size={batch}; every adaptation step uses batch_size images "
                          f"of the support set")
     init = params_of(setup)
+    last = counts[-1]
+
+    def keep(j, new, losses, kept):
+        del losses
+        return tuple([tf.where(tf.equal(j + 1, count), p, old) for p, old in
+                      zip(new["generator"], olds)] for count, olds in zip(counts, kept))
 
     @tf.function(reduce_retracing=True)
     def adapt_fn(images, task_seed):
-        batches = step_batches(images, adapt_steps, batch, task_seed)
-        return adapted_params(setup, init, batches, task_seed, adapt_steps)["generator"]
+        batches = step_batches(images, last, batch, task_seed)
+        start = tuple(list(init["generator"]) for _ in counts)
+        _, kept = adapted_params_and_carry(setup.objective, init, batches, setup.inner,
+                                           inner_steps=last, seed=task_seed, after_step=keep,
+                                           carry=start)
+        return kept
 
     @tf.function(reduce_retracing=True)
     def sample_fn(g_params, z):
         return generate(setup.generator, g_params, z)
 
-    return adapted_source(adapt_fn, sample_fn, dataset, support_size=support_size,
-                          latent_dim=setup.config.latent_dim, seed=seed, chunk=chunk)
+    return adapted_sources(adapt_fn, sample_fn, dataset, marks=counts, support_size=support_size,
+                           latent_dim=setup.config.latent_dim, seed=seed, chunk=chunk)
 
 
 def evaluate_runs(request: EvaluationRequest,
                   progress: Callable[[str, int, int], None] | None = None) -> list[dict]:
     """Scores every run (and real images) with the critic; rows in Table 1 order.
+
+    One row per run, checkpoint (``request.checkpoints``) and step count
+    (``request.adapt_steps``), ordered by Table 1's rows, then meta-updates,
+    then steps; each row has ``step`` (the checkpoint's meta-updates) and
+    ``adapt_steps``.
 
     Raises:
       ValueError: no runs, runs on different datasets, or a critic that does
@@ -104,8 +164,9 @@ def evaluate_runs(request: EvaluationRequest,
     if info.get("dataset") != dataset_name:
         raise ValueError(f"`critic`={request.critic} was trained on {info.get('dataset')!r} but "
                          f"the runs are on {dataset_name!r}; train a critic on {dataset_name!r}")
+    counts = step_counts(request.adapt_steps)
     overrides = {"data_dir": request.data_dir, "download": request.download}
-    rows = []
+    rows, names = [], set()
     splits = None
     for path, config in zip(request.runs, configs):
         setup, splits = load_run(path, **overrides)
@@ -118,19 +179,26 @@ def evaluate_runs(request: EvaluationRequest,
             raise ValueError(f"the critic has {info['num_classes']} classes, fewer than the "
                              f"{test.num_classes} test classes of run {path}")
         support = min(request.support_size, int(test.counts.numpy().min()))
-        eval_config = GenerationEvalConfig(tasks=request.tasks, samples=request.samples,
-                                           adapt_steps=request.adapt_steps,
-                                           support_size=support, seed=request.seed)
-        source = generator_source(setup, test, support_size=support,
-                                  adapt_steps=request.adapt_steps, seed=request.seed)
         name = ROW_NAMES[config.algorithm]
-        if any(r["name"] == name for r in rows):
+        if name in names:
             name = f"{name} ({os.path.basename(os.path.normpath(path))})"
-        report = _progress(progress, name, request.tasks)
-        row = evaluate_source(source, test, critic, labels, eval_config, report)
-        rows.append(dict(name=name, run=path, algorithm=config.algorithm,
-                         dataset=dataset_name, step=int(setup.checkpoint.step.numpy()),
-                         support=support, adapt_steps=request.adapt_steps, **row))
+        names.add(name)
+        paths = checkpoint_paths(path) if request.checkpoints == "all" else [None]
+        for checkpoint in paths:
+            if checkpoint is not None:
+                setup.checkpoint.restore(checkpoint).assert_existing_objects_matched()
+            step = int(setup.checkpoint.step.numpy())
+            eval_config = GenerationEvalConfig(tasks=request.tasks, samples=request.samples,
+                                               adapt_steps=counts[-1], support_size=support,
+                                               seed=request.seed)
+            sources = generator_sources(setup, test, support_size=support, adapt_steps=counts,
+                                        seed=request.seed)
+            label = name if checkpoint is None else f"{name} @ {step}"
+            scored = evaluate_sources(sources, test, critic, labels, eval_config,
+                                      _progress(progress, label, request.tasks))
+            rows += [dict(name=name, run=path, algorithm=config.algorithm, dataset=dataset_name,
+                          step=step, support=support, adapt_steps=count, **scored[count])
+                     for count in counts]
     if request.real:
         test = splits.test
         labels = labels_for_class_ids(info["class_ids"], test.class_ids)
@@ -140,8 +208,12 @@ def evaluate_runs(request: EvaluationRequest,
         row = evaluate_source(real_source(test, request.seed), test, critic, labels,
                               eval_config, _progress(progress, "Real", request.tasks))
         rows.append(dict(name="Real", run=None, algorithm="real", dataset=dataset_name, **row))
-    rows.sort(key=lambda r: next((i for i, n in enumerate(ROW_ORDER) if r["name"].startswith(n)),
-                                 len(ROW_ORDER)))
+
+    def order(r):
+        table = next((i for i, n in enumerate(ROW_ORDER) if r["name"].startswith(n)),
+                     len(ROW_ORDER))
+        return table, r["name"], r.get("step", 0), r.get("adapt_steps", 0)
+    rows.sort(key=order)
     return rows
 
 

@@ -107,3 +107,46 @@ def write_grid(samples_dir: str, step: int, image: np.ndarray) -> list[str]:
     for path in paths:
         io.write_png(path, image)
     return paths
+
+
+def quality_curves(rows: list[dict], path: str) -> None:
+    """Critic accuracy and NLL against meta-updates, one line per adaptation step count.
+
+    One column of panels per run (rows of :func:`...evaluate.evaluate_runs` with
+    ``checkpoints="all"`` and several ``adapt_steps``): whether the quality
+    after k steps still rises with meta-training (budget) or is flat (method or
+    settings). The Real row, if any, is a dashed line. Written as PNG at ``path``.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    real = next((r for r in rows if r["algorithm"] == "real"), None)
+    runs = list(dict.fromkeys(r["name"] for r in rows if r["algorithm"] != "real"))
+    fig, axes = plt.subplots(2, max(1, len(runs)), figsize=(4.2 * max(1, len(runs)), 6.4),
+                             squeeze=False, sharex="col")
+    for col, name in enumerate(runs):
+        mine = [r for r in rows if r["name"] == name]
+        for i, count in enumerate(sorted({r["adapt_steps"] for r in mine})):
+            line = sorted((r for r in mine if r["adapt_steps"] == count), key=lambda r: r["step"])
+            steps = [r["step"] for r in line]
+            for ax, key in zip(axes[:, col], ("accuracy", "nll")):
+                ax.errorbar(steps, [r[key] for r in line], yerr=[r[f"{key}_ci95"] for r in line],
+                            marker="o", markersize=3, capsize=2, color=f"C{i}",
+                            label=f"{count} step{'s' if count > 1 else ''}")
+        axes[0, col].set_title(name)
+        axes[0, col].set_ylim(0.0, 1.0)
+        axes[1, col].set_yscale("log")
+        axes[1, col].set_xlabel("meta-updates")
+        for ax, key in zip(axes[:, col], ("accuracy", "nll")):
+            if real is not None:
+                ax.axhline(real[key], linestyle="--", color="gray", label="real images")
+            ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("critic accuracy")
+    axes[1, 0].set_ylabel("critic NLL")
+    axes[0, -1].legend(fontsize=8, title="adaptation", title_fontsize=8)
+    if rows:
+        fig.suptitle(f"{rows[0]['dataset']}: {rows[0]['tasks']} held-out tasks x "
+                     f"{rows[0]['samples']} samples, mean ± 95% interval", fontsize=9)
+    fig.tight_layout()
+    io.write_figure(path, fig)

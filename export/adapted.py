@@ -41,7 +41,7 @@ flags.DEFINE_bool("invert", None, "Negate the images after scaling to [-1, 1] (-
                   "light is refused, asking for one of the two.")
 flags.DEFINE_integer("seed", 0, "Seed of the adaptation (step batches and inner-step draws).")
 flags.DEFINE_integer("adapt_steps", None, "Inner steps of the adaptation (default: the run's "
-                     "--inner_steps).")
+                     "--serve_steps if set, as the CPU recipe's 80, else its --inner_steps).")
 flags.DEFINE_integer("max_samples", 1024, "Largest z batch a request to the exported "
                      "generator may send.")
 flags.DEFINE_string("data_dir", None, "TFDS data directory of the run's dataset (read for the "

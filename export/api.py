@@ -128,10 +128,11 @@ def adaptation_module(setup: maml_gan.MamlGanSetup, *, adapt_steps: int | None =
                       max_samples: int = 1024, max_support: int = 256) -> AdaptationModule:
     """The run's serving module: its players' weights and ``maml_gan.adapted_params``.
 
-    ``adapt_steps`` defaults to the run's ``inner_steps`` (what the
-    initialization was meta-trained for).
+    ``adapt_steps`` defaults to the run's ``serve_steps`` if set (the CPU
+    recipe's 80), else its ``inner_steps`` (what the initialization was
+    meta-trained for).
     """
-    steps = setup.config.inner_steps if adapt_steps is None else adapt_steps
+    steps = setup.config.served_steps() if adapt_steps is None else adapt_steps
 
     def adapt_fn(params, batches, seed):
         return maml_gan.adapted_params(setup, params, batches, seed, steps)
@@ -165,7 +166,7 @@ def export_run(workdir: str, export_dir: str, name: str, *, adapt_steps: int | N
       workdir: a MAML-GAN run (``trainers.maml_gan``).
       export_dir, name: the version goes to ``export_dir/name/<next>``.
       adapt_steps: inner steps of the served adaptation (default: the run's
-        ``inner_steps``, what the initialization was meta-trained for).
+        ``serve_steps`` if set, else its ``inner_steps``).
       max_samples: largest ``num_samples`` / ``z`` batch of a request.
       max_support: largest support set of a request.
       data_dir, download: override the run's dataset location.

@@ -52,7 +52,8 @@ def classifier_module(setup: few_shot.FewShotSetup, *, adapt_steps: int | None =
                          f"--adapt_steps={adapt_steps}")
     steps = 0 if not spec.inner_loop else (config.eval_inner_steps if adapt_steps is None
                                            else adapt_steps)
-    refusal = spec.refuse_steps(config, steps) if spec.refuse_steps is not None else None
+    refusal = (spec.refuse_inner_steps(config, steps) if spec.refuse_inner_steps is not None
+               else None)
     if refusal is not None:
         raise ValueError(f"--adapt_steps={steps} {refusal}")
     return ClassifierModule(**spec.serving(setup, steps), ways=config.ways,

@@ -38,8 +38,8 @@ flags.DEFINE_string("export_dir", None, "(required) BASE: the folder of all serv
 flags.DEFINE_string("name", None, "(required) Model name; the export becomes the next "
                     "numbered version of BASE/NAME.", required=True)
 flags.DEFINE_integer("adapt_steps", None, "Inner steps of the served adaptation, fixed in the "
-                     "graph (default: a MAML-GAN run's --inner_steps, what the initialization "
-                     "was meta-trained for; a few-shot run's --eval_inner_steps; at most 100). "
+                     "graph (default: a MAML-GAN run's --serve_steps if set, as the CPU recipe's 80, "
+                     "else its --inner_steps; a few-shot run's --eval_inner_steps; at most 100). "
                      "Not for metric learners' runs, which take no steps.")
 flags.DEFINE_integer("max_samples", 1024, "MAML-GAN runs: largest num_samples (or z batch) a "
                      "request may ask for; larger requests get INVALID_ARGUMENT.")

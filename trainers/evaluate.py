@@ -1,6 +1,6 @@
 """``python -m trainers.evaluate``: Table 1 of paper 000 for your runs.
 
-Scores each run (adapted for ``--adapt_steps`` steps on ``--support_size``
+Scores each run or export (adapted for ``--adapt_steps`` steps on ``--support_size``
 images of each of ``--tasks`` held-out tasks, ``--samples`` samples per task)
 and real images with a pretrained critic (``python -m trainers.critic``), and
 writes a JSON list of rows to ``--out`` and the Markdown table beside it
@@ -11,6 +11,8 @@ draws accuracy and NLL against meta-updates, one line per step count
 Example:
     python -m trainers.evaluate --runs=runs/maml,runs/scratch --critic=runs/critic \
         --out=runs/table1.json
+    python -m trainers.evaluate --exports=exports/mnist_gan/1 --critic=runs/critic \
+        --tasks=48 --samples=256 --out=runs/served.json    # what a served request gets
     python -m trainers.evaluate --runs=runs/fomaml --critic=runs/critic --checkpoints=all \
         --adapt_steps=1,5,10,20,40,80 --tasks=32 --samples=256 --noreal --out=runs/curves.json
 """
@@ -27,8 +29,13 @@ if __name__ == "__main__":
 
 from absl import app, flags  # noqa: E402
 
-flags.DEFINE_list("runs", None, "(required) Run directories of trainers.maml_gan, "
-                  "comma-separated.", required=True)
+flags.DEFINE_list("runs", [], "Run directories of trainers.maml_gan, comma-separated "
+                  "(this or --exports is required).")
+flags.DEFINE_list("exports", [], "Version folders of export.saved_model exports of MAML-GAN "
+                  "runs (e.g. exports/mnist_gan/1), comma-separated: each is scored through "
+                  "its own served adaptation (adapt_and_generate_from_z) at the steps fixed "
+                  "in it, as a served request gets it; row '<algorithm> (served)'. The run it "
+                  "was exported from must still exist (its dataset).")
 flags.DEFINE_string("critic", None, "(required) Directory of a critic from trainers.critic, "
                     "trained on the runs' dataset.", required=True)
 flags.DEFINE_string("out", None, "(required) Output JSON file; the Markdown table goes to the "
@@ -77,10 +84,10 @@ def main(argv):
     try:
         adapt_steps = _step_counts(FLAGS.adapt_steps)
         request = EvaluationRequest(
-            runs=tuple(FLAGS.runs), critic=FLAGS.critic, tasks=FLAGS.tasks,
-            samples=FLAGS.samples, adapt_steps=adapt_steps, checkpoints=FLAGS.checkpoints,
-            support_size=FLAGS.support_size, seed=FLAGS.seed, real=FLAGS.real,
-            data_dir=FLAGS.data_dir or default_data_dir(), download=FLAGS.download)
+            runs=tuple(FLAGS.runs), exports=tuple(FLAGS.exports), critic=FLAGS.critic,
+            tasks=FLAGS.tasks, samples=FLAGS.samples, adapt_steps=adapt_steps,
+            checkpoints=FLAGS.checkpoints, support_size=FLAGS.support_size, seed=FLAGS.seed,
+            real=FLAGS.real, data_dir=FLAGS.data_dir or default_data_dir(), download=FLAGS.download)
         rows = evaluate_runs(request, progress)
         for bar in bars.values():
             bar.close()

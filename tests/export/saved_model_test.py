@@ -12,6 +12,7 @@ learned per-parameter rates and Reptile's inner Adam.
 """
 
 import concurrent.futures
+import dataclasses
 import os
 import threading
 
@@ -189,6 +190,19 @@ class ModuleErrorsTest(parameterized.TestCase):
         setup, _ = lib.load_run(fixtures.tiny_run("maml"))
         with self.assertRaisesRegex(ValueError, message):
             api.adaptation_module(setup, **kwargs)
+
+    def test_default_steps_are_the_runs_serve_steps_else_its_inner_steps(self):
+        setup, _ = lib.load_run(fixtures.tiny_run("maml"))
+        self.assertIsNone(setup.config.serve_steps)
+        self.assertEqual(api.adaptation_module(setup).adapt_steps, setup.config.inner_steps)
+        served = setup._replace(config=dataclasses.replace(setup.config, serve_steps=3))
+        self.assertEqual(api.adaptation_module(served).adapt_steps, 3)
+        self.assertEqual(api.adaptation_module(served, adapt_steps=2).adapt_steps, 2)
+        # The CPU recipe serves 80 steps (docs/results/gan_ten_steps.md); the paper's, k.
+        self.assertEqual(lib.MamlGanConfig(**lib.PRESETS["cpu"].overrides).served_steps(), 80)
+        self.assertEqual(lib.MamlGanConfig().served_steps(), 10)
+        with self.assertRaisesRegex(ValueError, r"`serve_steps` must be an integer in \[1, 100\]"):
+            lib.MamlGanConfig(serve_steps=101)
 
     def test_export_of_a_missing_run_fails_before_writing(self):
         base = os.path.join(fixtures.TMP, "missing_export")

@@ -7,7 +7,8 @@
   ``source(task_number, class_index, samples) -> images``;
   :func:`evaluate_source` scores one (NLL, accuracy, Frechet distance, support
   distance ratio); :func:`adapted_source` builds one from an experiment's
-  ``adapt_fn`` and ``sample_fn``, :func:`real_source` from real images;
+  ``adapt_fn`` and ``sample_fn``, :func:`served_source` from an exported
+  model's served adaptation, :func:`real_source` from real images;
   :func:`adapted_sources` and :func:`evaluate_sources` score several points of
   one adaptation (after 1, 5, 10... steps), adapting each task once.
 * :mod:`tfmeta.eval.table` -- :func:`markdown_table` of scored rows.
@@ -25,7 +26,8 @@ Example:
 from tfmeta.eval.critic import evaluate_critic, labels_for_class_ids, load_critic, save_critic
 from tfmeta.eval.generation import (GenerationEvalConfig, evaluate_source, evaluate_sources,
                                     frechet_distance)
-from tfmeta.eval.sources import Source, adapted_source, adapted_sources, real_source
+from tfmeta.eval.sources import (Source, adapted_source, adapted_sources, real_source,
+                                 served_source)
 from tfmeta.eval.table import markdown_table
 
 __all__ = [
@@ -42,4 +44,5 @@ __all__ = [
     "markdown_table",
     "real_source",
     "save_critic",
+    "served_source",
 ]

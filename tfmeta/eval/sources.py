@@ -5,6 +5,8 @@ A *source* is ``source(task_number, class_index, samples) -> images`` in
 
 * :func:`adapted_source`: adapt a model on the task's support set, then sample;
 * :func:`adapted_sources`: the same at several points of one adaptation;
+* :func:`served_source`: an exported model's own in-graph adaptation (its
+  ``adapt_and_generate_from_z`` signature), as a served request runs it;
 * :func:`real_source`: real images of the task's class (the "Real" row).
 
 Example:
@@ -112,6 +114,39 @@ def adapted_sources(adapt_fn: Callable[[tf.Tensor, tf.Tensor], Sequence[Any]],
         return source
 
     return {mark: source_of(i) for i, mark in enumerate(marks)}
+
+
+def served_source(adapt_and_generate_from_z: Callable[..., Any], dataset: ClassDataset, *,
+                  support_size: int, latent_dim: int, seed: int = 0,
+                  chunk: int = 512) -> Source:
+    """A source that asks an exported model to adapt and generate, as a served request would.
+
+    ``adapt_and_generate_from_z(support_images=, z=, seed=)`` is the signature
+    of a SavedModel of ``export.saved_model`` (``tf.saved_model.load(path)
+    .signatures["adapt_and_generate_from_z"]`` or the loaded object's method),
+    returning the images (or ``{"images": ...}``). Task ``t`` of class ``c``
+    sends :func:`adapted_source`'s support set and latents, with request seed
+    ``(seed * 100003 + t) mod 2**31``; every chunk sends the same support and seed, so the
+    served adaptation (deterministic in them) is the same for all its chunks.
+    The steps are the export's, fixed in its graph; ``chunk`` must not exceed
+    its ``max_samples``.
+    """
+    checks.count("support_size", support_size)
+    checks.count("latent_dim", latent_dim)
+    checks.count("chunk", chunk)
+
+    def source(task_number: int, class_index: int, samples: int) -> tf.Tensor:
+        images = support_set(dataset, class_index, task_number, support_size, seed)
+        request_seed = tf.constant((seed * 100003 + task_number) % 2**31, tf.int32)
+        out = []
+        for start in range(0, samples, chunk):
+            n = min(chunk, samples - start)
+            z = tf.random.stateless_normal([n, latent_dim],
+                                           [seed + 1, task_number * 100003 + start])
+            result = adapt_and_generate_from_z(support_images=images, z=z, seed=request_seed)
+            out.append(result["images"] if isinstance(result, dict) else result)
+        return tf.concat(out, axis=0)
+    return source
 
 
 def real_source(dataset: ClassDataset, seed: int = 0) -> Source:

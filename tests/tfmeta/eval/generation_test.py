@@ -24,7 +24,7 @@ from tfmeta.eval import labels_for_class_ids, save_critic
 from tfmeta.eval.generation import (GenerationEvalConfig, evaluate_source, evaluate_sources,
                                     frechet_distance, nearest_distances,
                                     support_distance_ratio)
-from tfmeta.eval.sources import adapted_source, real_source
+from tfmeta.eval.sources import adapted_source, real_source, served_source
 from tfmeta.eval.table import markdown_table
 from tfmeta.experiments import maml_gan as lib
 from tfmeta.experiments.maml_gan.evaluate import (EvaluationRequest, evaluate_runs,
@@ -60,6 +60,14 @@ def tiny_runs() -> dict:
                                   **dict(TINY_RUN, checkpoint_every=1)), path)
         out[algorithm] = path
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_export() -> str:
+    """The tiny MAML run's export (``export.api.export_run``: its k = 2 steps served)."""
+    from export import api
+    base = tempfile.mkdtemp(prefix="tfmeta-export-")
+    return api.export_run(tiny_runs()["maml"], base, "gan", max_samples=16, max_support=16)
 
 
 def run_evaluate(*argv) -> tuple:
@@ -254,7 +262,8 @@ class ProtocolTest(parameterized.TestCase):
                               cwd=ROOT, capture_output=True, text=True, timeout=300)
         self.assertIn("--support_size", proc.stdout)
         self.assertIn("--support_size: Number of images", proc.stdout)
-        self.assertIn("--runs: (required)", proc.stdout)
+        self.assertIn("--runs: Run directories", proc.stdout)
+        self.assertIn("--exports: Version folders", proc.stdout)
         self.assertNotIn("--support:", proc.stdout)
 
     def test_cli_writes_json_rows_and_markdown_table_and_the_same_seed_gives_same_numbers(self):
@@ -368,3 +377,69 @@ class StepCurvesTest(parameterized.TestCase):
         self.assertEqual(EvaluationRequest(runs=("r",), critic="c", adapt_steps=(5, 1, 5))
                          .adapt_steps, (1, 5))
         self.assertEqual(EvaluationRequest(runs=("r",), critic="c").adapt_steps, 10)
+
+
+class ServedExportTest(parameterized.TestCase):
+    """An export scored through its own served adaptation (``--exports``)."""
+
+    def test_served_source_sends_the_documented_request_and_adapts_once_per_task(self):
+        from tfmeta.gan import generate
+        from tfmeta.savedmodel.common import read_metadata
+        loaded = tf.saved_model.load(tiny_export())
+        served = loaded.signatures["adapt_and_generate_from_z"]
+        setup, splits = lib.load_run(tiny_runs()["maml"])
+        test = splits.test
+        source = served_source(served, test, support_size=16, latent_dim=16, seed=4, chunk=8)
+        got = source(3, 1, 12).numpy()                    # two requests: 8 samples, then 4
+        self.assertEqual(got.shape, (12, 28, 28, 1))
+        support = support_set(test, 1, 3, 16, 4)
+        request_seed = tf.constant(4 * 100003 + 3)
+        zs = [tf.random.stateless_normal([n, 16], [5, 3 * 100003 + start])
+              for start, n in ((0, 8), (8, 4))]
+        want = np.concatenate([served(support_images=support, z=z, seed=request_seed)["images"]
+                               for z in zs])
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+        # Both requests adapt alike: the run's generator at the served adapted weights draws them.
+        weights = loaded.signatures["adapt"](support_images=support, seed=request_seed)
+        names = read_metadata(tiny_export())["generator_outputs"]
+        drawn = generate(setup.generator, [weights[n] for n in names], tf.concat(zs, 0))
+        np.testing.assert_allclose(got, drawn.numpy(), rtol=0, atol=1e-5)
+        # It adapts: not the prior on the same latents; another class's support, other samples.
+        prior = loaded.signatures["serving_default"](z=zs[0])["images"].numpy()
+        self.assertGreater(np.abs(got[:8] - prior).max(), 1e-4)
+        self.assertGreater(np.abs(source(3, 2, 8).numpy() - got[:8]).max(), 1e-4)
+
+    def test_cli_scores_an_export_beside_its_run_and_refuses_what_is_not_one(self):
+        runs = tiny_runs()
+        with tempfile.TemporaryDirectory() as out_dir:
+            out = os.path.join(out_dir, "served.json")
+            code, _, err = run_evaluate(
+                f"--runs={runs['maml']}", f"--exports={tiny_export()}",
+                f"--critic={tiny_critic_dir()}", f"--out={out}", "--tasks=2", "--samples=24",
+                "--support_size=16", "--adapt_steps=2", f"--data_dir={tfds_dir()}",
+                "--nodownload")
+            self.assertEqual(code, 0, err[-3000:])
+            rows = tfmeta_io.read_json(out)
+            self.assertEqual([r["name"] for r in rows], ["Real", "MAML-GAN", "MAML-GAN (served)"])
+            run_row, served_row = rows[1], rows[2]
+            self.assertEqual((served_row["adapt_steps"], served_row["step"]), (2, 2))
+            self.assertEqual((served_row["export"], served_row["run"]), (tiny_export(), runs["maml"]))
+            self.assertEqual((served_row["tasks"], served_row["support"]), (2, 16))
+            self.assertEqual(served_row["per_class"].keys(), run_row["per_class"].keys())
+            for key in ("nll", "accuracy", "frechet", "support_ratio"):
+                self.assertTrue(np.isfinite(served_row[key]), key)
+            self.assertNotEqual(served_row["nll"], run_row["nll"])   # its own batches and seeds
+            # An export alone: the same row again.
+            alone = evaluate_runs(EvaluationRequest(
+                runs=(), exports=(tiny_export(),), critic=tiny_critic_dir(), tasks=2, samples=24,
+                support_size=16, real=False, data_dir=str(tfds_dir()), download=False))
+            self.assertEqual(tfmeta_io.read_json(out)[2]["nll"], alone[0]["nll"])
+            for argv, line in (
+                    ((f"--exports={runs['maml']}",),
+                     f"error: --exports: {runs['maml']} holds no tfmeta export"),
+                    ((), "error: --runs and --exports are empty; give at least one run")):
+                code, _, _ = run_evaluate(*argv, f"--critic={tiny_critic_dir()}",
+                                          f"--out={out_dir}/t.json")
+                self.assertIsInstance(code, str)
+                self.assertTrue(code.startswith(line), code)
+                self.assertNotIn("\n", code)

@@ -76,8 +76,8 @@ class LearnerSpec:
       check: ``config -> None``, its own checks beyond its blocks' (raises
         ValueError).
       any_ways: it can score episodes of other ways than it trained on.
-      refuse_steps: ``(config, steps) -> str | None``: why ``steps`` inner
-        steps cannot serve it (None: they can).
+      refuse_inner_steps: ``(config, inner_steps) -> str | None``: why
+        ``inner_steps`` cannot serve it (None: they can).
       samples: ``(setup, dataset, *, seed) -> uint8 image`` written at every
         curve point (MeGAN's generated images), or None.
       transductive_logits: ``(setup, support_images, support_labels, images,
@@ -103,7 +103,7 @@ class LearnerSpec:
     episodes: Callable = meta_batches
     check: Callable[[Config], None] | None = None
     any_ways: bool = False
-    refuse_steps: Callable[[Config, int], str | None] | None = None
+    refuse_inner_steps: Callable[[Config, int], str | None] | None = None
     samples: Callable | None = None
     transductive_logits: Callable | None = None
     fixed_shots: bool = False

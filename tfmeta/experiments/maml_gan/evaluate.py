@@ -23,10 +23,12 @@ from tfmeta.data import ClassDataset
 from tfmeta.data.support import step_batches
 from tfmeta.algorithms import adapted_params_and_carry
 from tfmeta.eval import (GenerationEvalConfig, Source, adapted_sources, evaluate_source,
-                         evaluate_sources, labels_for_class_ids, load_critic, real_source)
-from tfmeta.experiments.maml_gan import load_run, params_of, read_config
+                         evaluate_sources, labels_for_class_ids, load_critic, real_source,
+                         served_source)
+from tfmeta.experiments.maml_gan import load_data, load_run, params_of, read_config
 from tfmeta.experiments.rundir import checkpoint_paths
 from tfmeta.gan import generate
+from tfmeta.savedmodel.common import METADATA_FILE, read_metadata
 
 __all__ = ["ROW_NAMES", "ROW_ORDER", "EvaluationRequest", "evaluate_runs", "generator_source",
            "generator_sources", "step_counts"]
@@ -47,6 +49,7 @@ class EvaluationRequest:
     """
     runs: tuple
     critic: str
+    exports: tuple = ()
     tasks: int = 256
     samples: int = 4096
     adapt_steps: int | tuple = 10
@@ -141,21 +144,24 @@ def generator_sources(setup, dataset: ClassDataset, *, support_size: int, adapt_
 
 def evaluate_runs(request: EvaluationRequest,
                   progress: Callable[[str, int, int], None] | None = None) -> list[dict]:
-    """Scores every run (and real images) with the critic; rows in Table 1 order.
+    """Scores every run and export (and real images) with the critic; rows in Table 1 order.
 
     One row per run, checkpoint (``request.checkpoints``) and step count
     (``request.adapt_steps``), ordered by Table 1's rows, then meta-updates,
     then steps; each row has ``step`` (the checkpoint's meta-updates) and
-    ``adapt_steps``.
+    ``adapt_steps``. An export (``request.exports``) gives one row, "<row>
+    (served)", scored through its own ``adapt_and_generate_from_z`` signature
+    at the steps fixed in it (:func:`tfmeta.eval.served_source`).
 
     Raises:
-      ValueError: no runs, runs on different datasets, or a critic that does
-        not fit them.
+      ValueError: no runs or exports, runs on different datasets, a folder that
+        is not an adaptation export, or a critic that does not fit them.
       FileNotFoundError: a run without checkpoint or a missing critic.
     """
-    if not request.runs:
-        raise ValueError("`runs` is empty; give at least one run directory")
-    configs = [read_config(r) for r in request.runs]
+    if not request.runs and not request.exports:
+        raise ValueError("`runs` and `exports` are empty; give at least one run directory")
+    exports = [_export_metadata(e) for e in request.exports]
+    configs = [read_config(r) for r in request.runs] + [read_config(m["run"]) for m in exports]
     datasets = {c.dataset for c in configs}
     if len(datasets) != 1:
         raise ValueError(f"`runs` mix datasets {sorted(datasets)}; evaluate one dataset at a time")
@@ -167,22 +173,30 @@ def evaluate_runs(request: EvaluationRequest,
     counts = step_counts(request.adapt_steps)
     overrides = {"data_dir": request.data_dir, "download": request.download}
     rows, names = [], set()
-    splits = None
-    for path, config in zip(request.runs, configs):
-        setup, splits = load_run(path, **overrides)
-        test = splits.test
+    test = None
+
+    def scoring(path, test):
+        """``(labels, support)`` of the critic on ``test``, checked against it."""
         if tuple(info.get("image_shape", test.image_shape)) != tuple(test.image_shape):
             raise ValueError(f"`critic`={request.critic} takes images of shape "
                              f"{info['image_shape']} but run {path} makes {test.image_shape}")
-        labels = labels_for_class_ids(info["class_ids"], test.class_ids)
         if int(info["num_classes"]) < test.num_classes:
             raise ValueError(f"the critic has {info['num_classes']} classes, fewer than the "
                              f"{test.num_classes} test classes of run {path}")
-        support = min(request.support_size, int(test.counts.numpy().min()))
-        name = ROW_NAMES[config.algorithm]
+        return (labels_for_class_ids(info["class_ids"], test.class_ids),
+                min(request.support_size, int(test.counts.numpy().min())))
+
+    def unique(name, path):
         if name in names:
             name = f"{name} ({os.path.basename(os.path.normpath(path))})"
         names.add(name)
+        return name
+
+    for path, config in zip(request.runs, configs):
+        setup, splits = load_run(path, **overrides)
+        test = splits.test
+        labels, support = scoring(path, test)
+        name = unique(ROW_NAMES[config.algorithm], path)
         paths = checkpoint_paths(path) if request.checkpoints == "all" else [None]
         for checkpoint in paths:
             if checkpoint is not None:
@@ -199,10 +213,25 @@ def evaluate_runs(request: EvaluationRequest,
             rows += [dict(name=name, run=path, algorithm=config.algorithm, dataset=dataset_name,
                           step=step, support=support, adapt_steps=count, **scored[count])
                      for count in counts]
+    for path, meta, config in zip(request.exports, exports, configs[len(request.runs):]):
+        test = load_data(dataclasses.replace(config, **overrides)).test
+        labels, support = scoring(meta["run"], test)
+        support = min(support, int(meta["max_support"]))
+        name = unique(f"{ROW_NAMES[config.algorithm]} (served)", path)
+        served = tf.saved_model.load(path).signatures["adapt_and_generate_from_z"]
+        source = served_source(served, test, support_size=support,
+                               latent_dim=int(meta["latent_dim"]), seed=request.seed,
+                               chunk=int(meta["max_samples"]))
+        eval_config = GenerationEvalConfig(tasks=request.tasks, samples=request.samples,
+                                           adapt_steps=int(meta["adapt_steps"]),
+                                           support_size=support, seed=request.seed)
+        row = evaluate_source(source, test, critic, labels, eval_config,
+                              _progress(progress, name, request.tasks))
+        rows.append(dict(name=name, run=meta["run"], export=path, algorithm=config.algorithm,
+                         dataset=dataset_name, step=int(meta["step"]), support=support,
+                         adapt_steps=int(meta["adapt_steps"]), **row))
     if request.real:
-        test = splits.test
-        labels = labels_for_class_ids(info["class_ids"], test.class_ids)
-        support = min(request.support_size, int(test.counts.numpy().min()))
+        labels, support = scoring(request.runs[0] if request.runs else request.exports[0], test)
         eval_config = GenerationEvalConfig(tasks=request.tasks, samples=request.samples,
                                            support_size=support, seed=request.seed)
         row = evaluate_source(real_source(test, request.seed), test, critic, labels,
@@ -215,6 +244,20 @@ def evaluate_runs(request: EvaluationRequest,
         return table, r["name"], r.get("step", 0), r.get("adapt_steps", 0)
     rows.sort(key=order)
     return rows
+
+
+def _export_metadata(path: str) -> dict:
+    """The metadata of an ``export.saved_model`` version of a MAML-GAN run, checked."""
+    try:
+        meta = read_metadata(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"`exports`: {path} holds no tfmeta export (no "
+                                f"{METADATA_FILE}); give a version folder, e.g. "
+                                f"exports/mnist_gan/1") from None
+    if meta.get("kind") != "adaptation":
+        raise ValueError(f"`exports`: {path} is a {meta.get('kind')!r} export; expected a "
+                         f"MAML-GAN run's export.saved_model version (kind 'adaptation')")
+    return meta
 
 
 def _progress(progress, name, total):

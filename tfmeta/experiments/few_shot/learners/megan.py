@@ -89,7 +89,7 @@ def check(config: Config) -> None:
                          "`outer_loss`=hybrid (its GAN loss) or `outer_loss`=fakes")
 
 
-def refuse_steps(config: Config, inner_steps: int) -> str | None:
+def refuse_inner_steps(config: Config, inner_steps: int) -> str | None:
     if inner_steps > config.fakes_from:
         return None
     return (f"must exceed the MeGAN run's fakes_from={config.fakes_from} (the first inner step "
@@ -112,5 +112,5 @@ register(gradient_learner(
     "on a meta-learned generator's images of the support set; its own CPU recipe (5 inner "
     "steps) for flags not given", build, blocks=(InnerLoopFields, MeganFields),
     without=("first_order_steps", "adapt"), episodes=episodes, logits=logits, check=check,
-    refuse_steps=refuse_steps, serving_metadata=serving_metadata, samples=augmentation_grid,
+    refuse_inner_steps=refuse_inner_steps, serving_metadata=serving_metadata, samples=augmentation_grid,
     backbones=("conv4",)))

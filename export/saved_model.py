@@ -82,7 +82,18 @@ def main(argv):
                                   max_samples=FLAGS.max_samples, **common_args)
     except (ValueError, OSError, tf.errors.InvalidArgumentError) as e:
         sys.exit(f"error: {api.error_line(e)}")
+    print(_summary(api.read_metadata(path)))
     print(path)
+
+
+def _summary(meta: dict) -> str:
+    """What the export serves, in one line (the version directory follows it)."""
+    steps = meta.get("adapt_steps") or 0
+    how = ("adapts by embedding the support set" if not steps else
+           f"adapts for {steps} step{'' if steps == 1 else 's'} in the graph (the run's "
+           f"default)" if FLAGS.adapt_steps is None else f"adapts for {steps} steps in the graph")
+    return (f"exported the {meta.get('algorithm')} run {FLAGS.workdir} at step "
+            f"{meta.get('step')}: {how}, on up to {meta.get('max_support')} support images")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,25 @@ class ExportCommandLineTest(absltest.TestCase):
         self.assertEqual(path, os.path.join(base, "untrained", "1"))
         self.assertEqual(api.read_metadata(path)["step"], 0)
 
+    def test_the_closing_lines_say_what_is_served_then_where_it_went(self):
+        base = os.path.join(fixtures.TMP, "summary_exports")
+        workdir = fixtures.tiny_run("maml")
+        for extra, how in (((), "1 step in the graph (the run's default)"),
+                           (("--adapt_steps=3",), "3 steps in the graph")):
+            code, out = fixtures.run_cli("export.saved_model", f"--workdir={workdir}",
+                                         f"--export_dir={base}", "--name=m", "--max_samples=8",
+                                         "--max_support=8", *extra)
+            self.assertIn(code, (0, None), out)
+            summary, path = out.strip().splitlines()[-2:]
+            self.assertEqual(api.read_metadata(path)["adapt_steps"], int(how[0]))
+            self.assertEqual(summary, f"exported the maml run {workdir} at step 1: adapts for "
+                                      f"{how}, on up to 8 support images")
+        code, out = fixtures.run_cli("export.saved_model", f"--workdir={workdir}",
+                                     f"--export_dir={base}", "--name=b", "--baseline_head=logistic")
+        self.assertEqual((code, out), (f"error: --baseline_head applies to few-shot baseline "
+                                       f"runs; {workdir} is a MAML-GAN run", ""))
+        self.assertFalse(os.path.exists(os.path.join(base, "b")))
+
     def test_bad_name_bad_bound_and_missing_run_are_one_line_errors(self):
         base = os.path.join(fixtures.TMP, "error_exports")
         workdir = fixtures.untrained_run()

@@ -114,8 +114,8 @@ class MamlGanConfig:
     summary_every: int = setting(10, 'Meta-updates between TensorBoard scalars.')
     grid_samples: int = setting(8, 'Samples per cell of the sample grids.')
     serve_steps: int | None = setting(None,
-        "Inner steps an export of the run adapts for by default (`export.saved_model`, "
-        "`export.adapted`; at most 100). Unset: `inner_steps`, what the initialization was "
+        "Inner steps an export of the run adapts for by default (export.saved_model, "
+        "export.adapted; at most 100). Unset: `inner_steps`, what the initialization was "
         "meta-trained for. The cpu preset serves 80: its initialization, meta-trained for 10, "
         "gives samples the critic files under the support's class 0.97 of the time after 80 "
         "steps against 0.75 after 10 (docs/results/gan_ten_steps.md). Can be changed when "

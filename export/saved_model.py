@@ -38,8 +38,9 @@ flags.DEFINE_string("export_dir", None, "(required) BASE: the folder of all serv
 flags.DEFINE_string("name", None, "(required) Model name; the export becomes the next "
                     "numbered version of BASE/NAME.", required=True)
 flags.DEFINE_integer("adapt_steps", None, "Inner steps of the served adaptation, fixed in the "
-                     "graph (default: a MAML-GAN run's --serve_steps if set, as the CPU recipe's 80, "
-                     "else its --inner_steps; a few-shot run's --eval_inner_steps; at most 100). "
+                     "graph (default: a MAML-GAN run's --serve_steps if set, as the CPU recipe's "
+                     "80, else its --inner_steps; a few-shot run's --eval_inner_steps; at most "
+                     "100). "
                      "Not for metric learners' runs, which take no steps.")
 flags.DEFINE_integer("max_samples", 1024, "MAML-GAN runs: largest num_samples (or z batch) a "
                      "request may ask for; larger requests get INVALID_ARGUMENT.")
@@ -89,9 +90,10 @@ def main(argv):
 def _summary(meta: dict) -> str:
     """What the export serves, in one line (the version directory follows it)."""
     steps = meta.get("adapt_steps") or 0
-    how = ("adapts by embedding the support set" if not steps else
-           f"adapts for {steps} step{'' if steps == 1 else 's'} in the graph (the run's "
-           f"default)" if FLAGS.adapt_steps is None else f"adapts for {steps} steps in the graph")
+    how = (f"adapts for {steps} step{'' if steps == 1 else 's'} in the graph"
+           if steps else "adapts by embedding the support set")
+    if steps and FLAGS.adapt_steps is None:
+        how += " (the run's default)"
     return (f"exported the {meta.get('algorithm')} run {FLAGS.workdir} at step "
             f"{meta.get('step')}: {how}, on up to {meta.get('max_support')} support images")
 

@@ -423,7 +423,8 @@ class ServedExportTest(parameterized.TestCase):
             self.assertEqual([r["name"] for r in rows], ["Real", "MAML-GAN", "MAML-GAN (served)"])
             run_row, served_row = rows[1], rows[2]
             self.assertEqual((served_row["adapt_steps"], served_row["step"]), (2, 2))
-            self.assertEqual((served_row["export"], served_row["run"]), (tiny_export(), runs["maml"]))
+            self.assertEqual((served_row["export"], served_row["run"]),
+                             (tiny_export(), runs["maml"]))
             self.assertEqual((served_row["tasks"], served_row["support"]), (2, 16))
             self.assertEqual(served_row["per_class"].keys(), run_row["per_class"].keys())
             for key in ("nll", "accuracy", "frechet", "support_ratio"):

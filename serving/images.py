@@ -66,7 +66,9 @@ def image_files(folder: str) -> list[str]:
 
 
 def read_image(path: str, image_shape: Sequence[int], invert: bool = False) -> np.ndarray:
-    """One image as float32 ``[H, W, C]`` in ``[-1, 1]``."""
+    """One image as float32 ``[H, W, C]`` in ``[-1, 1]``: ``(x - 127.5) / 127.5``, odd about
+    mid-grey, so a negated image reads as exactly the negation of the original (a scan of
+    dark ink on white, inverted, adapts exactly as the same drawing bright on dark)."""
     height, width, channels = parse_image_shape(image_shape)
     with Image.open(path) as image:
         image = image.convert("L" if channels == 1 else "RGB")
@@ -75,7 +77,7 @@ def read_image(path: str, image_shape: Sequence[int], invert: bool = False) -> n
         pixels = np.asarray(image, np.float32)
     if channels == 1:
         pixels = pixels[..., None]
-    scaled = pixels / 127.5 - 1.0
+    scaled = (pixels - np.float32(127.5)) / np.float32(127.5)
     return -scaled if invert else scaled
 
 

@@ -258,6 +258,26 @@ class InnerLearningRateTest(parameterized.TestCase):
         np.testing.assert_allclose(moves[1]["discriminator"], 3.0 * moves[0]["discriminator"],
                                    rtol=1e-4, atol=1e-7)   # float32 rounding of b - a
 
+    def test_reptile_takes_figrs_plain_sgd_inner_steps_with_inner_optimizer_sgd(self):
+        # FIGR's code adapts both players with optim.SGD: twice the rate, twice the move; the
+        # default (Adam, beta1 0.5) moves every weight by about the rate whatever its gradient.
+        images = tf.random.stateless_uniform([1, 8, 28, 28, 1], [5, 6], -1.0, 1.0)
+        moves = []
+        for optimizer, lr in (("sgd", 1e-3), ("sgd", 2e-3), ("rmsprop", 1e-3)):
+            setup = lib.build(tiny_config(algorithm="reptile", inner_optimizer=optimizer,
+                                          inner_lr=lr), (28, 28, 1))
+            start = lib.params_of(setup)
+            traj = lib.adaptation_trajectory(setup, start, images, [1, 2], 1)
+            moves.append({p: np.concatenate([(b - a).numpy().ravel() for a, b in
+                                             zip(start[p], traj[1][p])]) for p in start})
+        for player in ("generator", "discriminator"):
+            np.testing.assert_allclose(moves[1][player], 2.0 * moves[0][player], rtol=1e-4,
+                                       atol=1e-7)   # float32 rounding of b - a
+            sizes = np.abs(moves[0][player])
+            self.assertGreater(sizes.max() / np.median(sizes[sizes > 0]), 5.0)   # as g varies
+            adam = np.abs(moves[2][player])
+            self.assertLess(np.percentile(adam[adam > 0], 90), 1.5e-3)          # about +-lr
+
     def test_inner_epsilon_floors_the_rmsprop_step_of_tiny_gradients(self):
         # First RMSprop step from v = 0 on a gradient g: lr g / (sqrt(0.1) |g| + eps). For
         # g = 1e-6 that is ~3.16 lr at eps 1e-7 (a step function of tiny gradients) and

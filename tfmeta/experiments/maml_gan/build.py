@@ -73,7 +73,11 @@ def _inner_metasgd(config, variables, items):
 
 
 def _inner_reptile(config, variables, items):
+    """Adam with beta1 0.5 (the project's FIGR row), or plain SGD with `inner_optimizer` sgd
+    (the FIGR authors' code: ``optim.SGD(lr=1e-3)`` for both players)."""
     lrs = config.inner_lrs()
+    if config.inner_optimizer == "sgd":
+        return {p: inner_lib.get("sgd", learning_rate=lrs[p]) for p in PLAYERS}
     return {p: inner_lib.adam(lrs[p], beta_1=0.5, **config.inner_kwargs("adam"))
             for p in PLAYERS}
 

@@ -59,8 +59,9 @@ class MamlGanConfig:
     batch_size: int = setting(32,
         'Real images and latents per inner step and per validation loss.')
     inner_optimizer: str = setting("rmsprop",
-        'Differentiable inner optimizer (maml, fomaml; reptile always uses Adam, metasgd its '
-        'learned rates).', choices=INNER_OPTIMIZERS)
+        'Differentiable inner optimizer (maml, fomaml; metasgd uses its learned rates; reptile '
+        "uses Adam with beta1 0.5 unless sgd, the FIGR authors' code's).",
+        choices=INNER_OPTIMIZERS)
     inner_lr: float = setting(1e-4, 'Inner learning rate beta (Meta-SGD: initial rates).')
     inner_epsilon: float = setting(1e-7,
         "Inner RMSprop/Adam epsilon: the floor of the update's denominator. Its "

@@ -181,10 +181,10 @@ def run_rounds(label: str, sides: Sequence[Side], rounds: int, loaded_above: flo
             emit(record)
             runs[side.name].append(record)
         after = loadavg()
-        load = {"round": index, "workload": label,
-                "loadavg_before": [round(x, 2) for x in before],
-                "loadavg_after": [round(x, 2) for x in after],
-                "loaded": before[0] > loaded_above}
+        before, after = [round(x, 2) for x in before], [round(x, 2) for x in after]
+        load = {"round": index, "workload": label, "loadavg_before": before,
+                "loadavg_after": after,
+                "loaded": before[0] > loaded_above}   # as recorded: 1.501 is 1.5, not loaded
         emit(load)
         print(f"{label}: round {index + 1}/{rounds}, 1-minute load {before[0]:.2f} -> "
               f"{after[0]:.2f}{' (loaded)' if load['loaded'] else ''}", file=sys.stderr,

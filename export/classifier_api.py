@@ -67,7 +67,8 @@ def export_classifier(workdir: str, export_dir: str, name: str, *,
                       adapt_steps: int | None = None, max_support: int = 256,
                       max_query: int = 1024, max_ways: int | None = None,
                       data_dir: str | None = None, download: bool | None = None,
-                      allow_untrained: bool = False, baseline_head: str | None = None) -> str:
+                      allow_untrained: bool = False, baseline_head: str | None = None,
+                      finetune_steps: int | None = None, finetune_lr: float | None = None) -> str:
     """Writes a few-shot run's classifier with in-graph adaptation as a new version.
 
     Both families (gradient-based and metric learners) get the same signatures
@@ -85,14 +86,15 @@ def export_classifier(workdir: str, export_dir: str, name: str, *,
       data_dir, download: override the run's dataset location (read for the
         image shape).
       allow_untrained: export a run at step 0 too.
-      baseline_head: a baseline run served with this head instead of its own (refused for
-        other algorithms).
+      baseline_head, finetune_steps, finetune_lr: a baseline run served with this head and
+        fine-tuning instead of its own (refused for other algorithms).
 
     Returns:
       The version directory.
     """
     target = model_dir(export_dir, name)
-    head = few_shot.scoring_overrides([workdir], [few_shot.read_config(workdir)], baseline_head)
+    head = few_shot.scoring_overrides([workdir], [few_shot.read_config(workdir)], baseline_head,
+                                      finetune_steps, finetune_lr)
     setup, _ = few_shot.load_run(workdir, **_overrides(data_dir, download), **head)
     _refuse_untrained(setup, workdir, allow_untrained)
     module = classifier_module(setup, adapt_steps=adapt_steps, max_support=max_support,

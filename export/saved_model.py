@@ -54,8 +54,7 @@ flags.DEFINE_integer("max_ways", None, "Metric learners' runs: largest number of
 flags.DEFINE_string("data_dir", None, "TFDS data directory of the run's dataset (read for the "
                     "image shape; default: the run's own --data_dir).")
 flags.DEFINE_bool("allow_untrained", False, "Export a run at step 0 (random weights) too.")
-flags.DEFINE_string("baseline_head", None, "Few-shot baseline runs only: serve this head "
-                    "(centroid, logistic or finetune) instead of the run's --baseline_head.")
+common.define_head_flags("serve")
 common.define_verbose_flag()
 FLAGS = flags.FLAGS
 
@@ -73,10 +72,12 @@ def main(argv):
             path = classifier_api.export_classifier(FLAGS.workdir, FLAGS.export_dir,
                                                     FLAGS.name, max_query=FLAGS.max_query,
                                                     max_ways=FLAGS.max_ways,
-                                                    baseline_head=FLAGS.baseline_head,
+                                                    **common.head_values(FLAGS),
                                                     **common_args)
-        elif FLAGS.baseline_head is not None:
-            sys.exit(f"error: --baseline_head applies to few-shot baseline runs; "
+        elif any(v is not None for v in common.head_values(FLAGS).values()):
+            given = [f"--{k}" for k, v in common.head_values(FLAGS).items() if v is not None]
+            sys.exit(f"error: {', '.join(given)} {'apply' if given[1:] else 'applies'} to "
+                     f"few-shot baseline runs; "
                      f"{FLAGS.workdir} is a MAML-GAN run")
         else:
             path = api.export_run(FLAGS.workdir, FLAGS.export_dir, FLAGS.name,

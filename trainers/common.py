@@ -174,6 +174,26 @@ def import_tensorflow_quietly() -> None:
         tf.config.list_physical_devices()   # the device query logs too
 
 
+HEAD_FLAGS = ("baseline_head", "finetune_steps", "finetune_lr")
+
+
+def define_head_flags(use: str) -> None:
+    """``--baseline_head``, ``--finetune_steps``, ``--finetune_lr``: a baseline run ``use``d
+    ("score", "serve") with another head or fine-tuning than it was trained with."""
+    from absl import flags
+    flags.DEFINE_string("baseline_head", None, f"Baseline runs only: {use} with this head, no "
+                        "retraining (centroid, logistic or finetune; default: the run's).")
+    flags.DEFINE_integer("finetune_steps", None, f"Baseline runs only: {use} with the finetune "
+                         "head taking this many steps (0: imprinted; default: the run's).")
+    flags.DEFINE_float("finetune_lr", None, f"Baseline runs only: {use} with the finetune head "
+                       "at this rate (default: the run's --finetune_lr).")
+
+
+def head_values(flag_values) -> dict:
+    """The head flags' values by name (None where not given)."""
+    return {name: flag_values[name].value for name in HEAD_FLAGS}
+
+
 DISTRIBUTE_FLAGS = ("distribute", "cpu_devices")
 
 

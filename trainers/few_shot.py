@@ -47,8 +47,10 @@ def describe(config: experiment.FewShotConfig) -> str:
     spec = experiment.learners.get(config.algorithm)
     if "batch_size" in spec.fields:   # the pre-trained baseline: no episodes in training
         training = (f"training: mini-batches of {config.batch_size} images of every training "
-                    f"class; lr={config.outer_lr} ({config.outer_lr_schedule}) "
-                    f"steps={config.steps} backbone={config.backbone} filters={config.filters}; "
+                    f"class, augment={config.augment}; {config.baseline_optimizer} "
+                    f"lr={config.outer_lr} ({config.outer_lr_schedule}) weight_decay="
+                    f"{config.weight_decay:g} steps={config.steps} backbone={config.backbone} "
+                    f"filters={config.filters}; "
                     f"episodes scored by head={config.baseline_head}" + (
                         f" ({config.finetune_steps} steps at {config.finetune_lr:g})"
                         if config.baseline_head == "finetune" else ""))

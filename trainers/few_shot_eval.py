@@ -9,7 +9,8 @@ prints the table; ``--plot`` draws every run's held-out accuracy against its
 training time (the learning curve and the final score), the comparison of
 learners at equal wall-clock. Runs on the same data share one load. Metric
 learners (no head) can be scored at other ways and shots than they trained
-with (``--ways``, ``--shots``), a baseline run with any head (``--baseline_head``).
+with (``--ways``, ``--shots``), a baseline run with any head and fine-tuning
+(``--baseline_head``, ``--finetune_steps``, ``--finetune_lr``).
 
 Example:
     python -m trainers.few_shot_eval --runs=runs/omniglot_5w1s,runs/omniglot_5w1s_fomaml \
@@ -27,7 +28,6 @@ if __name__ == "__main__":
     common.quiet_start()   # before TensorFlow is imported
 
 from absl import app, flags  # noqa: E402
-
 flags.DEFINE_list("runs", None, "(required) Run directories of trainers.few_shot, "
                   "comma-separated.", required=True)
 flags.DEFINE_string("out", None, "(required) Output JSON file; the Markdown table goes to the "
@@ -58,9 +58,7 @@ flags.DEFINE_enum("plot_against", "time", ["time", "updates"], "--plot's x axis:
                   "like paper 001's Figure 6).")
 flags.DEFINE_integer("seed", 0, "Seed of the episodes (the same episodes for every run of a "
                      "dataset).")
-flags.DEFINE_string("baseline_head", None, "Baseline runs only: score with this head, no "
-                    "retraining (centroid, logistic or finetune, at the run's --finetune_steps "
-                    "and --finetune_lr; default: each run's --baseline_head).")
+common.define_head_flags("score")
 flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the one each run was "
                     "trained with).")
 common.define_verbose_flag()
@@ -90,7 +88,7 @@ def main(argv):
             raise ValueError(f"--out={FLAGS.out} is a directory; give a .json file path")
         overrides = {"data_dir": FLAGS.data_dir} if FLAGS.data_dir else {}
         configs = [experiment.read_config(run) for run in runs]   # all readable before any work
-        overrides.update(experiment.scoring_overrides(runs, configs, FLAGS.baseline_head))
+        overrides.update(experiment.scoring_overrides(runs, configs, **common.head_values(FLAGS)))
         data: dict[tuple, object] = {}
         rows, curves = [], []
         for run, config in zip(runs, configs):
@@ -120,8 +118,10 @@ def main(argv):
                 bar.close()
             score = experiment.summary(accuracies)
             used = setup.config   # with --baseline_head applied
-            head = ({"baseline_head": used.baseline_head} if used.algorithm == "baseline"
-                    else {"adapt": used.adapt} if used.adapt != "all" else {})   # ANIL
+            head = {"adapt": used.adapt} if used.adapt != "all" else {}   # ANIL
+            if used.algorithm == "baseline":   # its head, and the fine-tuning's settings
+                head = {k: getattr(used, k) for k in common.HEAD_FLAGS[
+                    :3 if used.baseline_head == "finetune" else 1]}
             curves.append(experiment.read_curve(run))
             timed = [p for p in curves[-1] if "seconds" in p]
             transductive = (spec.inner_loop if FLAGS.transductive is None

@@ -50,6 +50,11 @@ class ExportCommandLineTest(absltest.TestCase):
                                      f"--export_dir={base}", "--name=b", "--baseline_head=logistic")
         self.assertEqual((code, out), (f"error: --baseline_head applies to few-shot baseline "
                                        f"runs; {workdir} is a MAML-GAN run", ""))
+        code, out = fixtures.run_cli("export.saved_model", f"--workdir={workdir}",
+                                     f"--export_dir={base}", "--name=b", "--finetune_steps=3",
+                                     "--finetune_lr=0.5")
+        self.assertEqual((code, out), (f"error: --finetune_steps, --finetune_lr apply to "
+                                       f"few-shot baseline runs; {workdir} is a MAML-GAN run", ""))
         self.assertFalse(os.path.exists(os.path.join(base, "b")))
 
     def test_bad_name_bad_bound_and_missing_run_are_one_line_errors(self):

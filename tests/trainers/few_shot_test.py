@@ -227,6 +227,11 @@ class FewShotCliTest(unittest.TestCase):
                           f"--out={os.path.join(os.path.dirname(self.eval_json), 'n.json')}")
         self.assertEqual(code, f"error: --baseline_head applies to baseline runs only; "
                                f"{self.workdir} is maml, {self.proto_workdir} is protonet")
+        code, _ = run_cli("trainers.few_shot_eval", f"--runs={self.workdir}", "--episodes=1",
+                          "--finetune_steps=0",
+                          f"--out={os.path.join(os.path.dirname(self.eval_json), 'n.json')}")
+        self.assertEqual(code, f"error: --finetune_steps applies to baseline runs only; "
+                               f"{self.workdir} is maml")
 
     def test_protonet_takes_its_recipe_and_names_train_ways_when_the_data_has_too_few_classes(
             self):

@@ -1,5 +1,6 @@
 """``python -m trainers.few_shot --backbone=resnet12`` on Omniglot: MAML (batch statistics,
-second order) and Prototypical networks (moving averages) train, score and export.
+second order) and Prototypical networks (moving averages, with RFS's dropout and DropBlock)
+train, score and export.
 
 Tiny real runs in this process (3-way 1-shot, ResNet-12 of widths 2-5-10-20, 2
 meta-updates): the checkpoint holds the four residual blocks, the served ``adapt`` equals
@@ -37,7 +38,8 @@ class ResNet12CliTest(unittest.TestCase):
         data = f"--data_dir={tfds_dir()}"
         cls.trained = inprocess(f"--workdir={cls.maml}", data, *TINY, "--algorithm=maml")
         cls.proto_trained = inprocess(f"--workdir={cls.proto}", data, *TINY,
-                                      "--algorithm=protonet")
+                                      "--algorithm=protonet", "--drop_rate=0.1",
+                                      "--drop_block_size=2")
         cls.refused = inprocess(f"--workdir={os.path.join(cls.tmp.name, 'relation')}", data,
                                 *TINY, "--algorithm=relation")
         cls.exported = run_cli("export.saved_model", f"--workdir={cls.maml}",
@@ -60,6 +62,27 @@ class ResNet12CliTest(unittest.TestCase):
             self.assertTrue({"block3_conv2", "block3_skip", "mean"} <= names, sorted(names))
             self.assertEqual(setup.model.get_layer("block3_conv2").filters, 20)
         self.assertEqual(few_shot.load_run(self.maml)[0].model.get_layer("head").units, 3)
+
+    def test_dropout_and_dropblock_count_their_calls_in_the_checkpoint_and_stay_out_of_tests(
+            self):
+        setup, splits = few_shot.load_run(self.proto)
+        drops = {layer.name: layer for layer in setup.model.layers if "drop" in layer.name}
+        self.assertEqual(sorted(drops), ["block0_dropout", "block1_dropout", "block2_dropblock",
+                                         "block3_dropblock"])
+        self.assertEqual(drops["block3_dropblock"].block_size, 2)
+        # Two updates of one embedding call each (the support and query images together).
+        counts = {name: int(layer.calls.numpy()) for name, layer in drops.items()}
+        self.assertEqual(set(counts.values()), {2}, counts)
+        with self.assertRaisesRegex(ValueError, r"^`drop_rate`=0.1: scoring with batch "
+                                                r"statistics runs the embedding as in training"):
+            few_shot.episode_accuracies(setup, splits.test, episodes=1, inner_steps=0,
+                                        transductive=True)
+        accuracies = few_shot.episode_accuracies(setup, splits.test, episodes=2, inner_steps=0)
+        self.assertEqual(accuracies.shape, (2,))
+        self.assertEqual({int(layer.calls.numpy()) for layer in drops.values()}, {2})
+        with self.assertRaisesRegex(ValueError, r"^`drop_rate`=0.1 applies to `backbone`="
+                                                r"resnet12 of the metric learners"):
+            few_shot.FewShotConfig(algorithm="maml", backbone="resnet12", drop_rate=0.1)
 
     def test_a_learner_that_builds_conv4_only_refuses_it_in_one_line(self):
         code, _, err = self.refused

@@ -28,7 +28,8 @@ Load a class-per-task distribution, then sample from it:
   by evaluation, figures and exports.
 * :mod:`tfmeta.data.batches` -- ``ImageBatchSampler``: plain supervised
   mini-batches of every image, labelled by class index, epoch by epoch
-  (the few-shot baseline's pre-training).
+  (the few-shot baseline's pre-training); :mod:`tfmeta.data.augment` augments them
+  (``crop``, RFS's ``rfs``), keyed on the seed and step.
 * :mod:`tfmeta.data.sampling` -- the stateless keys and draws the samplers
   are made of.
 

@@ -20,14 +20,15 @@ import tensorflow as tf
 
 from tfmeta import checks
 
-__all__ = ["SALT_META_BATCH", "SALT_EPISODE", "SALT_CLASS", "SALT_BATCH", "check_class_index",
-           "check_count", "check_seed", "step_key", "sample_without_replacement"]
+__all__ = ["SALT_META_BATCH", "SALT_EPISODE", "SALT_CLASS", "SALT_BATCH", "SALT_AUGMENT",
+           "check_class_index", "check_count", "check_seed", "step_key", "sample_without_replacement"]
 
 # Salts that keep the random streams of the different samplers apart.
 SALT_META_BATCH = 0x6D657461  # "meta"
 SALT_EPISODE = 0x65706973     # "epis"
 SALT_CLASS = 0x636C6173       # "clas"
 SALT_BATCH = 0x62617463       # "batc"
+SALT_AUGMENT = 0x61756731     # "aug1"
 
 
 def check_count(what: str, value, minimum: int) -> int:

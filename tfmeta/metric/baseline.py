@@ -47,15 +47,22 @@ class BaselineLearner(tf.Module):
       step: the update counter (default: a new int64 variable that each update
         advances; a counter passed in is advanced by its owner, as the Keras
         front door's optimizer ``iterations``).
+      weight_decay: ``lambda`` of an L2 penalty ``lambda / 2 * |w|^2`` on every
+        trainable weight, added to the gradients as ``lambda * w`` (torch's
+        ``SGD(weight_decay=...)``, RFS's 5e-4; 0: none). Unlike Keras's own
+        ``weight_decay`` (decoupled) it goes through the optimizer's momentum.
     """
 
     def __init__(self, embedding: keras.Model, classes: int,
                  optimizer: keras.optimizers.Optimizer, dtype: str = "float32",
                  name: str | None = None, classifier: keras.layers.Dense | None = None,
-                 step: Any = None):
+                 step: Any = None, weight_decay: float = 0.0):
         super().__init__(name=name)
         if int(classes) < 2:
             raise ValueError(f"classes must be at least 2, got {classes!r}")
+        if not float(weight_decay) >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+        self.weight_decay = float(weight_decay)
         self.embedding = embedding
         if classifier is None:
             classifier = keras.layers.Dense(int(classes), dtype=dtype, name="classifier")
@@ -97,6 +104,8 @@ class BaselineLearner(tf.Module):
         pairs = [(g, v) for g, v in zip(grads, self.trainable) if g is not None]
         shares, (loss, accuracy) = keras_replica_share([g for g, _ in pairs], (loss, accuracy))
         pairs = list(zip(shares, [v for _, v in pairs]))
+        if self.weight_decay:
+            pairs = [(g + tf.cast(self.weight_decay, g.dtype) * v, v) for g, v in pairs]
         apply_if_finite(self.optimizer, pairs, loss, self.moving, kept,
                         after=(lambda: self.step.assign_add(1)) if self._owns_step else None)
         return {f"meta_loss/{PLAYER}": loss, "accuracy": accuracy,

@@ -5,13 +5,16 @@ score the same run without retraining (in Python and `trainers.few_shot_eval`) a
 
 One run of 40 mini-batch updates (Conv-4 of 32 filters, batches of 16 of the 10 meta-train
 classes' 80 images) is shared by the tests; the resume test makes two 4-update runs of its own
-(with the fine-tuning head, which scores their step-0 curve point).
+(with the fine-tuning head, which scores their step-0 curve point, and RFS's form of
+pre-training: a ResNet-12 with dropout and DropBlock, cropped batches, SGD with momentum and
+weight decay).
 """
 
 import json
 import os
 import sys
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -20,8 +23,9 @@ from export.classifier_api import classifier_module
 from tests.export.fixtures import run_checked, run_cli
 from tests.shared import ROOT
 from tests.tfmeta.experiments.few_shot_test import FolderTestCase, checkpoint_values, config
-from tfmeta.data import EpisodeSampler
+from tfmeta.data import EpisodeSampler, ImageBatchSampler
 from tfmeta.experiments import few_shot
+from tfmeta.experiments.few_shot.learners.components import outer_learning_rate
 from tfmeta.experiments.settings import resolve
 from tfmeta.metric import MetricNets, query_logits, support_state
 from tfmeta.metric.logistic import FINETUNE_LR, FINETUNE_STEPS, LOGISTIC_L2, LOGISTIC_STEPS
@@ -57,10 +61,13 @@ class BaselineTest(FolderTestCase):
             self.assertEqual(accuracies.shape, (6,))
             self.assertGreater(float(np.mean(accuracies)), 1.0 / ways, (ways, transductive))
 
-    def test_interrupted_and_resumed_run_ends_with_the_same_weights_moving_stats_and_adam(self):
-        small = dict(algorithm="baseline", batch_size=8, filters=8, steps=4, eval_every=100,
-                     eval_episodes=2, checkpoint_every=2, outer_lr_schedule="constant",
-                     baseline_head="finetune", finetune_steps=3)
+    def test_interrupted_and_resumed_run_ends_with_the_same_weights_moving_stats_and_momentum(
+            self):
+        small = dict(algorithm="baseline", batch_size=8, filters=2, steps=4, eval_every=100,
+                     eval_episodes=2, checkpoint_every=2, outer_lr_schedule="step",
+                     baseline_head="finetune", finetune_steps=3, augment="crop",
+                     baseline_optimizer="sgd", weight_decay=5e-4, outer_lr=0.05,
+                     backbone="resnet12", drop_rate=0.3, drop_block_size=2)
         straight = os.path.join(self.tmp.name, "straight")
         resumed = os.path.join(self.tmp.name, "resumed")
         few_shot.run(config(self.folder, **small), straight)
@@ -74,10 +81,47 @@ class BaselineTest(FolderTestCase):
         self.assertTrue(0.0 <= point["accuracy"] <= 1.0, point)
         want, got = checkpoint_values(straight), checkpoint_values(resumed)
         self.assertEqual(sorted(want), sorted(got))
-        for part in ("moving_mean", "classifier/", "optimizer/"):
+        for part in ("moving_mean", "classifier/", "optimizer/", "calls"):
             self.assertTrue(any(part in name for name in want), (part, sorted(want)))
         for name in want:
             np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+    def test_an_sgd_update_with_weight_decay_equals_the_step_by_hand(self):
+        # RFS's optimizer: w - lr * (g + decay * w) on the first step (no momentum yet), then
+        # the momentum of 0.9 carries the first step's direction into the second.
+        lr, decay = 0.05, 0.1
+        setup = few_shot.build(config(self.folder, algorithm="baseline", filters=8,
+                                      baseline_optimizer="sgd", weight_decay=decay,
+                                      outer_lr=lr, outer_lr_schedule="constant"),
+                               (28, 28, 1), classes=self.splits.train.num_classes)
+        learner = setup.learner
+        self.assertIsInstance(learner.optimizer, keras.optimizers.SGD)
+        self.assertAlmostEqual(float(learner.optimizer.momentum), 0.9)
+        batch = ImageBatchSampler(self.splits.train, batch_size=8, seed=0, augment="crop")
+        steps = []
+        for step in range(2):
+            before = [v.numpy() for v in learner.trainable]
+            moving = [v.numpy() for v in learner.moving]
+            with tf.GradientTape() as tape:
+                loss, _ = learner.loss(batch(step), training=True)
+            grads = tape.gradient(loss, learner.trainable)
+            for v, m in zip(learner.moving, moving):   # the tape's forward pass moved them
+                v.assign(m)
+            learner.train_step(batch(step))
+            steps.append([(w - v.numpy(), g.numpy() + decay * w)
+                          for w, v, g in zip(before, learner.trainable, grads)])
+        for moved, want in steps[0]:
+            np.testing.assert_allclose(moved, lr * want, rtol=1e-4, atol=1e-6)
+        for (moved, want), (first, _) in zip(steps[1], steps[0]):
+            np.testing.assert_allclose(moved, 0.9 * first + lr * want, rtol=1e-4, atol=1e-6)
+
+    def test_the_step_schedule_divides_the_rate_by_ten_after_60_and_80_percent_of_the_steps(
+            self):
+        schedule = outer_learning_rate(config(self.folder, algorithm="baseline", outer_lr=0.05,
+                                              outer_lr_schedule="step", steps=100))
+        self.assertEqual([round(float(schedule(tf.constant(s, tf.int64))), 7)
+                          for s in (0, 60, 61, 80, 81, 100)],
+                         [0.05, 0.05, 0.005, 0.005, 0.0005, 0.0005])
 
     def test_nearest_centroid_scoring_equals_a_hand_computation_on_fixed_features(self):
         rng = np.random.default_rng(3)
@@ -198,27 +242,32 @@ class BaselineTest(FolderTestCase):
     def test_eval_scores_the_run_with_the_finetune_head_and_its_export_answers_tf_only(self):
         out = os.path.join(self.tmp.name, "finetune_eval.json")
         code, printed = run_cli("trainers.few_shot_eval", f"--runs={self.workdir}",
-                                "--episodes=6", f"--out={out}", "--baseline_head=finetune")
+                                "--episodes=6", f"--out={out}", "--baseline_head=finetune",
+                                "--finetune_steps=7", "--finetune_lr=0.5")
         self.assertIn(code, (0, None), printed)
         with open(out) as f:
             row = json.load(f)[0]
-        setup, _ = few_shot.load_run(self.workdir, splits=self.splits, baseline_head="finetune")
+        setup, _ = few_shot.load_run(self.workdir, splits=self.splits, baseline_head="finetune",
+                                     finetune_steps=7, finetune_lr=0.5)
         python = few_shot.episode_accuracies(setup, self.splits.test, episodes=6, inner_steps=0)
-        self.assertEqual((row["baseline_head"], row["episodes"]), ("finetune", 6))
+        self.assertEqual((row["baseline_head"], row["finetune_steps"], row["finetune_lr"],
+                          row["episodes"]), ("finetune", 7, 0.5, 6))
         self.assertAlmostEqual(row["accuracy"], float(np.mean(python)), places=6)
         self.assertGreater(row["accuracy"], 1.0 / 3)
         self.assertIn(f"| {self.workdir} | baseline (finetune) | folder |", printed)
-        # The centroid run exported with the finetune head (export.saved_model --baseline_head),
+        # The centroid run exported with the finetune head (export.saved_model --baseline_head
+        # and its --finetune_* settings),
         # served by a process that cannot import Keras or tfmeta.
         code, out = run_cli("export.saved_model", f"--workdir={self.workdir}",
                             f"--export_dir={os.path.join(self.tmp.name, 'ft_exports')}",
                             "--name=ft", "--max_support=12", "--max_query=12", "--max_ways=4",
-                            "--baseline_head=finetune")
+                            "--baseline_head=finetune", "--finetune_steps=7",
+                            "--finetune_lr=0.5")
         self.assertIn(code, (0, None), out)
         path = out.strip().splitlines()[-1]
         self.assertEqual({k: api.read_metadata(path)[k] for k in
                           ("baseline_head", "finetune_steps", "finetune_lr")},
-                         {"baseline_head": "finetune", "finetune_steps": 100, "finetune_lr": 1.0})
+                         {"baseline_head": "finetune", "finetune_steps": 7, "finetune_lr": 0.5})
         e = EpisodeSampler(self.splits.test, ways=4, shots=2, queries=2, seed=8)(0)
         requests, answers = (os.path.join(self.tmp.name, f) for f in ("req.npz", "ans.npz"))
         np.savez(requests, **{f"ft:adapt_and_classify:{k}": v for k, v in (
@@ -241,6 +290,10 @@ class BaselineTest(FolderTestCase):
                           "--baseline_head=nearest")
         self.assertEqual(code, "error: --baseline_head='nearest' is not one of ['centroid', "
                                "'logistic', 'finetune']")
+        code, _ = run_cli("trainers.few_shot_eval", f"--runs={self.workdir}", "--episodes=1",
+                          f"--out={os.path.join(self.tmp.name, 'never.json')}",
+                          "--finetune_lr=0", "--finetune_steps=3")
+        self.assertEqual(code, "error: --finetune_lr must be a positive number, got 0.0")
         code, _ = run_cli("export.saved_model", f"--workdir={self.workdir}",
                           f"--export_dir={os.path.join(self.tmp.name, 'never')}", "--name=x",
                           "--baseline_head=nearest")
@@ -254,9 +307,16 @@ class BaselineTest(FolderTestCase):
         with self.assertRaisesRegex(ValueError, r"^`finetune_steps`=5 applies to `algorithm`="
                                                 r"baseline, not 'protonet'$"):
             config(self.folder, algorithm="protonet", finetune_steps=5)
+        with self.assertRaisesRegex(ValueError, r"^`augment`=crop, `weight_decay`=0.1 apply to "
+                                                r"`algorithm`=baseline, not 'protonet'$"):
+            config(self.folder, algorithm="protonet", augment="crop", weight_decay=0.1)
         for field, value, want in (("finetune_steps", -1, "an integer >= 0"),
-                                   ("finetune_lr", 0.0, "a positive number")):
+                                   ("finetune_lr", 0.0, "a positive number"),
+                                   ("weight_decay", -1e-4, "a finite number >= 0")):
             with self.assertRaisesRegex(ValueError, rf"^`{field}` must be {want}, got "):
+                config(self.folder, algorithm="baseline", **{field: value})
+        for field, value in (("augment", "mixup"), ("baseline_optimizer", "lamb")):
+            with self.assertRaisesRegex(ValueError, rf"^`{field}`='{value}' is not one of "):
                 config(self.folder, algorithm="baseline", **{field: value})
         with self.assertRaisesRegex(ValueError, r"`algorithm`=baseline needs the number of "
                                                 r"meta-train classes"):

@@ -65,11 +65,13 @@ class RegistryTest(FolderTestCase):
         stored.pop("preset")
         # Every stored key is still a field; fields added since take the value that keeps
         # the stored run's behaviour (matching_scale 1: the paper's attention; Reptile's SGD on
-        # whole episodes; no time budget).
+        # whole episodes; no time budget; no augmentation, dropout or weight decay).
         added = {"matching_scale": 1.0, "inner_optimizer": "sgd", "inner_batch": 0,
                  "train_shots": 0, "clip_norm": 0.0, "max_minutes": 0.0, "adapt": "all",
                  "backbone": "conv4", "batch_size": 64,
-                 "baseline_head": "centroid", "finetune_steps": 100, "finetune_lr": 1.0}
+                 "baseline_head": "centroid", "finetune_steps": 100, "finetune_lr": 1.0,
+                 "augment": "none", "baseline_optimizer": "adam", "weight_decay": 0.0,
+                 "drop_rate": 0.0, "drop_block_size": 5}
         self.assertEqual(sorted(few_shot.FewShotConfig().to_json()), sorted({**stored, **added}))
         self.assertEqual(few_shot.FewShotConfig(**stored).to_json(), {**stored, **added})
 

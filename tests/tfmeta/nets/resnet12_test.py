@@ -117,8 +117,41 @@ class MovingAndDropBlockTest(absltest.TestCase):
             DropBlock(1.5)
         with_drop = build_resnet12(None, (12, 12, 3), widths=SMALL, norm="moving",
                                    drop_rate=0.1)
-        self.assertEqual([l.name for l in with_drop.layers if isinstance(l, DropBlock)],
-                         ["block2_dropblock", "block3_dropblock"])
+        self.assertEqual([(l.name, l.block_size) for l in with_drop.layers
+                          if isinstance(l, DropBlock)],
+                         [("block0_dropout", 1), ("block1_dropout", 1), ("block2_dropblock", 5),
+                          ("block3_dropblock", 5)])
+
+    def test_dropblock_masks_are_a_function_of_its_seed_and_call_count_and_ramp_up(self):
+        x = tf.ones([4, 10, 10, 2])
+        layer = DropBlock(0.3, block_size=3, seed=7)
+        first = layer(x, training=True).numpy()
+        self.assertEqual(int(layer.calls.numpy()), 1)
+        second = layer(x, training=True).numpy()
+        self.assertFalse(np.array_equal(first, second))          # a new mask each call
+        layer(x, training=False)
+        self.assertEqual(int(layer.calls.numpy()), 2)            # inference draws nothing
+        # A layer restored at the same count (a resumed run) draws the very same mask.
+        again = DropBlock(0.3, block_size=3, seed=7)
+        again.calls.assign(1)
+        np.testing.assert_array_equal(again(x, training=True).numpy(), second)
+        other = DropBlock(0.3, block_size=3, seed=8)
+        self.assertFalse(np.array_equal(other(x, training=True).numpy(), first))
+        # The ramp: rate 0 at the first call, half way at ramp_steps / 2, full after.
+        ramped = DropBlock(0.3, block_size=1, seed=7, ramp_steps=100)
+        np.testing.assert_array_equal(ramped(x, training=True).numpy(), x.numpy())
+        big = tf.ones([16, 32, 32, 4])
+        for calls, rate in ((50, 0.15), (100, 0.3), (400, 0.3)):
+            ramped.calls.assign(calls)
+            self.assertBetween(float(np.mean(ramped(big, training=True).numpy() == 0)),
+                               rate - 0.02, rate + 0.02)
+        # Saved with the model's weights: a checkpoint restores the count.
+        model = build_resnet12(None, (12, 12, 3), widths=SMALL, norm="moving", drop_rate=0.1,
+                               ramp_steps=10)
+        model(tf.ones([2, 12, 12, 3]), training=True)
+        counts = [v for v in model.non_trainable_variables if v.path.endswith("calls")]
+        self.assertLen(counts, 4)
+        self.assertEqual([int(v.numpy()) for v in counts], [1, 1, 1, 1])
 
 
 if __name__ == "__main__":

@@ -97,6 +97,11 @@ def _scorer(setup: FewShotSetup, dataset: ClassDataset, ways: int, shots: int, q
             return score
     sampler = EpisodeSampler(dataset, ways=ways, shots=shots, queries=queries, seed=seed)
     spec = learners.get(setup.config.algorithm)
+    if transductive and not spec.inner_loop and getattr(setup.config, "drop_rate", 0.0):
+        raise ValueError(f"`drop_rate`={setup.config.drop_rate:g}: scoring with batch "
+                         "statistics runs the embedding as in training, where its dropout and "
+                         "DropBlock would drop units; score it with the moving averages "
+                         "(`transductive` off)")
 
     @tf.function(reduce_retracing=True)
     def score(index):
@@ -133,14 +138,28 @@ def summary(accuracies: np.ndarray) -> dict:
             "episodes": n}
 
 
-def scoring_overrides(runs: list[str], configs: list, baseline_head: str | None = None) -> dict:
+def scoring_overrides(runs: list[str], configs: list, baseline_head: str | None = None,
+                      finetune_steps: int | None = None,
+                      finetune_lr: float | None = None) -> dict:
     """Overrides for ``load_run`` of every run in ``runs`` (their ``configs``): a baseline run
-    scored with ``baseline_head`` (None: its own); refused in one line naming each run of
-    another algorithm, which has no such head."""
-    if baseline_head is None:
+    scored with ``baseline_head`` and the fine-tuning head's ``finetune_steps`` and
+    ``finetune_lr`` (None: its own); refused in one line naming each run of another
+    algorithm, which has no such head, or a value out of range."""
+    given = {name: value for name, value in (("baseline_head", baseline_head),
+                                             ("finetune_steps", finetune_steps),
+                                             ("finetune_lr", finetune_lr)) if value is not None}
+    if not given:
         return {}
     others = [f"{run} is {config.algorithm}" for run, config in zip(runs, configs)
               if config.algorithm != "baseline"]
     if others:
-        raise ValueError(f"`baseline_head` applies to baseline runs only; {', '.join(others)}")
-    return {"baseline_head": checks.one_of("baseline_head", baseline_head, BASELINE_HEADS)}
+        names = ", ".join(f"`{name}`" for name in given)
+        raise ValueError(f"{names} {'applies' if len(given) == 1 else 'apply'} to baseline runs "
+                         f"only; {', '.join(others)}")
+    if "baseline_head" in given:
+        checks.one_of("baseline_head", baseline_head, BASELINE_HEADS)
+    if "finetune_steps" in given:
+        checks.count("finetune_steps", finetune_steps, minimum=0)
+    if "finetune_lr" in given:
+        checks.positive("finetune_lr", finetune_lr)
+    return given

@@ -83,12 +83,14 @@ METRIC_PAPER: dict[str, dict] = {
 }
 
 
-# The baseline's published training (Chen et al. 2019: Adam 1e-3, batches of 16, 400 epochs;
-# RFS: SGD) depends on the dataset's size and is not written here yet.
+# The baseline's published trainings (Chen et al. 2019: Adam 1e-3, batches of 16, 400 epochs;
+# RFS: SGD 0.05, 100 epochs) are counted in epochs of the dataset, so they are not written here.
 BASELINE_PAPER_REFUSAL = (
     "`preset`=paper has no settings for `algorithm`=baseline yet; use `preset`=cpu and give "
     "Chen et al. 2019's: `outer_lr`=0.001 `outer_lr_schedule`=constant `batch_size`=16, "
-    "`steps` for 400 epochs of the training images")
+    "`steps` for 400 epochs of the training images; or RFS's: `baseline_optimizer`=sgd "
+    "`outer_lr`=0.05 `weight_decay`=0.0005 `outer_lr_schedule`=step `augment`=rfs "
+    "`batch_size`=64, `steps` for 100 epochs")
 
 
 def _presets():

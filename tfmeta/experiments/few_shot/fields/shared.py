@@ -16,7 +16,7 @@ from tfmeta.experiments.settings import download_setting, setting
 SPLITS = ("classification", "background")
 BENCHMARK_DATASETS = ("mini_imagenet", "tiered_imagenet", "cifar_fs", "fc100", "cub")
 DATASETS = ("omniglot", "fashion_mnist", "mnist", "folder") + BENCHMARK_DATASETS
-OUTER_LR_SCHEDULES = ("constant", "cosine", "linear")
+OUTER_LR_SCHEDULES = ("constant", "cosine", "linear", "step")
 POOLINGS = ("stride", "max")
 BACKBONES = ("conv4", "resnet12")
 
@@ -81,8 +81,9 @@ class TrainingFields:
         "Outer learning rate: Adam's (maml, fomaml, metasgd; papers: 1e-3) or Reptile's SGD "
         'step size.')
     outer_lr_schedule: str = setting("cosine",
-        'constant, cosine (MAML++: decays to 0 at `steps`) or linear (to 0 at `steps`). With '
-        'a decay, `steps` cannot change when resuming.', choices=OUTER_LR_SCHEDULES)
+        'constant, cosine (MAML++: decays to 0 at `steps`), linear (to 0 at `steps`) or step '
+        "(divided by 10 after 60% and again after 80% of `steps`: RFS's epochs 60 and 80 of "
+        '100). With a decay, `steps` cannot change when resuming.', choices=OUTER_LR_SCHEDULES)
     clip_norm: float = setting(0.0,
         "The outer step's gradient (Reptile: its direction) clipped to this global norm "
         "(0: off; Relation networks' code: 0.5).")
@@ -95,6 +96,13 @@ class TrainingFields:
         choices=BACKBONES)
     filters: int = setting(64, 'Conv-4 filters per block, or the width of ResNet-12\'s first '
         'block (papers: 64).')
+    drop_rate: float = setting(0.0,
+        '`backbone`=resnet12 of the metric learners and the baseline: dropout in its first '
+        'two blocks and DropBlock in its last two at this rate, DropBlock\'s ramped up over '
+        'its first 40000 training calls (RFS and MetaOptNet: 0.1; 0: none). Draws are keyed '
+        'on the layers\' call counts, saved with the run: it resumes exactly.')
+    drop_block_size: int = setting(5,
+        "`drop_rate`: DropBlock's square side (RFS: 5 at 84x84, 2 on CIFAR-FS and FC100).")
     pooling: str = setting("stride",
         "Conv-4 down-sampling: stride (stride-2 convolutions, MAML's Omniglot net) or max "
         '(2x2 max-pool).', choices=POOLINGS)
@@ -122,6 +130,14 @@ class TrainingFields:
         if spec is not None and self.backbone not in spec.backbones:
             raise ValueError(f"`algorithm`={spec.name} builds {', '.join(spec.backbones)} only, "
                              f"not `backbone`={self.backbone}")
+        if not 0.0 <= self.drop_rate < 1.0:
+            raise ValueError(f"`drop_rate` must be in [0, 1), got {self.drop_rate!r}")
+        checks.count("drop_block_size", self.drop_block_size)
+        if self.drop_rate and (self.backbone != "resnet12"
+                               or (spec is not None and spec.family != "metric")):
+            raise ValueError(f"`drop_rate`={self.drop_rate:g} applies to `backbone`=resnet12 of "
+                             "the metric learners and the baseline (moving-average batch norm; "
+                             "an inner loop's net must be a pure function of its weights)")
         if self.backbone == "resnet12" and self.pooling != "stride":
             raise ValueError(f"`pooling`={self.pooling} applies to Conv-4; ResNet-12 max-pools "
                              "every block (leave `pooling` at stride)")

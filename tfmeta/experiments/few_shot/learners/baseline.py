@@ -6,9 +6,10 @@ nearest centroid): the run's `backbone` as an embedding with moving-average
 batch norm (as the metric learners') and a linear classifier over all the
 meta-train classes, trained by cross-entropy on plain mini-batches of
 `batch_size` images (:class:`tfmeta.data.ImageBatchSampler`: epochs of every
-image, a batch a pure function of seed and step) with Adam at `outer_lr` under
-the run's schedule, one update per mini-batch
-(:class:`tfmeta.metric.BaselineLearner`). It has no inner loop and belongs to
+image, a batch a pure function of seed and step, augmented as `augment` says)
+with `baseline_optimizer` (Adam, or RFS's SGD with momentum 0.9) at `outer_lr`
+under the run's schedule and `weight_decay` added to the gradients, one update
+per mini-batch (:class:`tfmeta.metric.BaselineLearner`). It has no inner loop and belongs to
 the metric family: an episode is scored from the frozen embedding's support
 features, the classifier unused -- by default each class is the mean of its
 support images' L2-normalized features and a query goes to the nearest one
@@ -28,10 +29,14 @@ Example:
 
 from __future__ import annotations
 
+import functools
+
+import keras
 import tensorflow as tf
 
 from tfmeta.data import ImageBatchSampler
 from tfmeta.experiments.few_shot.fields import BaselineFields
+from tfmeta.experiments.few_shot.fields.baseline import MOMENTUM
 from tfmeta.experiments.few_shot.learners import metric
 from tfmeta.experiments.few_shot.learners.components import outer_optimizer
 from tfmeta.experiments.few_shot.registry import Config, FewShotSetup, LearnerSpec, register
@@ -40,12 +45,16 @@ from tfmeta.metric import BaselineLearner, MetricNets
 
 def build_baseline(config: Config, image_shape, *, dtype: str = "float32",
                    activation: str = "relu", classes: int | None = None) -> FewShotSetup:
-    """The embedding, the classifier over ``classes`` meta-train classes, Adam and checkpoint."""
+    """The embedding, the classifier over ``classes`` meta-train classes, the optimizer and
+    the checkpoint."""
     if classes is None:
         raise ValueError("`algorithm`=baseline needs the number of meta-train classes: "
                          "few_shot.build(config, image_shape, classes=splits.train.num_classes)")
     embedding = metric.metric_embedding(config, image_shape, dtype=dtype, activation=activation)
-    learner = BaselineLearner(embedding, classes, outer_optimizer(config), dtype=dtype)
+    kind = (functools.partial(keras.optimizers.SGD, momentum=MOMENTUM)
+            if config.baseline_optimizer == "sgd" else None)
+    learner = BaselineLearner(embedding, classes, outer_optimizer(config, kind), dtype=dtype,
+                              weight_decay=config.weight_decay)
     checkpoint = tf.train.Checkpoint(model=embedding, classifier=learner.classifier,
                                      step=learner.step, optimizer=learner.optimizer)
     return FewShotSetup(config, embedding, None, None, learner, checkpoint,
@@ -56,12 +65,13 @@ def build_baseline(config: Config, image_shape, *, dtype: str = "float32",
 
 def batches(config: Config, sampler) -> ImageBatchSampler:
     """Its training stream: mini-batches of `batch_size` images of every meta-train class
-    (of the episode sampler's dataset), labelled by class index."""
+    (of the episode sampler's dataset), labelled by class index, augmented by `augment`."""
     images = sampler.dataset.num_images
     if config.batch_size > images:
         raise ValueError(f"`batch_size`={config.batch_size} is more than the {images} images of "
                          "the meta-train classes")
-    return ImageBatchSampler(sampler.dataset, batch_size=config.batch_size, seed=config.seed)
+    return ImageBatchSampler(sampler.dataset, batch_size=config.batch_size, seed=config.seed,
+                             augment=config.augment)
 
 
 def serving_metadata(setup: FewShotSetup) -> dict:

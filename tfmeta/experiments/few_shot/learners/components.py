@@ -27,6 +27,10 @@ def outer_learning_rate(config: Config):
     if config.outer_lr_schedule == "cosine":
         return keras.optimizers.schedules.CosineDecay(config.outer_lr,
                                                       decay_steps=max(config.steps, 1))
+    if config.outer_lr_schedule == "step":   # RFS: / 10 after epochs 60 and 80 of 100
+        steps, lr = max(config.steps, 1), config.outer_lr
+        return keras.optimizers.schedules.PiecewiseConstantDecay(
+            [0.6 * steps, 0.8 * steps], [lr, lr / 10, lr / 100])
     return keras.optimizers.schedules.PolynomialDecay(config.outer_lr, max(config.steps, 1),
                                                       end_learning_rate=0.0)
 

@@ -31,7 +31,7 @@ from tfmeta.experiments.few_shot.registry import (Config, FewShotSetup, LearnerS
 from tfmeta.metric import (BATCH_STATISTICS, MetricLearner, MetricNets, embed, query_logits,
                            support_state)
 from tfmeta.nets.conv4 import build_conv4_embedding
-from tfmeta.nets.resnet12 import build_resnet12
+from tfmeta.nets.resnet12 import RAMP_STEPS, build_resnet12
 from tfmeta.nets.metric_heads import (FullContextEmbedding, build_relation_module,
                                       build_siamese_scorer)
 from tfmeta.savedmodel.common import variable_names
@@ -43,9 +43,12 @@ def metric_embedding(config: Config, image_shape, *, dtype: str = "float32",
     7x7 feature maps of 28x28, two pooled blocks, not flattened) or ResNet-12 (a vector;
     ``activation`` "relu" is the papers' leaky ReLU there)."""
     if getattr(config, "backbone", "conv4") == "resnet12":   # a vector: not for `maps`
+        drop = getattr(config, "drop_rate", 0.0)   # dropout and DropBlock, as RFS
         return build_resnet12(None, tuple(image_shape), widths=resnet12_widths(config.filters),
                               norm="moving", dtype=dtype,
-                              activation="leaky_relu" if activation == "relu" else activation)
+                              activation="leaky_relu" if activation == "relu" else activation,
+                              drop_rate=drop, block_size=getattr(config, "drop_block_size", 5),
+                              ramp_steps=RAMP_STEPS if drop else 0)
     return build_conv4_embedding(tuple(image_shape), filters=config.filters,
                                  pooling=config.pooling, pool_blocks=2 if maps else 4,
                                  flatten=not maps, activation=activation, dtype=dtype)

@@ -1,0 +1,103 @@
+"""Random augmentation of plain mini-batches, a pure function of a seed (RFS's training transform).
+
+:func:`augment_images` draws every random choice with stateless ops from one
+int64 ``[2]`` key, so a batch's augmentation is a pure function of the
+sampler's seed and the step and a resumed run replays it. The kinds
+(:data:`AUGMENTS`):
+
+* ``none``: the images as they are;
+* ``crop``: pad every side by :func:`crop_padding` pixels of the darkest level
+  (-1: torchvision's ``RandomCrop(padding=...)`` pads with black) and take a
+  random window of the original size: shifts of up to that many pixels, the
+  one augmentation that keeps a character a character (no flip);
+* ``rfs``: the pre-training transform of RFS (Tian et al. 2020,
+  ``dataset/transform_cfg.py`` ``transform_A``): the crop (8 pixels at 84),
+  colour jitter (brightness, contrast and, on 3 channels, saturation, each by a
+  factor drawn in ``[0.6, 1.4]``, applied in that order on ``[0, 1]`` levels and
+  clipped; torchvision draws the order per image), then a horizontal flip with
+  probability 1/2.
+
+Images are float32 ``[B, H, W, C]`` in ``[-1, 1]``, and stay in it.
+
+Example:
+    >>> key = step_key(seed=0, step=3, salt=SALT_AUGMENT)
+    >>> augment_images(images, key, "rfs").shape == images.shape
+    True
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+__all__ = ["AUGMENTS", "JITTER", "augment_images", "crop_padding"]
+
+AUGMENTS = ("none", "crop", "rfs")
+JITTER = 0.4    # RFS's ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4)
+
+
+def crop_padding(height: int, width: int) -> int:
+    """Pixels of padding for ``crop``: RFS's 8 at 84, in proportion (3 at 28), at least 1."""
+    return max(1, int(round(min(height, width) * 8 / 84)))
+
+
+def augment_images(images, key, kind: str) -> tf.Tensor:
+    """``images`` augmented as ``kind`` says, every draw from the int64 ``[2]`` ``key``.
+
+    Raises:
+      ValueError: an unknown ``kind``, or images that are not ``[B, H, W, C]``.
+    """
+    if kind not in AUGMENTS:
+        raise ValueError(f"augment must be one of {', '.join(AUGMENTS)}, got {kind!r}")
+    images = tf.convert_to_tensor(images)
+    if images.shape.rank != 4:
+        raise ValueError(f"augment needs images [B, H, W, C], got shape {images.shape}")
+    if kind == "none":
+        return images
+    crop_key, jitter_key, flip_key = tf.unstack(
+        tf.random.experimental.stateless_split(tf.cast(key, tf.int64), 3))
+    images = _random_crop(images, crop_key)
+    if kind == "rfs":
+        images = _flip(_jitter(images, jitter_key), flip_key)
+    return images
+
+
+def _random_crop(images: tf.Tensor, key: tf.Tensor) -> tf.Tensor:
+    """Each image shifted by its own offsets in ``[-pad, pad]``, the new border at -1."""
+    height, width = int(images.shape[1]), int(images.shape[2])
+    pad = crop_padding(height, width)
+    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], constant_values=-1.0)
+    batch = tf.shape(images)[0]
+    offsets = tf.random.stateless_uniform([batch, 2], key, 0, 2 * pad + 1, dtype=tf.int32)
+    rows = offsets[:, :1] + tf.range(height)[None]                           # [B, H]
+    cols = offsets[:, 1:] + tf.range(width)[None]                            # [B, W]
+    window = tf.gather(padded, rows, axis=1, batch_dims=1)                   # [B, H, W + 2p, C]
+    return tf.gather(window, cols, axis=2, batch_dims=1)                     # [B, H, W, C]
+
+
+def _jitter(images: tf.Tensor, key: tf.Tensor) -> tf.Tensor:
+    """Brightness, contrast and (3 channels) saturation, each by a factor in [0.6, 1.4]."""
+    levels = (images + 1.0) / 2.0
+    batch = tf.shape(images)[0]
+    factors = tf.random.stateless_uniform([3, batch, 1, 1, 1], key, 1.0 - JITTER,
+                                          1.0 + JITTER, dtype=images.dtype)
+    levels = tf.clip_by_value(levels * factors[0], 0.0, 1.0)
+    mean = tf.reduce_mean(_gray(levels), axis=[1, 2, 3], keepdims=True)
+    levels = tf.clip_by_value(factors[1] * levels + (1.0 - factors[1]) * mean, 0.0, 1.0)
+    if images.shape[-1] == 3:
+        gray = _gray(levels)
+        levels = tf.clip_by_value(factors[2] * levels + (1.0 - factors[2]) * gray, 0.0, 1.0)
+    return levels * 2.0 - 1.0
+
+
+def _gray(levels: tf.Tensor) -> tf.Tensor:
+    """``[B, H, W, 1]`` luminance (ITU-R 601, torchvision's weights) of 1 or 3 channels."""
+    if levels.shape[-1] != 3:
+        return tf.reduce_mean(levels, axis=-1, keepdims=True)
+    weights = tf.constant([0.299, 0.587, 0.114], levels.dtype)
+    return tf.reduce_sum(levels * weights, axis=-1, keepdims=True)
+
+
+def _flip(images: tf.Tensor, key: tf.Tensor) -> tf.Tensor:
+    """Each image mirrored left-right with probability 1/2."""
+    flip = tf.random.stateless_uniform([tf.shape(images)[0]], key) < 0.5
+    return tf.where(flip[:, None, None, None], images[:, :, ::-1], images)

@@ -38,10 +38,9 @@ flags.DEFINE_string("export_dir", None, "(required) BASE: the folder of all serv
 flags.DEFINE_string("name", None, "(required) Model name; the export becomes the next "
                     "numbered version of BASE/NAME.", required=True)
 flags.DEFINE_integer("adapt_steps", None, "Inner steps of the served adaptation, fixed in the "
-                     "graph (default: a MAML-GAN run's --serve_steps if set, as the CPU recipe's "
-                     "80, else its --inner_steps; a few-shot run's --eval_inner_steps; at most "
-                     "100). "
-                     "Not for metric learners' runs, which take no steps.")
+                     "graph, at most 100 (default: a MAML-GAN run's --serve_steps if set, as the "
+                     "CPU recipe's 80, else its --inner_steps; a few-shot run's "
+                     "--eval_inner_steps). Not for metric learners' runs, which take no steps.")
 flags.DEFINE_integer("max_samples", 1024, "MAML-GAN runs: largest num_samples (or z batch) a "
                      "request may ask for; larger requests get INVALID_ARGUMENT.")
 flags.DEFINE_integer("max_support", 256, "Largest number of support images a request may "
@@ -67,15 +66,15 @@ def main(argv):
     from export import api, classifier_api
     common_args = dict(adapt_steps=FLAGS.adapt_steps, max_support=FLAGS.max_support,
                        data_dir=FLAGS.data_dir, allow_untrained=FLAGS.allow_untrained)
+    head = common.head_values(FLAGS)
     try:
         if api.run_kind(FLAGS.workdir) == "few_shot":
             path = classifier_api.export_classifier(FLAGS.workdir, FLAGS.export_dir,
                                                     FLAGS.name, max_query=FLAGS.max_query,
-                                                    max_ways=FLAGS.max_ways,
-                                                    **common.head_values(FLAGS),
+                                                    max_ways=FLAGS.max_ways, **head,
                                                     **common_args)
-        elif any(v is not None for v in common.head_values(FLAGS).values()):
-            given = [f"--{k}" for k, v in common.head_values(FLAGS).items() if v is not None]
+        elif any(v is not None for v in head.values()):
+            given = [f"--{k}" for k, v in head.items() if v is not None]
             sys.exit(f"error: {', '.join(given)} {'apply' if given[1:] else 'applies'} to "
                      f"few-shot baseline runs; "
                      f"{FLAGS.workdir} is a MAML-GAN run")

@@ -53,14 +53,32 @@ _TINY = 1e-12
 
 def _call(net: keras.Model, inputs: tf.Tensor, training) -> tf.Tensor:
     """``net(inputs, training)``; :data:`BATCH_STATISTICS`: normalized with the batch's
-    statistics through ``stateless_call``, the updated averages discarded (the nets have no
-    dropout, so this is inference with transductive batch norm)."""
+    statistics through ``stateless_call``, the updated averages discarded: inference with
+    transductive batch norm, refused for a net that drops units in training (dropout,
+    DropBlock), which it would run as in training."""
     if isinstance(training, str):
         if training != BATCH_STATISTICS:
             raise ValueError(f"`training` must be True, False or {BATCH_STATISTICS!r}, got "
                              f"{training!r}")
+        check_batch_statistics(net)
         return apply(net, params_of(net), inputs, training=True)
     return net(inputs, training=training)
+
+
+def check_batch_statistics(*nets) -> None:
+    """Refuses :data:`BATCH_STATISTICS` for ``nets`` (Keras models, None skipped) that drop
+    units in training (dropout, DropBlock): they would run as in training. Called inside
+    every such call; call it eagerly first for an error of one line."""
+    stack = [layer for net in nets if net is not None for layer in getattr(net, "layers", [])]
+    while stack:
+        layer = stack.pop()
+        stack.extend(getattr(layer, "layers", []))
+        rate = getattr(layer, "drop_rate", None) or getattr(layer, "rate", None)
+        if rate and isinstance(rate, (int, float)):
+            raise ValueError(f"`drop_rate`={rate:g}: scoring with batch statistics runs the "
+                             f"embedding as in training, where its dropout and DropBlock "
+                             f"({layer.name}) would drop units; score it with the moving "
+                             "averages (transductive scoring off)")
 
 
 def _no_norm(training):

@@ -53,12 +53,16 @@ class AugmentTest(absltest.TestCase):
         grey = np.repeat(ramp(batch=8, channels=1), 3, axis=-1)
         out_grey = augment_images(grey, KEY, "rfs").numpy()
         np.testing.assert_allclose(out_grey[..., 0], out_grey[..., 2], atol=1e-6)
-        # Brightness alone on a constant image: the factor is within 1 +- 0.4.
-        flat = np.full([200, 4, 4, 1], 0.0, np.float32)   # level 0.5 on [0, 1]
+        # A constant image of level 0.5: brightness b in 1 +- 0.4 gives 0.5 b; contrast c in
+        # 1 +- 0.4 mixes it with the image's mean m, which the crop's black border (a shift of
+        # at most 1 pixel keeps 9 of 16) puts in [9/16, 1] x 0.5 b: c 0.5 b + (1 - c) m.
+        flat = np.full([200, 4, 4, 1], 0.0, np.float32)
         levels = (augment_images(flat, KEY, "rfs").numpy() + 1) / 2
         inside = levels[:, 1:-1, 1:-1]                      # away from the crop's border
         self.assertTrue(np.all(inside >= 0.5 * 0.6 * 0.6 - 1e-6))
-        self.assertTrue(np.all(inside <= 1.0))
+        self.assertTrue(np.all(inside <= 0.5 * 1.4 * (1.4 - 0.4 * 9 / 16) + 1e-6))
+        self.assertGreater(inside.max(), 0.7)                # factors above 1 are drawn
+        self.assertLess(inside.min(), 0.3)                   # and below
         self.assertGreater(inside.std(), 0.05)
 
     def test_rfs_mirrors_about_half_the_images(self):

@@ -10,8 +10,9 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import absltest, parameterized
 
-from tfmeta.metric import (MetricNets, embed, episode_loss, prototypes, query_logits,
-                           siamese_pair_logits, support_state)
+from tfmeta.metric import (BATCH_STATISTICS, MetricNets, embed, episode_loss, prototypes,
+                           query_logits, siamese_pair_logits, support_state)
+from tfmeta.metric.episodes import check_batch_statistics
 from tfmeta.nets.metric_heads import FullContextEmbedding, build_siamese_scorer
 
 E, N, K, Q, D = 2, 3, 2, 2, 5
@@ -180,6 +181,28 @@ class EmbedTest(tf.test.TestCase):
         for e in range(E):
             for i in range(5):
                 self.assertAllClose(out[e, i], nets.embedding(images[e, i][None])[0], rtol=1e-6)
+
+
+    def test_batch_statistics_refuses_an_embedding_that_drops_units_in_training(self):
+        keras.utils.set_random_seed(3)
+        inputs = keras.Input((3, 3, 2))
+        hidden = keras.layers.BatchNormalization()(keras.layers.Conv2D(4, 2)(inputs))
+        dropped = keras.layers.Dropout(0.25, name="drop")(hidden)
+        images = tf.constant(_random((1, 4, 3, 3, 2), 5), tf.float32)
+        plain = MetricNets("protonet", keras.Model(inputs, keras.layers.Flatten()(hidden)))
+        self.assertEqual(tuple(embed(plain, images, training=BATCH_STATISTICS).shape),
+                         (1, 4, 16))
+        check_batch_statistics(plain.embedding, None)
+        inner = keras.Model(inputs, dropped)                       # nested: found inside too
+        outer_in = keras.Input((3, 3, 2))
+        nets = MetricNets("protonet",
+                          keras.Model(outer_in, keras.layers.Flatten()(inner(outer_in))))
+        message = r"^`drop_rate`=0.25: scoring with batch statistics .* \(drop\) would drop"
+        with self.assertRaisesRegex(ValueError, message):
+            check_batch_statistics(nets.embedding)
+        with self.assertRaisesRegex(ValueError, message):
+            embed(nets, images, training=BATCH_STATISTICS)
+        self.assertEqual(tuple(embed(nets, images, training=False).shape), (1, 4, 16))
 
 
 class SupportOrderTest(tf.test.TestCase, parameterized.TestCase):

@@ -34,8 +34,9 @@ from tfmeta.classify import accuracy
 from tfmeta.data import ClassDataset, EpisodeSampler
 from tfmeta.experiments.few_shot import learners
 from tfmeta.experiments.few_shot.adaptation import adapt, classify
-from tfmeta.experiments.few_shot.fields.baseline import BASELINE_HEADS
+from tfmeta.experiments.few_shot.fields.baseline import check_head
 from tfmeta.experiments.few_shot.registry import FewShotSetup
+from tfmeta.metric.episodes import check_batch_statistics
 
 CURVE_SEED = 1_000_003     # the training curve's episodes: apart from the evaluation's `seed`
 
@@ -97,11 +98,8 @@ def _scorer(setup: FewShotSetup, dataset: ClassDataset, ways: int, shots: int, q
             return score
     sampler = EpisodeSampler(dataset, ways=ways, shots=shots, queries=queries, seed=seed)
     spec = learners.get(setup.config.algorithm)
-    if transductive and not spec.inner_loop and getattr(setup.config, "drop_rate", 0.0):
-        raise ValueError(f"`drop_rate`={setup.config.drop_rate:g}: scoring with batch "
-                         "statistics runs the embedding as in training, where its dropout and "
-                         "DropBlock would drop units; score it with the moving averages "
-                         "(`transductive` off)")
+    if transductive and not spec.inner_loop and setup.nets is not None:
+        check_batch_statistics(setup.nets.embedding, setup.nets.head)
 
     @tf.function(reduce_retracing=True)
     def score(index):
@@ -156,10 +154,5 @@ def scoring_overrides(runs: list[str], configs: list, baseline_head: str | None 
         names = ", ".join(f"`{name}`" for name in given)
         raise ValueError(f"{names} {'applies' if len(given) == 1 else 'apply'} to baseline runs "
                          f"only; {', '.join(others)}")
-    if "baseline_head" in given:
-        checks.one_of("baseline_head", baseline_head, BASELINE_HEADS)
-    if "finetune_steps" in given:
-        checks.count("finetune_steps", finetune_steps, minimum=0)
-    if "finetune_lr" in given:
-        checks.positive("finetune_lr", finetune_lr)
+    check_head(**given)
     return given

@@ -58,12 +58,11 @@ class BaselineFields:
 
     def check_block(self, spec=None) -> None:
         checks.count("batch_size", self.batch_size)
-        checks.one_of("baseline_head", self.baseline_head, BASELINE_HEADS)
+        check_head(baseline_head=self.baseline_head)
         checks.one_of("augment", self.augment, AUGMENTS)
         checks.one_of("baseline_optimizer", self.baseline_optimizer, BASELINE_OPTIMIZERS)
         checks.positive("weight_decay", self.weight_decay, allow_zero=True)
-        checks.count("finetune_steps", self.finetune_steps, minimum=0)
-        checks.positive("finetune_lr", self.finetune_lr)
+        check_head(finetune_steps=self.finetune_steps, finetune_lr=self.finetune_lr)
         refuse_unused(self, (["batch_size"] if self.batch_size != BATCH_SIZE else [])
                       + (["augment"] if self.augment != "none" else [])
                       + (["baseline_optimizer"] if self.baseline_optimizer != "adam" else [])
@@ -71,3 +70,14 @@ class BaselineFields:
                       + (["baseline_head"] if self.baseline_head != "centroid" else [])
                       + (["finetune_steps"] if self.finetune_steps != FINETUNE_STEPS else [])
                       + (["finetune_lr"] if self.finetune_lr != FINETUNE_LR else []))
+
+
+def check_head(baseline_head: str | None = None, finetune_steps: int | None = None,
+               finetune_lr: float | None = None) -> None:
+    """Refuses a scoring head's value out of range, in one line (None: not given)."""
+    if baseline_head is not None:
+        checks.one_of("baseline_head", baseline_head, BASELINE_HEADS)
+    if finetune_steps is not None:
+        checks.count("finetune_steps", finetune_steps, minimum=0)
+    if finetune_lr is not None:
+        checks.positive("finetune_lr", finetune_lr)

@@ -15,6 +15,7 @@ from tests.trainers.shell_test import run
 from tfmeta.experiments.maml_rl.build import build, training_batches
 from tfmeta.experiments.maml_rl.config import MamlRLConfig
 from tfmeta.experiments.maml_rl.export import export_policy
+from tfmeta.rl import navigation
 from trainers import maml_rl
 
 TINY = ["--meta_batch_size=2", "--rollouts=2", "--horizon=5", "--hidden=4", "--eval_tasks=3",
@@ -63,7 +64,8 @@ class MamlRLCliTest(unittest.TestCase):
                 ppo_epochs=1))
             # The export of the run adapts and acts (TF-only loading: tests/export/policy_test.py).
             path = os.path.join(workdir, "export", "1")
-            self.assertEqual(export_policy(workdir, path)["step"], 2)
+            metadata = export_policy(workdir, path)
+            self.assertEqual((metadata["step"], metadata["normalize_actions"]), (2, False))
             loaded = tf.saved_model.load(path)
             e, t = 2, 5
             out = loaded.signatures["adapt_and_act"](
@@ -83,12 +85,21 @@ class MamlRLCliTest(unittest.TestCase):
                                                "of <navigation2d|cheetah_dir|cheetah_vel>"),
                            (["--inner_lr=0"], "error: --inner_lr must be a positive number, "
                                               "got 0.0"),
-                           (["--rollouts=1"], "error: --rollouts must be an integer >= 2, got 1")):
+                           (["--rollouts=1"], "error: --rollouts must be an integer >= 2, got 1"),
+                           (["--env=cheetah_dir", "--normalize_actions"],
+                            "error: --normalize_actions applies to navigation2d; cheetah_dir's "
+                            "actions are already in [-1, 1]")):
             status, _, err = run(maml_rl, "--workdir=/tmp/tfmeta_maml_rl_never_made", *args)
             self.assertEqual(status, 1, err)
             self.assertNotIn("Traceback", err)
             self.assertEqual(err.strip().splitlines()[-1], line)
         self.assertFalse(os.path.exists("/tmp/tfmeta_maml_rl_never_made"))
+
+    def test_normalize_actions_picks_the_normalized_navigation_for_every_part_of_the_run(self):
+        config = MamlRLConfig(normalize_actions=True)
+        self.assertIs(config.environment(), navigation.NORMALIZED)
+        self.assertIs(MamlRLConfig().environment(), navigation.ENV)
+        self.assertIs(build(config).maml.env, navigation.NORMALIZED)
 
 
 if __name__ == "__main__":

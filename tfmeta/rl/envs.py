@@ -17,6 +17,14 @@ ENVS: dict[str, Environment] = {
 NAMES = tuple(ENVS)
 
 
-def get(name: str) -> Environment:
-    """The environment called ``name``; one ``ValueError`` line for an unknown name."""
-    return ENVS[checks.one_of("env", name, NAMES)]
+def get(name: str, normalize_actions: bool = False) -> Environment:
+    """The environment called ``name``; ``normalize_actions``: navigation2d with the policy's
+    actions in [-1, 1] (:data:`tfmeta.rl.navigation.NORMALIZED`; the half-cheetah's are
+    already). One ``ValueError`` line for an unknown name or a cheetah normalized."""
+    env = ENVS[checks.one_of("env", name, NAMES)]
+    if not normalize_actions:
+        return env
+    if env is not navigation.ENV:
+        raise ValueError(f"`normalize_actions` applies to navigation2d; {name}'s actions are "
+                         "already in [-1, 1]")
+    return navigation.NORMALIZED

@@ -1,7 +1,9 @@
 """The MAML paper's 2D navigation tasks, vectorized and in the graph.
 
 A point agent starts at the origin; each step its action, clipped to
-``[-0.1, 0.1]`` per coordinate, moves it; the reward is minus its distance to the
+``[-0.1, 0.1]`` per coordinate, moves it (:data:`NORMALIZED`: the action times
+0.1, so that the policy's ``[-1, 1]`` is the move's range, as rllab's
+``normalize`` wrapper in the authors' code); the reward is minus its distance to the
 task's goal after the move; a rollout ends after ``horizon`` steps (the paper:
 100) or when the agent is within 0.01 of the goal in both coordinates (the
 authors' ``point_env_randgoal``). Goals are uniform in ``[-0.5, 0.5]^2``.
@@ -20,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import tensorflow as tf
@@ -38,21 +41,27 @@ def sample_goals(seed: tf.Tensor, count: int, dtype=tf.float32) -> tf.Tensor:
     return tf.random.stateless_uniform([count, 2], seed, GOAL_LOW, GOAL_HIGH, dtype=dtype)
 
 
-def step(position: tf.Tensor, action: tf.Tensor, goal: tf.Tensor):
+def step(position: tf.Tensor, action: tf.Tensor, goal: tf.Tensor, action_scale: float = 1.0):
     """One move of every agent: ``(new_position, reward, reached)``.
 
-    The action is clipped to ``[-0.1, 0.1]``; the reward is minus the distance from the
-    new position to the goal; ``reached`` is true within 0.01 of it in both coordinates.
+    The action times ``action_scale`` is clipped to ``[-0.1, 0.1]``; the reward is minus the
+    distance from the new position to the goal; ``reached`` is true within 0.01 of it in both
+    coordinates.
     """
-    new = position + tf.clip_by_value(action, -ACTION_BOUND, ACTION_BOUND)
+    new = position + _move(action, action_scale)
     offset = new - goal
     reward = -tf.norm(offset, axis=-1)
     reached = tf.reduce_all(tf.abs(offset) < SUCCESS_RADIUS, axis=-1)
     return new, reward, reached
 
 
+def _move(action: tf.Tensor, action_scale: float) -> tf.Tensor:
+    return tf.clip_by_value(action * action_scale, -ACTION_BOUND, ACTION_BOUND)
+
+
 def rollout(policy: Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]], goals: tf.Tensor, *,
-            seed: tf.Tensor, horizon: int = HORIZON, deterministic: bool = False) -> Rollouts:
+            seed: tf.Tensor, horizon: int = HORIZON, deterministic: bool = False,
+            action_scale: float = 1.0) -> Rollouts:
     """Runs one rollout per row of ``goals`` (``[B, 2]``) in one symbolic loop.
 
     Args:
@@ -62,6 +71,7 @@ def rollout(policy: Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]], goals: t
         ``stateless_fold_in(seed, t)``.
       horizon: steps per rollout.
       deterministic: act with the mean (for pictures), not a sample.
+      action_scale: the move is the action times this, clipped (:func:`step`).
 
     Returns:
       :class:`Rollouts`, gradients stopped (the data of a policy gradient).
@@ -77,7 +87,7 @@ def rollout(policy: Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]], goals: t
         noise = tf.random.stateless_normal(
             tf.shape(mean), tf.random.experimental.stateless_fold_in(seed, t), dtype=dtype)
         action = mean if deterministic else mean + tf.exp(log_std) * noise
-        new, reward, reached = step(position, action, goals)
+        new, reward, reached = step(position, action, goals, action_scale)
         new = tf.where(alive[:, None] > 0, new, position)   # a finished agent stays put
         return (t + 1, new, alive * (1.0 - tf.cast(reached, dtype)),
                 obs_a.write(t, position), act_a.write(t, action),
@@ -91,10 +101,10 @@ def rollout(policy: Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]], goals: t
                         tf.transpose(rew), tf.transpose(mask))
 
 
-def positions(rollouts: Rollouts) -> tf.Tensor:
-    """``[B, T + 1, 2]`` where the agent was, from the origin on (the moves clipped as
-    :func:`step` clips them; it stays put after the rollout ended)."""
-    moves = tf.clip_by_value(rollouts.actions, -ACTION_BOUND, ACTION_BOUND)
+def positions(rollouts: Rollouts, action_scale: float = 1.0) -> tf.Tensor:
+    """``[B, T + 1, 2]`` where the agent was, from the origin on (the moves scaled and
+    clipped as :func:`step` does; it stays put after the rollout ended)."""
+    moves = _move(rollouts.actions, action_scale)
     moved = tf.cumsum(moves * rollouts.mask[..., None], axis=1)
     return tf.concat([tf.zeros_like(moved[:, :1]), moved], axis=1)
 
@@ -104,5 +114,11 @@ ENV = Environment(
     action_dim=ACTION_DIM, task_dim=2, horizon=HORIZON, sample_tasks=sample_goals,
     rollout=rollout, trace=positions,
     trace_label="MAML mean paths after 0..k steps (stars: goals)")
+# The authors' code (cbfinn/maml_rl, maml_trpo_point.py) wraps the environment in rllab's
+# `normalize`: the policy acts in [-1, 1] (its initial std of 1 is 0.1 of a move), mapped
+# linearly onto [-0.1, 0.1] and clipped.
+NORMALIZED = ENV._replace(rollout=functools.partial(rollout, action_scale=ACTION_BOUND),
+                          trace=functools.partial(positions, action_scale=ACTION_BOUND))
 
-__all__ = ["ENV", "Rollouts", "positions", "rollout", "rollout_returns", "sample_goals", "step"]
+__all__ = ["ENV", "NORMALIZED", "Rollouts", "positions", "rollout", "rollout_returns",
+           "sample_goals", "step"]

@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import absltest
 
-from tfmeta.rl import navigation
+from tfmeta.rl import envs, navigation
 
 
 class NavigationTest(absltest.TestCase):
@@ -49,6 +49,35 @@ class NavigationTest(absltest.TestCase):
         c = navigation.rollout(policy, goals, seed=tf.constant([5, 7]), horizon=10)
         np.testing.assert_array_equal(a.actions, b.actions)
         self.assertFalse(np.allclose(a.actions, c.actions))
+
+    def test_normalized_actions_move_a_tenth_of_the_action_clipped_as_rllab_normalize(self):
+        position = tf.zeros([3, 2])
+        action = tf.constant([[0.5, -0.3], [2.0, -1.5], [1.0, 0.05]])
+        goal = tf.constant([[0.05, -0.03], [0.1, 0.1], [0.0, 0.0]])
+        new, reward, reached = navigation.step(position, action, goal, action_scale=0.1)
+        # rllab: lb + (a + 1) / 2 (ub - lb) = 0.1 a on [-0.1, 0.1], then clipped.
+        np.testing.assert_allclose(new, [[0.05, -0.03], [0.1, -0.1], [0.1, 0.005]], atol=1e-7)
+        np.testing.assert_allclose(reward, [0.0, -0.2, -np.hypot(0.1, 0.005)], atol=1e-6)
+        np.testing.assert_array_equal(reached, [True, False, False])
+        # The environment's rollout and trace agree: the drawn path is the rollout's.
+        goals = tf.constant([[0.3, -0.2]])
+        policy = lambda obs: (tf.fill(tf.shape(obs), 0.5), tf.zeros_like(obs))   # noqa: E731
+        traj = navigation.NORMALIZED.rollout(policy, goals, seed=tf.constant([0, 1]), horizon=4,
+                                             deterministic=True)
+        np.testing.assert_allclose(traj.observations[0, 1:], [[0.05, 0.05], [0.1, 0.1],
+                                                              [0.15, 0.15]], atol=1e-6)
+        np.testing.assert_allclose(navigation.NORMALIZED.trace(traj)[0, -1], [0.2, 0.2],
+                                   atol=1e-6)
+        raw = navigation.ENV.rollout(policy, goals, seed=tf.constant([0, 1]), horizon=4,
+                                     deterministic=True)
+        np.testing.assert_allclose(raw.observations[0, 1], [0.1, 0.1], atol=1e-6)
+
+    def test_only_navigation_normalizes_its_actions(self):
+        self.assertIs(envs.get("navigation2d", normalize_actions=True), navigation.NORMALIZED)
+        self.assertIs(envs.get("navigation2d"), navigation.ENV)
+        with self.assertRaisesRegex(ValueError, r"^`normalize_actions` applies to navigation2d; "
+                                                r"cheetah_dir's actions are already in \[-1, 1\]$"):
+            envs.get("cheetah_dir", normalize_actions=True)
 
     def test_bad_horizon_is_one_line(self):
         with self.assertRaisesRegex(ValueError, r"^`horizon` must be an integer >= 1, got 0$"):

@@ -19,7 +19,6 @@ from typing import Any, Callable, NamedTuple
 import tensorflow as tf
 
 from tfmeta.experiments.maml_rl.config import MamlRLConfig
-from tfmeta.rl import envs
 from tfmeta.rl.learner import MetaPolicyLearner
 from tfmeta.rl.policy import build_policy
 
@@ -55,7 +54,7 @@ class MamlRLSetup(NamedTuple):
 
 def policy_learner(config: MamlRLConfig, inner_steps: int) -> MetaPolicyLearner:
     """A learner of the run's settings on a fresh policy at the seed's initialization."""
-    env = envs.get(config.env)
+    env = config.environment()
     model = build_policy(env.observation_dim, env.action_dim, config.hidden, config.activation,
                          seed=config.seed)
     return MetaPolicyLearner(
@@ -72,7 +71,7 @@ def build(config: MamlRLConfig) -> MamlRLSetup:
     Raises:
       ValueError: the environment cannot run here (the half-cheetah tasks without gymnasium).
     """
-    envs.get(config.env).check()
+    config.environment().check()
     maml = policy_learner(config, config.inner_steps)
     pretrain = policy_learner(config, 0) if config.pretrain else None
     items: dict[str, Any] = {"maml": tf.train.Checkpoint(**maml.checkpoint_items()),
@@ -86,7 +85,7 @@ def build(config: MamlRLConfig) -> MamlRLSetup:
 def training_batches(config: MamlRLConfig) -> Callable[[Any], tuple]:
     """``step -> (tasks [meta_batch_size, task_dim], rollout seed [2])``, deterministic in
     step."""
-    env = envs.get(config.env)
+    env = config.environment()
 
     def sample(step):
         seed = tf.random.experimental.stateless_fold_in(tf.constant([config.seed, 0]), step)
@@ -99,5 +98,5 @@ def held_out_tasks(config: MamlRLConfig, count: int) -> tuple[tf.Tensor, tf.Tens
     """The first ``count`` held-out tasks (the same for every run of a seed and env) and
     their rollout seed."""
     seed = tf.constant([config.seed + EVAL_SEED_OFFSET, 0])
-    return (envs.get(config.env).sample_tasks(seed, count),
+    return (config.environment().sample_tasks(seed, count),
             tf.constant([config.seed + EVAL_SEED_OFFSET, 1]))

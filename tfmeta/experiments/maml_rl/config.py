@@ -19,6 +19,7 @@ import dataclasses
 
 from tfmeta import checks
 from tfmeta.experiments.settings import setting
+from tfmeta.rl import envs
 from tfmeta.rl.envs import NAMES as ENVS
 from tfmeta.rl.learner import OUTERS
 from tfmeta.rl.policy import ACTIVATIONS
@@ -39,6 +40,10 @@ class MamlRLConfig:
         'Task family: navigation2d (goals uniform in [-0.5, 0.5]^2), cheetah_dir (run forward '
         'or backward) or cheetah_vel (run at a goal velocity in [0, 2]); the half-cheetah tasks '
         'need gymnasium[mujoco] (the rl extra).', choices=ENVS)
+    normalize_actions: bool = setting(False,
+        'navigation2d: the policy acts in [-1, 1], mapped onto the moves\' [-0.1, 0.1] and '
+        'clipped, as the authors\' code (rllab\'s normalize); off: its actions are the moves, '
+        'clipped (as pytorch-maml-rl). The half-cheetah\'s actions are in [-1, 1] already.')
     steps: int = setting(500, 'Meta-updates of the run (each also takes one update of the '
                          'pre-trained baseline when `pretrain` is on).')
     max_minutes: float = setting(0.0, 'Stop when training has taken this many minutes '
@@ -73,6 +78,8 @@ class MamlRLConfig:
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(self.hidden))
         checks.one_of("env", self.env, ENVS)
+        if self.normalize_actions is True:
+            self.environment()              # refuses the half-cheetah tasks in one line
         checks.one_of("outer", self.outer, OUTERS)
         checks.one_of("activation", self.activation, ACTIVATIONS)
         for name in ("steps", "meta_batch_size", "horizon", "inner_steps", "cg_iterations",
@@ -83,11 +90,15 @@ class MamlRLConfig:
         for name in ("inner_lr", "gamma", "max_kl", "outer_lr"):
             checks.positive(name, getattr(self, name))
         checks.positive("max_minutes", self.max_minutes, allow_zero=True)
-        for name in ("first_order", "pretrain"):
+        for name in ("first_order", "pretrain", "normalize_actions"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"`{name}` must be true or false, got {getattr(self, name)!r}")
         for width in self.hidden:
             checks.count("hidden", width)
+
+    def environment(self):
+        """The run's task family (:func:`tfmeta.rl.envs.get`)."""
+        return envs.get(self.env, self.normalize_actions)
 
     def to_json(self) -> dict:
         """The settings as JSON stores them (tuples as lists)."""

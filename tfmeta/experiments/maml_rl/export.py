@@ -31,7 +31,9 @@ def export_policy(workdir: str, path: str) -> dict:
         raise FileNotFoundError(f"{workdir} holds no checkpoint (checkpoints/ is empty)")
     setup.checkpoint.restore(latest).expect_partial()   # a time budget's seconds are not needed
     module = PolicyModule(setup.maml.model, inner_lr=config.inner_lr, gamma=config.gamma)
-    metadata = {"kind": "maml_rl_policy", "env": config.env, "step": int(setup.maml.step.numpy()),
+    metadata = {"kind": "maml_rl_policy", "env": config.env,
+                "normalize_actions": config.normalize_actions,
+                "step": int(setup.maml.step.numpy()),
                 "inner_lr": config.inner_lr, "gamma": config.gamma,
                 "observation_dim": module.obs_dim, "action_dim": module.act_dim,
                 "signatures": ["adapt_and_act", "act"]}

@@ -31,7 +31,6 @@ from tfmeta.experiments.maml_rl.build import (MamlRLSetup, build, held_out_tasks
                                               training_batches)
 from tfmeta.experiments.maml_rl.config import RESUMABLE_FIELDS, MamlRLConfig
 from tfmeta.experiments.maml_rl.figures import write_figure
-from tfmeta.rl import envs
 from tfmeta.training import TrainResult
 
 CURVE_FILE = "curve.json"
@@ -96,7 +95,7 @@ def mean_traces(setup: MamlRLSetup, history) -> dict:
     tasks: the environment's ``trace`` of one mean-action rollout per task."""
     n = min(PATH_GOALS, len(history[0]))
     tasks, _ = held_out_tasks(setup.config, n)
-    env = envs.get(setup.config.env)
+    env = setup.config.environment()
     traces = {}
     for k, per_task in enumerate(history):
         traj = env.rollout(setup.maml.policy_of(per_task[:n]), tasks, seed=tf.constant([0, 0]),

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-__all__ = ["AUGMENTS", "JITTER", "augment_images", "crop_padding"]
+__all__ = ["AUGMENTS", "JITTER", "augment_images", "check_augment", "crop_padding"]
 
 AUGMENTS = ("none", "crop", "rfs")
 JITTER = 0.4    # RFS's ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4)
@@ -40,14 +40,20 @@ def crop_padding(height: int, width: int) -> int:
     return max(1, int(round(min(height, width) * 8 / 84)))
 
 
+def check_augment(kind: str) -> str:
+    """``kind`` if it is one of :data:`AUGMENTS`, else one ``ValueError`` line."""
+    if kind not in AUGMENTS:
+        raise ValueError(f"augment must be one of {', '.join(AUGMENTS)}, got {kind!r}")
+    return kind
+
+
 def augment_images(images, key, kind: str) -> tf.Tensor:
     """``images`` augmented as ``kind`` says, every draw from the int64 ``[2]`` ``key``.
 
     Raises:
       ValueError: an unknown ``kind``, or images that are not ``[B, H, W, C]``.
     """
-    if kind not in AUGMENTS:
-        raise ValueError(f"augment must be one of {', '.join(AUGMENTS)}, got {kind!r}")
+    check_augment(kind)
     images = tf.convert_to_tensor(images)
     if images.shape.rank != 4:
         raise ValueError(f"augment needs images [B, H, W, C], got shape {images.shape}")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfmeta.data.augment import AUGMENTS, augment_images
+from tfmeta.data.augment import augment_images, check_augment
 from tfmeta.data.class_dataset import ClassDataset
 from tfmeta.data.pixels import gather_pixels, storage_device
 from tfmeta.data.sampling import SALT_AUGMENT, SALT_BATCH, check_count, check_seed, step_key
@@ -53,10 +53,8 @@ class ImageBatchSampler:
         if batch_size > dataset.num_images:
             raise ValueError(f"batch_size={batch_size} is more than the {dataset.num_images} "
                              f"images of {dataset.name or 'the dataset'}")
-        if augment not in AUGMENTS:
-            raise ValueError(f"augment must be one of {', '.join(AUGMENTS)}, got {augment!r}")
         self.dataset, self.batch_size, self.seed = dataset, batch_size, check_seed(seed)
-        self.augment = augment
+        self.augment = check_augment(augment)
         self.num_images = int(dataset.num_images)
         counts = tf.cast(dataset.counts, tf.int64)
         self._starts = tf.concat([[0], tf.cumsum(counts)[:-1]], axis=0)   # first image of each

@@ -58,11 +58,10 @@ class BaselineFields:
 
     def check_block(self, spec=None) -> None:
         checks.count("batch_size", self.batch_size)
-        check_head(baseline_head=self.baseline_head)
+        check_head(self.baseline_head, self.finetune_steps, self.finetune_lr)
         checks.one_of("augment", self.augment, AUGMENTS)
         checks.one_of("baseline_optimizer", self.baseline_optimizer, BASELINE_OPTIMIZERS)
         checks.positive("weight_decay", self.weight_decay, allow_zero=True)
-        check_head(finetune_steps=self.finetune_steps, finetune_lr=self.finetune_lr)
         refuse_unused(self, (["batch_size"] if self.batch_size != BATCH_SIZE else [])
                       + (["augment"] if self.augment != "none" else [])
                       + (["baseline_optimizer"] if self.baseline_optimizer != "adam" else [])

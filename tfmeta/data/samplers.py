@@ -33,10 +33,11 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from tfmeta.data.augment import augment_images, check_augment
 from tfmeta.data.class_dataset import ClassDataset
 from tfmeta.data.pixels import gather_pixels, storage_device
-from tfmeta.data.sampling import (SALT_EPISODE, SALT_META_BATCH, check_count, check_seed,
-                                  sample_without_replacement, step_key)
+from tfmeta.data.sampling import (SALT_AUGMENT, SALT_EPISODE, SALT_META_BATCH, check_count,
+                                  check_seed, sample_without_replacement, step_key)
 from tfmeta.types import Reused, Task
 
 
@@ -201,10 +202,13 @@ class EpisodeSampler(_ClassSampler):
       queries: ``Q >= 1``, query images per class (distinct from the support).
       seed: the sampler's seed.
       episodes: episodes per :meth:`meta_batch` (a meta-batch of tasks).
+      augment: one of :data:`tfmeta.data.augment.AUGMENTS`: every support and query
+        image augmented, each by its own draw from the episode's key (training
+        episodes only; held-out episodes are never augmented).
 
     Raises:
       ValueError: a class has fewer than ``shots + queries`` images, ``ways``
-        exceeds the classes, or a bad count.
+        exceeds the classes, a bad count or an unknown ``augment``.
 
     Example:
         >>> sampler = EpisodeSampler(splits.test, ways=5, shots=1, queries=15)
@@ -221,7 +225,8 @@ class EpisodeSampler(_ClassSampler):
     _salt = SALT_EPISODE
 
     def __init__(self, dataset: ClassDataset, *, ways: int, shots: int, queries: int,
-                 seed: int = 0, episodes: int = 1):
+                 seed: int = 0, episodes: int = 1, augment: str = "none"):
+        self.augment = check_augment(augment)
         check_count("ways", ways, 1)
         check_count("shots", shots, 1)
         check_count("queries", queries, 1)
@@ -259,6 +264,10 @@ class EpisodeSampler(_ClassSampler):
         shape = self.dataset.image_shape
         support = gather_pixels(self._flat_images, tf.reshape(flat[:, :k], [n * k]))
         query = gather_pixels(self._flat_images, tf.reshape(flat[:, k:], [n * q]))
+        if self.augment != "none":
+            both = augment_images(tf.concat([support, query], 0), tf.random.experimental.
+                                  stateless_fold_in(key, SALT_AUGMENT), self.augment)
+            support, query = both[:n * k], both[n * k:]
         labels = tf.range(n, dtype=tf.int32)
         return Episode(
             support_images=tf.ensure_shape(support, (n * k,) + shape),

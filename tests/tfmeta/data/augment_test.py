@@ -1,13 +1,15 @@
-"""Augmentation of plain mini-batches: crops are shifted windows with a black border, RFS's jitter
-and flip do what torchvision's do, every draw is a pure function of the key, and an augmented
-ImageBatchSampler replays a step exactly (eager and compiled)."""
+"""Augmentation of training images: crops are shifted windows with a black border, RFS's jitter
+and flip do what torchvision's do, Koch et al.'s affine distortions move points as their map
+says, every draw is a pure function of the key, and an augmented ImageBatchSampler or
+EpisodeSampler replays a step exactly (eager and compiled)."""
 
 import numpy as np
 import tensorflow as tf
 from absl.testing import absltest
 
-from tfmeta.data import ClassDataset, ImageBatchSampler
-from tfmeta.data.augment import AUGMENTS, augment_images, crop_padding
+from tfmeta.data import ClassDataset, EpisodeSampler, ImageBatchSampler
+from tfmeta.data.augment import (AUGMENTS, affine_parameters, affine_transform, augment_images,
+                                 crop_padding)
 
 KEY = tf.constant([3, 4], tf.int64)
 
@@ -91,10 +93,59 @@ class AugmentTest(absltest.TestCase):
 
     def test_unknown_kind_and_wrong_rank_are_refused_in_one_line(self):
         with self.assertRaisesRegex(ValueError, r"^augment must be one of none, crop, rfs, "
-                                    r"got 'flip'$"):
+                                    r"affine, got 'flip'$"):
             augment_images(ramp(), KEY, "flip")
         with self.assertRaisesRegex(ValueError, r"^augment needs images \[B, H, W, C\]"):
             augment_images(ramp()[0], KEY, "crop")
+
+    def test_affine_moves_a_point_where_its_forward_map_sends_it(self):
+        """One bright pixel at (column 14, row 18) of a 29x29 image (centre 14, 14)."""
+        image = -np.ones([1, 29, 29, 1], np.float32)
+        image[0, 18, 14, 0] = 1.0
+        identity = dict(angle=tf.zeros([1]), shear=tf.zeros([1, 2]), scale=tf.ones([1, 2]),
+                        shift=tf.zeros([1, 2]))
+        for change, (row, column) in (
+                (dict(shift=tf.constant([[3.0, -2.0]])), (16, 17)),
+                (dict(angle=tf.constant([np.pi / 2])), (14, 10)),      # (0, 4) -> (-4, 0)
+                (dict(scale=tf.constant([[1.0, 1.5]])), (20, 14)),     # dy 4 -> 6
+                (dict(shear=tf.constant([[0.5, 0.0]])), (18, 16))):    # dx + 0.5 dy
+            out = affine_transform(tf.constant(image), **{**identity, **change}).numpy()[0, ..., 0]
+            self.assertEqual(tuple(np.argwhere(out > 0.99)[0]), (row, column), change)
+            if "scale" not in change:      # magnified, the pixel spreads to its neighbours
+                self.assertEqual(int((out > -0.99).sum()), 1, change)
+        np.testing.assert_allclose(affine_transform(tf.constant(image), **identity).numpy(),
+                                   image, atol=1e-6)
+
+    def test_affine_draws_each_distortion_half_the_time_within_koch_bounds(self):
+        angle, shear, scale, shift = (t.numpy() for t in affine_parameters(KEY, 4000, 28))
+        for drawn in (angle != 0, shear[:, 0] != 0, scale[:, 0] != 1, shift[:, 0] != 0):
+            self.assertBetween(drawn.mean(), 0.46, 0.54)
+        np.testing.assert_array_equal(shear[:, 0] != 0, shear[:, 1] != 0)
+        self.assertLessEqual(np.abs(angle).max(), np.pi / 18 + 1e-6)
+        self.assertLessEqual(np.abs(shear).max(), 0.3)
+        self.assertLessEqual(np.abs(scale - 1).max(), 0.2 + 1e-6)
+        self.assertLessEqual(np.abs(shift).max(), 2 * 28 / 105)
+        self.assertGreater(np.abs(shift).max(), 0.5)
+
+    def test_augmented_episodes_replay_a_step_keep_labels_and_differ_from_plain(self):
+        images = np.stack([ramp(batch=5, size=10, seed=c) for c in range(3)])
+        dataset = ClassDataset(tf.constant(images), tf.constant([5, 5, 5], tf.int32),
+                               (0, 1, 2), ("a", "b", "c"))
+        plain = EpisodeSampler(dataset, ways=2, shots=1, queries=2, seed=1, episodes=3)
+        affine = EpisodeSampler(dataset, ways=2, shots=1, queries=2, seed=1, episodes=3,
+                                augment="affine")
+        raw, got = plain.meta_batch(4), affine.meta_batch(4)
+        again = tf.function(affine.meta_batch)(tf.constant(4, tf.int64))
+        for part in ("inner", "val"):
+            raw_images, raw_labels = getattr(raw, part).batch
+            images, labels = getattr(got, part).batch
+            np.testing.assert_array_equal(labels.numpy(), raw_labels.numpy())
+            np.testing.assert_allclose(getattr(again, part).batch[0].numpy(), images.numpy(),
+                                       atol=1e-6)
+            self.assertEqual(images.shape, raw_images.shape)
+            self.assertGreater(np.abs(images.numpy() - raw_images.numpy()).max(), 0.1)
+        with self.assertRaisesRegex(ValueError, r"^augment must be one of none, crop, rfs"):
+            EpisodeSampler(dataset, ways=2, shots=1, queries=2, augment="mixup")
 
     def test_augmented_sampler_replays_a_step_and_keeps_the_labels(self):
         images = np.stack([ramp(batch=5, size=10, seed=c) for c in range(3)])

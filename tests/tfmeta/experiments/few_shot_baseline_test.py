@@ -300,6 +300,19 @@ class BaselineTest(FolderTestCase):
         self.assertEqual(code, "error: --baseline_head='nearest' is not one of ['centroid', "
                                "'logistic', 'finetune']")
 
+    def test_augment_applies_to_every_learners_training_episodes(self):
+        for algorithm in ("siamese", "reptile", "maml"):
+            plain = few_shot.training_sampler(config(self.folder, algorithm=algorithm),
+                                              self.splits.train)(3)
+            affine = few_shot.training_sampler(config(self.folder, algorithm=algorithm,
+                                                      augment="affine"), self.splits.train)(3)
+            for part in ("inner", "val"):
+                raw_images, raw_labels = getattr(plain, part).batch
+                images, labels = getattr(affine, part).batch
+                np.testing.assert_array_equal(labels.numpy(), raw_labels.numpy())
+                self.assertGreater(np.abs(images.numpy() - raw_images.numpy()).max(), 0.1,
+                                   algorithm)
+
     def test_refusals_baseline_fields_elsewhere_or_out_of_range_no_classes_and_paper_preset(self):
         with self.assertRaisesRegex(ValueError, r"^`batch_size`=8 applies to `algorithm`="
                                                 r"baseline, not 'protonet'$"):
@@ -307,7 +320,7 @@ class BaselineTest(FolderTestCase):
         with self.assertRaisesRegex(ValueError, r"^`finetune_steps`=5 applies to `algorithm`="
                                                 r"baseline, not 'protonet'$"):
             config(self.folder, algorithm="protonet", finetune_steps=5)
-        with self.assertRaisesRegex(ValueError, r"^`augment`=crop, `weight_decay`=0.1 apply to "
+        with self.assertRaisesRegex(ValueError, r"^`weight_decay`=0.1 applies to "
                                                 r"`algorithm`=baseline, not 'protonet'$"):
             config(self.folder, algorithm="protonet", augment="crop", weight_decay=0.1)
         for field, value, want in (("finetune_steps", -1, "an integer >= 0"),

@@ -67,7 +67,7 @@ def training_sampler(config: FewShotConfig, dataset) -> Callable[[Any], Task]:
     as the learner trains on them (its spec's ``episodes``)."""
     sampler = EpisodeSampler(dataset, ways=config.training_ways, shots=config.shots,
                              queries=config.training_queries, seed=config.seed,
-                             episodes=config.meta_batch_size)
+                             episodes=config.meta_batch_size, augment=config.augment)
     return learners.get(config.algorithm).episodes(config, sampler)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 
 from tfmeta import checks
-from tfmeta.data.augment import AUGMENTS
 from tfmeta.experiments.few_shot.registry import refuse_unused
 from tfmeta.experiments.settings import setting
 from tfmeta.metric.logistic import FINETUNE_LR, FINETUNE_STEPS
@@ -28,11 +27,6 @@ class BaselineFields:
         '`algorithm`=baseline: images per training mini-batch, drawn epoch by epoch from every '
         'image of the meta-train classes (Chen et al. 2019: 16; RFS: 64); each update is one '
         'mini-batch.')
-    augment: str = setting("none",
-        '`algorithm`=baseline: augmentation of each training mini-batch, drawn from the seed '
-        'and step: none, crop (pad each side by 8 pixels at 84, 3 at 28, and take a random '
-        'window: shifts only, for characters) or rfs (RFS\'s: the crop, colour jitter 0.4, a '
-        'horizontal flip; for photographs).', choices=AUGMENTS)
     baseline_optimizer: str = setting("adam",
         '`algorithm`=baseline: the optimizer at `outer_lr` under its schedule: adam, or sgd '
         '(momentum 0.9, as RFS: `outer_lr`=0.05 with `weight_decay`=5e-4).',
@@ -59,11 +53,9 @@ class BaselineFields:
     def check_block(self, spec=None) -> None:
         checks.count("batch_size", self.batch_size)
         check_head(self.baseline_head, self.finetune_steps, self.finetune_lr)
-        checks.one_of("augment", self.augment, AUGMENTS)
         checks.one_of("baseline_optimizer", self.baseline_optimizer, BASELINE_OPTIMIZERS)
         checks.positive("weight_decay", self.weight_decay, allow_zero=True)
         refuse_unused(self, (["batch_size"] if self.batch_size != BATCH_SIZE else [])
-                      + (["augment"] if self.augment != "none" else [])
                       + (["baseline_optimizer"] if self.baseline_optimizer != "adam" else [])
                       + (["weight_decay"] if self.weight_decay else [])
                       + (["baseline_head"] if self.baseline_head != "centroid" else [])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from tfmeta import checks
+from tfmeta.data.augment import AUGMENTS
 from tfmeta.experiments.settings import download_setting, setting
 
 SPLITS = ("classification", "background")
@@ -66,10 +67,19 @@ class EpisodeFields:
         'Query images per class, scored by the meta-loss and by evaluation (papers: 15).')
     meta_batch_size: int = setting(16,
         'Episodes (tasks) per meta-update; metric learners: episodes per update.')
+    augment: str = setting("none",
+        'Augmentation of every training image (the training episodes\' support and queries; '
+        '`algorithm`=baseline: its mini-batches; never the held-out episodes), drawn from the '
+        'seed and step: none, crop (pad each side by 8 pixels at 84, 3 at 28, and take a '
+        'random window: shifts only, for characters), rfs (RFS\'s: the crop, colour jitter '
+        '0.4, a horizontal flip; for photographs) or affine (Koch et al.\'s distortions of '
+        'characters: rotation up to 10 degrees, shear 0.3, scale 0.8-1.2, shift 2 pixels at '
+        '105, each with probability 1/2).', choices=AUGMENTS)
 
     def check_block(self, spec=None) -> None:
         for name in ("ways", "shots", "queries", "meta_batch_size"):
             checks.count(name, getattr(self, name))
+        checks.one_of("augment", self.augment, AUGMENTS)
         if self.ways < 2:
             raise ValueError(f"`ways` must be at least 2, got {self.ways}")
 

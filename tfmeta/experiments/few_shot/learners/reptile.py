@@ -57,7 +57,7 @@ def episodes(config: Config, sampler: EpisodeSampler) -> Callable:
     if config.train_shots:
         sampler = EpisodeSampler(sampler.dataset, ways=sampler.ways, shots=config.shots,
                                  queries=config.train_shots - config.shots, seed=config.seed,
-                                 episodes=sampler.episodes)
+                                 episodes=sampler.episodes, augment=sampler.augment)
     if not config.inner_batch:
         return lambda step: whole_episodes(sampler.meta_batch(step))
     return lambda step: mini_batches(whole_episodes(sampler.meta_batch(step)),

@@ -6,6 +6,7 @@ tests that need it fail with a clear message when it is absent (they never skip)
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -31,3 +32,14 @@ def tfds_dir() -> Path:
             f"no prepared TFDS data in {path}; the tests need ../shared next to the project "
             "root (or TFMETA_SHARED_DIR pointing at it)")
     return path
+
+
+def forget_setting(workdir: str, name: str) -> None:
+    """Removes ``name`` from ``workdir/config.json``: the run as a version before the field
+    existed stored it."""
+    path = os.path.join(workdir, "config.json")
+    with open(path) as f:
+        stored = json.load(f)
+    del stored[name]
+    with open(path, "w") as f:
+        json.dump(stored, f)

@@ -11,7 +11,9 @@ solves it; the meta-optimizer is TRPO
 outer update on the same goals, it trains the paper's pre-trained baseline
 (``--pretrain``). Every ``--eval_every`` meta-updates ``curve.json`` gets the
 held-out return after 0 and 1 steps; at the end ``results.json`` holds the
-return after 0..``--eval_steps`` steps on ``--eval_tasks`` held-out tasks for
+return after 0..``--eval_steps`` steps (the first of ``--eval_lr``, later ones
+``--eval_lr_decay`` times it, on ``--eval_rollouts`` rollouts: by default the authors'
+test, the training step then half of it on 4000 time steps) on ``--eval_tasks`` held-out tasks for
 MAML, the pre-trained policy and the random initialization (mean and 95%
 interval; the paper's Figures 5 and 6), and ``maml_rl.png`` draws them with
 MAML's mean-action rollouts before and after adaptation. The half-cheetah tasks
@@ -49,7 +51,9 @@ def report(result, config, workdir: str) -> str:
     """The return table of the paper's Figures 5 and 6."""
     results = result.results
     steps = sorted(results["returns"]["maml"], key=int)
-    lines = [f"average return on {results['tasks']} held-out tasks (mean ± 95% CI) after "
+    sizes = " / ".join(f"{v:g}" for v in results["step_sizes"])
+    lines = [f"average return on {results['tasks']} held-out tasks (mean ± 95% CI; "
+             f"{results['rollouts']} rollouts a step, steps of {sizes}) after "
              + " / ".join(steps) + " policy-gradient steps:"]
     for name, returns in results["returns"].items():
         ci = results["returns_ci95"][name]
@@ -72,7 +76,7 @@ TRAINER = shell.Trainer(
     workdir_help="config.json, checkpoints/, curve.json, results.json, maml_rl.png",
     check_workdir=experiment.check_workdir,
     latest_checkpoint=rundir.latest_checkpoint,
-    stored=rundir.stored_settings, postfix={"return": "maml/return/post"},
+    stored=experiment.stored_settings, postfix={"return": "maml/return/post"},
     curve_postfix=lambda p: {"held-out": f"{p['maml'][1]:.1f}"},
     curve_line=lambda p: f"step {p['step']}: held-out return after 1 step: MAML "
     f"{p['maml'][1]:.2f}" + (f", pretrained {p['pretrain'][1]:.2f}" if "pretrain" in p else ""))

@@ -20,7 +20,7 @@ from trainers import maml_rl
 
 SETTINGS = dict(env="cheetah_vel", meta_batch_size=2, rollouts=2, horizon=5, hidden=(4,),
                 eval_tasks=2, eval_steps=1, eval_every=5, checkpoint_every=1, outer="ppo",
-                ppo_epochs=1, pretrain=False)
+                ppo_epochs=1, pretrain=False, eval_rollouts=2)
 TINY = [f"--{k}={','.join(map(str, v)) if isinstance(v, tuple) else str(v).lower()}"
         for k, v in SETTINGS.items()]
 

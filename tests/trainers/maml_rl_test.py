@@ -11,6 +11,7 @@ import unittest
 import numpy as np
 import tensorflow as tf
 
+from tests.shared import forget_setting
 from tests.trainers.shell_test import run
 from tfmeta.experiments.maml_rl.build import build, training_batches
 from tfmeta.experiments.maml_rl.config import MamlRLConfig
@@ -20,7 +21,7 @@ from trainers import maml_rl
 
 TINY = ["--meta_batch_size=2", "--rollouts=2", "--horizon=5", "--hidden=4", "--eval_tasks=3",
         "--eval_steps=1", "--eval_every=5", "--checkpoint_every=1", "--outer=ppo",
-        "--ppo_epochs=1"]
+        "--ppo_epochs=1", "--eval_rollouts=3"]
 
 
 def assert_step_2_from_ckpt_1_is_ckpt_2(workdir: str, config: MamlRLConfig) -> None:
@@ -56,7 +57,9 @@ class MamlRLCliTest(unittest.TestCase):
             self.assertEqual(results["step"], 2)
             self.assertEqual(set(results["returns"]), {"maml", "pretrain", "random"})
             self.assertEqual(set(results["returns"]["maml"]), {"0", "1"})
-            self.assertIn("average return on 3 held-out tasks", out)
+            self.assertIn("average return on 3 held-out tasks (mean ± 95% CI; 3 rollouts a "
+                          "step, steps of 0.1) after 0 / 1 policy-gradient steps:", out)
+            self.assertEqual((results["rollouts"], results["step_sizes"]), (3, [0.1]))
             with open(os.path.join(workdir, "maml_rl.png"), "rb") as f:
                 self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
             assert_step_2_from_ckpt_1_is_ckpt_2(workdir, MamlRLConfig(
@@ -65,7 +68,7 @@ class MamlRLCliTest(unittest.TestCase):
             # The export of the run adapts and acts (TF-only loading: tests/export/policy_test.py).
             path = os.path.join(workdir, "export", "1")
             metadata = export_policy(workdir, path)
-            self.assertEqual((metadata["step"], metadata["normalize_actions"]), (2, False))
+            self.assertEqual((metadata["step"], metadata["normalize_actions"]), (2, True))
             loaded = tf.saved_model.load(path)
             e, t = 2, 5
             out = loaded.signatures["adapt_and_act"](
@@ -86,9 +89,13 @@ class MamlRLCliTest(unittest.TestCase):
                            (["--inner_lr=0"], "error: --inner_lr must be a positive number, "
                                               "got 0.0"),
                            (["--rollouts=1"], "error: --rollouts must be an integer >= 2, got 1"),
-                           (["--env=cheetah_dir", "--normalize_actions"],
-                            "error: --normalize_actions applies to navigation2d; cheetah_dir's "
-                            "actions are already in [-1, 1]")):
+                           (["--eval_rollouts=1"],
+                            "error: --eval_rollouts must be an integer >= 2, got 1"),
+                           (["--eval_lr_decay=0"],
+                            "error: --eval_lr_decay must be a positive number, got 0.0"),
+                           (["--env=cheetah_dir", "--nonormalize_actions"],
+                            "error: --normalize_actions=false applies to navigation2d; "
+                            "cheetah_dir's actions are always in [-1, 1]")):
             status, _, err = run(maml_rl, "--workdir=/tmp/tfmeta_maml_rl_never_made", *args)
             self.assertEqual(status, 1, err)
             self.assertNotIn("Traceback", err)
@@ -96,10 +103,39 @@ class MamlRLCliTest(unittest.TestCase):
         self.assertFalse(os.path.exists("/tmp/tfmeta_maml_rl_never_made"))
 
     def test_normalize_actions_picks_the_normalized_navigation_for_every_part_of_the_run(self):
-        config = MamlRLConfig(normalize_actions=True)
-        self.assertIs(config.environment(), navigation.NORMALIZED)
-        self.assertIs(MamlRLConfig().environment(), navigation.ENV)
-        self.assertIs(build(config).maml.env, navigation.NORMALIZED)
+        self.assertIs(MamlRLConfig().environment(), navigation.NORMALIZED)
+        config = MamlRLConfig(normalize_actions=False)
+        self.assertIs(config.environment(), navigation.ENV)
+        self.assertIs(build(config).maml.env, navigation.ENV)
+
+    def test_a_run_from_before_normalize_actions_resumes_with_raw_actions(self):
+        """A config.json without the field (runs before it existed acted raw) resumes, exports
+        and is checked as `normalize_actions`=false, not as today's default."""
+        with tempfile.TemporaryDirectory() as workdir:
+            status, _, err = run(maml_rl, f"--workdir={workdir}", "--steps=1",
+                                 "--nonormalize_actions", *TINY)
+            self.assertEqual(status, 0, err[-3000:])
+            forget_setting(workdir, "normalize_actions")
+            status, _, err = run(maml_rl, f"--workdir={workdir}", "--steps=2", *TINY)
+            self.assertEqual(status, 0, err[-3000:])
+            self.assertIn("(resuming at step 1 of 2 from ckpt-1)", err)
+            metadata = export_policy(workdir, os.path.join(workdir, "export", "1"))
+            self.assertFalse(metadata["normalize_actions"])
+            status, _, err = run(maml_rl, f"--workdir={workdir}", "--steps=3",
+                                 "--normalize_actions", *TINY)
+            self.assertEqual(status, 1)
+            self.assertIn("--normalize_actions=True (the run has False)", err)
+
+    def test_evaluation_steps_follow_the_authors_test_by_default(self):
+        config = MamlRLConfig()
+        self.assertEqual(config.evaluation_step_sizes(3), (0.1, 0.05, 0.05))
+        self.assertEqual(config.evaluation_rollouts(), 40)        # 4000 time steps of 100
+        self.assertEqual(MamlRLConfig(horizon=200).evaluation_rollouts(), 20)
+        self.assertEqual(MamlRLConfig(horizon=400).evaluation_rollouts(), 20)   # `rollouts`
+        config = MamlRLConfig(eval_lr=0.5, eval_lr_decay=1.0, eval_rollouts=7)
+        self.assertEqual(config.evaluation_step_sizes(2), (0.5, 0.5))
+        self.assertEqual(config.evaluation_rollouts(), 7)
+        self.assertEqual(config.evaluation_step_sizes(0), ())
 
 
 if __name__ == "__main__":

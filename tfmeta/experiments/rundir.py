@@ -31,13 +31,14 @@ def config_path(workdir: str) -> str:
     return os.path.join(workdir, CONFIG_FILE)
 
 
-def stored_settings(workdir: str) -> dict | None:
-    """The raw ``config.json`` of ``workdir`` (with ``preset`` if stored); None if no run."""
+def stored_settings(workdir: str, legacy: dict | None = None) -> dict | None:
+    """The raw ``config.json`` of ``workdir`` (with ``preset`` if stored); None if no run.
+    ``legacy``: values of fields that runs made before those fields existed did not store."""
     if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise ValueError(f"`workdir`={workdir} is a file; give a directory (a new one, or one "
                          "holding a run to resume)")
     path = config_path(workdir)
-    return io.read_json(path) if os.path.exists(path) else None
+    return {**(legacy or {}), **io.read_json(path)} if os.path.exists(path) else None
 
 
 def read_points(workdir: str, name: str) -> list[dict]:
@@ -64,13 +65,14 @@ def resumable_fields(fields: Iterable[str], config) -> set[str]:
     return out
 
 
-def check_workdir(config, workdir: str, resumable: Iterable[str]) -> None:
+def check_workdir(config, workdir: str, resumable: Iterable[str],
+                  legacy: dict | None = None) -> None:
     """Raises ValueError if ``workdir`` is a file or holds a run with an incompatible config.
 
     Fields in ``resumable`` may differ; a field an older run did not store is
-    compared with its default.
+    compared with its ``legacy`` value if given, else with its default.
     """
-    stored = stored_settings(workdir)
+    stored = stored_settings(workdir, legacy)
     if stored is None:
         return
     stored = {k: v for k, v in stored.items() if k != PRESET_KEY}
@@ -99,9 +101,10 @@ def write_config(config, workdir: str, preset: str | None = None) -> None:
     io.write_json(config_path(workdir), data)
 
 
-def read_config(config_class, workdir: str, what: str = "run"):
-    """The ``config_class`` instance stored in ``workdir``."""
-    stored = stored_settings(workdir)
+def read_config(config_class, workdir: str, what: str = "run", legacy: dict | None = None):
+    """The ``config_class`` instance stored in ``workdir`` (``legacy``: as
+    :func:`stored_settings`)."""
+    stored = stored_settings(workdir, legacy)
     if stored is None:
         raise FileNotFoundError(f"{workdir} holds no {what} (no config.json)")
     stored.pop(PRESET_KEY, None)

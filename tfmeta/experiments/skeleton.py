@@ -122,6 +122,8 @@ class Experiment:
         events (``"start"``, ``"saved"``, ``"interrupted"``...), before the caller's.
       finish: ``(run, result) -> anything``: after training (also when it was
         interrupted); its return is what :func:`train` returns.
+      legacy: values of fields that runs made before those fields existed did not
+        store (:func:`tfmeta.experiments.rundir.check_workdir`).
     """
     build: Callable[[Any, Any], Any]
     sampler: Callable[[Run], Callable]
@@ -133,11 +135,12 @@ class Experiment:
     first_point: Callable[[Run], bool] | None = None
     on_event: Callable[[Run, str, int], None] | None = None
     finish: Callable[[Run, TrainResult], Any] | None = None
+    legacy: dict | None = None
 
 
 def check_workdir(experiment: Experiment, config, workdir: str) -> None:
     """Raises ValueError if ``workdir`` is a file or holds a run with an incompatible config."""
-    rundir.check_workdir(config, workdir, experiment.resumable(config))
+    rundir.check_workdir(config, workdir, experiment.resumable(config), experiment.legacy)
 
 
 def train(experiment: Experiment, config, workdir: str,

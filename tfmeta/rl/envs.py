@@ -17,14 +17,16 @@ ENVS: dict[str, Environment] = {
 NAMES = tuple(ENVS)
 
 
-def get(name: str, normalize_actions: bool = False) -> Environment:
-    """The environment called ``name``; ``normalize_actions``: navigation2d with the policy's
-    actions in [-1, 1] (:data:`tfmeta.rl.navigation.NORMALIZED`; the half-cheetah's are
-    already). One ``ValueError`` line for an unknown name or a cheetah normalized."""
+def get(name: str, normalize_actions: bool = True) -> Environment:
+    """The environment called ``name``. ``normalize_actions`` (the authors' rllab
+    ``normalize``): the policy acts in [-1, 1]; for navigation2d that is
+    :data:`tfmeta.rl.navigation.NORMALIZED`, off its raw-move :data:`~tfmeta.rl.navigation.ENV`;
+    the half-cheetah's actions are in [-1, 1] only. One ``ValueError`` line for an unknown name
+    or a half-cheetah without it."""
     env = ENVS[checks.one_of("env", name, NAMES)]
-    if not normalize_actions:
-        return env
     if env is not navigation.ENV:
-        raise ValueError(f"`normalize_actions` applies to navigation2d; {name}'s actions are "
-                         "already in [-1, 1]")
-    return navigation.NORMALIZED
+        if not normalize_actions:
+            raise ValueError(f"`normalize_actions`=false applies to navigation2d; {name}'s "
+                             "actions are always in [-1, 1]")
+        return env
+    return navigation.NORMALIZED if normalize_actions else env

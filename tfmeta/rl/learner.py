@@ -104,7 +104,7 @@ class MetaPolicyLearner:
     def batch_of(self, per_task, rollouts) -> losses.PolicyBatch:
         """The rollouts as a :class:`losses.PolicyBatch` with a task axis ``[N, E, T, ..]``."""
         n = len(per_task)
-        split = [tf.reshape(t, [n, self.rollouts, *t.shape[1:]]) for t in rollouts]
+        split = [tf.reshape(t, [n, -1, *t.shape[1:]]) for t in rollouts]
         obs, act, rew, mask = split
         adv = tf.stack([returns.advantages(obs[i], rew[i], mask[i], gamma=self.gamma)
                         for i in range(n)])
@@ -113,38 +113,48 @@ class MetaPolicyLearner:
         old_log_std = tf.stop_gradient(tf.stack([d[1] for d in dists]))
         return losses.PolicyBatch(obs, act, adv, mask, old_mean, old_log_std)
 
-    def adapt(self, params, inner_batches, seed, first_order: bool):
-        """The adapted parameters after the inner steps on ``inner_batches`` (step axis first)."""
+    def adapt(self, params, inner_batches, seed, first_order: bool, inner=None):
+        """The adapted parameters after the inner steps on ``inner_batches`` (step axis first),
+        by ``inner`` (default: SGD of ``inner_lr``)."""
         if inner_batches is None:
             return list(params)
         k = int(inner_batches.mask.shape[0])
         trajectory = adaptation_trajectory(self.objective, {losses.PLAYER: list(params)},
-                                           inner_batches, self.inner, inner_steps=k, seed=seed,
-                                           first_order=first_order)
+                                           inner_batches, inner or self.inner, inner_steps=k,
+                                           seed=seed, first_order=first_order)
         return trajectory[-1][losses.PLAYER]
 
-    def collect(self, params, tasks, seed, steps: int, deterministic: bool = False):
+    def collect(self, params, tasks, seed, steps: int, deterministic: bool = False,
+                rollouts: int | None = None, step_sizes: Sequence[float] | None = None):
         """Rolls out, adapts one step per task, rolls out again... ``steps`` times.
+
+        ``rollouts`` per task (default: the learner's); step ``j`` of SGD at
+        ``step_sizes[j]`` (default: ``inner_lr`` each).
 
         Returns ``(batches, returns, per_step_params)``: ``steps + 1`` PolicyBatches
         ``[N, E, T, ..]``, the mean rollout return of each task after 0..steps steps
         ``[steps + 1, N]``, and each step's per-task parameters.
         """
-        n = int(tasks.shape[0])
+        n, rollouts = int(tasks.shape[0]), rollouts or self.rollouts
+        if step_sizes is not None and len(step_sizes) < steps:
+            raise ValueError(f"collect needs a step size for each of its {steps} steps, got "
+                             f"{list(step_sizes)}")
         per_task = [list(params)] * n
-        rows = tf.repeat(tasks, self.rollouts, axis=0)
+        rows = tf.repeat(tasks, rollouts, axis=0)
         batches, means, history = [], [], [per_task]
         for j in range(steps + 1):
             traj = self.env.rollout(self.policy_of(per_task), rows, horizon=self.horizon,
                                     seed=tf.random.experimental.stateless_fold_in(seed, j),
                                     deterministic=deterministic)
             ret = rollout_returns(traj)
-            means.append(tf.reduce_mean(tf.reshape(ret, [n, self.rollouts]), axis=1))
+            means.append(tf.reduce_mean(tf.reshape(ret, [n, rollouts]), axis=1))
             batch = self.batch_of(per_task, traj)
             batches.append(batch)
             if j < steps:
+                inner = None if step_sizes is None else inner_lib.sgd(step_sizes[j])
                 per_task = [self.adapt(per_task[i], tf.nest.map_structure(
-                    lambda t: t[i][None], batch), seed, first_order=True) for i in range(n)]
+                    lambda t: t[i][None], batch), seed, first_order=True, inner=inner)
+                    for i in range(n)]
                 history.append(per_task)
         return batches, tf.stack(means), history
 

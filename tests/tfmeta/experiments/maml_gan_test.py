@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tests.shared import tfds_dir
+from tests.shared import forget_setting, tfds_dir
 from tfmeta.algorithms import maml_losses
 from tfmeta.data import MetaBatchSampler
 from tfmeta.data.support import step_batches, support_set
@@ -334,12 +334,7 @@ class InnerLearningRateTest(parameterized.TestCase):
         config = tiny_config()
         with tempfile.TemporaryDirectory() as workdir:
             lib.write_config(config, workdir)
-            path = os.path.join(workdir, "config.json")
-            with open(path) as f:
-                stored = json.load(f)
-            del stored["discriminator_inner_lr"]
-            with open(path, "w") as f:
-                json.dump(stored, f)
+            forget_setting(workdir, "discriminator_inner_lr")
             lib.check_workdir(config, workdir)   # accepted: the default is "same as inner_lr"
             with self.assertRaisesRegex(ValueError, r"`discriminator_inner_lr`=0\.002 \(the run "
                                         r"has None\)"):

@@ -84,6 +84,37 @@ class MetaGradientTest(absltest.TestCase):
         np.testing.assert_array_equal(new, [0.0, 0.0])
 
 
+class CollectTest(absltest.TestCase):
+
+    def test_evaluation_rollouts_and_step_sizes(self):
+        """`rollouts` sets the batch's rollout axis; step j is SGD at `step_sizes[j]` on the
+        same rollouts' gradient (the default step is `inner_lr`, 0.5 here)."""
+        learner = tiny_learner()
+        goals = navigation.sample_goals(tf.constant([0, 1]), 2, dtype=tf.float64)
+        seed = tf.constant([4, 5])
+        params = learner.params()
+        batches, means, history = learner.collect(params, goals, seed, 2, rollouts=5,
+                                                  step_sizes=(0.2, 0.05))
+        self.assertEqual(batches[0].mask.shape[:2], (2, 5))
+        self.assertEqual(means.shape, (3, 2))
+        default, _, default_history = learner.collect(params, goals, seed, 1, rollouts=5)
+        np.testing.assert_array_equal(default[0].mask.numpy(), batches[0].mask.numpy())
+        for task in range(2):
+            for p, at_half, at_fifth in zip(params, default_history[1][task],
+                                            history[1][task]):
+                gradient = (p.numpy() - at_half.numpy()) / 0.5
+                np.testing.assert_allclose(at_fifth.numpy(), p.numpy() - 0.2 * gradient,
+                                           rtol=1e-9, atol=1e-12)
+        second = learner.adapt(history[1][0], tf.nest.map_structure(
+            lambda t: t[0][None], batches[1]), seed, first_order=True)
+        for p, at_half, after in zip(history[1][0], second, history[2][0]):
+            np.testing.assert_allclose(after.numpy(), p.numpy() - 0.1 * (p.numpy() -
+                                       at_half.numpy()), rtol=1e-9, atol=1e-12)
+        with self.assertRaisesRegex(ValueError, r"^collect needs a step size for each of its 2 "
+                                                r"steps, got \[0.2\]$"):
+            learner.collect(params, goals, seed, 2, step_sizes=(0.2,))
+
+
 class TrainStepTest(absltest.TestCase):
 
     def test_a_meta_update_is_a_pure_function_of_the_variables_and_the_batch(self):

@@ -72,12 +72,14 @@ class NavigationTest(absltest.TestCase):
                                      deterministic=True)
         np.testing.assert_allclose(raw.observations[0, 1], [0.1, 0.1], atol=1e-6)
 
-    def test_only_navigation_normalizes_its_actions(self):
-        self.assertIs(envs.get("navigation2d", normalize_actions=True), navigation.NORMALIZED)
-        self.assertIs(envs.get("navigation2d"), navigation.ENV)
-        with self.assertRaisesRegex(ValueError, r"^`normalize_actions` applies to navigation2d; "
-                                                r"cheetah_dir's actions are already in \[-1, 1\]$"):
-            envs.get("cheetah_dir", normalize_actions=True)
+    def test_navigation_normalizes_by_default_and_the_half_cheetah_always(self):
+        self.assertIs(envs.get("navigation2d"), navigation.NORMALIZED)
+        self.assertIs(envs.get("navigation2d", normalize_actions=False), navigation.ENV)
+        self.assertIs(envs.get("cheetah_dir"), envs.ENVS["cheetah_dir"])
+        with self.assertRaisesRegex(ValueError, r"^`normalize_actions`=false applies to "
+                                                r"navigation2d; cheetah_dir's actions are always "
+                                                r"in \[-1, 1\]$"):
+            envs.get("cheetah_dir", normalize_actions=False)
 
     def test_bad_horizon_is_one_line(self):
         with self.assertRaisesRegex(ValueError, r"^`horizon` must be an integer >= 1, got 0$"):

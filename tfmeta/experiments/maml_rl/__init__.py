@@ -13,7 +13,7 @@ Example:
 
 from tfmeta.experiments.maml_rl.config import MamlRLConfig
 from tfmeta.experiments.maml_rl.run import (FIGURE_FILE, RESULTS_FILE, check_workdir, evaluate,
-                                            read_curve, run)
+                                            read_curve, run, stored_settings)
 
 __all__ = ["FIGURE_FILE", "MamlRLConfig", "RESULTS_FILE", "check_workdir", "evaluate",
-           "read_curve", "run"]
+           "read_curve", "run", "stored_settings"]

@@ -7,7 +7,9 @@ as stored runs resume from them.
 The paper and its code (cbfinn/maml_rl): a 2x100 ReLU Gaussian policy, one
 vanilla policy-gradient inner step of 0.1 on 20 rollouts per task, the linear
 feature baseline, discount 0.99, 20 tasks per meta-update, TRPO with max KL
-0.01 as the meta-optimizer, evaluation after 0..3 steps on held-out goals.
+0.01 as the meta-optimizer, evaluation after 0..3 steps on held-out goals. The
+authors' test scripts step first at the training step and then at half of it, on
+4000 time steps (40 rollouts of 100) per step: the evaluation's defaults here.
 
 Example:
     >>> MamlRLConfig(steps=200, first_order=True)
@@ -24,9 +26,16 @@ from tfmeta.rl.envs import NAMES as ENVS
 from tfmeta.rl.learner import OUTERS
 from tfmeta.rl.policy import ACTIVATIONS
 
+# What a run stored before a field existed did: a field missing from its config.json
+# takes this value, not the default.
+LEGACY = {"normalize_actions": False}
+
+# Time steps per task of an evaluation step in the authors' test scripts (rllab VPG's batch).
+EVAL_SAMPLES = 4000
+
 # Fields that may change between a run and its resumption; all others must match.
 RESUMABLE_FIELDS = ("steps", "max_minutes", "checkpoint_every", "eval_every", "eval_tasks",
-                    "eval_steps")
+                    "eval_steps", "eval_lr", "eval_lr_decay", "eval_rollouts")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,10 +49,11 @@ class MamlRLConfig:
         'Task family: navigation2d (goals uniform in [-0.5, 0.5]^2), cheetah_dir (run forward '
         'or backward) or cheetah_vel (run at a goal velocity in [0, 2]); the half-cheetah tasks '
         'need gymnasium[mujoco] (the rl extra).', choices=ENVS)
-    normalize_actions: bool = setting(False,
-        'navigation2d: the policy acts in [-1, 1], mapped onto the moves\' [-0.1, 0.1] and '
-        'clipped, as the authors\' code (rllab\'s normalize); off: its actions are the moves, '
-        'clipped (as pytorch-maml-rl). The half-cheetah\'s actions are in [-1, 1] already.')
+    normalize_actions: bool = setting(True,
+        'The policy acts in [-1, 1], as the authors\' code (rllab\'s normalize): for '
+        'navigation2d, times 0.1 onto the moves\' [-0.1, 0.1] and clipped; off (navigation2d '
+        'only; runs made before this setting existed): its actions are the moves, clipped (as '
+        'pytorch-maml-rl). The half-cheetah\'s actions are always in [-1, 1].')
     steps: int = setting(500, 'Meta-updates of the run (each also takes one update of the '
                          'pre-trained baseline when `pretrain` is on).')
     max_minutes: float = setting(0.0, 'Stop when training has taken this many minutes '
@@ -70,6 +80,15 @@ class MamlRLConfig:
                              'the same tasks, without adaptation (the paper\'s "pretrained").')
     eval_tasks: int = setting(40, 'Held-out tasks of the final evaluation.')
     eval_steps: int = setting(3, 'Policy-gradient steps scored at evaluation (the paper: 3).')
+    eval_lr: float = setting(0.0, 'Size of the first policy-gradient step at evaluation and at '
+                             'curve points, for MAML and the baselines alike (0: `inner_lr`; '
+                             'the authors\' test scripts: the MAML run\'s training step).')
+    eval_lr_decay: float = setting(0.5, 'Size of each later evaluation step as a fraction of '
+                                   'the first (the authors\' test scripts, rllab\'s VPG: 0.5; '
+                                   '1: every step the same).')
+    eval_rollouts: int = setting(0, 'Rollouts per task for each evaluation step and curve point '
+                                 '(0: 4000 time steps\' worth, as the authors\' test scripts: '
+                                 '4000 / `horizon`, at least `rollouts`; 40 for navigation2d).')
     eval_every: int = setting(25, 'Meta-updates between curve points (return after 0 and 1 '
                               'steps on `meta_batch_size` held-out tasks).')
     checkpoint_every: int = setting(10, 'Meta-updates between checkpoints.')
@@ -78,8 +97,6 @@ class MamlRLConfig:
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(self.hidden))
         checks.one_of("env", self.env, ENVS)
-        if self.normalize_actions is True:
-            self.environment()              # refuses the half-cheetah tasks in one line
         checks.one_of("outer", self.outer, OUTERS)
         checks.one_of("activation", self.activation, ACTIVATIONS)
         for name in ("steps", "meta_batch_size", "horizon", "inner_steps", "cg_iterations",
@@ -87,14 +104,27 @@ class MamlRLConfig:
             checks.count(name, getattr(self, name))
         for name in ("rollouts", "eval_tasks"):
             checks.count(name, getattr(self, name), minimum=2)
-        for name in ("inner_lr", "gamma", "max_kl", "outer_lr"):
+        for name in ("inner_lr", "gamma", "max_kl", "outer_lr", "eval_lr_decay"):
             checks.positive(name, getattr(self, name))
+        checks.positive("eval_lr", self.eval_lr, allow_zero=True)
+        if self.eval_rollouts:
+            checks.count("eval_rollouts", self.eval_rollouts, minimum=2)
         checks.positive("max_minutes", self.max_minutes, allow_zero=True)
         for name in ("first_order", "pretrain", "normalize_actions"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"`{name}` must be true or false, got {getattr(self, name)!r}")
         for width in self.hidden:
             checks.count("hidden", width)
+        self.environment()          # refuses a half-cheetah without `normalize_actions`
+
+    def evaluation_rollouts(self) -> int:
+        """Rollouts per task of each evaluation step (``eval_rollouts``, or its default)."""
+        return self.eval_rollouts or max(self.rollouts, EVAL_SAMPLES // self.horizon)
+
+    def evaluation_step_sizes(self, steps: int) -> tuple[float, ...]:
+        """The sizes of evaluation steps 1..``steps``."""
+        first = self.eval_lr or self.inner_lr
+        return ((first,) + (first * self.eval_lr_decay,) * (steps - 1))[:steps]
 
     def environment(self):
         """The run's task family (:func:`tfmeta.rl.envs.get`)."""

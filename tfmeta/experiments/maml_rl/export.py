@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from tfmeta.experiments import rundir
 from tfmeta.experiments.maml_rl.build import build
-from tfmeta.experiments.maml_rl.config import MamlRLConfig
+from tfmeta.experiments.maml_rl.config import LEGACY, MamlRLConfig
 from tfmeta.savedmodel.common import save_module
 from tfmeta.savedmodel.policy import PolicyModule
 
@@ -24,7 +24,7 @@ def export_policy(workdir: str, path: str) -> dict:
     Raises:
       FileNotFoundError: ``workdir`` holds no checkpoint.
     """
-    config = rundir.read_config(MamlRLConfig, workdir, what="MAML-RL run")
+    config = rundir.read_config(MamlRLConfig, workdir, what="MAML-RL run", legacy=LEGACY)
     setup = build(config)
     latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
     if latest is None:

@@ -29,7 +29,7 @@ from tfmeta.eval.table import interval
 from tfmeta.experiments import rundir, skeleton
 from tfmeta.experiments.maml_rl.build import (MamlRLSetup, build, held_out_tasks, policy_learner,
                                               training_batches)
-from tfmeta.experiments.maml_rl.config import RESUMABLE_FIELDS, MamlRLConfig
+from tfmeta.experiments.maml_rl.config import LEGACY, RESUMABLE_FIELDS, MamlRLConfig
 from tfmeta.experiments.maml_rl.figures import write_figure
 from tfmeta.training import TrainResult
 
@@ -48,6 +48,11 @@ def check_workdir(config: MamlRLConfig, workdir: str) -> None:
     skeleton.check_workdir(EXPERIMENT, config, workdir)
 
 
+def stored_settings(workdir: str) -> dict | None:
+    """The run's stored settings, a field it predates at its :data:`LEGACY` value."""
+    return rundir.stored_settings(workdir, LEGACY)
+
+
 def read_curve(workdir: str) -> list[dict]:
     return rundir.read_points(workdir, CURVE_FILE)
 
@@ -63,7 +68,9 @@ def adaptation_returns(setup: MamlRLSetup, params, count: int, steps: int):
         if int(chunk.shape[0]) < config.meta_batch_size:   # keep one traced size
             chunk = tf.concat([chunk, tasks[:config.meta_batch_size - int(chunk.shape[0])]], 0)
         _, means, history = setup.maml._collect(
-            params, chunk, tf.random.experimental.stateless_fold_in(seed, c), steps)
+            params, chunk, tf.random.experimental.stateless_fold_in(seed, c), steps,
+            rollouts=config.evaluation_rollouts(),
+            step_sizes=config.evaluation_step_sizes(steps))
         out.append(means.numpy().T[:min(config.meta_batch_size, count - start)])
         first = first if first is not None else history
     return np.concatenate(out), first
@@ -77,7 +84,8 @@ def evaluate(setup: MamlRLSetup) -> dict:
                 "random": policy_learner(config, 0).params()}
     if setup.pretrain is not None:
         policies["pretrain"] = setup.pretrain.params()
-    out = {"tasks": config.eval_tasks, "rollouts": config.rollouts, "returns": {},
+    out = {"tasks": config.eval_tasks, "rollouts": config.evaluation_rollouts(),
+           "step_sizes": list(config.evaluation_step_sizes(config.eval_steps)), "returns": {},
            "returns_ci95": {}, "paper_maml": PAPER_MAML.get(config.env, {})}
     paths = {}
     for name, params in policies.items():
@@ -152,4 +160,4 @@ EXPERIMENT = skeleton.Experiment(
     sampler=lambda run: training_batches(run.config),
     resumable=lambda config: RESUMABLE_FIELDS, every=_every,
     first_point=skeleton.new_curve(read_curve),
-    finish=_finish)
+    finish=_finish, legacy=LEGACY)

@@ -143,10 +143,11 @@ def affine_parameters(key, batch, size: int):
     return zero(angle, 0), zero(shear, 1), 1.0 + zero(scale, 2), zero(shift, 3)
 
 
-def affine_transform(images: tf.Tensor, angle, shear, scale, shift) -> tf.Tensor:
+def affine_transform(images: tf.Tensor, angle, shear, scale, shift,
+                     fill_value: float = -1.0) -> tf.Tensor:
     """Each image's content mapped by ``x -> c + R(angle) Sh(shear) diag(scale) (x - c) +
     shift`` (``c`` the centre, ``x = (column, row)``, ``Sh = [[1, sx], [sy, 1]]``),
-    bilinear, the border at -1."""
+    bilinear; pixels from outside the image take ``fill_value``."""
     cos, sin = tf.cos(angle), tf.sin(angle)
     rotation = tf.stack([tf.stack([cos, -sin], -1), tf.stack([sin, cos], -1)], -2)
     ones = tf.ones_like(angle)
@@ -163,5 +164,5 @@ def affine_transform(images: tf.Tensor, angle, shear, scale, shift) -> tf.Tensor
                            inverse[:, 1, 0], inverse[:, 1, 1], offset[:, 1], zeros, zeros], 1)
     return tf.raw_ops.ImageProjectiveTransformV3(
         images=images, transforms=tf.cast(transforms, tf.float32),
-        output_shape=tf.constant([height, width]), fill_value=tf.constant(-1.0),
+        output_shape=tf.constant([height, width]), fill_value=tf.constant(fill_value, tf.float32),
         interpolation="BILINEAR", fill_mode="CONSTANT")

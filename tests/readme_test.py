@@ -200,3 +200,36 @@ def test_the_papers_settings_cost_is_one_measured_range_on_every_page():
         text = " ".join(open(os.path.join(ROOT, page)).read().split())
         assert quote in text, f"{page} does not quote {quote!r}"
         assert "5-11 s" not in text and "28-61 hours" not in text, page
+
+
+def test_fidelity_figure_draws_the_points_the_page_quotes(tmp_path):
+    """fidelity_curves.json holds fidelity.md's own figures; its script draws them."""
+    import importlib.util
+    results = os.path.join(ROOT, "docs", "results")
+    page = " ".join(open(os.path.join(results, "fidelity.md")).read().split())
+    with open(os.path.join(results, "fidelity_curves.json")) as f:
+        runs = json.load(f)["runs"]
+    learners = {run["learner"] for run in runs}
+    assert {"Prototypical", "Relation", "MAML", "first-order MAML", "Meta-SGD", "Matching",
+            "Reptile", "Siamese"} <= learners, learners
+    for run in runs:
+        assert f"**{run['score']:.2f} ± {run['ci95']:.2f}**" in page, run["run"]
+        assert str(run["updates"]) in page, run["run"]
+        updates = [u for u, _ in run["points"]]
+        assert updates == sorted(updates) and all(0 < u <= run["updates"] for u in updates)
+        if "point_minutes" not in run:      # quoted on the page, point by point
+            for _, accuracy in run["points"]:
+                assert f"{accuracy:.2f}" in page, (run["run"], accuracy)
+    spec = importlib.util.spec_from_file_location(
+        "fidelity_figure", os.path.join(results, "fidelity_figure.py"))
+    figure = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(figure)
+    matching = next(run for run in runs if run["learner"] == "Matching")
+    assert figure.point_minutes(matching) == [5, 17, 25, 35, 45, 60]
+    maml = next(run for run in runs if run["learner"] == "MAML")
+    assert figure.point_minutes(maml)[-1] == maml["minutes"]      # the last point is the end
+    rows, curves = figure.rows_and_curves(runs)
+    assert [len(c) for c in curves] == [len(run["points"]) for run in runs]
+    assert rows[2]["train_seconds"] == 3600 and rows[2]["accuracy"] == maml["score"] / 100
+    figure.plot_comparison(rows, curves, str(tmp_path / "all.png"), "time")
+    assert os.path.getsize(tmp_path / "all.png") > 10000

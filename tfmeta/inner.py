@@ -91,13 +91,17 @@ def _check_positive(name: str, **values: float) -> None:
             raise ValueError(f"{name}: {key} must be a positive number, got {value!r}")
 
 
-def sgd(learning_rate: float) -> InnerOptimizer:
+def sgd(learning_rate: float | tf.Tensor) -> InnerOptimizer:
     """Plain gradient descent: ``p <- p - lr * g``.
+
+    ``learning_rate``: a positive number, or a scalar tensor (unchecked: it may be symbolic),
+    e.g. an argument of a ``tf.function``, which then needs no new trace for a new rate.
 
     Example:
         >>> new_params, _ = sgd(0.01).update(grads, (), params)
     """
-    _check_positive("sgd", learning_rate=learning_rate)
+    if not tf.is_tensor(learning_rate):
+        _check_positive("sgd", learning_rate=learning_rate)
 
     def init(params):
         del params

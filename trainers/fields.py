@@ -38,6 +38,12 @@ def field_kinds(config_class) -> dict[str, type]:
     return kinds
 
 
+def tuple_item(config_class, name: str) -> type:
+    """The item type of tuple field ``name``: float if annotated ``tuple[float, ...]``, else int."""
+    args = typing.get_args(typing.get_type_hints(config_class).get(name))
+    return float if args and args[0] is float else int
+
+
 def _shown(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
@@ -129,7 +135,7 @@ def parse(fv: flags.FlagValues, argv) -> None:
 def given_values(config_class, fv: flags.FlagValues) -> dict[str, Any]:
     """The config fields set on the command line, as the config wants them.
 
-    Comma lists become tuples of ints; an unset ``data_dir`` field is the
+    Comma lists become tuples of ints (floats: a ``tuple[float, ...]`` field); an unset ``data_dir`` field is the
     default data directory (:func:`trainers.common.default_data_dir`).
     """
     kinds = field_kinds(config_class)
@@ -139,10 +145,12 @@ def given_values(config_class, fv: flags.FlagValues) -> dict[str, Any]:
             continue
         value = fv[name].value
         if kind is tuple and value is not None:
+            item = tuple_item(config_class, name)
             try:
-                value = tuple(int(v) for v in value)
+                value = tuple(item(v) for v in value)
             except ValueError:
-                raise ValueError(f"`{name}` must be integers separated by commas, got "
+                what = "numbers" if item is float else "integers"
+                raise ValueError(f"`{name}` must be {what} separated by commas, got "
                                  f"{','.join(value)!r}") from None
         given[name] = value
     if "data_dir" in kinds and given.get("data_dir") is None:

@@ -51,14 +51,21 @@ def report(result, config, workdir: str) -> str:
     """The return table of the paper's Figures 5 and 6."""
     results = result.results
     steps = sorted(results["returns"]["maml"], key=int)
-    sizes = " / ".join(f"{v:g}" for v in results["step_sizes"])
+    chosen = results.get("first_step_selection")
+    how = (f"each policy's first step its best on {chosen['tasks']} selection tasks"
+           if chosen else "one shared first step")
     lines = [f"average return on {results['tasks']} held-out tasks (mean ± 95% CI; "
-             f"{results['rollouts']} rollouts a step, steps of {sizes}) after "
+             f"{results['rollouts']} rollouts a step; {how}) after "
              + " / ".join(steps) + " policy-gradient steps:"]
     for name, returns in results["returns"].items():
         ci = results["returns_ci95"][name]
+        sizes = " / ".join(f"{v:g}" for v in results["step_sizes"][name])
         lines.append(f"  {name:9s} " + "  ".join(f"{returns[k]:8.2f} ± {ci[k]:.2f}"
-                                                 for k in steps))
+                                                 for k in steps)
+                     + (f"   (steps of {sizes})" if sizes else ""))
+    for name, lead in results.get("maml_minus", {}).items():
+        lines.append(f"  MAML lead over {name}, paired by task: " + "  ".join(
+            f"{lead[k]['mean']:+.2f} ± {lead[k]['ci95']:.2f}" for k in steps))
     if results["paper_maml"]:
         lines.append("  paper MAML " + "  ".join(f"{v:8.2f}"
                                                  for v in results["paper_maml"].values()))

@@ -20,7 +20,7 @@ from trainers import maml_rl
 
 SETTINGS = dict(env="cheetah_vel", meta_batch_size=2, rollouts=2, horizon=5, hidden=(4,),
                 eval_tasks=2, eval_steps=1, eval_every=5, checkpoint_every=1, outer="ppo",
-                ppo_epochs=1, pretrain=False, eval_rollouts=2)
+                ppo_epochs=1, pretrain=False, eval_rollouts=2, eval_lr_grid=())
 TINY = [f"--{k}={','.join(map(str, v)) if isinstance(v, tuple) else str(v).lower()}"
         for k, v in SETTINGS.items()]
 
@@ -40,7 +40,10 @@ class MamlRLCheetahCliTest(unittest.TestCase):
             self.assertEqual((results["env"], results["step"]), ("cheetah_vel", 2))
             self.assertEqual(set(results["returns"]), {"maml", "random"})
             self.assertTrue(np.isfinite(results["returns"]["maml"]["1"]))
-            self.assertIn("average return on 2 held-out tasks", out)
+            self.assertIn("average return on 2 held-out tasks (mean ± 95% CI; 2 rollouts a "
+                          "step; one shared first step)", out)
+            self.assertEqual(results["step_sizes"], {"maml": [0.1], "random": [0.1]})
+            self.assertNotIn("first_step_selection", results)
             self.assertNotIn("paper MAML", out)   # Figure 6 has no table to quote
             with open(os.path.join(workdir, "maml_rl.png"), "rb") as f:
                 self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")

@@ -13,15 +13,16 @@ import tensorflow as tf
 
 from tests.shared import forget_setting
 from tests.trainers.shell_test import run
-from tfmeta.experiments.maml_rl.build import build, training_batches
-from tfmeta.experiments.maml_rl.config import MamlRLConfig
+from tfmeta.experiments import rundir
+from tfmeta.experiments.maml_rl.build import build, held_out_tasks, training_batches
+from tfmeta.experiments.maml_rl.config import FIRST_STEPS, LEGACY, MamlRLConfig
 from tfmeta.experiments.maml_rl.export import export_policy
 from tfmeta.rl import navigation
 from trainers import maml_rl
 
 TINY = ["--meta_batch_size=2", "--rollouts=2", "--horizon=5", "--hidden=4", "--eval_tasks=3",
         "--eval_steps=1", "--eval_every=5", "--checkpoint_every=1", "--outer=ppo",
-        "--ppo_epochs=1", "--eval_rollouts=3"]
+        "--ppo_epochs=1", "--eval_rollouts=3", "--eval_lr_grid=0.05"]
 
 
 def assert_step_2_from_ckpt_1_is_ckpt_2(workdir: str, config: MamlRLConfig) -> None:
@@ -58,8 +59,26 @@ class MamlRLCliTest(unittest.TestCase):
             self.assertEqual(set(results["returns"]), {"maml", "pretrain", "random"})
             self.assertEqual(set(results["returns"]["maml"]), {"0", "1"})
             self.assertIn("average return on 3 held-out tasks (mean ± 95% CI; 3 rollouts a "
-                          "step, steps of 0.1) after 0 / 1 policy-gradient steps:", out)
-            self.assertEqual((results["rollouts"], results["step_sizes"]), (3, [0.1]))
+                          "step; each policy's first step its best on 2 selection tasks) after "
+                          "0 / 1 policy-gradient steps:", out)
+            # Each policy is scored at the better of the grid's 0.05 and the shared 0.1 on
+            # the selection tasks.
+            selection = results["first_step_selection"]
+            self.assertEqual(selection["tasks"], 2)
+            self.assertEqual(set(selection["returns"]), {"maml", "pretrain", "random"})
+            for name, tried in selection["returns"].items():
+                self.assertEqual(set(tried), {"0.05", "0.1"})
+                best = max(tried, key=tried.get)
+                self.assertEqual(results["step_sizes"][name], [float(best)])
+                self.assertIn(f"(steps of {best})", out)
+            self.assertEqual(results["rollouts"], 3)
+            # MAML's lead is paired: its mean is the difference of the means.
+            for name in ("pretrain", "random"):
+                for k in ("0", "1"):
+                    self.assertAlmostEqual(results["maml_minus"][name][k]["mean"],
+                                           results["returns"]["maml"][k]
+                                           - results["returns"][name][k], places=4)
+            self.assertIn("MAML lead over pretrain, paired by task: ", out)
             with open(os.path.join(workdir, "maml_rl.png"), "rb") as f:
                 self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
             assert_step_2_from_ckpt_1_is_ckpt_2(workdir, MamlRLConfig(
@@ -93,6 +112,11 @@ class MamlRLCliTest(unittest.TestCase):
                             "error: --eval_rollouts must be an integer >= 2, got 1"),
                            (["--eval_lr_decay=0"],
                             "error: --eval_lr_decay must be a positive number, got 0.0"),
+                           (["--eval_lr_grid=0.1,abc"], "error: --eval_lr_grid must be "
+                                                        "numbers separated by commas, got "
+                                                        "'0.1,abc'"),
+                           (["--eval_lr_grid=0.1,-1"],
+                            "error: --eval_lr_grid must be a positive number, got -1.0"),
                            (["--env=cheetah_dir", "--nonormalize_actions"],
                             "error: --normalize_actions=false applies to navigation2d; "
                             "cheetah_dir's actions are always in [-1, 1]")):
@@ -116,6 +140,9 @@ class MamlRLCliTest(unittest.TestCase):
                                  "--nonormalize_actions", *TINY)
             self.assertEqual(status, 0, err[-3000:])
             forget_setting(workdir, "normalize_actions")
+            forget_setting(workdir, "eval_lr_grid")   # evaluated at one shared step
+            stored = rundir.read_config(MamlRLConfig, workdir, legacy=LEGACY)
+            self.assertEqual((stored.normalize_actions, stored.eval_lr_grid), (False, ()))
             status, _, err = run(maml_rl, f"--workdir={workdir}", "--steps=2", *TINY)
             self.assertEqual(status, 0, err[-3000:])
             self.assertIn("(resuming at step 1 of 2 from ckpt-1)", err)
@@ -136,6 +163,20 @@ class MamlRLCliTest(unittest.TestCase):
         self.assertEqual(config.evaluation_step_sizes(2), (0.5, 0.5))
         self.assertEqual(config.evaluation_rollouts(), 7)
         self.assertEqual(config.evaluation_step_sizes(0), ())
+
+    def test_each_policy_chooses_its_first_step_from_the_grid_and_the_shared_step(self):
+        config = MamlRLConfig()
+        self.assertEqual(config.first_step_candidates(), FIRST_STEPS)     # 0.1 is among them
+        self.assertEqual(config.evaluation_step_sizes(2, first=0.03), (0.03, 0.015))
+        self.assertEqual(MamlRLConfig(eval_lr=0.04, eval_lr_grid=(0.3, 0.01))
+                         .first_step_candidates(), (0.01, 0.04, 0.3))
+        self.assertEqual(MamlRLConfig(eval_lr_grid=()).first_step_candidates(), ())
+        # The selection tasks are not the held-out tasks the scores are taken on.
+        held_out, seed = held_out_tasks(config, 4)
+        chosen_on, other_seed = held_out_tasks(config, 4, selection=True)
+        self.assertFalse(np.allclose(held_out.numpy(), chosen_on.numpy()))
+        self.assertFalse(np.array_equal(seed.numpy(), other_seed.numpy()))
+        np.testing.assert_array_equal(held_out.numpy(), held_out_tasks(config, 4)[0].numpy())
 
 
 if __name__ == "__main__":

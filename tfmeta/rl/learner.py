@@ -129,14 +129,17 @@ class MetaPolicyLearner:
         """Rolls out, adapts one step per task, rolls out again... ``steps`` times.
 
         ``rollouts`` per task (default: the learner's); step ``j`` of SGD at
-        ``step_sizes[j]`` (default: ``inner_lr`` each).
+        ``step_sizes[j]`` (default: ``inner_lr`` each; a ``[steps]`` tensor: new sizes
+        need no new trace of ``_collect``).
 
         Returns ``(batches, returns, per_step_params)``: ``steps + 1`` PolicyBatches
         ``[N, E, T, ..]``, the mean rollout return of each task after 0..steps steps
         ``[steps + 1, N]``, and each step's per-task parameters.
         """
         n, rollouts = int(tasks.shape[0]), rollouts or self.rollouts
-        if step_sizes is not None and len(step_sizes) < steps:
+        sizes = None if step_sizes is None else (
+            int(step_sizes.shape[0]) if tf.is_tensor(step_sizes) else len(step_sizes))
+        if sizes is not None and sizes < steps:
             raise ValueError(f"collect needs a step size for each of its {steps} steps, got "
                              f"{list(step_sizes)}")
         per_task = [list(params)] * n

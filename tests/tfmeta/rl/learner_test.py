@@ -114,6 +114,23 @@ class CollectTest(absltest.TestCase):
                                                 r"steps, got \[0.2\]$"):
             learner.collect(params, goals, seed, 2, step_sizes=(0.2,))
 
+    def test_step_sizes_as_a_tensor_adapt_alike_and_need_no_new_trace(self):
+        learner = tiny_learner()
+        goals = navigation.sample_goals(tf.constant([0, 1]), 2, dtype=tf.float64)
+        seed, params = tf.constant([4, 5]), learner.params()
+        _, floats, by_float = learner.collect(params, goals, seed, 2, rollouts=3,
+                                              step_sizes=(0.2, 0.05))
+        traces = []
+        for sizes in ((0.2, 0.05), (0.3, 0.1)):
+            _, means, by_tensor = learner._collect(params, goals, seed, 2, rollouts=3,
+                                                   step_sizes=tf.constant(sizes, tf.float64))
+            traces.append(learner._collect.experimental_get_tracing_count())
+            if sizes == (0.2, 0.05):
+                np.testing.assert_allclose(means.numpy(), floats.numpy(), rtol=1e-9)
+                for a, b in zip(by_float[2][1], by_tensor[2][1]):
+                    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-9, atol=1e-12)
+        self.assertEqual(traces[0], traces[1])
+
 
 class TrainStepTest(absltest.TestCase):
 

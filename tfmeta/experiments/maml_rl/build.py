@@ -23,6 +23,7 @@ from tfmeta.rl.learner import MetaPolicyLearner
 from tfmeta.rl.policy import build_policy
 
 EVAL_SEED_OFFSET = 10_000
+SELECTION_SEED_OFFSET = 20_000
 
 
 class PairLearner:
@@ -94,9 +95,12 @@ def training_batches(config: MamlRLConfig) -> Callable[[Any], tuple]:
     return sample
 
 
-def held_out_tasks(config: MamlRLConfig, count: int) -> tuple[tf.Tensor, tf.Tensor]:
+def held_out_tasks(config: MamlRLConfig, count: int,
+                   selection: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
     """The first ``count`` held-out tasks (the same for every run of a seed and env) and
-    their rollout seed."""
-    seed = tf.constant([config.seed + EVAL_SEED_OFFSET, 0])
+    their rollout seed; ``selection``: another stream, the tasks that choose each policy's
+    evaluation step."""
+    offset = SELECTION_SEED_OFFSET if selection else EVAL_SEED_OFFSET
+    seed = tf.constant([config.seed + offset, 0])
     return (config.environment().sample_tasks(seed, count),
-            tf.constant([config.seed + EVAL_SEED_OFFSET, 1]))
+            tf.constant([config.seed + offset, 1]))

@@ -28,14 +28,19 @@ from tfmeta.rl.policy import ACTIVATIONS
 
 # What a run stored before a field existed did: a field missing from its config.json
 # takes this value, not the default.
-LEGACY = {"normalize_actions": False}
+LEGACY = {"normalize_actions": False, "eval_lr_grid": ()}
+
+# First evaluation steps each policy chooses from (`eval_lr_grid`): the authors' tests used 0.1
+# to 1.0 (MAML 0.1, pre-trained 0.2, random 1.0 on the half-cheetah); a pre-trained navigation
+# policy whose noise has shrunk needs 0.03 (docs/results/maml_rl.md).
+FIRST_STEPS = (0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 
 # Time steps per task of an evaluation step in the authors' test scripts (rllab VPG's batch).
 EVAL_SAMPLES = 4000
 
 # Fields that may change between a run and its resumption; all others must match.
 RESUMABLE_FIELDS = ("steps", "max_minutes", "checkpoint_every", "eval_every", "eval_tasks",
-                    "eval_steps", "eval_lr", "eval_lr_decay", "eval_rollouts")
+                    "eval_steps", "eval_lr", "eval_lr_grid", "eval_lr_decay", "eval_rollouts")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,9 +85,18 @@ class MamlRLConfig:
                              'the same tasks, without adaptation (the paper\'s "pretrained").')
     eval_tasks: int = setting(40, 'Held-out tasks of the final evaluation.')
     eval_steps: int = setting(3, 'Policy-gradient steps scored at evaluation (the paper: 3).')
-    eval_lr: float = setting(0.0, 'Size of the first policy-gradient step at evaluation and at '
-                             'curve points, for MAML and the baselines alike (0: `inner_lr`; '
-                             'the authors\' test scripts: the MAML run\'s training step).')
+    eval_lr: float = setting(0.0, 'Size of the first policy-gradient step at curve points, and '
+                             'at the final evaluation when `eval_lr_grid` is empty, for MAML '
+                             'and the baselines alike (0: `inner_lr`; the authors\' point test: '
+                             'the MAML run\'s training step).')
+    eval_lr_grid: tuple[float, ...] = setting(
+        FIRST_STEPS, 'First step sizes each policy chooses from at the final evaluation: MAML, '
+        'the pre-trained policy and the random initialization are each scored at the one (or '
+        'the shared step of `eval_lr`, always a candidate) that gives it the best mean return '
+        'after one step on `meta_batch_size` selection tasks, drawn apart from the held-out '
+        'ones; later steps are `eval_lr_decay` times it. The authors\' half-cheetah test gave '
+        'each policy its own step (MAML 0.1, pre-trained 0.2, random 1.0). Empty '
+        '(`eval_lr_grid`=""): every policy at the shared step, as their point test.')
     eval_lr_decay: float = setting(0.5, 'Size of each later evaluation step as a fraction of '
                                    'the first (the authors\' test scripts, rllab\'s VPG: 0.5; '
                                    '1: every step the same).')
@@ -107,6 +121,9 @@ class MamlRLConfig:
         for name in ("inner_lr", "gamma", "max_kl", "outer_lr", "eval_lr_decay"):
             checks.positive(name, getattr(self, name))
         checks.positive("eval_lr", self.eval_lr, allow_zero=True)
+        object.__setattr__(self, "eval_lr_grid", tuple(self.eval_lr_grid))
+        for value in self.eval_lr_grid:
+            checks.positive("eval_lr_grid", value)
         if self.eval_rollouts:
             checks.count("eval_rollouts", self.eval_rollouts, minimum=2)
         checks.positive("max_minutes", self.max_minutes, allow_zero=True)
@@ -121,10 +138,18 @@ class MamlRLConfig:
         """Rollouts per task of each evaluation step (``eval_rollouts``, or its default)."""
         return self.eval_rollouts or max(self.rollouts, EVAL_SAMPLES // self.horizon)
 
-    def evaluation_step_sizes(self, steps: int) -> tuple[float, ...]:
-        """The sizes of evaluation steps 1..``steps``."""
-        first = self.eval_lr or self.inner_lr
+    def evaluation_step_sizes(self, steps: int, first: float | None = None) -> tuple[float, ...]:
+        """The sizes of evaluation steps 1..``steps``: the first ``first`` (default: the shared
+        step, ``eval_lr`` or ``inner_lr``), each later one ``eval_lr_decay`` times it."""
+        first = first or self.eval_lr or self.inner_lr
         return ((first,) + (first * self.eval_lr_decay,) * (steps - 1))[:steps]
+
+    def first_step_candidates(self) -> tuple[float, ...]:
+        """The first steps the final evaluation chooses from per policy: ``eval_lr_grid`` and
+        the shared step, ascending; empty: every policy takes the shared step."""
+        if not self.eval_lr_grid:
+            return ()
+        return tuple(sorted(set(self.eval_lr_grid) | {self.evaluation_step_sizes(1)[0]}))
 
     def environment(self):
         """The run's task family (:func:`tfmeta.rl.envs.get`)."""

@@ -26,8 +26,10 @@ def write_figure(path: str, results: dict, paths: dict, curve: list[dict]) -> No
     for name, returns in results["returns"].items():
         steps = sorted(returns, key=int)
         ci = results["returns_ci95"][name]
+        sizes = results["step_sizes"][name]
+        label = LABELS[name] + (f" (first step {sizes[0]:g})" if sizes else "")
         ax.errorbar([int(k) for k in steps], [returns[k] for k in steps],
-                    yerr=[ci[k] for k in steps], marker="o", capsize=3, label=LABELS[name],
+                    yerr=[ci[k] for k in steps], marker="o", capsize=3, label=label,
                     color=COLORS[name])
     paper = results.get("paper_maml")
     if paper:
@@ -41,16 +43,20 @@ def write_figure(path: str, results: dict, paths: dict, curve: list[dict]) -> No
     _draw_traces(axes[1], paths, plt.rcParams["axes.prop_cycle"].by_key()["color"])
 
     ax = axes[2]
+    config = results.get("config", {})
+    shared = config.get("eval_lr") or config.get("inner_lr")
+    of = f" of {shared:g}" if shared else ""
     for name in ("maml", "pretrain"):
         points = [p for p in curve if name in p]
         if points:
             line, = ax.plot([p["minutes"] for p in points], [p[name][1] for p in points],
-                            marker=".", color=COLORS[name], label=f"{LABELS[name]}, 1 step")
+                            marker=".", color=COLORS[name], label=f"{LABELS[name]}, 1 step{of}")
             ax.plot([p["minutes"] for p in points], [p[name][0] for p in points], ":",
                     color=line.get_color(), label=f"{LABELS[name]}, 0 steps")
     ax.set_xlabel("training minutes")
     ax.set_ylabel("held-out return")
-    ax.set_title("while training")
+    ax.set_title(f"while training ({config['meta_batch_size']} held-out tasks, one shared "
+                 "step)" if "meta_batch_size" in config else "while training")
     ax.legend(fontsize=8)
     fig.tight_layout()
     io.write_figure(path, fig)

@@ -57,11 +57,13 @@ def read_curve(workdir: str) -> list[dict]:
     return rundir.read_points(workdir, CURVE_FILE)
 
 
-def adaptation_returns(setup: MamlRLSetup, params, count: int, steps: int):
+def adaptation_returns(setup: MamlRLSetup, params, count: int, steps: int,
+                       first_step: float | None = None, selection: bool = False):
     """``([count, steps + 1] mean return per held-out task after 0..steps steps,
-    per-step parameters of the first chunk's tasks)``, in chunks of ``meta_batch_size``."""
+    per-step parameters of the first chunk's tasks)``, in chunks of ``meta_batch_size``; the
+    first step ``first_step`` (default: the shared one); ``selection``: on the selection tasks."""
     config = setup.config
-    tasks, seed = held_out_tasks(config, count)
+    tasks, seed = held_out_tasks(config, count, selection)
     out, first = [], None
     for c, start in enumerate(range(0, count, config.meta_batch_size)):
         chunk = tasks[start:start + config.meta_batch_size]
@@ -70,31 +72,66 @@ def adaptation_returns(setup: MamlRLSetup, params, count: int, steps: int):
         _, means, history = setup.maml._collect(
             params, chunk, tf.random.experimental.stateless_fold_in(seed, c), steps,
             rollouts=config.evaluation_rollouts(),
-            step_sizes=config.evaluation_step_sizes(steps))
+            step_sizes=tf.constant(config.evaluation_step_sizes(steps, first_step), tf.float64))
         out.append(means.numpy().T[:min(config.meta_batch_size, count - start)])
         first = first if first is not None else history
     return np.concatenate(out), first
 
 
+def first_steps(setup: MamlRLSetup, policies: dict) -> tuple[dict, dict]:
+    """``({policy: first evaluation step}, {policy: {step: mean one-step return}})``: each
+    policy's best of :meth:`MamlRLConfig.first_step_candidates` on ``meta_batch_size``
+    selection tasks (a step whose return is not finite never wins), else the shared step."""
+    config = setup.config
+    candidates = config.first_step_candidates()
+    if not candidates or not config.eval_steps:
+        return {name: config.evaluation_step_sizes(1)[0] for name in policies}, {}
+    chosen, tried = {}, {}
+    for name, params in policies.items():
+        returns = {}
+        for lr in candidates:
+            curves, _ = adaptation_returns(setup, params, config.meta_batch_size, 1, lr, True)
+            returns[lr] = float(curves[:, 1].mean())
+        chosen[name] = max(candidates, key=lambda lr: (np.isfinite(returns[lr]),
+                                                       np.nan_to_num(returns[lr])))
+        tried[name] = {f"{lr:g}": v for lr, v in returns.items()}
+    return chosen, tried
+
+
 def evaluate(setup: MamlRLSetup) -> dict:
     """Return after 0..``eval_steps`` steps on ``eval_tasks`` held-out tasks (mean and 95%
-    interval) for MAML, the baseline and the random initialization; MAML's traces."""
+    interval) for MAML, the baseline and the random initialization, each at its first step
+    (:func:`first_steps`), and MAML's lead over the others paired task by task; MAML's
+    traces."""
     config = setup.config
     policies = {"maml": setup.maml.params(),
                 "random": policy_learner(config, 0).params()}
     if setup.pretrain is not None:
         policies["pretrain"] = setup.pretrain.params()
+    first, tried = first_steps(setup, policies)
     out = {"tasks": config.eval_tasks, "rollouts": config.evaluation_rollouts(),
-           "step_sizes": list(config.evaluation_step_sizes(config.eval_steps)), "returns": {},
-           "returns_ci95": {}, "paper_maml": PAPER_MAML.get(config.env, {})}
-    paths = {}
+           "step_sizes": {name: list(config.evaluation_step_sizes(config.eval_steps, lr))
+                          for name, lr in first.items()},
+           "returns": {}, "returns_ci95": {}, "paper_maml": PAPER_MAML.get(config.env, {})}
+    if tried:
+        out["first_step_selection"] = {"tasks": config.meta_batch_size, "returns": tried}
+    paths, per_task = {}, {}
     for name, params in policies.items():
-        curves, history = adaptation_returns(setup, params, config.eval_tasks, config.eval_steps)
+        curves, history = adaptation_returns(setup, params, config.eval_tasks, config.eval_steps,
+                                             first[name])
+        per_task[name] = curves
         stats = [interval(curves[:, k]) for k in range(config.eval_steps + 1)]
         out["returns"][name] = {str(k): s["mean"] for k, s in enumerate(stats)}
         out["returns_ci95"][name] = {str(k): s["ci95"] for k, s in enumerate(stats)}
         if name == "maml":
             paths = mean_traces(setup, history)
+    # Paired over the same tasks and rollout seeds: MAML's lead over each other policy.
+    out["maml_minus"] = {}
+    for name in (n for n in policies if n != "maml"):
+        stats = [interval(per_task["maml"][:, k] - per_task[name][:, k])
+                 for k in range(config.eval_steps + 1)]
+        out["maml_minus"][name] = {str(k): {"mean": s["mean"], "ci95": s["ci95"]}
+                                   for k, s in enumerate(stats)}
     return out, paths
 
 

@@ -11,11 +11,12 @@ solves it; the meta-optimizer is TRPO
 outer update on the same goals, it trains the paper's pre-trained baseline
 (``--pretrain``). Every ``--eval_every`` meta-updates ``curve.json`` gets the
 held-out return after 0 and 1 steps; at the end ``results.json`` holds the
-return after 0..``--eval_steps`` steps (the first of ``--eval_lr``, later ones
-``--eval_lr_decay`` times it, on ``--eval_rollouts`` rollouts: by default the authors'
-test, the training step then half of it on 4000 time steps) on ``--eval_tasks`` held-out tasks for
+return after 0..``--eval_steps`` steps on ``--eval_tasks`` held-out tasks for
 MAML, the pre-trained policy and the random initialization (mean and 95%
-interval; the paper's Figures 5 and 6), and ``maml_rl.png`` draws them with
+interval; the paper's Figures 5 and 6), each policy's first step its best of
+``--eval_lr_grid`` on separate selection tasks, later ones ``--eval_lr_decay`` times
+it, on ``--eval_rollouts`` rollouts (by default 4000 time steps, as the authors'
+test), and MAML's lead over the others paired by task; ``maml_rl.png`` draws them with
 MAML's mean-action rollouts before and after adaptation. The half-cheetah tasks
 need gymnasium[mujoco] (``pip install -e ".[rl]"``). Rerunning in the same ``--workdir`` resumes
 exactly from the last checkpoint; Ctrl-C (or SIGTERM) checkpoints after the

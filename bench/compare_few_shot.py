@@ -27,7 +27,11 @@ The peer needs its own virtual environment (never a project dependency)::
 ``--configs`` lists workloads as ``ALGORITHM-<N>w<K>s-<Q>q-<T>t-<S>k`` (N-way K-shot, Q
 queries per class, T tasks, S inner steps); the default is the issue's two references and
 first-order MAML on the first: ``maml-5w1s-15q-32t-1k, maml-20w1s-15q-16t-5k,
-fomaml-5w1s-15q-32t-1k``.
+fomaml-5w1s-15q-32t-1k``. ``protonet-<N>w<K>s-<Q>q-<T>t-0k`` times a Prototypical-network
+update (``bench.few_shot_step --algorithm=protonet``) against ``torch_protonet.py`` (in
+``--peer_dir`` if it holds one, else this project's ``bench/peers/``): one form on each side,
+every episode's images through the embedding in one batch (``tfmeta loop``, ``peer batched``),
+no inner learning rate; e.g. ``protonet-60w1s-5q-1t-0k``, the CPU recipe's training episode.
 """
 
 from __future__ import annotations
@@ -44,10 +48,14 @@ from trainers import common
 
 PEER_SCRIPT = "torch_maml_omniglot.py"
 PEER_FORMS = ("vmap", "loop", "per-task")
-CONFIG_PATTERN = re.compile(r"^(maml|fomaml)-(\d+)w(\d+)s-(\d+)q-(\d+)t-(\d+)k$")
+# ProtoNet's peer: in --peer_dir if it holds one, else this project's bench/peers/
+PROTONET_PEER = "torch_protonet.py"
+PROTONET_FORMS = ("batched",)
+CONFIG_PATTERN = re.compile(r"^(maml|fomaml|protonet)-(\d+)w(\d+)s-(\d+)q-(\d+)t-(\d+)k$")
 DEFAULT_CONFIGS = ["maml-5w1s-15q-32t-1k", "maml-20w1s-15q-16t-5k", "fomaml-5w1s-15q-32t-1k"]
-# settings the peer takes on its command line but does not echo in its JSON
+# settings the peers take on their command lines but do not echo in their JSON
 PEER_UNREPORTED = ("inner_lr", "outer_lr", "warmup", "repeats")
+PROTONET_UNREPORTED = ("warmup", "repeats")
 
 
 class Config(NamedTuple):
@@ -65,11 +73,15 @@ class Config(NamedTuple):
         match = CONFIG_PATTERN.match(text.strip())
         if not match:
             raise ValueError(f"--configs: {text!r} is not ALGORITHM-<N>w<K>s-<Q>q-<T>t-<S>k "
-                             "with ALGORITHM maml or fomaml (e.g. maml-5w1s-15q-32t-1k)")
+                             "with ALGORITHM maml, fomaml or protonet (e.g. "
+                             "maml-5w1s-15q-32t-1k)")
         algorithm, *numbers = match.groups()
         config = cls(algorithm, *(int(n) for n in numbers))
-        if config.ways < 2 or min(config[1:]) < 1:
+        if config.ways < 2 or min(config[2:5]) < 1:
             raise ValueError(f"--configs: {text!r} needs ways >= 2 and every count >= 1")
+        if (config.inner_steps == 0) != (algorithm == "protonet"):
+            raise ValueError(f"--configs: {text!r} needs 0k for protonet (no inner loop) and "
+                             "at least 1k for maml and fomaml")
         return config
 
 
@@ -99,8 +111,10 @@ FLAGS = flags.FLAGS
 
 def workload(config: Config, settings: fair.Settings, inner_lr: float, outer_lr: float,
              warmup: int) -> dict:
-    """Every setting both sides get, named as ``bench.few_shot_step``'s flags."""
-    return dict(config._asdict(), inner_lr=inner_lr, outer_lr=outer_lr, warmup=warmup,
+    """Every setting both sides get, named as ``bench.few_shot_step``'s flags (protonet has no
+    inner learning rate)."""
+    inner = {} if config.algorithm == "protonet" else {"inner_lr": inner_lr}
+    return dict(config._asdict(), **inner, outer_lr=outer_lr, warmup=warmup,
                 repeats=settings.repeats, threads=settings.threads)
 
 
@@ -114,20 +128,32 @@ def tfmeta_side(work: dict, settings: fair.Settings, tasks_mode: str) -> fair.Si
 def peer_side(work: dict, settings: fair.Settings, tasks_mode: str) -> fair.Side:
     """The peer script with every setting of ``work`` (``repeats`` is its ``--steps``)."""
     names = {"repeats": "steps"}
-    cmd = [settings.peer_python, os.path.join(settings.peer_dir, PEER_SCRIPT),
+    protonet = work["algorithm"] == "protonet"
+    script = peer_script(settings, PROTONET_PEER if protonet else PEER_SCRIPT)
+    cmd = [settings.peer_python, script,
            *(f"--{names.get(name, name).replace('_', '-')}={value}"
              for name, value in work.items()), f"--tasks-mode={tasks_mode}"]
     # torch.func's vmap gets the second-order meta-gradient wrong with batch norm
     exact = tasks_mode != "vmap" or work["algorithm"] == "fomaml"
-    return fair.Side(f"peer {tasks_mode}", cmd, settings.peer_dir,
-                     dict(work, tasks_mode=tasks_mode), unreported=PEER_UNREPORTED, exact=exact)
+    return fair.Side(f"peer {tasks_mode}", cmd, os.path.dirname(script),
+                     dict(work, tasks_mode=tasks_mode),
+                     unreported=PROTONET_UNREPORTED if protonet else PEER_UNREPORTED,
+                     exact=exact)
+
+
+def peer_script(settings: fair.Settings, name: str) -> str:
+    """``name`` in ``--peer_dir``, else in this project's bench/peers/ (ProtoNet's peer)."""
+    path = os.path.join(settings.peer_dir, name)
+    return path if os.path.isfile(path) else os.path.join(fair.ROOT, "bench", "peers", name)
 
 
 def sides(work: dict, settings: fair.Settings, vectorized: bool) -> list[fair.Side]:
     """tfmeta's forms, then every peer form: the order within a round."""
-    modes = ("loop", "vectorized") if vectorized else ("loop",)
+    protonet = work["algorithm"] == "protonet"   # one batched form on each side
+    modes = ("loop", "vectorized") if vectorized and not protonet else ("loop",)
     return ([tfmeta_side(work, settings, mode) for mode in modes]
-            + [peer_side(work, settings, form) for form in PEER_FORMS])
+            + [peer_side(work, settings, form)
+               for form in (PROTONET_FORMS if protonet else PEER_FORMS)])
 
 
 def main(argv) -> None:

@@ -11,8 +11,12 @@ to :func:`compare`, which
   setting goes to both sides on their command lines, and each side must report back the
   settings it reports (the ones a side cannot be given, such as the GAN peer's fixed
   learning rates, it must report);
-* records ``os.getloadavg()`` before and after each round and marks a round whose 1-minute
-  load exceeded ``loaded_above`` when it started (``"loaded": true``);
+* before each round waits up to ``settle_sec`` for the 1-minute load to fall to
+  ``loaded_above`` (the previous round's own processes hold it up for about a minute), records
+  ``os.getloadavg()`` before and after each round and marks a round whose 1-minute load
+  exceeded ``loaded_above`` when it started (``"loaded": true``); and records the share of the
+  cores that other processes used during the round (``others_cpu_share``, from ``/proc/stat``
+  less this process and its children: other tenants, steal time included);
 * prints every run's record, one line per round (its loads) and one summary line: per side the
   medians over rounds of seconds per meta-update, peak RSS, RSS before the first update and
   working set (peak minus before, per run); per tfmeta form its speed-up against each peer form,
@@ -33,16 +37,18 @@ from __future__ import annotations
 import json
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
+import time
 from typing import Callable, NamedTuple, Sequence
 
 from absl import flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_FLAGS = ("peer_python", "peer_dir", "tfmeta_python", "rounds", "repeats", "threads",
-                "loaded_above")
+                "loaded_above", "settle_sec")
 
 
 def define_flags() -> None:
@@ -63,6 +69,9 @@ def define_flags() -> None:
                          "machine's cores).", lower_bound=1)
     flags.DEFINE_float("loaded_above", 1.0, "A round that starts with a 1-minute load average "
                        "above this is marked loaded.", lower_bound=0.0)
+    flags.DEFINE_float("settle_sec", 120.0, "Before each round, wait up to this long for the "
+                       "1-minute load to fall to --loaded_above (the previous round's own "
+                       "processes raise it for about a minute).", lower_bound=0.0)
 
 
 class Settings(NamedTuple):
@@ -74,6 +83,7 @@ class Settings(NamedTuple):
     repeats: int
     threads: int
     loaded_above: float
+    settle_sec: float = 0.0
 
 
 def settings_from_flags(peer_script: str) -> Settings:
@@ -87,7 +97,8 @@ def settings_from_flags(peer_script: str) -> Settings:
     if not os.path.isfile(os.path.join(peer_dir, peer_script)):
         sys.exit(f"error: --peer_dir={peer_dir} holds no {peer_script}")
     return Settings(values.peer_python, peer_dir, values.tfmeta_python or sys.executable,
-                    values.rounds, values.repeats, values.threads, values.loaded_above)
+                    values.rounds, values.repeats, values.threads, values.loaded_above,
+                    values.settle_sec)
 
 
 def default_peer_dir() -> str:
@@ -162,32 +173,70 @@ def _print_json(record: dict) -> None:
     print(json.dumps(record), flush=True)
 
 
+def cpu_seconds() -> tuple[float | None, float]:
+    """``(busy, ours)``: CPU seconds the whole machine has been busy since boot (``/proc/stat``:
+    user, nice, system, irq, softirq and steal, every core; None where there is none) and the
+    CPU seconds of this process and its finished children."""
+    ours = sum(getattr(resource.getrusage(who), name) for who in (resource.RUSAGE_SELF,
+               resource.RUSAGE_CHILDREN) for name in ("ru_utime", "ru_stime"))
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None, ours
+    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK"), ours
+
+
+def settle(loaded_above: float, wait_sec: float, *, loadavg: Callable[[], tuple] = os.getloadavg,
+           sleep: Callable[[float], None] = time.sleep, poll_sec: float = 5.0) -> float:
+    """Waits until the 1-minute load is at most ``loaded_above`` (our own last run's share
+    decays in about a minute), at most ``wait_sec``; returns the seconds waited."""
+    waited = 0.0
+    while waited < wait_sec and round(loadavg()[0], 2) > loaded_above:
+        step = min(poll_sec, wait_sec - waited)
+        sleep(step)
+        waited += step
+    return waited
+
+
 def run_rounds(label: str, sides: Sequence[Side], rounds: int, loaded_above: float, *,
-               run: Callable[[Side], dict] = run_side,
+               settle_sec: float = 0.0, run: Callable[[Side], dict] = run_side,
                loadavg: Callable[[], tuple] = os.getloadavg,
+               cpu: Callable[[], tuple] = cpu_seconds, clock: Callable[[], float] = time.time,
+               sleep: Callable[[float], None] = time.sleep,
                emit: Callable[[dict], None] = _print_json) -> tuple[dict, list]:
     """``rounds`` rounds of every side in order: ``({side name: [records]}, [round records])``.
 
-    Each record gets ``round``; after each round ``emit`` gets ``{"round", "workload",
-    "loadavg_before", "loadavg_after", "loaded"}`` (1-, 5- and 15-minute loads), ``loaded``
-    when the 1-minute load exceeded ``loaded_above`` as the round started.
+    Before each round it waits up to ``settle_sec`` for the 1-minute load to fall to
+    ``loaded_above`` (:func:`settle`). Each record gets ``round``; after each round ``emit``
+    gets ``{"round", "workload", "settled_sec", "loadavg_before", "loadavg_after", "loaded",
+    "others_cpu_share"}``: the 1-, 5- and 15-minute loads, ``loaded`` when the 1-minute load
+    exceeded ``loaded_above`` as the round started, and the share of the machine's cores that
+    processes other than these benchmarks used during the round (``/proc/stat``'s busy time
+    minus ours, over wall time x cores; None where ``/proc/stat`` is missing).
     """
     runs: dict = {side.name: [] for side in sides}
     loads = []
     for index in range(rounds):
-        before = loadavg()
+        settled = settle(loaded_above, settle_sec, loadavg=loadavg, sleep=sleep)
+        before, (busy0, ours0), start = loadavg(), cpu(), clock()
         for side in sides:
             record = dict(run(side), round=index)
             emit(record)
             runs[side.name].append(record)
-        after = loadavg()
+        after, (busy1, ours1), wall = loadavg(), cpu(), clock() - start
         before, after = [round(x, 2) for x in before], [round(x, 2) for x in after]
-        load = {"round": index, "workload": label, "loadavg_before": before,
-                "loadavg_after": after,
-                "loaded": before[0] > loaded_above}   # as recorded: 1.501 is 1.5, not loaded
+        others = (None if busy0 is None or busy1 is None or wall <= 0 else round(max(
+            (busy1 - busy0) - (ours1 - ours0), 0.0) / (wall * (os.cpu_count() or 1)), 3))
+        load = {"round": index, "workload": label, "settled_sec": settled,
+                "loadavg_before": before, "loadavg_after": after,
+                "loaded": before[0] > loaded_above,   # as recorded: 1.501 is 1.5, not loaded
+                "others_cpu_share": others}
         emit(load)
         print(f"{label}: round {index + 1}/{rounds}, 1-minute load {before[0]:.2f} -> "
-              f"{after[0]:.2f}{' (loaded)' if load['loaded'] else ''}", file=sys.stderr,
+              f"{after[0]:.2f}{' (loaded)' if load['loaded'] else ''}, other processes "
+              f"{'?' if others is None else f'{others:.1%}'} of the cores", file=sys.stderr,
               flush=True)
         loads.append(load)
     return runs, loads
@@ -238,7 +287,8 @@ def summarize(label: str, workload: dict, sides: Sequence[Side], runs: dict, loa
 
 def compare(label: str, workload: dict, sides: Sequence[Side], settings: Settings) -> dict:
     """Runs, prints and returns the comparison of one workload (module docstring)."""
-    runs, loads = run_rounds(label, sides, settings.rounds, settings.loaded_above)
+    runs, loads = run_rounds(label, sides, settings.rounds, settings.loaded_above,
+                             settle_sec=settings.settle_sec)
     summary = summarize(label, workload, sides, runs, loads, settings.loaded_above)
     _print_json(summary)
     return summary

@@ -13,6 +13,11 @@ second-order meta-update (paper 001, :mod:`tfmeta.megan`): an N+1-way Conv-4 and
 image-conditioned generator (base width 32, noise 32) adapt together, the generated images
 entering the classifier's loss from inner step ``min(2, inner_steps - 1)``; the meta-loss is the
 real query loss (``outer_loss="real"``), through both players' initializations.
+``protonet`` is a Prototypical-network update (Snell et al. 2017; no inner loop,
+``--inner_steps=0``): the max-pooled Conv-4 embedding (Keras batch norm) of every image of the
+T episodes in one batch, prototypes as the support's class means, minus squared distances as
+logits, cross-entropy over the queries, Adam(``outer_lr``); its peer is
+``bench/peers/torch_protonet.py``.
 ``--adapt=head`` is ANIL (Raghu et al. 2020; maml and fomaml): the inner steps adapt only the
 head (``adapt_only``), the inner gradient is of the head alone, and the body is meta-learned
 through the adapted head's query loss; time it against ``--adapt=all`` (full MAML), each in its
@@ -33,7 +38,11 @@ inner_steps, inner_lr, outer_lr, tasks_mode, threads``, ``sec_per_meta_update`` 
 ``sec_all``, ``peak_rss_mb`` (``ru_maxrss``, TensorFlow's own ~600 MB included),
 ``final_loss``, ``machine``; and ``warmup_sec`` (wall time of the warm-up updates: tracing and
 graph optimization), ``first_sec``, ``rss_before_first_update_mb``, ``parallel_tasks``,
-``warmup``, ``repeats``, ``tensorflow``, ``loadavg_1min``, ``adapt``.
+``warmup``, ``repeats``, ``tensorflow``, ``loadavg_1min``, ``adapt``. ``--flops`` adds
+``flops_per_meta_update`` (one task's meta-gradient built unrolled in a plain graph and counted
+by TF's profiler, :func:`bench.profiling.graph_flops`, times T; the outer Adam step is not
+counted) and ``gflops_per_sec``; ``--profile=N`` adds ``profile``, the N op types with the most
+self time in one more meta-update (:func:`bench.profiling.profile_ops`).
 """
 
 from __future__ import annotations
@@ -48,15 +57,19 @@ import time
 
 from absl import app, flags
 
-flags.DEFINE_enum("algorithm", "maml", ["maml", "fomaml", "megan"], "maml (second order), "
-                  "fomaml, or megan (second order, with its generator).")
+from bench.profiling import graph_flops, profile_ops
+
+flags.DEFINE_enum("algorithm", "maml", ["maml", "fomaml", "megan", "protonet"], "maml (second "
+                  "order), fomaml, megan (second order, with its generator), or protonet (no "
+                  "inner loop: --inner_steps=0).")
 flags.DEFINE_enum("adapt", "all", ["all", "head"], "What the inner steps adapt: all (MAML) or "
                   "head (ANIL: Conv-4's last Dense layer; maml and fomaml).")
 flags.DEFINE_integer("ways", 5, "N: classes per task.", lower_bound=2)
 flags.DEFINE_integer("shots", 1, "K: support images per class.", lower_bound=1)
 flags.DEFINE_integer("queries", 15, "Q: query images per class.", lower_bound=1)
 flags.DEFINE_integer("tasks", 32, "T: tasks per meta-update.", lower_bound=1)
-flags.DEFINE_integer("inner_steps", 1, "SGD steps on the support set per task.", lower_bound=1)
+flags.DEFINE_integer("inner_steps", 1, "SGD steps on the support set per task (protonet: 0).",
+                     lower_bound=0)
 flags.DEFINE_float("inner_lr", 0.4, "Learning rate of the inner SGD steps (> 0).")
 flags.DEFINE_float("outer_lr", 1e-3, "Learning rate of the outer Adam (> 0).")
 flags.DEFINE_enum("tasks_mode", "loop", ["loop", "vectorized"], "loop: one task after another "
@@ -68,11 +81,19 @@ flags.DEFINE_integer("threads", 0, "TensorFlow's intra- and inter-op threads (0:
 flags.DEFINE_integer("warmup", 2, "Untimed meta-updates first (the first one traces).",
                      lower_bound=0)
 flags.DEFINE_integer("repeats", 10, "Timed meta-updates.", lower_bound=1)
+flags.DEFINE_bool("flops", False, "Also count the meta-update's FLOPs (TF's profiler on one "
+                  "task's unrolled graph, times T) and report the rate.")
+flags.DEFINE_integer("profile", 0, "Also profile one more meta-update and report this many op "
+                     "types with the most self time (0: no profile).", lower_bound=0)
 flags.register_validator("inner_lr", lambda v: v > 0, "--inner_lr: expected a number > 0")
 flags.register_validator("outer_lr", lambda v: v > 0, "--outer_lr: expected a number > 0")
 flags.register_multi_flags_validator(
-    ["adapt", "algorithm"], lambda f: f["adapt"] == "all" or f["algorithm"] != "megan",
-    "--adapt=head (ANIL) applies to --algorithm=maml or fomaml, not megan")
+    ["inner_steps", "algorithm"],
+    lambda f: (f["inner_steps"] == 0) == (f["algorithm"] == "protonet"),
+    "--inner_steps: 0 for --algorithm=protonet (no inner loop), at least 1 for the others")
+flags.register_multi_flags_validator(
+    ["adapt", "algorithm"], lambda f: f["adapt"] == "all" or f["algorithm"] in ("maml", "fomaml"),
+    "--adapt=head (ANIL) applies to --algorithm=maml or fomaml")
 FLAGS = flags.FLAGS
 
 
@@ -89,9 +110,14 @@ def build(algorithm: str, ways: int, inner_steps: int, inner_lr: float, outer_lr
 
     if adapt not in ("all", "head"):
         raise ValueError(f"adapt={adapt!r}: expected 'all' or 'head'")
-    if adapt == "head" and algorithm == "megan":
-        raise ValueError("adapt='head' (ANIL) applies to maml and fomaml, not megan")
+    if adapt == "head" and algorithm not in ("maml", "fomaml"):
+        raise ValueError(f"adapt='head' (ANIL) applies to maml and fomaml, not {algorithm}")
 
+    if algorithm == "protonet":   # Snell et al.: max-pooled Conv-4, squared distances, Adam
+        from tfmeta.metric import MetricLearner, MetricNets
+        from tfmeta.nets.conv4 import build_conv4_embedding
+        return MetricLearner(MetricNets("protonet", build_conv4_embedding()), ways,
+                             keras.optimizers.Adam(outer_lr))
     if algorithm == "megan":
         from tfmeta.megan import megan_objective
         from tfmeta.nets.megan import build_conditional_generator
@@ -135,6 +161,24 @@ def synthetic_tasks(step, tasks: int, ways: int, shots: int, queries: int,
                 seed=tf.zeros([tasks, 2], tf.int32))
 
 
+def count_flops(algorithm: str, ways: int, shots: int, queries: int, inner_steps: int,
+                tasks: int, adapt: str = "all") -> int:
+    """FLOPs of the meta-gradient of ``tasks`` tasks (the learner of :func:`build`), by TF's
+    profiler: one task's times ``tasks`` (protonet: the batch of episodes, its one pass)."""
+    import tensorflow as tf
+
+    def gradients():
+        learner = build(algorithm, ways, inner_steps, 0.4, 1e-3, "loop", adapt=adapt)
+        if algorithm == "protonet":
+            with tf.GradientTape() as tape:
+                loss, _ = learner.loss(synthetic_tasks(0, tasks, ways, shots, queries))
+            tape.gradient(loss, learner.trainable)
+            return
+        task = synthetic_tasks(0, 1, ways, shots, queries, megan=algorithm == "megan")
+        learner.task_gradients(tf.nest.map_structure(lambda t: t[0], task))
+    return graph_flops(gradients) * (1 if algorithm == "protonet" else tasks)
+
+
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -145,7 +189,8 @@ def _progress(message: str) -> None:
 
 def run(algorithm: str, ways: int, shots: int, queries: int, tasks: int, inner_steps: int,
         inner_lr: float, outer_lr: float, tasks_mode: str, parallel_tasks: int, threads: int,
-        warmup: int, repeats: int, adapt: str = "all") -> dict:
+        warmup: int, repeats: int, adapt: str = "all", flops: bool = False,
+        profile: int = 0) -> dict:
     """Times ``warmup + repeats`` meta-updates; returns the JSON record (module docstring)."""
     import tensorflow as tf
     if threads:
@@ -170,14 +215,20 @@ def run(algorithm: str, ways: int, shots: int, queries: int, tasks: int, inner_s
         _progress(f"{'warm-up' if step < warmup else 'timed'} update {step + 1}/"
                   f"{warmup + repeats}: {seconds:.3f} s, meta-loss {loss:.4f}, "
                   f"peak RSS {_rss_mb():.0f} MB")
-    return {"side": "tfmeta", "framework": f"tensorflow {tf.__version__}",
+    peak = _rss_mb()  # before counting FLOPs or profiling, which add graphs and buffers
+    median = statistics.median(times)
+    extra = {"profile": profile_ops(update, warmup + repeats, profile)} if profile else {}
+    if flops:
+        total = count_flops(algorithm, ways, shots, queries, inner_steps, tasks, adapt)
+        extra.update(flops_per_meta_update=total, gflops_per_sec=total / median / 1e9)
+    return extra | {"side": "tfmeta", "framework": f"tensorflow {tf.__version__}",
             "algorithm": algorithm, "ways": ways, "shots": shots, "queries": queries,
             "tasks": tasks, "inner_steps": inner_steps, "inner_lr": inner_lr,
             "outer_lr": outer_lr, "tasks_mode": tasks_mode, "parallel_tasks": parallel_tasks,
             "threads": threads or os.cpu_count(), "warmup": warmup, "repeats": repeats,
-            "sec_per_meta_update": statistics.median(times), "min_sec": min(times),
+            "sec_per_meta_update": median, "min_sec": min(times),
             "max_sec": max(times), "sec_all": times, "warmup_sec": sum(warmup_times),
-            "first_sec": (warmup_times or times)[0], "peak_rss_mb": _rss_mb(),
+            "first_sec": (warmup_times or times)[0], "peak_rss_mb": peak,
             "rss_before_first_update_mb": rss_before, "final_loss": loss,
             "machine": platform.processor() or platform.machine(),
             "tensorflow": tf.__version__, "loadavg_1min": os.getloadavg()[0], "adapt": adapt}
@@ -187,7 +238,8 @@ def main(argv) -> None:
     del argv
     record = run(FLAGS.algorithm, FLAGS.ways, FLAGS.shots, FLAGS.queries, FLAGS.tasks,
                  FLAGS.inner_steps, FLAGS.inner_lr, FLAGS.outer_lr, FLAGS.tasks_mode,
-                 FLAGS.parallel_tasks, FLAGS.threads, FLAGS.warmup, FLAGS.repeats, FLAGS.adapt)
+                 FLAGS.parallel_tasks, FLAGS.threads, FLAGS.warmup, FLAGS.repeats, FLAGS.adapt,
+                 FLAGS.flops, FLAGS.profile)
     print(json.dumps(record), flush=True)
 
 

@@ -49,7 +49,7 @@ if module == "bench.few_shot_step":
     form = "tfmeta " + given["tasks_mode"]
 elif module == "bench.meta_step":
     form = "tfmeta remat" if given["remat"] else "tfmeta"
-elif module == "torch_maml_omniglot.py":
+elif module in ("torch_maml_omniglot.py", "torch_protonet.py"):
     form = "peer " + given["tasks_mode"]
 else:
     form = "peer " + {"per-task": "per-task"}.get(given.get("meta_backward"), "default")
@@ -75,6 +75,9 @@ elif module == "bench.meta_step":
 elif module == "torch_maml_omniglot.py":
     record = {k: given[k] for k in ("algorithm", "ways", "shots", "queries", "tasks",
                                     "inner_steps", "tasks_mode", "threads")}
+elif module == "torch_protonet.py":
+    record = {k: given[k] for k in ("algorithm", "ways", "shots", "queries", "tasks",
+                                    "inner_steps", "outer_lr", "tasks_mode", "threads")}
 else:
     config = {k: given[k] for k in ("tasks", "inner_steps", "batch", "steps", "warmup", "loss",
                                     "threads")}
@@ -108,7 +111,8 @@ FEW_SHOT_RUNS = {
     "tfmeta loop": [[1.0, 800, 600], [3.0, 820, 600], [2.0, 810, 610]],  # 2.0 s, set 200 MB
     "peer vmap": [[3.0, 1500, 300], [2.5, 1500, 300], [4.0, 1500, 300]],  # 3.0 s, 1200 MB
     "peer loop": [[5.0, 800, 300], [5.0, 800, 300], [6.0, 800, 300]],  # 5.0 s, 500 MB
-    "peer per-task": [[4.0, 400, 300], [4.5, 390, 300], [5.0, 380, 300]]}  # 4.5 s, 90 MB
+    "peer per-task": [[4.0, 400, 300], [4.5, 390, 300], [5.0, 380, 300]],  # 4.5 s, 90 MB
+    "peer batched": [[0.3, 500, 300]]}  # ProtoNet's one form
 GAN_RUNS = {
     "tfmeta": [[2.0, 1900, 600]] * 3,  # 2.0 s, set 1300 MB
     "tfmeta remat": [[3.0, 1150, 600]] * 3,  # 3.0 s, 550 MB
@@ -124,14 +128,14 @@ GAN_FLAGS = ("--algorithms=maml,reptile", "--remat", "--inner_steps=2", "--tasks
 def _fakes(directory, runs, report=None):
     """The fake peer scripts and tfmeta python in ``directory``; its ``--`` flags for a bench."""
     directory.mkdir(parents=True, exist_ok=True)
-    for name in ("torch_maml_omniglot.py", "torch_mamlgan.py"):
+    for name in ("torch_maml_omniglot.py", "torch_mamlgan.py", "torch_protonet.py"):
         (directory / name).write_text(FAKE)
     python = directory / "tfmeta_python"
     python.write_text(f"#!{sys.executable}\n{FAKE}")
     python.chmod(0o755)
     (directory / "table.json").write_text(json.dumps({"runs": runs, "report": report or {}}))
     return [f"--peer_python={sys.executable}", f"--peer_dir={directory}",
-            f"--tfmeta_python={python}"]
+            f"--tfmeta_python={python}", "--settle_sec=0"]  # no waiting for a quiet machine
 
 
 def _bench(module, directory, runs, *flags, report=None):
@@ -215,6 +219,24 @@ def test_few_shot_summary_has_the_medians_and_ratios_against_every_peer_form(few
     assert fomaml["ratios"]["tfmeta loop"]["speedup_vs_peer_fastest_exact"] == pytest.approx(1.5)
 
 
+def test_few_shot_protonet_runs_its_one_form_on_each_side_without_an_inner_rate(tmp_path):
+    proc, lines, calls = _bench("bench.compare_few_shot", tmp_path, FEW_SHOT_RUNS, "--rounds=1",
+                                "--configs=protonet-20w1s-5q-2t-0k", "--outer_lr=0.002",
+                                "--repeats=2", "--threads=3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [(c["module"], c["form"]) for c in calls] == [
+        ("bench.few_shot_step", "tfmeta loop"), ("torch_protonet.py", "peer batched")]
+    workload = dict(algorithm="protonet", ways=20, shots=1, queries=5, tasks=2, inner_steps=0,
+                    outer_lr=0.002, warmup=2, repeats=2, threads=3)
+    assert calls[0]["given"] == dict(workload, tasks_mode="loop")
+    peer = dict(calls[1]["given"])
+    peer["repeats"] = peer.pop("steps")
+    assert peer == dict(workload, tasks_mode="batched")
+    summary = _summaries(lines)["protonet-20w1s-5q-2t-0k"]
+    assert summary["peer_fastest"] == summary["peer_leanest"] == "peer batched"
+    assert summary["ratios"]["tfmeta loop"]["speedup_vs_peer_fastest"] == pytest.approx(0.3 / 1.0)
+
+
 def test_gan_runs_the_peer_default_and_per_task_forms_and_reptile_only_its_default(gan):
     _, calls = gan
     maml = ["tfmeta", "tfmeta remat", "peer default", "peer per-task"]
@@ -285,6 +307,33 @@ def test_run_rounds_marks_a_round_that_starts_above_the_load_threshold():
     assert rounds[1]["loadavg_after"] == [1.2, 0.6, 0.3]
     assert [r["round"] for r in runs["tfmeta"]] == [0, 1, 2]
     assert emitted[1] == rounds[0] and len(emitted) == 6
+
+
+def test_rounds_wait_for_the_load_to_settle_and_record_the_cpu_other_processes_used():
+    # round 0: the load falls to the threshold after two polls; round 1: still above it when
+    # the 12 s of settle_sec are spent (5 + 5 + 2), so the round runs and is marked loaded
+    loads = iter([(1.9, 1, 1), (1.4, 1, 1), (1.0, 1, 1),  # settle: above, above, at 1.0
+                  (1.0, 1, 1), (2.0, 1, 1),               # round 0: before, after
+                  (2.0, 1, 1), (1.8, 1, 1), (1.6, 1, 1),  # settle: above for 12 s
+                  (1.6, 1, 1), (2.0, 1, 1)])              # round 1: before, after
+    # (machine busy, ours) CPU seconds, and the clock: round 0 runs 10 s, the machine is busy
+    # 19.5 s of it and ours 17.5 s: others 2 s over 10 s x the cores; round 1: no /proc/stat
+    cpus = iter([(100.0, 50.0), (119.5, 67.5), (None, 70.0), (None, 80.0)])
+    clock = iter([0.0, 10.0, 20.0, 30.0])
+    slept, emitted = [], []
+    runs, rounds = fair.run_rounds(
+        "w", [fair.Side("tfmeta", [], ".", {})], 2, 1.0, settle_sec=12,
+        run=lambda s: {"sec_per_meta_update": 1.0}, loadavg=lambda: next(loads),
+        cpu=lambda: next(cpus), clock=lambda: next(clock), sleep=slept.append,
+        emit=emitted.append)
+    assert slept == [5.0, 5.0, 5.0, 5.0, 2.0]
+    assert [r["settled_sec"] for r in rounds] == [10.0, 12.0]
+    assert [r["loaded"] for r in rounds] == [False, True]
+    assert rounds[0]["others_cpu_share"] == pytest.approx(2.0 / (10.0 * (os.cpu_count() or 1)),
+                                                          abs=1e-3)
+    assert rounds[1]["others_cpu_share"] is None
+    busy, ours = fair.cpu_seconds()   # this machine's own figures: ours is part of the busy time
+    assert ours > 0 and (busy is None or busy >= ours)
 
 
 def test_check_parity_names_each_setting_reported_otherwise_or_not_at_all():

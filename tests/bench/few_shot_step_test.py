@@ -85,6 +85,9 @@ def test_few_shot_step_refuses_bad_flags_naming_them():
         "bench.few_shot_step", "--repeats=0")
     assert "--inner_lr: expected a number > 0" in _refused("bench.few_shot_step", "--inner_lr=0")
     assert "--tasks_mode=vmap" in _refused("bench.few_shot_step", "--tasks_mode=vmap")
+    for flags in (["--algorithm=protonet"], ["--algorithm=maml", "--inner_steps=0"]):
+        assert ("--inner_steps: 0 for --algorithm=protonet (no inner loop), at least 1 for the "
+                "others") in _refused("bench.few_shot_step", *flags)
 
 
 def test_compare_few_shot_needs_peer_python_and_names_what_is_wrong():
@@ -99,6 +102,62 @@ def test_compare_few_shot_needs_peer_python_and_names_what_is_wrong():
     assert "'reptile-5w1s-15q-32t-1k' is not" in _refused(
         "bench.compare_few_shot", "--peer_python=x", "--configs=maml-5w1s-15q-32t-1k,"
         "reptile-5w1s-15q-32t-1k")
+    for config in ("protonet-5w1s-15q-32t-1k", "maml-5w1s-15q-32t-0k"):
+        assert (f"--configs: '{config}' needs 0k for protonet (no inner loop) and at least 1k "
+                "for maml and fomaml") in _refused("bench.compare_few_shot", "--peer_python=x",
+                                                   f"--configs={config}")
     # bench.compare_peer's MAML-GAN flags are not this bench's: the workloads are --configs
     assert "Unknown command line flag 'tasks'" in _refused(
         "bench.compare_few_shot", "--peer_python=x", "--tasks=4")
+
+
+def _conv4_forward_flops(images: int) -> int:
+    """Multiply-adds x 2 of the stride-2 Conv-4's convolutions on 28x28x1 images (3x3, 64)."""
+    per_image, side, channels = 0, 28, 1
+    for _ in range(4):
+        side = (side + 1) // 2  # "same" padding, stride 2: 14, 7, 4, 2
+        per_image += 2 * side * side * channels * 64 * 9
+        channels = 64
+    return per_image * images
+
+
+def test_flops_and_profile_of_a_first_order_update_match_the_counted_convolutions():
+    out, _ = _bench("--algorithm=fomaml", "--ways=3", "--tasks=2", "--queries=2", "--repeats=1",
+                    "--warmup=1", "--flops", "--profile=4")
+    one_task = _bench("--algorithm=fomaml", "--ways=3", "--tasks=1", "--queries=2",
+                      "--repeats=1", "--warmup=1", "--flops")[0]["flops_per_meta_update"]
+    assert out["flops_per_meta_update"] == 2 * one_task  # T tasks of the same work
+    assert out["gflops_per_sec"] == pytest.approx(
+        out["flops_per_meta_update"] / out["sec_per_meta_update"] / 1e9)
+    # first order, one step: forward and two backward kernels over the 3 support images, then
+    # over the 6 queries at the adapted weights (no input gradient of the first layer): the
+    # convolutions are nearly all of it
+    convolutions = 3 * _conv4_forward_flops(3 + 6)
+    assert 0.95 * convolutions < one_task < 1.3 * convolutions
+    profile = out["profile"]
+    shares = [row["share"] for row in profile["top_op_types"]]
+    assert len(shares) == 4 and shares == sorted(shares, reverse=True) and sum(shares) <= 1.0001
+    assert profile["op_self_time_sec"] > 0
+    assert any("Conv2D" in row["type"] for row in profile["top_op_types"])
+
+
+def test_graph_flops_counts_a_matmul_as_two_flops_per_multiply_add():
+    import tensorflow as tf
+
+    from bench.profiling import graph_flops
+    assert graph_flops(lambda: tf.matmul(tf.ones([8, 4]), tf.ones([4, 2]))) == 2 * 8 * 4 * 2
+
+
+def test_protonet_update_counts_one_batched_pass_of_the_max_pooled_embedding():
+    out, _ = _bench("--algorithm=protonet", "--inner_steps=0", "--ways=3", "--tasks=2",
+                    "--queries=2", "--repeats=2", "--warmup=1", "--flops")
+    assert (out["algorithm"], out["inner_steps"], out["tasks"]) == ("protonet", 0, 2)
+    assert 0 < out["min_sec"] <= out["sec_per_meta_update"] <= out["max_sec"]
+    assert math.isfinite(out["final_loss"]) and out["final_loss"] > 0
+    # Snell et al.'s Conv-4: stride-1 convolutions, each followed by a 2x2 max-pool
+    forward, side, channels = 0, 28, 1
+    for _ in range(4):
+        forward += 2 * side * side * channels * 64 * 9
+        side, channels = side // 2, 64
+    images = 2 * 3 * (1 + 2)  # every image of both episodes, in one pass and its gradient
+    assert 0.95 * 3 * forward * images < out["flops_per_meta_update"] < 1.3 * 3 * forward * images

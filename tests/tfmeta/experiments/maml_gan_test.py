@@ -330,6 +330,26 @@ class InnerLearningRateTest(parameterized.TestCase):
             self.assertLess(moves[1e-7][p], 1e-5, p)
             np.testing.assert_allclose(moves[1e-14][p], 1e-2, rtol=1e-3, err_msg=p)
 
+    def test_discriminator_outer_lr_scales_only_the_discriminators_outer_step(self):
+        # The same meta-gradient applied once: RMSprop's first step is lr * g / sqrt(0.1 g^2 +
+        # eps), so the generator moves alike and the discriminator a quarter as far at lr / 4.
+        moves = []
+        for d_lr in (None, 5e-4):
+            config = tiny_config(outer_lr=2e-3, discriminator_outer_lr=d_lr)
+            self.assertEqual(config.outer_lrs(), {"generator": 2e-3,
+                                                  "discriminator": d_lr or 2e-3})
+            learner = lib.build(config, (28, 28, 1)).learner
+            before = {p: [v.numpy().copy() for v in learner.targets[p]] for p in learner.players}
+            learner.apply_gradients({p: [tf.fill(v.shape, 0.5) for v in learner.targets[p]]
+                                     for p in learner.players}, {})
+            moves.append({p: np.concatenate([(b - v.numpy()).ravel() for b, v in
+                                             zip(before[p], learner.targets[p])])
+                          for p in learner.players})
+        self.assertGreater(np.abs(moves[0]["discriminator"]).min(), 1e-3)
+        np.testing.assert_allclose(moves[1]["generator"], moves[0]["generator"], rtol=1e-5)
+        np.testing.assert_allclose(moves[1]["discriminator"], moves[0]["discriminator"] / 4,
+                                   rtol=1e-3)
+
     def test_older_run_without_the_field_has_one_inner_lr(self):
         config = tiny_config()
         with tempfile.TemporaryDirectory() as workdir:
@@ -349,6 +369,10 @@ class MamlGanErrorsTest(parameterized.TestCase):
         (dict(loss="hinge"), "`loss`='hinge' is not one of"),
         (dict(outer_lr=-1.0), "`outer_lr` must be a positive number"),
         (dict(discriminator_inner_lr=0.0), "`discriminator_inner_lr` must be a positive number"),
+        (dict(discriminator_outer_lr=-1e-3), "`discriminator_outer_lr` must be a positive number"),
+        (dict(algorithm="reptile", discriminator_outer_lr=1e-3),
+         "`discriminator_outer_lr` applies to the outer RMSprop of maml, fomaml and metasgd, "
+         "not `algorithm`=reptile"),
         (dict(inner_epsilon=0.0), "`inner_epsilon` must be a positive number"),
         (dict(image_size=30), "`image_size` must be a multiple of 4"),
         (dict(grid_steps=(5, 1)), r"`grid_steps` must be increasing integers >= 1 .*\(5, 1\)"),

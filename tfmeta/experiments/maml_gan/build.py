@@ -83,8 +83,13 @@ def _inner_reptile(config, variables, items):
 
 
 def _rmsprop_outer(config):
-    rate = outer_learning_rate(config, config.outer_lr)
-    return lambda: keras.optimizers.RMSprop(rate, rho=0.9, epsilon=config.outer_epsilon)
+    def rmsprop(base):
+        return keras.optimizers.RMSprop(outer_learning_rate(config, base), rho=0.9,
+                                        epsilon=config.outer_epsilon)
+    rates = config.outer_lrs()
+    if rates["discriminator"] == rates["generator"]:
+        return lambda: rmsprop(config.outer_lr)
+    return {p: rmsprop(rates[p]) for p in PLAYERS}   # built by the learner, in its scope
 
 
 def _sgd_outer(config):

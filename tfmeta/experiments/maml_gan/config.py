@@ -76,6 +76,9 @@ class MamlGanConfig:
     discriminator_inner_lr: float | None = setting(None,
         "The discriminator's own inner learning rate (default: `inner_lr` for both players).")
     outer_lr: float = setting(1e-4, 'Outer RMSprop learning rate gamma (maml, fomaml, metasgd).')
+    discriminator_outer_lr: float | None = setting(None,
+        "The discriminator's own outer learning rate, under the same `outer_lr_schedule` "
+        '(maml, fomaml, metasgd; default: `outer_lr` for both players).')
     outer_lr_schedule: str = setting("constant",
         'constant (paper 000), or cosine: the outer learning rate (reptile: the step size) '
         'decays from its value to 0 at `steps`. With cosine, `steps` cannot change when '
@@ -140,6 +143,11 @@ class MamlGanConfig:
             checks.positive(name, getattr(self, name))
         if self.discriminator_inner_lr is not None:   # unset: `inner_lr`
             checks.positive("discriminator_inner_lr", self.discriminator_inner_lr)
+        if self.discriminator_outer_lr is not None:   # unset: `outer_lr`
+            checks.positive("discriminator_outer_lr", self.discriminator_outer_lr)
+            if self.algorithm == "reptile":   # scratch has no outer step: nothing to refuse
+                raise ValueError(f"`discriminator_outer_lr` applies to the outer RMSprop of "
+                                 f"maml, fomaml and metasgd, not `algorithm`={self.algorithm}")
         if self.serve_steps is not None:              # unset: `inner_steps`
             checks.bounded("serve_steps", self.serve_steps, 1, MAX_ADAPT_STEPS)
         # A JSON list reads back as a tuple.
@@ -157,6 +165,11 @@ class MamlGanConfig:
         """The inner learning rate of each player."""
         d = self.inner_lr if self.discriminator_inner_lr is None else self.discriminator_inner_lr
         return {"generator": self.inner_lr, "discriminator": d}
+
+    def outer_lrs(self) -> dict[str, float]:
+        """The outer learning rate of each player (before `outer_lr_schedule`)."""
+        d = self.outer_lr if self.discriminator_outer_lr is None else self.discriminator_outer_lr
+        return {"generator": self.outer_lr, "discriminator": d}
 
     def inner_kwargs(self, name: str) -> dict[str, float]:
         """Keyword arguments of inner optimizer ``name`` beyond its learning rate."""

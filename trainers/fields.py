@@ -135,8 +135,8 @@ def parse(fv: flags.FlagValues, argv) -> None:
 def given_values(config_class, fv: flags.FlagValues) -> dict[str, Any]:
     """The config fields set on the command line, as the config wants them.
 
-    Comma lists become tuples of ints (floats: a ``tuple[float, ...]`` field); an unset ``data_dir`` field is the
-    default data directory (:func:`trainers.common.default_data_dir`).
+    Comma lists become tuples of ints (of floats for a ``tuple[float, ...]`` field); an unset
+    ``data_dir`` field is the default data directory (:func:`trainers.common.default_data_dir`).
     """
     kinds = field_kinds(config_class)
     given = {}

@@ -2,8 +2,8 @@
 
 Layers, lowest first (a module may import its own layer and the ones below):
 
-    0  core         tfmeta (package), types, functional, inner, inner_lstm, io, checks, algorithms,
-                    distribute
+    0  core         tfmeta (package), types, functional, inner, inner_lstm, inner_scales, io,
+                    checks, algorithms, distribute
     1  data, nets   task distributions, samplers; model builders
     2  objectives   gan, classify, metric, megan, rl: losses and objectives of a problem family
     3  eval         metrics over plain callables; savedmodel, serving modules (signatures)
@@ -38,7 +38,7 @@ MAX_SHELL_LINES = 170   # the shell's own modules; trainers/common.py, shared wi
 # Longest matching prefix wins. A tfmeta module under no prefix fails the test: give it a layer.
 LAYERS = {
     "tfmeta": 0, "tfmeta.types": 0, "tfmeta.functional": 0, "tfmeta.inner": 0,
-    "tfmeta.inner_lstm": 0,
+    "tfmeta.inner_lstm": 0, "tfmeta.inner_scales": 0,
     "tfmeta.io": 0, "tfmeta.checks": 0, "tfmeta.algorithms": 0, "tfmeta.distribute": 0,
     "tfmeta.data": 1, "tfmeta.nets": 1,
     "tfmeta.gan": 2, "tfmeta.classify": 2, "tfmeta.metric": 2, "tfmeta.megan": 2, "tfmeta.rl": 2,

@@ -9,7 +9,8 @@ through any number of inner steps (second-order MAML) -- like
 Available: :func:`sgd`, :func:`rmsprop` (the MAML-GAN paper's inner optimizer),
 :func:`adam`, :func:`meta_sgd` (per-parameter learning rates that are
 meta-variables themselves, Li et al. 2017) and :func:`per_step` (MAML++'s
-learned per-layer per-step rates, Antoniou et al. 2019).
+learned per-layer per-step rates, Antoniou et al. 2019); :mod:`tfmeta.inner_scales` scales
+any of them per layer by meta-learned factors.
 
 The square roots in RMSprop and Adam use :func:`safe_sqrt`, whose derivative
 at zero is zero instead of infinity. A gradient entry that is exactly zero on

@@ -28,10 +28,17 @@ with shell.native_logs_filtered():
 
 
 def describe(config: experiment.MamlGanConfig) -> str:
+    inner, outer = config.inner_lrs(), config.outer_lrs()
+    reptile = config.algorithm == "reptile"   # one outer step size for both players
+    shared = f" reptile_step_size={config.reptile_step_size:g}" if reptile else ""
+    outer = "" if reptile else f" outer_lr={outer['generator']:g}/{outer['discriminator']:g}"
     return (f"maml_gan: algorithm={config.algorithm} loss={config.loss} steps={config.steps} "
             f"k={config.inner_steps} N={config.meta_batch_size} B={config.batch_size} "
+            f"dataset={config.dataset}{shared} (outer: {config.outer_lr_schedule}); "
+            f"generator/discriminator: "
             f"widths={config.generator_width}/{config.discriminator_width} "
-            f"(generator/discriminator) dataset={config.dataset}")
+            f"inner_lr={inner['generator']:g}/{inner['discriminator']:g}{outer}"
+            f"{' (inner steps scaled per layer, meta-learned)' if config.layer_scales else ''}")
 
 
 def report(result, config: experiment.MamlGanConfig, workdir: str) -> str:

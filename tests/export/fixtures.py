@@ -107,11 +107,15 @@ def run_cli_checked(module: str, *args: str) -> str:
     return out.strip().splitlines()[-1]
 
 
+# Runs named other than by their algorithm: fomaml with meta-learned per-layer step sizes.
+VARIANTS = {"fomaml_scales": dict(algorithm="fomaml", layer_scales=True, loss="non-saturating")}
+
+
 @functools.lru_cache(maxsize=None)
 def tiny_run(algorithm: str) -> str:
-    """The workdir of a one-step run of ``algorithm``."""
+    """The workdir of a one-step run of ``algorithm`` (or of a run in ``VARIANTS``)."""
     workdir = os.path.join(TMP, "runs", algorithm)
-    overrides = dict(algorithm=algorithm)
+    overrides = dict(VARIANTS.get(algorithm, dict(algorithm=algorithm)))
     if algorithm == "reptile":   # exported with adapt_steps 2 (its first-order run traces fast)
         overrides["inner_steps"] = 2
     config = lib.MamlGanConfig(data_dir=str(tfds_dir()), **dict(TINY, **overrides))
@@ -122,6 +126,13 @@ def tiny_run(algorithm: str) -> str:
         for player in ("generator", "discriminator"):
             for rate in setup.inner[player].variables:
                 rate.assign(config.inner_lr * rng.uniform(0.2, 5.0, rate.shape).astype("float32"))
+    if algorithm == "fomaml_scales":   # scales far from 1, so that the export must carry them
+        setup, _ = lib.load_run(workdir)
+        rng = np.random.default_rng(8)
+        for player in ("generator", "discriminator"):
+            for scale in setup.inner[player].variables:
+                scale.assign(np.float32(rng.uniform(0.2, 3.0)))
+    if algorithm in ("metasgd", "fomaml_scales"):
         step = int(setup.checkpoint.step.numpy())
         checkpoint_manager(setup.checkpoint, workdir).save(checkpoint_number=step + 1)
     return workdir

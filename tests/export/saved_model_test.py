@@ -49,7 +49,7 @@ def call(model, signature, **inputs):
 
 class GoldenTest(parameterized.TestCase):
 
-    @parameterized.parameters("maml", "metasgd", "reptile")
+    @parameterized.parameters("maml", "metasgd", "reptile", "fomaml_scales")
     def test_reloaded_savedmodel_adapts_like_python(self, algorithm):
         model = fixtures.loaded(algorithm)
         setup, _ = lib.load_run(fixtures.tiny_run(algorithm))

@@ -169,7 +169,8 @@ class MamlGanCliTest(unittest.TestCase):
         self.assertLess(compiling_at, first_at)
         self.assertIn("preset: cpu (given)", err)
         self.assertIn("algorithm=fomaml loss=non-saturating steps=960 k=10 N=4 B=32 "
-                      "widths=32/32", err)
+                      "dataset=mnist (outer: cosine); generator/discriminator: widths=32/32 "
+                      "inner_lr=0.004/0.004 outer_lr=0.002/0.001", err)
         self.assertEqual(code, 130, err)
         errors = [line for line in err.splitlines() if re.match(r"^E\d{4}", line)
                   and not NO_GPU_CUINIT.match(line)]   # a CUDA build on a machine without a GPU

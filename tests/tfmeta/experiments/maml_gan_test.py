@@ -306,6 +306,30 @@ class InnerLearningRateTest(parameterized.TestCase):
                              [id(v) for v in rates])
             self.assertLen(rates, n)
 
+    def test_layer_scales_are_trained_checkpointed_and_restored(self):
+        # The recipe's loss: under WGAN-GP the critic's output bias has no gradient, no step
+        # and so no scale gradient.
+        config = tiny_config(algorithm="fomaml", loss="non-saturating", layer_scales=True,
+                             steps=3)
+        with tempfile.TemporaryDirectory() as workdir:
+            lib.run(config, workdir)
+            setup, _ = lib.load_run(workdir)
+            for p, model in (("generator", setup.generator),
+                             ("discriminator", setup.discriminator)):
+                scales = getattr(setup.checkpoint, f"{p}_layer_scales")
+                n = len(model.trainable_variables)
+                self.assertLen(scales, n)
+                self.assertEqual([id(v) for v in setup.inner[p].variables],
+                                 [id(v) for v in scales])
+                values = np.array([float(s.numpy()) for s in scales])
+                # Restored from the checkpoint, moved from 1 by the three outer RMSprop steps
+                # (each about the outer rate, 1e-3, times a few).
+                self.assertGreater(np.abs(values - 1.0).min(), 1e-4, f"{p}: {values}")
+                self.assertLess(np.abs(values - 1.0).max(), 0.05, f"{p}: {values}")
+        self.assertIsNone(getattr(lib.build(tiny_config(algorithm="scratch", layer_scales=True),
+                                            (28, 28, 1)).checkpoint, "generator_layer_scales",
+                                  None))
+
     def test_outer_epsilon_lets_tiny_meta_gradients_move_the_metasgd_rates(self):
         # A learned rate's meta-gradient is a product of two gradients: ~1e-9 per entry of the
         # DCGAN's kernels (docs/results/metasgd_gan.md). Keras's RMSprop adds epsilon inside
@@ -373,6 +397,8 @@ class MamlGanErrorsTest(parameterized.TestCase):
         (dict(algorithm="reptile", discriminator_outer_lr=1e-3),
          "`discriminator_outer_lr` applies to the outer RMSprop of maml, fomaml and metasgd, "
          "not `algorithm`=reptile"),
+        (dict(algorithm="metasgd", layer_scales=True),
+         "`layer_scales` applies to maml and fomaml, not `algorithm`=metasgd"),
         (dict(inner_epsilon=0.0), "`inner_epsilon` must be a positive number"),
         (dict(image_size=30), "`image_size` must be a multiple of 4"),
         (dict(grid_steps=(5, 1)), r"`grid_steps` must be increasing integers >= 1 .*\(5, 1\)"),
@@ -435,12 +461,39 @@ class PresetTest(parameterized.TestCase):
     def test_an_explicit_setting_wins_over_the_preset(self):
         config, preset, how = lib.resolve("cpu", {"inner_lr": 0.01, "steps": 5}, None, gpu=True)
         self.assertEqual((preset, how), ("cpu", "given"))
-        self.assertEqual(config, lib.MamlGanConfig(**dict(lib.PRESETS["cpu"].overrides, inner_lr=0.01,
-                                                          steps=5)))
+        self.assertEqual(config, lib.MamlGanConfig(**dict(lib.PRESETS["cpu"].overrides,
+                                                          inner_lr=0.01, steps=5)))
         config, _, _ = lib.resolve("paper", {"algorithm": "metasgd"}, None, gpu=False)
         self.assertEqual((config.algorithm, config.inner_steps), ("metasgd", 1))
         with self.assertRaisesRegex(ValueError, r"`preset`='gpu' is not one of"):
             lib.resolve("gpu", {}, None, gpu=False)
+
+    def test_the_cpu_discriminator_outer_rate_is_half_the_generators_unless_changed(self):
+        def rates(**given):
+            return lib.resolve("cpu", given, None, gpu=False)[0].outer_lrs()
+        self.assertEqual(rates(), {"generator": 2e-3, "discriminator": 1e-3})
+        self.assertEqual(rates(algorithm="maml"), {"generator": 2e-3, "discriminator": 1e-3})
+        # Reptile has no outer RMSprop, and another generator rate is shared by both players
+        # (the recipe before 2026-12-05: --outer_lr=2e-3 --discriminator_outer_lr=2e-3).
+        self.assertEqual(rates(algorithm="reptile"), {"generator": 2e-3, "discriminator": 2e-3})
+        self.assertEqual(rates(outer_lr=1e-3), {"generator": 1e-3, "discriminator": 1e-3})
+        self.assertEqual(rates(outer_lr=1e-3, discriminator_outer_lr=5e-4),
+                         {"generator": 1e-3, "discriminator": 5e-4})
+        self.assertEqual(rates(discriminator_outer_lr=2e-3),
+                         {"generator": 2e-3, "discriminator": 2e-3})
+        with self.assertRaisesRegex(ValueError, "not `algorithm`=reptile"):
+            rates(algorithm="reptile", discriminator_outer_lr=1e-3)
+        self.assertIsNone(lib.resolve("paper", {}, None, gpu=False)[0].discriminator_outer_lr)
+
+    def test_the_cpu_layer_scales_apply_to_maml_and_fomaml_only(self):
+        def scales(**given):
+            return lib.resolve("cpu", given, None, gpu=False)[0].layer_scales
+        self.assertEqual([scales(), scales(algorithm="maml"), scales(algorithm="metasgd"),
+                          scales(algorithm="reptile"), scales(layer_scales=False)],
+                         [True, True, False, False, False])
+        self.assertFalse(lib.resolve("paper", {}, None, gpu=False)[0].layer_scales)
+        with self.assertRaisesRegex(ValueError, "not `algorithm`=reptile"):
+            scales(algorithm="reptile", layer_scales=True)
 
     def test_a_resumed_run_keeps_its_stored_settings_and_checks_explicit_ones(self):
         started = tiny_config(algorithm="fomaml", steps=7)

@@ -22,6 +22,7 @@ from tfmeta.algorithms import MetaLearner
 from tfmeta.data import load_class_dataset
 from tfmeta.experiments.maml_gan.config import MamlGanConfig
 from tfmeta.gan import build_discriminator, build_generator, gan_objective
+from tfmeta.inner_scales import layer_scale_variables, layer_scaled
 
 PLAYERS = ("generator", "discriminator")
 
@@ -60,8 +61,14 @@ def outer_learning_rate(config: MamlGanConfig, base: float):
 def _inner_of_config(config, variables, items):
     lrs = config.inner_lrs()
     extra = config.inner_kwargs(config.inner_optimizer)
-    return {p: inner_lib.get(config.inner_optimizer, learning_rate=lrs[p], **extra)
-            for p in PLAYERS}
+    inner = {p: inner_lib.get(config.inner_optimizer, learning_rate=lrs[p], **extra)
+             for p in PLAYERS}
+    if not config.layer_scales or config.algorithm == "scratch":   # scratch: scales of 1
+        return inner
+    scales = {p: layer_scale_variables(len(variables[p]), name=f"{p}_layer_scale",
+                                       dtype=variables[p][0].dtype) for p in PLAYERS}
+    items.update({f"{p}_layer_scales": scales[p] for p in PLAYERS})
+    return {p: layer_scaled(inner[p], scales[p]) for p in PLAYERS}
 
 
 def _inner_metasgd(config, variables, items):

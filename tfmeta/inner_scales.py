@@ -1,0 +1,60 @@
+"""Meta-learned per-layer step sizes over any inner optimizer.
+
+:func:`layer_scaled` multiplies each parameter tensor's inner step, as the
+base optimizer computes it (SGD, RMSprop or Adam, with its own state), by a
+learned scalar: ``p <- p + s_i * (base(p) - p)``. It is MAML++'s per-layer
+learning rates (Antoniou et al. 2019) without the per-step axis, so an
+adaptation longer than meta-training's (an export serving 80 steps) keeps
+the learned sizes. The scales are meta-variables, trained with the player's
+meta-loss; in first-order MAML only the inner gradients are stopped, so the
+meta-gradient still reaches them (``sum_j delta_j . dL/dp``).
+
+Example:
+    >>> scales = layer_scale_variables(len(params), name="generator_scales")
+    >>> opt = layer_scaled(rmsprop(4e-3), scales)
+    >>> params, state = opt.update(grads, opt.init(params), params)
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import tensorflow as tf
+
+from tfmeta import checks
+from tfmeta.inner import InnerOptimizer
+
+
+def layer_scaled(base: InnerOptimizer, scales: Sequence) -> InnerOptimizer:
+    """``base`` with each parameter tensor's step multiplied by its scalar in ``scales``."""
+    scales = tuple(scales)
+    if not scales:
+        raise ValueError("layer_scaled: scales is empty; pass one scalar variable per parameter "
+                         "tensor (layer_scale_variables)")
+    if base.takes_loss:
+        raise ValueError(f"layer_scaled: the base optimizer {base.name!r} takes the loss; "
+                         f"expected sgd, rmsprop or adam")
+
+    def init(params):
+        if len(params) != len(scales):
+            raise ValueError(f"layer_scaled: {len(scales)} scales for {len(params)} parameter "
+                             f"tensors; expected one per tensor")
+        return base.init(params)
+
+    def update(grads, state, params):
+        stepped, state = base.update(grads, state, params)
+        new = [p + tf.cast(s, p.dtype) * (n - p) for p, n, s in zip(params, stepped, scales)]
+        return new, state
+
+    return InnerOptimizer(init, update, tuple(base.variables) + scales,
+                          f"{base.name}+layer_scales")
+
+
+def layer_scale_variables(count: int, initial: float = 1.0, name: str = "layer_scale",
+                          dtype="float32") -> list:
+    """``count`` trainable scalar ``keras.Variable`` scales, each ``initial`` (1: the base)."""
+    import keras  # local: keeps this module importable without building Keras state
+    checks.count("count", count, minimum=1)
+    checks.positive("initial", initial)
+    return [keras.Variable(tf.constant(initial, dtype), dtype=dtype, name=f"{name}_{i}",
+                           trainable=True) for i in range(count)]

@@ -54,9 +54,9 @@ def field_help(config_class, name: str, presets: Mapping[str, Any], names) -> st
     text = to_flags(settings.help_of(config_class, name), names)
     shown = []
     for preset_name, preset in presets.items():
-        values = sorted({_shown(v) for v in preset.values_of(name)})
-        if values:
-            shown.append(f"--preset={preset_name}: {'/'.join(values)}")
+        if values := [_shown(value) + (f" if {when}" if when else "")
+                      for value, when in preset.shown_values(name)]:
+            shown.append(f"--preset={preset_name}: {', '.join(values)}")
     return text + (f" ({'; '.join(shown)})" if shown else "")
 
 

@@ -63,6 +63,9 @@ class FlagsFromFieldsTest(unittest.TestCase):
         help_text = few_shot.TRAINER.flags["steps"].help
         self.assertIn("--preset=paper: ", help_text)
         self.assertIn("60000", help_text)
+        # A rule's value is shown with its condition, after the preset's own value.
+        scales = maml_gan.TRAINER.flags["layer_scales"].help
+        self.assertIn("(--preset=cpu: True, False if algorithm=metasgd or reptile)", scales)
 
     def test_help_lists_every_flag_and_the_docstring(self):
         status, out, _ = run(hsml, "--helpfull")

@@ -114,6 +114,22 @@ class Rule:
                 return False
         return True
 
+    def condition(self) -> str:
+        """The rule's condition in words, for help texts: ``algorithm=metasgd or reptile``,
+        ``outer_lr not 0.002``."""
+        parts = []
+        for key, want in self.when.items():
+            name = "/".join(key) if isinstance(key, tuple) else key
+            shown = [_words(v) for v in sorted(want, key=repr)] if isinstance(
+                want, (OneOf, NoneOf)) else [_words(want)]
+            relation = " not " if isinstance(want, NoneOf) else "="
+            parts.append(f"{name}{relation}{' or '.join(shown)}")
+        return " and ".join(parts)
+
+
+def _words(value) -> str:
+    return "/".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
@@ -128,6 +144,13 @@ class Preset:
         found = [self.overrides[name]] if name in self.overrides else []
         found += [r.set[name] for r in self.rules if name in r.set]
         return found
+
+    def shown_values(self, name: str) -> list[tuple[Any, str | None]]:
+        """``(value, condition)`` pairs this preset gives field ``name``, in the order they
+        apply (the override first, with condition None; then each rule's, a later one
+        winning), for help texts."""
+        found = [(self.overrides[name], None)] if name in self.overrides else []
+        return found + [(r.set[name], r.condition()) for r in self.rules if name in r.set]
 
 
 class Resolved(NamedTuple):

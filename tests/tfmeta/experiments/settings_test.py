@@ -103,6 +103,12 @@ class SettingsTest(unittest.TestCase):
     def test_preset_values_of_a_field_for_help_texts(self):
         self.assertEqual(PRESETS["cpu"].values_of("steps"), [10, 20])
         self.assertEqual(PRESETS["paper"].values_of("ways"), [])
+        self.assertEqual(PRESETS["cpu"].shown_values("steps"),
+                         [(10, None), (20, "algorithm=protonet")])
+        self.assertEqual(PRESETS["paper"].rules[0].condition(),
+                         "algorithm=maml and ways/shots not 20/1 or 5/1")
+        self.assertEqual(PRESETS["paper"].shown_values("steps"),
+                         [(1000, None), (2000, "ways/shots=20/1")])
 
 
 if __name__ == "__main__":

@@ -141,9 +141,7 @@ class Preset:
 
     def values_of(self, name: str) -> list:
         """Every value this preset may give field ``name`` (for help texts)."""
-        found = [self.overrides[name]] if name in self.overrides else []
-        found += [r.set[name] for r in self.rules if name in r.set]
-        return found
+        return [value for value, _ in self.shown_values(name)]
 
     def shown_values(self, name: str) -> list[tuple[Any, str | None]]:
         """``(value, condition)`` pairs this preset gives field ``name``, in the order they

@@ -374,6 +374,28 @@ class InnerLearningRateTest(parameterized.TestCase):
         np.testing.assert_allclose(moves[1]["discriminator"], moves[0]["discriminator"] / 4,
                                    rtol=1e-3)
 
+    def test_first_order_steps_take_fomamls_meta_gradient_then_mamls(self):
+        # Derivative-order annealing: the first update is fomaml's to the bit, the second
+        # (from the same weights and outer state) departs from fomaml's by about an outer step.
+        kw = dict(algorithm="maml", loss="non-saturating", inner_steps=1, inner_lr=4e-3)
+        splits = lib.load_data(tiny_config())
+        tasks = MetaBatchSampler(splits.train, tasks=2, inner_steps=1, batch_size=8, seed=0)(0)
+        runs = {}
+        for name, overrides in (("annealed", dict(first_order_steps=1)),
+                                ("fomaml", dict(algorithm="fomaml")), ("maml", {})):
+            setup = lib.build(tiny_config(**dict(kw, **overrides)), splits.train.image_shape)
+            runs[name] = [(setup.learner.train_step(tasks), _weights(setup))[1]
+                          for _ in range(2)]
+
+        def gap(a, b):
+            return max(float(np.abs(x - y).max()) for x, y in zip(a, b))
+        self.assertEqual(gap(runs["annealed"][0], runs["fomaml"][0]), 0.0)
+        self.assertGreater(gap(runs["annealed"][0], runs["maml"][0]), 1e-4)
+        self.assertGreater(gap(runs["annealed"][1], runs["fomaml"][1]), 1e-4)
+        # A run draws its random-init grid row from the same config as scratch.
+        annealed = tiny_config(algorithm="maml", first_order_steps=1)
+        self.assertEqual(dataclasses.replace(annealed, algorithm="scratch").first_order_steps, 1)
+
     def test_older_run_without_the_field_has_one_inner_lr(self):
         config = tiny_config()
         with tempfile.TemporaryDirectory() as workdir:
@@ -399,6 +421,10 @@ class MamlGanErrorsTest(parameterized.TestCase):
          "not `algorithm`=reptile"),
         (dict(algorithm="metasgd", layer_scales=True),
          "`layer_scales` applies to maml and fomaml, not `algorithm`=metasgd"),
+        (dict(algorithm="fomaml", first_order_steps=100),
+         "`first_order_steps` .* applies to maml, not `algorithm`=fomaml"),
+        (dict(algorithm="maml", first_order_steps=-1),
+         "`first_order_steps` must be an integer >= 0, got -1"),
         (dict(inner_epsilon=0.0), "`inner_epsilon` must be a positive number"),
         (dict(image_size=30), "`image_size` must be a multiple of 4"),
         (dict(grid_steps=(5, 1)), r"`grid_steps` must be increasing integers >= 1 .*\(5, 1\)"),

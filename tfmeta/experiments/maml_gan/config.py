@@ -101,6 +101,10 @@ class MamlGanConfig:
         'Multi-step loss weights: uniform (paper 000), final (original MAML), annealed '
         '(uniform decaying to final over `anneal_steps`).', choices=STEP_WEIGHTS)
     anneal_steps: int = setting(1000, 'Meta-updates of the annealed schedule.')
+    first_order_steps: int = setting(0,
+        "maml only: derivative-order annealing (MAML++): the first `first_order_steps` "
+        'meta-updates use the first-order meta-gradient (fomaml\'s, faster), the rest the '
+        'second-order one. 0: second order throughout.')
     steps: int = setting(20000, 'Total meta-updates of the run.')
     seed: int = setting(0, 'Seed of initialization and task stream.')
     jit_compile: bool = setting(False,
@@ -154,6 +158,10 @@ class MamlGanConfig:
             if self.algorithm == "reptile":   # scratch has no outer step: nothing to refuse
                 raise ValueError(f"`discriminator_outer_lr` applies to the outer RMSprop of "
                                  f"maml, fomaml and metasgd, not `algorithm`={self.algorithm}")
+        checks.count("first_order_steps", self.first_order_steps, minimum=0)
+        if self.first_order_steps and self.algorithm not in ("maml", "scratch"):
+            raise ValueError(f"`first_order_steps` (derivative-order annealing) applies to "
+                             f"maml, not `algorithm`={self.algorithm}")   # scratch: no update
         if self.layer_scales and self.algorithm in ("metasgd", "reptile"):
             raise ValueError(f"`layer_scales` applies to maml and fomaml, not "
                              f"`algorithm`={self.algorithm}")   # scratch: nothing to learn

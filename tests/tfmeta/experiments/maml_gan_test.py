@@ -436,6 +436,21 @@ class MamlGanErrorsTest(parameterized.TestCase):
         with self.assertRaisesRegex(ValueError, message):
             tiny_config(**overrides)
 
+    @parameterized.parameters(
+        dict(algorithm="maml", first_order_steps=5, layer_scales=True,
+             discriminator_outer_lr=1e-3),
+        dict(algorithm="fomaml", layer_scales=True, discriminator_outer_lr=1e-3),
+        dict(algorithm="metasgd", discriminator_outer_lr=1e-3),
+        dict(algorithm="reptile", inner_order="discriminator_first", inner_optimizer="sgd"),
+    )
+    def test_every_algorithms_own_settings_hold_for_its_random_init_grid_row(self, **own):
+        # A run draws its grids' random-init rows from its own config as `scratch`: a
+        # setting refused for scratch would stop every run that gives it.
+        config = tiny_config(**own)
+        scratch = dataclasses.replace(config, algorithm="scratch")
+        self.assertEqual({k: getattr(scratch, k) for k in own if k != "algorithm"},
+                         {k: v for k, v in own.items() if k != "algorithm"})
+
     def test_unknown_dataset_names_it(self):
         with self.assertRaisesRegex(ValueError, "mnsit"):
             lib.load_data(tiny_config(dataset="mnsit"))

@@ -143,7 +143,8 @@ def build(config: MamlGanConfig, image_shape, seed: int | None = None) -> MamlGa
                               algorithm=algorithm, inner_steps=config.inner_steps,
                               step_weights=config.step_weights,
                               anneal_steps=config.anneal_steps,
-                              first_order_steps=config.first_order_steps, jit_compile=config.jit_compile,
+                              first_order_steps=config.first_order_steps,
+                              jit_compile=config.jit_compile,
                               remat=config.remat and algorithm != "reptile")
         items["step"] = learner.step
         items.update({f"{p}_optimizer": opt for p, opt in learner.outer.items()})

@@ -13,10 +13,14 @@ computed exactly as the reference (``../shared/peers/torch_mamlgan.py``):
    ``gp_weight * gradient_penalty`` with mixing weights
    ``eps = stateless_uniform([B, 1, 1, 1], seed=stateless_fold_in(seed, 1))``.
 
-The same ``z`` and ``fake`` feed both players' losses, and there are no
-stop-gradients: the discriminator loss depends on the generator's parameters
+The same ``z`` and ``fake`` feed both players' losses, and by default there are
+no stop-gradients: the discriminator loss depends on the generator's parameters
 through ``fake`` and vice versa. The engine differentiates each player's loss
-with respect to that player's parameters only. Every random draw is a function
+with respect to that player's parameters only. With ``detach_fakes=True`` the
+discriminator's loss takes ``stop_gradient(fake)`` (PyTorch GAN code's
+``fake.detach()``): the same values and inner gradients, but a second-order
+meta-gradient then has no cross-player terms (the discriminator's adaptation no
+longer depends on the generator's parameters). Every random draw is a function
 of ``seed``, so equal seeds give equal losses.
 
 Latents take the dtype of the generator's parameters and the mixing weights the
@@ -102,7 +106,8 @@ def gan_objective(generator: keras.Model,
                   gp_weight: float = 10.0,
                   batch_size: Optional[int] = None,
                   latent_dim: Optional[int] = None,
-                  inner_order: str = "simultaneous") -> Objective:
+                  inner_order: str = "simultaneous",
+                  detach_fakes: bool = False) -> Objective:
     """Builds ``objective(params, batch, seed) -> {"generator": g, "discriminator": d}``.
 
     Args:
@@ -121,6 +126,10 @@ def gan_objective(generator: keras.Model,
         generator steps against the stepped discriminator, on the same latents);
         set as the objective's ``player_order``
         (:func:`tfmeta.algorithms.step.player_order`).
+      detach_fakes: the discriminator's loss (and gradient penalty) sees the
+        generated images as constants. Changes no loss value and no first-order
+        gradient; removes the cross-player terms of a second-order
+        meta-gradient (through the discriminator's adaptation to the generator).
 
     Returns:
       The objective. ``params`` maps ``"generator"`` and ``"discriminator"`` to
@@ -177,10 +186,15 @@ def gan_objective(generator: keras.Model,
 
         real_out = critic(real)
         fake_out = critic(fake)
+        if detach_fakes:   # the generator's loss keeps `fake_out`; the discriminator's:
+            fake = tf.stop_gradient(fake)
+            d_fake_out = critic(fake)
+        else:
+            d_fake_out = fake_out
 
         if loss == "wgan-gp":
             g_loss = gan_losses.wasserstein_generator_loss(fake_out)
-            d_loss = gan_losses.wasserstein_discriminator_loss(real_out, fake_out)
+            d_loss = gan_losses.wasserstein_discriminator_loss(real_out, d_fake_out)
             if gp_weight:
                 _check_same_batch(real, fake)
                 if fake.dtype != real.dtype:
@@ -191,10 +205,10 @@ def gan_objective(generator: keras.Model,
                 d_loss += gp_weight * gan_losses.gradient_penalty(critic, real, fake, eps)
         elif loss == "minimax":
             g_loss = gan_losses.minimax_generator_loss(fake_out)
-            d_loss = gan_losses.minimax_discriminator_loss(real_out, fake_out)
+            d_loss = gan_losses.minimax_discriminator_loss(real_out, d_fake_out)
         else:  # "non-saturating"
             g_loss = gan_losses.nonsaturating_generator_loss(fake_out)
-            d_loss = gan_losses.nonsaturating_discriminator_loss(real_out, fake_out)
+            d_loss = gan_losses.nonsaturating_discriminator_loss(real_out, d_fake_out)
         return {"generator": g_loss, "discriminator": d_loss}
 
     if inner_order == "discriminator_first":

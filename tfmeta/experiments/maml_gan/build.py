@@ -127,12 +127,16 @@ def build(config: MamlGanConfig, image_shape, seed: int | None = None) -> MamlGa
                                 seed=seed)
     discriminator = build_discriminator(image_shape, config.discriminator_width,
                                         seed=seed + 1000)
+    recipe = _ALGORITHMS[config.algorithm]
+    # Detached fakes change only a second-order meta-gradient (maml's, metasgd's): elsewhere
+    # the discriminator's second pass over the fakes would cost time for the same numbers.
+    detach = config.detach_fakes and recipe.learner_algorithm == "maml"
     objective = gan_objective(generator, discriminator, loss=config.loss,
-                              gp_weight=config.gp_weight, inner_order=config.inner_order)
+                              gp_weight=config.gp_weight, inner_order=config.inner_order,
+                              detach_fakes=detach)
     models = {"generator": generator, "discriminator": discriminator}
     variables = {p: m.trainable_variables for p, m in models.items()}
     items: dict[str, Any] = dict(models)
-    recipe = _ALGORITHMS[config.algorithm]
     inner = recipe.inner(config, variables, items)
     learner = None
     if recipe.outer is None:

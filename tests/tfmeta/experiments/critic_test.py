@@ -1,4 +1,5 @@
-"""The critic's regularization: affine augmentation, AdamW weight decay, label smoothing, checks."""
+"""The critic's regularization: affine and binarizing augmentation, AdamW weight decay, label
+smoothing, checks."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from tests import shared
 from tfmeta.data import load_class_dataset
 from tfmeta.eval.critic import evaluate_critic, load_critic, save_critic
 from tfmeta.experiments.critic import (CriticConfig, critic_data, make_optimizer, random_affine,
-                                       train_critic, training_batches)
+                                       random_binarize, train_critic, training_batches)
 from tfmeta.nets.resnet import build_critic
 
 AFFINE = dict(max_shift=2.0, max_rotation=10.0, max_zoom=0.1)
@@ -146,6 +147,7 @@ def test_heldout_unaugmented_settings_recorded_and_weight_decay_shrinks_only_the
     ({"augment_shift": -1.0}, "`augment_shift` must be a finite number >= 0, got -1.0"),
     ({"augment_rotation": 181.0}, "`augment_rotation` must be in [0, 180], got 181.0"),
     ({"augment_zoom": 1.0}, "`augment_zoom` must be in [0, 1), got 1.0"),
+    ({"augment_binarize": 1.5}, "`augment_binarize` must be in [0, 1], got 1.5"),
     ({"weight_decay": -0.1}, "`weight_decay` must be a finite number >= 0, got -0.1"),
     ({"weight_decay": float("nan")}, "`weight_decay` must be a finite number >= 0, got nan"),
     ({"label_smoothing": 1.0}, "`label_smoothing` must be in [0, 1), got 1.0"),
@@ -169,3 +171,35 @@ def test_a_critic_saved_before_the_regularization_settings_still_loads(tmp_path)
     assert info["config"] == old_config and loaded(tf.zeros([1, 28, 28, 1])).shape == (1, 10)
     config = CriticConfig(**info["config"])          # old settings mean: no regularization
     assert (config.augment, config.weight_decay, config.label_smoothing) == ("none", 0.0, 0.0)
+
+
+def test_binarize_thresholds_the_chosen_share_at_a_level_and_leaves_the_rest():
+    images, labels = _coded_images(n=400)
+    whole = random_binarize(images, tf.constant([0, 1]), fraction=1.0).numpy()
+    assert set(np.unique(whole)) == {-1.0, 1.0}
+    # Each image is cut at one level in [-0.5, 0.5]: every white pixel above every black one.
+    for x, b in zip(images, whole):
+        white, black = x[b > 0], x[b < 0]
+        assert white.min() > black.max() and black.max() <= 0.5 and white.min() >= -0.5
+    np.testing.assert_array_equal(
+        random_binarize(images, tf.constant([0, 1]), fraction=0.0).numpy(), images)
+    half = random_binarize(images, tf.constant([0, 1]), fraction=0.5).numpy()
+    changed = np.abs(half - images).max(axis=(1, 2, 3)) > 0
+    assert 150 < changed.sum() < 250
+    np.testing.assert_array_equal(half[~changed], images[~changed])
+    np.testing.assert_array_equal(
+        half, random_binarize(images, tf.constant([0, 1]), fraction=0.5).numpy())
+    # In training batches: on top of the affine, the affine's own draws unchanged.
+    affine = _epochs(CriticConfig(batch_size=16, augment="affine"), images[:40], labels[:40], 1)
+    both = _epochs(CriticConfig(batch_size=16, augment="affine", augment_binarize=0.5),
+                   images[:40], labels[:40], 1)
+    binarized = 0
+    for (x_a, y_a), (x_b, y_b) in zip(affine[0], both[0]):
+        np.testing.assert_array_equal(y_a, y_b)
+        same = np.abs(x_a - x_b).max(axis=(1, 2, 3)) == 0
+        assert set(np.unique(x_b[~same])) <= {-1.0, 1.0}
+        binarized += int((~same).sum())
+    assert 8 < binarized < 32
+    alone = _epochs(CriticConfig(batch_size=16, augment_binarize=1.0), images[:40], labels[:40], 1)
+    for x, y in alone[0]:
+        assert set(np.unique(x)) == {-1.0, 1.0}

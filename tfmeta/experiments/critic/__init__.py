@@ -15,12 +15,12 @@ Example:
 """
 
 from tfmeta.eval.critic import load_critic, save_critic
-from tfmeta.experiments.critic.augment import random_affine
+from tfmeta.experiments.critic.augment import random_affine, random_binarize
 from tfmeta.experiments.critic.config import AUGMENTATIONS, CriticConfig
 from tfmeta.experiments.critic.data import CriticData, critic_data, heldout_count
 from tfmeta.experiments.critic.train import (Progress, make_optimizer, train_critic,
                                              training_batches)
 
 __all__ = ["AUGMENTATIONS", "CriticConfig", "CriticData", "Progress", "critic_data",
-           "heldout_count", "load_critic", "make_optimizer", "random_affine", "save_critic",
-           "train_critic", "training_batches"]
+           "heldout_count", "load_critic", "make_optimizer", "random_affine", "random_binarize",
+           "save_critic", "train_critic", "training_batches"]

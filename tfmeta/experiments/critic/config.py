@@ -90,6 +90,11 @@ class CriticConfig:
     augment_zoom: float = setting(0.1,
         'With `augment`=affine: largest relative change of scale about the image centre, in '
         '[0, 1) (0.1: scale 0.9 to 1.1).')
+    augment_binarize: float = setting(0.0,
+        'Chance of each training image to be thresholded to black and white at a random level '
+        '(uniform in [-0.5, 0.5]) in every epoch, after `augment`, in [0, 1]: the critic then '
+        'reads the shape of a stroke, not its anti-aliased grey (generated strokes are nearly '
+        'binary). 0: off.')
     weight_decay: float = setting(0.0,
         'Decoupled weight decay (AdamW) of the kernels: each step multiplies them by 1 - '
         'learning_rate * weight_decay; biases and BatchNorm parameters are not decayed. 0: '
@@ -115,6 +120,7 @@ class CriticConfig:
         checks.positive("augment_shift", self.augment_shift, allow_zero=True)
         _check_range("augment_rotation", self.augment_rotation, 180.0, closed=True)
         _check_range("augment_zoom", self.augment_zoom, 1.0)
+        _check_range("augment_binarize", self.augment_binarize, 1.0, closed=True)
         checks.positive("weight_decay", self.weight_decay, allow_zero=True)
         _check_range("label_smoothing", self.label_smoothing, 1.0)
 

@@ -20,12 +20,15 @@ import tensorflow as tf
 
 from tfmeta.data import ClassDataset, ClassDatasetSplits, load_class_dataset
 from tfmeta.eval.critic import evaluate_critic
-from tfmeta.experiments.critic.augment import random_affine
+from tfmeta.experiments.critic.augment import random_affine, random_binarize
 from tfmeta.experiments.critic.config import CriticConfig
 from tfmeta.experiments.critic.data import critic_data
 from tfmeta.nets.resnet import build_critic
 
 __all__ = ["Progress", "make_optimizer", "train_critic", "training_batches"]
+
+# Added to the seed of the binarization's draws, apart from the affine's.
+_BINARIZE_STREAM = 7919
 
 # progress(epoch, step, steps_per_epoch, metrics); see train_critic.
 Progress = Callable[[int, int, int, dict], None]
@@ -143,8 +146,10 @@ def training_batches(images: np.ndarray, labels: np.ndarray, config: CriticConfi
     and ``config.augment_zoom``) with the stateless seed ``[config.seed, k]``
     for the ``k``-th batch of the run (counting from 0 over all epochs), so
     every epoch sees new variants and the same config gives the same images.
-    Labels are never changed; with ``"none"`` the batches are the images as
-    they are.
+    With ``config.augment_binarize`` that share of the images is then
+    thresholded to black and white (:func:`.augment.random_binarize`, seed
+    ``[config.seed + 7919, k]``). Labels are never changed; with ``"none"``
+    and no binarization the batches are the images as they are.
 
     Args:
       images: float32 ``[n, H, W, C]`` training images.
@@ -160,7 +165,7 @@ def training_batches(images: np.ndarray, labels: np.ndarray, config: CriticConfi
         >>> for x, y in batches(1): ...
     """
     dataset = _train_dataset(images, labels, config.batch_size, config.seed)
-    if config.augment == "none":
+    if config.augment == "none" and not config.augment_binarize:
         return lambda epoch: dataset
     steps_per_epoch = -(-len(labels) // config.batch_size)
     seed = tf.constant(config.seed, tf.int64)
@@ -170,10 +175,15 @@ def training_batches(images: np.ndarray, labels: np.ndarray, config: CriticConfi
 
         def augment(i, batch):
             x, y = batch
-            return random_affine(x, tf.stack([seed, first + i]),
-                                 max_shift=config.augment_shift,
-                                 max_rotation=config.augment_rotation,
-                                 max_zoom=config.augment_zoom), y
+            if config.augment == "affine":
+                x = random_affine(x, tf.stack([seed, first + i]),
+                                  max_shift=config.augment_shift,
+                                  max_rotation=config.augment_rotation,
+                                  max_zoom=config.augment_zoom)
+            if config.augment_binarize:   # its own draws: the affine's stay as they were
+                x = random_binarize(x, tf.stack([seed + _BINARIZE_STREAM, first + i]),
+                                    fraction=config.augment_binarize)
+            return x, y
 
         return (dataset.enumerate()
                 .map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -10,6 +10,7 @@ smallest learner without an inner loop (a ``tfmeta.types.Learner``).
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfmeta import functional
@@ -96,6 +97,25 @@ def regression_task(steps: int, batch: int = 6, seed: int = 1, dtype=tf.float64,
 
 def variables(models):
     return {p: list(m.trainable_variables) for p, m in models.items()}
+
+
+def assert_matches_finite_differences(models, grads, loss_of, player: str, *, h: float = 1e-6,
+                                      label: str = "", seed: int = 0):
+    """Checks ``grads[player]`` (one per trainable variable of ``models[player]``) against
+    central finite differences of ``loss_of()`` (a float, read at the variables' current
+    values) along one random direction per variable, to rtol 1e-5."""
+    rng = np.random.default_rng(seed)
+    for i, variable in enumerate(models[player].trainable_variables):
+        direction = rng.standard_normal(variable.shape)
+        analytic = float(np.sum(grads[player][i].numpy() * direction))
+        base = variable.numpy().copy()
+        values = []
+        for sign in (1.0, -1.0):
+            variable.assign(base + sign * h * direction)
+            values.append(float(loss_of()))
+        variable.assign(base)
+        np.testing.assert_allclose(analytic, (values[0] - values[1]) / (2 * h), rtol=1e-5,
+                                   atol=1e-9, err_msg=f"{label} {player} tensor {i}")
 
 
 def toy_classifier(ways: int = 3, features: int = FEATURES, dtype: str = "float64",

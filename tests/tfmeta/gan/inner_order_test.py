@@ -73,21 +73,11 @@ class InnerOrderTest(parameterized.TestCase):
         inner = inner_lib.rmsprop(0.05, epsilon=1e-3)
         grads, _, _ = meta_gradients(objective, toys.variables(models), task, inner,
                                      inner_steps=2)
-        rng = np.random.default_rng(0)
         for player in PLAYERS:
-            for i, variable in enumerate(models[player].trainable_variables):
-                direction = rng.standard_normal(variable.shape)
-                analytic = float(np.sum(grads[player][i].numpy() * direction))
-                base = variable.numpy().copy()
-                values = []
-                for sign in (1.0, -1.0):
-                    variable.assign(base + sign * H * direction)
-                    values.append(float(maml_losses(objective, _params(models), task, inner,
-                                                    inner_steps=2)[player]))
-                variable.assign(base)
-                numeric = (values[0] - values[1]) / (2 * H)
-                np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-9,
-                                           err_msg=f"{loss} {player} tensor {i}")
+            toys.assert_matches_finite_differences(
+                models, grads, lambda: maml_losses(objective, _params(models), task, inner,
+                                                   inner_steps=2)[player],
+                player, h=H, label=loss)
 
     def test_unknown_orders_are_refused(self):
         models, objective = _tiny_gan("minimax", "simultaneous")

@@ -533,6 +533,17 @@ class PresetTest(parameterized.TestCase):
         with self.assertRaisesRegex(ValueError, "not `algorithm`=reptile"):
             scales(algorithm="reptile", layer_scales=True)
 
+    def test_the_cpu_preset_detaches_the_fakes_and_floors_second_orders_inner_epsilon(self):
+        def settings(**given):
+            config = lib.resolve("cpu", given, None, gpu=False)[0]
+            return config.detach_fakes, config.inner_epsilon
+        self.assertEqual(settings(), (True, 1e-7))
+        self.assertEqual(settings(algorithm="maml"), (True, 1e-3))
+        self.assertEqual(settings(algorithm="maml", inner_epsilon=1e-7, detach_fakes=False),
+                         (False, 1e-7))
+        paper = lib.resolve("paper", {"algorithm": "maml"}, None, gpu=False)[0]
+        self.assertEqual((paper.detach_fakes, paper.inner_epsilon), (False, 1e-7))
+
     def test_a_resumed_run_keeps_its_stored_settings_and_checks_explicit_ones(self):
         started = tiny_config(algorithm="fomaml", steps=7)
         with tempfile.TemporaryDirectory() as workdir:

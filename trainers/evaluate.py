@@ -47,9 +47,10 @@ flags.DEFINE_integer("samples", 4096, "Generated samples scored per task (paper:
 flags.DEFINE_list("adapt_steps", ["10"], "Adaptation steps per task (paper: 10); several, "
                   "comma-separated (e.g. 1,5,10,20,40,80), score each task at every count "
                   "along one adaptation to the largest.")
-flags.DEFINE_enum("checkpoints", "latest", ["latest", "all"], "Score each run's latest "
-                  "checkpoint, or every checkpoint it kept (train with --keep_checkpoints and "
-                  "--checkpoint_every to keep them): how quality grows with meta-updates.")
+flags.DEFINE_string("checkpoints", "latest", "latest, all, or meta-update counts separated "
+                    "by commas (e.g. 900,3600): score each run's latest checkpoint, every "
+                    "checkpoint it kept (train with --keep_checkpoints and --checkpoint_every "
+                    "to keep them: how quality grows with meta-updates), or those named.")
 flags.DEFINE_integer("support_size", 32, "Number of images of a task available for "
                      "adaptation (a count, not a folder; each step draws the run's batch_size "
                      "of them; capped at the class size, e.g. Omniglot's 20).", lower_bound=1)
@@ -94,7 +95,7 @@ def main(argv):
         io.write_json(FLAGS.out, rows)
         table = markdown_table(rows)
         io.write_text(os.path.splitext(FLAGS.out)[0] + ".md", table)
-        if len(adapt_steps) > 1 or FLAGS.checkpoints == "all":
+        if len(adapt_steps) > 1 or FLAGS.checkpoints == "all" or "," in FLAGS.checkpoints:
             quality_curves(rows, os.path.splitext(FLAGS.out)[0] + ".png")
     except (ValueError, OSError) as e:
         sys.exit(f"error: {common.to_flags(str(e))}")

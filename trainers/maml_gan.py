@@ -32,6 +32,8 @@ def describe(config: experiment.MamlGanConfig) -> str:
     reptile = config.algorithm == "reptile"   # one outer step size for both players
     shared = f" reptile_step_size={config.reptile_step_size:g}" if reptile else ""
     outer = "" if reptile else f" outer_lr={outer['generator']:g}/{outer['discriminator']:g}"
+    if config.discriminator_meta_steps is not None:
+        outer += f" (discriminator held after {config.discriminator_meta_steps} meta-updates)"
     return (f"maml_gan: algorithm={config.algorithm} loss={config.loss} steps={config.steps} "
             f"k={config.inner_steps} N={config.meta_batch_size} B={config.batch_size} "
             f"dataset={config.dataset}{shared} (outer: {config.outer_lr_schedule}); "

@@ -177,6 +177,11 @@ class MamlGanCliTest(unittest.TestCase):
         self.assertEqual(errors, [])
         self.assertNotRegex(err, r"(?m)^[IW]\d{4} ")
 
+    def test_the_banner_names_a_held_discriminator(self):
+        config = lib.MamlGanConfig(algorithm="maml", discriminator_meta_steps=3600)
+        self.assertIn(" (discriminator held after 3600 meta-updates)", maml_gan.describe(config))
+        self.assertNotIn("held", maml_gan.describe(lib.MamlGanConfig(algorithm="maml")))
+
     def test_a_workdir_that_is_a_file_is_one_error_line(self):
         with tempfile.NamedTemporaryFile() as f:
             code, _, err = run(maml_gan, f"--workdir={f.name}", "--nodownload")

@@ -28,7 +28,8 @@ from tfmeta.eval.sources import adapted_source, real_source, served_source
 from tfmeta.eval.table import markdown_table
 from tfmeta.experiments import maml_gan as lib
 from tfmeta.experiments.maml_gan.evaluate import (EvaluationRequest, evaluate_runs,
-                                                  generator_source, generator_sources)
+                                                  generator_source, generator_sources,
+                                                  selected_checkpoints)
 
 TINY_RUN = dict(dataset="mnist", download=False, inner_steps=2, meta_batch_size=2, batch_size=8,
                 generator_width=8, discriminator_width=8, latent_dim=16, checkpoint_every=2,
@@ -358,6 +359,18 @@ class StepCurvesTest(parameterized.TestCase):
             self.assertEqual(len(latest), 1)
             for key in ("nll", "accuracy", "frechet"):
                 self.assertAlmostEqual(latest[0][key], rows[5][key], places=4)
+            # Named checkpoints are those rows again, in meta-update order.
+            named = evaluate_runs(EvaluationRequest(
+                runs=(runs["maml"],), critic=tiny_critic_dir(), tasks=2, samples=16,
+                support_size=16, adapt_steps=(1, 2), real=False, data_dir=str(tfds_dir()),
+                download=False, checkpoints="2,0"))
+            self.assertEqual([(r["step"], r["adapt_steps"]) for r in named],
+                             [(0, 1), (0, 2), (2, 1), (2, 2)])
+            for got, want in zip(named, rows[:2] + rows[4:]):
+                self.assertAlmostEqual(got["nll"], want["nll"], places=4)
+            with self.assertRaisesRegex(ValueError, r"`checkpoints`='3': run .* kept no "
+                                        r"checkpoint at 3 \(it kept 0, 1, 2\)"):
+                selected_checkpoints(runs["maml"], "3")
 
     @parameterized.parameters("0", "1,x", "")
     def test_bad_step_counts_are_refused_in_one_line(self, value):
@@ -370,8 +383,10 @@ class StepCurvesTest(parameterized.TestCase):
                                    f"comma-separated")
 
     def test_request_refuses_unknown_checkpoint_choice_and_bad_counts(self):
-        with self.assertRaisesRegex(ValueError, "`checkpoints`='some'; expected 'latest' or"):
-            EvaluationRequest(runs=("r",), critic="c", checkpoints="some")
+        for bad in ("some", "1,x", "-3"):
+            with self.assertRaisesRegex(ValueError, f"`checkpoints`='{bad}'; expected 'latest', "
+                                        "'all' or meta-update counts separated by commas"):
+                EvaluationRequest(runs=("r",), critic="c", checkpoints=bad)
         with self.assertRaisesRegex(ValueError, r"`adapt_steps`=\(0, 3\); expected one or more"):
             EvaluationRequest(runs=("r",), critic="c", adapt_steps=(0, 3))
         self.assertEqual(EvaluationRequest(runs=("r",), critic="c", adapt_steps=(5, 1, 5))

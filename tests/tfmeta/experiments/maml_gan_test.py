@@ -374,6 +374,41 @@ class InnerLearningRateTest(parameterized.TestCase):
         np.testing.assert_allclose(moves[1]["discriminator"], moves[0]["discriminator"] / 4,
                                    rtol=1e-3)
 
+    def test_discriminator_meta_steps_hold_the_discriminator_after_that_many_updates(self):
+        # Real meta-updates of a plain run, whose checkpoint is resumed with the discriminator
+        # held after 1: it moved in the first update and not in the second; the generator's
+        # initialization moved in both, and its outer state came back from the checkpoint.
+        splits = lib.load_data(tiny_config())
+        sampler = MetaBatchSampler(splits.train, tasks=2, inner_steps=1, batch_size=8, seed=0)
+        plain = lib.build(tiny_config(inner_steps=1), splits.train.image_shape)
+        players = plain.learner.players
+
+        def weights(setup):
+            return {p: [v.numpy().copy() for v in setup.learner.targets[p]] for p in players}
+
+        def moved(a, b, player):
+            return max(float(np.abs(x - y).max()) for x, y in zip(a[player], b[player]))
+        snapshots = [weights(plain)]
+        plain.learner.train_step(sampler(0))
+        snapshots.append(weights(plain))
+        config = tiny_config(inner_steps=1, discriminator_meta_steps=1)
+        with tempfile.TemporaryDirectory() as workdir:
+            path = plain.checkpoint.save(os.path.join(workdir, "ckpt"))
+            held = lib.build(config, splits.train.image_shape)
+            held.checkpoint.restore(path).assert_existing_objects_matched()
+            lib.write_config(tiny_config(inner_steps=1), workdir)
+            lib.check_workdir(config, workdir)   # resumable: it may change
+        self.assertEqual(moved(snapshots[1], weights(held), "generator"), 0.0)
+        self.assertEqual(int(held.learner.outer["discriminator"].iterations), 1)
+        held.learner.train_step(sampler(1))
+        snapshots.append(weights(held))
+        self.assertGreater(moved(snapshots[0], snapshots[1], "discriminator"), 1e-5)
+        self.assertEqual(moved(snapshots[1], snapshots[2], "discriminator"), 0.0)
+        for a, b in zip(snapshots, snapshots[1:]):
+            self.assertGreater(moved(a, b, "generator"), 1e-5)
+        self.assertEqual(held.learner.learning_rates()["discriminator"], 0.0)
+        self.assertAlmostEqual(held.learner.learning_rates()["generator"], config.outer_lr)
+
     def test_first_order_steps_take_fomamls_meta_gradient_then_mamls(self):
         # Derivative-order annealing: the first update is fomaml's to the bit, the second
         # (from the same weights and outer state) departs from fomaml's by about an outer step.
@@ -415,6 +450,11 @@ class MamlGanErrorsTest(parameterized.TestCase):
         (dict(discriminator_outer_lr=-1e-3), "`discriminator_outer_lr` must be a positive number"),
         (dict(algorithm="reptile", discriminator_outer_lr=1e-3),
          "`discriminator_outer_lr` applies to the outer RMSprop of maml, fomaml and metasgd, "
+         "not `algorithm`=reptile"),
+        (dict(discriminator_meta_steps=-1),
+         "`discriminator_meta_steps` must be an integer >= 0, got -1"),
+        (dict(algorithm="reptile", discriminator_meta_steps=10),
+         "`discriminator_meta_steps` applies to the outer RMSprop of maml, fomaml and metasgd, "
          "not `algorithm`=reptile"),
         (dict(algorithm="metasgd", layer_scales=True),
          "`layer_scales` applies to maml and fomaml, not `algorithm`=metasgd"),

@@ -58,6 +58,27 @@ def outer_learning_rate(config: MamlGanConfig, base: float):
                                                   alpha=0.0)
 
 
+class HeldRMSprop(keras.optimizers.RMSprop):
+    """RMSprop that takes its first ``hold_after`` updates at its rate, and later ones at 0.
+
+    The rate (a float or a schedule) stays the optimizer's own, so a checkpoint of a
+    plain RMSprop restores into it and back: a run may start holding when resumed.
+    """
+
+    def __init__(self, *args, hold_after: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hold_after = hold_after
+
+    @property
+    def learning_rate(self):
+        rate = super().learning_rate
+        return tf.where(self.iterations < self.hold_after, rate, tf.zeros_like(rate))
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        keras.optimizers.RMSprop.learning_rate.fset(self, value)
+
+
 def _inner_of_config(config, variables, items):
     lrs = config.inner_lrs()
     extra = config.inner_kwargs(config.inner_optimizer)
@@ -93,7 +114,15 @@ def _rmsprop_outer(config):
     def rmsprop(base):
         return keras.optimizers.RMSprop(outer_learning_rate(config, base), rho=0.9,
                                         epsilon=config.outer_epsilon)
+
+    def held(base):   # the discriminator's: 0 after `discriminator_meta_steps`
+        return HeldRMSprop(outer_learning_rate(config, base), rho=0.9,
+                           epsilon=config.outer_epsilon,
+                           hold_after=config.discriminator_meta_steps)
     rates = config.outer_lrs()
+    if config.discriminator_meta_steps is not None:
+        return {"generator": rmsprop(rates["generator"]),
+                "discriminator": held(rates["discriminator"])}
     if rates["discriminator"] == rates["generator"]:
         return lambda: rmsprop(config.outer_lr)
     return {p: rmsprop(rates[p]) for p in PLAYERS}   # built by the learner, in its scope

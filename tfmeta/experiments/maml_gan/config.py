@@ -32,7 +32,7 @@ GRID_SUPPORT = 32          # images a grid's class adapts on (evaluation's `supp
 # Fields that may change between a run and its resumption; all others must match.
 RESUMABLE_FIELDS = ("steps", "data_dir", "download", "checkpoint_every", "keep_checkpoints",
                     "sample_every", "summary_every", "grid_samples", "grid_steps", "remat",
-                    "serve_steps")
+                    "serve_steps", "discriminator_meta_steps")
 
 _COUNTS = ("inner_steps", "meta_batch_size", "batch_size", "anneal_steps", "latent_dim",
            "generator_width", "discriminator_width", "image_size", "checkpoint_every",
@@ -90,6 +90,10 @@ class MamlGanConfig:
     discriminator_outer_lr: float | None = setting(None,
         "The discriminator's own outer learning rate, under the same `outer_lr_schedule` "
         '(maml, fomaml, metasgd; default: `outer_lr` for both players).')
+    discriminator_meta_steps: int | None = setting(None,
+        "Meta-updates of the discriminator's initialization: after this many its outer "
+        "learning rate is 0 (held where it is) while the generator's meta-training goes on "
+        '(maml, fomaml, metasgd; default: every meta-update). May change when resuming.')
     outer_lr_schedule: str = setting("constant",
         'constant (paper 000), or cosine: the outer learning rate (reptile: the step size) '
         'decays from its value to 0 at `steps`. With cosine, `steps` cannot change when '
@@ -162,6 +166,11 @@ class MamlGanConfig:
             checks.positive("discriminator_outer_lr", self.discriminator_outer_lr)
             if self.algorithm == "reptile":   # scratch has no outer step: nothing to refuse
                 raise ValueError(f"`discriminator_outer_lr` applies to the outer RMSprop of "
+                                 f"maml, fomaml and metasgd, not `algorithm`={self.algorithm}")
+        if self.discriminator_meta_steps is not None:   # unset: every meta-update
+            checks.count("discriminator_meta_steps", self.discriminator_meta_steps, minimum=0)
+            if self.algorithm == "reptile":
+                raise ValueError(f"`discriminator_meta_steps` applies to the outer RMSprop of "
                                  f"maml, fomaml and metasgd, not `algorithm`={self.algorithm}")
         checks.count("first_order_steps", self.first_order_steps, minimum=0)
         if self.first_order_steps and self.algorithm not in ("maml", "scratch"):

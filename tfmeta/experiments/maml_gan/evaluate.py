@@ -43,9 +43,9 @@ class EvaluationRequest:
     """What to evaluate; see ``trainers/evaluate.py`` for each field.
 
     ``adapt_steps`` is one step count or several (each task adapts once, to the
-    largest, and is scored at each); ``checkpoints`` is ``"latest"`` or
-    ``"all"`` (every checkpoint a run kept, oldest first: how quality grows with
-    meta-updates).
+    largest, and is scored at each); ``checkpoints`` is ``"latest"``, ``"all"``
+    (every checkpoint a run kept, oldest first: how quality grows with
+    meta-updates), or meta-update counts separated by commas (``"900,3600"``).
     """
     runs: tuple
     critic: str
@@ -65,7 +65,39 @@ class EvaluationRequest:
         object.__setattr__(self, "adapt_steps", steps[0] if len(steps) == 1 and isinstance(
             self.adapt_steps, int) else steps)
         if self.checkpoints not in ("latest", "all"):
-            raise ValueError(f"`checkpoints`={self.checkpoints!r}; expected 'latest' or 'all'")
+            _checkpoint_steps(self.checkpoints)
+
+
+def _checkpoint_steps(checkpoints: str) -> list[int]:
+    """The meta-update counts of ``checkpoints`` ("900,3600"), checked."""
+    try:
+        steps = [int(s) for s in checkpoints.split(",")]
+    except ValueError:
+        steps = []
+    if not steps or any(s < 0 for s in steps):
+        raise ValueError(f"`checkpoints`={checkpoints!r}; expected 'latest', 'all' or "
+                         f"meta-update counts separated by commas, e.g. '900,3600'")
+    return steps
+
+
+def selected_checkpoints(workdir: str, checkpoints: str) -> list[str | None]:
+    """The checkpoint paths of ``workdir`` that ``checkpoints`` names (None: the latest).
+
+    Raises:
+      ValueError: a named meta-update count the run did not keep.
+    """
+    if checkpoints == "latest":
+        return [None]
+    kept = checkpoint_paths(workdir)
+    if checkpoints == "all":
+        return kept
+    by_step = {int(p.rsplit("-", 1)[-1]): p for p in kept}
+    missing = [s for s in _checkpoint_steps(checkpoints) if s not in by_step]
+    if missing:
+        raise ValueError(f"`checkpoints`={checkpoints!r}: run {workdir} kept no checkpoint "
+                         f"at {', '.join(map(str, missing))} (it kept "
+                         f"{', '.join(map(str, sorted(by_step))) or 'none'})")
+    return [by_step[s] for s in sorted(set(_checkpoint_steps(checkpoints)))]
 
 
 def step_counts(adapt_steps) -> tuple:
@@ -197,7 +229,7 @@ def evaluate_runs(request: EvaluationRequest,
         test = splits.test
         labels, support = scoring(path, test)
         name = unique(ROW_NAMES[config.algorithm], path)
-        paths = checkpoint_paths(path) if request.checkpoints == "all" else [None]
+        paths = selected_checkpoints(path, request.checkpoints)
         for checkpoint in paths:
             if checkpoint is not None:
                 setup.checkpoint.restore(checkpoint).assert_existing_objects_matched()

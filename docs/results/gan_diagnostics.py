@@ -1,0 +1,112 @@
+"""Two measurements of a MAML-GAN run's players that gan_ten_steps.md quotes for FIGR on Omniglot.
+
+    python docs/results/gan_diagnostics.py critic_units --run=runs/s6/omni_figr_1800
+    python docs/results/gan_diagnostics.py gradients --run=runs/s6/omni_figr_1800 [--tasks=8]
+
+critic_units, at every checkpoint the run kept: the discriminator's second convolution's bias,
+and for each convolution the share of its pre-activations that are positive on held-out real
+images (16 images of each of the first 16 classes) and the share of its units that never change
+side of the LeakyReLU on them. Such a unit is linear on the data; where every unit of a layer is,
+the layer is one linear map and the critic is a shallower one.
+
+gradients, at the latest checkpoint: for each of ``--tasks`` held-out classes (drawn with a fixed
+seed) one inner step of plain SGD at rate 1 on ``batch_size`` of the class's images, so the step
+is minus the gradient; both players step from the same parameters (the simultaneous order), so
+the generator's gradient is taken against the discriminator it starts with. Per parameter
+tensor: the median and 90th percentile of ``|g|``, the share of entries under 1e-3, and the
+median first step of a fresh Adam with epsilon 1e-3 as a share of its learning rate,
+``|g| / (|g| + 1e-3)`` (with epsilon 1e-7 that share is 1 for nearly every entry: the first
+step is ``lr * sign(g)``).
+"""
+import argparse
+import dataclasses
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))   # the project root
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from tfmeta import inner as inner_lib  # noqa: E402
+from tfmeta.experiments.maml_gan import adaptation  # noqa: E402
+from tfmeta.experiments.maml_gan.build import build, load_data  # noqa: E402
+from tfmeta.experiments.maml_gan.run import read_config  # noqa: E402
+from tfmeta.types import Reused  # noqa: E402
+
+
+def critic_units(setup, splits, run: str) -> None:
+    """Prints the second layer's bias and the linear units of each convolution, per checkpoint."""
+    shape = splits.test.image_shape
+    images = tf.reshape(splits.test.images[:16, :16], (-1, *shape))
+    layers = [layer for layer in setup.discriminator.layers
+              if layer.__class__.__name__ != "InputLayer"]
+    folder = os.path.join(run, "checkpoints")
+    steps = sorted(int(name[len("ckpt-"):-len(".index")]) for name in os.listdir(folder)
+                   if name.startswith("ckpt-") and name.endswith(".index"))
+    for step in steps:
+        setup.checkpoint.restore(os.path.join(folder, f"ckpt-{step}")).expect_partial()
+        h, line = images, [f"{step:6d}"]
+        for layer in layers:
+            h = layer(h)
+            if layer.name.endswith("_lrelu"):   # what went in was the pre-activation
+                positive = (pre > 0).reshape(-1, pre.shape[-1])
+                linear = positive.all(axis=0) | (~positive).all(axis=0)
+                line.append(f"{name}: positive {positive.mean():.3f}, "
+                            f"linear units {linear.mean():.2f}")
+            pre, name = h.numpy(), layer.name
+        bias = setup.discriminator.get_layer("conv2").bias.numpy()
+        line.insert(1, f"conv2 bias mean {bias.mean():+.3f} min {bias.min():+.3f}")
+        print(" | ".join(line))
+
+
+def gradients(setup, splits, tasks: int) -> None:
+    """Prints the size of each parameter tensor's inner gradient at the latest checkpoint."""
+    params = adaptation.params_of(setup)
+    sgd = inner_lib.get("sgd", learning_rate=1.0)
+    rng = np.random.default_rng(0)
+    grads = {p: [] for p in params}
+    for t in range(tasks):
+        c = int(rng.integers(splits.test.num_classes))
+        images = tf.convert_to_tensor(splits.test.images[c][:setup.config.batch_size])
+        stepped = adaptation.adaptation_trajectory(setup, params, Reused(images), [t, 0], 1,
+                                                   inner=sgd)[-1]
+        for p in params:
+            grads[p].append([np.abs((a - b).numpy()) for a, b in zip(params[p], stepped[p])])
+    for p, model in (("generator", setup.generator), ("discriminator", setup.discriminator)):
+        print(p)
+        for i, variable in enumerate(model.trainable_variables):
+            g = np.concatenate([task[i].ravel() for task in grads[p]])
+            print(f"  {variable.path:20s} {str(tuple(variable.shape)):16s} "
+                  f"median |g| {np.median(g):.2e}  p90 {np.quantile(g, 0.9):.2e}  "
+                  f"under 1e-3 {np.mean(g < 1e-3):.2f}  "
+                  f"Adam eps 1e-3 first step {np.median(g / (g + 1e-3)):.2f} lr")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("measure", choices=("critic_units", "gradients"))
+    parser.add_argument("--run", required=True, help="a maml_gan workdir with checkpoints")
+    parser.add_argument("--tasks", type=int, default=8, help="gradients: held-out classes")
+    parser.add_argument("--data_dir", default=os.environ.get(
+        "TFDS_DATA_DIR", os.path.join("..", "shared", "tensorflow_datasets")),
+                        help="TFDS data dir (default: $TFDS_DATA_DIR, else "
+                             "../shared/tensorflow_datasets)")
+    args = parser.parse_args()
+    overrides = {"data_dir": args.data_dir, "download": False}
+    if args.measure == "gradients":
+        overrides["inner_order"] = "simultaneous"
+    config = dataclasses.replace(read_config(args.run), **overrides)
+    splits = load_data(config)
+    setup = build(config, splits.train.image_shape)
+    if args.measure == "critic_units":
+        critic_units(setup, splits, args.run)
+        return
+    folder = os.path.join(args.run, "checkpoints")
+    setup.checkpoint.restore(tf.train.latest_checkpoint(folder)).expect_partial()
+    gradients(setup, splits, args.tasks)
+
+
+if __name__ == "__main__":
+    main()

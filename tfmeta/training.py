@@ -144,7 +144,8 @@ def meta_train(learner: Learner, sampler: Callable[[tf.Tensor], Any], *,
                callbacks: Sequence[Callback] = (),
                stop: Callable[[], bool] | Any | None = None,
                strategy: tf.distribute.Strategy | None = None,
-               until: Callable[[], bool] | None = None) -> TrainResult:
+               until: Callable[[], bool] | None = None,
+               diverged_hint: str = "Lower the learning rates.") -> TrainResult:
     """Meta-trains until ``learner.step == steps``, resuming from ``workdir``.
 
     Args:
@@ -174,6 +175,7 @@ def meta_train(learner: Learner, sampler: Callable[[tf.Tensor], Any], *,
         directory they delete at the end) and restores from there. Under a
         multi-worker strategy the workers agree on ``stop`` before every
         update (one worker's Ctrl-C or SIGTERM stops them all at the same step).
+      diverged_hint: the last sentence of a :class:`Diverged` error, what to change.
 
     Returns:
       A :class:`TrainResult`: the metrics of the last update (empty if
@@ -194,9 +196,8 @@ def meta_train(learner: Learner, sampler: Callable[[tf.Tensor], Any], *,
     directory = distribute.worker_checkpoint_dir(workdir, strategy)
     if not chief:   # a scratch directory: what a killed worker left there is stale
         shutil.rmtree(directory, ignore_errors=True)
-    manager = tf.train.CheckpointManager(
-        checkpoint, directory,
-        max_to_keep=max_to_keep, step_counter=learner.step)
+    manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=max_to_keep,
+                                         step_counter=learner.step)
     restore_latest(checkpoint, workdir)
     writer = (tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")) if chief
               else tf.summary.create_noop_writer())
@@ -225,10 +226,9 @@ def meta_train(learner: Learner, sampler: Callable[[tf.Tensor], Any], *,
                 out = learner.train_step(tasks)
             except tf.errors.InvalidArgumentError as e:
                 kept = manager.latest_checkpoint or "none"
-                raise Diverged(
-                    f"meta-update {step} diverged ({_first_line(e.message)}); no variable was "
-                    f"updated and the last good checkpoint is kept: {kept}. Lower the "
-                    "learning rates or use `loss`=wgan-gp.") from None
+                raise Diverged(f"meta-update {step} diverged ({_first_line(e.message)}); no "
+                               "variable was updated and the last good checkpoint is kept: "
+                               f"{kept}. {diverged_hint}") from None
             metrics = {k: float(v) for k, v in out.items()}
             done = step + 1
             if until is not None and until():

@@ -50,6 +50,16 @@ class MetaTrainTest(parameterized.TestCase):
             latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
             self.assertTrue(latest.endswith("ckpt-2"), latest)
 
+    def test_the_divergence_error_ends_with_the_callers_hint(self):
+        for hint, ending in ((None, r"ckpt-2\. Lower the learning rates\.$"),
+                             ("Try a smaller step.", r"ckpt-2\. Try a smaller step\.$")):
+            _, learner, checkpoint = _setup()
+            with tempfile.TemporaryDirectory() as workdir:
+                kwargs = {} if hint is None else {"diverged_hint": hint}
+                with self.assertRaisesRegex(Diverged, ending):
+                    meta_train(learner, _sampler(poison_from=3), workdir=workdir, steps=6,
+                               checkpoint=checkpoint, checkpoint_every=2, **kwargs)
+
     def test_resume_continues_from_checkpoint_to_the_same_weights(self):
         model_a, learner_a, ckpt_a = _setup()
         with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:

@@ -220,8 +220,16 @@ def train(experiment: Experiment, config, workdir: str,
                         summary_every=getattr(config, "summary_every", 10),
                         callbacks=[LambdaCallback(progress, event),
                                    *[Periodic(period, fn) for period, fn in periodic]],
-                        stop=stop, strategy=strategy)
+                        stop=stop, strategy=strategy, diverged_hint=diverged_hint(config))
     return experiment.finish(run, result) if experiment.finish is not None else result
+
+
+def diverged_hint(config) -> str:
+    """What a diverged run's error says to change: the rates, and a GAN's loss if it is not
+    WGAN-GP's (the loss the MAML-GAN trainers are stable with at the paper's rates)."""
+    if getattr(config, "loss", "wgan-gp") in ("minimax", "non-saturating"):
+        return "Lower the learning rates or use `loss`=wgan-gp."
+    return "Lower the learning rates."
 
 
 def _budget(config, setup, workdir: str, clock: Clock) -> Callable[[], bool] | None:

@@ -15,6 +15,7 @@ from tfmeta.data import MetaBatchSampler
 from tfmeta.data.support import step_batches, support_set
 from tfmeta.experiments import maml_gan as lib
 from tfmeta.gan import generate
+from tfmeta.training import Diverged
 
 TINY = dict(dataset="mnist", download=False, inner_steps=2, meta_batch_size=2, batch_size=8,
             generator_width=8, discriminator_width=8, latent_dim=16, checkpoint_every=2,
@@ -487,6 +488,17 @@ class MamlGanErrorsTest(parameterized.TestCase):
         scratch = dataclasses.replace(config, algorithm="scratch")
         self.assertEqual({k: getattr(scratch, k) for k in own if k != "algorithm"},
                          {k: v for k, v in own.items() if k != "algorithm"})
+
+    @parameterized.named_parameters(
+        ("wgan_gp", dict(algorithm="reptile", loss="wgan-gp"), r"learning rates\.$"),
+        ("non_saturating", dict(algorithm="fomaml", loss="non-saturating"),
+         r"learning rates or use `loss`=wgan-gp\.$"))
+    def test_a_diverged_run_says_what_to_change_for_its_loss(self, own, hint):
+        # Plain SGD at rate 1e6 blows the inner step up on the first update.
+        config = tiny_config(inner_optimizer="sgd", inner_lr=1e6, steps=2, **own)
+        with tempfile.TemporaryDirectory() as workdir:
+            with self.assertRaisesRegex(Diverged, r"^meta-update 0 diverged .*" + hint):
+                lib.run(config, workdir)
 
     def test_unknown_dataset_names_it(self):
         with self.assertRaisesRegex(ValueError, "mnsit"):

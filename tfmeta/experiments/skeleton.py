@@ -225,8 +225,8 @@ def train(experiment: Experiment, config, workdir: str,
 
 
 def diverged_hint(config) -> str:
-    """What a diverged run's error says to change: the rates, and a GAN's loss if it is not
-    WGAN-GP's (the loss the MAML-GAN trainers are stable with at the paper's rates)."""
+    """What a diverged run's error says to change: the rates, and a GAN's minimax or
+    non-saturating loss for WGAN-GP (paper 000's loss); other settings have no `loss`."""
     if getattr(config, "loss", "wgan-gp") in ("minimax", "non-saturating"):
         return "Lower the learning rates or use `loss`=wgan-gp."
     return "Lower the learning rates."

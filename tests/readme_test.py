@@ -233,3 +233,43 @@ def test_fidelity_figure_draws_the_points_the_page_quotes(tmp_path):
     assert rows[2]["train_seconds"] == 3600 and rows[2]["accuracy"] == maml["score"] / 100
     figure.plot_comparison(rows, curves, str(tmp_path / "all.png"), "time")
     assert os.path.getsize(tmp_path / "all.png") > 10000
+
+
+def test_gan_diagnostics_count_linear_critic_units_and_measure_inner_gradients(tmp_path):
+    """gan_ten_steps.md's measuring script on a tiny real MNIST setup: at the random
+    initialization no unit of the critic is linear on the images; a second-layer bias far
+    above its inputs makes every unit of that layer linear; WGAN-GP gives the critic's last
+    bias no gradient (it cancels between real and generated images)."""
+    import importlib.util
+    import numpy as np
+    from tests.shared import tfds_dir
+    from tfmeta.experiments import maml_gan
+    spec = importlib.util.spec_from_file_location(
+        "gan_diagnostics", os.path.join(ROOT, "docs", "results", "gan_diagnostics.py"))
+    diagnostics = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(diagnostics)
+    config = maml_gan.MamlGanConfig(
+        dataset="mnist", data_dir=str(tfds_dir()), download=False, algorithm="reptile",
+        loss="wgan-gp", inner_steps=2, batch_size=8, generator_width=8, discriminator_width=8,
+        latent_dim=16)
+    splits = maml_gan.load_data(config)
+    setup = maml_gan.build(config, splits.train.image_shape)
+    setup.checkpoint.write(str(tmp_path / "checkpoints" / "ckpt-0"))
+    bias = setup.discriminator.get_layer("conv2").bias
+    bias.assign(bias + 1000.0)
+    setup.checkpoint.write(str(tmp_path / "checkpoints" / "ckpt-1"))
+    first, second = diagnostics.critic_units(setup, splits, str(tmp_path))
+    assert [first["step"], second["step"]] == [0, 1]
+    assert first["layers"]["conv2"][1] == 0.0 and first["layers"]["conv1"][1] == 0.0, first
+    assert second["layers"]["conv2"] == (1.0, 1.0), second
+    assert second["layers"]["conv1"] == first["layers"]["conv1"]
+    assert abs(second["conv2_bias"][0] - first["conv2_bias"][0] - 1000.0) < 1e-3
+    setup.checkpoint.restore(str(tmp_path / "checkpoints" / "ckpt-0")).expect_partial()
+    found = dict(diagnostics.gradients(setup, splits, tasks=2))
+    sizes = {player: dict(entries) for player, entries in found.items()}
+    assert set(sizes["generator"]) == {"fc/kernel", "fc/bias", "deconv1/kernel",
+                                       "deconv1/bias", "deconv2/kernel", "deconv2/bias"}
+    assert sizes["discriminator"]["fc/kernel"].size == 2 * 7 * 7 * 16
+    assert np.all(sizes["discriminator"]["fc/bias"] == 0.0)
+    assert np.all(np.isfinite(sizes["generator"]["fc/kernel"]))
+    assert np.median(sizes["generator"]["deconv2/kernel"]) > 0

@@ -36,8 +36,9 @@ from tfmeta.experiments.maml_gan.run import read_config  # noqa: E402
 from tfmeta.types import Reused  # noqa: E402
 
 
-def critic_units(setup, splits, run: str) -> None:
-    """Prints the second layer's bias and the linear units of each convolution, per checkpoint."""
+def critic_units(setup, splits, run: str) -> list[dict]:
+    """Per checkpoint: ``step``, ``conv2_bias`` (mean, min) and, per LeakyReLU's input layer,
+    ``layers[name] = (share of positive pre-activations, share of linear units)``."""
     shape = splits.test.image_shape
     images = tf.reshape(splits.test.images[:16, :16], (-1, *shape))
     layers = [layer for layer in setup.discriminator.layers
@@ -45,24 +46,26 @@ def critic_units(setup, splits, run: str) -> None:
     folder = os.path.join(run, "checkpoints")
     steps = sorted(int(name[len("ckpt-"):-len(".index")]) for name in os.listdir(folder)
                    if name.startswith("ckpt-") and name.endswith(".index"))
+    rows = []
     for step in steps:
         setup.checkpoint.restore(os.path.join(folder, f"ckpt-{step}")).expect_partial()
-        h, line = images, [f"{step:6d}"]
+        h, shares = images, {}
         for layer in layers:
             h = layer(h)
             if layer.name.endswith("_lrelu"):   # what went in was the pre-activation
                 positive = (pre > 0).reshape(-1, pre.shape[-1])
                 linear = positive.all(axis=0) | (~positive).all(axis=0)
-                line.append(f"{name}: positive {positive.mean():.3f}, "
-                            f"linear units {linear.mean():.2f}")
+                shares[name] = (float(positive.mean()), float(linear.mean()))
             pre, name = h.numpy(), layer.name
         bias = setup.discriminator.get_layer("conv2").bias.numpy()
-        line.insert(1, f"conv2 bias mean {bias.mean():+.3f} min {bias.min():+.3f}")
-        print(" | ".join(line))
+        rows.append({"step": step, "conv2_bias": (float(bias.mean()), float(bias.min())),
+                     "layers": shares})
+    return rows
 
 
-def gradients(setup, splits, tasks: int) -> None:
-    """Prints the size of each parameter tensor's inner gradient at the latest checkpoint."""
+def gradients(setup, splits, tasks: int) -> dict[str, list[tuple[str, np.ndarray]]]:
+    """``{player: [(variable path, |g| of every entry over the tasks)]}`` at the restored
+    parameters."""
     params = adaptation.params_of(setup)
     sgd = inner_lib.get("sgd", learning_rate=1.0)
     rng = np.random.default_rng(0)
@@ -74,12 +77,24 @@ def gradients(setup, splits, tasks: int) -> None:
                                                    inner=sgd)[-1]
         for p in params:
             grads[p].append([np.abs((a - b).numpy()) for a, b in zip(params[p], stepped[p])])
-    for p, model in (("generator", setup.generator), ("discriminator", setup.discriminator)):
-        print(p)
-        for i, variable in enumerate(model.trainable_variables):
-            g = np.concatenate([task[i].ravel() for task in grads[p]])
-            print(f"  {variable.path:20s} {str(tuple(variable.shape)):16s} "
-                  f"median |g| {np.median(g):.2e}  p90 {np.quantile(g, 0.9):.2e}  "
+    models = {"generator": setup.generator, "discriminator": setup.discriminator}
+    return {p: [(v.path, np.concatenate([task[i].ravel() for task in grads[p]]))
+                for i, v in enumerate(models[p].trainable_variables)] for p in models}
+
+
+def _print_units(rows: list[dict]) -> None:
+    for row in rows:
+        mean, low = row["conv2_bias"]
+        print(" | ".join([f"{row['step']:6d}", f"conv2 bias mean {mean:+.3f} min {low:+.3f}"] +
+                         [f"{name}: positive {pos:.3f}, linear units {lin:.2f}"
+                          for name, (pos, lin) in row["layers"].items()]))
+
+
+def _print_gradients(found: dict) -> None:
+    for player, entries in found.items():
+        print(player)
+        for path, g in entries:
+            print(f"  {path:20s} median |g| {np.median(g):.2e}  p90 {np.quantile(g, 0.9):.2e}  "
                   f"under 1e-3 {np.mean(g < 1e-3):.2f}  "
                   f"Adam eps 1e-3 first step {np.median(g / (g + 1e-3)):.2f} lr")
 
@@ -101,11 +116,11 @@ def main() -> None:
     splits = load_data(config)
     setup = build(config, splits.train.image_shape)
     if args.measure == "critic_units":
-        critic_units(setup, splits, args.run)
+        _print_units(critic_units(setup, splits, args.run))
         return
     folder = os.path.join(args.run, "checkpoints")
     setup.checkpoint.restore(tf.train.latest_checkpoint(folder)).expect_partial()
-    gradients(setup, splits, args.tasks)
+    _print_gradients(gradients(setup, splits, args.tasks))
 
 
 if __name__ == "__main__":

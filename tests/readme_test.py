@@ -242,6 +242,7 @@ def test_gan_diagnostics_count_linear_critic_units_and_measure_inner_gradients(t
     bias no gradient (it cancels between real and generated images)."""
     import importlib.util
     import numpy as np
+    import tensorflow as tf
     from tests.shared import tfds_dir
     from tfmeta.experiments import maml_gan
     spec = importlib.util.spec_from_file_location(
@@ -254,17 +255,19 @@ def test_gan_diagnostics_count_linear_critic_units_and_measure_inner_gradients(t
         latent_dim=16)
     splits = maml_gan.load_data(config)
     setup = maml_gan.build(config, splits.train.image_shape)
-    setup.checkpoint.write(str(tmp_path / "checkpoints" / "ckpt-0"))
+    saved = tf.train.CheckpointManager(setup.checkpoint, str(tmp_path / "checkpoints"),
+                                       max_to_keep=None)   # as a run keeps them
+    saved.save(checkpoint_number=0)
     bias = setup.discriminator.get_layer("conv2").bias
     bias.assign(bias + 1000.0)
-    setup.checkpoint.write(str(tmp_path / "checkpoints" / "ckpt-1"))
+    saved.save(checkpoint_number=1)
     first, second = diagnostics.critic_units(setup, splits, str(tmp_path))
     assert [first["step"], second["step"]] == [0, 1]
     assert first["layers"]["conv2"][1] == 0.0 and first["layers"]["conv1"][1] == 0.0, first
     assert second["layers"]["conv2"] == (1.0, 1.0), second
     assert second["layers"]["conv1"] == first["layers"]["conv1"]
     assert abs(second["conv2_bias"][0] - first["conv2_bias"][0] - 1000.0) < 1e-3
-    setup.checkpoint.restore(str(tmp_path / "checkpoints" / "ckpt-0")).expect_partial()
+    setup.checkpoint.restore(saved.checkpoints[0]).expect_partial()
     found = dict(diagnostics.gradients(setup, splits, tasks=2))
     sizes = {player: dict(entries) for player, entries in found.items()}
     assert set(sizes["generator"]) == {"fc/kernel", "fc/bias", "deconv1/kernel",

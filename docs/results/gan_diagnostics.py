@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfmeta import inner as inner_lib  # noqa: E402
+from tfmeta.experiments import rundir  # noqa: E402
 from tfmeta.experiments.maml_gan import adaptation  # noqa: E402
 from tfmeta.experiments.maml_gan.build import build, load_data  # noqa: E402
 from tfmeta.experiments.maml_gan.run import read_config  # noqa: E402
@@ -43,12 +44,10 @@ def critic_units(setup, splits, run: str) -> list[dict]:
     images = tf.reshape(splits.test.images[:16, :16], (-1, *shape))
     layers = [layer for layer in setup.discriminator.layers
               if layer.__class__.__name__ != "InputLayer"]
-    folder = os.path.join(run, "checkpoints")
-    steps = sorted(int(name[len("ckpt-"):-len(".index")]) for name in os.listdir(folder)
-                   if name.startswith("ckpt-") and name.endswith(".index"))
     rows = []
-    for step in steps:
-        setup.checkpoint.restore(os.path.join(folder, f"ckpt-{step}")).expect_partial()
+    for path in rundir.checkpoint_paths(run):   # numbered by the meta-update, oldest first
+        step = int(path.rsplit("-", 1)[-1])
+        setup.checkpoint.restore(path).expect_partial()
         h, shares = images, {}
         for layer in layers:
             h = layer(h)
@@ -113,13 +112,15 @@ def main() -> None:
     if args.measure == "gradients":
         overrides["inner_order"] = "simultaneous"
     config = dataclasses.replace(read_config(args.run), **overrides)
+    latest = rundir.latest_checkpoint(args.run)
+    if latest is None:
+        raise SystemExit(f"--run={args.run}: no checkpoint in {args.run}/checkpoints")
     splits = load_data(config)
     setup = build(config, splits.train.image_shape)
     if args.measure == "critic_units":
         _print_units(critic_units(setup, splits, args.run))
         return
-    folder = os.path.join(args.run, "checkpoints")
-    setup.checkpoint.restore(tf.train.latest_checkpoint(folder)).expect_partial()
+    setup.checkpoint.restore(latest[0]).expect_partial()
     _print_gradients(gradients(setup, splits, args.tasks))
 
 

@@ -122,6 +122,8 @@ class Experiment:
         events (``"start"``, ``"saved"``, ``"interrupted"``...), before the caller's.
       finish: ``(run, result) -> anything``: after training (also when it was
         interrupted); its return is what :func:`train` returns.
+      diverged_hint: ``config -> str``: the last sentence of a diverged run's error,
+        what to change (default: :func:`tfmeta.training.meta_train`'s, the rates).
       legacy: values of fields that runs made before those fields existed did not
         store (:func:`tfmeta.experiments.rundir.check_workdir`).
     """
@@ -135,6 +137,7 @@ class Experiment:
     first_point: Callable[[Run], bool] | None = None
     on_event: Callable[[Run, str, int], None] | None = None
     finish: Callable[[Run, TrainResult], Any] | None = None
+    diverged_hint: Callable[[Any], str] | None = None
     legacy: dict | None = None
 
 
@@ -213,6 +216,8 @@ def train(experiment: Experiment, config, workdir: str,
         with tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")).as_default():
             for _, fn in periodic:
                 fn(0)
+    hint = ({} if experiment.diverged_hint is None
+            else {"diverged_hint": experiment.diverged_hint(config)})
     result = meta_train(setup.learner, sampler, workdir=workdir, steps=config.steps,
                         until=_budget(config, setup, workdir, clock),
                         checkpoint=setup.checkpoint, checkpoint_every=config.checkpoint_every,
@@ -220,16 +225,8 @@ def train(experiment: Experiment, config, workdir: str,
                         summary_every=getattr(config, "summary_every", 10),
                         callbacks=[LambdaCallback(progress, event),
                                    *[Periodic(period, fn) for period, fn in periodic]],
-                        stop=stop, strategy=strategy, diverged_hint=diverged_hint(config))
+                        stop=stop, strategy=strategy, **hint)
     return experiment.finish(run, result) if experiment.finish is not None else result
-
-
-def diverged_hint(config) -> str:
-    """What a diverged run's error says to change: the rates, and a GAN's minimax or
-    non-saturating loss for WGAN-GP (paper 000's loss); other settings have no `loss`."""
-    if getattr(config, "loss", "wgan-gp") in ("minimax", "non-saturating"):
-        return "Lower the learning rates or use `loss`=wgan-gp."
-    return "Lower the learning rates."
 
 
 def _budget(config, setup, workdir: str, clock: Clock) -> Callable[[], bool] | None:

@@ -111,18 +111,15 @@ def _inner_reptile(config, variables, items):
 
 
 def _rmsprop_outer(config):
-    def rmsprop(base):
-        return keras.optimizers.RMSprop(outer_learning_rate(config, base), rho=0.9,
-                                        epsilon=config.outer_epsilon)
+    def rmsprop(base, kind=keras.optimizers.RMSprop, **held):
+        return kind(outer_learning_rate(config, base), rho=0.9, epsilon=config.outer_epsilon,
+                    **held)
 
-    def held(base):   # the discriminator's: 0 after `discriminator_meta_steps`
-        return HeldRMSprop(outer_learning_rate(config, base), rho=0.9,
-                           epsilon=config.outer_epsilon,
-                           hold_after=config.discriminator_meta_steps)
     rates = config.outer_lrs()
-    if config.discriminator_meta_steps is not None:
+    if config.discriminator_meta_steps is not None:   # the discriminator's: 0 after them
         return {"generator": rmsprop(rates["generator"]),
-                "discriminator": held(rates["discriminator"])}
+                "discriminator": rmsprop(rates["discriminator"], HeldRMSprop,
+                                         hold_after=config.discriminator_meta_steps)}
     if rates["discriminator"] == rates["generator"]:
         return lambda: rmsprop(config.outer_lr)
     return {p: rmsprop(rates[p]) for p in PLAYERS}   # built by the learner, in its scope

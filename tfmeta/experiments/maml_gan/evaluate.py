@@ -92,12 +92,13 @@ def selected_checkpoints(workdir: str, checkpoints: str) -> list[str | None]:
     if checkpoints == "all":
         return kept
     by_step = {int(p.rsplit("-", 1)[-1]): p for p in kept}
-    missing = [s for s in _checkpoint_steps(checkpoints) if s not in by_step]
+    steps = sorted(set(_checkpoint_steps(checkpoints)))
+    missing = [s for s in steps if s not in by_step]
     if missing:
         raise ValueError(f"`checkpoints`={checkpoints!r}: run {workdir} kept no checkpoint "
                          f"at {', '.join(map(str, missing))} (it kept "
                          f"{', '.join(map(str, sorted(by_step))) or 'none'})")
-    return [by_step[s] for s in sorted(set(_checkpoint_steps(checkpoints)))]
+    return [by_step[s] for s in steps]
 
 
 def step_counts(adapt_steps) -> tuple:

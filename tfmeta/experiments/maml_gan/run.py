@@ -147,12 +147,20 @@ def _finish(run: skeleton.Run, result: TrainResult) -> TrainResult:
     return result
 
 
+def _diverged_hint(config: MamlGanConfig) -> str:
+    """What a diverged run's error says to change: the rates, and a minimax or
+    non-saturating loss for WGAN-GP (paper 000's loss)."""
+    if config.loss in ("minimax", "non-saturating"):
+        return "Lower the learning rates or use `loss`=wgan-gp."
+    return "Lower the learning rates."
+
+
 EXPERIMENT = skeleton.Experiment(
     build=lambda config, splits: build(config, splits.train.image_shape),
     check_data=_sampler, sampler=lambda run: run.checked,   # the sampler _sampler made
     load_data=load_data, check=_check, every=_every,
     resumable=lambda config: rundir.resumable_fields(RESUMABLE_FIELDS, config),
-    first_point=lambda run: False, finish=_finish)
+    first_point=lambda run: False, finish=_finish, diverged_hint=_diverged_hint)
 
 
 def _scratch(config: MamlGanConfig, workdir: str, splits, on_event, preset) -> TrainResult:

@@ -154,7 +154,8 @@ def _run_metadata(setup: maml_gan.MamlGanSetup, workdir: str) -> dict:
     config = setup.config
     return {"run": os.path.abspath(workdir), "step": int(setup.checkpoint.step.numpy()),
             "algorithm": config.algorithm, "loss": config.loss,
-            "inner_optimizer": setup.inner["generator"].name}
+            "inner_optimizer": setup.inner["generator"].name,
+            "inner_lrs": setup.config.inner_lrs()}
 
 
 def export_run(workdir: str, export_dir: str, name: str, *, adapt_steps: int | None = None,

@@ -54,7 +54,9 @@ class GoldenTest(parameterized.TestCase):
         model = fixtures.loaded(algorithm)
         setup, _ = lib.load_run(fixtures.tiny_run(algorithm))
         steps = setup.config.inner_steps
-        self.assertEqual(api.read_metadata(fixtures.exported(algorithm))["adapt_steps"], steps)
+        metadata = api.read_metadata(fixtures.exported(algorithm))
+        self.assertEqual(metadata["adapt_steps"], steps)
+        self.assertEqual(metadata["inner_lrs"], setup.config.inner_lrs())
         # n < batch_size (every image once per step) and n > batch_size (random subsets).
         for n, num_samples, seed in ((5, 6, 3), (12, 4, -7)):
             support = fixtures.support_images(n)

@@ -372,6 +372,31 @@ class StepCurvesTest(parameterized.TestCase):
                                         r"checkpoint at 3 \(it kept 0, 1, 2\)"):
                 selected_checkpoints(runs["maml"], "3")
 
+    def test_adapt_lr_scale_scales_every_adaptation_after_meta_training(self):
+        import dataclasses
+        import shutil
+        base = tiny_runs()["maml"]
+        with tempfile.TemporaryDirectory() as tmp:
+            scaled = shutil.copytree(base, os.path.join(tmp, "scaled"))
+            config = lib.read_config(base)
+            lib.write_config(dataclasses.replace(config, adapt_lr_scale=2.0), scaled)
+            setups = [lib.load_run(path)[0] for path in (base, scaled)]
+            self.assertEqual(setups[1].config.inner_lrs(),
+                             {"generator": 2e-3, "discriminator": 2e-3})
+            # One inner RMSprop step from zero state moves lr * g / (|g| + eps): twice as far.
+            images = tf.random.stateless_uniform((1, 8, 28, 28, 1), (3, 4), -1.0, 1.0)
+            init = lib.params_of(setups[0])
+            moved = [lib.adapted_params(s, init, images, [0, 7], inner_steps=1) for s in setups]
+            for player in ("generator", "discriminator"):
+                for p0, one, two in zip(init[player], moved[0][player], moved[1][player]):
+                    np.testing.assert_allclose(two - p0, 2 * (one - p0), rtol=1e-4, atol=1e-7)
+            rows = [evaluate_runs(EvaluationRequest(
+                runs=(path,), critic=tiny_critic_dir(), tasks=2, samples=16, support_size=16,
+                adapt_steps=2, real=False, data_dir=str(tfds_dir()), download=False))[0]
+                for path in (base, scaled)]
+            self.assertEqual([r["inner_lrs"]["discriminator"] for r in rows], [1e-3, 2e-3])
+            self.assertNotAlmostEqual(rows[0]["nll"], rows[1]["nll"], places=4)
+
     @parameterized.parameters("0", "1,x", "")
     def test_bad_step_counts_are_refused_in_one_line(self, value):
         with tempfile.TemporaryDirectory() as out_dir:

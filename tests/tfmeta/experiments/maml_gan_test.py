@@ -596,6 +596,54 @@ class PresetTest(parameterized.TestCase):
         paper = lib.resolve("paper", {"algorithm": "maml"}, None, gpu=False)[0]
         self.assertEqual((paper.detach_fakes, paper.inner_epsilon), (False, 1e-7))
 
+    def test_the_cpu_preset_gives_figr_and_omniglot_their_recipes(self):
+        def config(preset="cpu", **given):
+            return lib.resolve(preset, given, None, gpu=False)[0]
+        figr = config(algorithm="reptile")
+        self.assertEqual((figr.loss, figr.inner_lr, figr.inner_order, figr.reptile_step_size,
+                          figr.steps, figr.batch_size),
+                         ("wgan-gp", 8e-3, "discriminator_first", 0.25, 900, 32))
+        omniglot = config(dataset="omniglot")
+        self.assertEqual((omniglot.algorithm, omniglot.loss, omniglot.batch_size,
+                          omniglot.inner_epsilon, omniglot.outer_lr_schedule,
+                          omniglot.outer_lrs(), omniglot.steps),
+                         ("fomaml", "wgan-gp", 16, 1e-3, "constant",
+                          {"generator": 2e-3, "discriminator": 5e-4}, 4500))
+        # It meta-trains at 4e-3 and adapts at half that, for 10 steps, served too.
+        self.assertEqual((omniglot.inner_lrs(), omniglot.adapting().inner_lrs(),
+                          omniglot.served_steps()),
+                         ({"generator": 4e-3, "discriminator": 4e-3},
+                          {"generator": 2e-3, "discriminator": 2e-3}, 10))
+        second = config(dataset="omniglot", algorithm="maml")
+        self.assertEqual((second.loss, second.inner_epsilon, second.outer_lr_schedule,
+                          second.outer_lrs(), second.steps, second.detach_fakes,
+                          second.adapt_lr_scale),
+                         ("non-saturating", 1e-3, "constant",
+                          {"generator": 2e-3, "discriminator": 5e-4}, 3600, True, 1.0))
+        self.assertEqual((config(dataset="omniglot", algorithm="reptile").loss,
+                          config(dataset="omniglot", algorithm="reptile").batch_size),
+                         ("wgan-gp", 16))
+        # Given flags win; another generator rate is shared again, as on MNIST.
+        mine = config(dataset="omniglot", loss="non-saturating", batch_size=8, outer_lr=1e-3)
+        self.assertEqual((mine.loss, mine.batch_size, mine.outer_lrs()),
+                         ("non-saturating", 8, {"generator": 1e-3, "discriminator": 1e-3}))
+        # MNIST's recipe is untouched; the paper preset only lowers Omniglot's batch.
+        self.assertEqual(config(), lib.MamlGanConfig(**lib.PRESETS["cpu"].overrides))
+        self.assertEqual(config("paper", dataset="omniglot"),
+                         lib.MamlGanConfig(dataset="omniglot", batch_size=16))
+
+    def test_adapting_scales_both_inner_rates_once_and_refuses_metasgd(self):
+        config = lib.MamlGanConfig(inner_lr=4e-3, discriminator_inner_lr=1e-3, adapt_lr_scale=0.5)
+        adapting = config.adapting()
+        self.assertEqual(adapting.inner_lrs(), {"generator": 2e-3, "discriminator": 5e-4})
+        self.assertEqual(adapting.adapting(), adapting)
+        self.assertEqual(lib.MamlGanConfig().adapting(), lib.MamlGanConfig())
+        self.assertIn("adapt_lr_scale", lib.RESUMABLE_FIELDS)
+        with self.assertRaisesRegex(ValueError, r"`adapt_lr_scale`=0.5: metasgd adapts with "):
+            lib.MamlGanConfig(algorithm="metasgd", adapt_lr_scale=0.5)
+        with self.assertRaisesRegex(ValueError, "adapt_lr_scale"):
+            lib.MamlGanConfig(adapt_lr_scale=0.0)
+
     def test_a_resumed_run_keeps_its_stored_settings_and_checks_explicit_ones(self):
         started = tiny_config(algorithm="fomaml", steps=7)
         with tempfile.TemporaryDirectory() as workdir:

@@ -32,7 +32,7 @@ GRID_SUPPORT = 32          # images a grid's class adapts on (evaluation's `supp
 # Fields that may change between a run and its resumption; all others must match.
 RESUMABLE_FIELDS = ("steps", "data_dir", "download", "checkpoint_every", "keep_checkpoints",
                     "sample_every", "summary_every", "grid_samples", "grid_steps", "remat",
-                    "serve_steps", "discriminator_meta_steps")
+                    "serve_steps", "discriminator_meta_steps", "adapt_lr_scale")
 
 _COUNTS = ("inner_steps", "meta_batch_size", "batch_size", "anneal_steps", "latent_dim",
            "generator_width", "discriminator_width", "image_size", "checkpoint_every",
@@ -143,6 +143,12 @@ class MamlGanConfig:
         "gives samples the critic files under the support's class 0.97 of the time after 80 "
         "steps against 0.75 after 10 (docs/results/gan_ten_steps.md). Can be changed when "
         "resuming.")
+    adapt_lr_scale: float = setting(1.0,
+        "Multiplies both players' inner learning rates wherever the meta-trained run adapts "
+        "(trainers.evaluate, export.saved_model, export.adapted); meta-training and its sample "
+        "grids keep `inner_lr` (1: the paper's one rate for both; not metasgd, which adapts "
+        "with its learned rates). Measured: docs/results/gan_ten_steps.md. Can be changed "
+        "when resuming.")
     grid_steps: tuple = setting(GRID_STEPS,
         "Adaptation steps shown in the sample grids, after the prior (paper 000's Figure 5: "
         '1,5,10). Each held-out class adapts on 32 of its images however many steps are '
@@ -179,6 +185,10 @@ class MamlGanConfig:
         if self.layer_scales and self.algorithm in ("metasgd", "reptile"):
             raise ValueError(f"`layer_scales` applies to maml and fomaml, not "
                              f"`algorithm`={self.algorithm}")   # scratch: nothing to learn
+        checks.positive("adapt_lr_scale", self.adapt_lr_scale)
+        if self.adapt_lr_scale != 1 and self.algorithm == "metasgd":
+            raise ValueError(f"`adapt_lr_scale`={self.adapt_lr_scale}: metasgd adapts with "
+                             f"its learned rates; expected 1")
         if self.serve_steps is not None:              # unset: `inner_steps`
             checks.bounded("serve_steps", self.serve_steps, 1, MAX_ADAPT_STEPS)
         # A JSON list reads back as a tuple.
@@ -191,6 +201,14 @@ class MamlGanConfig:
     def served_steps(self) -> int:
         """Inner steps of an export's default adaptation: `serve_steps`, else `inner_steps`."""
         return self.inner_steps if self.serve_steps is None else self.serve_steps
+
+    def adapting(self) -> MamlGanConfig:
+        """The config a meta-trained run adapts with: inner rates x `adapt_lr_scale`, then 1."""
+        if self.adapt_lr_scale == 1:
+            return self
+        rates = {p: rate * self.adapt_lr_scale for p, rate in self.inner_lrs().items()}
+        return dataclasses.replace(self, inner_lr=rates["generator"], adapt_lr_scale=1.0,
+                                   discriminator_inner_lr=rates["discriminator"])
 
     def inner_lrs(self) -> dict[str, float]:
         """The inner learning rate of each player."""
@@ -224,10 +242,24 @@ _SHARED_OUTER = (Rule({"algorithm": "reptile"}, {"discriminator_outer_lr": None}
 _SECOND_ORDER = Rule({"algorithm": "maml"}, {"inner_epsilon": 1e-3})
 # Its meta-learned per-layer step sizes scale maml's and fomaml's inner steps only.
 _PLAIN_STEPS = Rule({"algorithm": OneOf(("metasgd", "reptile"))}, {"layer_scales": False})
+# An Omniglot character has 20 images, fewer than 32: every step takes 16 of them.
+_OMNIGLOT_BATCH = Rule({"dataset": "omniglot"}, {"batch_size": 16})
+# FIGR is Reptile + WGAN-GP; its order at 8x its rate: 0.734-0.789 on three seeds (MNIST).
+_FIGR = Rule({"algorithm": "reptile"}, dict(
+    loss="wgan-gp", inner_lr=8e-3, inner_order="discriminator_first", reptile_step_size=0.25,
+    steps=900))
+# Omniglot (docs/results/gan_ten_steps.md): both MAMLs rise longer at constant outer rates,
+# the discriminator's a quarter (maml: 0.183 at 3600); FOMAML-GAN with WGAN-GP, adapting at
+# half its inner rate for 10 steps, passes the paper's 0.328 (0.427 after 4500 updates).
+_OMNIGLOT_RATES = Rule({"dataset": "omniglot", "algorithm": OneOf(("maml", "fomaml"))}, dict(
+    outer_lr_schedule="constant", discriminator_outer_lr=5e-4, steps=3600, sample_every=900))
+_OMNIGLOT_FOMAML = Rule({"dataset": "omniglot", "algorithm": "fomaml"}, dict(
+    loss="wgan-gp", inner_epsilon=1e-3, adapt_lr_scale=0.5, serve_steps=10, steps=4500))
 PRESETS: dict[str, Preset] = {
     # Paper 000's settings: 20000 second-order updates, minutes on a GPU.
     "paper": Preset("paper", "paper 000's settings, the defaults shown here: 20000 "
-                    "second-order updates, hours on a GPU, days on a CPU", rules=(_ONE_STEP,)),
+                    "second-order updates, hours on a GPU, days on a CPU",
+                    rules=(_ONE_STEP, _OMNIGLOT_BATCH)),
     # The README's CPU recipe: 10-36 minutes on 2-core CPUs. Outer rate 2e-3 (1e-3 until
     # 2026-12-04): 0.749 critic accuracy after 10 steps against 0.674; the discriminator's
     # at 1e-3 (shared until 2026-12-05): 0.784-0.786 against 0.719-0.755 on two seeds
@@ -242,7 +274,9 @@ PRESETS: dict[str, Preset] = {
                       outer_lr=2e-3, discriminator_outer_lr=1e-3, outer_lr_schedule="cosine",
                       detach_fakes=True,
                       grid_steps=(1, 5, 10, 40, 80), serve_steps=80, sample_every=480,
-                      steps=960), rules=(_ONE_STEP, *_SHARED_OUTER, _PLAIN_STEPS, _SECOND_ORDER)),
+                      steps=960), rules=(_ONE_STEP, _OMNIGLOT_BATCH, _FIGR, _OMNIGLOT_RATES,
+                                         _OMNIGLOT_FOMAML, *_SHARED_OUTER, _PLAIN_STEPS,
+                                         _SECOND_ORDER)),
 }
 AUTO = ("paper", "cpu")   # the preset "auto": paper when TensorFlow sees a GPU, else cpu
 

@@ -244,7 +244,8 @@ def evaluate_runs(request: EvaluationRequest,
             scored = evaluate_sources(sources, test, critic, labels, eval_config,
                                       _progress(progress, label, request.tasks))
             rows += [dict(name=name, run=path, algorithm=config.algorithm, dataset=dataset_name,
-                          step=step, support=support, adapt_steps=count, **scored[count])
+                          step=step, support=support, adapt_steps=count,
+                          inner_lrs=setup.config.inner_lrs(), **scored[count])
                      for count in counts]
     for path, meta, config in zip(request.exports, exports, configs[len(request.runs):]):
         test = load_data(dataclasses.replace(config, **overrides)).test

@@ -39,12 +39,14 @@ def read_config(workdir: str) -> MamlGanConfig:
 
 
 def load_run(workdir: str, **overrides) -> tuple[MamlGanSetup, Any]:
-    """Rebuilds a run from ``workdir`` and restores its latest checkpoint.
+    """Rebuilds a run from ``workdir`` to adapt, and restores its latest checkpoint.
+
+    Its inner rates are the ones it adapts with (``MamlGanConfig.adapting``).
 
     Returns:
       ``(setup, splits)``. Raises FileNotFoundError if there is no checkpoint.
     """
-    config = dataclasses.replace(read_config(workdir), **overrides)
+    config = dataclasses.replace(read_config(workdir), **overrides).adapting()
     splits = load_data(config)
     setup = build(config, splits.train.image_shape)
     if restore_latest(setup.checkpoint, workdir) is None:

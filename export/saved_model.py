@@ -92,6 +92,9 @@ def _summary(meta: dict) -> str:
     steps = meta.get("adapt_steps") or 0
     how = (f"adapts for {steps} step{'' if steps == 1 else 's'} in the graph"
            if steps else "adapts by embedding the support set")
+    if rates := meta.get("inner_lrs"):   # a MAML-GAN run's, as it adapts (adapt_lr_scale)
+        how += (f" at inner rates {rates['generator']:g} (generator), "
+                f"{rates['discriminator']:g} (discriminator)")
     if steps and FLAGS.adapt_steps is None:
         how += " (the run's default)"
     return (f"exported the {meta.get('algorithm')} run {FLAGS.workdir} at step "

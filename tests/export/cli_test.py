@@ -36,8 +36,9 @@ class ExportCommandLineTest(absltest.TestCase):
     def test_the_closing_lines_say_what_is_served_then_where_it_went(self):
         base = os.path.join(fixtures.TMP, "summary_exports")
         workdir = fixtures.tiny_run("maml")
-        for extra, how in (((), "1 step in the graph (the run's default)"),
-                           (("--adapt_steps=3",), "3 steps in the graph")):
+        rates = "at inner rates 0.001 (generator), 0.001 (discriminator)"
+        for extra, how in (((), f"1 step in the graph {rates} (the run's default)"),
+                           (("--adapt_steps=3",), f"3 steps in the graph {rates}")):
             code, out = fixtures.run_cli("export.saved_model", f"--workdir={workdir}",
                                          f"--export_dir={base}", "--name=m", "--max_samples=8",
                                          "--max_support=8", *extra)

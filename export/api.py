@@ -155,7 +155,7 @@ def _run_metadata(setup: maml_gan.MamlGanSetup, workdir: str) -> dict:
     return {"run": os.path.abspath(workdir), "step": int(setup.checkpoint.step.numpy()),
             "algorithm": config.algorithm, "loss": config.loss,
             "inner_optimizer": setup.inner["generator"].name,
-            "inner_lrs": setup.config.inner_lrs()}
+            "inner_lrs": config.inner_lrs()}
 
 
 def export_run(workdir: str, export_dir: str, name: str, *, adapt_steps: int | None = None,

@@ -1,10 +1,12 @@
 """The few-shot generation protocol: Real and model rows through one code path."""
 
 import contextlib
+import dataclasses
 import functools
 import importlib
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -373,8 +375,6 @@ class StepCurvesTest(parameterized.TestCase):
                 selected_checkpoints(runs["maml"], "3")
 
     def test_adapt_lr_scale_scales_every_adaptation_after_meta_training(self):
-        import dataclasses
-        import shutil
         base = tiny_runs()["maml"]
         with tempfile.TemporaryDirectory() as tmp:
             scaled = shutil.copytree(base, os.path.join(tmp, "scaled"))

@@ -3,10 +3,11 @@
 Scores each run or export (adapted for ``--adapt_steps`` steps on ``--support_size``
 images of each of ``--tasks`` held-out tasks, ``--samples`` samples per task)
 and real images with a pretrained critic (``python -m trainers.critic``), and
-writes a JSON list of rows to ``--out`` and the Markdown table beside it
-(``.md``). With several ``--adapt_steps`` or ``--checkpoints=all`` it also
-draws accuracy and NLL against meta-updates, one line per step count
-(``.png`` beside it).
+writes a JSON list of rows to ``--out`` (each with its scores task by task,
+``per_task``: rows of one ``--seed`` compare pairwise with
+``tfmeta.eval.paired_difference``) and the Markdown table beside it (``.md``).
+With several ``--adapt_steps`` or ``--checkpoints=all`` it also draws accuracy
+and NLL against meta-updates, one line per step count (``.png`` beside it).
 
 Example:
     python -m trainers.evaluate --runs=runs/maml,runs/scratch --critic=runs/critic \

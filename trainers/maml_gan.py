@@ -40,7 +40,9 @@ def describe(config: experiment.MamlGanConfig) -> str:
             f"generator/discriminator: "
             f"widths={config.generator_width}/{config.discriminator_width} "
             f"inner_lr={inner['generator']:g}/{inner['discriminator']:g}{outer}"
-            f"{' (inner steps scaled per layer, meta-learned)' if config.layer_scales else ''}")
+            f"{' (inner steps scaled per layer, meta-learned)' if config.layer_scales else ''}"
+            + (f"; adapts after meta-training at {config.adapt_lr_scale:g}x the inner rates "
+               "(--adapt_lr_scale)" if config.adapt_lr_scale != 1 else ""))
 
 
 def report(result, config: experiment.MamlGanConfig, workdir: str) -> str:

@@ -182,6 +182,12 @@ class MamlGanCliTest(unittest.TestCase):
         self.assertIn(" (discriminator held after 3600 meta-updates)", maml_gan.describe(config))
         self.assertNotIn("held", maml_gan.describe(lib.MamlGanConfig(algorithm="maml")))
 
+    def test_the_banner_names_the_rate_a_run_adapts_with(self):
+        half = maml_gan.describe(lib.MamlGanConfig(adapt_lr_scale=0.5))
+        self.assertTrue(half.endswith("; adapts after meta-training at 0.5x the inner rates "
+                                      "(--adapt_lr_scale)"), half)
+        self.assertNotIn("adapts after", maml_gan.describe(lib.MamlGanConfig()))
+
     def test_a_workdir_that_is_a_file_is_one_error_line(self):
         with tempfile.NamedTemporaryFile() as f:
             code, _, err = run(maml_gan, f"--workdir={f.name}", "--nodownload")

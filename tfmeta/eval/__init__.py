@@ -11,7 +11,8 @@
   model's served adaptation, :func:`real_source` from real images;
   :func:`adapted_sources` and :func:`evaluate_sources` score several points of
   one adaptation (after 1, 5, 10... steps), adapting each task once.
-* :mod:`tfmeta.eval.table` -- :func:`markdown_table` of scored rows.
+* :mod:`tfmeta.eval.table` -- :func:`markdown_table` of scored rows;
+  :func:`paired_difference` of two rows scored on the same tasks.
 
 Nothing here imports an experiment.
 
@@ -28,7 +29,7 @@ from tfmeta.eval.generation import (GenerationEvalConfig, evaluate_source, evalu
                                     frechet_distance)
 from tfmeta.eval.sources import (Source, adapted_source, adapted_sources, real_source,
                                  served_source)
-from tfmeta.eval.table import markdown_table
+from tfmeta.eval.table import markdown_table, paired_difference
 
 __all__ = [
     "GenerationEvalConfig",
@@ -42,6 +43,7 @@ __all__ = [
     "labels_for_class_ids",
     "load_critic",
     "markdown_table",
+    "paired_difference",
     "real_source",
     "save_critic",
     "served_source",

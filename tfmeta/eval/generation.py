@@ -26,7 +26,8 @@ Every source is scored by the same :func:`evaluate_source`:
   when they are copies of the support (NaN when the support is the whole
   class);
 
-each as a mean over tasks with a 95% interval (1.96 standard errors).
+each as a mean over tasks with a 95% interval (1.96 standard errors), and
+NLL and accuracy task by task (``per_task``), for paired comparisons.
 Everything is drawn from stateless seeds: the same inputs and seed give the
 same numbers. Nothing here knows an experiment.
 
@@ -216,7 +217,8 @@ def evaluate_sources(sources: Mapping[Any, Source], dataset: ClassDataset,
 
 def _row(scores, classes, dataset: ClassDataset, config: GenerationEvalConfig) -> dict:
     nlls, accs, fds, ratios = scores
-    out = {"tasks": config.tasks, "samples": config.samples}
+    out = {"tasks": config.tasks, "samples": config.samples, "seed": config.seed,
+           "support_size": config.support_size}
     metrics = (("nll", nlls), ("accuracy", accs), ("frechet", fds), ("support_ratio", ratios))
     for name, values in metrics:
         out[name], out[f"{name}_ci95"] = _interval(values)
@@ -226,4 +228,8 @@ def _row(scores, classes, dataset: ClassDataset, config: GenerationEvalConfig) -
         out["per_class"][str(dataset.class_names[c])] = {
             "tasks": int(mine.sum()),
             **{name: float(np.mean(np.asarray(values)[mine])) for name, values in metrics}}
+    # Task by task, so two rows of the same tasks can be compared pairwise
+    # (tfmeta.eval.table.paired_difference).
+    out["per_task"] = {"class": [str(dataset.class_names[int(c)]) for c in classes],
+                       "nll": [float(v) for v in nlls], "accuracy": [float(v) for v in accs]}
     return out

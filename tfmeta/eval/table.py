@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["interval", "markdown_table"]
+__all__ = ["interval", "markdown_table", "paired_difference"]
 
 
 def interval(values) -> dict:
@@ -23,6 +23,23 @@ def interval(values) -> dict:
     n = int(values.size)
     std = float(np.std(values, ddof=1)) if n > 1 else 0.0
     return {"mean": float(np.mean(values)), "ci95": 1.96 * std / float(np.sqrt(n)), "n": n}
+
+
+def paired_difference(a: dict, b: dict, metric: str = "accuracy") -> dict:
+    """``interval`` of ``a - b`` task by task: two rows scored on the same tasks (the same
+    seed, task count and support size; other models, checkpoints or step counts), whose
+    shared task-to-task variation cancels. Raises ValueError for rows of other tasks."""
+    if metric not in ("accuracy", "nll"):
+        raise ValueError(f"metric={metric!r}: expected 'accuracy' or 'nll'")
+    for row in (a, b):
+        if "per_task" not in row:
+            raise ValueError(f"row {row.get('name', '?')!r} has no per_task scores: "
+                             "expected a row of tfmeta.eval.evaluate_source")
+    keys = ("seed", "tasks", "support_size")
+    if any(a.get(k) != b.get(k) for k in keys) or a["per_task"]["class"] != b["per_task"]["class"]:
+        differ = ", ".join(f"{k} {a.get(k)} vs {b.get(k)}" for k in keys)
+        raise ValueError(f"rows scored on other tasks ({differ}): expected the same tasks")
+    return interval(np.subtract(a["per_task"][metric], b["per_task"][metric]))
 
 
 def markdown_table(rows: list[dict]) -> str:

@@ -27,7 +27,7 @@ from tfmeta.eval.generation import (GenerationEvalConfig, evaluate_source, evalu
                                     frechet_distance, nearest_distances,
                                     support_distance_ratio)
 from tfmeta.eval.sources import adapted_source, real_source, served_source
-from tfmeta.eval.table import markdown_table
+from tfmeta.eval.table import markdown_table, paired_difference
 from tfmeta.experiments import maml_gan as lib
 from tfmeta.experiments.maml_gan.evaluate import (EvaluationRequest, evaluate_runs,
                                                   generator_source, generator_sources,
@@ -227,6 +227,24 @@ class ProtocolTest(parameterized.TestCase):
             for key in ("nll", "accuracy", "frechet", "support_ratio"):  # class means -> overall
                 self.assertAlmostEqual(sum(v["tasks"] * v[key] for v in per_class.values()) / 6,
                                        row[key], places=4)
+            tasks = row["per_task"]   # task by task, in the drawn order
+            self.assertEqual(tasks["class"], [str(test.class_names[c])
+                                              for c in task_classes(test.num_classes, 6, 0)])
+            for key in ("nll", "accuracy"):
+                self.assertAlmostEqual(float(np.mean(tasks[key])), row[key], places=5)
+        # Paired over the same tasks: the mean difference is the difference of the means; its
+        # interval is that of the per-task differences, and a row against itself is 0 +- 0.
+        paired = paired_difference(real, model)
+        self.assertAlmostEqual(paired["mean"], real["accuracy"] - model["accuracy"], places=5)
+        self.assertGreater(paired["mean"], 0)
+        diffs = np.subtract(real["per_task"]["accuracy"], model["per_task"]["accuracy"])
+        self.assertAlmostEqual(paired["ci95"], 1.96 * diffs.std(ddof=1) / np.sqrt(6), places=6)
+        self.assertEqual(paired_difference(model, model, "nll")["ci95"], 0.0)
+        for other in ({**model, "seed": 1}, {**model, "tasks": 5}):
+            with self.assertRaisesRegex(ValueError, "other tasks.*expected the same tasks"):
+                paired_difference(real, other)
+        with self.assertRaisesRegex(ValueError, "metric='frechet'"):
+            paired_difference(real, model, "frechet")
 
     def test_critic_of_another_dataset_is_rejected(self):
         with tempfile.TemporaryDirectory() as critic_dir:

@@ -603,6 +603,10 @@ class PresetTest(parameterized.TestCase):
         self.assertEqual((figr.loss, figr.inner_lr, figr.inner_order, figr.reptile_step_size,
                           figr.steps, figr.batch_size),
                          ("wgan-gp", 8e-3, "discriminator_first", 0.25, 900, 32))
+        # On MNIST FIGR adapts at half the rate it meta-trains with; on Omniglot at its own.
+        self.assertEqual(figr.adapting().inner_lrs(), {"generator": 4e-3, "discriminator": 4e-3})
+        self.assertEqual(config(dataset="omniglot", algorithm="reptile").adapt_lr_scale, 1.0)
+        self.assertEqual(config(algorithm="reptile", adapt_lr_scale=0.75).adapt_lr_scale, 0.75)
         omniglot = config(dataset="omniglot")
         self.assertEqual((omniglot.algorithm, omniglot.loss, omniglot.batch_size,
                           omniglot.inner_epsilon, omniglot.outer_lr_schedule,

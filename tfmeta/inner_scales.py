@@ -50,6 +50,25 @@ def layer_scaled(base: InnerOptimizer, scales: Sequence) -> InnerOptimizer:
                           f"{base.name}+layer_scales")
 
 
+def step_scaled(base: InnerOptimizer, factor: float) -> InnerOptimizer:
+    """``base`` with every step multiplied by ``factor``: ``p <- p + factor * (base(p) - p)``.
+
+    For SGD, RMSprop and Adam, whose state does not depend on the rate, that is
+    ``base`` at ``factor`` times its learning rate (up to rounding): a meta-trained
+    run's optimizers adapting at another rate without being rebuilt.
+    """
+    checks.positive("factor", factor)
+    if base.takes_loss:
+        raise ValueError(f"step_scaled: the base optimizer {base.name!r} takes the loss; "
+                         f"expected sgd, rmsprop or adam")
+
+    def update(grads, state, params):
+        stepped, state = base.update(grads, state, params)
+        return [p + tf.cast(factor, p.dtype) * (n - p) for p, n in zip(params, stepped)], state
+
+    return InnerOptimizer(base.init, update, tuple(base.variables), f"{base.name}x{factor:g}")
+
+
 def layer_scale_variables(count: int, initial: float = 1.0, name: str = "layer_scale",
                           dtype="float32") -> list:
     """``count`` trainable scalar ``keras.Variable`` scales, each ``initial`` (1: the base)."""

@@ -39,6 +39,7 @@ def describe(config: experiment.MamlGanConfig) -> str:
             f"dataset={config.dataset}{shared} (outer: {config.outer_lr_schedule}); "
             f"generator/discriminator: "
             f"widths={config.generator_width}/{config.discriminator_width} "
+            f"{'' if config.algorithm == 'metasgd' else 'inner=' + config.inner_optimizer + ' '}"
             f"inner_lr={inner['generator']:g}/{inner['discriminator']:g}{outer}"
             f"{' (inner steps scaled per layer, meta-learned)' if config.layer_scales else ''}"
             + (f"; adapts after meta-training at {config.adapt_lr_scale:g}x the inner rates "

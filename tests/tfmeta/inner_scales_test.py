@@ -7,7 +7,7 @@ from absl.testing import parameterized
 from tests import toys
 from tfmeta import inner as inner_lib
 from tfmeta.algorithms import adaptation_trajectory, maml_losses, meta_gradients
-from tfmeta.inner_scales import layer_scale_variables, layer_scaled
+from tfmeta.inner_scales import layer_scale_variables, layer_scaled, step_scaled
 
 H = 1e-7
 
@@ -103,7 +103,25 @@ class LayerScaledTest(parameterized.TestCase):
         _check_scale_gradients(self, objective, models, toys.gan_task(1), scaled, steps=1,
                                first_order=True)
 
+    @parameterized.parameters("sgd", "rmsprop", "adam")
+    def test_step_scaled_is_the_base_at_that_times_its_rate(self, name):
+        params = [tf.constant([1.0, -2.0], tf.float64), tf.constant([[0.5]], tf.float64)]
+        grads = [[tf.constant([0.3, -0.1], tf.float64), tf.constant([[2.0]], tf.float64)],
+                 [tf.constant([-0.2, 0.4], tf.float64), tf.constant([[1.0]], tf.float64)]]
+        scaled = step_scaled(inner_lib.get(name, learning_rate=0.1), 0.25)
+        slower = inner_lib.get(name, learning_rate=0.025)
+        a_p, a_s, b_p, b_s = params, scaled.init(params), params, slower.init(params)
+        for g in grads:
+            a_p, a_s = scaled.update(g, a_s, a_p)
+            b_p, b_s = slower.update(g, b_s, b_p)
+        for a, b, p in zip(a_p, b_p, params):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12)
+            self.assertGreater(float(tf.reduce_max(tf.abs(a - p))), 1e-3)
+        self.assertEqual(scaled.name, f"{name}x0.25")
+
     def test_bad_input_is_one_clear_error(self):
+        with self.assertRaisesRegex(ValueError, "`factor` must be a positive number"):
+            step_scaled(inner_lib.sgd(0.1), 0.0)
         with self.assertRaisesRegex(ValueError, "scales is empty"):
             layer_scaled(inner_lib.sgd(0.1), [])
         opt = layer_scaled(inner_lib.sgd(0.1), [tf.constant(1.0)])

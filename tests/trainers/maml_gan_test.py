@@ -5,6 +5,7 @@ stderr is a pseudo-terminal, as at a shell, so the progress bar refreshes every 
 What is not about the process (the rerun, a bad workdir) runs in this one (``TRAINER.main``).
 """
 
+import dataclasses
 import os
 import pty
 import re
@@ -170,7 +171,7 @@ class MamlGanCliTest(unittest.TestCase):
         self.assertIn("preset: cpu (given)", err)
         self.assertIn("algorithm=fomaml loss=non-saturating steps=960 k=10 N=4 B=32 "
                       "dataset=mnist (outer: cosine); generator/discriminator: widths=32/32 "
-                      "inner_lr=0.004/0.004 outer_lr=0.002/0.001", err)
+                      "inner=rmsprop inner_lr=0.004/0.004 outer_lr=0.002/0.001", err)
         self.assertEqual(code, 130, err)
         errors = [line for line in err.splitlines() if re.match(r"^E\d{4}", line)
                   and not NO_GPU_CUINIT.match(line)]   # a CUDA build on a machine without a GPU
@@ -187,6 +188,14 @@ class MamlGanCliTest(unittest.TestCase):
         self.assertTrue(half.endswith("; adapts after meta-training at 0.5x the inner rates "
                                       "(--adapt_lr_scale)"), half)
         self.assertNotIn("adapts after", maml_gan.describe(lib.MamlGanConfig()))
+
+    def test_the_banner_names_the_inner_optimizer(self):
+        figr = lib.resolve("cpu", {"algorithm": "reptile", "dataset": "omniglot"}, None,
+                           gpu=False)[0]
+        self.assertIn(" inner=rmsprop inner_lr=0.004/0.004", maml_gan.describe(figr))
+        adam = dataclasses.replace(figr, inner_optimizer="adam")
+        self.assertIn(" inner=adam inner_lr=", maml_gan.describe(adam))
+        self.assertNotIn("inner=", maml_gan.describe(lib.MamlGanConfig(algorithm="metasgd")))
 
     def test_a_workdir_that_is_a_file_is_one_error_line(self):
         with tempfile.NamedTemporaryFile() as f:

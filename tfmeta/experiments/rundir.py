@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Iterable
+from typing import Callable, Iterable, Union
 
 import tensorflow as tf
 
@@ -25,20 +25,27 @@ from tfmeta import io
 
 CONFIG_FILE = "config.json"
 PRESET_KEY = "preset"   # stored beside the config's fields; not a config field
+# What runs made by older versions stored, read as this version means it: the values of
+# fields they did not store, or a function of their stored settings.
+Legacy = Union[dict, Callable[[dict], dict], None]
 
 
 def config_path(workdir: str) -> str:
     return os.path.join(workdir, CONFIG_FILE)
 
 
-def stored_settings(workdir: str, legacy: dict | None = None) -> dict | None:
+def stored_settings(workdir: str, legacy: Legacy = None) -> dict | None:
     """The raw ``config.json`` of ``workdir`` (with ``preset`` if stored); None if no run.
-    ``legacy``: values of fields that runs made before those fields existed did not store."""
+    ``legacy``: values of fields that runs made before those fields existed did not store,
+    or a function from the stored settings to the ones this version reads."""
     if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise ValueError(f"`workdir`={workdir} is a file; give a directory (a new one, or one "
                          "holding a run to resume)")
     path = config_path(workdir)
-    return {**(legacy or {}), **io.read_json(path)} if os.path.exists(path) else None
+    if not os.path.exists(path):
+        return None
+    stored = io.read_json(path)
+    return legacy(stored) if callable(legacy) else {**(legacy or {}), **stored}
 
 
 def read_points(workdir: str, name: str) -> list[dict]:
@@ -66,7 +73,7 @@ def resumable_fields(fields: Iterable[str], config) -> set[str]:
 
 
 def check_workdir(config, workdir: str, resumable: Iterable[str],
-                  legacy: dict | None = None) -> None:
+                  legacy: Legacy = None) -> None:
     """Raises ValueError if ``workdir`` is a file or holds a run with an incompatible config.
 
     Fields in ``resumable`` may differ; a field an older run did not store is
@@ -101,7 +108,7 @@ def write_config(config, workdir: str, preset: str | None = None) -> None:
     io.write_json(config_path(workdir), data)
 
 
-def read_config(config_class, workdir: str, what: str = "run", legacy: dict | None = None):
+def read_config(config_class, workdir: str, what: str = "run", legacy: Legacy = None):
     """The ``config_class`` instance stored in ``workdir`` (``legacy``: as
     :func:`stored_settings`)."""
     stored = stored_settings(workdir, legacy)

@@ -125,7 +125,8 @@ class Experiment:
       diverged_hint: ``config -> str``: the last sentence of a diverged run's error,
         what to change (default: :func:`tfmeta.training.meta_train`'s, the rates).
       legacy: values of fields that runs made before those fields existed did not
-        store (:func:`tfmeta.experiments.rundir.check_workdir`).
+        store, or a function of the stored settings
+        (:func:`tfmeta.experiments.rundir.stored_settings`).
     """
     build: Callable[[Any, Any], Any]
     sampler: Callable[[Run], Callable]
@@ -138,7 +139,7 @@ class Experiment:
     on_event: Callable[[Run, str, int], None] | None = None
     finish: Callable[[Run, TrainResult], Any] | None = None
     diverged_hint: Callable[[Any], str] | None = None
-    legacy: dict | None = None
+    legacy: rundir.Legacy = None
 
 
 def check_workdir(experiment: Experiment, config, workdir: str) -> None:

@@ -10,6 +10,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from tests.shared import forget_setting, tfds_dir
+from tfmeta import inner as lib_inner
 from tfmeta.algorithms import maml_losses
 from tfmeta.data import MetaBatchSampler
 from tfmeta.data.support import step_batches, support_set
@@ -210,6 +211,51 @@ class SampleGridTest(parameterized.TestCase):
         self.assertGreater(np.abs(blocks[0][3] - blocks[0][1]).max(), 1e-3)   # it adapted
 
 
+    def test_the_grid_adapts_at_the_rate_the_run_adapts_with(self):
+        """Both rows of a run's grid adapt as trainers.evaluate does: at `adapt_lr_scale`
+        times the inner rates (the drawn PNG equals the grid of those setups, not x1's)."""
+        config = tiny_config(algorithm="fomaml", steps=0, grid_steps=(3,), inner_lr=2e-2,
+                             layer_scales=True, adapt_lr_scale=0.5)
+        test = lib.load_data(config).test
+        setup = lib.build(config, test.image_shape)
+        random_setup = lib.build(dataclasses.replace(config, algorithm="scratch"),
+                                 test.image_shape, seed=config.seed + 1)
+
+        def image(meta, rand):
+            blocks, rows, cols = lib.sample_grid(meta, rand, test, lib.grid_classes(test),
+                                                 samples=2, seed=config.seed, steps=(3,))
+            return lib.grid_image(blocks, rows, cols)
+
+        with tempfile.TemporaryDirectory() as workdir:
+            lib.run(config, workdir)
+            drawn = tf.io.decode_png(tf.io.read_file(
+                os.path.join(workdir, "samples", "latest.png"))).numpy()
+        np.testing.assert_array_equal(drawn, image(lib.adapting(setup),
+                                                   lib.adapting(random_setup)))
+        self.assertGreater(np.abs(drawn.astype(int) - image(setup, random_setup)).max(), 8)
+
+    @parameterized.parameters(("fomaml", True), ("reptile", False))
+    def test_adapting_a_setup_equals_building_it_at_the_scaled_rates(self, algorithm, scales):
+        config = tiny_config(algorithm=algorithm, layer_scales=scales, inner_lr=2e-2,
+                             discriminator_inner_lr=5e-3, adapt_lr_scale=0.25)
+        splits = lib.load_data(config)
+        setup = lib.build(config, splits.train.image_shape)
+        rebuilt = lib.build(config.adapting(), splits.train.image_shape)
+        plain = lib.build(tiny_config(algorithm=algorithm), splits.train.image_shape)
+        self.assertIs(lib.adapting(plain), plain)   # x1: the run's own optimizers
+        images = splits.test.class_batches(1, 0, 4, 8)
+        start = lib.params_of(setup)
+        got = lib.adaptation_trajectory(lib.adapting(setup), start, images, [3, 4], 4)[-1]
+        want = lib.adaptation_trajectory(rebuilt, start, images, [3, 4], 4)[-1]
+        own = lib.adaptation_trajectory(setup, start, images, [3, 4], 4)[-1]
+        self.assertEqual(lib.adapting(setup).config, config.adapting())
+        for player in ("generator", "discriminator"):
+            for a, b, c in zip(got[player], want[player], own[player]):
+                np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6, rtol=1e-5)
+            self.assertGreater(max(float(tf.reduce_max(tf.abs(a - c)))
+                                   for a, c in zip(got[player], own[player])), 1e-4)
+
+
 class AdaptedParamsTest(parameterized.TestCase):
 
     @parameterized.parameters("fomaml", "metasgd", "reptile")
@@ -261,10 +307,10 @@ class InnerLearningRateTest(parameterized.TestCase):
 
     def test_reptile_takes_figrs_plain_sgd_inner_steps_with_inner_optimizer_sgd(self):
         # FIGR's code adapts both players with optim.SGD: twice the rate, twice the move; the
-        # default (Adam, beta1 0.5) moves every weight by about the rate whatever its gradient.
+        # presets' Adam (beta1 0.5) moves every weight by about the rate whatever its gradient.
         images = tf.random.stateless_uniform([1, 8, 28, 28, 1], [5, 6], -1.0, 1.0)
         moves = []
-        for optimizer, lr in (("sgd", 1e-3), ("sgd", 2e-3), ("rmsprop", 1e-3)):
+        for optimizer, lr in (("sgd", 1e-3), ("sgd", 2e-3), ("adam", 1e-3)):
             setup = lib.build(tiny_config(algorithm="reptile", inner_optimizer=optimizer,
                                           inner_lr=lr), (28, 28, 1))
             start = lib.params_of(setup)
@@ -278,6 +324,50 @@ class InnerLearningRateTest(parameterized.TestCase):
             self.assertGreater(sizes.max() / np.median(sizes[sizes > 0]), 5.0)   # as g varies
             adam = np.abs(moves[2][player])
             self.assertLess(np.percentile(adam[adam > 0], 90), 1.5e-3)          # about +-lr
+
+    @parameterized.parameters(
+        ("rmsprop", None, lambda lr: lib_inner.rmsprop(lr, epsilon=1e-3)),
+        ("adam", None, lambda lr: lib_inner.adam(lr, beta_1=0.5, epsilon=1e-3)),
+        ("adam", 0.9, lambda lr: lib_inner.adam(lr, beta_1=0.9, epsilon=1e-3)),
+        ("sgd", None, lambda lr: lib_inner.sgd(lr)))
+    def test_reptile_adapts_with_the_inner_optimizer_it_names(self, name, beta_1, want):
+        # Three steps: Adam's beta_1 shows from its second step (its first is sign-like).
+        images = tf.random.stateless_uniform([3, 8, 28, 28, 1], [5, 6], -1.0, 1.0)
+        setup = lib.build(tiny_config(algorithm="reptile", inner_optimizer=name, inner_lr=2e-3,
+                                      inner_epsilon=1e-3, inner_beta_1=beta_1), (28, 28, 1))
+        start = lib.params_of(setup)
+        got = lib.adaptation_trajectory(setup, start, images, [1, 2], 3)[-1]
+        ref = lib.adaptation_trajectory(setup, start, images, [1, 2], 3,
+                                        inner={p: want(2e-3) for p in start})[-1]
+        other = lib.adaptation_trajectory(
+            setup, start, images, [1, 2], 3,
+            inner={p: lib_inner.adam(2e-3, beta_1=1.4 - (beta_1 or 0.5), epsilon=1e-3)
+                   for p in start})[-1]
+        for p in start:
+            for a, b in zip(got[p], ref[p]):
+                np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7)
+            self.assertGreater(max(float(tf.reduce_max(tf.abs(a - c)))
+                                   for a, c in zip(got[p], other[p])), 1e-5)
+
+    def test_a_reptile_run_from_before_inner_beta_1_reads_as_the_adam_it_adapted_with(self):
+        with tempfile.TemporaryDirectory() as workdir:
+            for stored, want in ((dict(algorithm="reptile", inner_optimizer="rmsprop"), "adam"),
+                                 (dict(algorithm="reptile", inner_optimizer="sgd"), "sgd"),
+                                 (dict(algorithm="fomaml", inner_optimizer="rmsprop"), "rmsprop")):
+                old = {k: v for k, v in tiny_config(**stored).to_json().items()
+                       if k != "inner_beta_1"}
+                with open(os.path.join(workdir, "config.json"), "w") as f:
+                    json.dump(old, f)
+                self.assertEqual(lib.read_config(workdir).inner_optimizer, want)
+                self.assertEqual(lib.stored_settings(workdir)["inner_optimizer"], want)
+                lib.check_workdir(tiny_config(**dict(stored, inner_optimizer=want)), workdir)
+            # A run of this version says what it means: reptile with rmsprop stays rmsprop.
+            new = tiny_config(algorithm="reptile", inner_optimizer="rmsprop")
+            lib.write_config(new, workdir)
+            self.assertEqual(lib.read_config(workdir), new)
+            with self.assertRaisesRegex(ValueError, r"`inner_optimizer`='adam' \(the run has "
+                                                    r"'rmsprop'\)"):
+                lib.check_workdir(dataclasses.replace(new, inner_optimizer="adam"), workdir)
 
     def test_inner_epsilon_floors_the_rmsprop_step_of_tiny_gradients(self):
         # First RMSprop step from v = 0 on a gradient g: lr g / (sqrt(0.1) |g| + eps). For
@@ -464,6 +554,7 @@ class MamlGanErrorsTest(parameterized.TestCase):
         (dict(algorithm="maml", first_order_steps=-1),
          "`first_order_steps` must be an integer >= 0, got -1"),
         (dict(inner_epsilon=0.0), "`inner_epsilon` must be a positive number"),
+        (dict(inner_beta_1=1.0), r"`inner_beta_1` must be in \[0, 1\), got 1.0"),
         (dict(image_size=30), "`image_size` must be a multiple of 4"),
         (dict(grid_steps=(5, 1)), r"`grid_steps` must be increasing integers >= 1 .*\(5, 1\)"),
         (dict(grid_steps=(0, 5)), "`grid_steps` must be increasing integers >= 1"),
@@ -624,9 +715,17 @@ class PresetTest(parameterized.TestCase):
                           second.adapt_lr_scale),
                          ("non-saturating", 1e-3, "constant",
                           {"generator": 2e-3, "discriminator": 5e-4}, 3600, True, 1.0))
-        self.assertEqual((config(dataset="omniglot", algorithm="reptile").loss,
-                          config(dataset="omniglot", algorithm="reptile").batch_size),
-                         ("wgan-gp", 16))
+        omniglot_figr = config(dataset="omniglot", algorithm="reptile")
+        self.assertEqual((omniglot_figr.loss, omniglot_figr.batch_size,
+                          omniglot_figr.inner_optimizer, omniglot_figr.inner_lr,
+                          omniglot_figr.inner_epsilon, omniglot_figr.steps),
+                         ("wgan-gp", 16, "rmsprop", 4e-3, 1e-3, 1800))
+        # FIGR adapts with Adam elsewhere (MNIST, the paper preset) and when asked to.
+        self.assertEqual((figr.inner_optimizer, figr.inner_kwargs("adam")["beta_1"]),
+                         ("adam", 0.5))
+        self.assertEqual(config("paper", algorithm="reptile").inner_optimizer, "adam")
+        asked = config(dataset="omniglot", algorithm="reptile", inner_optimizer="adam")
+        self.assertEqual((asked.inner_optimizer, asked.inner_lr), ("adam", 8e-3))
         # Given flags win; another generator rate is shared again, as on MNIST.
         mine = config(dataset="omniglot", loss="non-saturating", batch_size=8, outer_lr=1e-3)
         self.assertEqual((mine.loss, mine.batch_size, mine.outer_lrs()),

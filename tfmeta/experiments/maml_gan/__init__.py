@@ -10,12 +10,13 @@ Algorithms (``MamlGanConfig.algorithm``):
 * ``fomaml``: the same with first-order meta-gradients;
 * ``metasgd``: MAML with one inner step and learned per-parameter learning
   rates (paper 000 trained it with the minimax loss only; both are allowed);
-* ``reptile``: the FIGR baseline, Reptile + WGAN-GP, inner Adam (beta_1 0.5),
+* ``reptile``: the FIGR baseline, Reptile + WGAN-GP, the inner optimizer of
+  ``inner_optimizer`` (the presets: Adam with beta_1 0.5; RMSprop on Omniglot),
   outer SGD with step size ``reptile_step_size`` on ``init - adapted``;
 * ``scratch``: no meta-training ("Not pre-trained" in Table 1): the run holds
   the random initialization only.
 
-The package: :mod:`.config` (settings, checks, presets), :mod:`.build`
+The package: :mod:`.config` (settings, checks), :mod:`.presets`, :mod:`.build`
 (models, learner, checkpoint), :mod:`.rundir` (config.json, resume checks,
 reloading), :mod:`.adaptation`, :mod:`.figures` (sample grids), :mod:`.run`.
 
@@ -29,29 +30,39 @@ from tfmeta.experiments.maml_gan.adaptation import (
     adapted_params,
     params_of,
 )
-from tfmeta.experiments.maml_gan.build import MamlGanSetup, build, load_data, outer_learning_rate
+from tfmeta.experiments.maml_gan.build import (
+    MamlGanSetup,
+    adapting,
+    build,
+    load_data,
+    outer_learning_rate,
+)
 from tfmeta.experiments.maml_gan.config import (
     ALGORITHMS,
     GRID_STEPS,
     GRID_SUPPORT,
     INNER_OPTIMIZERS,
     OUTER_LR_SCHEDULES,
-    AUTO,
-    PRESETS,
     RESUMABLE_FIELDS,
     STEP_WEIGHTS,
     MamlGanConfig,
-    resolve,
 )
 from tfmeta.experiments.maml_gan.figures import grid_classes, grid_image, sample_grid, write_grid
-from tfmeta.experiments.maml_gan.run import check_workdir, load_run, read_config, run
-from tfmeta.experiments.rundir import latest_checkpoint, stored_settings, write_config
+from tfmeta.experiments.maml_gan.presets import AUTO, PRESETS, resolve
+from tfmeta.experiments.maml_gan.run import (
+    check_workdir,
+    load_run,
+    read_config,
+    run,
+    stored_settings,
+)
+from tfmeta.experiments.rundir import latest_checkpoint, write_config
 from tfmeta.gan import LOSSES
 
 __all__ = [
     "ALGORITHMS", "GRID_STEPS", "GRID_SUPPORT", "INNER_OPTIMIZERS", "LOSSES",
     "AUTO", "OUTER_LR_SCHEDULES", "PRESETS", "RESUMABLE_FIELDS", "STEP_WEIGHTS", "MamlGanConfig",
-    "MamlGanSetup", "adaptation_trajectory", "adapted_params", "build", "check_workdir",
+    "MamlGanSetup", "adapting", "adaptation_trajectory", "adapted_params", "build", "check_workdir",
     "grid_classes", "grid_image", "latest_checkpoint", "load_data", "load_run",
     "outer_learning_rate", "params_of", "read_config", "resolve", "run",
     "sample_grid", "stored_settings", "write_config", "write_grid",

@@ -22,7 +22,7 @@ from tfmeta.algorithms import MetaLearner
 from tfmeta.data import load_class_dataset
 from tfmeta.experiments.maml_gan.config import MamlGanConfig
 from tfmeta.gan import build_discriminator, build_generator, gan_objective
-from tfmeta.inner_scales import layer_scale_variables, layer_scaled
+from tfmeta.inner_scales import layer_scale_variables, layer_scaled, step_scaled
 
 PLAYERS = ("generator", "discriminator")
 
@@ -100,16 +100,6 @@ def _inner_metasgd(config, variables, items):
     return {p: inner_lib.meta_sgd(rates[p]) for p in PLAYERS}
 
 
-def _inner_reptile(config, variables, items):
-    """Adam with beta1 0.5 (the project's FIGR row), or plain SGD with `inner_optimizer` sgd
-    (the FIGR authors' code: ``optim.SGD(lr=1e-3)`` for both players)."""
-    lrs = config.inner_lrs()
-    if config.inner_optimizer == "sgd":
-        return {p: inner_lib.get("sgd", learning_rate=lrs[p]) for p in PLAYERS}
-    return {p: inner_lib.adam(lrs[p], beta_1=0.5, **config.inner_kwargs("adam"))
-            for p in PLAYERS}
-
-
 def _rmsprop_outer(config):
     def rmsprop(base, kind=keras.optimizers.RMSprop, **held):
         return kind(outer_learning_rate(config, base), rho=0.9, epsilon=config.outer_epsilon,
@@ -140,7 +130,7 @@ _ALGORITHMS = {
     "maml": _Recipe(_inner_of_config, _rmsprop_outer, "maml"),
     "fomaml": _Recipe(_inner_of_config, _rmsprop_outer, "fomaml"),
     "metasgd": _Recipe(_inner_metasgd, _rmsprop_outer, "maml"),
-    "reptile": _Recipe(_inner_reptile, _sgd_outer, "reptile"),
+    "reptile": _Recipe(_inner_of_config, _sgd_outer, "reptile"),   # layer scales refused
     "scratch": _Recipe(_inner_of_config, None, None),
 }
 
@@ -180,3 +170,16 @@ def build(config: MamlGanConfig, image_shape, seed: int | None = None) -> MamlGa
         items.update({f"{p}_optimizer": opt for p, opt in learner.outer.items()})
     return MamlGanSetup(config, generator, discriminator, objective, inner, learner,
                  tf.train.Checkpoint(**items))
+
+
+def adapting(setup: MamlGanSetup) -> MamlGanSetup:
+    """``setup`` adapting as its meta-trained run does (``MamlGanConfig.adapting``).
+
+    The same models and variables; each player's inner steps times
+    ``adapt_lr_scale`` (sgd, rmsprop, adam: the inner rates times it).
+    """
+    scale = setup.config.adapt_lr_scale
+    if scale == 1:
+        return setup
+    return setup._replace(config=setup.config.adapting(),
+                          inner={p: step_scaled(setup.inner[p], scale) for p in PLAYERS})

@@ -1,11 +1,10 @@
-"""The settings of a MAML-GAN run: ``MamlGanConfig``, its choices, checks and presets.
+"""The settings of a MAML-GAN run: ``MamlGanConfig``, its choices and checks.
 
-The defaults are paper 000's (section 5). ``PRESETS`` names whole recipes that
-the `preset` setting picks from: ``paper`` (the defaults, sized for a GPU)
-and ``cpu`` (the README's CPU recipe, 10-36 minutes on a 2-core CPU).
+The defaults are paper 000's (section 5); :mod:`.presets` names whole recipes.
+:func:`legacy` reads the settings older runs stored as this version means them.
 
 Example:
-    >>> config = MamlGanConfig(dataset="mnist", **PRESETS["cpu"].overrides)
+    >>> config = MamlGanConfig(dataset="mnist", algorithm="fomaml", inner_lr=4e-3)
     >>> config.inner_lrs()
     {'generator': 0.004, 'discriminator': 0.004}
 """
@@ -13,12 +12,9 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
 
 from tfmeta import checks
-from tfmeta.experiments import settings
-from tfmeta.experiments.settings import (NoneOf, OneOf, Preset, Rule, data_dir_setting,
-                                         download_setting, setting)
+from tfmeta.experiments.settings import data_dir_setting, download_setting, setting
 from tfmeta.gan import INNER_ORDERS, LOSSES
 from tfmeta.savedmodel.common import MAX_ADAPT_STEPS
 
@@ -61,9 +57,12 @@ class MamlGanConfig:
     batch_size: int = setting(32,
         'Real images and latents per inner step and per validation loss.')
     inner_optimizer: str = setting("rmsprop",
-        'Differentiable inner optimizer (maml, fomaml; metasgd uses its learned rates; reptile '
-        "uses Adam with beta1 0.5 unless sgd, the FIGR authors' code's).",
+        "Differentiable inner optimizer of maml, fomaml and reptile (metasgd uses its learned "
+        "rates): rmsprop (paper 000's Algorithm 1), adam, or sgd (the FIGR authors' code's).",
         choices=INNER_OPTIMIZERS)
+    inner_beta_1: float | None = setting(None,
+        "The inner Adam's beta_1 (`inner_optimizer` adam). Unset: 0.5 for reptile (the "
+        "project's FIGR row, as its peer), 0.9 otherwise.")
     inner_lr: float = setting(1e-4, 'Inner learning rate beta (Meta-SGD: initial rates).')
     inner_epsilon: float = setting(1e-7,
         "Inner RMSprop/Adam epsilon: the floor of the update's denominator. Its "
@@ -145,10 +144,10 @@ class MamlGanConfig:
         "resuming.")
     adapt_lr_scale: float = setting(1.0,
         "Multiplies both players' inner learning rates wherever the meta-trained run adapts "
-        "(trainers.evaluate, export.saved_model, export.adapted); meta-training and its sample "
-        "grids keep `inner_lr` (1: the paper's one rate for both; not metasgd, which adapts "
-        "with its learned rates). Measured: docs/results/gan_ten_steps.md. Can be changed "
-        "when resuming.")
+        "(trainers.evaluate, export.saved_model, export.adapted, the sample grids); "
+        "meta-training keeps `inner_lr` (1: the paper's one rate for both; not metasgd, which "
+        "adapts with its learned rates). Measured: docs/results/gan_ten_steps.md. Can be "
+        "changed when resuming.")
     grid_steps: tuple = setting(GRID_STEPS,
         "Adaptation steps shown in the sample grids, after the prior (paper 000's Figure 5: "
         '1,5,10). Each held-out class adapts on 32 of its images however many steps are '
@@ -166,6 +165,8 @@ class MamlGanConfig:
         checks.count("steps", self.steps, minimum=0)
         for name in _RATES:
             checks.positive(name, getattr(self, name))
+        if self.inner_beta_1 is not None and not 0 <= self.inner_beta_1 < 1:
+            raise ValueError(f"`inner_beta_1` must be in [0, 1), got {self.inner_beta_1!r}")
         if self.discriminator_inner_lr is not None:   # unset: `inner_lr`
             checks.positive("discriminator_inner_lr", self.discriminator_inner_lr)
         if self.discriminator_outer_lr is not None:   # unset: `outer_lr`
@@ -222,7 +223,12 @@ class MamlGanConfig:
 
     def inner_kwargs(self, name: str) -> dict[str, float]:
         """Keyword arguments of inner optimizer ``name`` beyond its learning rate."""
-        return {"epsilon": self.inner_epsilon} if name in ("rmsprop", "adam") else {}
+        if name != "adam":
+            return {"epsilon": self.inner_epsilon} if name == "rmsprop" else {}
+        beta_1 = self.inner_beta_1
+        if beta_1 is None:
+            beta_1 = 0.5 if self.algorithm == "reptile" else 0.9
+        return {"epsilon": self.inner_epsilon, "beta_1": beta_1}
 
     def to_json(self) -> dict:
         out = dataclasses.asdict(self)
@@ -230,70 +236,13 @@ class MamlGanConfig:
         return out
 
 
-# Whole recipes by preset name; a field not named keeps MamlGanConfig's default. Meta-SGD
-# takes one inner step unless told otherwise.
-_ONE_STEP = Rule({"algorithm": "metasgd"}, {"inner_steps": 1})
-# The CPU recipe's discriminator outer rate is half its generator's 2e-3: with reptile, or
-# another generator rate, both players share `outer_lr` again unless told otherwise.
-_SHARED_OUTER = (Rule({"algorithm": "reptile"}, {"discriminator_outer_lr": None}),
-                 Rule({"outer_lr": NoneOf((2e-3,))}, {"discriminator_outer_lr": None}))
-# Second order (maml) floors its inner RMSprop's denominator, as every maml run measured did
-# (docs/results/second_order_maml_gan.md).
-_SECOND_ORDER = Rule({"algorithm": "maml"}, {"inner_epsilon": 1e-3})
-# Its meta-learned per-layer step sizes scale maml's and fomaml's inner steps only.
-_PLAIN_STEPS = Rule({"algorithm": OneOf(("metasgd", "reptile"))}, {"layer_scales": False})
-# An Omniglot character has 20 images, fewer than 32: every step takes 16 of them.
-_OMNIGLOT_BATCH = Rule({"dataset": "omniglot"}, {"batch_size": 16})
-# FIGR is Reptile + WGAN-GP; its order at 8x its rate: 0.734-0.789 on three seeds (MNIST).
-_FIGR = Rule({"algorithm": "reptile"}, dict(
-    loss="wgan-gp", inner_lr=8e-3, inner_order="discriminator_first", reptile_step_size=0.25,
-    steps=900))
-# On MNIST it adapts best at half that rate: 0.826 against 0.732 at the paper's size.
-_MNIST_HALF_RATE = Rule({"dataset": "mnist", "algorithm": "reptile"}, {"adapt_lr_scale": 0.5})
-# Omniglot (docs/results/gan_ten_steps.md): both MAMLs rise longer at constant outer rates,
-# the discriminator's a quarter (maml: 0.183 at 3600); FOMAML-GAN with WGAN-GP, adapting at
-# half its inner rate for 10 steps, passes the paper's 0.328 (0.438 after 4500 updates).
-_OMNIGLOT_RATES = Rule({"dataset": "omniglot", "algorithm": OneOf(("maml", "fomaml"))}, dict(
-    outer_lr_schedule="constant", discriminator_outer_lr=5e-4, steps=3600, sample_every=900))
-_OMNIGLOT_FOMAML = Rule({"dataset": "omniglot", "algorithm": "fomaml"}, dict(
-    loss="wgan-gp", inner_epsilon=1e-3, adapt_lr_scale=0.5, serve_steps=10, steps=4500))
-PRESETS: dict[str, Preset] = {
-    # Paper 000's settings: 20000 second-order updates, minutes on a GPU.
-    "paper": Preset("paper", "paper 000's settings, the defaults shown here: 20000 "
-                    "second-order updates, hours on a GPU, days on a CPU",
-                    rules=(_ONE_STEP, _OMNIGLOT_BATCH)),
-    # The README's CPU recipe (docs/results/gan_ten_steps.md): outer rate 2e-3, 0.749 after
-    # 10 steps against 1e-3's 0.674; the discriminator's 1e-3, 0.784-0.786 against 0.719-0.755;
-    # per-layer step sizes, 0.858-0.900 on three seeds; detached fakes, maml 0.829 vs 0.163.
-    "cpu": Preset("cpu", "the CPU recipe, first-order MAML with widths 32, 10-36 minutes "
-                  "on a 2-core CPU", dict(
-                      algorithm="fomaml", loss="non-saturating", inner_steps=10,
-                      meta_batch_size=4, batch_size=32, generator_width=32,
-                      discriminator_width=32, inner_lr=4e-3, layer_scales=True,
-                      outer_lr=2e-3, discriminator_outer_lr=1e-3, outer_lr_schedule="cosine",
-                      detach_fakes=True,
-                      grid_steps=(1, 5, 10, 40, 80), serve_steps=80, sample_every=480,
-                      steps=960), rules=(_ONE_STEP, _OMNIGLOT_BATCH, _FIGR, _MNIST_HALF_RATE,
-                                         _OMNIGLOT_RATES, _OMNIGLOT_FOMAML, *_SHARED_OUTER,
-                                         _PLAIN_STEPS, _SECOND_ORDER)),
-}
-AUTO = ("paper", "cpu")   # the preset "auto": paper when TensorFlow sees a GPU, else cpu
+def legacy(stored: dict) -> dict:
+    """A stored run's settings as this version means them.
 
-
-def resolve(preset: str, given: Mapping[str, Any], stored: Mapping[str, Any] | None,
-            gpu: bool) -> tuple[MamlGanConfig, str | None, str]:
-    """A run's config from settings given explicitly, a preset and a stored run.
-
-    Every setting in ``given`` wins. The others take the stored run's settings
-    (``stored``: its ``config.json``, None for a new run) unless ``preset`` is
-    named explicitly (``paper``/``cpu``, not ``auto``), else the preset's;
-    ``auto`` is ``paper`` when ``gpu`` else ``cpu``. Meta-SGD defaults to one
-    inner step. :func:`tfmeta.experiments.settings.resolve` does the work.
-
-    Returns:
-      ``(config, preset, how)``: the preset the settings come from (None for a
-      stored run that did not record one) and how it was chosen, for the banner.
+    Before `inner_beta_1` existed (2026-12-06) a reptile run adapted with Adam
+    (beta_1 0.5) whatever its `inner_optimizer` said, unless sgd.
     """
-    checks.one_of("preset", preset, ("auto", *PRESETS))
-    return tuple(settings.resolve(MamlGanConfig, PRESETS, given=given, stored=stored,
-                                  preset=preset, default_preset="auto", auto=AUTO, gpu=gpu))
+    if ("inner_beta_1" not in stored and stored.get("algorithm") == "reptile"
+            and stored.get("inner_optimizer") != "sgd"):
+        return {**stored, "inner_optimizer": "adam"}
+    return stored

@@ -22,8 +22,8 @@ import tensorflow as tf
 
 from tfmeta.data import MetaBatchSampler
 from tfmeta.experiments import rundir, skeleton
-from tfmeta.experiments.maml_gan.build import MamlGanSetup, build, load_data
-from tfmeta.experiments.maml_gan.config import RESUMABLE_FIELDS, MamlGanConfig
+from tfmeta.experiments.maml_gan.build import MamlGanSetup, adapting, build, load_data
+from tfmeta.experiments.maml_gan.config import RESUMABLE_FIELDS, MamlGanConfig, legacy
 from tfmeta.experiments.maml_gan.figures import grid_classes, grid_image, sample_grid, write_grid
 from tfmeta.training import TrainResult, checkpoint_manager, restore_latest
 
@@ -34,8 +34,13 @@ def check_workdir(config: MamlGanConfig, workdir: str) -> None:
 
 
 def read_config(workdir: str) -> MamlGanConfig:
-    """The config of the run in ``workdir``."""
-    return rundir.read_config(MamlGanConfig, workdir, what="MAML-GAN run")
+    """The config of the run in ``workdir`` (an older run's as this version means it)."""
+    return rundir.read_config(MamlGanConfig, workdir, what="MAML-GAN run", legacy=legacy)
+
+
+def stored_settings(workdir: str) -> dict | None:
+    """The run's stored settings as this version means them (:func:`.config.legacy`)."""
+    return rundir.stored_settings(workdir, legacy)
 
 
 def load_run(workdir: str, **overrides) -> tuple[MamlGanSetup, Any]:
@@ -118,14 +123,15 @@ def _sampler(config: MamlGanConfig, splits) -> MetaBatchSampler | None:
 def _grid(run: skeleton.Run) -> Callable[[int], None]:
     """``grid(step)``: writes the sample grid of ``step`` (paper 000, Figure 5)."""
     config, splits = run.config, run.splits
-    random_setup = build(dataclasses.replace(config, algorithm="scratch"),
-                         splits.train.image_shape, seed=config.seed + 1)
+    # Both rows adapt as trainers.evaluate and the exports do (`adapt_lr_scale`).
+    random_setup = adapting(build(dataclasses.replace(config, algorithm="scratch"),
+                                  splits.train.image_shape, seed=config.seed + 1))
     samples_dir = os.path.join(run.workdir, "samples")
     os.makedirs(samples_dir, exist_ok=True)
     classes = grid_classes(splits.test)
 
     def grid(step: int) -> None:
-        blocks, rows, cols = sample_grid(run.setup, random_setup, splits.test, classes,
+        blocks, rows, cols = sample_grid(adapting(run.setup), random_setup, splits.test, classes,
                                          samples=config.grid_samples, seed=config.seed,
                                          steps=config.grid_steps)
         image = grid_image(blocks, rows, cols)
@@ -162,7 +168,7 @@ EXPERIMENT = skeleton.Experiment(
     check_data=_sampler, sampler=lambda run: run.checked,   # the sampler _sampler made
     load_data=load_data, check=_check, every=_every,
     resumable=lambda config: rundir.resumable_fields(RESUMABLE_FIELDS, config),
-    first_point=lambda run: False, finish=_finish, diverged_hint=_diverged_hint)
+    first_point=lambda run: False, finish=_finish, diverged_hint=_diverged_hint, legacy=legacy)
 
 
 def _scratch(config: MamlGanConfig, workdir: str, splits, on_event, preset) -> TrainResult:

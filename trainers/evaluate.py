@@ -61,6 +61,9 @@ flags.DEFINE_string("data_dir", None, "TFDS data directory (default: $TFDS_DATA_
                     "../shared/tensorflow_datasets next to the project if present, else "
                     "TFDS's own default).")
 flags.DEFINE_bool("download", True, "Let TFDS download a missing dataset.")
+flags.DEFINE_float("adapt_lr_scale", None, "Adapt every run at this multiple of the inner "
+                   "rates it was meta-trained with, in place of its own --adapt_lr_scale "
+                   "(unset: the run's). Not for exports, which adapt at the rate fixed in them.")
 common.define_verbose_flag()
 FLAGS = flags.FLAGS
 
@@ -89,7 +92,8 @@ def main(argv):
             runs=tuple(FLAGS.runs), exports=tuple(FLAGS.exports), critic=FLAGS.critic,
             tasks=FLAGS.tasks, samples=FLAGS.samples, adapt_steps=adapt_steps,
             checkpoints=FLAGS.checkpoints, support_size=FLAGS.support_size, seed=FLAGS.seed,
-            real=FLAGS.real, data_dir=FLAGS.data_dir or default_data_dir(), download=FLAGS.download)
+            real=FLAGS.real, data_dir=FLAGS.data_dir or default_data_dir(), download=FLAGS.download,
+            adapt_lr_scale=FLAGS.adapt_lr_scale)
         rows = evaluate_runs(request, progress)
         for bar in bars.values():
             bar.close()

@@ -29,8 +29,10 @@ with shell.native_logs_filtered():
 
 def describe(config: experiment.MamlGanConfig) -> str:
     inner, outer = config.inner_lrs(), config.outer_lrs()
-    reptile = config.algorithm == "reptile"   # one outer step size for both players
+    reptile = config.algorithm == "reptile" and config.reptile_outer == "sgd"   # one size
     shared = f" reptile_step_size={config.reptile_step_size:g}" if reptile else ""
+    if config.algorithm == "reptile" and not reptile:
+        shared = f" reptile_outer={config.reptile_outer}"
     outer = "" if reptile else f" outer_lr={outer['generator']:g}/{outer['discriminator']:g}"
     if config.discriminator_meta_steps is not None:
         outer += f" (discriminator held after {config.discriminator_meta_steps} meta-updates)"
@@ -42,8 +44,16 @@ def describe(config: experiment.MamlGanConfig) -> str:
             f"{'' if config.algorithm == 'metasgd' else 'inner=' + config.inner_optimizer + ' '}"
             f"inner_lr={inner['generator']:g}/{inner['discriminator']:g}{outer}"
             f"{' (inner steps scaled per layer, meta-learned)' if config.layer_scales else ''}"
-            + (f"; adapts after meta-training at {config.adapt_lr_scale:g}x the inner rates "
-               "(--adapt_lr_scale)" if config.adapt_lr_scale != 1 else ""))
+            + _adapts(config.adapt_scales()))
+
+
+def _adapts(scales: dict) -> str:
+    g, d = scales["generator"], scales["discriminator"]
+    if g == d:
+        return "" if g == 1 else (f"; adapts after meta-training at {g:g}x the inner rates "
+                                  "(--adapt_lr_scale)")
+    return (f"; adapts after meta-training at {g:g}x/{d:g}x the inner rates "
+            "(--adapt_lr_scale, --discriminator_adapt_lr_scale)")
 
 
 def report(result, config: experiment.MamlGanConfig, workdir: str) -> str:

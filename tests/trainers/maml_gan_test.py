@@ -188,14 +188,26 @@ class MamlGanCliTest(unittest.TestCase):
         self.assertTrue(half.endswith("; adapts after meta-training at 0.5x the inner rates "
                                       "(--adapt_lr_scale)"), half)
         self.assertNotIn("adapts after", maml_gan.describe(lib.MamlGanConfig()))
+        own = maml_gan.describe(lib.MamlGanConfig(discriminator_adapt_lr_scale=0.5))
+        self.assertTrue(own.endswith("; adapts after meta-training at 1x/0.5x the inner rates "
+                                     "(--adapt_lr_scale, --discriminator_adapt_lr_scale)"), own)
 
     def test_the_banner_names_the_inner_optimizer(self):
         figr = lib.resolve("cpu", {"algorithm": "reptile", "dataset": "omniglot"}, None,
                            gpu=False)[0]
-        self.assertIn(" inner=rmsprop inner_lr=0.004/0.004", maml_gan.describe(figr))
+        self.assertIn(" inner=rmsprop inner_lr=0.004/0.002", maml_gan.describe(figr))
         adam = dataclasses.replace(figr, inner_optimizer="adam")
         self.assertIn(" inner=adam inner_lr=", maml_gan.describe(adam))
         self.assertNotIn("inner=", maml_gan.describe(lib.MamlGanConfig(algorithm="metasgd")))
+
+    def test_the_banner_names_reptiles_outer_optimizer_and_its_rates(self):
+        sgd = lib.MamlGanConfig(algorithm="reptile", reptile_step_size=0.25)
+        self.assertIn(" reptile_step_size=0.25 ", maml_gan.describe(sgd))
+        self.assertNotIn("outer_lr", maml_gan.describe(sgd))
+        adam = dataclasses.replace(sgd, reptile_outer="adam", outer_lr=2e-3)
+        self.assertIn(" reptile_outer=adam ", maml_gan.describe(adam))
+        self.assertIn(" outer_lr=0.002/0.002", maml_gan.describe(adam))
+        self.assertNotIn("reptile_step_size", maml_gan.describe(adam))
 
     def test_a_workdir_that_is_a_file_is_one_error_line(self):
         with tempfile.NamedTemporaryFile() as f:

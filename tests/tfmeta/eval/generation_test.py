@@ -414,6 +414,14 @@ class StepCurvesTest(parameterized.TestCase):
                 for path in (base, scaled)]
             self.assertEqual([r["inner_lrs"]["discriminator"] for r in rows], [1e-3, 2e-3])
             self.assertNotAlmostEqual(rows[0]["nll"], rows[1]["nll"], places=4)
+            # The request's scale in place of the run's: the scaled copy's row, to the bit.
+            asked = evaluate_runs(EvaluationRequest(
+                runs=(base,), critic=tiny_critic_dir(), tasks=2, samples=16, support_size=16,
+                adapt_steps=2, real=False, data_dir=str(tfds_dir()), download=False,
+                adapt_lr_scale=2.0))[0]
+            self.assertEqual(asked["inner_lrs"], rows[1]["inner_lrs"])
+            self.assertEqual((asked["nll"], asked["accuracy"]),
+                             (rows[1]["nll"], rows[1]["accuracy"]))
 
     @parameterized.parameters("0", "1,x", "")
     def test_bad_step_counts_are_refused_in_one_line(self, value):

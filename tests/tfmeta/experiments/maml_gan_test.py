@@ -234,10 +234,15 @@ class SampleGridTest(parameterized.TestCase):
                                                    lib.adapting(random_setup)))
         self.assertGreater(np.abs(drawn.astype(int) - image(setup, random_setup)).max(), 8)
 
-    @parameterized.parameters(("fomaml", True), ("reptile", False))
-    def test_adapting_a_setup_equals_building_it_at_the_scaled_rates(self, algorithm, scales):
+    @parameterized.parameters(("fomaml", True, None), ("reptile", False, None),
+                              ("reptile", False, 0.5), ("fomaml", False, 2.0))
+    def test_adapting_a_setup_equals_building_it_at_the_scaled_rates(self, algorithm, scales,
+                                                                     d_scale):
+        # d_scale: the discriminator's own scale (None: adapt_lr_scale's); with adapt_lr_scale
+        # 1 the generator keeps the run's own optimizer.
         config = tiny_config(algorithm=algorithm, layer_scales=scales, inner_lr=2e-2,
-                             discriminator_inner_lr=5e-3, adapt_lr_scale=0.25)
+                             discriminator_inner_lr=5e-3, discriminator_adapt_lr_scale=d_scale,
+                             adapt_lr_scale=1.0 if d_scale == 2.0 else 0.25)
         splits = lib.load_data(config)
         setup = lib.build(config, splits.train.image_shape)
         rebuilt = lib.build(config.adapting(), splits.train.image_shape)
@@ -250,8 +255,11 @@ class SampleGridTest(parameterized.TestCase):
         own = lib.adaptation_trajectory(setup, start, images, [3, 4], 4)[-1]
         self.assertEqual(lib.adapting(setup).config, config.adapting())
         for player in ("generator", "discriminator"):
-            for a, b, c in zip(got[player], want[player], own[player]):
-                np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6, rtol=1e-5)
+            for a, b, c in zip(got[player], want[player], own[player]):   # float32 rounding
+                np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, rtol=1e-5)
+            if config.adapt_scales()[player] == 1:   # the generator alone, adapting as trained
+                self.assertIs(lib.adapting(setup).inner[player], setup.inner[player])
+                continue
             self.assertGreater(max(float(tf.reduce_max(tf.abs(a - c)))
                                    for a, c in zip(got[player], own[player])), 1e-4)
 
@@ -465,6 +473,34 @@ class InnerLearningRateTest(parameterized.TestCase):
         np.testing.assert_allclose(moves[1]["discriminator"], moves[0]["discriminator"] / 4,
                                    rtol=1e-3)
 
+    def test_reptile_outer_adam_steps_the_figr_codes_adam_on_reptiles_direction(self):
+        # One real meta-update from the same init on the same tasks: outer SGD at step size 1
+        # moves the init by mean(adapted - init) = -g, so g is read off it; outer Adam's
+        # first step on g is lr_t m / (sqrt(v) + eps), m = 0.1 g, v = 0.001 g^2,
+        # lr_t = lr sqrt(0.001) / 0.1 (Keras), the discriminator's at its own lr.
+        moves = {}
+        for outer in ("sgd", "adam"):
+            config = tiny_config(algorithm="reptile", reptile_outer=outer, reptile_step_size=1.0,
+                                 outer_lr=2e-3, discriminator_outer_lr=(5e-4 if outer == "adam"
+                                                                        else None))
+            splits = lib.load_data(config)
+            setup = lib.build(config, splits.train.image_shape)
+            tasks = MetaBatchSampler(splits.train, tasks=2, inner_steps=config.inner_steps,
+                                     batch_size=8, seed=0)(0)
+            before = _weights(setup)
+            setup.learner.train_step(tasks)
+            moves[outer] = np.concatenate([(a - b).ravel()
+                                           for a, b in zip(_weights(setup), before)])
+            sizes = [v.numpy().size for v in setup.generator.trainable_variables]
+        g = -moves["sgd"]
+        lrs = np.full(g.shape, 5e-4)
+        lrs[:sum(sizes)] = 2e-3
+        want = -lrs * np.sqrt(1e-3) / 0.1 * (0.1 * g) / (np.sqrt(1e-3 * g * g) + 1e-7)
+        big = np.abs(g) > 1e-4   # float32 rounding of a - b elsewhere
+        self.assertGreater(big.mean(), 0.5)
+        np.testing.assert_allclose(moves["adam"][big], want[big], rtol=2e-3)
+        self.assertLess(np.abs(moves["adam"]).max(), 2e-3 * 1.001)   # about lr per weight
+
     def test_discriminator_meta_steps_hold_the_discriminator_after_that_many_updates(self):
         # Real meta-updates of a plain run, whose checkpoint is resumed with the discriminator
         # held after 1: it moved in the first update and not in the second; the generator's
@@ -540,8 +576,10 @@ class MamlGanErrorsTest(parameterized.TestCase):
         (dict(discriminator_inner_lr=0.0), "`discriminator_inner_lr` must be a positive number"),
         (dict(discriminator_outer_lr=-1e-3), "`discriminator_outer_lr` must be a positive number"),
         (dict(algorithm="reptile", discriminator_outer_lr=1e-3),
-         "`discriminator_outer_lr` applies to the outer RMSprop of maml, fomaml and metasgd, "
-         "not `algorithm`=reptile"),
+         "`discriminator_outer_lr` applies to an outer optimizer with a learning rate .* "
+         "not reptile's `reptile_step_size`"),
+        (dict(algorithm="reptile", reptile_outer="rmsprop"),
+         "`reptile_outer`='rmsprop' is not one of"),
         (dict(discriminator_meta_steps=-1),
          "`discriminator_meta_steps` must be an integer >= 0, got -1"),
         (dict(algorithm="reptile", discriminator_meta_steps=10),
@@ -571,6 +609,7 @@ class MamlGanErrorsTest(parameterized.TestCase):
         dict(algorithm="fomaml", layer_scales=True, discriminator_outer_lr=1e-3),
         dict(algorithm="metasgd", discriminator_outer_lr=1e-3),
         dict(algorithm="reptile", inner_order="discriminator_first", inner_optimizer="sgd"),
+        dict(algorithm="reptile", reptile_outer="adam", discriminator_outer_lr=1e-3),
     )
     def test_every_algorithms_own_settings_hold_for_its_random_init_grid_row(self, **own):
         # A run draws its grids' random-init rows from its own config as `scratch`: a
@@ -662,8 +701,11 @@ class PresetTest(parameterized.TestCase):
                          {"generator": 1e-3, "discriminator": 5e-4})
         self.assertEqual(rates(discriminator_outer_lr=2e-3),
                          {"generator": 2e-3, "discriminator": 2e-3})
-        with self.assertRaisesRegex(ValueError, "not `algorithm`=reptile"):
+        with self.assertRaisesRegex(ValueError, "not reptile's `reptile_step_size`"):
             rates(algorithm="reptile", discriminator_outer_lr=1e-3)
+        self.assertEqual(rates(algorithm="reptile", reptile_outer="adam",
+                               discriminator_outer_lr=1e-3),
+                         {"generator": 2e-3, "discriminator": 1e-3})
         self.assertIsNone(lib.resolve("paper", {}, None, gpu=False)[0].discriminator_outer_lr)
 
     def test_the_cpu_layer_scales_apply_to_maml_and_fomaml_only(self):
@@ -725,10 +767,22 @@ class PresetTest(parameterized.TestCase):
                           omniglot_figr.inner_optimizer, omniglot_figr.inner_lr,
                           omniglot_figr.inner_epsilon, omniglot_figr.steps),
                          ("wgan-gp", 16, "rmsprop", 4e-3, 1e-3, 1800))
+        # Its discriminator meta-trains at half the generator's rate and adapts at half that;
+        # it meta-trains with 20 inner steps.
+        self.assertEqual((omniglot_figr.inner_lrs(), omniglot_figr.adapting().inner_lrs(),
+                          omniglot_figr.inner_steps),
+                         ({"generator": 4e-3, "discriminator": 2e-3},
+                          {"generator": 4e-3, "discriminator": 1e-3}, 20))
+        self.assertEqual(config(dataset="omniglot", algorithm="reptile",
+                                inner_optimizer="adam").inner_steps, 10)
+        self.assertEqual((figr.inner_lrs(), figr.inner_steps),   # MNIST
+                         ({"generator": 4e-3, "discriminator": 4e-3}, 10))
         # The paper preset's FIGR adapts with Adam, as the project's peer does.
         self.assertEqual(config("paper", algorithm="reptile").inner_optimizer, "adam")
         asked = config(dataset="omniglot", algorithm="reptile", inner_optimizer="adam")
-        self.assertEqual((asked.inner_optimizer, asked.inner_lr), ("adam", 8e-3))
+        self.assertEqual((asked.inner_optimizer, asked.inner_lrs(), asked.adapt_scales()),
+                         ("adam", {"generator": 8e-3, "discriminator": 8e-3},
+                          {"generator": 1.0, "discriminator": 1.0}))
         # Given flags win; another generator rate is shared again, as on MNIST.
         mine = config(dataset="omniglot", loss="non-saturating", batch_size=8, outer_lr=1e-3)
         self.assertEqual((mine.loss, mine.batch_size, mine.outer_lrs()),
@@ -749,6 +803,24 @@ class PresetTest(parameterized.TestCase):
             lib.MamlGanConfig(algorithm="metasgd", adapt_lr_scale=0.5)
         with self.assertRaisesRegex(ValueError, "adapt_lr_scale"):
             lib.MamlGanConfig(adapt_lr_scale=0.0)
+
+    def test_the_discriminator_may_adapt_at_its_own_scale(self):
+        config = lib.MamlGanConfig(inner_lr=4e-3, discriminator_inner_lr=2e-3,
+                                   discriminator_adapt_lr_scale=0.5)
+        self.assertEqual(config.adapt_scales(), {"generator": 1.0, "discriminator": 0.5})
+        adapting = config.adapting()
+        self.assertEqual(adapting.inner_lrs(), {"generator": 4e-3, "discriminator": 1e-3})
+        self.assertEqual((adapting.adapt_scales(), adapting.adapting()),
+                         ({"generator": 1.0, "discriminator": 1.0}, adapting))
+        both = dataclasses.replace(config, adapt_lr_scale=0.5, discriminator_adapt_lr_scale=None)
+        self.assertEqual(both.adapting().inner_lrs(), {"generator": 2e-3, "discriminator": 1e-3})
+        self.assertIn("discriminator_adapt_lr_scale", lib.RESUMABLE_FIELDS)
+        with self.assertRaisesRegex(ValueError, r"`discriminator_adapt_lr_scale`=0.5: metasgd "
+                                                r"adapts with its learned rates; expected 1"):
+            lib.MamlGanConfig(algorithm="metasgd", discriminator_adapt_lr_scale=0.5)
+        with self.assertRaisesRegex(ValueError, "`discriminator_adapt_lr_scale` must be a "
+                                                "positive number"):
+            lib.MamlGanConfig(discriminator_adapt_lr_scale=-1.0)
 
     def test_a_resumed_run_keeps_its_stored_settings_and_checks_explicit_ones(self):
         started = tiny_config(algorithm="fomaml", steps=7)

@@ -11,8 +11,9 @@ Algorithms (``MamlGanConfig.algorithm``):
 * ``metasgd``: MAML with one inner step and learned per-parameter learning
   rates (paper 000 trained it with the minimax loss only; both are allowed);
 * ``reptile``: the FIGR baseline, Reptile + WGAN-GP, the inner optimizer of
-  ``inner_optimizer`` (the presets: Adam with beta_1 0.5; RMSprop on Omniglot),
-  outer SGD with step size ``reptile_step_size`` on ``init - adapted``;
+  ``inner_optimizer`` (the cpu preset: RMSprop; paper: Adam with beta_1 0.5),
+  outer SGD with step size ``reptile_step_size`` on ``init - adapted`` (or, with
+  ``reptile_outer`` adam, the FIGR code's outer Adam at ``outer_lr``);
 * ``scratch``: no meta-training ("Not pre-trained" in Table 1): the run holds
   the random initialization only.
 

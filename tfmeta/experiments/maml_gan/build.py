@@ -115,9 +115,14 @@ def _rmsprop_outer(config):
     return {p: rmsprop(rates[p]) for p in PLAYERS}   # built by the learner, in its scope
 
 
-def _sgd_outer(config):
-    rate = outer_learning_rate(config, config.reptile_step_size)
-    return lambda: keras.optimizers.SGD(rate)
+def _reptile_outer(config):
+    if config.reptile_outer == "sgd":   # init += size * mean(adapted - init)
+        rate = outer_learning_rate(config, config.reptile_step_size)
+        return lambda: keras.optimizers.SGD(rate)
+    # The FIGR authors' code: mean(init - adapted) is an outer Adam's gradient.
+    return {p: keras.optimizers.Adam(outer_learning_rate(config, rate),
+                                     epsilon=config.outer_epsilon)
+            for p, rate in config.outer_lrs().items()}
 
 
 class _Recipe(NamedTuple):
@@ -130,7 +135,7 @@ _ALGORITHMS = {
     "maml": _Recipe(_inner_of_config, _rmsprop_outer, "maml"),
     "fomaml": _Recipe(_inner_of_config, _rmsprop_outer, "fomaml"),
     "metasgd": _Recipe(_inner_metasgd, _rmsprop_outer, "maml"),
-    "reptile": _Recipe(_inner_of_config, _sgd_outer, "reptile"),   # layer scales refused
+    "reptile": _Recipe(_inner_of_config, _reptile_outer, "reptile"),   # layer scales refused
     "scratch": _Recipe(_inner_of_config, None, None),
 }
 
@@ -176,10 +181,11 @@ def adapting(setup: MamlGanSetup) -> MamlGanSetup:
     """``setup`` adapting as its meta-trained run does (``MamlGanConfig.adapting``).
 
     The same models and variables; each player's inner steps times
-    ``adapt_lr_scale`` (sgd, rmsprop, adam: the inner rates times it).
+    its scale (``MamlGanConfig.adapt_scales``; sgd, rmsprop, adam: its inner rate times it).
     """
-    scale = setup.config.adapt_lr_scale
-    if scale == 1:
+    scales = setup.config.adapt_scales()
+    if set(scales.values()) == {1}:
         return setup
-    return setup._replace(config=setup.config.adapting(),
-                          inner={p: step_scaled(setup.inner[p], scale) for p in PLAYERS})
+    return setup._replace(config=setup.config.adapting(), inner={
+        p: setup.inner[p] if scales[p] == 1 else step_scaled(setup.inner[p], scales[p])
+        for p in PLAYERS})

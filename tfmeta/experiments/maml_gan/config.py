@@ -22,13 +22,15 @@ ALGORITHMS = ("maml", "fomaml", "metasgd", "reptile", "scratch")
 INNER_OPTIMIZERS = ("rmsprop", "sgd", "adam")
 STEP_WEIGHTS = ("uniform", "final", "annealed")
 OUTER_LR_SCHEDULES = ("constant", "cosine")
+REPTILE_OUTERS = ("sgd", "adam")
 GRID_STEPS = (1, 5, 10)   # paper 000, Figure 5: after 1, 5 and 10 adaptation steps
 GRID_SUPPORT = 32          # images a grid's class adapts on (evaluation's `support_size`)
 
 # Fields that may change between a run and its resumption; all others must match.
 RESUMABLE_FIELDS = ("steps", "data_dir", "download", "checkpoint_every", "keep_checkpoints",
                     "sample_every", "summary_every", "grid_samples", "grid_steps", "remat",
-                    "serve_steps", "discriminator_meta_steps", "adapt_lr_scale")
+                    "serve_steps", "discriminator_meta_steps", "adapt_lr_scale",
+                    "discriminator_adapt_lr_scale")
 
 _COUNTS = ("inner_steps", "meta_batch_size", "batch_size", "anneal_steps", "latent_dim",
            "generator_width", "discriminator_width", "image_size", "checkpoint_every",
@@ -47,7 +49,7 @@ class MamlGanConfig:
     algorithm: str = setting("maml",
         'maml: second-order MAML-GAN; fomaml: first order; metasgd: one step with learned '
         'per-parameter rates (paper 000 used it with `loss`=minimax only); reptile: FIGR '
-        '(Reptile + WGAN-GP, inner Adam beta_1=0.5, outer SGD); scratch: no meta-training, '
+        '(Reptile + WGAN-GP, `inner_optimizer`, `reptile_outer`); scratch: no meta-training, '
         "the random initialization ('Not pre-trained').", choices=ALGORITHMS)
     loss: str = setting("wgan-gp",
         'GAN loss: wgan-gp (lambda `gp_weight`), minimax (paper eq. 1) or non-saturating.',
@@ -85,10 +87,12 @@ class MamlGanConfig:
         "Meta-learn one step-size multiplier per parameter tensor of each player (from 1), "
         "over the inner optimizer's own step (maml, fomaml): per-layer rates as MAML++'s, "
         'kept for any number of adaptation steps.')
-    outer_lr: float = setting(1e-4, 'Outer RMSprop learning rate gamma (maml, fomaml, metasgd).')
+    outer_lr: float = setting(1e-4,
+        'Outer RMSprop learning rate gamma (maml, fomaml, metasgd; reptile: its outer Adam\'s, '
+        '`reptile_outer` adam).')
     discriminator_outer_lr: float | None = setting(None,
         "The discriminator's own outer learning rate, under the same `outer_lr_schedule` "
-        '(maml, fomaml, metasgd; default: `outer_lr` for both players).')
+        '(maml, fomaml, metasgd, reptile with adam; default: `outer_lr` for both players).')
     discriminator_meta_steps: int | None = setting(None,
         "Meta-updates of the discriminator's initialization: after this many its outer "
         "learning rate is 0 (held where it is) while the generator's meta-training goes on "
@@ -104,7 +108,12 @@ class MamlGanConfig:
         'rates still (docs/results/metasgd_gan.md). 1e-14 is about paper 000\'s PyTorch '
         'RMSprop, whose eps 1e-7 is added outside the root.')
     reptile_step_size: float = setting(0.1,
-        'Reptile/FIGR outer step: init += size * mean(adapted - init).')
+        'Reptile/FIGR outer step: init += size * mean(adapted - init) (`reptile_outer` sgd).')
+    reptile_outer: str = setting("sgd",
+        "How reptile moves the initialization: sgd (Reptile: the step above) or adam (the "
+        "FIGR authors' code: mean(init - adapted) is the gradient of an outer Adam at "
+        "`outer_lr`, `discriminator_outer_lr`, under `outer_lr_schedule`).",
+        choices=REPTILE_OUTERS)
     step_weights: str = setting("uniform",
         'Multi-step loss weights: uniform (paper 000), final (original MAML), annealed '
         '(uniform decaying to final over `anneal_steps`).', choices=STEP_WEIGHTS)
@@ -148,6 +157,9 @@ class MamlGanConfig:
         "meta-training keeps `inner_lr` (1: the paper's one rate for both; not metasgd, which "
         "adapts with its learned rates). Measured: docs/results/gan_ten_steps.md. Can be "
         "changed when resuming.")
+    discriminator_adapt_lr_scale: float | None = setting(None,
+        "The discriminator's own `adapt_lr_scale` (unset: `adapt_lr_scale` for both players). "
+        "Can be changed when resuming.")
     grid_steps: tuple = setting(GRID_STEPS,
         "Adaptation steps shown in the sample grids, after the prior (paper 000's Figure 5: "
         '1,5,10). Each held-out class adapts on 32 of its images however many steps are '
@@ -160,6 +172,7 @@ class MamlGanConfig:
         checks.one_of("inner_optimizer", self.inner_optimizer, INNER_OPTIMIZERS)
         checks.one_of("step_weights", self.step_weights, STEP_WEIGHTS)
         checks.one_of("outer_lr_schedule", self.outer_lr_schedule, OUTER_LR_SCHEDULES)
+        checks.one_of("reptile_outer", self.reptile_outer, REPTILE_OUTERS)
         for name in _COUNTS:
             checks.count(name, getattr(self, name))
         checks.count("steps", self.steps, minimum=0)
@@ -171,9 +184,10 @@ class MamlGanConfig:
             checks.positive("discriminator_inner_lr", self.discriminator_inner_lr)
         if self.discriminator_outer_lr is not None:   # unset: `outer_lr`
             checks.positive("discriminator_outer_lr", self.discriminator_outer_lr)
-            if self.algorithm == "reptile":   # scratch has no outer step: nothing to refuse
-                raise ValueError(f"`discriminator_outer_lr` applies to the outer RMSprop of "
-                                 f"maml, fomaml and metasgd, not `algorithm`={self.algorithm}")
+            if self.algorithm == "reptile" and self.reptile_outer == "sgd":   # scratch: none
+                raise ValueError(f"`discriminator_outer_lr` applies to an outer optimizer with "
+                                 f"a learning rate (maml, fomaml, metasgd; reptile with "
+                                 f"`reptile_outer`=adam), not reptile's `reptile_step_size`")
         if self.discriminator_meta_steps is not None:   # unset: every meta-update
             checks.count("discriminator_meta_steps", self.discriminator_meta_steps, minimum=0)
             if self.algorithm == "reptile":
@@ -186,10 +200,14 @@ class MamlGanConfig:
         if self.layer_scales and self.algorithm in ("metasgd", "reptile"):
             raise ValueError(f"`layer_scales` applies to maml and fomaml, not "
                              f"`algorithm`={self.algorithm}")   # scratch: nothing to learn
-        checks.positive("adapt_lr_scale", self.adapt_lr_scale)
-        if self.adapt_lr_scale != 1 and self.algorithm == "metasgd":
-            raise ValueError(f"`adapt_lr_scale`={self.adapt_lr_scale}: metasgd adapts with "
-                             f"its learned rates; expected 1")
+        for name in ("adapt_lr_scale", "discriminator_adapt_lr_scale"):
+            scale = getattr(self, name)
+            if scale is None:                         # unset: `adapt_lr_scale`
+                continue
+            checks.positive(name, scale)
+            if scale != 1 and self.algorithm == "metasgd":
+                raise ValueError(f"`{name}`={scale}: metasgd adapts with its learned rates; "
+                                 f"expected 1")
         if self.serve_steps is not None:              # unset: `inner_steps`
             checks.bounded("serve_steps", self.serve_steps, 1, MAX_ADAPT_STEPS)
         # A JSON list reads back as a tuple.
@@ -203,13 +221,21 @@ class MamlGanConfig:
         """Inner steps of an export's default adaptation: `serve_steps`, else `inner_steps`."""
         return self.inner_steps if self.serve_steps is None else self.serve_steps
 
+    def adapt_scales(self) -> dict[str, float]:
+        """Each player's multiplier of its inner rate wherever the meta-trained run adapts."""
+        d = self.discriminator_adapt_lr_scale
+        return {"generator": self.adapt_lr_scale,
+                "discriminator": self.adapt_lr_scale if d is None else d}
+
     def adapting(self) -> MamlGanConfig:
-        """The config a meta-trained run adapts with: inner rates x `adapt_lr_scale`, then 1."""
-        if self.adapt_lr_scale == 1:
+        """The config a meta-trained run adapts with: inner rates x their scales, then 1."""
+        scales = self.adapt_scales()
+        if set(scales.values()) == {1}:
             return self
-        rates = {p: rate * self.adapt_lr_scale for p, rate in self.inner_lrs().items()}
+        rates = {p: rate * scales[p] for p, rate in self.inner_lrs().items()}
         return dataclasses.replace(self, inner_lr=rates["generator"], adapt_lr_scale=1.0,
-                                   discriminator_inner_lr=rates["discriminator"])
+                                   discriminator_inner_lr=rates["discriminator"],
+                                   discriminator_adapt_lr_scale=None)
 
     def inner_lrs(self) -> dict[str, float]:
         """The inner learning rate of each player."""

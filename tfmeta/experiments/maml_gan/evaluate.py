@@ -46,6 +46,7 @@ class EvaluationRequest:
     largest, and is scored at each); ``checkpoints`` is ``"latest"``, ``"all"``
     (every checkpoint a run kept, oldest first: how quality grows with
     meta-updates), or meta-update counts separated by commas (``"900,3600"``).
+    ``adapt_lr_scale`` replaces each run's own (None: keep it); exports keep theirs.
     """
     runs: tuple
     critic: str
@@ -59,6 +60,7 @@ class EvaluationRequest:
     data_dir: str | None = None
     download: bool = True
     checkpoints: str = "latest"
+    adapt_lr_scale: float | None = None
 
     def __post_init__(self):
         steps = step_counts(self.adapt_steps)
@@ -102,11 +104,7 @@ def selected_checkpoints(workdir: str, checkpoints: str) -> list[str | None]:
 
 
 def step_counts(adapt_steps) -> tuple:
-    """``adapt_steps`` (an int or a sequence of them) as a sorted tuple of distinct counts >= 1.
-
-    Raises:
-      ValueError: an empty sequence, a count below 1 or one that is not an integer.
-    """
+    """``adapt_steps`` (an int or ints) as sorted distinct counts >= 1, else ValueError."""
     counts = (adapt_steps,) if isinstance(adapt_steps, int) else tuple(adapt_steps)
     if not counts or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in counts):
         raise ValueError(f"`adapt_steps`={adapt_steps!r}; expected one or more integers >= 1")
@@ -225,8 +223,9 @@ def evaluate_runs(request: EvaluationRequest,
         names.add(name)
         return name
 
+    scale = {} if request.adapt_lr_scale is None else {"adapt_lr_scale": request.adapt_lr_scale}
     for path, config in zip(request.runs, configs):
-        setup, splits = load_run(path, **overrides)
+        setup, splits = load_run(path, **overrides, **scale)
         test = splits.test
         labels, support = scoring(path, test)
         name = unique(ROW_NAMES[config.algorithm], path)

@@ -41,13 +41,19 @@ def layer_scaled(base: InnerOptimizer, scales: Sequence) -> InnerOptimizer:
                              f"tensors; expected one per tensor")
         return base.init(params)
 
+    return InnerOptimizer(init, _scaled_update(base, lambda params: scales),
+                          tuple(base.variables) + scales, f"{base.name}+layer_scales")
+
+
+def _scaled_update(base: InnerOptimizer, scales_of):
+    """``base``'s update with each tensor's step times its scale in ``scales_of(params)``."""
     def update(grads, state, params):
         stepped, state = base.update(grads, state, params)
-        new = [p + tf.cast(s, p.dtype) * (n - p) for p, n, s in zip(params, stepped, scales)]
+        new = [p + tf.cast(s, p.dtype) * (n - p)
+               for p, n, s in zip(params, stepped, scales_of(params))]
         return new, state
 
-    return InnerOptimizer(init, update, tuple(base.variables) + scales,
-                          f"{base.name}+layer_scales")
+    return update
 
 
 def step_scaled(base: InnerOptimizer, factor: float) -> InnerOptimizer:
@@ -61,12 +67,8 @@ def step_scaled(base: InnerOptimizer, factor: float) -> InnerOptimizer:
     if base.takes_loss:
         raise ValueError(f"step_scaled: the base optimizer {base.name!r} takes the loss; "
                          f"expected sgd, rmsprop or adam")
-
-    def update(grads, state, params):
-        stepped, state = base.update(grads, state, params)
-        return [p + tf.cast(factor, p.dtype) * (n - p) for p, n in zip(params, stepped)], state
-
-    return InnerOptimizer(base.init, update, tuple(base.variables), f"{base.name}x{factor:g}")
+    return InnerOptimizer(base.init, _scaled_update(base, lambda params: [factor] * len(params)),
+                          tuple(base.variables), f"{base.name}x{factor:g}")
 
 
 def layer_scale_variables(count: int, initial: float = 1.0, name: str = "layer_scale",

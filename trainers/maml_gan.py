@@ -29,11 +29,10 @@ with shell.native_logs_filtered():
 
 def describe(config: experiment.MamlGanConfig) -> str:
     inner, outer = config.inner_lrs(), config.outer_lrs()
-    reptile = config.algorithm == "reptile" and config.reptile_outer == "sgd"   # one size
-    shared = f" reptile_step_size={config.reptile_step_size:g}" if reptile else ""
-    if config.algorithm == "reptile" and not reptile:
-        shared = f" reptile_outer={config.reptile_outer}"
-    outer = "" if reptile else f" outer_lr={outer['generator']:g}/{outer['discriminator']:g}"
+    step = config.algorithm == "reptile" and config.reptile_outer == "sgd"   # one step size
+    shared = (f" reptile_step_size={config.reptile_step_size:g}" if step else
+              f" reptile_outer={config.reptile_outer}" if config.algorithm == "reptile" else "")
+    outer = "" if step else f" outer_lr={outer['generator']:g}/{outer['discriminator']:g}"
     if config.discriminator_meta_steps is not None:
         outer += f" (discriminator held after {config.discriminator_meta_steps} meta-updates)"
     return (f"maml_gan: algorithm={config.algorithm} loss={config.loss} steps={config.steps} "

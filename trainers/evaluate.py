@@ -64,6 +64,9 @@ flags.DEFINE_bool("download", True, "Let TFDS download a missing dataset.")
 flags.DEFINE_float("adapt_lr_scale", None, "Adapt every run at this multiple of the inner "
                    "rates it was meta-trained with, in place of its own --adapt_lr_scale "
                    "(unset: the run's). Not for exports, which adapt at the rate fixed in them.")
+flags.DEFINE_float("discriminator_adapt_lr_scale", None, "The same for the discriminator alone, "
+                   "in place of the run's own --discriminator_adapt_lr_scale (unset: the run's; "
+                   "--adapt_lr_scale=1 --discriminator_adapt_lr_scale=1: the meta-trained rates).")
 common.define_verbose_flag()
 FLAGS = flags.FLAGS
 
@@ -93,7 +96,8 @@ def main(argv):
             tasks=FLAGS.tasks, samples=FLAGS.samples, adapt_steps=adapt_steps,
             checkpoints=FLAGS.checkpoints, support_size=FLAGS.support_size, seed=FLAGS.seed,
             real=FLAGS.real, data_dir=FLAGS.data_dir or default_data_dir(), download=FLAGS.download,
-            adapt_lr_scale=FLAGS.adapt_lr_scale)
+            adapt_lr_scale=FLAGS.adapt_lr_scale,
+            discriminator_adapt_lr_scale=FLAGS.discriminator_adapt_lr_scale)
         rows = evaluate_runs(request, progress)
         for bar in bars.values():
             bar.close()

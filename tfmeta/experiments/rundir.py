@@ -137,3 +137,36 @@ def latest_checkpoint(workdir: str) -> tuple[str, int] | None:
     if not latest:
         return None
     return latest, int(latest.rsplit("-", 1)[-1])
+
+
+def checkpoint_steps(checkpoints: str) -> list[int]:
+    """The meta-update counts of ``checkpoints`` ("900,3600"), checked."""
+    try:
+        steps = [int(s) for s in checkpoints.split(",")]
+    except ValueError:
+        steps = []
+    if not steps or any(s < 0 for s in steps):
+        raise ValueError(f"`checkpoints`={checkpoints!r}; expected 'latest', 'all' or "
+                         f"meta-update counts separated by commas, e.g. '900,3600'")
+    return steps
+
+
+def selected_checkpoints(workdir: str, checkpoints: str) -> list[str | None]:
+    """The checkpoint paths of ``workdir`` that ``checkpoints`` names (None: the latest).
+
+    Raises:
+      ValueError: a named meta-update count the run did not keep.
+    """
+    if checkpoints == "latest":
+        return [None]
+    kept = checkpoint_paths(workdir)
+    if checkpoints == "all":
+        return kept
+    by_step = {int(p.rsplit("-", 1)[-1]): p for p in kept}
+    steps = sorted(set(checkpoint_steps(checkpoints)))
+    missing = [s for s in steps if s not in by_step]
+    if missing:
+        raise ValueError(f"`checkpoints`={checkpoints!r}: run {workdir} kept no checkpoint "
+                         f"at {', '.join(map(str, missing))} (it kept "
+                         f"{', '.join(map(str, sorted(by_step))) or 'none'})")
+    return [by_step[s] for s in steps]

@@ -30,8 +30,8 @@ from tfmeta.eval.sources import adapted_source, real_source, served_source
 from tfmeta.eval.table import markdown_table, paired_difference
 from tfmeta.experiments import maml_gan as lib
 from tfmeta.experiments.maml_gan.evaluate import (EvaluationRequest, evaluate_runs,
-                                                  generator_source, generator_sources,
-                                                  selected_checkpoints)
+                                                  generator_source, generator_sources)
+from tfmeta.experiments.rundir import selected_checkpoints
 
 TINY_RUN = dict(dataset="mnist", download=False, inner_steps=2, meta_batch_size=2, batch_size=8,
                 generator_width=8, discriminator_width=8, latent_dim=16, checkpoint_every=2,
@@ -422,6 +422,36 @@ class StepCurvesTest(parameterized.TestCase):
             self.assertEqual(asked["inner_lrs"], rows[1]["inner_lrs"])
             self.assertEqual((asked["nll"], asked["accuracy"]),
                              (rows[1]["nll"], rows[1]["accuracy"]))
+            # Each player's scale from the request, over a run that stores its own for both.
+            both = shutil.copytree(base, os.path.join(tmp, "both"))
+            lib.write_config(dataclasses.replace(config, adapt_lr_scale=2.0,
+                                                 discriminator_adapt_lr_scale=0.5), both)
+            stored, asked = (evaluate_runs(EvaluationRequest(
+                runs=(path,), critic=tiny_critic_dir(), tasks=2, samples=16, support_size=16,
+                adapt_steps=2, real=False, data_dir=str(tfds_dir()), download=False,
+                **scales))[0] for path, scales in (
+                    (both, {}), (scaled, dict(discriminator_adapt_lr_scale=0.5))))
+            self.assertEqual(stored["inner_lrs"], {"generator": 2e-3, "discriminator": 5e-4})
+            self.assertEqual(asked["inner_lrs"], stored["inner_lrs"])
+            self.assertEqual((asked["nll"], asked["accuracy"]), (stored["nll"], stored["accuracy"]))
+            self.assertNotEqual(stored["nll"], rows[1]["nll"])
+            # Back to the meta-trained rates: both scales 1 over the run's own.
+            own = evaluate_runs(EvaluationRequest(
+                runs=(both,), critic=tiny_critic_dir(), tasks=2, samples=16, support_size=16,
+                adapt_steps=2, real=False, data_dir=str(tfds_dir()), download=False,
+                adapt_lr_scale=1.0, discriminator_adapt_lr_scale=1.0))[0]
+            self.assertEqual((own["inner_lrs"], own["nll"], own["accuracy"]),
+                             (rows[0]["inner_lrs"], rows[0]["nll"], rows[0]["accuracy"]))
+
+    @parameterized.parameters("adapt_lr_scale", "discriminator_adapt_lr_scale")
+    def test_a_bad_scale_from_the_command_line_is_refused_in_one_line(self, name):
+        with tempfile.TemporaryDirectory() as out_dir:
+            code, _, _ = run_evaluate(f"--runs={tiny_runs()['maml']}",
+                                      f"--critic={tiny_critic_dir()}", f"--tasks=1",
+                                      f"--out={out_dir}/t.json", f"--{name}=0",
+                                      f"--data_dir={tfds_dir()}", "--nodownload")
+            self.assertEqual(code, f"error: --{name} must be a positive number, got 0.0")
+            self.assertFalse(os.path.exists(f"{out_dir}/t.json"))
 
     @parameterized.parameters("0", "1,x", "")
     def test_bad_step_counts_are_refused_in_one_line(self, value):

@@ -19,14 +19,14 @@ from typing import Callable
 
 import tensorflow as tf
 
+from tfmeta.algorithms import adapted_params_and_carry
 from tfmeta.data import ClassDataset
 from tfmeta.data.support import step_batches
-from tfmeta.algorithms import adapted_params_and_carry
 from tfmeta.eval import (GenerationEvalConfig, Source, adapted_sources, evaluate_source,
                          evaluate_sources, labels_for_class_ids, load_critic, real_source,
                          served_source)
 from tfmeta.experiments.maml_gan import load_data, load_run, params_of, read_config
-from tfmeta.experiments.rundir import checkpoint_paths
+from tfmeta.experiments.rundir import checkpoint_steps, selected_checkpoints
 from tfmeta.gan import generate
 from tfmeta.savedmodel.common import METADATA_FILE, read_metadata
 
@@ -46,7 +46,8 @@ class EvaluationRequest:
     largest, and is scored at each); ``checkpoints`` is ``"latest"``, ``"all"``
     (every checkpoint a run kept, oldest first: how quality grows with
     meta-updates), or meta-update counts separated by commas (``"900,3600"``).
-    ``adapt_lr_scale`` replaces each run's own (None: keep it); exports keep theirs.
+    ``adapt_lr_scale`` and ``discriminator_adapt_lr_scale`` replace each run's own
+    (None: keep it); exports keep theirs.
     """
     runs: tuple
     critic: str
@@ -61,46 +62,14 @@ class EvaluationRequest:
     download: bool = True
     checkpoints: str = "latest"
     adapt_lr_scale: float | None = None
+    discriminator_adapt_lr_scale: float | None = None
 
     def __post_init__(self):
         steps = step_counts(self.adapt_steps)
         object.__setattr__(self, "adapt_steps", steps[0] if len(steps) == 1 and isinstance(
             self.adapt_steps, int) else steps)
         if self.checkpoints not in ("latest", "all"):
-            _checkpoint_steps(self.checkpoints)
-
-
-def _checkpoint_steps(checkpoints: str) -> list[int]:
-    """The meta-update counts of ``checkpoints`` ("900,3600"), checked."""
-    try:
-        steps = [int(s) for s in checkpoints.split(",")]
-    except ValueError:
-        steps = []
-    if not steps or any(s < 0 for s in steps):
-        raise ValueError(f"`checkpoints`={checkpoints!r}; expected 'latest', 'all' or "
-                         f"meta-update counts separated by commas, e.g. '900,3600'")
-    return steps
-
-
-def selected_checkpoints(workdir: str, checkpoints: str) -> list[str | None]:
-    """The checkpoint paths of ``workdir`` that ``checkpoints`` names (None: the latest).
-
-    Raises:
-      ValueError: a named meta-update count the run did not keep.
-    """
-    if checkpoints == "latest":
-        return [None]
-    kept = checkpoint_paths(workdir)
-    if checkpoints == "all":
-        return kept
-    by_step = {int(p.rsplit("-", 1)[-1]): p for p in kept}
-    steps = sorted(set(_checkpoint_steps(checkpoints)))
-    missing = [s for s in steps if s not in by_step]
-    if missing:
-        raise ValueError(f"`checkpoints`={checkpoints!r}: run {workdir} kept no checkpoint "
-                         f"at {', '.join(map(str, missing))} (it kept "
-                         f"{', '.join(map(str, sorted(by_step))) or 'none'})")
-    return [by_step[s] for s in steps]
+            checkpoint_steps(self.checkpoints)
 
 
 def step_counts(adapt_steps) -> tuple:
@@ -223,7 +192,8 @@ def evaluate_runs(request: EvaluationRequest,
         names.add(name)
         return name
 
-    scale = {} if request.adapt_lr_scale is None else {"adapt_lr_scale": request.adapt_lr_scale}
+    scale = {name: value for name in ("adapt_lr_scale", "discriminator_adapt_lr_scale")
+             if (value := getattr(request, name)) is not None}
     for path, config in zip(request.runs, configs):
         setup, splits = load_run(path, **overrides, **scale)
         test = splits.test

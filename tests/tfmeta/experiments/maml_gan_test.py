@@ -768,15 +768,18 @@ class PresetTest(parameterized.TestCase):
                           omniglot_figr.inner_epsilon, omniglot_figr.steps),
                          ("wgan-gp", 16, "rmsprop", 4e-3, 1e-3, 1800))
         # Its discriminator meta-trains at half the generator's rate and adapts at half that;
-        # it meta-trains with 20 inner steps.
+        # it meta-trains with 20 inner steps, at paper 000's widths 64.
         self.assertEqual((omniglot_figr.inner_lrs(), omniglot_figr.adapting().inner_lrs(),
-                          omniglot_figr.inner_steps),
+                          omniglot_figr.inner_steps, omniglot_figr.generator_width,
+                          omniglot_figr.discriminator_width),
                          ({"generator": 4e-3, "discriminator": 2e-3},
-                          {"generator": 4e-3, "discriminator": 1e-3}, 20))
+                          {"generator": 4e-3, "discriminator": 1e-3}, 20, 64, 64))
+        omniglot_adam = config(dataset="omniglot", algorithm="reptile", inner_optimizer="adam")
+        self.assertEqual((omniglot_adam.inner_steps, omniglot_adam.generator_width), (10, 32))
+        self.assertEqual((figr.inner_lrs(), figr.inner_steps, figr.generator_width),   # MNIST
+                         ({"generator": 4e-3, "discriminator": 4e-3}, 10, 32))
         self.assertEqual(config(dataset="omniglot", algorithm="reptile",
-                                inner_optimizer="adam").inner_steps, 10)
-        self.assertEqual((figr.inner_lrs(), figr.inner_steps),   # MNIST
-                         ({"generator": 4e-3, "discriminator": 4e-3}, 10))
+                                generator_width=32).generator_width, 32)
         # The paper preset's FIGR adapts with Adam, as the project's peer does.
         self.assertEqual(config("paper", algorithm="reptile").inner_optimizer, "adam")
         asked = config(dataset="omniglot", algorithm="reptile", inner_optimizer="adam")

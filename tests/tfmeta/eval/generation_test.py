@@ -447,7 +447,7 @@ class StepCurvesTest(parameterized.TestCase):
     def test_a_bad_scale_from_the_command_line_is_refused_in_one_line(self, name):
         with tempfile.TemporaryDirectory() as out_dir:
             code, _, _ = run_evaluate(f"--runs={tiny_runs()['maml']}",
-                                      f"--critic={tiny_critic_dir()}", f"--tasks=1",
+                                      f"--critic={tiny_critic_dir()}", "--tasks=1",
                                       f"--out={out_dir}/t.json", f"--{name}=0",
                                       f"--data_dir={tfds_dir()}", "--nodownload")
             self.assertEqual(code, f"error: --{name} must be a positive number, got 0.0")

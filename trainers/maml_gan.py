@@ -3,7 +3,7 @@
 Paper 000 (MAML-GAN): a DCGAN is meta-trained on the meta-train classes of a
 dataset so that a few steps on images of an unseen class yield a generator for
 it. ``--preset`` picks the settings: ``paper`` (paper 000's; for a GPU) or
-``cpu`` (the CPU recipe, 10-36 minutes on 2 cores); ``auto`` (default) is
+``cpu`` (the CPU recipe, 8-45 minutes on 2 cores); ``auto`` (default) is
 ``paper`` when TensorFlow sees a GPU and ``cpu`` otherwise. A flag given on the
 command line always wins. Rerunning the same command resumes the run in
 ``--workdir`` from its last checkpoint with the settings it started with (same

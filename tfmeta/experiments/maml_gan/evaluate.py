@@ -73,7 +73,11 @@ class EvaluationRequest:
 
 
 def step_counts(adapt_steps) -> tuple:
-    """``adapt_steps`` (an int or ints) as sorted distinct counts >= 1, else ValueError."""
+    """``adapt_steps`` (an int or a sequence of them) as a sorted tuple of distinct counts >= 1.
+
+    Raises:
+      ValueError: an empty sequence, a count below 1 or one that is not an integer.
+    """
     counts = (adapt_steps,) if isinstance(adapt_steps, int) else tuple(adapt_steps)
     if not counts or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in counts):
         raise ValueError(f"`adapt_steps`={adapt_steps!r}; expected one or more integers >= 1")

@@ -1,7 +1,7 @@
 """The presets of MAML-GAN runs: whole recipes by name, and how a run's settings resolve.
 
 ``paper`` (paper 000's settings, the config defaults, sized for a GPU) and
-``cpu`` (the README's CPU recipe, 10-44 minutes on a 2-core CPU): each is
+``cpu`` (the README's CPU recipe, 8-45 minutes on a 2-core CPU): each is
 a set of settings plus rules that apply to some algorithms or datasets
 (:class:`tfmeta.experiments.settings.Rule`). :func:`resolve` picks one.
 
@@ -69,8 +69,9 @@ PRESETS: dict[str, Preset] = {
     # The README's CPU recipe (docs/results/gan_ten_steps.md): outer rate 2e-3, 0.749 after
     # 10 steps against 1e-3's 0.674; the discriminator's 1e-3, 0.784-0.786 against 0.719-0.755;
     # per-layer step sizes, 0.858-0.900 on three seeds; detached fakes, maml 0.829 vs 0.163.
-    "cpu": Preset("cpu", "the CPU recipe, first-order MAML with widths 32, 8-45 minutes "
-                  "on a 2-core CPU", dict(
+    "cpu": Preset("cpu", "the CPU recipe, first-order MAML at widths 32 (rules per "
+                  "algorithm and dataset, shown with each setting), 8-45 minutes on a "
+                  "2-core CPU", dict(
                       algorithm="fomaml", loss="non-saturating", inner_steps=10,
                       meta_batch_size=4, batch_size=32, generator_width=32,
                       discriminator_width=32, inner_lr=4e-3, layer_scales=True,

@@ -52,6 +52,30 @@ class KerasBaselineTest(absltest.TestCase):
                                np.mean([float(m["meta_loss/model"]) for m in metrics]), places=5)
         self.assertEqual(int(self.base.optimizer.iterations.numpy()), 3)
 
+    def test_weight_decay_is_the_trainers_l2_term_through_the_optimizer(self):
+        # The trainer's `weight_decay` (lambda * w added to the gradients before Adam), not
+        # Keras's decoupled one: the same 3 steps as BaselineLearner with the same lambda,
+        # away from the run without it, and kept by the config.
+        base = _baseline(weight_decay=0.5)
+        for variable, value in zip(base.classifier.weights, self.initial):
+            variable.assign(value)
+        start = [v.numpy() for v in base.embedding.variables]
+        base.fit(tk.batches(self.batches, 3), epochs=1, verbose=0)
+        reference = _backbone(outputs=4, batch_norm=True)
+        for variable, value in zip(reference.variables, start):
+            variable.assign(value)
+        learner = BaselineLearner(reference, 10, keras.optimizers.Adam(OUTER), weight_decay=0.5)
+        for variable, value in zip(learner.classifier.weights, self.initial):
+            variable.assign(value)
+        for s in range(3):
+            learner.train_step(self.batches(s))
+        self.assertLess(_max_difference(base.classifier.weights, learner.classifier.weights),
+                        1e-6)
+        self.assertLess(_max_difference(base.embedding.variables, reference.variables), 1e-6)
+        self.assertGreater(_max_difference(base.classifier.weights,
+                                           self.base.classifier.weights), 1e-4)
+        self.assertEqual(tk.Baseline.from_config(base.get_config()).weight_decay, 0.5)
+
     def test_evaluate_on_episodes_scores_each_by_the_adapted_head_any_ways(self):
         got = self.base.evaluate(tk.test_episodes(self.test, 3), verbose=0, return_dict=True)
         accuracies = []
@@ -101,6 +125,9 @@ class KerasBaselineTest(absltest.TestCase):
     def test_errors_are_one_clear_line(self):
         with self.assertRaisesRegex(ValueError, r"^`head`='knn' is not one of \['centroid', "):
             tk.Baseline(_backbone(outputs=4), classes=10, head="knn")
+        with self.assertRaisesRegex(ValueError, r"^`weight_decay` must be a finite number >= 0, "
+                                                r"got -0.1$"):
+            tk.Baseline(_backbone(outputs=4), classes=10, weight_decay=-0.1)
         with self.assertRaisesRegex(ValueError, "^Baseline's loss is fixed"):
             tk.Baseline(_backbone(outputs=4), classes=10).compile(optimizer="adam", loss="mse")
         with self.assertRaisesRegex(ValueError, "^Baseline.fit takes labelled mini-batches"):

@@ -69,13 +69,16 @@ class Baseline(FrontDoor, keras.Model):
       classes: the training classes (the labels of a ``fit`` batch are ``0..classes-1``).
       head: ``centroid``, ``logistic`` or ``finetune``: how an episode is scored.
       finetune_steps, finetune_lr: the ``finetune`` head's gradient steps and rate.
+      weight_decay: an L2 penalty's ``lambda`` added to the gradients as ``lambda * w``
+        before the compiled optimizer (RFS's 5e-4 with SGD; the trainer's, through its
+        momentum, unlike Keras's decoupled ``weight_decay``); 0: none.
     """
 
     WRAPPED = "embedding"
 
     def __init__(self, embedding: keras.Model, classes: int, head: str = "centroid",
                  finetune_steps: int = FINETUNE_STEPS, finetune_lr: float = FINETUNE_LR,
-                 **kwargs):
+                 weight_decay: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(embedding, keras.Model) or not embedding.built:
             raise ValueError(f"embedding must be a built keras.Model (give it an Input or call "
@@ -85,6 +88,7 @@ class Baseline(FrontDoor, keras.Model):
         self.head = checks.one_of("head", head, HEADS)
         self.finetune_steps = checks.count("finetune_steps", finetune_steps, minimum=0)
         self.finetune_lr = checks.positive("finetune_lr", finetune_lr)
+        self.weight_decay = checks.positive("weight_decay", weight_decay, allow_zero=True)
         self.classifier = keras.layers.Dense(self.classes, name="classifier")
         self.classifier.build((None, int(embedding.outputs[0].shape[-1])))
         self._engine = MetricEngine(MetricNets(self.head, embedding,
@@ -98,6 +102,7 @@ class Baseline(FrontDoor, keras.Model):
     def get_config(self) -> dict:
         return dict(super().get_config(), classes=self.classes, head=self.head,
                     finetune_steps=self.finetune_steps, finetune_lr=self.finetune_lr,
+                    weight_decay=self.weight_decay,
                     embedding=keras.saving.serialize_keras_object(self.embedding))
 
     def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
@@ -109,7 +114,7 @@ class Baseline(FrontDoor, keras.Model):
         with self.distribute_strategy.scope():
             self._engine.learner = BaselineLearner(
                 self.embedding, self.classes, self.optimizer, classifier=self.classifier,
-                step=self.optimizer.iterations)
+                step=self.optimizer.iterations, weight_decay=self.weight_decay)
         self.build_compiled(self.classes)
 
     @property

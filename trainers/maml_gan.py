@@ -8,7 +8,9 @@ it. ``--preset`` picks the settings: ``paper`` (paper 000's; for a GPU) or
 command line always wins. Rerunning the same command resumes the run in
 ``--workdir`` from its last checkpoint with the settings it started with (same
 step counter, optimizer state, weights and task stream). Ctrl-C (or SIGTERM)
-checkpoints after the running meta-update and exits with status 130.
+checkpoints after the running meta-update and exits with status 130. A run whose
+discriminator wins the meta-game (its meta-loss below 0.2 over 300 updates, with the
+cross-entropy losses) says so once, in a warning line above the bar.
 
 Example:
     python -m trainers.maml_gan --dataset=mnist --workdir=runs/mnist_maml
@@ -16,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import os
 
 from trainers import shell
@@ -73,6 +76,42 @@ def cpu_hint(config, preset: str | None, workdir: str) -> str | None:
             f"--workdir={workdir}_cpu")
 
 
+class CollapseWatch:
+    """Says once when the discriminator wins the meta-game (a collapse, not a slow start).
+
+    Its meta-loss (after the inner steps, real and fake terms) averaged over the last
+    ``window`` updates below ``below``: on Omniglot the CPU preset's collapsed run crossed
+    0.2 about 1800 updates in, when its 10 steps read 0.002; its healthy runs and MNIST's
+    stay above 0.38 (docs/results/omniglot_maml_gan.md). The GAN losses whose
+    discriminator term is a cross-entropy only (not WGAN-GP's critic values).
+    """
+
+    def __init__(self, config: experiment.MamlGanConfig, window: int = 300,
+                 below: float = 0.2):
+        self.on = config.loss in ("non-saturating", "minimax")
+        self.below, self.said = below, False
+        self.losses = {p: collections.deque(maxlen=window)
+                       for p in ("discriminator", "generator")}
+
+    def __call__(self, step: int, metrics) -> str | None:
+        if not self.on or self.said:
+            return None
+        for player, kept in self.losses.items():
+            if f"meta_loss/{player}" in metrics:
+                kept.append(float(metrics[f"meta_loss/{player}"]))
+        means = {p: sum(v) / len(v) if v else float("nan") for p, v in self.losses.items()}
+        kept = self.losses["discriminator"]
+        if len(kept) < kept.maxlen or not means["discriminator"] < self.below:
+            return None
+        self.said = True
+        return (f"warning: the discriminator is winning at step {step}: its meta-loss averaged "
+                f"{means['discriminator']:.4f} over the last {kept.maxlen} updates (the "
+                f"generator's {means['generator']:.2f}); the generator has likely collapsed "
+                f"(the run's samples/ shows it). On Omniglot one of three CPU-preset runs "
+                f"did; another --seed or --discriminator_outer_lr=2.5e-4 avoided it "
+                f"(docs/results/omniglot_maml_gan.md)")
+
+
 TRAINER = shell.Trainer(
     name="maml_gan", doc=__doc__, config=experiment.MamlGanConfig, presets=experiment.PRESETS,
     default_preset="auto", auto=experiment.AUTO,
@@ -84,7 +123,8 @@ TRAINER = shell.Trainer(
     check_workdir=experiment.check_workdir,
     latest_checkpoint=experiment.latest_checkpoint,
     stored=experiment.stored_settings,
-    postfix={"D": "meta_loss/discriminator", "G": "meta_loss/generator"}, cpu_hint=cpu_hint)
+    postfix={"D": "meta_loss/discriminator", "G": "meta_loss/generator"}, cpu_hint=cpu_hint,
+    watch=CollapseWatch)
 main = TRAINER.main
 
 if __name__ == "__main__":

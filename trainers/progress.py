@@ -34,6 +34,7 @@ class Progress:
         self.bar, self.times, self.started = None, [], time.perf_counter()
         self.shown: dict[str, str] = {}
         self.unit = trainer.unit_of(config)
+        self.watcher = trainer.watch(config) if trainer.watch else None
 
     def event(self, name: str, step: int) -> None:
         t = self.trainer
@@ -80,6 +81,9 @@ class Progress:
                 self.shown[label] = f"{float(metrics[key]):.3f}"
         self._postfix()
         self.bar.update(1)
+        warning = self.watcher(step, metrics) if self.watcher else None
+        if warning:
+            common.say(warning)
         pause = t.pause(self.config, step) if t.pause else None
         if pause:
             self.bar.set_description(pause, refresh=False)

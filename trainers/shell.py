@@ -72,6 +72,7 @@ class Trainer:
     on_data: Callable[[Any, str, int], str] | None = None
     pause: Callable[[Any, int], str | None] | None = None
     cpu_hint: Callable[[Any, str | None, str], str | None] | None = None
+    watch: Callable[[Any], Callable[[int, Mapping[str, Any]], str | None]] | None = None
     _flags: FlagValues | None = dataclasses.field(default=None, repr=False)
 
     # -- flags --

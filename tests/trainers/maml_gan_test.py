@@ -220,3 +220,61 @@ class MamlGanCliTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CollapseWatchTest(unittest.TestCase):
+    """The trainer's one-line warning when the discriminator wins the meta-game."""
+
+    # Per-150-update means of the meta-losses of three Omniglot MAML-GAN runs of 2026-12-07
+    # (docs/results/omniglot_maml_gan.md): the preset's collapsed run and its healthy seed 1.
+    COLLAPSED = [1.26, 1.34, 1.33, 1.28, 1.19, 1.05, 0.89, 0.69, 0.52, 0.33, 0.25, 0.19, 0.06,
+                 0.13, 0.03, 0.04, 0.03, 0.03]
+    HEALTHY = [1.12, 1.12, 1.06, 0.96, 0.87, 0.86, 0.79, 0.78, 0.80, 0.70, 0.62, 0.61, 0.56,
+               0.56, 0.55, 0.52, 0.48, 0.47, 0.45, 0.40, 0.46, 0.39, 0.38]
+
+    def feed(self, means, config=None, generator=2.0):
+        watch = maml_gan.CollapseWatch(config or lib.MamlGanConfig(algorithm="maml",
+                                                                   loss="non-saturating"))
+        said = []
+        for i, d in enumerate(np.repeat(means, 150)):
+            line = watch(i + 1, {"meta_loss/discriminator": tf.constant(d),
+                                 "meta_loss/generator": generator})
+            if line:
+                said.append((i + 1, line))
+        return said
+
+    def test_a_collapse_is_said_once_with_its_step_and_losses(self):
+        said = self.feed(self.COLLAPSED, generator=4.5)
+        self.assertEqual(len(said), 1, said)
+        step, line = said[0]
+        # The 300-update mean first drops below 0.2 within the 0.06 block (1801-1950).
+        self.assertTrue(1801 <= step <= 1950, step)
+        averaged = re.search(rf"winning at step {step}: its meta-loss averaged ([\d.]+) ", line)
+        self.assertLess(float(averaged.group(1)), 0.2, line)   # below 0.2, shown to 4 places
+        self.assertIn("over the last 300 updates (the generator's 4.50)", line)
+        self.assertIn("--discriminator_outer_lr=2.5e-4", line)
+
+    def test_healthy_runs_and_wgan_gp_say_nothing(self):
+        self.assertEqual(self.feed(self.HEALTHY), [])
+        self.assertEqual(self.feed([1.1, 0.9, 0.7]), [])
+        self.assertEqual(lib.MamlGanConfig().loss, "wgan-gp")   # the paper's, the default
+        wgan = lib.MamlGanConfig(algorithm="maml", loss="wgan-gp")
+        self.assertEqual(self.feed(self.COLLAPSED, wgan), [])   # a critic's values, not BCE
+
+    def test_the_progress_lines_say_it_above_the_bar(self):
+        import contextlib
+        import io
+        from trainers import progress
+        config = lib.MamlGanConfig(algorithm="maml", loss="minimax", steps=400)
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            lines = progress.Progress(maml_gan.TRAINER, config, "unused", gpu=True, preset="cpu")
+            lines.event("start", 0)
+            for step in range(1, 401):
+                lines.step(step, {"meta_loss/discriminator": 0.01, "meta_loss/generator": 7.9})
+            lines.close()
+        self.assertEqual(err.getvalue().count("warning: the discriminator is winning"), 1,
+                         err.getvalue())
+        self.assertIn("warning: the discriminator is winning at step 300: its meta-loss "
+                      "averaged 0.0100 over the last 300 updates (the generator's 7.90)",
+                      err.getvalue())

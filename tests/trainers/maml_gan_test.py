@@ -218,15 +218,12 @@ class MamlGanCliTest(unittest.TestCase):
                           "or one holding a run to resume)"])
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class CollapseWatchTest(unittest.TestCase):
     """The trainer's one-line warning when the discriminator wins the meta-game."""
 
-    # Per-150-update means of the meta-losses of three Omniglot MAML-GAN runs of 2026-12-07
-    # (docs/results/omniglot_maml_gan.md): the preset's collapsed run and its healthy seed 1.
+    # Per-150-update means of the discriminator's meta-loss of two Omniglot MAML-GAN runs of
+    # 2026-12-07 (docs/results/omniglot_maml_gan.md): the preset's collapsed run and its
+    # healthy seed 1.
     COLLAPSED = [1.26, 1.34, 1.33, 1.28, 1.19, 1.05, 0.89, 0.69, 0.52, 0.33, 0.25, 0.19, 0.06,
                  0.13, 0.03, 0.04, 0.03, 0.03]
     HEALTHY = [1.12, 1.12, 1.06, 0.96, 0.87, 0.86, 0.79, 0.78, 0.80, 0.70, 0.62, 0.61, 0.56,
@@ -294,3 +291,7 @@ class CollapseWatchTest(unittest.TestCase):
                                "--outer_lr=0.05", "--discriminator_outer_lr=1e-5")
             self.assertEqual(code, 0, err)
             self.assertNotIn("the discriminator is winning", err)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -38,6 +38,9 @@ def describe(config: experiment.MamlGanConfig) -> str:
     outer = "" if step else f" outer_lr={outer['generator']:g}/{outer['discriminator']:g}"
     if config.discriminator_meta_steps is not None:
         outer += f" (discriminator held after {config.discriminator_meta_steps} meta-updates)"
+    if config.discriminator_loss_floor is not None:
+        outer += (f" (discriminator held while its meta-loss averages below "
+                  f"{config.discriminator_loss_floor:g})")
     return (f"maml_gan: algorithm={config.algorithm} loss={config.loss} steps={config.steps} "
             f"k={config.inner_steps} N={config.meta_batch_size} B={config.batch_size} "
             f"dataset={config.dataset}{shared} (outer: {config.outer_lr_schedule}); "
@@ -63,7 +66,10 @@ def report(result, config: experiment.MamlGanConfig, workdir: str) -> str:
     latest = os.path.join(workdir, "samples", "latest.png")
     grid = os.path.join(workdir, "samples", f"step_{result.step:06d}.png")
     shown = [p for p in (latest, grid) if os.path.exists(p)]
-    return (f"done: step {result.step} of {config.steps} in {os.path.abspath(workdir)}; "
+    held = ("" if "discriminator_held" not in result else
+            f"; the discriminator's initialization held in {int(result['discriminator_held'])} "
+            f"updates (--discriminator_loss_floor)")
+    return (f"done: step {result.step} of {config.steps} in {os.path.abspath(workdir)}{held}; "
             f"samples: {' and '.join(shown) if shown else 'none'}; tensorboard --logdir "
             f"{os.path.join(workdir, 'tensorboard')}")
 

@@ -182,6 +182,9 @@ class MamlGanCliTest(unittest.TestCase):
         config = lib.MamlGanConfig(algorithm="maml", discriminator_meta_steps=3600)
         self.assertIn(" (discriminator held after 3600 meta-updates)", maml_gan.describe(config))
         self.assertNotIn("held", maml_gan.describe(lib.MamlGanConfig(algorithm="maml")))
+        floor = lib.MamlGanConfig(algorithm="maml", loss="minimax", discriminator_loss_floor=0.35)
+        self.assertIn(" (discriminator held while its meta-loss averages below 0.35)",
+                      maml_gan.describe(floor))
 
     def test_the_banner_names_the_rate_a_run_adapts_with(self):
         half = maml_gan.describe(lib.MamlGanConfig(adapt_lr_scale=0.5))
@@ -279,14 +282,21 @@ class CollapseWatchTest(unittest.TestCase):
     def test_a_tiny_run_whose_discriminator_wins_says_so_once(self):
         # The TINY run with the discriminator's outer rate 5000x the generator's: its
         # discriminator wins within 300 updates (meta-loss about 0.004, seen); with the rates
-        # the other way round its meta-loss stays above 1 (seen).
+        # the other way round its meta-loss stays above 1 (seen). The first run's floor holds
+        # its discriminator's initialization once the average is below 0.5 (312 updates,
+        # seen), too late here: its inner steps alone win against a generator at 1e-5.
         with tempfile.TemporaryDirectory() as tmp:
             argv = [f"--data_dir={tfds_dir()}", *TINY, "--algorithm=fomaml", "--steps=400"]
-            code, _, err = run(maml_gan, *argv, f"--workdir={tmp}/lost",
-                               "--outer_lr=1e-5", "--discriminator_outer_lr=0.05")
+            code, out, err = run(maml_gan, *argv, f"--workdir={tmp}/lost", "--outer_lr=1e-5",
+                                 "--discriminator_outer_lr=0.05",
+                                 "--discriminator_loss_floor=0.5")
             self.assertEqual(code, 0, err)
             self.assertEqual(len(re.findall(r"warning: the discriminator is winning at step "
                                             r"300: its meta-loss averaged 0\.0", err)), 1, err)
+            held = re.search(r"done: step 400 of 400 in .*; the discriminator's initialization "
+                             r"held in (\d+) updates \(--discriminator_loss_floor\)", out)
+            self.assertIsNotNone(held, out)
+            self.assertTrue(250 < int(held.group(1)) < 400, held.group(0))
             code, _, err = run(maml_gan, *argv, f"--workdir={tmp}/even",
                                "--outer_lr=0.05", "--discriminator_outer_lr=1e-5")
             self.assertEqual(code, 0, err)

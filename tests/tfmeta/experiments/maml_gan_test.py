@@ -536,6 +536,55 @@ class InnerLearningRateTest(parameterized.TestCase):
         self.assertEqual(held.learner.learning_rates()["discriminator"], 0.0)
         self.assertAlmostEqual(held.learner.learning_rates()["generator"], config.outer_lr)
 
+    def test_discriminator_loss_floor_holds_the_discriminator_while_its_average_is_below(self):
+        # Real meta-updates from one init on the same tasks: a floor no average reaches leaves
+        # the run as it is without one, to the bit; a floor above every average holds the
+        # discriminator from the second update (the first has no average yet) while the
+        # generator moves on. The average is the 0.99-weighted one of the reported meta-losses,
+        # and it is in the checkpoint with the count of updates held.
+        kw = dict(algorithm="maml", loss="non-saturating", inner_steps=1)
+        splits = lib.load_data(tiny_config())
+        sampler = MetaBatchSampler(splits.train, tasks=2, inner_steps=1, batch_size=8, seed=0)
+        runs, losses = {}, []
+        for name, floor in (("plain", None), ("low", 1e-6), ("high", 100.0)):
+            setup = lib.build(tiny_config(**kw, discriminator_loss_floor=floor),
+                              splits.train.image_shape)
+            runs[name] = [_weights(setup)]
+            for i in range(3):
+                metrics = setup.learner.train_step(sampler(i))
+                runs[name].append(_weights(setup))
+                if name == "high":
+                    losses.append(float(metrics["meta_loss/discriminator"]))
+            if name == "high":
+                high, average = setup, float(metrics["meta_loss_average/discriminator"])
+        n = len(high.generator.trainable_variables)   # generator's weights first
+
+        def moved(a, b, players=slice(None)):
+            return max(float(np.abs(x - y).max()) for x, y in zip(a[players], b[players]))
+        for a, b in zip(runs["plain"], runs["low"]):
+            self.assertEqual(moved(a, b), 0.0)
+        self.assertEqual(moved(runs["plain"][1], runs["high"][1]), 0.0)
+        for a, b in zip(runs["high"][1:], runs["high"][2:]):
+            self.assertEqual(moved(a, b, slice(n, None)), 0.0)
+            self.assertGreater(moved(a, b, slice(None, n)), 1e-5)
+        self.assertGreater(moved(runs["plain"][2], runs["plain"][3], slice(n, None)), 1e-5)
+        want = 0.99 * (0.99 * losses[0] + 0.01 * losses[1]) + 0.01 * losses[2]
+        self.assertAlmostEqual(average, want, places=5)
+        self.assertEqual(high.learner.learning_rates()["discriminator"], 0.0)
+        config = tiny_config(**kw, discriminator_loss_floor=100.0)
+        with tempfile.TemporaryDirectory() as workdir:
+            path = high.checkpoint.save(os.path.join(workdir, "ckpt"))
+            again = lib.build(config, splits.train.image_shape)
+            again.checkpoint.restore(path).assert_existing_objects_matched()
+            floor = again.learner.floor
+            self.assertEqual((int(floor.observed), int(floor.held)), (3, 2))
+            self.assertAlmostEqual(float(floor.average), want, places=5)
+            lib.write_config(config, workdir)
+            with self.assertRaisesRegex(ValueError, r"`discriminator_loss_floor`=0\.35 \(the "
+                                        r"run has 100\.0\)"):
+                lib.check_workdir(dataclasses.replace(config, discriminator_loss_floor=0.35),
+                                  workdir)
+
     def test_first_order_steps_take_fomamls_meta_gradient_then_mamls(self):
         # Derivative-order annealing: the first update is fomaml's to the bit, the second
         # (from the same weights and outer state) departs from fomaml's by about an outer step.
@@ -585,6 +634,13 @@ class MamlGanErrorsTest(parameterized.TestCase):
         (dict(algorithm="reptile", discriminator_meta_steps=10),
          "`discriminator_meta_steps` applies to the outer RMSprop of maml, fomaml and metasgd, "
          "not `algorithm`=reptile"),
+        (dict(loss="non-saturating", discriminator_loss_floor=0.0),
+         "`discriminator_loss_floor` must be a positive number"),
+        (dict(discriminator_loss_floor=0.35),
+         "`discriminator_loss_floor` applies to the outer RMSprop of maml, fomaml and metasgd "
+         "with a cross-entropy `loss` .* not `algorithm`=maml with `loss`=wgan-gp"),
+        (dict(algorithm="reptile", loss="minimax", discriminator_loss_floor=0.35),
+         "`discriminator_loss_floor` applies .* not `algorithm`=reptile with `loss`=minimax"),
         (dict(algorithm="metasgd", layer_scales=True),
          "`layer_scales` applies to maml and fomaml, not `algorithm`=metasgd"),
         (dict(algorithm="fomaml", first_order_steps=100),
@@ -608,6 +664,7 @@ class MamlGanErrorsTest(parameterized.TestCase):
              discriminator_outer_lr=1e-3),
         dict(algorithm="fomaml", layer_scales=True, discriminator_outer_lr=1e-3),
         dict(algorithm="metasgd", discriminator_outer_lr=1e-3),
+        dict(algorithm="maml", loss="non-saturating", discriminator_loss_floor=0.35),
         dict(algorithm="reptile", inner_order="discriminator_first", inner_optimizer="sgd"),
         dict(algorithm="reptile", reptile_outer="adam", discriminator_outer_lr=1e-3),
     )

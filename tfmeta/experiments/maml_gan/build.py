@@ -58,21 +58,54 @@ def outer_learning_rate(config: MamlGanConfig, base: float):
                                                   alpha=0.0)
 
 
+class LossFloor(tf.Module):
+    """Whether a player's meta-loss, averaged over the meta-updates so far, is at a floor.
+
+    The average is exponential (weight ``decay`` on the past) from the first loss
+    observed; its variables go in the run's checkpoint, so a resumed run goes on with it.
+    """
+
+    def __init__(self, floor: float, decay: float = 0.99):
+        super().__init__(name="loss_floor")
+        self.floor, self.decay = floor, decay
+        self.average = tf.Variable(0.0, trainable=False, name="average")
+        self.observed = tf.Variable(0, dtype=tf.int64, trainable=False, name="observed")
+        self.held = tf.Variable(0, dtype=tf.int64, trainable=False, name="held")
+
+    def is_open(self) -> tf.Tensor:
+        """True before any loss is observed and while the average is at or above the floor."""
+        return tf.logical_or(self.observed == 0, self.average >= self.floor)
+
+    def observe(self, loss) -> None:
+        """Counts the update just taken as held if the floor held it; averages ``loss`` in."""
+        self.held.assign_add(tf.cast(tf.logical_not(self.is_open()), tf.int64))
+        loss = tf.cast(loss, self.average.dtype)
+        self.average.assign(tf.where(self.observed == 0, loss,
+                                     self.decay * self.average + (1 - self.decay) * loss))
+        self.observed.assign_add(1)
+
+
 class HeldRMSprop(keras.optimizers.RMSprop):
-    """RMSprop that takes its first ``hold_after`` updates at its rate, and later ones at 0.
+    """RMSprop that steps at its rate for its first ``hold_after`` updates (None: all) and
+    while ``is_open()`` (default: always), else at 0.
 
     The rate (a float or a schedule) stays the optimizer's own, so a checkpoint of a
     plain RMSprop restores into it and back: a run may start holding when resumed.
     """
 
-    def __init__(self, *args, hold_after: int, **kwargs):
+    def __init__(self, *args, hold_after: int | None = None,
+                 is_open: Callable[[], tf.Tensor] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.hold_after = hold_after
+        self.hold_after, self.is_open = hold_after, is_open
 
     @property
     def learning_rate(self):
         rate = super().learning_rate
-        return tf.where(self.iterations < self.hold_after, rate, tf.zeros_like(rate))
+        if self.hold_after is not None:
+            rate = tf.where(self.iterations < self.hold_after, rate, tf.zeros_like(rate))
+        if self.is_open is not None:
+            rate = tf.where(self.is_open(), rate, tf.zeros_like(rate))
+        return rate
 
     @learning_rate.setter
     def learning_rate(self, value):
@@ -100,16 +133,17 @@ def _inner_metasgd(config, variables, items):
     return {p: inner_lib.meta_sgd(rates[p]) for p in PLAYERS}
 
 
-def _rmsprop_outer(config):
+def _rmsprop_outer(config, floor: LossFloor | None = None):
     def rmsprop(base, kind=keras.optimizers.RMSprop, **held):
         return kind(outer_learning_rate(config, base), rho=0.9, epsilon=config.outer_epsilon,
                     **held)
 
     rates = config.outer_lrs()
-    if config.discriminator_meta_steps is not None:   # the discriminator's: 0 after them
+    if config.discriminator_meta_steps is not None or floor is not None:   # held: rate 0
         return {"generator": rmsprop(rates["generator"]),
                 "discriminator": rmsprop(rates["discriminator"], HeldRMSprop,
-                                         hold_after=config.discriminator_meta_steps)}
+                                         hold_after=config.discriminator_meta_steps,
+                                         is_open=None if floor is None else floor.is_open)}
     if rates["discriminator"] == rates["generator"]:
         return lambda: rmsprop(config.outer_lr)
     return {p: rmsprop(rates[p]) for p in PLAYERS}   # built by the learner, in its scope
@@ -125,9 +159,29 @@ def _reptile_outer(config):
             for p, rate in config.outer_lrs().items()}
 
 
+class FloorLearner(MetaLearner):
+    """A :class:`MetaLearner` whose ``floor`` observes the discriminator's meta-loss after
+    each meta-update (``discriminator_loss_floor``); its metrics add the average and the
+    count of updates that held the discriminator so far."""
+
+    def __init__(self, *args, floor: LossFloor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.floor = floor
+
+    def apply_gradients(self, grads, metrics) -> None:   # noqa: D102
+        super().apply_gradients(grads, metrics)
+        self.floor.observe(metrics["meta_loss/discriminator"])
+
+    def train_step(self, tasks) -> dict[str, tf.Tensor]:   # noqa: D102
+        metrics = super().train_step(tasks)
+        return {**metrics,
+                "meta_loss_average/discriminator": tf.convert_to_tensor(self.floor.average),
+                "discriminator_held": tf.cast(self.floor.held, tf.float32)}
+
+
 class _Recipe(NamedTuple):
     inner: Callable            # (config, variables, checkpoint items) -> {player: inner}
-    outer: Callable | None     # config -> optimizer factory; None: no meta-training
+    outer: Callable | None     # (config[, floor]) -> optimizer factory; None: no meta-training
     learner_algorithm: str | None
 
 
@@ -163,14 +217,16 @@ def build(config: MamlGanConfig, image_shape, seed: int | None = None) -> MamlGa
     if recipe.outer is None:
         items["step"] = tf.Variable(0, dtype=tf.int64, trainable=False, name="meta_step")
     else:
-        algorithm = recipe.learner_algorithm
-        learner = MetaLearner(variables, objective, inner, recipe.outer(config),
-                              algorithm=algorithm, inner_steps=config.inner_steps,
-                              step_weights=config.step_weights,
-                              anneal_steps=config.anneal_steps,
-                              first_order_steps=config.first_order_steps,
-                              jit_compile=config.jit_compile,
-                              remat=config.remat and algorithm != "reptile")
+        algorithm, kind, floor = recipe.learner_algorithm, MetaLearner, {}
+        if config.discriminator_loss_floor is not None:   # reptile, wgan-gp: refused
+            kind, floor = FloorLearner, {"floor": LossFloor(config.discriminator_loss_floor)}
+            items["discriminator_loss_floor"] = floor["floor"]
+        learner = kind(variables, objective, inner, recipe.outer(config, **floor),
+                       algorithm=algorithm, inner_steps=config.inner_steps,
+                       step_weights=config.step_weights, anneal_steps=config.anneal_steps,
+                       first_order_steps=config.first_order_steps,
+                       jit_compile=config.jit_compile,
+                       remat=config.remat and algorithm != "reptile", **floor)
         items["step"] = learner.step
         items.update({f"{p}_optimizer": opt for p, opt in learner.outer.items()})
     return MamlGanSetup(config, generator, discriminator, objective, inner, learner,

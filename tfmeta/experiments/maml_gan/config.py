@@ -97,6 +97,13 @@ class MamlGanConfig:
         "Meta-updates of the discriminator's initialization: after this many its outer "
         "learning rate is 0 (held where it is) while the generator's meta-training goes on "
         '(maml, fomaml, metasgd; default: every meta-update). May change when resuming.')
+    discriminator_loss_floor: float | None = setting(None,
+        "Holds the discriminator's initialization (its outer learning rate 0) while its "
+        'meta-loss, averaged over the meta-updates before (exponentially, weight 0.99 on the '
+        "past), is below this floor: a guard against the discriminator winning the meta-game "
+        '(maml, fomaml, metasgd; the losses non-saturating and minimax). Unset: never held. '
+        'The average is in the checkpoint: a run keeps the floor it started with. On Omniglot '
+        "it did not stop a generator's collapse (docs/results/omniglot_maml_gan.md).")
     outer_lr_schedule: str = setting("constant",
         'constant (paper 000), or cosine: the outer learning rate (reptile: the step size) '
         'decays from its value to 0 at `steps`. With cosine, `steps` cannot change when '
@@ -193,6 +200,13 @@ class MamlGanConfig:
             if self.algorithm == "reptile":
                 raise ValueError(f"`discriminator_meta_steps` applies to the outer RMSprop of "
                                  f"maml, fomaml and metasgd, not `algorithm`={self.algorithm}")
+        if self.discriminator_loss_floor is not None:   # unset: never held
+            checks.positive("discriminator_loss_floor", self.discriminator_loss_floor)
+            if self.algorithm == "reptile" or self.loss == "wgan-gp":
+                raise ValueError(f"`discriminator_loss_floor` applies to the outer RMSprop of "
+                                 f"maml, fomaml and metasgd with a cross-entropy `loss` "
+                                 f"(non-saturating, minimax), not `algorithm`={self.algorithm} "
+                                 f"with `loss`={self.loss}")
         checks.count("first_order_steps", self.first_order_steps, minimum=0)
         if self.first_order_steps and self.algorithm not in ("maml", "scratch"):
             raise ValueError(f"`first_order_steps` (derivative-order annealing) applies to "

@@ -113,7 +113,7 @@ class CollapseWatch:
         return (f"warning: the discriminator is winning at step {step}: its meta-loss averaged "
                 f"{means['discriminator']:.4f} over the last {kept.maxlen} updates (the "
                 f"generator's {means['generator']:.2f}); the generator has likely collapsed "
-                f"(the run's samples/ shows it). On Omniglot one of three CPU-preset runs "
+                f"(the run's samples/ shows it). On Omniglot one of four CPU-preset runs "
                 f"did; another --seed or --discriminator_outer_lr=2.5e-4 avoided it "
                 f"(docs/results/omniglot_maml_gan.md)")
 

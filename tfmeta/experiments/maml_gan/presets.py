@@ -42,7 +42,7 @@ _FIGR = Rule({"algorithm": "reptile"}, dict(
 _MNIST_HALF_RATE = Rule({"dataset": "mnist", "algorithm": "reptile", "inner_optimizer": "adam"},
                         {"adapt_lr_scale": 0.5})
 # Omniglot (docs/results/gan_ten_steps.md): both MAMLs rise longer at constant outer rates,
-# the discriminator's a quarter (maml: 0.183 and 0.196 at 3600, paper's size; one run of three
+# the discriminator's a quarter (maml: 0.183 and 0.196 at 3600, paper's size; one run of four
 # collapsed, docs/results/omniglot_maml_gan.md); FOMAML-GAN with WGAN-GP, adapting at
 # half its inner rate for 10 steps, passes the paper's 0.328 (0.438 after 4500 updates).
 _OMNIGLOT_RATES = Rule({"dataset": "omniglot", "algorithm": OneOf(("maml", "fomaml"))}, dict(

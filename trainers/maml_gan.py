@@ -46,6 +46,7 @@ def describe(config: experiment.MamlGanConfig) -> str:
             f"dataset={config.dataset}{shared} (outer: {config.outer_lr_schedule}); "
             f"generator/discriminator: "
             f"widths={config.generator_width}/{config.discriminator_width} "
+            f"{'(discriminator spectrally normalized) ' if config.spectral_norm else ''}"
             f"{'' if config.algorithm == 'metasgd' else 'inner=' + config.inner_optimizer + ' '}"
             f"inner_lr={inner['generator']:g}/{inner['discriminator']:g}{outer}"
             f"{' (inner steps scaled per layer, meta-learned)' if config.layer_scales else ''}"

@@ -107,8 +107,10 @@ def run_cli_checked(module: str, *args: str) -> str:
     return out.strip().splitlines()[-1]
 
 
-# Runs named other than by their algorithm: fomaml with meta-learned per-layer step sizes.
-VARIANTS = {"fomaml_scales": dict(algorithm="fomaml", layer_scales=True, loss="non-saturating")}
+# Runs named other than by their algorithm: fomaml with meta-learned per-layer step sizes,
+# maml with a spectrally normalized discriminator.
+VARIANTS = {"fomaml_scales": dict(algorithm="fomaml", layer_scales=True, loss="non-saturating"),
+            "maml_sn": dict(algorithm="maml", spectral_norm=True, loss="non-saturating")}
 
 
 @functools.lru_cache(maxsize=None)

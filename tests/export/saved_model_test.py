@@ -8,7 +8,8 @@ documented rules the export shares with it (``request_seeds``,
 ``support_batches``). The kinds: the run's configured inner optimizer (maml;
 fomaml adapts with the very same optimizer, ``build._inner_of_config``, and
 differs only in meta-training, so it is not exported again here), Meta-SGD's
-learned per-parameter rates and Reptile's inner Adam.
+learned per-parameter rates, Reptile's inner Adam, fomaml's meta-learned per-layer
+step sizes and maml with a spectrally normalized discriminator (``spectral_norm``).
 """
 
 import concurrent.futures
@@ -24,7 +25,7 @@ from export import api
 from export.module import AdaptationModule, request_seeds, support_batches
 from tests.export import fixtures
 from tfmeta.experiments import maml_gan as lib
-from tfmeta.gan import generate
+from tfmeta.gan import gan_objective, generate
 
 
 def python_adaptation(setup, support, seed, steps):
@@ -49,7 +50,7 @@ def call(model, signature, **inputs):
 
 class GoldenTest(parameterized.TestCase):
 
-    @parameterized.parameters("maml", "metasgd", "reptile", "fomaml_scales")
+    @parameterized.parameters("maml", "metasgd", "reptile", "fomaml_scales", "maml_sn")
     def test_reloaded_savedmodel_adapts_like_python(self, algorithm):
         model = fixtures.loaded(algorithm)
         setup, _ = lib.load_run(fixtures.tiny_run(algorithm))
@@ -67,6 +68,18 @@ class GoldenTest(parameterized.TestCase):
             np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
             prior = call(model, "serving_default", z=z)["images"]
             self.assertGreater(np.abs(got - prior).max(), 1e-4, "adaptation changed nothing")
+
+    def test_a_spectrally_normalized_run_serves_its_normalized_adaptation(self):
+        # The golden test above has teeth for maml_sn: without the normalization the same
+        # run adapts to other weights.
+        setup, _ = lib.load_run(fixtures.tiny_run("maml_sn"))
+        plain = setup._replace(objective=gan_objective(setup.generator, setup.discriminator,
+                                                       loss=setup.config.loss))
+        support = fixtures.support_images(12)
+        normalized, unnormalized = (python_adaptation(s, support, 5, setup.config.inner_steps)
+                                    for s in (setup, plain))
+        self.assertGreater(max(float(np.abs(a - b).max())
+                               for a, b in zip(normalized, unnormalized)), 1e-5)
 
     def test_meta_sgd_learned_rates_are_exported_variables(self):
         model = fixtures.loaded("metasgd")

@@ -186,6 +186,11 @@ class MamlGanCliTest(unittest.TestCase):
         self.assertIn(" (discriminator held while its meta-loss averages below 0.35)",
                       maml_gan.describe(floor))
 
+    def test_the_banner_names_a_spectrally_normalized_discriminator(self):
+        on = maml_gan.describe(lib.MamlGanConfig(spectral_norm=True))
+        self.assertIn("widths=64/64 (discriminator spectrally normalized) inner=", on)
+        self.assertNotIn("spectrally", maml_gan.describe(lib.MamlGanConfig()))
+
     def test_the_banner_names_the_rate_a_run_adapts_with(self):
         half = maml_gan.describe(lib.MamlGanConfig(adapt_lr_scale=0.5))
         self.assertTrue(half.endswith("; adapts after meta-training at 0.5x the inner rates "

@@ -19,6 +19,7 @@ from tfmeta.gan.losses import (
     wasserstein_generator_loss,
 )
 from tfmeta.gan.objective import INNER_ORDERS, LOSSES, gan_objective, generate, sample_latents
+from tfmeta.gan.spectral import largest_singular_value, spectral_normalize
 from tfmeta.nets.dcgan import build_discriminator, build_generator
 
 __all__ = [
@@ -29,11 +30,13 @@ __all__ = [
     "gan_objective",
     "generate",
     "gradient_penalty",
+    "largest_singular_value",
     "minimax_discriminator_loss",
     "minimax_generator_loss",
     "nonsaturating_discriminator_loss",
     "nonsaturating_generator_loss",
     "sample_latents",
+    "spectral_normalize",
     "wasserstein_discriminator_loss",
     "wasserstein_generator_loss",
 ]

@@ -20,8 +20,10 @@ with respect to that player's parameters only. With ``detach_fakes=True`` the
 discriminator's loss takes ``stop_gradient(fake)`` (PyTorch GAN code's
 ``fake.detach()``): the same values and inner gradients, but a second-order
 meta-gradient then has no cross-player terms (the discriminator's adaptation no
-longer depends on the generator's parameters). Every random draw is a function
-of ``seed``, so equal seeds give equal losses.
+longer depends on the generator's parameters). With ``spectral_norm=True`` the
+discriminator runs at its spectrally normalized parameters
+(:mod:`tfmeta.gan.spectral`). Every random draw is a function of ``seed``, so
+equal seeds give equal losses.
 
 Latents take the dtype of the generator's parameters and the mixing weights the
 dtype of the images, so the objective runs in float32 or float64 (build the
@@ -44,6 +46,7 @@ import tensorflow as tf
 
 from tfmeta import functional
 from tfmeta.gan import losses as gan_losses
+from tfmeta.gan import spectral
 from tfmeta.types import Objective, Params
 
 LOSSES = ("wgan-gp", "minimax", "non-saturating")
@@ -107,7 +110,8 @@ def gan_objective(generator: keras.Model,
                   batch_size: Optional[int] = None,
                   latent_dim: Optional[int] = None,
                   inner_order: str = "simultaneous",
-                  detach_fakes: bool = False) -> Objective:
+                  detach_fakes: bool = False,
+                  spectral_norm: bool = False) -> Objective:
     """Builds ``objective(params, batch, seed) -> {"generator": g, "discriminator": d}``.
 
     Args:
@@ -130,6 +134,10 @@ def gan_objective(generator: keras.Model,
         generated images as constants. Changes no loss value and no first-order
         gradient; removes the cross-player terms of a second-order
         meta-gradient (through the discriminator's adaptation to the generator).
+      spectral_norm: the discriminator runs with each kernel over its largest
+        singular value (:func:`tfmeta.gan.spectral.spectral_normalize`, differentiated
+        through): its parameters stay as they are, the function they stand for is
+        normalized in every call (inner steps, meta-gradients, served adaptation).
 
     Returns:
       The objective. ``params`` maps ``"generator"`` and ``"discriminator"`` to
@@ -171,6 +179,8 @@ def gan_objective(generator: keras.Model,
     def objective(params: Params, batch: Any, seed: tf.Tensor) -> dict[str, tf.Tensor]:
         _check_players(params)
         g_params, d_params = params["generator"], params["discriminator"]
+        if spectral_norm:
+            d_params = spectral.spectral_normalize(d_params)
         real = tf.convert_to_tensor(batch)
         seed = tf.convert_to_tensor(seed)
         if real.shape.rank is None:

@@ -654,6 +654,8 @@ class MamlGanErrorsTest(parameterized.TestCase):
         (dict(grid_steps=(0, 5)), "`grid_steps` must be increasing integers >= 1"),
         (dict(grid_steps=()), "`grid_steps` must be increasing integers >= 1"),
         (dict(grid_steps=("1", "x")), r"`grid_steps` must be .*'x'"),
+        (dict(spectral_norm=1), "`spectral_norm` must be true or false, got 1"),
+        (dict(detach_fakes="yes"), "`detach_fakes` must be true or false, got 'yes'"),
     )
     def test_bad_settings_name_the_field(self, overrides, message):
         with self.assertRaisesRegex(ValueError, message):

@@ -208,7 +208,7 @@ def build(config: MamlGanConfig, image_shape, seed: int | None = None) -> MamlGa
     detach = config.detach_fakes and recipe.learner_algorithm == "maml"
     objective = gan_objective(generator, discriminator, loss=config.loss,
                               gp_weight=config.gp_weight, inner_order=config.inner_order,
-                              detach_fakes=detach)
+                              detach_fakes=detach, spectral_norm=config.spectral_norm)
     models = {"generator": generator, "discriminator": discriminator}
     variables = {p: m.trainable_variables for p, m in models.items()}
     items: dict[str, Any] = dict(models)

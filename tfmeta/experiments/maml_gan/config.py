@@ -81,6 +81,11 @@ class MamlGanConfig:
         "fake.detach()): the same losses and inner steps, but maml's and metasgd's "
         "second-order meta-gradient loses its cross-player terms (the generator steering "
         "the discriminator's adaptation, and back). No effect on fomaml, reptile.")
+    spectral_norm: bool = setting(False,
+        "The discriminator runs with each kernel over its largest singular value (spectral "
+        "normalization, Miyato et al. 2018: 5 power iterations from a fixed vector, "
+        "differentiated through) in meta-training, adaptation and the export: a bound on how "
+        "fast it can sharpen its logits. Beyond paper 000.")
     discriminator_inner_lr: float | None = setting(None,
         "The discriminator's own inner learning rate (default: `inner_lr` for both players).")
     layer_scales: bool = setting(False,
@@ -173,6 +178,9 @@ class MamlGanConfig:
         'shown. Can be changed when resuming.')
 
     def __post_init__(self):
+        for name in (f.name for f in dataclasses.fields(self) if f.type == "bool"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"`{name}` must be true or false, got {getattr(self, name)!r}")
         checks.one_of("algorithm", self.algorithm, ALGORITHMS)
         checks.one_of("loss", self.loss, tuple(LOSSES))
         checks.one_of("inner_order", self.inner_order, INNER_ORDERS)

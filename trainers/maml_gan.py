@@ -41,7 +41,10 @@ def describe(config: experiment.MamlGanConfig) -> str:
     if config.discriminator_loss_floor is not None:
         outer += (f" (discriminator held while its meta-loss averages below "
                   f"{config.discriminator_loss_floor:g})")
-    return (f"maml_gan: algorithm={config.algorithm} loss={config.loss} steps={config.steps} "
+    order = (f" (first order for the first {config.first_order_steps} meta-updates)"
+             if config.first_order_steps else "")
+    return (f"maml_gan: algorithm={config.algorithm}{order} loss={config.loss} "
+            f"steps={config.steps} "
             f"k={config.inner_steps} N={config.meta_batch_size} B={config.batch_size} "
             f"dataset={config.dataset}{shared} (outer: {config.outer_lr_schedule}); "
             f"generator/discriminator: "

@@ -186,6 +186,12 @@ class MamlGanCliTest(unittest.TestCase):
         self.assertIn(" (discriminator held while its meta-loss averages below 0.35)",
                       maml_gan.describe(floor))
 
+    def test_the_banner_names_derivative_order_annealing(self):
+        annealed = lib.MamlGanConfig(algorithm="maml", first_order_steps=1350)
+        self.assertIn("maml_gan: algorithm=maml (first order for the first 1350 meta-updates) "
+                      "loss=", maml_gan.describe(annealed))
+        self.assertNotIn("first order", maml_gan.describe(lib.MamlGanConfig(algorithm="maml")))
+
     def test_the_banner_names_a_spectrally_normalized_discriminator(self):
         on = maml_gan.describe(lib.MamlGanConfig(spectral_norm=True))
         self.assertIn("widths=64/64 (discriminator spectrally normalized) inner=", on)

@@ -604,6 +604,38 @@ class InnerLearningRateTest(parameterized.TestCase):
         self.assertGreater(gap(runs["annealed"][0], runs["maml"][0]), 1e-4)
         self.assertGreater(gap(runs["annealed"][1], runs["fomaml"][1]), 1e-4)
 
+    def test_a_resumed_run_moves_its_switch_to_second_order(self):
+        # A run made with first_order_steps=3 is checkpointed after one (first-order) update and
+        # resumed with the switch at 1: its next update is maml's from the same checkpoint to
+        # the bit; kept at 3 it is fomaml's. The step counter comes back from the checkpoint.
+        kw = dict(algorithm="maml", loss="non-saturating", inner_steps=1, inner_lr=4e-3)
+        splits = lib.load_data(tiny_config())
+        sampler = MetaBatchSampler(splits.train, tasks=2, inner_steps=1, batch_size=8, seed=0)
+        made = lib.build(tiny_config(first_order_steps=3, **kw), splits.train.image_shape)
+        made.learner.train_step(sampler(0))
+        after = {}
+        with tempfile.TemporaryDirectory() as workdir:
+            path = made.checkpoint.save(os.path.join(workdir, "ckpt"))
+            lib.write_config(made.config, workdir)
+            for name, overrides in (("moved", dict(first_order_steps=1)),
+                                    ("kept", dict(first_order_steps=3)),
+                                    ("maml", {}), ("fomaml", dict(algorithm="fomaml"))):
+                config = tiny_config(**dict(kw, **overrides))
+                if name == "moved":
+                    lib.check_workdir(config, workdir)   # resumable: it may change
+                setup = lib.build(config, splits.train.image_shape)
+                setup.checkpoint.restore(path).assert_existing_objects_matched()
+                self.assertEqual(int(setup.learner.step.numpy()), 1)
+                setup.learner.train_step(sampler(1))
+                after[name] = _weights(setup)
+
+        def gap(a, b):
+            return max(float(np.abs(x - y).max()) for x, y in zip(a, b))
+        self.assertEqual(gap(after["moved"], after["maml"]), 0.0)
+        self.assertEqual(gap(after["kept"], after["fomaml"]), 0.0)
+        self.assertGreater(gap(after["moved"], after["kept"]), 1e-4)
+        self.assertIn("first_order_steps", lib.RESUMABLE_FIELDS)
+
     def test_older_run_without_the_field_has_one_inner_lr(self):
         config = tiny_config()
         with tempfile.TemporaryDirectory() as workdir:

@@ -30,7 +30,7 @@ GRID_SUPPORT = 32          # images a grid's class adapts on (evaluation's `supp
 RESUMABLE_FIELDS = ("steps", "data_dir", "download", "checkpoint_every", "keep_checkpoints",
                     "sample_every", "summary_every", "grid_samples", "grid_steps", "remat",
                     "serve_steps", "discriminator_meta_steps", "adapt_lr_scale",
-                    "discriminator_adapt_lr_scale")
+                    "discriminator_adapt_lr_scale", "first_order_steps")
 
 _COUNTS = ("inner_steps", "meta_batch_size", "batch_size", "anneal_steps", "latent_dim",
            "generator_width", "discriminator_width", "image_size", "checkpoint_every",
@@ -134,7 +134,7 @@ class MamlGanConfig:
     first_order_steps: int = setting(0,
         "maml only: derivative-order annealing (MAML++): the first `first_order_steps` "
         'meta-updates use the first-order meta-gradient (fomaml\'s, faster), the rest the '
-        'second-order one. 0: second order throughout.')
+        'second-order one. 0: second order throughout. May change when resuming.')
     steps: int = setting(20000, 'Total meta-updates of the run.')
     seed: int = setting(0, 'Seed of initialization and task stream.')
     jit_compile: bool = setting(False,

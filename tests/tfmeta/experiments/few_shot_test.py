@@ -94,6 +94,31 @@ class FewShotExperimentTest(FolderTestCase):
         for name in want:
             np.testing.assert_array_equal(got[name], want[name], err_msg=name)
 
+    def test_a_resumed_run_may_move_its_derivative_order_switch(self):
+        # Stopped at 2 under first_order_steps=4 and resumed with the switch at 2: the same
+        # weights as a run made with the switch at 2 (first order to 2, second order after);
+        # kept at 4 (first order throughout) they differ.
+        small = dict(steps=4, eval_every=100, eval_episodes=2, checkpoint_every=2,
+                     outer_lr_schedule="constant", inner_steps=2)
+        ends = {}
+        for name, switch in (("straight", 2), ("first_order", 4)):
+            ends[name] = os.path.join(self.tmp.name, f"switch_{name}")
+            few_shot.run(config(self.folder, first_order_steps=switch, **small), ends[name])
+        moved = os.path.join(self.tmp.name, "switch_moved")
+        first = few_shot.run(config(self.folder, first_order_steps=4, **small), moved,
+                             stop=lambda: os.path.exists(os.path.join(moved, "checkpoints",
+                                                                      "ckpt-2.index")))
+        self.assertEqual((first.interrupted, first.step), (True, 2))
+        self.assertEqual(few_shot.run(config(self.folder, first_order_steps=2, **small),
+                                      moved).step, 4)
+        self.assertEqual(few_shot.read_config(moved).first_order_steps, 2)
+        want, got = checkpoint_values(ends["straight"]), checkpoint_values(moved)
+        for name in want:
+            np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+        other = checkpoint_values(ends["first_order"])
+        self.assertGreater(max(float(np.abs(other[n] - want[n]).max()) for n in want
+                               if want[n].dtype.kind == "f"), 1e-6)
+
     def test_interrupted_and_resumed_metric_runs_end_with_the_same_weights_and_moving_stats(self):
         for algorithm, extra in (("relation", {}),):   # a head, and moving averages
             straight = os.path.join(self.tmp.name, f"{algorithm}_straight")

@@ -49,7 +49,8 @@ BLOCKS = SHARED_BLOCKS + OPTION_BLOCKS
 
 # Fields that may change between a run and its resumption; all others must match.
 RESUMABLE_FIELDS = ("steps", "max_minutes", "data_dir", "download", "checkpoint_every",
-                    "keep_checkpoints", "eval_every", "eval_episodes", "summary_every")
+                    "keep_checkpoints", "eval_every", "eval_episodes", "summary_every",
+                    "first_order_steps")
 
 
 def _algorithm_help() -> str:

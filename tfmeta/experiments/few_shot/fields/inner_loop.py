@@ -37,7 +37,7 @@ class InnerLoopFields:
         "step (the statistics are always the batch's own; maml, fomaml, metasgd).")
     first_order_steps: int = setting(0,
         'MAML++ derivative-order annealing: the first N meta-updates are first order (maml '
-        'only; 0: off).')
+        'only; 0: off). May change when resuming.')
     step_weights: str = setting("final",
         "Meta-loss over inner steps: final (MAML: the last step's query loss), uniform, or "
         'annealed (MAML++ multi-step loss: uniform decaying to final over `anneal_steps`).', choices=STEP_WEIGHTS)

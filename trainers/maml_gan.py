@@ -43,6 +43,8 @@ def describe(config: experiment.MamlGanConfig) -> str:
                   f"{config.discriminator_loss_floor:g})")
     order = (f" (first order for the first {config.first_order_steps} meta-updates)"
              if config.first_order_steps else "")
+    if config.first_order_player != "none":
+        order += f" (the {config.first_order_player}'s meta-gradient first order)"
     return (f"maml_gan: algorithm={config.algorithm}{order} loss={config.loss} "
             f"steps={config.steps} "
             f"k={config.inner_steps} N={config.meta_batch_size} B={config.batch_size} "

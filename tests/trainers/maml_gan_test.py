@@ -191,6 +191,9 @@ class MamlGanCliTest(unittest.TestCase):
         self.assertIn("maml_gan: algorithm=maml (first order for the first 1350 meta-updates) "
                       "loss=", maml_gan.describe(annealed))
         self.assertNotIn("first order", maml_gan.describe(lib.MamlGanConfig(algorithm="maml")))
+        one = lib.MamlGanConfig(algorithm="maml", first_order_player="discriminator")
+        self.assertIn("algorithm=maml (the discriminator's meta-gradient first order) loss=",
+                      maml_gan.describe(one))
 
     def test_the_banner_names_a_spectrally_normalized_discriminator(self):
         on = maml_gan.describe(lib.MamlGanConfig(spectral_norm=True))

@@ -89,7 +89,8 @@ def adaptation_trajectory(objective: Objective, params: Mapping[str, list], batc
       inner: one inner optimizer for all players, or one per player.
       inner_steps: number of inner steps k >= 0 (required).
       seed: int32 ``[2]``; step ``j`` uses ``step_seed(seed, 0, j)``.
-      first_order: stop gradients through the inner gradients.
+      first_order: stop gradients through the inner gradients: True every player's,
+        or player names only theirs (:func:`tfmeta.algorithms.step.first_order_players`).
       return_losses: also return the inner losses of each step.
       steps: the deprecated name of ``inner_steps``.
       remat: trade compute for memory: keep only each step's parameters and

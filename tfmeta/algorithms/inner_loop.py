@@ -33,6 +33,8 @@ class InnerLoop:
       first_order_steps: MAML: derivative-order annealing (MAML++): the first
         ``first_order_steps`` meta-updates use the first-order meta-gradient,
         the rest the exact second-order one.
+      first_order_players: MAML: the players whose meta-gradients are first order
+        (their inner gradients stopped), the others' second order; empty: none.
       remat: MAML/FOMAML: recompute each inner step and validation loss during
         the meta-gradient instead of keeping their activations, in a symbolic
         loop over the steps: about 1.7x the time of the default, and memory
@@ -53,6 +55,7 @@ class InnerLoop:
     step_weights: str = "uniform"
     anneal_steps: int = 1000
     first_order_steps: int = 0
+    first_order_players: tuple = ()
     remat: bool = False
     unroll: bool | None = None
     carry_inner_state: bool = False
@@ -62,6 +65,9 @@ class InnerLoop:
         check_steps(self.inner_steps, "inner_steps")
         make_step_weights(self.step_weights, self.inner_steps, 0, self.anneal_steps)
         checks.count("first_order_steps", self.first_order_steps, minimum=0)
+        players = self.first_order_players   # frozen: stored as a sorted tuple of names
+        object.__setattr__(self, "first_order_players", tuple(sorted(
+            [players] if isinstance(players, str) else players)))
         if self.adapt_only is not None:   # frozen: stored as {player: tuple}
             if not isinstance(self.adapt_only, Mapping):
                 raise ValueError(f"adapt_only must be a {{player: [indices]}} dict, got "
@@ -84,6 +90,9 @@ def resolve(inner_loop: InnerLoop | None, **given) -> InnerLoop:
     given = {name: value for name, value in given.items() if value is not None}
     if isinstance(given.get("adapt_only"), Mapping):   # compared as stored: tuples
         given["adapt_only"] = InnerLoop(adapt_only=given["adapt_only"]).adapt_only
+    if "first_order_players" in given:
+        given["first_order_players"] = InnerLoop(
+            first_order_players=given["first_order_players"]).first_order_players
     if inner_loop is None:
         return InnerLoop(**given)
     if not isinstance(inner_loop, InnerLoop):

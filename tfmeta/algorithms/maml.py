@@ -53,7 +53,8 @@ def maml_losses(objective: Objective, params: Mapping[str, list], task: Task,
       inner: inner optimizer (or one per player).
       inner_steps: inner steps k >= 0 (required); k = 0 gives the plain loss at
         ``params``.
-      first_order: stop gradients through the inner gradients.
+      first_order: stop gradients through the inner gradients: True every player's,
+        or player names only theirs (:func:`tfmeta.algorithms.step.first_order_players`).
       step_weights: a name for :func:`tfmeta.algorithms.adapt.step_weights` or a
         ``[max(k,1)]`` tensor. ``"final"`` by name computes only the last
         validation loss (a one-hot tensor gives the same numbers, computing

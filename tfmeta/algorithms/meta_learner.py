@@ -37,7 +37,7 @@ from tfmeta import inner as inner_lib
 from tfmeta.algorithms.adapt import step_weights as make_step_weights
 from tfmeta.algorithms.inner_loop import InnerLoop, resolve
 from tfmeta.algorithms.maml import check_modulation, meta_gradients, meta_variables
-from tfmeta.algorithms import carried, selection
+from tfmeta.algorithms import carried, selection, step as one_step
 from tfmeta.algorithms.reptile import reptile_direction
 from tfmeta.algorithms.tasks import mean_over_tasks
 from tfmeta.types import Objective, Task
@@ -59,16 +59,15 @@ class MetaLearner(tf.Module):
       algorithm: ``"maml"`` (second order), ``"fomaml"`` or ``"reptile"``.
       inner_loop: the inner loop's settings as one
         :class:`tfmeta.algorithms.InnerLoop` (default: ``InnerLoop()``, 10 steps).
-      inner_steps, step_weights, anneal_steps, first_order_steps, remat, unroll,
-        carry_inner_state, adapt_only: the fields of :class:`tfmeta.algorithms.InnerLoop`,
-        given one by one (None: ``inner_loop``'s, or the default); a value that
-        differs from ``inner_loop``'s is a TypeError. ``steps`` is the deprecated
-        name of ``inner_steps``.
+      inner_steps, step_weights, anneal_steps, first_order_steps, first_order_players,
+        remat, unroll, carry_inner_state, adapt_only: the fields of
+        :class:`tfmeta.algorithms.InnerLoop`, given one by one (None: ``inner_loop``'s, or
+        the default); a value that differs from ``inner_loop``'s is a TypeError. ``steps``
+        is the deprecated name of ``inner_steps``.
       jit_compile: XLA-compile the meta-gradient computation.
-      tasks_mode: ``"loop"`` (default) computes the tasks of a meta-batch one
-        after another in a ``tf.while_loop``; ``"vectorized"`` computes them as
-        one batched computation (``tf.vectorized_map``: every op gets a task
-        axis). Same meta-gradient; the loop is faster on a 2-core CPU (bench/README.md).
+      tasks_mode: ``"loop"`` (default) computes a meta-batch's tasks one after another in
+        a ``tf.while_loop``, ``"vectorized"`` as one batched computation
+        (``tf.vectorized_map``). Same meta-gradient; the loop is faster on a 2-core CPU.
       parallel_tasks: ``"loop"``: how many tasks the runtime may compute at
         once (``parallel_iterations``); 1 keeps one task's graph in memory.
       step: the meta-step counter (``annealed`` and ``first_order_steps`` read
@@ -92,8 +91,8 @@ class MetaLearner(tf.Module):
                  inner_steps: int | None = None, step_weights: str | None = None,
                  anneal_steps: int | None = None, jit_compile: bool = False,
                  remat: bool | None = None, unroll: bool | None = None,
-                 first_order_steps: int | None = None, tasks_mode: str = "loop",
-                 parallel_tasks: int = 1, step: Any = None,
+                 first_order_steps: int | None = None, first_order_players: Any = None,
+                 tasks_mode: str = "loop", parallel_tasks: int = 1, step: Any = None,
                  strategy: tf.distribute.Strategy | None = None,
                  modulation: Mapping[str, Any] | None = None, name: str | None = None,
                  steps: int | None = None, carry_inner_state: bool | None = None,
@@ -103,11 +102,11 @@ class MetaLearner(tf.Module):
             inner_loop, inner_steps=checks.renamed("inner_steps", inner_steps, "steps", steps,
                                                    default=None),
             step_weights=step_weights, anneal_steps=anneal_steps,
-            first_order_steps=first_order_steps, remat=remat, unroll=unroll,
-            carry_inner_state=carry_inner_state, adapt_only=adapt_only)
+            first_order_steps=first_order_steps, first_order_players=first_order_players,
+            remat=remat, unroll=unroll, carry_inner_state=carry_inner_state,
+            adapt_only=adapt_only)
         steps, step_weights, anneal_steps = spec.inner_steps, spec.step_weights, spec.anneal_steps
-        remat, unroll, first_order_steps = spec.remat, spec.unroll, spec.first_order_steps
-        carry_inner_state = spec.carry_inner_state
+        remat, unroll, carry_inner_state = spec.remat, spec.unroll, spec.carry_inner_state
         if strategy is None and tf.distribute.has_strategy():
             strategy = tf.distribute.get_strategy()
         self.strategy = strategy
@@ -150,14 +149,15 @@ class MetaLearner(tf.Module):
             self._owns_step = step is None
             self.step = (tf.Variable(0, dtype=tf.int64, trainable=False, name="meta_step")
                          if step is None else step)
-        if first_order_steps and algorithm != "maml":
-            raise ValueError(f"first_order_steps (derivative-order annealing) applies to "
-                             f"algorithm='maml', not {algorithm!r}")
+        for name in ("first_order_steps", "first_order_players"):   # MAML's derivative order
+            if getattr(spec, name) and algorithm != "maml":
+                raise ValueError(f"{name} applies to algorithm='maml', not {algorithm!r}")
+        one_step.first_order_players(spec.first_order_players, self.players)   # not players?
         checks.count("parallel_tasks", parallel_tasks)
         if tasks_mode not in TASKS_MODES:
             raise ValueError(f"tasks_mode must be one of {TASKS_MODES}, got {tasks_mode!r}")
         self.tasks_mode = tasks_mode
-        self.first_order_steps = first_order_steps
+        self.first_order_steps = spec.first_order_steps
         self.parallel_tasks = parallel_tasks
         # Under a strategy XLA compiles each replica's share (strategy.run cannot be compiled).
         jit_all = jit_compile and self.strategy is None
@@ -225,7 +225,7 @@ class MetaLearner(tf.Module):
         return meta_gradients(self.objective, self.model_variables, task, self.inner,
                               inner_steps=self.inner_steps,
                               first_order=(self.algorithm == "fomaml" if first_order is None
-                                           else first_order),
+                                           else first_order) or self.inner_loop.first_order_players,
                               step_weights=weights, remat=self.remat, unroll=self.unroll,
                               modulation=self.modulation, adapt_only=self.adapt_only)
 

@@ -22,7 +22,8 @@ from tfmeta.algorithms.remat import rematerialize
 from tfmeta.algorithms.selection import adapted_part, check_adapt_only, with_adapted
 from tfmeta.types import Objective
 
-__all__ = ["call_objective", "check_losses", "player_gradients", "player_order", "take_step"]
+__all__ = ["call_objective", "check_losses", "first_order_players", "player_gradients",
+           "player_order", "take_step"]
 
 
 def check_losses(losses: Mapping[str, Any], players: Any, where: str) -> None:
@@ -64,6 +65,23 @@ def player_gradients(tape: tf.GradientTape, losses: Mapping[str, tf.Tensor],
     return grads
 
 
+def first_order_players(first_order: Any, players) -> frozenset:
+    """The players whose inner gradients a step puts behind ``tf.stop_gradient``.
+
+    ``first_order``: True (every player's: first-order MAML), False (none: second
+    order), or player names (a name or a collection): only theirs, so their
+    meta-gradients are first order and the others' second order. ValueError for a
+    name that is not a player.
+    """
+    if not isinstance(first_order, (str, tuple, list, set, frozenset)):
+        return frozenset(players) if first_order else frozenset()
+    named = frozenset([first_order] if isinstance(first_order, str) else first_order)
+    if not named <= set(players):
+        raise ValueError(f"first_order names {sorted(named - set(players))}, which are not "
+                         f"players; expected some of {sorted(players)}")
+    return named
+
+
 def player_order(objective: Objective, players) -> tuple | None:
     """The order in which the players of ``objective`` take an inner step, or None.
 
@@ -85,14 +103,15 @@ def player_order(objective: Objective, players) -> tuple | None:
 
 def take_step(objective: Objective, optimizers: Mapping[str, inner_lib.InnerOptimizer],
               current: Mapping[str, list], states: Mapping[str, Any], batch: Any,
-              seed: tf.Tensor, *, first_order: bool = False, remat: bool = False,
+              seed: tf.Tensor, *, first_order: Any = False, remat: bool = False,
               where: Any = "", index: Any = 0,
               adapt_only: Mapping[str, tuple] | None = None) -> tuple[dict, dict, dict]:
     """One inner step of every player from the same parameters (or, for an objective
     with a ``player_order``, one after another: :func:`player_order`).
 
     ``index`` is the step's number, given to objectives that take it
-    (:func:`call_objective`). ``adapt_only`` (as :func:`check_adapt_only` returns it;
+    (:func:`call_objective`). ``first_order``: whose inner gradients are stopped
+    (:func:`first_order_players`). ``adapt_only`` (as :func:`check_adapt_only` returns it;
     None: all): the tensors the step differentiates and updates, each player's
     ``states`` being its inner optimizer's state of those; the others pass through.
 
@@ -102,9 +121,10 @@ def take_step(objective: Objective, optimizers: Mapping[str, inner_lib.InnerOpti
     players = sorted(current)
     selected = check_adapt_only(adapt_only, current)
     order = player_order(objective, players)
+    stopped = first_order_players(first_order, players)
 
     def update(p, g, loss, state, adapted):
-        if first_order:
+        if p in stopped:
             g, loss = [tf.stop_gradient(gi) for gi in g], tf.stop_gradient(loss)
         if optimizers[p].takes_loss:
             return optimizers[p].update(g, state, adapted, loss=loss)

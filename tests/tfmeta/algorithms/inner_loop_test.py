@@ -62,6 +62,20 @@ class InnerLoopTest(parameterized.TestCase):
             warnings.simplefilter("ignore", DeprecationWarning)
             self.assertEqual(self._learner(steps=4).inner_loop, InnerLoop(inner_steps=4))
 
+    def test_first_order_players_are_stored_sorted_and_checked_against_the_players(self):
+        self.assertEqual(InnerLoop(first_order_players="discriminator").first_order_players,
+                         ("discriminator",))
+        spec = InnerLoop(first_order_players=["generator", "discriminator"])
+        self.assertEqual(spec.first_order_players, ("discriminator", "generator"))
+        self.assertIs(self._learner(inner_loop=spec, first_order_players=(
+            "generator", "discriminator")).inner_loop, spec)   # the same set: accepted
+        with self.assertRaisesRegex(ValueError, r"first_order names \['critic'\], which are "
+                                                r"not players; expected some of"):
+            self._learner(first_order_players=("critic",))
+        with self.assertRaisesRegex(ValueError, "first_order_players applies to "
+                                                "algorithm='maml', not 'fomaml'"):
+            self._learner("fomaml", first_order_players=("generator",))
+
     def test_a_keyword_equal_to_the_spec_is_accepted(self):
         spec = InnerLoop(inner_steps=2, step_weights="final")
         self.assertIs(self._learner(inner_loop=spec, inner_steps=2).inner_loop, spec)

@@ -35,6 +35,10 @@ def _weights(setup):
             for v in m.trainable_variables]
 
 
+def _gap(a, b):
+    return max(float(np.abs(x - y).max()) for x, y in zip(a, b))
+
+
 def _own_meta_losses(setup, start, tasks):
     """Each player's meta-loss at its current parameters, the opponent held at ``start``."""
     current = lib.params_of(setup)
@@ -598,11 +602,9 @@ class InnerLearningRateTest(parameterized.TestCase):
             runs[name] = [(setup.learner.train_step(tasks), _weights(setup))[1]
                           for _ in range(2)]
 
-        def gap(a, b):
-            return max(float(np.abs(x - y).max()) for x, y in zip(a, b))
-        self.assertEqual(gap(runs["annealed"][0], runs["fomaml"][0]), 0.0)
-        self.assertGreater(gap(runs["annealed"][0], runs["maml"][0]), 1e-4)
-        self.assertGreater(gap(runs["annealed"][1], runs["fomaml"][1]), 1e-4)
+        self.assertEqual(_gap(runs["annealed"][0], runs["fomaml"][0]), 0.0)
+        self.assertGreater(_gap(runs["annealed"][0], runs["maml"][0]), 1e-4)
+        self.assertGreater(_gap(runs["annealed"][1], runs["fomaml"][1]), 1e-4)
 
     def test_a_resumed_run_moves_its_switch_to_second_order(self):
         # A run made with first_order_steps=3 is checkpointed after one (first-order) update and
@@ -629,12 +631,32 @@ class InnerLearningRateTest(parameterized.TestCase):
                 setup.learner.train_step(sampler(1))
                 after[name] = _weights(setup)
 
-        def gap(a, b):
-            return max(float(np.abs(x - y).max()) for x, y in zip(a, b))
-        self.assertEqual(gap(after["moved"], after["maml"]), 0.0)
-        self.assertEqual(gap(after["kept"], after["fomaml"]), 0.0)
-        self.assertGreater(gap(after["moved"], after["kept"]), 1e-4)
+        self.assertEqual(_gap(after["moved"], after["maml"]), 0.0)
+        self.assertEqual(_gap(after["kept"], after["fomaml"]), 0.0)
+        self.assertGreater(_gap(after["moved"], after["kept"]), 1e-4)
         self.assertIn("first_order_steps", lib.RESUMABLE_FIELDS)
+
+    def test_one_players_meta_gradient_first_order(self):
+        # first_order_player: that player's update is fomaml's, the other's maml's (the fakes
+        # detached, as the CPU preset's maml has them). A resumed run may change it.
+        kw = dict(algorithm="maml", loss="non-saturating", inner_steps=2, inner_lr=4e-3,
+                  detach_fakes=True)
+        splits = lib.load_data(tiny_config())
+        tasks = MetaBatchSampler(splits.train, tasks=2, inner_steps=2, batch_size=8, seed=0)(0)
+        after = {}
+        for name, overrides in (("discriminator", dict(first_order_player="discriminator")),
+                                ("generator", dict(first_order_player="generator")),
+                                ("maml", {}), ("fomaml", dict(algorithm="fomaml"))):
+            setup = lib.build(tiny_config(**dict(kw, **overrides)), splits.train.image_shape)
+            setup.learner.train_step(tasks)
+            n = len(setup.generator.trainable_variables)
+            weights = _weights(setup)
+            after[name] = {"generator": weights[:n], "discriminator": weights[n:]}
+        for first, second in (("discriminator", "generator"), ("generator", "discriminator")):
+            self.assertLess(_gap(after[first][first], after["fomaml"][first]), 1e-6, first)
+            self.assertLess(_gap(after[first][second], after["maml"][second]), 1e-6, first)
+            self.assertGreater(_gap(after["maml"][first], after["fomaml"][first]), 1e-4, first)
+        self.assertIn("first_order_player", lib.RESUMABLE_FIELDS)
 
     def test_older_run_without_the_field_has_one_inner_lr(self):
         config = tiny_config()
@@ -688,6 +710,10 @@ class MamlGanErrorsTest(parameterized.TestCase):
         (dict(grid_steps=("1", "x")), r"`grid_steps` must be .*'x'"),
         (dict(spectral_norm=1), "`spectral_norm` must be true or false, got 1"),
         (dict(detach_fakes="yes"), "`detach_fakes` must be true or false, got 'yes'"),
+        (dict(first_order_player="critic"), "`first_order_player`='critic' is not one of"),
+        (dict(algorithm="fomaml", first_order_player="generator"),
+         "`first_order_player` \\(the derivative order\\) applies to maml, not "
+         "`algorithm`=fomaml"),
     )
     def test_bad_settings_name_the_field(self, overrides, message):
         with self.assertRaisesRegex(ValueError, message):

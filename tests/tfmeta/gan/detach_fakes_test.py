@@ -6,7 +6,8 @@ meta-gradient loses its cross-player terms. It is then the derivative of each pl
 with the other player's inner trajectory held where it was: checked for both players against
 float64 central finite differences of exactly that (the partner's parameters at every call of the
 objective recorded once, then replayed), and shown to differ from the coupled meta-gradient
-(issue 34 item 6).
+(issue 34 item 6). With one player's inner gradients stopped (``first_order=(player,)``)
+that player's meta-gradient is first-order MAML's and the other's stays the second-order one.
 """
 
 import numpy as np
@@ -97,6 +98,32 @@ class DetachFakesTest(parameterized.TestCase):
             # The cross-player terms are gone: the meta-gradient is another one.
             self.assertGreater(max(float(tf.reduce_max(tf.abs(a - b))) for a, b in
                                    zip(grads[player], coupled_grads[player])), 1e-6)
+
+    @parameterized.parameters(("non-saturating", "discriminator"), ("wgan-gp", "discriminator"),
+                              ("non-saturating", "generator"))
+    def test_one_player_first_order(self, loss, stopped):
+        # first_order=(stopped,): only that player's inner gradients are stopped. Its
+        # meta-gradient is then first-order MAML's; the other's is its second-order one,
+        # checked against float64 finite differences as above.
+        models, objective = toys.real_gan(loss, detach_fakes=True)
+        task = toys.gan_task(2)
+        inner = inner_lib.rmsprop(0.05, epsilon=1e-3)
+        mixed, second, first = (
+            meta_gradients(objective, toys.variables(models), task, inner, inner_steps=2,
+                           first_order=order)[0] for order in ((stopped,), False, True))
+        other, = set(PLAYERS) - {stopped}
+        for a, b in zip(mixed[stopped], first[stopped]):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-10, atol=1e-13)
+        record = {}
+        maml_losses(_recording(objective, record), _params(models), task, inner, inner_steps=2)
+        frozen = _replaying(objective, record, other, stopped)
+        toys.assert_matches_finite_differences(
+            models, mixed, lambda: maml_losses(frozen, _params(models), task, inner,
+                                               inner_steps=2)[other],
+            other, h=H, label=f"{loss}, {stopped} first order")
+        for player in PLAYERS:   # the orders differ for each player: the test can tell them
+            self.assertGreater(max(float(tf.reduce_max(tf.abs(a - b))) for a, b in
+                                   zip(second[player], first[player])), 1e-6)
 
     @parameterized.parameters(("maml", True), ("metasgd", True), ("fomaml", False),
                               ("reptile", False))

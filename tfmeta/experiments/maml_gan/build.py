@@ -225,6 +225,7 @@ def build(config: MamlGanConfig, image_shape, seed: int | None = None) -> MamlGa
                        algorithm=algorithm, inner_steps=config.inner_steps,
                        step_weights=config.step_weights, anneal_steps=config.anneal_steps,
                        first_order_steps=config.first_order_steps,
+                       first_order_players=tuple({config.first_order_player} - {"none"}),
                        jit_compile=config.jit_compile,
                        remat=config.remat and algorithm != "reptile", **floor)
         items["step"] = learner.step

@@ -30,7 +30,7 @@ GRID_SUPPORT = 32          # images a grid's class adapts on (evaluation's `supp
 RESUMABLE_FIELDS = ("steps", "data_dir", "download", "checkpoint_every", "keep_checkpoints",
                     "sample_every", "summary_every", "grid_samples", "grid_steps", "remat",
                     "serve_steps", "discriminator_meta_steps", "adapt_lr_scale",
-                    "discriminator_adapt_lr_scale", "first_order_steps")
+                    "discriminator_adapt_lr_scale", "first_order_steps", "first_order_player")
 
 _COUNTS = ("inner_steps", "meta_batch_size", "batch_size", "anneal_steps", "latent_dim",
            "generator_width", "discriminator_width", "image_size", "checkpoint_every",
@@ -135,6 +135,9 @@ class MamlGanConfig:
         "maml only: derivative-order annealing (MAML++): the first `first_order_steps` "
         'meta-updates use the first-order meta-gradient (fomaml\'s, faster), the rest the '
         'second-order one. 0: second order throughout. May change when resuming.')
+    first_order_player: str = setting("none", "maml only: this player's meta-gradient first "
+        "order (fomaml's), the other's second; none: both second. May change when resuming.",
+        choices=("none", "discriminator", "generator"))
     steps: int = setting(20000, 'Total meta-updates of the run.')
     seed: int = setting(0, 'Seed of initialization and task stream.')
     jit_compile: bool = setting(False,
@@ -182,13 +185,9 @@ class MamlGanConfig:
         for name in (f.name for f in dataclasses.fields(self) if f.type == "bool"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"`{name}` must be true or false, got {getattr(self, name)!r}")
-        checks.one_of("algorithm", self.algorithm, ALGORITHMS)
-        checks.one_of("loss", self.loss, tuple(LOSSES))
-        checks.one_of("inner_order", self.inner_order, INNER_ORDERS)
-        checks.one_of("inner_optimizer", self.inner_optimizer, INNER_OPTIMIZERS)
-        checks.one_of("step_weights", self.step_weights, STEP_WEIGHTS)
-        checks.one_of("outer_lr_schedule", self.outer_lr_schedule, OUTER_LR_SCHEDULES)
-        checks.one_of("reptile_outer", self.reptile_outer, REPTILE_OUTERS)
+        for field in dataclasses.fields(self):   # each choice's `choices=`
+            if "choices" in field.metadata:
+                checks.one_of(field.name, getattr(self, field.name), field.metadata["choices"])
         for name in _COUNTS:
             checks.count(name, getattr(self, name))
         checks.count("steps", self.steps, minimum=0)
@@ -217,9 +216,10 @@ class MamlGanConfig:
                                  f"(non-saturating, minimax), not `algorithm`={self.algorithm} "
                                  f"with `loss`={self.loss}")
         checks.count("first_order_steps", self.first_order_steps, minimum=0)
-        if self.first_order_steps and self.algorithm not in ("maml", "scratch"):
-            raise ValueError(f"`first_order_steps` (derivative-order annealing) applies to "
-                             f"maml, not `algorithm`={self.algorithm}")   # scratch: no update
+        for name in ("first_order_steps", "first_order_player"):   # scratch: no update
+            if getattr(self, name) not in (0, "none") and self.algorithm not in ("maml", "scratch"):
+                raise ValueError(f"`{name}` (the derivative order) applies to maml, not "
+                                 f"`algorithm`={self.algorithm}")
         if self.layer_scales and self.algorithm in ("metasgd", "reptile"):
             raise ValueError(f"`layer_scales` applies to maml and fomaml, not "
                              f"`algorithm`={self.algorithm}")   # scratch: nothing to learn
@@ -280,9 +280,7 @@ class MamlGanConfig:
         return {"epsilon": self.inner_epsilon, "beta_1": beta_1}
 
     def to_json(self) -> dict:
-        out = dataclasses.asdict(self)
-        out["grid_steps"] = list(self.grid_steps)
-        return out
+        return dict(dataclasses.asdict(self), grid_steps=list(self.grid_steps))
 
 
 def legacy(stored: dict) -> dict:

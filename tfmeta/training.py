@@ -37,7 +37,7 @@ from typing import Any, Callable, Mapping, Sequence
 import tensorflow as tf
 from absl import logging
 
-from tfmeta import distribute
+from tfmeta import checkpoint_state, distribute
 from tfmeta.types import Learner, learning_rates
 
 
@@ -131,7 +131,7 @@ def checkpoint_manager(checkpoint: tf.train.Checkpoint, workdir: str,
 
 def restore_latest(checkpoint: tf.train.Checkpoint, workdir: str) -> str | None:
     """Restores the latest checkpoint of ``workdir`` if there is one; returns its path."""
-    latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    latest = checkpoint_state.latest_checkpoint(workdir)
     if latest:
         checkpoint.restore(latest).assert_existing_objects_matched()
         logging.info("restored %s", latest)
@@ -265,7 +265,7 @@ def meta_train(learner: Learner, sampler: Callable[[tf.Tensor], Any], *,
         with contextlib.suppress(OSError):   # the last worker out removes .workers/
             os.rmdir(os.path.dirname(manager.directory))
     return TrainResult(metrics, done, interrupted,
-                       tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")))
+                       checkpoint_state.latest_checkpoint(workdir))
 
 
 def _agreed(stopped: Callable[[], bool], strategy) -> Callable[[], bool]:

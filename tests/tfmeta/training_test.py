@@ -78,6 +78,26 @@ class MetaTrainTest(parameterized.TestCase):
             events = tf.io.gfile.glob(os.path.join(a, "tensorboard", "events.*"))
             self.assertNotEmpty(events)
 
+    def test_a_state_file_naming_missing_files_is_an_error_that_keeps_the_run(self):
+        # The newest checkpoint's files gone (a hand-edited copy of a run): resuming refuses,
+        # naming the file and the kept checkpoints, instead of starting a new run beside them.
+        _, learner, checkpoint = _setup()
+        with tempfile.TemporaryDirectory() as workdir:
+            meta_train(learner, _sampler(), workdir=workdir, steps=4, checkpoint=checkpoint,
+                       checkpoint_every=2)
+            directory = os.path.join(workdir, "checkpoints")
+            for path in tf.io.gfile.glob(os.path.join(directory, "ckpt-4.*")):
+                os.remove(path)
+            before = sorted(os.listdir(directory))
+            _, learner, checkpoint = _setup()
+            with self.assertRaisesRegex(ValueError, r"checkpoints/checkpoint names ckpt-4 as the "
+                                        r"newest checkpoint, but its files are missing \(kept: "
+                                        r"ckpt-0, ckpt-2\); point its model_checkpoint_path"):
+                meta_train(learner, _sampler(), workdir=workdir, steps=6,
+                           checkpoint=checkpoint, checkpoint_every=2)
+            self.assertEqual(sorted(os.listdir(directory)), before)   # nothing written
+            self.assertEqual(int(learner.step.numpy()), 0)
+
     def test_negative_steps_raise(self):
         _, learner, checkpoint = _setup()
         with self.assertRaisesRegex(ValueError, "steps must be a non-negative int, got -1"):

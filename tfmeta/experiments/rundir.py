@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Union
 
 import tensorflow as tf
 
-from tfmeta import io
+from tfmeta import checkpoint_state, io
 
 CONFIG_FILE = "config.json"
 PRESET_KEY = "preset"   # stored beside the config's fields; not a config field
@@ -133,7 +133,7 @@ def latest_checkpoint(workdir: str) -> tuple[str, int] | None:
 
     Checkpoints are numbered by the meta-update they were taken after.
     """
-    latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    latest = checkpoint_state.latest_checkpoint(workdir)
     if not latest:
         return None
     return latest, int(latest.rsplit("-", 1)[-1])

@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import tensorflow as tf
 
-from tfmeta import distribute
+from tfmeta import checkpoint_state, distribute
 from tfmeta.budget import TimeBudget
 from tfmeta.experiments import rundir
 from tfmeta.training import LambdaCallback, Periodic, TrainResult, meta_train
@@ -243,7 +243,7 @@ def _budget(config, setup, workdir: str, clock: Clock) -> Callable[[], bool] | N
     def until() -> bool:
         if not joined:   # meta_train restored the run's checkpoint before its first call
             budget.join(setup.checkpoint,
-                        tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")))
+                        checkpoint_state.latest_checkpoint(workdir))
             joined.append(True)
         return budget.spent(clock.seconds())
     return until

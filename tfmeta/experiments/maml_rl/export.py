@@ -6,10 +6,7 @@ Example:
 
 from __future__ import annotations
 
-import os
-
-import tensorflow as tf
-
+from tfmeta import checkpoint_state
 from tfmeta.experiments import rundir
 from tfmeta.experiments.maml_rl.build import build
 from tfmeta.experiments.maml_rl.config import LEGACY, MamlRLConfig
@@ -26,7 +23,7 @@ def export_policy(workdir: str, path: str) -> dict:
     """
     config = rundir.read_config(MamlRLConfig, workdir, what="MAML-RL run", legacy=LEGACY)
     setup = build(config)
-    latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    latest = checkpoint_state.latest_checkpoint(workdir)
     if latest is None:
         raise FileNotFoundError(f"{workdir} holds no checkpoint (checkpoints/ is empty)")
     setup.checkpoint.restore(latest).expect_partial()   # a time budget's seconds are not needed

@@ -56,8 +56,11 @@ class Progress:
                 self.bar = None
             common.say("scoring held-out episodes...")
 
-    def _label(self) -> str:
-        return getattr(self.config, "algorithm", self.trainer.name)
+    def _label(self, step: int | None = None) -> str:
+        label = getattr(self.config, "algorithm", self.trainer.name)
+        if step is not None and step <= (getattr(self.config, "first_order_steps", 0) or 0):
+            label += " (first order)"   # MAML++'s derivative-order annealing: update `step`
+        return label
 
     def _postfix(self) -> None:
         if self.bar is not None:
@@ -75,7 +78,7 @@ class Progress:
     def step(self, step: int, metrics: Mapping[str, Any]) -> None:
         t = self.trainer
         self.times.append(time.perf_counter())
-        self.bar.set_description(self._label(), refresh=False)
+        self.bar.set_description(self._label(step), refresh=False)
         for label, key in t.postfix.items():
             if key in metrics:
                 self.shown[label] = f"{float(metrics[key]):.3f}"

@@ -293,6 +293,21 @@ class CollapseWatchTest(unittest.TestCase):
                       "averaged 0.0100 over the last 300 updates (the generator's 7.90)",
                       err.getvalue())
 
+    def test_the_bar_names_the_first_order_phase_of_an_annealed_run(self):
+        import contextlib
+        import io
+        from trainers import progress
+        config = lib.MamlGanConfig(algorithm="maml", first_order_steps=2, steps=4)
+        shown = []
+        with contextlib.redirect_stderr(io.StringIO()):
+            lines = progress.Progress(maml_gan.TRAINER, config, "unused", gpu=True, preset="cpu")
+            lines.event("start", 0)
+            for step in range(1, 5):
+                lines.step(step, {})
+                shown.append(lines.bar.desc.rstrip(": "))   # tqdm adds ": "
+            lines.close()
+        self.assertEqual(shown, ["maml (first order)"] * 2 + ["maml"] * 2)
+
     def test_a_tiny_run_whose_discriminator_wins_says_so_once(self):
         # The TINY run with the discriminator's outer rate 5000x the generator's: its
         # discriminator wins within 300 updates (meta-loss about 0.004, seen); with the rates

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -93,3 +95,26 @@ def test_missing_or_empty_image_folder_is_a_file_not_found_error(tmp_path):
 def test_float_images_outside_minus_one_one_are_refused():
     with pytest.raises(ValueError, match=r"must be in \[-1, 1\].*x / 127.5 - 1"):
         ClassDataset.from_labelled_images(np.full((2, 4, 4, 1), 255.0), [0, 1])
+
+
+def test_missing_data_with_no_network_is_one_connection_error_at_once(tmp_path, monkeypatch):
+    # A host under .invalid never resolves (RFC 6761): the check TFDS's host gets on a machine
+    # with no network, without depending on this machine's network.
+    from tfmeta.data import tfds_datasets
+    for name in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(tfds_datasets, "DOWNLOAD_HOST", "tfmeta-test.invalid")
+    start = time.monotonic()
+    with pytest.raises(ConnectionError) as info:
+        load_class_dataset("mnist", data_dir=tmp_path, download=True)
+    assert time.monotonic() - start < 60   # TFDS's own retries take minutes
+    message = str(info.value)
+    assert str(tmp_path) in message and "`data_dir`" in message and "mnist/" in message
+    assert "tfmeta-test.invalid does not resolve" in message and "\n" not in message
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # no TFDS traceback
+    assert not list(tmp_path.rglob("*.tfrecord*"))   # nothing downloaded or prepared
+    # Behind a proxy the proxy resolves names: the check steps aside for TFDS.
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    assert tfds_datasets._no_network("tfmeta-test.invalid") is None
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert tfds_datasets._no_network("localhost") is None   # a name that resolves: no verdict

@@ -1,7 +1,8 @@
-"""Two measurements of a MAML-GAN run's players that gan_ten_steps.md quotes for FIGR on Omniglot.
+"""Measurements of a MAML-GAN run's players that gan_ten_steps.md and omniglot_maml_gan.md quote.
 
     python docs/results/gan_diagnostics.py critic_units --run=runs/s6/omni_figr_1800
     python docs/results/gan_diagnostics.py gradients --run=runs/s6/omni_figr_1800 [--tasks=8]
+    python docs/results/gan_diagnostics.py cosine --run=runs/s22/so --checkpoint=2700 [--tasks=8]
 
 critic_units, at every checkpoint the run kept: the discriminator's second convolution's bias,
 and for each convolution the share of its pre-activations that are positive on held-out real
@@ -17,9 +18,19 @@ tensor: the median and 90th percentile of ``|g|``, the share of entries under 1e
 median first step of a fresh Adam with epsilon 1e-3 as a share of its learning rate,
 ``|g| / (|g| + 1e-3)`` (with epsilon 1e-7 that share is 1 for nearly every entry: the first
 step is ``lr * sign(g)``).
+
+cosine, at ``--checkpoint`` (default: the latest): for ``--tasks`` meta-train tasks (meta-batches
+of 4 drawn with seed 123, the tasks in order), each player's first- and second-order
+meta-gradient over the run's ``inner_steps`` with the run's objective, once with the run's own
+inner optimizer (the rates it meta-trains with, or with ``--adapting`` the ones it adapts with
+after meta-training, ``adapt_lr_scale``; its epsilon and meta-learned layer scales) and once with
+paper 000's inner RMSprop at 1e-4 (``--optimizers`` picks one); one JSON line per task: per
+player the cosine between the two and both norms, ``[cosine, first-order norm, second-order
+norm]`` (after ../shared/notes/meta_grad_cosine.py, which takes 3 tasks and more optimizers).
 """
 import argparse
 import dataclasses
+import json
 import os
 import sys
 
@@ -30,11 +41,13 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfmeta import inner as inner_lib  # noqa: E402
+from tfmeta.algorithms.maml import meta_gradients  # noqa: E402
+from tfmeta.data import MetaBatchSampler  # noqa: E402
 from tfmeta.experiments import rundir  # noqa: E402
 from tfmeta.experiments.maml_gan import adaptation  # noqa: E402
 from tfmeta.experiments.maml_gan.build import build, load_data  # noqa: E402
 from tfmeta.experiments.maml_gan.run import read_config  # noqa: E402
-from tfmeta.types import Reused  # noqa: E402
+from tfmeta.types import Reused, task_at  # noqa: E402
 
 
 def critic_units(setup, splits, run: str) -> list[dict]:
@@ -81,6 +94,31 @@ def gradients(setup, splits, tasks: int) -> dict[str, list[tuple[str, np.ndarray
                 for i, v in enumerate(models[p].trainable_variables)] for p in models}
 
 
+def cosines(setup, splits, tasks: int, which: str = "both"):
+    """Yields ``(inner optimizer's label, task, {player: [cosine, |first|, |second|]})``;
+    ``which``: the run's inner optimizer, paper 000's, or both."""
+    config = setup.config
+    sampler = MetaBatchSampler(splits.train, tasks=4, inner_steps=config.inner_steps,
+                               batch_size=config.batch_size, seed=123)
+    variables = {"generator": setup.generator.trainable_variables,
+                 "discriminator": setup.discriminator.trainable_variables}
+    flat = lambda gs: tf.concat([tf.reshape(g, [-1]) for g in gs], 0)  # noqa: E731
+    variants = {"run": ("run", setup.inner),
+                "paper": ("rmsprop 1e-4", {p: inner_lib.rmsprop(1e-4) for p in variables})}
+    for label, inner in (v for key, v in variants.items() if which in (key, "both")):
+        for t in range(tasks):
+            task = task_at(sampler(t // 4), t % 4)
+            first, second = (meta_gradients(setup.objective, variables, task, inner,
+                                            inner_steps=config.inner_steps,
+                                            first_order=order)[0] for order in (True, False))
+            row = {}
+            for p in sorted(variables):
+                a, b = flat(first[p]), flat(second[p])
+                row[p] = [round(float(tf.reduce_sum(a * b) / (tf.norm(a) * tf.norm(b))), 3),
+                          round(float(tf.norm(a)), 3), round(float(tf.norm(b)), 3)]
+            yield label, t, row
+
+
 def _print_units(rows: list[dict]) -> None:
     for row in rows:
         mean, low = row["conv2_bias"]
@@ -100,9 +138,18 @@ def _print_gradients(found: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("measure", choices=("critic_units", "gradients"))
+    parser.add_argument("measure", choices=("critic_units", "gradients", "cosine"))
     parser.add_argument("--run", required=True, help="a maml_gan workdir with checkpoints")
-    parser.add_argument("--tasks", type=int, default=8, help="gradients: held-out classes")
+    parser.add_argument("--tasks", type=int, default=8,
+                        help="gradients: held-out classes; cosine: meta-train tasks")
+    parser.add_argument("--optimizers", choices=("both", "run", "paper"), default="both",
+                        help="cosine: the run's inner optimizer, paper 000's, or both")
+    parser.add_argument("--adapting", action="store_true",
+                        help="cosine: the run's inner rates as it adapts after meta-training "
+                             "(its adapt_lr_scale), not as it meta-trains")
+    parser.add_argument("--checkpoint", type=int, default=None,
+                        help="gradients, cosine: the meta-update of a kept checkpoint "
+                             "(default: the latest)")
     parser.add_argument("--data_dir", default=os.environ.get(
         "TFDS_DATA_DIR", os.path.join("..", "shared", "tensorflow_datasets")),
                         help="TFDS data dir (default: $TFDS_DATA_DIR, else "
@@ -112,15 +159,30 @@ def main() -> None:
     if args.measure == "gradients":
         overrides["inner_order"] = "simultaneous"
     config = dataclasses.replace(read_config(args.run), **overrides)
+    if args.adapting:
+        config = config.adapting()
     latest = rundir.latest_checkpoint(args.run)
     if latest is None:
         raise SystemExit(f"--run={args.run}: no checkpoint in {args.run}/checkpoints")
+    path = latest[0]
+    if args.checkpoint is not None:
+        kept = {int(p.rsplit("-", 1)[-1]): p for p in rundir.checkpoint_paths(args.run)}
+        if args.checkpoint not in kept:
+            raise SystemExit(f"--checkpoint={args.checkpoint}: {args.run} keeps checkpoints "
+                             f"{sorted(kept)}; pick one of them")
+        path = kept[args.checkpoint]
     splits = load_data(config)
     setup = build(config, splits.train.image_shape)
     if args.measure == "critic_units":
         _print_units(critic_units(setup, splits, args.run))
         return
-    setup.checkpoint.restore(latest[0]).expect_partial()
+    setup.checkpoint.restore(path).expect_partial()
+    if args.measure == "cosine":
+        print("checkpoint", int(setup.checkpoint.step.numpy()), "inner rates",
+              config.inner_lrs(), flush=True)
+        for label, t, row in cosines(setup, splits, args.tasks, args.optimizers):
+            print(label, t, json.dumps(row), flush=True)
+        return
     _print_gradients(gradients(setup, splits, args.tasks))
 
 

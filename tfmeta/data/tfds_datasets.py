@@ -223,20 +223,21 @@ def _builder(name: str, data_dir):
     return builder
 
 
-# With no network TFDS retries for minutes (3 min 37 s measured); its mirror's host tells at once.
-DOWNLOAD_HOST = "storage.googleapis.com"
+DOWNLOAD_HOST = "storage.googleapis.com"  # resolving it or not tells TFDS's minutes of retries
 
 
 def _check_prepared(builder, name: str, data_dir, download: bool) -> None:
     if builder.is_prepared():
         return
     where = data_dir if data_dir is not None else "TFDS's default data_dir"
-    missing, fix = (f"dataset {name!r} is not in {where} (looked for {builder.data_dir})",
-                    f"a `data_dir` pointing at a TFDS data directory that holds {name}/")
+    missing = f"dataset {name!r} is not in {where} (looked for {builder.data_dir})"
+    fix = f"a `data_dir` pointing at a TFDS data directory that holds {name}/"
     if not download:
         raise FileNotFoundError(f"{missing} and `download`=False; pass `download`=True to "
                                 f"fetch it, or {fix}") from None
-    offline = _no_network(DOWNLOAD_HOST)
+    downloads = os.path.join(builder.data_dir[:-len(builder.info.full_name)], "downloads")
+    local = getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None) or os.path.isdir(downloads)
+    offline = None if local else _no_network(DOWNLOAD_HOST)   # local files may do offline
     if offline:
         raise ConnectionError(f"{missing} and cannot be downloaded: no network "
                               f"({DOWNLOAD_HOST} does not resolve: {offline}); pass {fix}, "
@@ -244,14 +245,13 @@ def _check_prepared(builder, name: str, data_dir, download: bool) -> None:
 
 
 def _no_network(host: str) -> str | None:
-    """Why ``host`` does not resolve, or None if it does (or a proxy will resolve it)."""
+    """Why ``host`` does not resolve, or None if it does or a proxy will resolve it."""
     if any(os.environ.get(k) for k in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")):
         return None
     try:
         socket.getaddrinfo(host, 443)
     except (socket.gaierror, UnicodeError) as error:
         return getattr(error, "strerror", None) or str(error)
-    return None
 
 
 def _check_features(builder, name: str, image_key: str, label_key: str) -> int:

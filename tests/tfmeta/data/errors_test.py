@@ -118,3 +118,7 @@ def test_missing_data_with_no_network_is_one_connection_error_at_once(tmp_path, 
     assert tfds_datasets._no_network("tfmeta-test.invalid") is None
     monkeypatch.delenv("HTTPS_PROXY")
     assert tfds_datasets._no_network("localhost") is None   # a name that resolves: no verdict
+    # Files TFDS may prepare from without a network (a downloads/ folder): the check steps aside.
+    (tmp_path / "downloads").mkdir()
+    builder = tfds_datasets._builder("mnist", tmp_path)
+    assert tfds_datasets._check_prepared(builder, "mnist", tmp_path, True) is None

@@ -25,9 +25,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The README runs the suite in two processes (pytest-xdist, ``-n 2``); on a GPU each
 # would otherwise claim all of its memory at start and starve the other.
 os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
-# TensorFlow's oneDNN CPU kernels, as the command-line tools turn them on (trainers/common.py
-# quiet_start): a run a test starts as a process and resumes in this one must compute alike.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+# TensorFlow's oneDNN CPU kernels, as the command-line tools turn them on (quiet_start): a run
+# a test starts as a process and resumes in this one must compute alike.
+from trainers.common import onednn_default  # noqa: E402
+
+onednn_default()
 
 
 # Node-id prefixes of the slow tier (a file, or a file's class).

@@ -67,6 +67,12 @@ ONEDNN = "TF_ENABLE_ONEDNN_OPTS"   # read once, when TensorFlow starts
 INTERRUPTED_EXIT = 130   # what a shell reports for Ctrl-C
 
 
+def onednn_default() -> None:
+    """``ONEDNN=1`` unless the environment says: TensorFlow's oneDNN CPU kernels, which it turns
+    on itself only on AVX-512 VNNI CPUs (bench/README.md). Call before TensorFlow starts."""
+    os.environ.setdefault(ONEDNN, "1")
+
+
 def wants_verbose(argv: list[str]) -> bool:
     """Whether ``argv`` turns on ``--verbose`` (read before absl parses the flags)."""
     verbose = False
@@ -85,16 +91,13 @@ def wants_verbose(argv: list[str]) -> bool:
 def quiet_start(argv: list[str] | None = None) -> None:
     """Call at the top of a CLI, before TensorFlow is imported.
 
-    TensorFlow's oneDNN CPU kernels are on (``TF_ENABLE_ONEDNN_OPTS=1`` unless the
-    environment sets it; TensorFlow turns them on by itself only on CPUs with AVX-512 VNNI
-    or newer; on others up to 1.7x faster GAN meta-updates: bench/README.md). Without ``--verbose``:
-    TensorFlow's C++ logs are off (``TF_CPP_MIN_LOG_LEVEL=3`` unless the environment sets
-    a level) and Ctrl-C during start-up exits quietly (130), no import traceback.
+    :func:`onednn_default`; without ``--verbose``: C++ logs off (``TF_CPP_MIN_LOG_LEVEL=3``
+    unless set) and Ctrl-C during start-up exits quietly (130), no import traceback;
     :func:`apply_verbosity` quiets absl and TensorFlow's Python logs once flags are parsed.
     """
     global _QUIET
     argv = sys.argv if argv is None else argv
-    os.environ.setdefault(ONEDNN, "1")
+    onednn_default()
     if not wants_verbose(argv):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         _QUIET = True
@@ -102,11 +105,10 @@ def quiet_start(argv: list[str] | None = None) -> None:
 
 
 _QUIET = False
-# Lines TensorFlow's native code writes before its log level applies (CUDA builds on a
-# machine without a GPU driver): "WARNING: All log messages before absl::InitializeLog()
-# ..." and "I0000 ... cudart_stub.cc:31] Could not find cuda drivers ...", and, where a CUDA
-# runtime is installed but no GPU can be used, "E0000 ... cuda_platform.cc:52] failed call to
-# cuInit: ..." (TensorFlow then runs on the CPU; the estimate line says no GPU is visible).
+# Lines TensorFlow's native code writes before its log level applies: "WARNING: All log messages
+# before absl::InitializeLog() ..." and "I0000 ... cudart_stub.cc:31] Could not find cuda drivers"
+# (CUDA builds without a GPU driver), and "E0000 ... cuda_platform.cc:52] failed call to cuInit"
+# (a CUDA runtime but no usable GPU: TensorFlow runs on the CPU; the estimate line says so).
 _NATIVE_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IW]\d{4} |"
                            r"E\d{4} .*cuda_platform\.cc:\d+\] failed call to cuInit)")
 
@@ -115,10 +117,9 @@ _NATIVE_NOISE = re.compile(r"^(WARNING: All log messages before absl::Initialize
 def native_logs_filtered():
     """After :func:`quiet_start` without --verbose: drops TensorFlow's early INFO/WARNING lines.
 
-    Native code writes them to file descriptor 2 during ``import tensorflow``
-    and the first device query, before ``TF_CPP_MIN_LOG_LEVEL`` applies; the
-    block's stderr goes to a temporary file and everything but those lines is
-    written back afterwards. A no-op when not quiet.
+    Native code writes them to file descriptor 2 during ``import tensorflow`` and the first
+    device query, before ``TF_CPP_MIN_LOG_LEVEL`` applies; the block's stderr goes to a temporary
+    file and all but those lines is written back afterwards. A no-op when not quiet.
     """
     if not _QUIET:
         yield
@@ -180,8 +181,7 @@ HEAD_FLAGS = ("baseline_head", "finetune_steps", "finetune_lr")
 
 
 def define_head_flags(use: str) -> None:
-    """``--baseline_head``, ``--finetune_steps``, ``--finetune_lr``: a baseline run ``use``d
-    ("score", "serve") with another head or fine-tuning than it was trained with."""
+    """The head flags: a baseline run ``use``d ("score", "serve") with another head or tuning."""
     from absl import flags
     flags.DEFINE_string("baseline_head", None, f"Baseline runs only: {use} with this head, no "
                         "retraining (centroid, logistic or finetune; default: the run's).")
@@ -219,8 +219,8 @@ def define_distribute_flags(flag_values=None) -> None:
 def make_strategy(kind: str, cpu_devices: int = 0):
     """The strategy of ``--distribute`` (None for ``none``), after ``--cpu_devices``.
 
-    Call it first in ``main``: both must come before TensorFlow's first op.
-    Raises ValueError with one line on a bad setting.
+    Call it first in ``main`` (both must come before TensorFlow's first op); a bad setting
+    raises ValueError with one line.
     """
     from tfmeta import distribute
     with native_logs_filtered():
